@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The one error pattern of Stillpoint.
+ *
+ * A fallible function returns 0 on success or a negative SP_E_* code, and
+ * the function that *detects* the failure fills a struct sp_error with the
+ * code and a message written for the operator: lowercase, the subject in
+ * quotes, then the fix in parentheses.  Callers pass the struct through;
+ * they do not reword it.  Each code has a stable public name (e.g.
+ * "VaultFull") and number, catalogued in docs/errors.md; a unit test keeps
+ * the catalogue and this table in step.
+ */
+#ifndef STILLPOINT_ERROR_H
+#define STILLPOINT_ERROR_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+enum sp_errcode {
+	SP_OK = 0,
+
+	/* general */
+	SP_E_INTERNAL = -1000,
+	SP_E_USAGE = -1001,
+	SP_E_NOMEM = -1002,
+	SP_E_INTERRUPTED = -1003,
+	SP_E_TOOL_FAILED = -1004,
+	SP_E_TOOL_MISSING = -1005,
+
+	/* the vault */
+	SP_E_VAULT_NOT_FOUND = -1100,
+	SP_E_NOT_A_VAULT = -1101,
+	SP_E_VAULT_VERSION = -1102,
+	SP_E_VAULT_EXISTS = -1103,
+	SP_E_VAULT_FULL = -1104,
+	SP_E_VAULT_IO = -1105,
+	SP_E_VAULT_PERMISSION = -1106,
+	SP_E_CATALOG = -1107,
+	SP_E_VAULT_LOCKED = -1108,
+
+	/* recovery points and their data */
+	SP_E_POINT_NOT_FOUND = -1200,
+	SP_E_POINT_AMBIGUOUS = -1201,
+	SP_E_MANIFEST_CORRUPT = -1202,
+	SP_E_INDEX_CORRUPT = -1203,
+	SP_E_CHUNK_MISSING = -1204,
+	SP_E_CHUNK_CORRUPT = -1205,
+	SP_E_POINT_DAMAGED = -1206,
+	SP_E_NAME_INVALID = -1207,
+
+	/* source disks */
+	SP_E_DISK_NOT_FOUND = -1300,
+	SP_E_DISK_PERMISSION = -1301,
+	SP_E_DISK_IS_DIRECTORY = -1302,
+	SP_E_DISK_NOT_SUPPORTED = -1303,
+	SP_E_DISK_READ = -1304,
+	SP_E_DISK_CHANGED = -1305,
+	SP_E_DISK_FORMAT = -1306,
+	SP_E_DISK_DUPLICATE = -1307,
+	SP_E_NBD = -1308,
+	SP_E_CONFIG_NOT_FOUND = -1309,
+
+	/* restore targets */
+	SP_E_TARGET_EXISTS = -1400,
+	SP_E_TARGET_TOO_SMALL = -1401,
+	SP_E_TARGET_WRITE = -1402,
+	SP_E_TARGET_NOT_FOUND = -1403,
+	SP_E_TARGET_FULL = -1404,
+	SP_E_TARGET_BUSY = -1405,
+};
+
+#define SP_ERROR_MSG_MAX 512
+
+struct sp_error {
+	int code;		/* SP_OK or an SP_E_* value */
+	char msg[SP_ERROR_MSG_MAX];
+};
+
+struct sp_errcode_info {
+	int code;
+	const char *name;	/* stable public name, e.g. "VaultFull" */
+	const char *summary;	/* one line: what went wrong */
+	const char *action;	/* recommended action */
+};
+
+/* Fill @err (may be NULL) and return @code, so callers can write
+ * "return sp_error_set(err, SP_E_..., "cannot ... '%s'", path);". */
+int sp_error_set(struct sp_error *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Like sp_error_set() and appends ": strerror(errnum)". */
+int sp_error_set_errno(struct sp_error *err, int code, int errnum,
+		       const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+void sp_error_clear(struct sp_error *err);
+
+/* Catalogue look-ups; unknown codes map to the SP_E_INTERNAL entry. */
+const struct sp_errcode_info *sp_errcode_lookup(int code);
+const char *sp_errcode_name(int code);
+/* The public number, e.g. 1104 for SP_E_VAULT_FULL. */
+int sp_errcode_number(int code);
+/* The whole table, terminated by an entry whose name is NULL. */
+const struct sp_errcode_info *sp_errcode_table(void);
+
+#endif

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The error catalogue: every SP_E_* code with its stable public name, a
+ * summary and the recommended action.  Names and numbers never change once
+ * released; docs/errors.md is checked against this table by a unit test.
+ */
+#include "error.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct sp_errcode_info catalogue[] = {
+	{ SP_E_INTERNAL, "InternalError", "an internal error occurred",
+	  "report a bug with the full message" },
+	{ SP_E_USAGE, "UsageError", "the command line is invalid",
+	  "see 'stillpoint CMD --help'" },
+	{ SP_E_NOMEM, "OutOfMemory", "memory could not be allocated",
+	  "free memory on the host or lower the number of jobs" },
+	{ SP_E_INTERRUPTED, "Interrupted",
+	  "the operation was interrupted by a signal",
+	  "run it again; nothing partial was published" },
+	{ SP_E_TOOL_FAILED, "ToolFailed", "an external tool failed",
+	  "read the tool's message included in the error" },
+	{ SP_E_TOOL_MISSING, "ToolMissing", "an external tool is not installed",
+	  "install it (tools/setup-debian.sh installs every dependency)" },
+
+	{ SP_E_VAULT_NOT_FOUND, "VaultNotFound", "the vault does not exist",
+	  "create it with 'stillpoint --vault DIR init' or fix --vault" },
+	{ SP_E_NOT_A_VAULT, "NotAVault",
+	  "the directory is not a Stillpoint vault",
+	  "point --vault at a vault, or init a new one in an empty directory" },
+	{ SP_E_VAULT_VERSION, "VaultVersionUnsupported",
+	  "the vault's format version is not supported by this build",
+	  "use a Stillpoint release that supports this format version" },
+	{ SP_E_VAULT_EXISTS, "VaultExists", "a vault already exists there",
+	  "use the existing vault or choose another directory" },
+	{ SP_E_VAULT_FULL, "VaultFull",
+	  "the vault's file system is out of space",
+	  "free space on the vault's file system; nothing partial was "
+	  "published" },
+	{ SP_E_VAULT_IO, "VaultIOError", "reading or writing the vault failed",
+	  "check the vault's file system and run 'stillpoint verify'" },
+	{ SP_E_VAULT_PERMISSION, "VaultPermissionDenied",
+	  "the vault cannot be accessed with this user's permissions",
+	  "run as the vault's owner (usually root)" },
+	{ SP_E_CATALOG, "CatalogError", "the vault's catalog could not be used",
+	  "run 'stillpoint catalog rebuild'" },
+	{ SP_E_VAULT_LOCKED, "VaultLocked",
+	  "another process holds the vault exclusively",
+	  "wait for it to finish and retry" },
+
+	{ SP_E_POINT_NOT_FOUND, "PointNotFound",
+	  "no recovery point matches the name or id",
+	  "list points with 'stillpoint points'" },
+	{ SP_E_POINT_AMBIGUOUS, "PointAmbiguous",
+	  "the id prefix matches several recovery points",
+	  "give more characters of the id" },
+	{ SP_E_MANIFEST_CORRUPT, "ManifestCorrupt",
+	  "a recovery point's manifest is damaged",
+	  "restore from another point; run 'stillpoint verify'" },
+	{ SP_E_INDEX_CORRUPT, "IndexCorrupt",
+	  "a disk's chunk index is damaged",
+	  "restore from another point; run 'stillpoint verify'" },
+	{ SP_E_CHUNK_MISSING, "ChunkMissing",
+	  "a chunk a recovery point needs is missing from the vault",
+	  "restore from another point; run a new full backup" },
+	{ SP_E_CHUNK_CORRUPT, "ChunkCorrupt",
+	  "a chunk's content does not match its id",
+	  "restore from another point; run a new backup to store a good copy"
+	},
+	{ SP_E_POINT_DAMAGED, "PointDamaged",
+	  "verify found damaged recovery points",
+	  "see the listed points, disks and ranges; back up again" },
+	{ SP_E_NAME_INVALID, "NameInvalid", "a VM name or point id is invalid",
+	  "use letters, digits, '.', '_' and '-' (1-64 characters, not "
+	  "starting with '.')" },
+
+	{ SP_E_DISK_NOT_FOUND, "DiskNotFound", "a disk does not exist",
+	  "check the path given with --disk" },
+	{ SP_E_DISK_PERMISSION, "DiskPermissionDenied",
+	  "a disk cannot be read with this user's permissions",
+	  "run as root or grant read access to the disk" },
+	{ SP_E_DISK_IS_DIRECTORY, "DiskIsDirectory",
+	  "a disk path names a directory",
+	  "give the image file or block device itself" },
+	{ SP_E_DISK_NOT_SUPPORTED, "DiskNotSupported",
+	  "a disk is neither a regular file nor a block device",
+	  "give an image file or a block device" },
+	{ SP_E_DISK_READ, "DiskReadFailed", "reading a disk failed",
+	  "check the disk and the kernel log, then retry" },
+	{ SP_E_DISK_CHANGED, "DiskChanged",
+	  "a disk changed size while it was being backed up",
+	  "stop the VM (or use a live backup) and retry" },
+	{ SP_E_DISK_FORMAT, "DiskFormatUnsupported",
+	  "a disk image's format cannot be read",
+	  "convert it with qemu-img to raw or qcow2" },
+	{ SP_E_DISK_DUPLICATE, "DiskDuplicate",
+	  "two disks of one backup have the same file name",
+	  "give each disk once; disks are named by their file name" },
+	{ SP_E_NBD, "NbdFailed", "talking NBD to the disk server failed",
+	  "read the included message; check qemu-nbd and the image" },
+	{ SP_E_CONFIG_NOT_FOUND, "ConfigNotFound",
+	  "the VM configuration file cannot be read",
+	  "check the path given with --config" },
+
+	{ SP_E_TARGET_EXISTS, "TargetExists",
+	  "a restore target file already exists",
+	  "choose an empty directory or pass --force to overwrite" },
+	{ SP_E_TARGET_TOO_SMALL, "TargetTooSmall",
+	  "a restore target block device is smaller than the disk",
+	  "use a device at least as large as the disk's size" },
+	{ SP_E_TARGET_WRITE, "TargetWriteFailed",
+	  "writing a restore target failed",
+	  "check the target's file system or device and retry" },
+	{ SP_E_TARGET_NOT_FOUND, "TargetNotFound",
+	  "the restore target directory does not exist",
+	  "create the directory or fix --to" },
+	{ SP_E_TARGET_FULL, "TargetFull",
+	  "the restore target's file system is out of space",
+	  "free space or restore elsewhere; the partial file was removed" },
+	{ SP_E_TARGET_BUSY, "TargetBusy",
+	  "a restore target block device is in use",
+	  "unmount it or stop what uses it" },
+	{ 0, NULL, NULL, NULL },
+};
+
+const struct sp_errcode_info *sp_errcode_table(void)
+{
+	return catalogue;
+}
+
+const struct sp_errcode_info *sp_errcode_lookup(int code)
+{
+	for (const struct sp_errcode_info *e = catalogue; e->name; e++)
+		if (e->code == code)
+			return e;
+	return &catalogue[0];
+}
+
+const char *sp_errcode_name(int code)
+{
+	return sp_errcode_lookup(code)->name;
+}
+
+int sp_errcode_number(int code)
+{
+	return -sp_errcode_lookup(code)->code;
+}
+
+static int error_vset(struct sp_error *err, int code, int errnum,
+		      const char *fmt, va_list ap)
+{
+	if (!err)
+		return code;
+	err->code = code;
+	int n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	if (errnum && n >= 0 && (size_t)n < sizeof(err->msg))
+		snprintf(err->msg + n, sizeof(err->msg) - (size_t)n, ": %s",
+			 strerror(errnum));
+	return code;
+}
+
+int sp_error_set(struct sp_error *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	error_vset(err, code, 0, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int sp_error_set_errno(struct sp_error *err, int code, int errnum,
+		       const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	error_vset(err, code, errnum, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+void sp_error_clear(struct sp_error *err)
+{
+	if (err) {
+		err->code = SP_OK;
+		err->msg[0] = '\0';
+	}
+}

@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * File helpers; see fileio.h.  The invariant kept here: a name that appears
+ * through sp_file_publish() has durable content, and its appearance itself
+ * is durable once the function returns.
+ */
+#include "fileio.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+
+int sp_errno_to_code(int errnum, int io_code, int full_code, int perm_code)
+{
+	if (full_code && (errnum == ENOSPC || errnum == EDQUOT))
+		return full_code;
+	if (perm_code && (errnum == EACCES || errnum == EPERM ||
+			  errnum == EROFS))
+		return perm_code;
+	return io_code;
+}
+
+int sp_pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+int sp_pread_all(int fd, void *buf, size_t len, off_t off)
+{
+	char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pread(fd, p, len, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+int sp_fsync_dirfd(int dirfd)
+{
+	return fsync(dirfd) < 0 ? -errno : 0;
+}
+
+int sp_fsync_path(int dirfd, const char *path)
+{
+	sp_autoclose int fd = openat(dirfd, path,
+				     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return fsync(fd) < 0 ? -errno : 0;
+}
+
+int sp_file_publish(int dirfd, const char *name, const void *data, size_t len,
+		    struct sp_error *err)
+{
+	char tmp[512];
+	sp_autoclose int fd = -1;
+	int r;
+
+	r = snprintf(tmp, sizeof(tmp), ".%s.tmp-%ld", name, (long)getpid());
+	if (r < 0 || (size_t)r >= sizeof(tmp))
+		return sp_error_set(err, SP_E_INTERNAL, "file name too long '%s'",
+				    name);
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		goto fail;
+	r = sp_pwrite_all(fd, data, len, 0);
+	if (r < 0) {
+		errno = -r;
+		goto fail_unlink;
+	}
+	if (fsync(fd) < 0)
+		goto fail_unlink;
+	if (renameat(dirfd, tmp, dirfd, name) < 0)
+		goto fail_unlink;
+	if (fsync(dirfd) < 0)
+		goto fail;
+	return 0;
+
+fail_unlink: {
+	int saved = errno;
+	unlinkat(dirfd, tmp, 0);
+	errno = saved;
+}
+fail:
+	return sp_error_set_errno(err,
+				  sp_errno_to_code(errno, SP_E_VAULT_IO,
+						   SP_E_VAULT_FULL,
+						   SP_E_VAULT_PERMISSION),
+				  errno, "cannot write '%s'", name);
+}
+
+int sp_file_read(int dirfd, const char *path, size_t max, char **data,
+		 size_t *len)
+{
+	sp_autoclose int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	sp_autofree char *buf = NULL;
+	struct stat st;
+	size_t have = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((size_t)st.st_size > max)
+		return -EFBIG;
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf)
+		return -ENOMEM;
+	while (have < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + have, (size_t)st.st_size - have);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		have += (size_t)n;
+	}
+	buf[have] = '\0';
+	*data = sp_steal_ptr(&buf);
+	if (len)
+		*len = have;
+	return 0;
+}
+
+int sp_mkdir_at(int dirfd, const char *path, mode_t mode)
+{
+	if (mkdirat(dirfd, path, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int sp_remove_tree_at(int dirfd, const char *path)
+{
+	int fd = openat(dirfd, path,
+			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d;
+	struct dirent *de;
+	int r = 0;
+
+	if (fd < 0) {
+		if (errno == ENOTDIR)
+			return unlinkat(dirfd, path, 0) < 0 ? -errno : 0;
+		return errno == ENOENT ? 0 : -errno;
+	}
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (de->d_type == DT_DIR) {
+			int q = sp_remove_tree_at(fd, de->d_name);
+			if (q < 0 && !r)
+				r = q;
+		} else if (unlinkat(fd, de->d_name, 0) < 0 && !r) {
+			r = -errno;
+		}
+	}
+	closedir(d);
+	if (unlinkat(dirfd, path, AT_REMOVEDIR) < 0 && !r)
+		r = -errno;
+	return r;
+}

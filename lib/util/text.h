@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Small text helpers: hex, RFC 3339 times, sizes, names.  No allocation. */
+#ifndef SP_UTIL_TEXT_H
+#define SP_UTIL_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Lowercase hex of @len bytes into @out (2*len+1 bytes). */
+void sp_hex_encode(const uint8_t *in, size_t len, char *out);
+/* Parse exactly 2*@len hex digits; returns false on any other input. */
+bool sp_hex_decode(const char *in, uint8_t *out, size_t len);
+
+/* "2026-11-22T15:01:02Z" (UTC) into @out (>= 21 bytes). */
+void sp_time_rfc3339(time_t t, char *out, size_t outlen);
+/* Milliseconds on CLOCK_MONOTONIC / CLOCK_REALTIME. */
+uint64_t sp_now_mono_ms(void);
+uint64_t sp_now_mono_ns(void);
+
+/* "1.5 GiB"-style rendering into @out. */
+void sp_format_bytes(uint64_t bytes, char *out, size_t outlen);
+/* Parse "4194304", "4M", "4MiB", "1G"...  Returns false on bad input. */
+bool sp_parse_size(const char *s, uint64_t *out);
+
+/* VM names and point ids: [A-Za-z0-9._-]{1,64}, not starting with '.'. */
+bool sp_name_is_valid(const char *name);
+
+#endif
