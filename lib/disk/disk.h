@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Disk images as Stillpoint reads and writes them: a source is a disk to be
+ * backed up (raw file, block device, or any image QEMU can open, read through
+ * qemu-nbd + libnbd), a target is where a restored disk is written (raw
+ * sparse file, qcow2 image, or an existing block device).
+ *
+ * Sources report their extents so that holes and zero ranges are never read
+ * (SEEK_DATA/SEEK_HOLE for files, NBD block status for images).  Targets are
+ * written under a temporary name and appear under their final name only on
+ * sp_disk_target_commit(); sp_disk_target_abort() leaves nothing behind, so a
+ * failed restore never leaves a silently wrong file in place.  (A block
+ * device cannot be renamed: on abort its content is undefined and the
+ * caller reports the failure.)
+ *
+ * Thread safety: a source is used by one thread at a time.  A target's
+ * pwrite and write_zeroes may be called from several threads at once;
+ * create, commit and abort from one.
+ */
+#ifndef SP_DISK_DISK_H
+#define SP_DISK_DISK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+enum sp_disk_format {
+	SP_DISK_FORMAT_AUTO = 0, /* probe: qcow2 magic, else raw */
+	SP_DISK_FORMAT_RAW,
+	SP_DISK_FORMAT_QCOW2,
+};
+
+/* "raw", "qcow2" (and "auto"); NULL for out-of-range values. */
+const char *sp_disk_format_name(enum sp_disk_format fmt);
+/* Parse a name; returns -1 if unknown. */
+int sp_disk_format_parse(const char *name);
+
+enum sp_disk_kind {
+	SP_DISK_KIND_FILE,	/* regular file */
+	SP_DISK_KIND_BLOCK,	/* block device */
+};
+
+struct sp_disk_extent {
+	uint64_t offset;
+	uint64_t length;
+	bool zero;	/* reads as zeroes (hole, or zero cluster) */
+};
+
+/* ---- sources ---------------------------------------------------------- */
+
+struct sp_disk_source;
+
+/*
+ * Open @path read-only.  @fmt AUTO probes the image.  Errors:
+ * SP_E_DISK_NOT_FOUND, SP_E_DISK_PERMISSION, SP_E_DISK_IS_DIRECTORY,
+ * SP_E_DISK_NOT_SUPPORTED (fifo, socket, char device), SP_E_DISK_FORMAT,
+ * SP_E_TOOL_MISSING (qemu-nbd absent), SP_E_NBD, SP_E_DISK_READ.
+ */
+int sp_disk_source_open(const char *path, enum sp_disk_format fmt,
+			struct sp_disk_source **ret, struct sp_error *err);
+void sp_disk_source_free(struct sp_disk_source *src);
+
+/* Guest-visible (virtual) size in bytes. */
+uint64_t sp_disk_source_size(const struct sp_disk_source *src);
+enum sp_disk_format sp_disk_source_format(const struct sp_disk_source *src);
+enum sp_disk_kind sp_disk_source_kind(const struct sp_disk_source *src);
+
+/*
+ * Describe [offset, offset+length) as consecutive extents, each either data
+ * or zero, covering the range exactly and in order (length is clipped to the
+ * disk size).  Writes at most @max extents to @out and sets *@n; when the
+ * range needs more, the last one ends early and the caller asks again from
+ * there.  A source that cannot tell (block device) reports one data extent.
+ * Errors: SP_E_DISK_READ, SP_E_NBD.
+ */
+int sp_disk_source_extents(struct sp_disk_source *src, uint64_t offset,
+			   uint64_t length, struct sp_disk_extent *out,
+			   size_t max, size_t *n, struct sp_error *err);
+
+/* Read exactly @len bytes at @offset (within the disk).  Errors:
+ * SP_E_DISK_READ (including a short read: the disk shrank), SP_E_NBD. */
+int sp_disk_source_pread(struct sp_disk_source *src, void *buf, size_t len,
+			 uint64_t offset, struct sp_error *err);
+
+/* Re-check the size against the one seen at open.  Errors: SP_E_DISK_CHANGED. */
+int sp_disk_source_check_unchanged(struct sp_disk_source *src,
+				   struct sp_error *err);
+
+/* ---- targets ---------------------------------------------------------- */
+
+struct sp_disk_target;
+
+enum sp_disk_target_flags {
+	SP_DISK_TARGET_FORCE = 1 << 0, /* replace an existing file */
+};
+
+/*
+ * Prepare to write a disk of @size bytes to @path in @fmt (RAW or QCOW2;
+ * ignored for block devices, which are written raw).  A regular file is
+ * created as a temporary sibling and renamed onto @path at commit.  An
+ * existing block device must be at least @size bytes and not in use
+ * (opened O_EXCL).  Errors: SP_E_TARGET_EXISTS (without FORCE),
+ * SP_E_TARGET_NOT_FOUND (parent directory missing), SP_E_TARGET_TOO_SMALL,
+ * SP_E_TARGET_BUSY, SP_E_TARGET_WRITE, SP_E_TARGET_FULL, SP_E_TOOL_FAILED,
+ * SP_E_TOOL_MISSING, SP_E_NBD.
+ */
+int sp_disk_target_create(const char *path, enum sp_disk_format fmt,
+			  uint64_t size, unsigned flags,
+			  struct sp_disk_target **ret, struct sp_error *err);
+
+/* True when unwritten ranges already read as zeroes (a new file or image),
+ * so the caller may skip write_zeroes for zero chunks. */
+bool sp_disk_target_is_zeroed(const struct sp_disk_target *t);
+
+/* Thread-safe.  Errors: SP_E_TARGET_WRITE, SP_E_TARGET_FULL, SP_E_NBD. */
+int sp_disk_target_pwrite(struct sp_disk_target *t, const void *buf,
+			  size_t len, uint64_t offset, struct sp_error *err);
+/* Make [offset, offset+len) read as zeroes (punch / BLKZEROOUT / NBD
+ * write_zeroes).  Thread-safe. */
+int sp_disk_target_write_zeroes(struct sp_disk_target *t, uint64_t offset,
+				uint64_t len, struct sp_error *err);
+
+/* Flush to stable storage, close and publish under the final name; frees
+ * @t whatever the outcome (on failure it aborts). */
+int sp_disk_target_commit(struct sp_disk_target *t, struct sp_error *err);
+/* Discard: remove the temporary file; frees @t. */
+void sp_disk_target_abort(struct sp_disk_target *t);
+
+#endif

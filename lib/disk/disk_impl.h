@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Inside the disk layer: the source and target vtables behind disk.h. */
+#ifndef SP_DISK_DISK_IMPL_H
+#define SP_DISK_DISK_IMPL_H
+
+#include "disk/disk.h"
+
+struct sp_disk_source_ops {
+	const char *name;
+	int (*extents)(struct sp_disk_source *src, uint64_t offset,
+		       uint64_t length, struct sp_disk_extent *out, size_t max,
+		       size_t *n, struct sp_error *err);
+	int (*pread)(struct sp_disk_source *src, void *buf, size_t len,
+		     uint64_t offset, struct sp_error *err);
+	int (*check_unchanged)(struct sp_disk_source *src,
+			       struct sp_error *err);
+	void (*free)(struct sp_disk_source *src);
+};
+
+struct sp_disk_source {
+	const struct sp_disk_source_ops *ops;
+	char *path;
+	uint64_t size;
+	enum sp_disk_format format;
+	enum sp_disk_kind kind;
+	int fd;			/* file source */
+	struct nbd_handle *nbd;	/* nbd source */
+};
+
+struct sp_disk_target_ops {
+	const char *name;
+	int (*pwrite)(struct sp_disk_target *t, const void *buf, size_t len,
+		      uint64_t offset, struct sp_error *err);
+	int (*write_zeroes)(struct sp_disk_target *t, uint64_t offset,
+			    uint64_t len, struct sp_error *err);
+	/* Flush and close; the common code renames. */
+	int (*finish)(struct sp_disk_target *t, struct sp_error *err);
+	/* Close without flushing. */
+	void (*close)(struct sp_disk_target *t);
+};
+
+struct sp_disk_target {
+	const struct sp_disk_target_ops *ops;
+	char *path;		/* final name */
+	char *tmp_path;		/* temporary sibling, NULL for a device */
+	int dir_fd;		/* parent directory of a file target */
+	uint64_t size;
+	bool zeroed;
+	int fd;
+	struct nbd_handle *nbd;
+};
+
+extern const struct sp_disk_source_ops sp_disk_source_file_ops;
+extern const struct sp_disk_source_ops sp_disk_source_nbd_ops;
+extern const struct sp_disk_target_ops sp_disk_target_file_ops;
+extern const struct sp_disk_target_ops sp_disk_target_block_ops;
+extern const struct sp_disk_target_ops sp_disk_target_nbd_ops;
+
+int sp_disk_source_file_open(struct sp_disk_source *src, int fd,
+			     struct sp_error *err);
+int sp_disk_source_nbd_open(struct sp_disk_source *src, struct sp_error *err);
+int sp_disk_target_file_open(struct sp_disk_target *t, struct sp_error *err);
+int sp_disk_target_block_open(struct sp_disk_target *t, struct sp_error *err);
+int sp_disk_target_nbd_open(struct sp_disk_target *t, struct sp_error *err);
+
+/* Start qemu-nbd on @argv through socket activation; @what names the
+ * image for messages.  Errors: SP_E_TOOL_MISSING, SP_E_NBD. */
+int sp_disk_nbd_connect(struct nbd_handle **ret, char **argv, bool allocation,
+			const char *what, struct sp_error *err);
+
+#endif

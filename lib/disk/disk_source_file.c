@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Raw image files and block devices read directly.  Regular files report
+ * their holes through SEEK_DATA/SEEK_HOLE, so sparse ranges are never read;
+ * block devices cannot tell and report one data extent (the backup job then
+ * recognises zero chunks after reading them).
+ */
+#include "disk/disk_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int current_size(struct sp_disk_source *src, uint64_t *size)
+{
+	struct stat st;
+
+	if (fstat(src->fd, &st) < 0)
+		return -errno;
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(src->fd, BLKGETSIZE64, size) < 0)
+			return -errno;
+	} else {
+		*size = (uint64_t)st.st_size;
+	}
+	return 0;
+}
+
+static int file_extents(struct sp_disk_source *src, uint64_t offset,
+			uint64_t length, struct sp_disk_extent *out, size_t max,
+			size_t *n, struct sp_error *err)
+{
+	const uint64_t end = offset + length;
+	uint64_t pos = offset;
+
+	*n = 0;
+	if (src->kind == SP_DISK_KIND_BLOCK) {
+		out[0] = (struct sp_disk_extent){ offset, length, false };
+		*n = 1;
+		return 0;
+	}
+	while (pos < end && *n < max) {
+		off_t data = lseek(src->fd, (off_t)pos, SEEK_DATA);
+		uint64_t data_at, hole_at;
+
+		if (data < 0 && errno == ENXIO) {
+			/* No data from here to the end of the file. */
+			data_at = end;
+		} else if (data < 0) {
+			if (errno == EINVAL || errno == EOPNOTSUPP) {
+				/* The file system cannot tell: all data. */
+				out[(*n)++] = (struct sp_disk_extent){
+					pos, end - pos, false
+				};
+				return 0;
+			}
+			return sp_error_set_errno(err, SP_E_DISK_READ, errno,
+						  "cannot map disk '%s'",
+						  src->path);
+		} else {
+			data_at = (uint64_t)data < end ? (uint64_t)data : end;
+		}
+		if (data_at > pos) {
+			out[(*n)++] = (struct sp_disk_extent){ pos, data_at - pos,
+							       true };
+			pos = data_at;
+			if (pos >= end || *n == max)
+				break;
+		}
+		off_t hole = lseek(src->fd, (off_t)pos, SEEK_HOLE);
+		if (hole < 0)
+			return sp_error_set_errno(err, SP_E_DISK_READ, errno,
+						  "cannot map disk '%s'",
+						  src->path);
+		hole_at = (uint64_t)hole < end ? (uint64_t)hole : end;
+		if (hole_at <= pos) /* raced with a writer; take it as data */
+			hole_at = end;
+		out[(*n)++] = (struct sp_disk_extent){ pos, hole_at - pos,
+						       false };
+		pos = hole_at;
+	}
+	return 0;
+}
+
+static int file_pread(struct sp_disk_source *src, void *buf, size_t len,
+		      uint64_t offset, struct sp_error *err)
+{
+	char *p = buf;
+	uint64_t off = offset;
+
+	while (len > 0) {
+		ssize_t n = pread(src->fd, p, len, (off_t)off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return sp_error_set_errno(err, SP_E_DISK_READ, errno,
+						  "cannot read disk '%s' at "
+						  "offset %llu",
+						  src->path,
+						  (unsigned long long)off);
+		}
+		if (n == 0)
+			return sp_error_set(err, SP_E_DISK_READ,
+					    "disk '%s' ended at %llu bytes, "
+					    "expected %llu (did it shrink?)",
+					    src->path, (unsigned long long)off,
+					    (unsigned long long)src->size);
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int file_check_unchanged(struct sp_disk_source *src,
+				struct sp_error *err)
+{
+	uint64_t now;
+	int r = current_size(src, &now);
+
+	if (r < 0)
+		return sp_error_set_errno(err, SP_E_DISK_READ, -r,
+					  "cannot stat disk '%s'", src->path);
+	if (now != src->size)
+		return sp_error_set(err, SP_E_DISK_CHANGED,
+				    "disk '%s' changed size from %llu to %llu "
+				    "bytes while it was read",
+				    src->path, (unsigned long long)src->size,
+				    (unsigned long long)now);
+	return 0;
+}
+
+static void file_free(struct sp_disk_source *src)
+{
+	(void)src; /* the common code closes src->fd */
+}
+
+const struct sp_disk_source_ops sp_disk_source_file_ops = {
+	.name = "file",
+	.extents = file_extents,
+	.pread = file_pread,
+	.check_unchanged = file_check_unchanged,
+	.free = file_free,
+};
+
+int sp_disk_source_file_open(struct sp_disk_source *src, int fd,
+			     struct sp_error *err)
+{
+	int r;
+
+	src->fd = fd;
+	src->ops = &sp_disk_source_file_ops;
+	r = current_size(src, &src->size);
+	if (r < 0)
+		return sp_error_set_errno(err, SP_E_DISK_READ, -r,
+					  "cannot get the size of disk '%s'",
+					  src->path);
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	return 0;
+}

@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Restore targets written directly: a new raw sparse file (a temporary
+ * sibling, renamed at commit by the common code) or an existing block
+ * device, opened exclusively so a mounted device is refused.
+ */
+#include "disk/disk_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int write_code(int e)
+{
+	return e == ENOSPC || e == EDQUOT ? SP_E_TARGET_FULL : SP_E_TARGET_WRITE;
+}
+
+static int fd_pwrite(struct sp_disk_target *t, const void *buf, size_t len,
+		     uint64_t offset, struct sp_error *err)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(t->fd, p, len, (off_t)offset);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return sp_error_set_errno(err, write_code(errno), errno,
+						  "cannot write '%s' at offset "
+						  "%llu",
+						  t->path,
+						  (unsigned long long)offset);
+		}
+		p += n;
+		len -= (size_t)n;
+		offset += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int file_zeroes(struct sp_disk_target *t, uint64_t offset, uint64_t len,
+		       struct sp_error *err)
+{
+	if (fallocate(t->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)offset, (off_t)len) < 0)
+		return sp_error_set_errno(err, write_code(errno), errno,
+					  "cannot zero '%s' at offset %llu",
+					  t->path, (unsigned long long)offset);
+	return 0;
+}
+
+static int fd_finish(struct sp_disk_target *t, struct sp_error *err)
+{
+	if (fsync(t->fd) < 0)
+		return sp_error_set_errno(err, write_code(errno), errno,
+					  "cannot flush '%s'", t->path);
+	if (close(t->fd) < 0) {
+		t->fd = -1;
+		return sp_error_set_errno(err, write_code(errno), errno,
+					  "cannot close '%s'", t->path);
+	}
+	t->fd = -1;
+	return 0;
+}
+
+static void fd_close(struct sp_disk_target *t)
+{
+	(void)t; /* the common code closes t->fd */
+}
+
+const struct sp_disk_target_ops sp_disk_target_file_ops = {
+	.name = "file",
+	.pwrite = fd_pwrite,
+	.write_zeroes = file_zeroes,
+	.finish = fd_finish,
+	.close = fd_close,
+};
+
+int sp_disk_target_file_open(struct sp_disk_target *t, struct sp_error *err)
+{
+	t->ops = &sp_disk_target_file_ops;
+	if (ftruncate(t->fd, (off_t)t->size) < 0)
+		return sp_error_set_errno(err, write_code(errno), errno,
+					  "cannot size '%s'", t->tmp_path);
+	return 0;
+}
+
+static int block_zeroes(struct sp_disk_target *t, uint64_t offset,
+			uint64_t len, struct sp_error *err)
+{
+	uint64_t range[2] = { offset, len };
+	static const char zeros[1 << 16];
+
+	if (ioctl(t->fd, BLKZEROOUT, range) == 0)
+		return 0;
+	/* No offload: write zeroes by hand. */
+	while (len > 0) {
+		size_t step = len > sizeof(zeros) ? sizeof(zeros) : (size_t)len;
+		int r = fd_pwrite(t, zeros, step, offset, err);
+		if (r < 0)
+			return r;
+		offset += step;
+		len -= step;
+	}
+	return 0;
+}
+
+const struct sp_disk_target_ops sp_disk_target_block_ops = {
+	.name = "block",
+	.pwrite = fd_pwrite,
+	.write_zeroes = block_zeroes,
+	.finish = fd_finish,
+	.close = fd_close,
+};
+
+int sp_disk_target_block_open(struct sp_disk_target *t, struct sp_error *err)
+{
+	uint64_t devsize = 0;
+
+	t->ops = &sp_disk_target_block_ops;
+	t->zeroed = false;
+	t->fd = open(t->path, O_WRONLY | O_EXCL | O_CLOEXEC);
+	if (t->fd < 0)
+		return sp_error_set_errno(err,
+					  errno == EBUSY ? SP_E_TARGET_BUSY :
+							   SP_E_TARGET_WRITE,
+					  errno, "cannot open block device '%s'%s",
+					  t->path,
+					  errno == EBUSY ? " (is it mounted "
+							   "or in use?)" :
+							   "");
+	if (ioctl(t->fd, BLKGETSIZE64, &devsize) < 0)
+		return sp_error_set_errno(err, SP_E_TARGET_WRITE, errno,
+					  "cannot get the size of '%s'",
+					  t->path);
+	if (devsize < t->size)
+		return sp_error_set(err, SP_E_TARGET_TOO_SMALL,
+				    "block device '%s' has %llu bytes, the disk "
+				    "needs %llu",
+				    t->path, (unsigned long long)devsize,
+				    (unsigned long long)t->size);
+	return 0;
+}
