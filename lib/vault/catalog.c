@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* The SQLite catalog; see catalog.h. */
+#include "catalog.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "util/cleanup.h"
+#include "util/log.h"
+#include "util/text.h"
+#include "vault/vault.h"
+
+static const char schema[] =
+	"PRAGMA journal_mode=WAL;"
+	"CREATE TABLE IF NOT EXISTS points ("
+	"  name TEXT NOT NULL, id TEXT NOT NULL, time TEXT NOT NULL,"
+	"  manifest TEXT NOT NULL, PRIMARY KEY (name, id));";
+
+static int db_error(struct sp_error *err, sqlite3 *db, const char *what)
+{
+	return sp_error_set(err, SP_E_CATALOG, "catalog: cannot %s: %s", what,
+			    db ? sqlite3_errmsg(db) : "out of memory");
+}
+
+static int catalog_open(int vault_fd, sqlite3 **ret, struct sp_error *err)
+{
+	char path[64];
+	sqlite3 *db = NULL;
+
+	/* SQLite wants a path; /proc/self/fd keeps us relative to the fd. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/" SP_CATALOG_FILE,
+		 vault_fd);
+	if (sqlite3_open_v2(path, &db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				    SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		int r = db_error(err, db, "open " SP_CATALOG_FILE);
+		sqlite3_close(db);
+		return r;
+	}
+	sqlite3_busy_timeout(db, 30000);
+	if (sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+		int r = db_error(err, db, "create its schema");
+		sqlite3_close(db);
+		return r;
+	}
+	*ret = db;
+	return 0;
+}
+
+static int insert(sqlite3 *db, json_t *m, struct sp_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	sp_autofree char *text = json_dumps(m, JSON_COMPACT);
+	int rc;
+
+	if (!text)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	rc = sqlite3_prepare_v2(db,
+				"INSERT OR REPLACE INTO points VALUES (?,?,?,?)",
+				-1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1,
+				  json_string_value(json_object_get(m, "name")),
+				  -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2,
+				  json_string_value(json_object_get(m, "id")),
+				  -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 3,
+				  json_string_value(json_object_get(m, "time")),
+				  -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 4, text, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_error(err, db, "record a point");
+	return 0;
+}
+
+int sp_catalog_add(int vault_fd, json_t *manifest, struct sp_error *err)
+{
+	sqlite3 *db;
+	int r = catalog_open(vault_fd, &db, err);
+
+	if (r < 0)
+		return r;
+	r = insert(db, manifest, err);
+	sqlite3_close(db);
+	return r;
+}
+
+/* The set of "name/id" strings present on disk, as a JSON object used as a
+ * set (keys only). */
+int sp_catalog_scan(int vault_fd, const char *only, json_t *set,
+		    struct sp_error *err)
+{
+	int pfd = openat(vault_fd, "points", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *top;
+	struct dirent *de;
+
+	if (pfd < 0)
+		return sp_error_set_errno(err, SP_E_VAULT_IO, errno,
+					  "cannot open 'points'");
+	top = fdopendir(pfd);
+	if (!top) {
+		close(pfd);
+		return sp_error_set_errno(err, SP_E_VAULT_IO, errno,
+					  "cannot read 'points'");
+	}
+	while ((de = readdir(top))) {
+		if (!sp_name_is_valid(de->d_name))
+			continue;
+		if (only && strcmp(only, de->d_name) != 0)
+			continue;
+		int nfd = openat(pfd, de->d_name,
+				 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (nfd < 0)
+			continue;
+		DIR *nd = fdopendir(nfd);
+		if (!nd) {
+			close(nfd);
+			continue;
+		}
+		struct dirent *pe;
+		while ((pe = readdir(nd))) {
+			char key[160];
+			if (!sp_name_is_valid(pe->d_name))
+				continue;
+			snprintf(key, sizeof(key), "%.64s/%.64s", de->d_name,
+				 pe->d_name);
+			json_object_set_new(set, key, json_true());
+		}
+		closedir(nd);
+	}
+	closedir(top);
+	return 0;
+}
+
+static int reconcile(sqlite3 *db, int vault_fd, const char *only,
+		     struct sp_error *err)
+{
+	json_t *disk = json_object();
+	sqlite3_stmt *st = NULL;
+	json_t *gone = NULL;
+	const char *key;
+	json_t *val;
+	size_t i;
+	int r;
+
+	if (!disk)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	r = sp_catalog_scan(vault_fd, only, disk, err);
+	if (r < 0)
+		goto out;
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		r = db_error(err, db, "begin a transaction");
+		goto out;
+	}
+	/* Rows without a directory go; directories we know are ticked off. */
+	sqlite3_prepare_v2(db,
+			   only ? "SELECT name, id FROM points WHERE name = ?" :
+				  "SELECT name, id FROM points",
+			   -1, &st, NULL);
+	if (only)
+		sqlite3_bind_text(st, 1, only, -1, SQLITE_STATIC);
+	gone = json_array();
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		char k[160];
+		snprintf(k, sizeof(k), "%s/%s", sqlite3_column_text(st, 0),
+			 sqlite3_column_text(st, 1));
+		if (json_object_get(disk, k))
+			json_object_del(disk, k);
+		else
+			json_array_append_new(gone, json_string(k));
+	}
+	sqlite3_finalize(st);
+	json_array_foreach(gone, i, val) {
+		char name[80];
+		const char *slash;
+		key = json_string_value(val);
+		slash = strchr(key, '/');
+		snprintf(name, sizeof(name), "%.*s", (int)(slash - key), key);
+		sqlite3_prepare_v2(db,
+				   "DELETE FROM points WHERE name=? AND id=?",
+				   -1, &st, NULL);
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, slash + 1, -1, SQLITE_TRANSIENT);
+		sqlite3_step(st);
+		sqlite3_finalize(st);
+	}
+	json_object_foreach(disk, key, val) {
+		char rel[200];
+		sp_autoclose int pd = -1;
+		json_t *m = NULL;
+		struct sp_error e2;
+
+		snprintf(rel, sizeof(rel), "points/%s", key);
+		pd = openat(vault_fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (pd < 0 || sp_manifest_load(pd, key, &m, &e2) < 0) {
+			/* A damaged point is listed by verify, not here. */
+			sp_log(SP_LOG_WARNING, "skipping point %s: %s", key,
+			       pd < 0 ? strerror(errno) : e2.msg);
+			continue;
+		}
+		r = insert(db, m, err);
+		json_decref(m);
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		r = db_error(err, db, "commit");
+	if (r < 0)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+out:
+	json_decref(gone);
+	json_decref(disk);
+	return r;
+}
+
+int sp_catalog_list(int vault_fd, const char *name, json_t **ret,
+		    struct sp_error *err)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st = NULL;
+	json_t *arr;
+	int r = catalog_open(vault_fd, &db, err);
+
+	if (r < 0)
+		return r;
+	r = reconcile(db, vault_fd, name, err);
+	if (r < 0)
+		goto out;
+	arr = json_array();
+	sqlite3_prepare_v2(db,
+			   name ? "SELECT manifest FROM points WHERE name = ? "
+				  "ORDER BY name, time, id" :
+				  "SELECT manifest FROM points "
+				  "ORDER BY name, time, id",
+			   -1, &st, NULL);
+	if (name)
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		json_t *m = json_loads((const char *)sqlite3_column_text(st, 0),
+				       0, NULL);
+		if (m)
+			json_array_append_new(arr, m);
+	}
+	sqlite3_finalize(st);
+	*ret = arr;
+out:
+	sqlite3_close(db);
+	return r;
+}
+
+int sp_catalog_rebuild(int vault_fd, struct sp_error *err)
+{
+	json_t *arr = NULL;
+	static const char *const files[] = { SP_CATALOG_FILE,
+					     SP_CATALOG_FILE "-wal",
+					     SP_CATALOG_FILE "-shm" };
+
+	for (size_t i = 0; i < SP_ARRAY_SIZE(files); i++)
+		if (unlinkat(vault_fd, files[i], 0) < 0 && errno != ENOENT)
+			return sp_error_set_errno(err, SP_E_CATALOG, errno,
+						  "cannot remove '%s'",
+						  files[i]);
+	int r = sp_catalog_list(vault_fd, NULL, &arr, err);
+	json_decref(arr);
+	return r;
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The chunk store: content-addressed, compressed chunk files under
+ * VAULT/chunks/XYZ/<id hex>, where XYZ is the id's first three hex digits.
+ *
+ * Invariants:
+ *  1. A chunk file that exists under its name has durable, complete content
+ *     (written into an unnamed O_TMPFILE, fdatasync'ed, then linked in; the
+ *     link never replaces an existing file).
+ *  2. A chunk's id is the hash of its plaintext, so concurrent writers of the
+ *     same id write the same content and the first link wins.
+ *  3. Names become durable when sp_chunk_store_sync() fsyncs every prefix
+ *     directory the caller wrote to or relied on; a recovery point is
+ *     published only after that.
+ *
+ * On-disk chunk file: 16-byte header then payload (docs/vault-format.md):
+ *	"SPCH" | u8 version=1 | u8 codec (0 none, 1 zstd) | u16 0 |
+ *	u32le plain length | u32le payload length
+ *
+ * Thread safety: a store may be shared by threads; each thread uses its own
+ * struct sp_chunk_codec.
+ */
+#ifndef SP_VAULT_CHUNK_STORE_H
+#define SP_VAULT_CHUNK_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+#include "vault/chunk_id.h"
+
+#define SP_CHUNK_HEADER_LEN 16
+#define SP_CHUNK_MAX_SIZE (16u << 20)
+
+struct sp_chunk_store;
+struct sp_chunk_codec;
+
+/* Create VAULT/chunks and its 4096 prefix directories (used by init). */
+int sp_chunk_store_create(int vault_fd, struct sp_error *err);
+
+int sp_chunk_store_open(int vault_fd, int zstd_level,
+			struct sp_chunk_store **ret, struct sp_error *err);
+void sp_chunk_store_free(struct sp_chunk_store *s);
+
+/* Per-thread scratch (compression contexts and buffers) for chunks of up to
+ * @max_chunk bytes.  Returns NULL when out of memory. */
+struct sp_chunk_codec *sp_chunk_codec_new(size_t max_chunk);
+void sp_chunk_codec_free(struct sp_chunk_codec *c);
+
+/* Is the chunk present?  Also records its prefix directory for
+ * sp_chunk_store_sync(), since a backup that relies on it needs its name to
+ * be durable too. */
+bool sp_chunk_store_has(struct sp_chunk_store *s, const struct sp_chunk_id *id);
+
+/*
+ * Store @len bytes under @id (computed by the caller from @data).  Sets
+ * *@added to true and *@stored to the file size when this call created the
+ * chunk, false when it was already there.  Errors: SP_E_VAULT_FULL,
+ * SP_E_VAULT_IO, SP_E_VAULT_PERMISSION, SP_E_NOMEM.
+ */
+int sp_chunk_store_put(struct sp_chunk_store *s, struct sp_chunk_codec *c,
+		       const struct sp_chunk_id *id, const void *data,
+		       size_t len, bool *added, size_t *stored,
+		       struct sp_error *err);
+
+/*
+ * Read chunk @id into @buf (capacity @cap), decompress and check its hash.
+ * Sets *@len.  Errors: SP_E_CHUNK_MISSING, SP_E_CHUNK_CORRUPT (bad header,
+ * undecodable, wrong length or hash mismatch), SP_E_VAULT_IO.
+ */
+int sp_chunk_store_get(struct sp_chunk_store *s, struct sp_chunk_codec *c,
+		       const struct sp_chunk_id *id, void *buf, size_t cap,
+		       size_t *len, struct sp_error *err);
+
+/* fsync each prefix directory touched since the last call. */
+int sp_chunk_store_sync(struct sp_chunk_store *s, struct sp_error *err);
+
+/* Relative path "XYZ/<hex>" of a chunk, for messages and tests. */
+void sp_chunk_store_path(const struct sp_chunk_id *id, char out[69]);
+
+#endif

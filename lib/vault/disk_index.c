@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Disk chunk index; the format is in disk_index.h.  Invariant: a reader
+ * hands out ids only from a file whose checksum (and, when given, whose
+ * manifest-recorded hash) matched, so a damaged index is reported as such
+ * instead of restoring the wrong chunks.
+ */
+#include "disk_index.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "util/cleanup.h"
+#include "util/fileio.h"
+
+struct sp_index_writer {
+	int fd;
+	uint64_t count;
+	char name[128];
+};
+
+struct sp_disk_index {
+	uint8_t *map;
+	size_t map_len;
+	uint64_t disk_size;
+	uint32_t chunk_size;
+	uint64_t count;
+};
+
+static void put_le(uint8_t *p, uint64_t v, int bytes)
+{
+	for (int i = 0; i < bytes; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int bytes)
+{
+	uint64_t v = 0;
+
+	for (int i = bytes - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static int vault_code(int errnum)
+{
+	return sp_errno_to_code(errnum, SP_E_VAULT_IO, SP_E_VAULT_FULL,
+				SP_E_VAULT_PERMISSION);
+}
+
+int sp_index_writer_create(int dirfd, const char *name, uint64_t disk_size,
+			   uint32_t chunk_size, struct sp_index_writer **ret,
+			   struct sp_error *err)
+{
+	uint8_t hdr[SP_INDEX_HEADER_LEN] = { 0 };
+	struct sp_index_writer *w;
+	uint64_t count = (disk_size + chunk_size - 1) / chunk_size;
+	int r;
+
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	snprintf(w->name, sizeof(w->name), "%s", name);
+	w->count = count;
+	w->fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+		       0644);
+	if (w->fd < 0) {
+		r = errno;
+		free(w);
+		return sp_error_set_errno(err, vault_code(r), r,
+					  "cannot create index '%s'", name);
+	}
+	memcpy(hdr, "SPIX", 4);
+	put_le(hdr + 4, 1, 4);
+	put_le(hdr + 8, disk_size, 8);
+	put_le(hdr + 16, chunk_size, 4);
+	put_le(hdr + 20, SP_CHUNK_ID_LEN, 4);
+	put_le(hdr + 24, count, 8);
+	r = sp_pwrite_all(w->fd, hdr, sizeof(hdr), 0);
+	/* Slots default to the zero id: a sparse file reads as zeroes. */
+	if (r == 0 && ftruncate(w->fd, (off_t)(SP_INDEX_HEADER_LEN +
+					       count * SP_CHUNK_ID_LEN)) < 0)
+		r = -errno;
+	if (r < 0) {
+		sp_index_writer_free(w);
+		return sp_error_set_errno(err, vault_code(-r), -r,
+					  "cannot write index '%s'", name);
+	}
+	*ret = w;
+	return 0;
+}
+
+int sp_index_writer_set(struct sp_index_writer *w, uint64_t slot,
+			const struct sp_chunk_id *id, struct sp_error *err)
+{
+	int r;
+
+	if (slot >= w->count)
+		return sp_error_set(err, SP_E_INTERNAL,
+				    "index slot %llu out of range",
+				    (unsigned long long)slot);
+	r = sp_pwrite_all(w->fd, id->bytes, SP_CHUNK_ID_LEN,
+			  (off_t)(SP_INDEX_HEADER_LEN + slot * SP_CHUNK_ID_LEN));
+	if (r < 0)
+		return sp_error_set_errno(err, vault_code(-r), -r,
+					  "cannot write index '%s'", w->name);
+	return 0;
+}
+
+int sp_index_writer_finish(struct sp_index_writer *w, uint8_t sha[32],
+			   struct sp_error *err)
+{
+	uint64_t len = SP_INDEX_HEADER_LEN + w->count * SP_CHUNK_ID_LEN;
+	uint8_t buf[65536];
+	uint8_t sum[32];
+	unsigned int n = 32;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int r = 0;
+
+	if (!md)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	for (uint64_t off = 0; off < len && r == 0;) {
+		size_t want = len - off < sizeof(buf) ? (size_t)(len - off) :
+							sizeof(buf);
+		r = sp_pread_all(w->fd, buf, want, (off_t)off);
+		if (r == 0)
+			EVP_DigestUpdate(md, buf, want);
+		off += want;
+	}
+	EVP_DigestFinal_ex(md, sum, &n);
+	if (r == 0)
+		r = sp_pwrite_all(w->fd, sum, sizeof(sum), (off_t)len);
+	memcpy(sha, sum, sizeof(sum));
+	EVP_MD_CTX_free(md);
+	if (r == 0 && fsync(w->fd) < 0)
+		r = -errno;
+	if (r < 0)
+		return sp_error_set_errno(err, vault_code(-r), -r,
+					  "cannot finish index '%s'", w->name);
+	return 0;
+}
+
+void sp_index_writer_free(struct sp_index_writer *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	free(w);
+}
+
+int sp_disk_index_open(int dirfd, const char *name, const uint8_t *expect_sha,
+		       struct sp_disk_index **ret, struct sp_error *err)
+{
+	sp_autoclose int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	struct sp_disk_index *ix;
+	struct stat st;
+	uint8_t sum[32];
+	const uint8_t *m;
+
+	if (fd < 0)
+		return sp_error_set_errno(err,
+					  errno == ENOENT ? SP_E_INDEX_CORRUPT :
+							    SP_E_VAULT_IO,
+					  errno, "cannot open index '%s'", name);
+	if (fstat(fd, &st) < 0)
+		return sp_error_set_errno(err, SP_E_VAULT_IO, errno,
+					  "cannot stat index '%s'", name);
+	if (st.st_size < SP_INDEX_HEADER_LEN + 32)
+		return sp_error_set(err, SP_E_INDEX_CORRUPT,
+				    "index '%s' is truncated", name);
+	ix = calloc(1, sizeof(*ix));
+	if (!ix)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	ix->map_len = (size_t)st.st_size;
+	ix->map = mmap(NULL, ix->map_len, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (ix->map == MAP_FAILED) {
+		int e = errno;
+		free(ix);
+		return sp_error_set_errno(err, SP_E_VAULT_IO, e,
+					  "cannot map index '%s'", name);
+	}
+	m = ix->map;
+	ix->disk_size = get_le(m + 8, 8);
+	ix->chunk_size = (uint32_t)get_le(m + 16, 4);
+	ix->count = get_le(m + 24, 8);
+	if (memcmp(m, "SPIX", 4) != 0 || get_le(m + 4, 4) != 1 ||
+	    get_le(m + 20, 4) != SP_CHUNK_ID_LEN || ix->chunk_size == 0 ||
+	    ix->count != (ix->disk_size + ix->chunk_size - 1) / ix->chunk_size ||
+	    ix->count > (ix->map_len - SP_INDEX_HEADER_LEN - 32) /
+				SP_CHUNK_ID_LEN ||
+	    SP_INDEX_HEADER_LEN + ix->count * SP_CHUNK_ID_LEN + 32 !=
+		    ix->map_len) {
+		sp_disk_index_free(ix);
+		return sp_error_set(err, SP_E_INDEX_CORRUPT,
+				    "index '%s' has a damaged header", name);
+	}
+	sp_sha256(m, ix->map_len - 32, sum);
+	if (memcmp(sum, m + ix->map_len - 32, 32) != 0) {
+		sp_disk_index_free(ix);
+		return sp_error_set(err, SP_E_INDEX_CORRUPT,
+				    "index '%s' fails its checksum", name);
+	}
+	if (expect_sha) {
+		if (memcmp(m + ix->map_len - 32, expect_sha, 32) != 0) {
+			sp_disk_index_free(ix);
+			return sp_error_set(err, SP_E_INDEX_CORRUPT,
+					    "index '%s' does not match its "
+					    "manifest",
+					    name);
+		}
+	}
+	*ret = ix;
+	return 0;
+}
+
+void sp_disk_index_free(struct sp_disk_index *ix)
+{
+	if (!ix)
+		return;
+	if (ix->map && ix->map != MAP_FAILED)
+		munmap(ix->map, ix->map_len);
+	free(ix);
+}
+
+uint64_t sp_disk_index_disk_size(const struct sp_disk_index *ix)
+{
+	return ix->disk_size;
+}
+
+uint32_t sp_disk_index_chunk_size(const struct sp_disk_index *ix)
+{
+	return ix->chunk_size;
+}
+
+uint64_t sp_disk_index_count(const struct sp_disk_index *ix)
+{
+	return ix->count;
+}
+
+const struct sp_chunk_id *sp_disk_index_get(const struct sp_disk_index *ix,
+					    uint64_t slot)
+{
+	return (const struct sp_chunk_id *)(ix->map + SP_INDEX_HEADER_LEN +
+					    slot * SP_CHUNK_ID_LEN);
+}

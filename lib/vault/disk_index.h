@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A disk's chunk index: which chunk holds each fixed-size slice of the disk.
+ *
+ * File layout (little-endian; docs/vault-format.md):
+ *	0   "SPIX"            magic
+ *	4   u32 version       1
+ *	8   u64 disk_size     bytes
+ *	16  u32 chunk_size    bytes
+ *	20  u32 id_len        32
+ *	24  u64 count         ceil(disk_size / chunk_size)
+ *	32  32 bytes reserved (zero)
+ *	64  count * id_len    chunk ids; the all-zero id = all-zero slice
+ *	end 32 bytes          SHA-256 of everything before it
+ *
+ * The writer fills slots in any order from several threads (pwrite at a
+ * fixed offset), so memory stays bounded whatever the disk size; finish()
+ * seals the file with its checksum and fsyncs it.  The reader maps the file
+ * and checks the checksum before handing out ids.
+ */
+#ifndef SP_VAULT_DISK_INDEX_H
+#define SP_VAULT_DISK_INDEX_H
+
+#include <stdint.h>
+
+#include "util/error.h"
+#include "vault/chunk_id.h"
+
+#define SP_INDEX_HEADER_LEN 64
+
+struct sp_index_writer;
+struct sp_disk_index;
+
+int sp_index_writer_create(int dirfd, const char *name, uint64_t disk_size,
+			   uint32_t chunk_size, struct sp_index_writer **ret,
+			   struct sp_error *err);
+/* Thread-safe. */
+int sp_index_writer_set(struct sp_index_writer *w, uint64_t slot,
+			const struct sp_chunk_id *id, struct sp_error *err);
+/* Append the checksum and fsync; @sha receives the checksum (the SHA-256
+ * of the file before its trailer), which the manifest records. */
+int sp_index_writer_finish(struct sp_index_writer *w, uint8_t sha[32],
+			   struct sp_error *err);
+void sp_index_writer_free(struct sp_index_writer *w);
+
+/* Open and validate.  @expect_sha (may be NULL) is the manifest's record of
+ * the checksum.  Errors: SP_E_INDEX_CORRUPT, SP_E_VAULT_IO. */
+int sp_disk_index_open(int dirfd, const char *name, const uint8_t *expect_sha,
+		       struct sp_disk_index **ret, struct sp_error *err);
+void sp_disk_index_free(struct sp_disk_index *ix);
+uint64_t sp_disk_index_disk_size(const struct sp_disk_index *ix);
+uint32_t sp_disk_index_chunk_size(const struct sp_disk_index *ix);
+uint64_t sp_disk_index_count(const struct sp_disk_index *ix);
+const struct sp_chunk_id *sp_disk_index_get(const struct sp_disk_index *ix,
+					    uint64_t slot);
+
+#endif

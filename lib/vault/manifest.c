@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Recovery-point manifests: JSON documents (docs/vault-format.md) parsed
+ * with jansson and checked field by field before anything trusts them, so a
+ * damaged or hostile manifest yields SP_E_MANIFEST_CORRUPT, never a path
+ * outside the point's directory or an out-of-range size.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "util/cleanup.h"
+#include "util/fileio.h"
+#include "util/text.h"
+#include "vault/vault.h"
+
+#define MANIFEST_MAX (16u << 20)
+
+static int bad(struct sp_error *err, const char *where, const char *what)
+{
+	return sp_error_set(err, SP_E_MANIFEST_CORRUPT,
+			    "manifest of point '%s' is damaged: %s", where,
+			    what);
+}
+
+static bool is_hex64(json_t *v)
+{
+	uint8_t tmp[32];
+
+	return json_is_string(v) && strlen(json_string_value(v)) == 64 &&
+	       sp_hex_decode(json_string_value(v), tmp, 32);
+}
+
+static bool is_count(json_t *v)
+{
+	return json_is_integer(v) && json_integer_value(v) >= 0;
+}
+
+int sp_manifest_check(json_t *m, const char *where, struct sp_error *err)
+{
+	json_t *disks, *d, *cfg;
+	size_t i;
+	int64_t chunk_size;
+
+	if (!json_is_object(m))
+		return bad(err, where, "not a JSON object");
+	if (!json_is_string(json_object_get(m, "format")) ||
+	    strcmp(json_string_value(json_object_get(m, "format")),
+		   "stillpoint-point") != 0)
+		return bad(err, where, "wrong 'format'");
+	if (json_integer_value(json_object_get(m, "version")) != 1)
+		return bad(err, where, "unsupported 'version'");
+	if (!json_is_string(json_object_get(m, "name")) ||
+	    !sp_name_is_valid(json_string_value(json_object_get(m, "name"))))
+		return bad(err, where, "invalid 'name'");
+	if (!json_is_string(json_object_get(m, "id")) ||
+	    !sp_name_is_valid(json_string_value(json_object_get(m, "id"))))
+		return bad(err, where, "invalid 'id'");
+	if (!json_is_string(json_object_get(m, "time")) ||
+	    !json_is_string(json_object_get(m, "consistency")))
+		return bad(err, where, "missing 'time' or 'consistency'");
+	chunk_size = json_integer_value(json_object_get(m, "chunk_size"));
+	if (chunk_size < 4096 || chunk_size > SP_CHUNK_MAX_SIZE)
+		return bad(err, where, "invalid 'chunk_size'");
+	disks = json_object_get(m, "disks");
+	if (!json_is_array(disks) || json_array_size(disks) == 0)
+		return bad(err, where, "no 'disks'");
+	json_array_foreach(disks, i, d) {
+		const char *ix;
+		char expect[32];
+
+		if (!json_is_object(d) ||
+		    !json_is_string(json_object_get(d, "name")) ||
+		    !is_count(json_object_get(d, "size")) ||
+		    !json_is_string(json_object_get(d, "format")) ||
+		    !is_hex64(json_object_get(d, "index_sha256")))
+			return bad(err, where, "a disk entry is incomplete");
+		ix = json_string_value(json_object_get(d, "index"));
+		snprintf(expect, sizeof(expect), "disk-%zu.idx", i);
+		if (!ix || strcmp(ix, expect) != 0)
+			return bad(err, where, "a disk's 'index' is invalid");
+		const char *dn = json_string_value(json_object_get(d, "name"));
+		if (!*dn || strchr(dn, '/') || !strcmp(dn, ".") ||
+		    !strcmp(dn, ".."))
+			return bad(err, where, "a disk's 'name' is invalid");
+	}
+	cfg = json_object_get(m, "config");
+	if (cfg && !json_is_null(cfg) &&
+	    (!json_is_object(cfg) || !is_hex64(json_object_get(cfg, "sha256"))))
+		return bad(err, where, "invalid 'config'");
+	return 0;
+}
+
+int sp_manifest_load(int point_dirfd, const char *where, json_t **ret,
+		     struct sp_error *err)
+{
+	sp_autofree char *text = NULL;
+	json_error_t jerr;
+	json_t *m;
+	size_t len;
+	int r;
+
+	r = sp_file_read(point_dirfd, "manifest.json", MANIFEST_MAX, &text,
+			 &len);
+	if (r == -ENOENT)
+		return bad(err, where, "manifest.json is missing");
+	if (r < 0)
+		return sp_error_set_errno(err, SP_E_VAULT_IO, -r,
+					  "cannot read manifest of point '%s'",
+					  where);
+	m = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!m)
+		return bad(err, where, jerr.text);
+	r = sp_manifest_check(m, where, err);
+	if (r < 0) {
+		json_decref(m);
+		return r;
+	}
+	*ret = m;
+	return 0;
+}

@@ -1,0 +1,612 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Vault lifecycle and recovery-point publication; the layout and its
+ * invariants are written at the top of vault.h.  The publication sequence:
+ *
+ *   1. draft: tmp/<draft>.lock created and flock'd, then tmp/<draft>/
+ *   2. the job writes chunks and disk indexes into the draft
+ *   3. publish: chunk prefix dirs fsynced -> manifest.json published in the
+ *      draft -> draft dir fsynced -> rename(tmp/<draft>, points/NAME/ID) ->
+ *      points/NAME fsynced -> catalog row (derived, best effort)
+ *
+ * A crash before the rename leaves a draft that the next job removes; after
+ * it, a complete point.
+ */
+#include "vault.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/cleanup.h"
+#include "util/fileio.h"
+#include "util/log.h"
+#include "util/text.h"
+#include "vault/catalog.h"
+#include <stillpoint/stillpoint.h>
+
+#define CONFIG_MAX (1u << 20)
+#define DEFAULT_ZSTD_LEVEL 1
+
+static int vault_code(int errnum)
+{
+	return sp_errno_to_code(errnum, SP_E_VAULT_IO, SP_E_VAULT_FULL,
+				SP_E_VAULT_PERMISSION);
+}
+
+static void random_hex(char *out, size_t bytes)
+{
+	uint8_t buf[32];
+
+	if (bytes > sizeof(buf))
+		bytes = sizeof(buf);
+	if (getrandom(buf, bytes, 0) != (ssize_t)bytes) {
+		/* getrandom cannot fail for small sizes once the pool is
+		 * initialised; fall back to time and pid to stay unique. */
+		uint64_t t = sp_now_mono_ns() ^ (uint64_t)getpid() << 40;
+		for (size_t i = 0; i < bytes; i++)
+			buf[i] = (uint8_t)(t >> (8 * (i % 8)));
+	}
+	sp_hex_encode(buf, bytes, out);
+}
+
+static bool dir_is_empty(int fd)
+{
+	int dup_fd = dup(fd);
+	DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+	struct dirent *de;
+	bool empty = true;
+
+	if (!d) {
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return false;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			empty = false;
+			break;
+		}
+	closedir(d);
+	return empty;
+}
+
+static int mkdir_parents(const char *path)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int sp_vault_init(const char *path, uint32_t chunk_size, struct sp_error *err)
+{
+	sp_autoclose int fd = -1;
+	sp_autoclose int lock = -1;
+	sp_autofree char *text = NULL;
+	char created[32], id[33];
+	json_t *cfg;
+	int r;
+
+	if (chunk_size < 65536 || chunk_size > SP_CHUNK_MAX_SIZE ||
+	    (chunk_size & (chunk_size - 1)))
+		return sp_error_set(err, SP_E_USAGE,
+				    "invalid chunk size %u (use a power of two "
+				    "from 64K to 16M)",
+				    chunk_size);
+	r = mkdir_parents(path);
+	if (r < 0)
+		return sp_error_set_errno(err, vault_code(-r), -r,
+					  "cannot create vault directory '%s'",
+					  path);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return sp_error_set_errno(err, vault_code(errno), errno,
+					  "cannot open '%s'", path);
+	if (faccessat(fd, SP_VAULT_CONFIG, F_OK, 0) == 0)
+		return sp_error_set(err, SP_E_VAULT_EXISTS,
+				    "a vault already exists in '%s'", path);
+	if (!dir_is_empty(fd))
+		return sp_error_set(err, SP_E_NOT_A_VAULT,
+				    "'%s' is not empty and holds no vault (init "
+				    "needs a new or empty directory)",
+				    path);
+	r = sp_chunk_store_create(fd, err);
+	if (r < 0)
+		return r;
+	if ((r = sp_mkdir_at(fd, "points", 0755)) < 0 ||
+	    (r = sp_mkdir_at(fd, "tmp", 0700)) < 0)
+		return sp_error_set_errno(err, vault_code(-r), -r,
+					  "cannot create vault directories in "
+					  "'%s'",
+					  path);
+	lock = openat(fd, "lock", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (lock < 0)
+		return sp_error_set_errno(err, vault_code(errno), errno,
+					  "cannot create '%s/lock'", path);
+	random_hex(id, 16);
+	sp_time_rfc3339(time(NULL), created, sizeof(created));
+	cfg = json_pack("{s:s, s:i, s:s, s:s, s:I, s:s, s:s, s:i}", "format",
+			"stillpoint-vault", "version", SP_VAULT_FORMAT_VERSION,
+			"id", id, "created", created, "chunk_size",
+			(json_int_t)chunk_size, "chunk_id", "sha256",
+			"compression", "zstd", "zstd_level",
+			DEFAULT_ZSTD_LEVEL);
+	text = json_dumps(cfg, JSON_INDENT(2));
+	json_decref(cfg);
+	if (!text)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	/* The config is written last: its presence marks a complete vault. */
+	return sp_file_publish(fd, SP_VAULT_CONFIG, text, strlen(text), err);
+}
+
+static int read_config(struct sp_vault *v, struct sp_error *err)
+{
+	sp_autofree char *text = NULL;
+	json_t *cfg;
+	json_error_t jerr;
+	int r;
+
+	r = sp_file_read(v->fd, SP_VAULT_CONFIG, CONFIG_MAX, &text, NULL);
+	if (r == -ENOENT)
+		return sp_error_set(err, SP_E_NOT_A_VAULT,
+				    "'%s' is not a Stillpoint vault (no %s)",
+				    v->path, SP_VAULT_CONFIG);
+	if (r < 0)
+		return sp_error_set_errno(err, vault_code(-r), -r,
+					  "cannot read '%s/%s'", v->path,
+					  SP_VAULT_CONFIG);
+	cfg = json_loads(text, 0, &jerr);
+	if (!cfg || !json_is_string(json_object_get(cfg, "format")) ||
+	    strcmp(json_string_value(json_object_get(cfg, "format")),
+		   "stillpoint-vault") != 0) {
+		json_decref(cfg);
+		return sp_error_set(err, SP_E_NOT_A_VAULT,
+				    "'%s/%s' is not a Stillpoint vault "
+				    "configuration",
+				    v->path, SP_VAULT_CONFIG);
+	}
+	json_int_t version = json_integer_value(json_object_get(cfg, "version"));
+	json_int_t cs = json_integer_value(json_object_get(cfg, "chunk_size"));
+	const char *idalg = json_string_value(json_object_get(cfg, "chunk_id"));
+	const char *vid = json_string_value(json_object_get(cfg, "id"));
+	json_t *lvl = json_object_get(cfg, "zstd_level");
+	if (version != SP_VAULT_FORMAT_VERSION || !idalg ||
+	    strcmp(idalg, "sha256") != 0) {
+		json_decref(cfg);
+		return sp_error_set(err, SP_E_VAULT_VERSION,
+				    "vault '%s' has format version %lld; this "
+				    "build reads version %d",
+				    v->path, (long long)version,
+				    SP_VAULT_FORMAT_VERSION);
+	}
+	if (cs < 65536 || cs > SP_CHUNK_MAX_SIZE || !vid) {
+		json_decref(cfg);
+		return sp_error_set(err, SP_E_NOT_A_VAULT,
+				    "'%s/%s' is damaged (chunk_size, id)",
+				    v->path, SP_VAULT_CONFIG);
+	}
+	v->chunk_size = (uint32_t)cs;
+	v->zstd_level = json_is_integer(lvl) ? (int)json_integer_value(lvl) :
+					       DEFAULT_ZSTD_LEVEL;
+	snprintf(v->vault_id, sizeof(v->vault_id), "%s", vid);
+	json_decref(cfg);
+	return 0;
+}
+
+int sp_vault_open(const char *path, struct sp_vault **ret,
+		  struct sp_error *err)
+{
+	struct sp_vault *v = calloc(1, sizeof(*v));
+	int r;
+
+	if (!v)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	v->lock_fd = -1;
+	v->path = strdup(path);
+	v->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (v->fd < 0) {
+		int e = errno;
+		if (e == ENOENT)
+			r = sp_error_set(err, SP_E_VAULT_NOT_FOUND,
+					 "vault '%s' does not exist (create it "
+					 "with 'stillpoint --vault %s init')",
+					 path, path);
+		else if (e == ENOTDIR)
+			r = sp_error_set(err, SP_E_NOT_A_VAULT,
+					 "'%s' is not a directory", path);
+		else
+			r = sp_error_set_errno(err, vault_code(e), e,
+					       "cannot open vault '%s'", path);
+		goto fail;
+	}
+	r = read_config(v, err);
+	if (r < 0)
+		goto fail;
+	v->lock_fd = openat(v->fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (v->lock_fd < 0 || flock(v->lock_fd, LOCK_SH) < 0) {
+		r = sp_error_set_errno(err, vault_code(errno), errno,
+				       "cannot lock vault '%s'", path);
+		goto fail;
+	}
+	r = sp_chunk_store_open(v->fd, v->zstd_level, &v->chunks, err);
+	if (r < 0)
+		goto fail;
+	*ret = v;
+	return 0;
+fail:
+	sp_vault_close(v);
+	return r;
+}
+
+void sp_vault_close(struct sp_vault *v)
+{
+	if (!v)
+		return;
+	sp_chunk_store_free(v->chunks);
+	if (v->lock_fd >= 0)
+		close(v->lock_fd);
+	if (v->fd >= 0)
+		close(v->fd);
+	free(v->path);
+	free(v);
+}
+
+void sp_vault_clean_drafts(struct sp_vault *v)
+{
+	int tfd = openat(v->fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+	struct dirent *de;
+
+	if (tfd < 0)
+		return;
+	d = fdopendir(tfd);
+	if (!d) {
+		close(tfd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		char dir[256];
+
+		if (n < 6 || strcmp(de->d_name + n - 5, ".lock") != 0)
+			continue;
+		int lfd = openat(tfd, de->d_name, O_RDWR | O_CLOEXEC);
+		if (lfd < 0)
+			continue;
+		if (flock(lfd, LOCK_EX | LOCK_NB) == 0) {
+			/* Its owner is gone (invariant 2). */
+			snprintf(dir, sizeof(dir), "%.*s", (int)(n - 5),
+				 de->d_name);
+			sp_log(SP_LOG_INFO, "removing abandoned draft %s", dir);
+			sp_remove_tree_at(tfd, dir);
+			unlinkat(tfd, de->d_name, 0);
+		}
+		close(lfd);
+	}
+	closedir(d);
+}
+
+int sp_point_draft_begin(struct sp_vault *v, const char *name,
+			 struct sp_point_draft **ret, struct sp_error *err)
+{
+	struct sp_point_draft *d;
+	char lockname[80], rnd[9], stamp[20];
+	struct stat a, b;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (!sp_name_is_valid(name))
+		return sp_error_set(err, SP_E_NAME_INVALID,
+				    "invalid VM name '%s' (use letters, digits, "
+				    "'.', '_' and '-', at most 64)",
+				    name);
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	d->vault = v;
+	d->dirfd = d->lock_fd = -1;
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	random_hex(rnd, 3);
+	snprintf(d->id, sizeof(d->id), "%s-%s", stamp, rnd);
+
+	for (int attempt = 0; attempt < 8; attempt++) {
+		char r8[17];
+		random_hex(r8, 8);
+		snprintf(d->tmp, sizeof(d->tmp), "d-%s", r8);
+		snprintf(lockname, sizeof(lockname), "tmp/%s.lock", d->tmp);
+		d->lock_fd = openat(v->fd, lockname,
+				    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (d->lock_fd < 0)
+			goto fail_errno;
+		if (flock(d->lock_fd, LOCK_EX) < 0)
+			goto fail_errno;
+		/* A cleaner may have taken the lock between our create and our
+		 * flock and unlinked it: make sure we lock the live file. */
+		if (fstat(d->lock_fd, &a) == 0 &&
+		    fstatat(v->fd, lockname, &b, 0) == 0 &&
+		    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+			break;
+		close(d->lock_fd);
+		d->lock_fd = -1;
+	}
+	if (d->lock_fd < 0) {
+		free(d);
+		return sp_error_set(err, SP_E_VAULT_IO,
+				    "cannot create a draft in '%s/tmp'", v->path);
+	}
+	char rel[80];
+	snprintf(rel, sizeof(rel), "tmp/%s", d->tmp);
+	if (mkdirat(v->fd, rel, 0755) < 0)
+		goto fail_errno;
+	d->dirfd = openat(v->fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->dirfd < 0)
+		goto fail_errno;
+	*ret = d;
+	return 0;
+
+fail_errno: {
+	int e = errno;
+	sp_point_draft_discard(d);
+	return sp_error_set_errno(err, vault_code(e), e,
+				  "cannot create a draft in '%s/tmp'", v->path);
+}
+}
+
+void sp_point_draft_discard(struct sp_point_draft *d)
+{
+	char rel[80];
+
+	if (!d)
+		return;
+	if (d->dirfd >= 0)
+		close(d->dirfd);
+	snprintf(rel, sizeof(rel), "tmp/%s", d->tmp);
+	sp_remove_tree_at(d->vault->fd, rel);
+	if (d->lock_fd >= 0) {
+		snprintf(rel, sizeof(rel), "tmp/%s.lock", d->tmp);
+		unlinkat(d->vault->fd, rel, 0);
+		close(d->lock_fd);
+	}
+	free(d);
+}
+
+int sp_point_draft_publish(struct sp_point_draft *d, json_t *manifest,
+			   struct sp_error *err)
+{
+	struct sp_vault *v = d->vault;
+	sp_autofree char *text = NULL;
+	char from[80], to[200], namedir[100];
+	struct sp_error cat_err;
+	int r;
+
+	r = sp_chunk_store_sync(v->chunks, err);
+	if (r < 0)
+		goto fail;
+	text = json_dumps(manifest, JSON_INDENT(2) | JSON_SORT_KEYS);
+	if (!text) {
+		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	r = sp_file_publish(d->dirfd, "manifest.json", text, strlen(text),
+			    err);
+	if (r < 0)
+		goto fail;
+	snprintf(namedir, sizeof(namedir), "points/%s", d->name);
+	r = sp_mkdir_at(v->fd, namedir, 0755);
+	if (r == 0)
+		r = sp_fsync_path(v->fd, "points");
+	if (r < 0) {
+		r = sp_error_set_errno(err, vault_code(-r), -r,
+				       "cannot create '%s'", namedir);
+		goto fail;
+	}
+	snprintf(from, sizeof(from), "tmp/%s", d->tmp);
+	snprintf(to, sizeof(to), "%s/%s", namedir, d->id);
+	if (renameat(v->fd, from, v->fd, to) < 0) {
+		r = sp_error_set_errno(err, vault_code(errno), errno,
+				       "cannot publish point '%s'", to);
+		goto fail;
+	}
+	r = sp_fsync_path(v->fd, namedir);
+	if (r < 0) {
+		/* Renamed but not known durable: report it, and let the
+		 * operator decide; the point itself is complete. */
+		r = sp_error_set_errno(err, vault_code(-r), -r,
+				       "cannot sync '%s'", namedir);
+	}
+	if (sp_catalog_add(v->fd, manifest, &cat_err) < 0)
+		sp_log(SP_LOG_WARNING, "%s (the next listing repairs it)",
+		       cat_err.msg);
+	/* The draft directory has moved: only its lock remains. */
+	close(d->dirfd);
+	d->dirfd = -1;
+	snprintf(from, sizeof(from), "tmp/%s.lock", d->tmp);
+	unlinkat(v->fd, from, 0);
+	close(d->lock_fd);
+	free(d);
+	return r;
+fail:
+	sp_point_draft_discard(d);
+	return r;
+}
+
+int sp_vault_point_dir(struct sp_vault *v, const char *name, const char *id,
+		       int *dirfd, struct sp_error *err)
+{
+	char rel[200];
+	int fd;
+
+	if (!sp_name_is_valid(name) || !sp_name_is_valid(id))
+		return sp_error_set(err, SP_E_NAME_INVALID,
+				    "invalid point '%s@%s'", name, id);
+	snprintf(rel, sizeof(rel), "points/%s/%s", name, id);
+	fd = openat(v->fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return sp_error_set_errno(err,
+					  errno == ENOENT ? SP_E_POINT_NOT_FOUND :
+							    vault_code(errno),
+					  errno, "cannot open point '%s@%s'",
+					  name, id);
+	*dirfd = fd;
+	return 0;
+}
+
+static int cmp_points(const void *a, const void *b)
+{
+	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	int c = strcmp(json_string_value(json_object_get(x, "name")),
+		       json_string_value(json_object_get(y, "name")));
+	if (!c)
+		c = strcmp(json_string_value(json_object_get(x, "time")),
+			   json_string_value(json_object_get(y, "time")));
+	if (!c)
+		c = strcmp(json_string_value(json_object_get(x, "id")),
+			   json_string_value(json_object_get(y, "id")));
+	return c;
+}
+
+/* The slow path, when the catalog cannot be used (e.g. the vault's file
+ * system is full): read every manifest. */
+static int list_from_manifests(struct sp_vault *v, const char *name,
+			       json_t **ret, struct sp_error *err)
+{
+	json_t *set = json_object(), *val, *arr;
+	const char *key;
+	json_t **items = NULL;
+	size_t n = 0;
+	int r = sp_catalog_scan(v->fd, name, set, err);
+
+	if (r < 0) {
+		json_decref(set);
+		return r;
+	}
+	items = calloc(json_object_size(set) + 1, sizeof(*items));
+	json_object_foreach(set, key, val) {
+		char rel[200];
+		sp_autoclose int pd = -1;
+		struct sp_error e2;
+		json_t *m;
+
+		snprintf(rel, sizeof(rel), "points/%s", key);
+		pd = openat(v->fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (items && pd >= 0 && sp_manifest_load(pd, key, &m, &e2) == 0)
+			items[n++] = m;
+	}
+	json_decref(set);
+	if (!items)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	qsort(items, n, sizeof(*items), cmp_points);
+	arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, items[i]);
+	free(items);
+	*ret = arr;
+	return 0;
+}
+
+int sp_vault_list_points(struct sp_vault *v, const char *name, json_t **ret,
+			 struct sp_error *err)
+{
+	int r;
+
+	if (name && !sp_name_is_valid(name))
+		return sp_error_set(err, SP_E_NAME_INVALID,
+				    "invalid VM name '%s'", name);
+	r = sp_catalog_list(v->fd, name, ret, err);
+	if (r == SP_E_CATALOG) {
+		sp_log(SP_LOG_WARNING, "%s; listing from the manifests instead",
+		       err->msg);
+		sp_error_clear(err);
+		r = list_from_manifests(v, name, ret, err);
+	}
+	return r;
+}
+
+int sp_vault_find_point(struct sp_vault *v, const char *spec, json_t **ret,
+			struct sp_error *err)
+{
+	char name[80];
+	const char *at = strchr(spec, '@');
+	const char *idp = at ? at + 1 : NULL;
+	json_t *all = NULL, *m, *found = NULL;
+	size_t i, matches = 0;
+	int r;
+
+	snprintf(name, sizeof(name), "%.*s",
+		 at ? (int)(at - spec) : (int)strlen(spec), spec);
+	if (!sp_name_is_valid(name) || (idp && !*idp))
+		return sp_error_set(err, SP_E_NAME_INVALID,
+				    "invalid point '%s' (use NAME or NAME@ID)",
+				    spec);
+	r = sp_vault_list_points(v, name, &all, err);
+	if (r < 0)
+		return r;
+	json_array_foreach(all, i, m) {
+		const char *id = json_string_value(json_object_get(m, "id"));
+		if (!idp) {
+			found = m; /* oldest first: the last one wins */
+			matches = 1;
+		} else if (!strcmp(id, idp)) {
+			found = m;
+			matches = 1;
+			break;
+		} else if (!strncmp(id, idp, strlen(idp))) {
+			found = m;
+			matches++;
+		}
+	}
+	if (matches == 0)
+		r = sp_error_set(err, SP_E_POINT_NOT_FOUND,
+				 idp ? "no recovery point '%s' in the vault "
+				       "(list them with 'stillpoint points %s')" :
+				       "VM '%s' has no recovery points (list "
+				       "them with 'stillpoint points%s')",
+				 spec, idp ? name : "");
+	else if (matches > 1)
+		r = sp_error_set(err, SP_E_POINT_AMBIGUOUS,
+				 "'%s' matches %zu recovery points (give more "
+				 "of the id)",
+				 spec, matches);
+	else
+		*ret = json_incref(found);
+	json_decref(all);
+	return r;
+}
+
+int sp_vault_rebuild_catalog(struct sp_vault *v, struct sp_error *err)
+{
+	return sp_catalog_rebuild(v->fd, err);
+}
+
+json_t *sp_vault_describe(struct sp_vault *v)
+{
+	return json_pack("{s:s, s:s, s:i, s:I, s:s, s:s, s:i}", "path", v->path,
+			 "id", v->vault_id, "version", SP_VAULT_FORMAT_VERSION,
+			 "chunk_size", (json_int_t)v->chunk_size, "chunk_id",
+			 "sha256", "compression", "zstd", "zstd_level",
+			 v->zstd_level);
+}

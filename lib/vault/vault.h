@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The vault: a directory holding chunks, recovery points and a catalog.
+ *
+ *	stillpoint-vault.json    format marker and settings (written last by init)
+ *	lock                     flock: shared by every job, exclusive by gc
+ *	chunks/XYZ/<id>          chunk files (chunk_store.h)
+ *	points/<name>/<id>/      published recovery points:
+ *	    manifest.json, disk-<n>.idx, config
+ *	tmp/                     drafts of points being written, each with a
+ *	                         flock'd sibling "<draft>.lock"
+ *	catalog.sqlite           listing cache, rebuilt from points/ at will
+ *
+ * Invariants:
+ *  1. A point appears by one rename(2) of a complete, fsynced draft
+ *     directory, after every chunk it names is durable; a reader never sees
+ *     half a point.
+ *  2. A draft whose lock is not held belongs to a dead process and may be
+ *     removed by anyone; one whose lock is held is never touched.
+ *  3. The catalog is derived data: points/ is the truth.
+ */
+#ifndef SP_VAULT_VAULT_H
+#define SP_VAULT_VAULT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "util/error.h"
+#include "vault/chunk_store.h"
+
+#define SP_VAULT_FORMAT_VERSION 1
+#define SP_VAULT_CONFIG "stillpoint-vault.json"
+#define SP_POINT_ID_MAX 40
+
+struct sp_vault {
+	int fd;
+	char *path;
+	uint32_t chunk_size;
+	int zstd_level;
+	char vault_id[33];
+	struct sp_chunk_store *chunks;
+	int lock_fd;
+};
+
+struct sp_point_draft {
+	struct sp_vault *vault;
+	char name[65];
+	char id[SP_POINT_ID_MAX];
+	char tmp[64];	/* draft directory name under tmp/ */
+	int dirfd;
+	int lock_fd;
+};
+
+/* Create a vault in @path (created if missing; must be empty otherwise).
+ * Errors: SP_E_VAULT_EXISTS, SP_E_NOT_A_VAULT (non-empty directory),
+ * SP_E_USAGE (bad chunk size), SP_E_VAULT_IO/FULL/PERMISSION. */
+int sp_vault_init(const char *path, uint32_t chunk_size, struct sp_error *err);
+
+/* Open and take the shared lock.  Errors: SP_E_VAULT_NOT_FOUND,
+ * SP_E_NOT_A_VAULT, SP_E_VAULT_VERSION, SP_E_VAULT_PERMISSION. */
+int sp_vault_open(const char *path, struct sp_vault **ret,
+		  struct sp_error *err);
+void sp_vault_close(struct sp_vault *v);
+
+/* Remove drafts left by dead processes (invariant 2).  Best effort. */
+void sp_vault_clean_drafts(struct sp_vault *v);
+
+/* Start a draft for a new point of VM @name.  The id is chosen here. */
+int sp_point_draft_begin(struct sp_vault *v, const char *name,
+			 struct sp_point_draft **ret, struct sp_error *err);
+/* Write @manifest, sync chunks and the draft, and publish it (invariant 1).
+ * Frees the draft whatever the outcome. */
+int sp_point_draft_publish(struct sp_point_draft *d, json_t *manifest,
+			   struct sp_error *err);
+/* Remove the draft and free it. */
+void sp_point_draft_discard(struct sp_point_draft *d);
+
+/* Open a published point's directory (O_DIRECTORY fd). */
+int sp_vault_point_dir(struct sp_vault *v, const char *name, const char *id,
+		       int *dirfd, struct sp_error *err);
+
+/*
+ * All points (of @name, or of every VM when NULL) as a JSON array of
+ * manifests, oldest first within a name, names in order; from the catalog,
+ * reconciled with points/ first.  Caller owns the array.
+ */
+int sp_vault_list_points(struct sp_vault *v, const char *name, json_t **ret,
+			 struct sp_error *err);
+
+/* Resolve "NAME" (newest point) or "NAME@ID" (ID may be a unique prefix)
+ * to its manifest.  Errors: SP_E_POINT_NOT_FOUND, SP_E_POINT_AMBIGUOUS,
+ * SP_E_NAME_INVALID. */
+int sp_vault_find_point(struct sp_vault *v, const char *spec, json_t **ret,
+			struct sp_error *err);
+
+/* Drop and rebuild the catalog from points/. */
+int sp_vault_rebuild_catalog(struct sp_vault *v, struct sp_error *err);
+
+/* Load and validate a point's manifest from its directory. */
+int sp_manifest_load(int point_dirfd, const char *where, json_t **ret,
+		     struct sp_error *err);
+/* Validate a parsed manifest's schema (used by load and by the fuzzer). */
+int sp_manifest_check(json_t *m, const char *where, struct sp_error *err);
+
+#endif
