@@ -1,0 +1,532 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The backup job for disks of a VM that is off (crash-consistent).
+ *
+ * Phases: "snapshot" (open every disk and fix the set and sizes: for an
+ * offline VM the disks themselves are the still point) then "transfer"
+ * (read -> hash -> dedup -> compress -> store, on a pipeline).
+ *
+ * Pipeline: this thread reads slices of chunk_size bytes; zero slices
+ * (holes, zero extents) are never read nor hashed and keep the index's
+ * zero id; data slices go through a bounded queue to worker threads that
+ * hash, look up, compress and store them and write their id into the
+ * index.  Buffers come from a fixed pool, so memory is bounded by
+ * (threads * 2 + 2) chunks whatever the disk size.
+ *
+ * Invariants:
+ *  1. Nothing is published unless every slice of every disk was read and
+ *     stored and each disk kept its size to the end.
+ *  2. Any failure or cancel discards the draft; chunks already stored stay
+ *     (unreferenced, harmless, reclaimable by gc).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "disk/disk.h"
+#include "job/job.h"
+#include "job/workq.h"
+#include "util/cleanup.h"
+#include "util/fileio.h"
+#include "util/log.h"
+#include "util/text.h"
+#include "vault/disk_index.h"
+#include "vault/vault.h"
+
+#define CONFIG_MAX (16u << 20)
+#define EXTENT_WINDOW_CHUNKS 256
+#define MAX_EXTENTS 512
+
+struct slice {
+	uint64_t slot;
+	size_t len;
+	uint8_t *buf;
+};
+
+struct disk_counts {
+	atomic_uint_fast64_t chunks_data, chunks_zero, chunks_new;
+	atomic_uint_fast64_t bytes_read, bytes_new, bytes_stored;
+};
+
+struct backup_ctx {
+	struct sp_vault *vault;
+	struct sp_job_status status;
+	struct sp_workq *work;	/* filled slices */
+	struct sp_workq *pool;	/* empty buffers */
+	struct sp_index_writer *index;
+	struct disk_counts counts;
+	size_t nbufs;
+	uint8_t **bufs;
+};
+
+static void *backup_worker(void *arg)
+{
+	struct backup_ctx *c = arg;
+	struct sp_chunk_codec *codec = sp_chunk_codec_new(c->vault->chunk_size);
+	struct slice *s;
+	struct sp_error e;
+
+	if (!codec) {
+		sp_error_set(&e, SP_E_NOMEM, "out of memory");
+		sp_job_status_fail(&c->status, &e);
+	}
+	while ((s = sp_workq_pop(c->work))) {
+		struct sp_chunk_id id;
+		bool added;
+		size_t stored;
+
+		if (!codec || sp_job_status_stopped(&c->status))
+			goto next;
+		if (sp_buffer_is_zero(s->buf, s->len)) {
+			atomic_fetch_add(&c->counts.chunks_zero, 1);
+			goto next;
+		}
+		sp_chunk_id_compute(s->buf, s->len, &id);
+		if (sp_chunk_store_put(c->vault->chunks, codec, &id, s->buf,
+				       s->len, &added, &stored, &e) < 0 ||
+		    sp_index_writer_set(c->index, s->slot, &id, &e) < 0) {
+			sp_job_status_fail(&c->status, &e);
+			goto next;
+		}
+		atomic_fetch_add(&c->counts.chunks_data, 1);
+		if (added) {
+			atomic_fetch_add(&c->counts.chunks_new, 1);
+			atomic_fetch_add(&c->counts.bytes_new, s->len);
+			atomic_fetch_add(&c->counts.bytes_stored, stored);
+		}
+next:
+		sp_workq_push(c->pool, s->buf);
+		free(s);
+	}
+	sp_chunk_codec_free(codec);
+	return NULL;
+}
+
+/* Fill @buf with [off, off+len) from the extents, reading data ranges and
+ * zeroing the rest.  Returns bytes actually read, or <0. */
+static int read_slice(struct sp_disk_source *src, const struct sp_disk_extent *ex,
+		      size_t nex, uint64_t off, size_t len, uint8_t *buf,
+		      uint64_t *bytes_read, struct sp_error *err)
+{
+	for (size_t i = 0; i < nex; i++) {
+		uint64_t s = ex[i].offset > off ? ex[i].offset : off;
+		uint64_t e = ex[i].offset + ex[i].length;
+		if (e > off + len)
+			e = off + len;
+		if (s >= e)
+			continue;
+		if (ex[i].zero) {
+			memset(buf + (s - off), 0, (size_t)(e - s));
+		} else {
+			int r = sp_disk_source_pread(src, buf + (s - off),
+						     (size_t)(e - s), s, err);
+			if (r < 0)
+				return r;
+			*bytes_read += e - s;
+		}
+	}
+	return 0;
+}
+
+/* Transfer one disk into the draft's index @ixname. */
+static int backup_disk(struct backup_ctx *c, struct sp_disk_source *src,
+		       const char *disk_name, int draft_fd, const char *ixname,
+		       struct sp_job_progress *jp, uint8_t ix_sha[32],
+		       struct sp_error *err)
+{
+	const uint32_t cs = c->vault->chunk_size;
+	const uint64_t size = sp_disk_source_size(src);
+	const uint64_t count = (size + cs - 1) / cs;
+	struct sp_disk_extent ex[MAX_EXTENTS];
+	size_t nex = 0;
+	uint64_t ex_end = 0;	/* extents in @ex cover [.., ex_end) */
+	size_t ex_first = 0;
+	int r;
+
+	r = sp_index_writer_create(draft_fd, ixname, size, cs, &c->index, err);
+	if (r < 0)
+		return r;
+	jp->p.item = disk_name;
+
+	for (uint64_t slot = 0; slot < count; slot++) {
+		uint64_t off = slot * cs;
+		size_t len = (size_t)(size - off < cs ? size - off : cs);
+		bool any_data = false;
+
+		if (sp_job_status_stopped(&c->status))
+			break;
+		/* Make sure the extents cover this slice. */
+		while (ex_end < off + len) {
+			size_t got = 0;
+			uint64_t from = ex_end > off ? ex_end : off;
+			if (ex_end > off && nex > 0) {
+				/* keep the extent that straddles the slice */
+				ex[0] = ex[nex - 1];
+				nex = 1;
+			} else {
+				nex = 0;
+			}
+			r = sp_disk_source_extents(
+				src, from,
+				(uint64_t)cs * EXTENT_WINDOW_CHUNKS, ex + nex,
+				MAX_EXTENTS - nex, &got, err);
+			if (r < 0)
+				goto fail;
+			if (got == 0) {
+				r = sp_error_set(err, SP_E_DISK_READ,
+						 "disk '%s' reports no extents "
+						 "at offset %llu",
+						 disk_name,
+						 (unsigned long long)from);
+				goto fail;
+			}
+			nex += got;
+			ex_end = ex[nex - 1].offset + ex[nex - 1].length;
+			ex_first = 0;
+		}
+		while (ex_first < nex &&
+		       ex[ex_first].offset + ex[ex_first].length <= off)
+			ex_first++;
+		for (size_t i = ex_first; i < nex && ex[i].offset < off + len;
+		     i++)
+			if (!ex[i].zero)
+				any_data = true;
+		if (!any_data) {
+			atomic_fetch_add(&c->counts.chunks_zero, 1);
+		} else {
+			uint8_t *buf = sp_workq_pop(c->pool);
+			uint64_t got = 0;
+			struct slice *s;
+
+			r = read_slice(src, ex + ex_first, nex - ex_first, off,
+				       len, buf, &got, err);
+			if (r < 0) {
+				sp_workq_push(c->pool, buf);
+				goto fail;
+			}
+			atomic_fetch_add(&c->counts.bytes_read, got);
+			s = malloc(sizeof(*s));
+			if (!s) {
+				sp_workq_push(c->pool, buf);
+				r = sp_error_set(err, SP_E_NOMEM,
+						 "out of memory");
+				goto fail;
+			}
+			s->slot = slot;
+			s->len = len;
+			s->buf = buf;
+			sp_workq_push(c->work, s);
+		}
+		jp->p.done += len;
+		jp->p.bytes_read = atomic_load(&c->counts.bytes_read);
+		jp->p.bytes_new = atomic_load(&c->counts.bytes_new);
+		sp_job_progress_tick(jp, false);
+	}
+	/* Wait until the workers have taken every slice back to the pool. */
+	for (size_t i = 0; i < c->nbufs; i++)
+		c->bufs[i] = sp_workq_pop(c->pool);
+	for (size_t i = 0; i < c->nbufs; i++)
+		sp_workq_push(c->pool, c->bufs[i]);
+	if (sp_job_status_stopped(&c->status)) {
+		*err = c->status.err;
+		r = err->code;
+		goto fail;
+	}
+	r = sp_disk_source_check_unchanged(src, err);
+	if (r < 0)
+		goto fail;
+	r = sp_index_writer_finish(c->index, ix_sha, err);
+fail:
+	if (r < 0)
+		sp_job_status_fail(&c->status, err);
+	sp_index_writer_free(c->index);
+	c->index = NULL;
+	return r;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s && s[1] ? s + 1 : path;
+}
+
+/* The newest point of @name, to compare disk sizes with; NULL if none. */
+static json_t *previous_point(struct sp_vault *v, const char *name)
+{
+	json_t *m = NULL;
+	struct sp_error e;
+
+	if (sp_vault_find_point(v, name, &m, &e) < 0)
+		return NULL;
+	return m;
+}
+
+static json_t *disk_entry(json_t *manifest, const char *name)
+{
+	size_t i;
+	json_t *d;
+
+	json_array_foreach(json_object_get(manifest, "disks"), i, d) {
+		if (!strcmp(json_string_value(json_object_get(d, "name")), name))
+			return d;
+	}
+	return NULL;
+}
+
+static int store_config(int draft_fd, const char *path, json_t **entry,
+			struct sp_error *err)
+{
+	sp_autofree char *data = NULL;
+	size_t len;
+	uint8_t sha[32];
+	char hex[65];
+	int r;
+
+	r = sp_file_read(AT_FDCWD, path, CONFIG_MAX, &data, &len);
+	if (r < 0)
+		return sp_error_set_errno(err, SP_E_CONFIG_NOT_FOUND, -r,
+					  "cannot read config '%s'", path);
+	r = sp_file_publish(draft_fd, "config", data, len, err);
+	if (r < 0)
+		return r;
+	sp_sha256(data, len, sha);
+	sp_hex_encode(sha, 32, hex);
+	*entry = json_pack("{s:s, s:s, s:I, s:s}", "file", base_name(path),
+			   "source", path, "size", (json_int_t)len, "sha256",
+			   hex);
+	return 0;
+}
+
+static void ctx_release(struct backup_ctx *c)
+{
+	if (c->pool) {
+		uint8_t *b;
+		sp_workq_close(c->pool);
+		while ((b = sp_workq_pop(c->pool)))
+			free(b);
+	}
+	sp_workq_free(c->pool);
+	sp_workq_free(c->work);
+	free(c->bufs);
+	sp_job_status_release(&c->status);
+}
+
+int sp_backup_run(struct sp_vault *v, const struct sp_backup_opts *o,
+		  json_t **manifest_out, struct sp_error *err)
+{
+	struct sp_disk_source **src = NULL;
+	struct sp_point_draft *draft = NULL;
+	struct backup_ctx c = { .vault = v };
+	struct sp_job_progress jp = { .opts = &o->job };
+	json_t *manifest = NULL, *disks = NULL, *warnings = NULL;
+	json_t *prev = NULL, *config = NULL;
+	pthread_t *threads = NULL;
+	unsigned nthreads = sp_job_threads(&o->job), started = 0;
+	uint64_t t_start = sp_now_mono_ms(), t_snap, t_end;
+	time_t wall = time(NULL);
+	char when[32];
+	int r = 0;
+
+	if (!sp_name_is_valid(o->name))
+		return sp_error_set(err, SP_E_NAME_INVALID,
+				    "invalid VM name '%s' (use letters, digits, "
+				    "'.', '_' and '-', at most 64)",
+				    o->name);
+	if (o->ndisks == 0)
+		return sp_error_set(err, SP_E_USAGE,
+				    "no disks to back up (give --disk PATH)");
+
+	/* Phase 1, snapshot: fix the set of disks and their sizes. */
+	src = calloc(o->ndisks, sizeof(*src));
+	if (!src)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < o->ndisks; i++) {
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(base_name(o->disks[i]),
+				    base_name(o->disks[j]))) {
+				r = sp_error_set(err, SP_E_DISK_DUPLICATE,
+						 "disks '%s' and '%s' have the "
+						 "same name '%s'",
+						 o->disks[j], o->disks[i],
+						 base_name(o->disks[i]));
+				goto out;
+			}
+		r = sp_disk_source_open(o->disks[i], SP_DISK_FORMAT_AUTO,
+					&src[i], err);
+		if (r < 0)
+			goto out;
+		jp.p.total += sp_disk_source_size(src[i]);
+	}
+	t_snap = sp_now_mono_ms();
+
+	/* Phase 2, transfer. */
+	sp_vault_clean_drafts(v);
+	prev = previous_point(v, o->name);
+	r = sp_point_draft_begin(v, o->name, &draft, err);
+	if (r < 0)
+		goto out;
+	if (o->config_path) {
+		r = store_config(draft->dirfd, o->config_path, &config, err);
+		if (r < 0)
+			goto out;
+	}
+
+	sp_job_status_init(&c.status, o->job.cancel);
+	c.nbufs = nthreads * 2 + 2;
+	c.work = sp_workq_new(c.nbufs);
+	c.pool = sp_workq_new(c.nbufs);
+	c.bufs = calloc(c.nbufs, sizeof(*c.bufs));
+	threads = calloc(nthreads, sizeof(*threads));
+	if (!c.work || !c.pool || !c.bufs || !threads) {
+		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
+		goto out_ctx;
+	}
+	for (size_t i = 0; i < c.nbufs; i++) {
+		uint8_t *b = malloc(v->chunk_size);
+		if (!b) {
+			r = sp_error_set(err, SP_E_NOMEM, "out of memory");
+			goto out_ctx;
+		}
+		sp_workq_push(c.pool, b);
+	}
+	for (; started < nthreads; started++)
+		if (pthread_create(&threads[started], NULL, backup_worker,
+				   &c) != 0) {
+			r = sp_error_set(err, SP_E_NOMEM,
+					 "cannot start worker threads");
+			goto out_threads;
+		}
+
+	disks = json_array();
+	warnings = json_array();
+	jp.p.what = "backup";
+	for (size_t i = 0; i < o->ndisks; i++) {
+		const char *name = base_name(o->disks[i]);
+		sp_autofree char *abs = realpath(o->disks[i], NULL);
+		char ixname[32], hex[65];
+		uint8_t sha[32];
+		uint64_t size = sp_disk_source_size(src[i]);
+		struct disk_counts *dc = &c.counts;
+		json_t *pd = prev ? disk_entry(prev, name) : NULL;
+		uint64_t t0 = sp_now_mono_ms();
+
+		memset(dc, 0, sizeof(*dc));
+		snprintf(ixname, sizeof(ixname), "disk-%zu.idx", i);
+		r = backup_disk(&c, src[i], name, draft->dirfd, ixname, &jp,
+				sha, err);
+		if (r < 0)
+			break;
+		sp_hex_encode(sha, 32, hex);
+		if (pd && (uint64_t)json_integer_value(
+				  json_object_get(pd, "size")) != size) {
+			char msg[256];
+			snprintf(msg, sizeof(msg),
+				 "disk '%s' changed size from %lld to %llu "
+				 "bytes since point %s",
+				 name,
+				 (long long)json_integer_value(
+					 json_object_get(pd, "size")),
+				 (unsigned long long)size,
+				 json_string_value(json_object_get(prev, "id")));
+			sp_log(SP_LOG_WARNING, "%s", msg);
+			json_array_append_new(warnings, json_string(msg));
+		}
+		json_array_append_new(
+			disks,
+			json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:I, "
+				  "s:I, s:I, s:I, s:I, s:I, s:I}",
+				  "name", name, "source", abs ? abs : o->disks[i], "format",
+				  sp_disk_format_name(
+					  sp_disk_source_format(src[i])),
+				  "kind",
+				  sp_disk_source_kind(src[i]) ==
+						  SP_DISK_KIND_BLOCK ?
+					  "block" :
+					  "file",
+				  "size", (json_int_t)size, "index", ixname,
+				  "index_sha256", hex, "chunks",
+				  (json_int_t)(dc->chunks_data +
+					       dc->chunks_zero),
+				  "chunks_zero", (json_int_t)dc->chunks_zero,
+				  "chunks_new", (json_int_t)dc->chunks_new,
+				  "bytes_read", (json_int_t)dc->bytes_read,
+				  "bytes_new", (json_int_t)dc->bytes_new,
+				  "bytes_stored", (json_int_t)dc->bytes_stored,
+				  "duration_ms",
+				  (json_int_t)(sp_now_mono_ms() - t0)));
+	}
+	sp_job_progress_tick(&jp, true);
+
+out_threads:
+	sp_workq_close(c.work);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	if (r < 0)
+		goto out_ctx;
+
+	t_end = sp_now_mono_ms();
+	sp_time_rfc3339(wall, when, sizeof(when));
+	{
+		json_int_t br = 0, bn = 0, bs = 0;
+		size_t i;
+		json_t *d;
+		json_array_foreach(disks, i, d) {
+			br += json_integer_value(json_object_get(d, "bytes_read"));
+			bn += json_integer_value(json_object_get(d, "bytes_new"));
+			bs += json_integer_value(
+				json_object_get(d, "bytes_stored"));
+		}
+		char host[256] = "";
+		gethostname(host, sizeof(host) - 1);
+		manifest = json_pack(
+			"{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, "
+			"s:o, s:o, s:o, s:{s:{s:I}, s:{s:I}}, s:I, s:I, s:I, "
+			"s:I}",
+			"format", "stillpoint-point", "version", 1, "name",
+			o->name, "id", draft->id, "time", when, "consistency",
+			"crash", "host", host, "tool", "stillpoint " SP_VERSION,
+			"chunk_size", (json_int_t)v->chunk_size, "chunk_id",
+			"sha256", "disks", disks, "config",
+			config ? config : json_null(), "warnings", warnings,
+			"phases", "snapshot", "duration_ms",
+			(json_int_t)(t_snap - t_start), "transfer",
+			"duration_ms", (json_int_t)(t_end - t_snap),
+			"duration_ms", (json_int_t)(t_end - t_start),
+			"bytes_read", br, "bytes_new", bn, "bytes_stored", bs);
+		/* json_pack took these references, even on failure. */
+		config = disks = warnings = NULL;
+	}
+	if (!manifest) {
+		r = sp_error_set(err, SP_E_NOMEM, "cannot build the manifest");
+		goto out_ctx;
+	}
+	r = sp_point_draft_publish(draft, manifest, err);
+	draft = NULL;
+	if (r == 0 && manifest_out)
+		*manifest_out = json_incref(manifest);
+	goto out_ctx_keep;
+
+out_ctx:
+	if (r < 0 && c.status.err.code && !err->code)
+		*err = c.status.err;
+out_ctx_keep:
+	ctx_release(&c);
+	free(threads);
+out:
+	if (draft)
+		sp_point_draft_discard(draft);
+	json_decref(manifest);
+	json_decref(disks);
+	json_decref(warnings);
+	json_decref(config);
+	json_decref(prev);
+	for (size_t i = 0; src && i < o->ndisks; i++)
+		sp_disk_source_free(src[i]);
+	free(src);
+	return r;
+}

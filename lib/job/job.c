@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Shared job helpers; see job.h. */
+#include "job.h"
+
+#include <unistd.h>
+
+#include "util/text.h"
+
+void sp_job_status_init(struct sp_job_status *s, volatile sig_atomic_t *cancel)
+{
+	pthread_mutex_init(&s->lock, NULL);
+	atomic_init(&s->failed, false);
+	sp_error_clear(&s->err);
+	s->cancel = cancel;
+}
+
+void sp_job_status_release(struct sp_job_status *s)
+{
+	pthread_mutex_destroy(&s->lock);
+}
+
+void sp_job_status_fail(struct sp_job_status *s, const struct sp_error *e)
+{
+	pthread_mutex_lock(&s->lock);
+	if (!atomic_load(&s->failed)) {
+		s->err = *e;
+		atomic_store(&s->failed, true);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+bool sp_job_status_stopped(struct sp_job_status *s)
+{
+	if (atomic_load(&s->failed))
+		return true;
+	if (s->cancel && *s->cancel) {
+		struct sp_error e;
+		sp_error_set(&e, SP_E_INTERRUPTED,
+			     "interrupted; nothing was published");
+		sp_job_status_fail(s, &e);
+		return true;
+	}
+	return false;
+}
+
+unsigned sp_job_threads(const struct sp_job_opts *o)
+{
+	long n;
+
+	if (o->threads)
+		return o->threads;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 16 ? 16 : (unsigned)n;
+}
+
+void sp_job_progress_tick(struct sp_job_progress *jp, bool force)
+{
+	uint64_t now;
+
+	if (!jp->opts->progress)
+		return;
+	now = sp_now_mono_ms();
+	if (!force && now - jp->last_ms < 250)
+		return;
+	jp->last_ms = now;
+	jp->opts->progress(jp->opts->progress_ctx, &jp->p);
+}

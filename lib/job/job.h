@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Shared pieces of the backup, restore and verify jobs. */
+#ifndef SP_JOB_JOB_H
+#define SP_JOB_JOB_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <stillpoint/stillpoint.h>
+
+#include "util/error.h"
+
+/* The first error of a multi-threaded job wins; the rest are dropped. */
+struct sp_job_status {
+	pthread_mutex_t lock;
+	atomic_bool failed;
+	struct sp_error err;
+	volatile sig_atomic_t *cancel;
+};
+
+void sp_job_status_init(struct sp_job_status *s, volatile sig_atomic_t *cancel);
+void sp_job_status_release(struct sp_job_status *s);
+/* Record @e as the job's error if it is the first. */
+void sp_job_status_fail(struct sp_job_status *s, const struct sp_error *e);
+/* True once the job failed or was cancelled (records SP_E_INTERRUPTED). */
+bool sp_job_status_stopped(struct sp_job_status *s);
+
+unsigned sp_job_threads(const struct sp_job_opts *o);
+
+/* Rate-limited progress reporting (at most every 250 ms, plus a final). */
+struct sp_job_progress {
+	const struct sp_job_opts *opts;
+	struct sp_progress p;
+	uint64_t last_ms;
+};
+void sp_job_progress_tick(struct sp_job_progress *jp, bool force);
+
+#endif

@@ -1,0 +1,441 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The restore job: every disk of a recovery point written to a file (raw
+ * sparse or qcow2) or a block device, plus the stored config.
+ *
+ * Pipeline: this thread walks the index; zero slots are skipped on fresh
+ * targets (they read as zeroes already) or zeroed in runs on block devices;
+ * data slots go to workers that read the chunk, check it against its id
+ * and write it at the slot's offset.
+ *
+ * Invariants:
+ *  1. No byte is written that did not match its chunk id.
+ *  2. Every target is checked before the first byte is written: an
+ *     existing file is refused unless forced.
+ *  3. On failure, files being written are removed (sp_disk_target_abort):
+ *     what is left under the final names is either the old content or the
+ *     complete restore.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "disk/disk.h"
+#include "job/job.h"
+#include "job/workq.h"
+#include "util/cleanup.h"
+#include "util/fileio.h"
+#include "util/text.h"
+#include "vault/disk_index.h"
+#include "vault/vault.h"
+
+struct rjob {
+	uint64_t slot;
+};
+
+struct restore_ctx {
+	struct sp_vault *vault;
+	struct sp_job_status status;
+	struct sp_workq *work;
+	struct sp_disk_index *index;
+	struct sp_disk_target *target;
+	const char *disk_name;
+	uint64_t disk_size;
+	atomic_uint_fast64_t bytes_written;
+};
+
+static void *restore_worker(void *arg)
+{
+	struct restore_ctx *c = arg;
+	const uint32_t cs = sp_disk_index_chunk_size(c->index);
+	struct sp_chunk_codec *codec = sp_chunk_codec_new(cs);
+	uint8_t *buf = malloc(cs);
+	struct rjob *j;
+	struct sp_error e;
+
+	if (!codec || !buf) {
+		sp_error_set(&e, SP_E_NOMEM, "out of memory");
+		sp_job_status_fail(&c->status, &e);
+	}
+	while ((j = sp_workq_pop(c->work))) {
+		uint64_t off = j->slot * cs;
+		size_t want = (size_t)(c->disk_size - off < cs ?
+					       c->disk_size - off :
+					       cs);
+		size_t got = 0;
+		int r;
+
+		if (!codec || !buf || sp_job_status_stopped(&c->status))
+			goto next;
+		r = sp_chunk_store_get(c->vault->chunks, codec,
+				       sp_disk_index_get(c->index, j->slot),
+				       buf, cs, &got, &e);
+		if (r == 0 && got != want)
+			r = sp_error_set(&e, SP_E_CHUNK_CORRUPT,
+					 "chunk has %zu bytes, expected %zu",
+					 got, want);
+		if (r < 0) {
+			struct sp_error ctx;
+			sp_error_set(&ctx, r,
+				     "cannot restore disk '%s' at offset %llu "
+				     "(%zu bytes): %s; nothing was left under "
+				     "the target's name",
+				     c->disk_name, (unsigned long long)off,
+				     want, e.msg);
+			sp_job_status_fail(&c->status, &ctx);
+			goto next;
+		}
+		r = sp_disk_target_pwrite(c->target, buf, want, off, &e);
+		if (r < 0) {
+			sp_job_status_fail(&c->status, &e);
+			goto next;
+		}
+		atomic_fetch_add(&c->bytes_written, want);
+next:
+		free(j);
+	}
+	free(buf);
+	sp_chunk_codec_free(codec);
+	return NULL;
+}
+
+static int restore_disk(struct restore_ctx *c, unsigned nthreads,
+			struct sp_job_progress *jp, struct sp_error *err)
+{
+	const uint32_t cs = sp_disk_index_chunk_size(c->index);
+	const uint64_t count = sp_disk_index_count(c->index);
+	const bool zeroed = sp_disk_target_is_zeroed(c->target);
+	uint64_t zero_from = 0, zero_len = 0;
+	pthread_t th[32];
+	unsigned started = 0;
+	int r = 0;
+
+	c->work = sp_workq_new(nthreads * 2 + 2);
+	if (!c->work)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	for (; started < nthreads && started < 32; started++)
+		if (pthread_create(&th[started], NULL, restore_worker, c)) {
+			r = sp_error_set(err, SP_E_NOMEM,
+					 "cannot start worker threads");
+			break;
+		}
+	for (uint64_t slot = 0; r == 0 && slot < count; slot++) {
+		uint64_t off = slot * cs;
+		uint64_t len = c->disk_size - off < cs ? c->disk_size - off : cs;
+
+		if (sp_job_status_stopped(&c->status))
+			break;
+		if (sp_chunk_id_is_zero(sp_disk_index_get(c->index, slot))) {
+			if (!zeroed) {
+				if (zero_len && zero_from + zero_len == off) {
+					zero_len += len;
+				} else {
+					if (zero_len)
+						r = sp_disk_target_write_zeroes(
+							c->target, zero_from,
+							zero_len, err);
+					zero_from = off;
+					zero_len = len;
+				}
+			}
+		} else {
+			struct rjob *j = malloc(sizeof(*j));
+			if (!j) {
+				r = sp_error_set(err, SP_E_NOMEM,
+						 "out of memory");
+				break;
+			}
+			j->slot = slot;
+			sp_workq_push(c->work, j);
+		}
+		jp->p.done += len;
+		jp->p.bytes_read = atomic_load(&c->bytes_written);
+		sp_job_progress_tick(jp, false);
+	}
+	if (r == 0 && zero_len)
+		r = sp_disk_target_write_zeroes(c->target, zero_from, zero_len,
+						err);
+	sp_workq_close(c->work);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	sp_workq_free(c->work);
+	c->work = NULL;
+	if (r == 0 && sp_job_status_stopped(&c->status)) {
+		*err = c->status.err;
+		r = err->code;
+	}
+	return r;
+}
+
+static const char *map_lookup(const struct sp_restore_opts *o,
+			      const char *disk)
+{
+	size_t n = strlen(disk);
+
+	for (size_t i = 0; i < o->nmaps; i++)
+		if (!strncmp(o->maps[i], disk, n) && o->maps[i][n] == '=')
+			return o->maps[i] + n + 1;
+	return NULL;
+}
+
+static bool is_block_device(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISBLK(st.st_mode);
+}
+
+/* Where each disk goes; checked before anything is written (invariant 2). */
+static int plan_targets(const struct sp_restore_opts *o, json_t *disks,
+			char ***paths, struct sp_error *err)
+{
+	size_t n = json_array_size(disks), i;
+	char **p = calloc(n, sizeof(*p));
+	json_t *d;
+	struct stat st;
+
+	if (!p)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	*paths = p;
+	for (i = 0; i < o->nmaps; i++) {
+		const char *eq = strchr(o->maps[i], '=');
+		bool known = false;
+		size_t k;
+		json_array_foreach(disks, k, d) {
+			const char *dn =
+				json_string_value(json_object_get(d, "name"));
+			if (eq && strlen(dn) == (size_t)(eq - o->maps[i]) &&
+			    !strncmp(dn, o->maps[i], strlen(dn)))
+				known = true;
+		}
+		if (!known)
+			return sp_error_set(err, SP_E_USAGE,
+					    "--disk-to '%s' names no disk of "
+					    "the point (use DISK=PATH with a "
+					    "disk name from 'stillpoint points')",
+					    o->maps[i]);
+	}
+	if (o->to_dir && (stat(o->to_dir, &st) < 0 || !S_ISDIR(st.st_mode))) {
+		if (n == 1 && is_block_device(o->to_dir) && !o->nmaps) {
+			p[0] = strdup(o->to_dir);
+			return p[0] ? 0 : sp_error_set(err, SP_E_NOMEM, "oom");
+		}
+		return sp_error_set(err, SP_E_TARGET_NOT_FOUND,
+				    "restore directory '%s' does not exist "
+				    "(create it first)",
+				    o->to_dir);
+	}
+	json_array_foreach(disks, i, d) {
+		const char *dn = json_string_value(json_object_get(d, "name"));
+		const char *m = map_lookup(o, dn);
+
+		if (m)
+			p[i] = strdup(m);
+		else if (o->to_dir &&
+			 asprintf(&p[i], "%s/%s", o->to_dir, dn) < 0)
+			p[i] = NULL;
+		if (!m && !o->to_dir)
+			return sp_error_set(err, SP_E_USAGE,
+					    "no target for disk '%s' (give --to "
+					    "DIR or --disk-to %s=PATH)",
+					    dn, dn);
+		if (!p[i])
+			return sp_error_set(err, SP_E_NOMEM, "out of memory");
+		if (!o->force && !is_block_device(p[i]) &&
+		    access(p[i], F_OK) == 0)
+			return sp_error_set(err, SP_E_TARGET_EXISTS,
+					    "'%s' already exists (restore into "
+					    "another directory, or pass --force "
+					    "to overwrite)",
+					    p[i]);
+	}
+	return 0;
+}
+
+static int restore_config(struct sp_vault *v, int pfd, json_t *cfg,
+			  const char *dir, bool force, json_t *files,
+			  struct sp_error *err)
+{
+	sp_autofree char *data = NULL;
+	sp_autofree char *path = NULL;
+	size_t len;
+	uint8_t sha[32];
+	char hex[65];
+	sp_autoclose int dfd = -1;
+	const char *fname = json_string_value(json_object_get(cfg, "file"));
+	int r;
+
+	if (!fname || strchr(fname, '/') || fname[0] == '.')
+		fname = "config";
+	r = sp_file_read(pfd, "config", 16u << 20, &data, &len);
+	if (r < 0)
+		return sp_error_set_errno(err, SP_E_MANIFEST_CORRUPT, -r,
+					  "cannot read the point's config");
+	sp_sha256(data, len, sha);
+	sp_hex_encode(sha, 32, hex);
+	if (strcmp(hex, json_string_value(json_object_get(cfg, "sha256"))))
+		return sp_error_set(err, SP_E_MANIFEST_CORRUPT,
+				    "the point's stored config is damaged");
+	if (asprintf(&path, "%s/%s", dir, fname) < 0)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	if (!force && access(path, F_OK) == 0)
+		return sp_error_set(err, SP_E_TARGET_EXISTS,
+				    "'%s' already exists (pass --force to "
+				    "overwrite)",
+				    path);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return sp_error_set_errno(err, SP_E_TARGET_NOT_FOUND, errno,
+					  "cannot open '%s'", dir);
+	r = sp_file_publish(dfd, fname, data, len, err);
+	if (r < 0) {
+		/* sp_file_publish speaks of the vault; here it is a target. */
+		err->code = err->code == SP_E_VAULT_FULL ? SP_E_TARGET_FULL :
+							   SP_E_TARGET_WRITE;
+		return err->code;
+	}
+	json_array_append_new(files, json_pack("{s:s, s:s}", "config", fname,
+					       "path", path));
+	(void)v;
+	return 0;
+}
+
+int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
+		   json_t **result, struct sp_error *err)
+{
+	json_t *m = NULL, *disks, *d, *files = json_array();
+	char **paths = NULL;
+	struct sp_disk_target **targets = NULL;
+	sp_autoclose int pfd = -1;
+	struct sp_job_progress jp = { .opts = &o->job };
+	size_t i, n = 0;
+	int fmt_override = -1;
+	int r;
+
+	if (o->format) {
+		fmt_override = sp_disk_format_parse(o->format);
+		if (fmt_override != SP_DISK_FORMAT_RAW &&
+		    fmt_override != SP_DISK_FORMAT_QCOW2) {
+			json_decref(files);
+			return sp_error_set(err, SP_E_USAGE,
+					    "unknown format '%s' (use raw or "
+					    "qcow2)",
+					    o->format);
+		}
+	}
+	r = sp_vault_find_point(v, o->spec, &m, err);
+	if (r < 0)
+		goto out;
+	r = sp_vault_point_dir(v, json_string_value(json_object_get(m, "name")),
+			       json_string_value(json_object_get(m, "id")),
+			       &pfd, err);
+	if (r < 0)
+		goto out;
+	/* The catalog is a cache: trust only the manifest on disk. */
+	json_decref(m);
+	m = NULL;
+	r = sp_manifest_load(pfd, o->spec, &m, err);
+	if (r < 0)
+		goto out;
+	disks = json_object_get(m, "disks");
+	n = json_array_size(disks);
+	r = plan_targets(o, disks, &paths, err);
+	if (r < 0)
+		goto out;
+	if (json_is_object(json_object_get(m, "config")) && !o->to_dir) {
+		r = sp_error_set(err, SP_E_USAGE,
+				 "the point has a stored config: give --to DIR "
+				 "for it");
+		goto out;
+	}
+	targets = calloc(n, sizeof(*targets));
+	if (!targets) {
+		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
+		goto out;
+	}
+	jp.p.what = "restore";
+	json_array_foreach(disks, i, d)
+		jp.p.total += (uint64_t)json_integer_value(
+			json_object_get(d, "size"));
+
+	json_array_foreach(disks, i, d) {
+		struct restore_ctx c = { .vault = v };
+		const char *dn = json_string_value(json_object_get(d, "name"));
+		uint8_t sha[32];
+		int fmt = fmt_override >= 0 ?
+				  fmt_override :
+				  sp_disk_format_parse(json_string_value(
+					  json_object_get(d, "format")));
+
+		if (fmt != SP_DISK_FORMAT_QCOW2)
+			fmt = SP_DISK_FORMAT_RAW;
+		sp_hex_decode(json_string_value(
+				      json_object_get(d, "index_sha256")),
+			      sha, 32);
+		c.disk_name = dn;
+		c.disk_size = (uint64_t)json_integer_value(
+			json_object_get(d, "size"));
+		r = sp_disk_index_open(
+			pfd, json_string_value(json_object_get(d, "index")),
+			sha, &c.index, err);
+		if (r < 0)
+			break;
+		if (sp_disk_index_disk_size(c.index) != c.disk_size) {
+			sp_disk_index_free(c.index);
+			r = sp_error_set(err, SP_E_INDEX_CORRUPT,
+					 "index of disk '%s' disagrees with "
+					 "the manifest on its size",
+					 dn);
+			break;
+		}
+		r = sp_disk_target_create(paths[i], fmt, c.disk_size,
+					  o->force ? SP_DISK_TARGET_FORCE : 0,
+					  &c.target, err);
+		if (r < 0) {
+			sp_disk_index_free(c.index);
+			break;
+		}
+		sp_job_status_init(&c.status, o->job.cancel);
+		jp.p.item = dn;
+		r = restore_disk(&c, sp_job_threads(&o->job), &jp, err);
+		sp_job_status_release(&c.status);
+		sp_disk_index_free(c.index);
+		targets[i] = c.target;
+		if (r < 0)
+			break;
+		json_array_append_new(
+			files,
+			json_pack("{s:s, s:s, s:s, s:I}", "disk", dn, "path",
+				  paths[i], "format", sp_disk_format_name(fmt),
+				  "size", (json_int_t)c.disk_size));
+	}
+	sp_job_progress_tick(&jp, true);
+	/* Publish the disks only once all of them were written whole. */
+	for (i = 0; i < n && r == 0; i++) {
+		r = sp_disk_target_commit(targets[i], err);
+		targets[i] = NULL;
+	}
+	if (r == 0 && json_is_object(json_object_get(m, "config")))
+		r = restore_config(v, pfd, json_object_get(m, "config"),
+				   o->to_dir, o->force, files, err);
+	if (r == 0 && result)
+		*result = json_pack("{s:s, s:s, s:O}", "name",
+				    json_string_value(json_object_get(m, "name")),
+				    "id",
+				    json_string_value(json_object_get(m, "id")),
+				    "files", files);
+out:
+	for (i = 0; targets && i < n; i++)
+		if (targets[i])
+			sp_disk_target_abort(targets[i]);
+	free(targets);
+	for (i = 0; paths && i < n; i++)
+		free(paths[i]);
+	free(paths);
+	json_decref(files);
+	json_decref(m);
+	return r;
+}

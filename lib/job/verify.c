@@ -1,0 +1,372 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The verify job: read back every chunk the selected points need, check it
+ * against its id, and name each damaged point, disk and byte range.
+ *
+ * Points are found by scanning points/ (not the catalog, which skips
+ * points it cannot read), each manifest and index is loaded and checked,
+ * then every distinct chunk is checked once, in parallel, however many
+ * points share it.  Invariant: verify only reads; it never changes the
+ * vault.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "job/job.h"
+#include "util/cleanup.h"
+#include "util/text.h"
+#include "vault/catalog.h"
+#include "vault/disk_index.h"
+#include "vault/vault.h"
+
+enum chunk_state { CH_UNCHECKED = 0, CH_OK, CH_MISSING, CH_CORRUPT };
+
+struct chunk_slot {
+	struct sp_chunk_id id;
+	uint8_t used;
+	uint8_t state;
+};
+
+/* An open-addressing set of the distinct chunk ids to check. */
+struct chunk_set {
+	struct chunk_slot *slots;
+	size_t cap, count;
+};
+
+static uint64_t id_hash(const struct sp_chunk_id *id)
+{
+	uint64_t h;
+
+	memcpy(&h, id->bytes, sizeof(h)); /* ids are uniform already */
+	return h;
+}
+
+static struct chunk_slot *set_find(struct chunk_set *s,
+				   const struct sp_chunk_id *id)
+{
+	size_t i = id_hash(id) & (s->cap - 1);
+
+	while (s->slots[i].used &&
+	       memcmp(s->slots[i].id.bytes, id->bytes, SP_CHUNK_ID_LEN))
+		i = (i + 1) & (s->cap - 1);
+	return &s->slots[i];
+}
+
+static int set_add(struct chunk_set *s, const struct sp_chunk_id *id)
+{
+	struct chunk_slot *slot;
+
+	if ((s->count + 1) * 2 > s->cap) {
+		struct chunk_set n = { .cap = s->cap ? s->cap * 2 : 1024 };
+		n.slots = calloc(n.cap, sizeof(*n.slots));
+		if (!n.slots)
+			return -ENOMEM;
+		for (size_t i = 0; i < s->cap; i++)
+			if (s->slots[i].used) {
+				*set_find(&n, &s->slots[i].id) = s->slots[i];
+				n.count++;
+			}
+		free(s->slots);
+		*s = n;
+	}
+	slot = set_find(s, id);
+	if (!slot->used) {
+		slot->id = *id;
+		slot->used = 1;
+		s->count++;
+	}
+	return 0;
+}
+
+struct point_disk {
+	char point[160];
+	char disk[256];
+	uint64_t size;
+	struct sp_disk_index *index;
+};
+
+struct verify_ctx {
+	struct sp_vault *vault;
+	struct chunk_set set;
+	struct sp_job_status status;
+	atomic_size_t next;
+	atomic_uint_fast64_t checked, bytes;
+};
+
+static void *verify_worker(void *arg)
+{
+	struct verify_ctx *c = arg;
+	struct sp_chunk_codec *codec = sp_chunk_codec_new(c->vault->chunk_size);
+	uint8_t *buf = malloc(c->vault->chunk_size);
+	struct sp_error e;
+
+	if (!codec || !buf) {
+		sp_error_set(&e, SP_E_NOMEM, "out of memory");
+		sp_job_status_fail(&c->status, &e);
+		goto out;
+	}
+	for (;;) {
+		size_t i = atomic_fetch_add(&c->next, 1);
+		struct chunk_slot *s;
+		size_t len;
+		int r;
+
+		if (i >= c->set.cap || sp_job_status_stopped(&c->status))
+			break;
+		s = &c->set.slots[i];
+		if (!s->used)
+			continue;
+		r = sp_chunk_store_get(c->vault->chunks, codec, &s->id, buf,
+				       c->vault->chunk_size, &len, &e);
+		if (r == 0) {
+			s->state = CH_OK;
+			atomic_fetch_add(&c->bytes, len);
+		} else if (r == SP_E_CHUNK_MISSING) {
+			s->state = CH_MISSING;
+		} else if (r == SP_E_CHUNK_CORRUPT) {
+			s->state = CH_CORRUPT;
+		} else {
+			sp_job_status_fail(&c->status, &e);
+			break;
+		}
+		atomic_fetch_add(&c->checked, 1);
+	}
+out:
+	free(buf);
+	sp_chunk_codec_free(codec);
+	return NULL;
+}
+
+static void add_damage(json_t *damaged, const char *point, const char *disk,
+		       json_t *ranges, const char *error)
+{
+	json_t *e = json_pack("{s:s}", "point", point);
+
+	if (disk)
+		json_object_set_new(e, "disk", json_string(disk));
+	if (ranges)
+		json_object_set_new(e, "ranges", ranges);
+	if (error)
+		json_object_set_new(e, "error", json_string(error));
+	json_array_append_new(damaged, e);
+}
+
+/* Damaged ranges of one disk, adjacent slots with the same fault merged. */
+static json_t *disk_ranges(struct verify_ctx *c, struct point_disk *pd)
+{
+	const uint32_t cs = sp_disk_index_chunk_size(pd->index);
+	const uint64_t count = sp_disk_index_count(pd->index);
+	json_t *ranges = json_array();
+	json_t *last = NULL;
+	int last_state = 0;
+	uint64_t last_end = 0;
+
+	for (uint64_t slot = 0; slot < count; slot++) {
+		const struct sp_chunk_id *id = sp_disk_index_get(pd->index, slot);
+		uint64_t off = slot * cs;
+		uint64_t len = pd->size - off < cs ? pd->size - off : cs;
+		int st;
+
+		if (sp_chunk_id_is_zero(id))
+			continue;
+		st = set_find(&c->set, id)->state;
+		if (st == CH_OK || st == CH_UNCHECKED)
+			continue;
+		if (last && last_state == st && last_end == off) {
+			json_object_set_new(
+				last, "length",
+				json_integer(json_integer_value(json_object_get(
+						     last, "length")) +
+					     (json_int_t)len));
+		} else {
+			last = json_pack("{s:I, s:I, s:s}", "offset",
+					 (json_int_t)off, "length",
+					 (json_int_t)len, "error",
+					 st == CH_MISSING ? "ChunkMissing" :
+							    "ChunkCorrupt");
+			json_array_append_new(ranges, last);
+		}
+		last_state = st;
+		last_end = off + len;
+	}
+	if (json_array_size(ranges) == 0) {
+		json_decref(ranges);
+		return NULL;
+	}
+	return ranges;
+}
+
+static int select_points(struct sp_vault *v, const char *spec, json_t *set,
+			 struct sp_error *err)
+{
+	char name[80];
+	const char *at;
+	json_t *m = NULL;
+	int r;
+
+	if (!spec)
+		return sp_catalog_scan(v->fd, NULL, set, err);
+	at = strchr(spec, '@');
+	if (!at) {
+		if (!sp_name_is_valid(spec))
+			return sp_error_set(err, SP_E_NAME_INVALID,
+					    "invalid VM name '%s'", spec);
+		r = sp_catalog_scan(v->fd, spec, set, err);
+		if (r == 0 && json_object_size(set) == 0)
+			r = sp_error_set(err, SP_E_POINT_NOT_FOUND,
+					 "VM '%s' has no recovery points",
+					 spec);
+		return r;
+	}
+	r = sp_vault_find_point(v, spec, &m, err);
+	if (r < 0)
+		return r;
+	snprintf(name, sizeof(name), "%s/%s",
+		 json_string_value(json_object_get(m, "name")),
+		 json_string_value(json_object_get(m, "id")));
+	json_object_set_new(set, name, json_true());
+	json_decref(m);
+	return 0;
+}
+
+int sp_verify_run(struct sp_vault *v, const struct sp_verify_opts *o,
+		  json_t **report, struct sp_error *err)
+{
+	struct verify_ctx c = { .vault = v };
+	struct sp_job_progress jp = { .opts = &o->job };
+	json_t *sel = json_object(), *damaged = json_array(), *val;
+	struct point_disk *pds = NULL;
+	size_t npds = 0, cap = 0, npoints = 0;
+	const char *key;
+	unsigned nthreads = sp_job_threads(&o->job), started = 0;
+	pthread_t th[32];
+	int r;
+
+	sp_job_status_init(&c.status, o->job.cancel);
+	r = select_points(v, o->spec, sel, err);
+	if (r < 0)
+		goto out;
+	json_object_foreach(sel, key, val) {
+		char pname[80];
+		const char *slash = strchr(key, '/');
+		sp_autoclose int pfd = -1;
+		json_t *m = NULL, *d;
+		struct sp_error e;
+		size_t i;
+
+		npoints++;
+		snprintf(pname, sizeof(pname), "%.*s", (int)(slash - key), key);
+		if (sp_vault_point_dir(v, pname, slash + 1, &pfd, &e) < 0 ||
+		    sp_manifest_load(pfd, key, &m, &e) < 0) {
+			add_damage(damaged, key, NULL, NULL, e.msg);
+			continue;
+		}
+		json_array_foreach(json_object_get(m, "disks"), i, d) {
+			struct point_disk pd = { 0 };
+			uint8_t sha[32];
+
+			snprintf(pd.point, sizeof(pd.point), "%s", key);
+			snprintf(pd.disk, sizeof(pd.disk), "%s",
+				 json_string_value(json_object_get(d, "name")));
+			pd.size = (uint64_t)json_integer_value(
+				json_object_get(d, "size"));
+			sp_hex_decode(json_string_value(json_object_get(
+					      d, "index_sha256")),
+				      sha, 32);
+			if (sp_disk_index_open(pfd,
+					       json_string_value(json_object_get(
+						       d, "index")),
+					       sha, &pd.index, &e) < 0) {
+				add_damage(damaged, key, pd.disk, NULL, e.msg);
+				continue;
+			}
+			if (sp_disk_index_disk_size(pd.index) != pd.size) {
+				add_damage(damaged, key, pd.disk, NULL,
+					   "index and manifest disagree on the "
+					   "disk's size");
+				sp_disk_index_free(pd.index);
+				continue;
+			}
+			for (uint64_t s = 0; s < sp_disk_index_count(pd.index);
+			     s++) {
+				const struct sp_chunk_id *id =
+					sp_disk_index_get(pd.index, s);
+				if (!sp_chunk_id_is_zero(id) &&
+				    set_add(&c.set, id) < 0) {
+					r = sp_error_set(err, SP_E_NOMEM,
+							 "out of memory");
+					sp_disk_index_free(pd.index);
+					json_decref(m);
+					goto out;
+				}
+			}
+			if (npds == cap) {
+				cap = cap ? cap * 2 : 16;
+				void *np = realloc(pds, cap * sizeof(*pds));
+				if (!np) {
+					sp_disk_index_free(pd.index);
+					json_decref(m);
+					r = sp_error_set(err, SP_E_NOMEM,
+							 "out of memory");
+					goto out;
+				}
+				pds = np;
+			}
+			pds[npds++] = pd;
+		}
+		json_decref(m);
+	}
+
+	jp.p.what = "verify";
+	jp.p.total = c.set.count;
+	for (; started < nthreads && started < 32; started++)
+		if (pthread_create(&th[started], NULL, verify_worker, &c))
+			break;
+	if (started == 0) {
+		r = sp_error_set(err, SP_E_NOMEM, "cannot start threads");
+		goto out;
+	}
+	while (atomic_load(&c.next) < c.set.cap &&
+	       !sp_job_status_stopped(&c.status)) {
+		usleep(50000);
+		jp.p.done = atomic_load(&c.checked);
+		jp.p.bytes_read = atomic_load(&c.bytes);
+		sp_job_progress_tick(&jp, false);
+	}
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	jp.p.done = atomic_load(&c.checked);
+	sp_job_progress_tick(&jp, true);
+	if (sp_job_status_stopped(&c.status)) {
+		*err = c.status.err;
+		r = err->code;
+		goto out;
+	}
+	for (size_t i = 0; i < npds; i++) {
+		json_t *ranges = disk_ranges(&c, &pds[i]);
+		if (ranges)
+			add_damage(damaged, pds[i].point, pds[i].disk, ranges,
+				   NULL);
+	}
+	if (report)
+		*report = json_pack("{s:I, s:I, s:I, s:O}", "points",
+				    (json_int_t)npoints, "chunks",
+				    (json_int_t)c.set.count, "bytes",
+				    (json_int_t)atomic_load(&c.bytes),
+				    "damaged", damaged);
+	if (json_array_size(damaged) > 0)
+		r = sp_error_set(err, SP_E_POINT_DAMAGED,
+				 "%zu damaged item(s) found in %zu point(s)",
+				 json_array_size(damaged), npoints);
+out:
+	for (size_t i = 0; i < npds; i++)
+		sp_disk_index_free(pds[i].index);
+	free(pds);
+	free(c.set.slots);
+	sp_job_status_release(&c.status);
+	json_decref(sel);
+	json_decref(damaged);
+	return r;
+}
