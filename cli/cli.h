@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The `stillpoint` command: global options, output and the command table.
+ * Only <stillpoint/...> headers are used here (the public API).
+ * Exit status: 0 success, 1 failure, 2 usage error, 3 verify found damage.
+ */
+#ifndef SP_CLI_CLI_H
+#define SP_CLI_CLI_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include <stillpoint/stillpoint.h>
+
+#define EXIT_USAGE 2
+#define EXIT_DAMAGED 3
+
+struct cli {
+	const char *vault;	/* --vault, $STILLPOINT_VAULT, or default */
+	bool json;
+	bool quiet;
+	int progress;		/* -1 auto (a terminal), 0 off, 1 on */
+	unsigned threads;
+	volatile sig_atomic_t *cancel;
+};
+
+/* Print @err once, with its code and the recommended action; returns the
+ * exit status for it. */
+int cli_fail(const struct cli *cli, const struct sp_error *err);
+/* Usage error: message plus a hint to --help; returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Print @v as pretty JSON on stdout and free it. */
+void cli_print_json(json_t *v);
+/* Fill @o with threads, progress and cancel from the global options. */
+void cli_job_opts(const struct cli *cli, struct sp_job_opts *o);
+/* Finish a progress line on stderr, if one was drawn. */
+void cli_progress_done(void);
+/* True when @arg is -h or --help. */
+bool cli_wants_help(int argc, char **argv);
+
+int cmd_init(struct cli *cli, int argc, char **argv);
+int cmd_backup(struct cli *cli, int argc, char **argv);
+int cmd_restore(struct cli *cli, int argc, char **argv);
+int cmd_points(struct cli *cli, int argc, char **argv);
+int cmd_verify(struct cli *cli, int argc, char **argv);
+int cmd_catalog(struct cli *cli, int argc, char **argv);
+int cmd_errors(struct cli *cli, int argc, char **argv);
+int cmd_info(struct cli *cli, int argc, char **argv);
+
+#endif

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* `stillpoint restore`: write a point's disks and config back out. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char restore_help[] =
+	"NAME\n"
+	"    stillpoint restore - write a recovery point's disks back out\n"
+	"\n"
+	"SYNOPSIS\n"
+	"    stillpoint [--vault DIR] restore NAME[@ID] --to DIR\n"
+	"               [--format raw|qcow2] [--disk-to DISK=PATH ...] [--force]\n"
+	"\n"
+	"DESCRIPTION\n"
+	"    Writes each disk of the point to DIR/<disk name> (the file name\n"
+	"    of the source disk), in the source's format unless --format says\n"
+	"    otherwise: raw files are written sparse, qcow2 images through\n"
+	"    qemu-nbd.  The stored VM config, if any, is written to\n"
+	"    DIR/<its file name>.  NAME alone means the newest point; ID may\n"
+	"    be a unique prefix of a point id.\n"
+	"\n"
+	"    Every chunk is checked against its id before it is written.  A\n"
+	"    file appears under its name only when complete: on any failure\n"
+	"    nothing is left behind.  Existing files are refused unless\n"
+	"    --force is given.\n"
+	"\n"
+	"OPTIONS\n"
+	"    --to DIR              directory to restore into (it must exist);\n"
+	"                          for a point with one disk, DIR may be a\n"
+	"                          block device to write the disk onto\n"
+	"    --format raw|qcow2    format of the files written\n"
+	"    --disk-to DISK=PATH   write disk DISK to PATH instead: a file or\n"
+	"                          a block device (at least the disk's size,\n"
+	"                          not in use); repeat for several disks\n"
+	"    --force               overwrite existing files\n"
+	"\n"
+	"ERRORS\n"
+	"    PointNotFound, PointAmbiguous, TargetExists, TargetNotFound,\n"
+	"    TargetTooSmall, TargetBusy, TargetWriteFailed, TargetFull,\n"
+	"    ChunkMissing, ChunkCorrupt, IndexCorrupt, ManifestCorrupt.\n";
+
+int cmd_restore(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "to", required_argument, NULL, 't' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "disk-to", required_argument, NULL, 'm' },
+		{ "force", no_argument, NULL, 'F' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sp_restore_opts o = { 0 };
+	struct sp_vault *v = NULL;
+	struct sp_error err = { 0 };
+	const char **maps = calloc((size_t)argc, sizeof(*maps));
+	json_t *res = NULL;
+	int c, r;
+
+	if (!maps)
+		return 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 't': o.to_dir = optarg; break;
+		case 'f': o.format = optarg; break;
+		case 'm':
+			if (!strchr(optarg, '=')) {
+				free(maps);
+				return cli_usage_error("restore",
+						       "--disk-to wants "
+						       "DISK=PATH, not '%s'",
+						       optarg);
+			}
+			maps[o.nmaps++] = optarg;
+			break;
+		case 'F': o.force = true; break;
+		case 'h':
+			free(maps);
+			fputs(restore_help, stdout);
+			return 0;
+		default:
+			free(maps);
+			return cli_usage_error("restore", "unknown option");
+		}
+	}
+	if (optind + 1 != argc || (!o.to_dir && o.nmaps == 0)) {
+		free(maps);
+		return cli_usage_error("restore",
+				       "expected NAME[@ID] and --to DIR");
+	}
+	if (o.format && strcmp(o.format, "raw") && strcmp(o.format, "qcow2")) {
+		free(maps);
+		return cli_usage_error("restore",
+				       "--format must be raw or qcow2, not '%s'",
+				       o.format);
+	}
+	o.spec = argv[optind];
+	o.maps = maps;
+	cli_job_opts(cli, &o.job);
+	r = sp_vault_open(cli->vault, &v, &err);
+	if (r == 0)
+		r = sp_restore_run(v, &o, &res, &err);
+	sp_vault_close(v);
+	free(maps);
+	cli_progress_done();
+	if (r < 0)
+		return cli_fail(cli, &err);
+	if (cli->json) {
+		cli_print_json(res);
+		return 0;
+	}
+	if (!cli->quiet) {
+		size_t i;
+		json_t *f;
+		printf("restored %s@%s\n",
+		       json_string_value(json_object_get(res, "name")),
+		       json_string_value(json_object_get(res, "id")));
+		json_array_foreach(json_object_get(res, "files"), i, f)
+			printf("    %s\n",
+			       json_string_value(json_object_get(f, "path")));
+	}
+	json_decref(res);
+	return 0;
+}

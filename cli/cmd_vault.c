@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* `stillpoint init`, `info`, `catalog` and `errors`: the vault itself. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char init_help[] =
+	"NAME\n"
+	"    stillpoint init - create a vault\n"
+	"\n"
+	"SYNOPSIS\n"
+	"    stillpoint [--vault DIR] init [--chunk-size SIZE]\n"
+	"\n"
+	"DESCRIPTION\n"
+	"    Creates a vault in DIR (made if missing; it must be empty\n"
+	"    otherwise).  The vault's layout is documented in\n"
+	"    docs/vault-format.md.\n"
+	"\n"
+	"OPTIONS\n"
+	"    --chunk-size SIZE  size of the fixed chunks disks are cut into,\n"
+	"                       a power of two from 64K to 16M (default 4M;\n"
+	"                       see bench/README.md for why).  Fixed for the\n"
+	"                       life of the vault.\n"
+	"\n"
+	"ERRORS\n"
+	"    VaultExists, NotAVault (a non-empty directory), UsageError.\n";
+
+int cmd_init(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "chunk-size", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t chunk = SP_DEFAULT_CHUNK_SIZE;
+	struct sp_error err = { 0 };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			if (!sp_parse_size(optarg, &chunk) ||
+			    chunk > UINT32_MAX)
+				return cli_usage_error("init",
+						       "invalid --chunk-size "
+						       "'%s' (e.g. 1M, 4M)",
+						       optarg);
+			break;
+		case 'h': fputs(init_help, stdout); return 0;
+		default: return cli_usage_error("init", "unknown option");
+		}
+	}
+	if (optind < argc)
+		return cli_usage_error("init", "unexpected argument '%s'",
+				       argv[optind]);
+	if (sp_vault_init(cli->vault, (uint32_t)chunk, &err) < 0)
+		return cli_fail(cli, &err);
+	if (cli->json)
+		cli_print_json(json_pack("{s:s, s:I}", "vault", cli->vault,
+					 "chunk_size", (json_int_t)chunk));
+	else if (!cli->quiet)
+		printf("created vault %s (chunk size %llu)\n", cli->vault,
+		       (unsigned long long)chunk);
+	return 0;
+}
+
+static const char info_help[] =
+	"NAME\n"
+	"    stillpoint info - show the vault's settings\n"
+	"\n"
+	"SYNOPSIS\n"
+	"    stillpoint [--vault DIR] [--json] info\n";
+
+int cmd_info(struct cli *cli, int argc, char **argv)
+{
+	struct sp_vault *v = NULL;
+	struct sp_error err = { 0 };
+	json_t *d;
+
+	if (cli_wants_help(argc, argv)) {
+		fputs(info_help, stdout);
+		return 0;
+	}
+	if (argc > 1)
+		return cli_usage_error("info", "unexpected argument '%s'",
+				       argv[1]);
+	if (sp_vault_open(cli->vault, &v, &err) < 0)
+		return cli_fail(cli, &err);
+	d = sp_vault_describe(v);
+	sp_vault_close(v);
+	if (cli->json) {
+		cli_print_json(d);
+		return 0;
+	}
+	const char *k;
+	json_t *val;
+	json_object_foreach(d, k, val) {
+		if (json_is_string(val))
+			printf("%-12s %s\n", k, json_string_value(val));
+		else
+			printf("%-12s %lld\n", k,
+			       (long long)json_integer_value(val));
+	}
+	json_decref(d);
+	return 0;
+}
+
+static const char catalog_help[] =
+	"NAME\n"
+	"    stillpoint catalog - maintain the vault's listing catalog\n"
+	"\n"
+	"SYNOPSIS\n"
+	"    stillpoint [--vault DIR] catalog rebuild\n"
+	"\n"
+	"DESCRIPTION\n"
+	"    The catalog (catalog.sqlite) only caches the points' manifests\n"
+	"    for fast listing; 'rebuild' deletes it and reads every point's\n"
+	"    manifest again.  Listing also repairs it on the fly.\n";
+
+int cmd_catalog(struct cli *cli, int argc, char **argv)
+{
+	struct sp_vault *v = NULL;
+	struct sp_error err = { 0 };
+	int r;
+
+	if (cli_wants_help(argc, argv)) {
+		fputs(catalog_help, stdout);
+		return 0;
+	}
+	if (argc != 2 || strcmp(argv[1], "rebuild") != 0)
+		return cli_usage_error("catalog", "expected 'catalog rebuild'");
+	if (sp_vault_open(cli->vault, &v, &err) < 0)
+		return cli_fail(cli, &err);
+	r = sp_vault_rebuild_catalog(v, &err);
+	sp_vault_close(v);
+	if (r < 0)
+		return cli_fail(cli, &err);
+	if (!cli->quiet && !cli->json)
+		printf("catalog rebuilt\n");
+	return 0;
+}
+
+static const char errors_help[] =
+	"NAME\n"
+	"    stillpoint errors - list the error catalogue\n"
+	"\n"
+	"SYNOPSIS\n"
+	"    stillpoint [--json] errors [CODE]\n"
+	"\n"
+	"DESCRIPTION\n"
+	"    Prints every stable error code (or the one named, by name or\n"
+	"    number) with its meaning and the recommended action.\n";
+
+int cmd_errors(struct cli *cli, int argc, char **argv)
+{
+	const struct sp_errcode_info *e = sp_errcode_table();
+	json_t *arr = json_array();
+	const char *only = argc > 1 ? argv[1] : NULL;
+	bool found = false;
+
+	if (cli_wants_help(argc, argv)) {
+		fputs(errors_help, stdout);
+		json_decref(arr);
+		return 0;
+	}
+	for (; e->name; e++) {
+		char num[16];
+		snprintf(num, sizeof(num), "%d", -e->code);
+		if (only && strcasecmp(only, e->name) && strcmp(only, num) &&
+		    (strncasecmp(only, "SP", 2) || strcmp(only + 2, num)))
+			continue;
+		found = true;
+		if (cli->json)
+			json_array_append_new(
+				arr, json_pack("{s:s, s:i, s:s, s:s}", "code",
+					       e->name, "number", -e->code,
+					       "summary", e->summary, "action",
+					       e->action));
+		else
+			printf("SP%d %-24s %s\n        action: %s\n", -e->code,
+			       e->name, e->summary, e->action);
+	}
+	if (cli->json)
+		cli_print_json(arr);
+	else
+		json_decref(arr);
+	if (only && !found)
+		return cli_usage_error("errors", "no error code '%s'", only);
+	return 0;
+}
