@@ -1,0 +1,53 @@
+#!/bin/bash
+# Run the test suite: unit executables, then numbered integration scripts.
+# Prints one line per test and ends with "N passed, N failed, N skipped".
+# SP_ONLY=unit|integration limits the run; SP_TESTS=glob picks scripts.
+set -u
+build=${1:-build}
+build=$(cd "$build" && pwd)
+top=$(cd "$(dirname "$0")/.." && pwd)
+export SP="$build/stillpoint" SP_TOP="$top" SP_BUILD="$build"
+pass=0 fail=0 skip=0 failed=()
+logdir=$(mktemp -d /tmp/sp-tests-XXXXXX)
+
+run_one() { # name, command...
+	local name=$1; shift
+	local log="$logdir/${name//\//_}.log" start=$SECONDS rc
+	timeout 900 "$@" >"$log" 2>&1
+	rc=$?
+	if [ $rc = 0 ]; then
+		pass=$((pass + 1)); echo "ok   $name ($((SECONDS - start))s)"
+	elif [ $rc = 77 ]; then
+		skip=$((skip + 1)); echo "skip $name: $(tail -n1 "$log")"
+	else
+		fail=$((fail + 1)); failed+=("$name")
+		echo "FAIL $name (exit $rc, $((SECONDS - start))s)"
+		sed 's/^/    | /' "$log" | tail -n 40
+	fi
+}
+
+if [ "${SP_ONLY:-unit}" = unit ] || [ -z "${SP_ONLY:-}" ]; then
+	for t in "$build"/tests/test_*; do
+		[ -f "$t" ] && [ -x "$t" ] || continue
+		args=()
+		case $(basename "$t") in
+		test_fuzz_*) args=("$top/tests/fuzz/corpus/${t##*/test_fuzz_}") ;;
+		esac
+		if [ -n "${SP_VALGRIND:-}" ]; then
+			run_one "unit/$(basename "$t")" valgrind -q \
+				--error-exitcode=9 --leak-check=full "$t" "${args[@]}"
+		else
+			run_one "unit/$(basename "$t")" "$t" "${args[@]}"
+		fi
+	done
+fi
+if [ "${SP_ONLY:-integration}" = integration ] || [ -z "${SP_ONLY:-}" ]; then
+	for t in "$top"/tests/integration/${SP_TESTS:-t[0-9]*.sh}; do
+		[ -f "$t" ] || continue
+		run_one "integration/$(basename "$t")" bash "$t"
+	done
+fi
+rm -rf "$logdir"
+[ $fail = 0 ] || echo "failed: ${failed[*]}"
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail = 0 ]
