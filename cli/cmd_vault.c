@@ -147,7 +147,7 @@ static const char errors_help[] =
 	"    stillpoint errors - list the error catalogue\n"
 	"\n"
 	"SYNOPSIS\n"
-	"    stillpoint [--json] errors [CODE]\n"
+	"    stillpoint errors [CODE] [--json]\n"
 	"\n"
 	"DESCRIPTION\n"
 	"    Prints every stable error code (or the one named, by name or\n"
@@ -157,13 +157,25 @@ int cmd_errors(struct cli *cli, int argc, char **argv)
 {
 	const struct sp_errcode_info *e = sp_errcode_table();
 	json_t *arr = json_array();
-	const char *only = argc > 1 ? argv[1] : NULL;
+	const char *only = NULL;
 	bool found = false;
 
 	if (cli_wants_help(argc, argv)) {
 		fputs(errors_help, stdout);
 		json_decref(arr);
 		return 0;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			cli->json = true;
+		} else if (!only && argv[i][0] != '-') {
+			only = argv[i];
+		} else {
+			json_decref(arr);
+			return cli_usage_error("errors",
+					       "unexpected argument '%s'",
+					       argv[i]);
+		}
 	}
 	for (; e->name; e++) {
 		char num[16];
