@@ -1,0 +1,72 @@
+#!/bin/bash
+# Raw images: byte-exact round trips, sparse restores, incrementals that
+# store only changed chunks, every point restoring on its own, refusal to
+# overwrite, qcow2 output, several disks, the stored config.
+. "$(dirname "$0")/lib.sh"
+
+sp init >/dev/null
+make_raw_disk d.img 256 s1
+cp --sparse=always d.img d.v1
+expect_ok "first backup" sp backup --name vm1 --disk d.img
+sp points vm1 --json >p.json
+check "one point listed" jq -e 'length == 1' p.json
+check "point has id, name, RFC 3339 time, crash consistency" \
+	jq -e '.[0] | (.id|length > 10) and .name == "vm1" and (.time|test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$")) and .consistency == "crash"' p.json
+check "disk named by basename with its virtual size" \
+	jq -e '.[0].disks[0] | .name == "d.img" and .size == 268435456 and .format == "raw"' p.json
+check "bytes read are the allocated data only (holes never read)" \
+	jq -e '.[0].bytes_read < 16*1048576 and .[0].bytes_read >= 8*1048576' p.json
+check "bytes new counted" jq -e '.[0].bytes_new > 0' p.json
+id1=$(jq -r '.[0].id' p.json)
+
+mkdir r1
+expect_ok "restore the newest point" sp restore vm1 --to r1
+check "restored disk is byte-identical" cmp d.img r1/d.img
+check "restored disk is sparse" test "$(du -k r1/d.img | cut -f1)" -lt 40000
+check "no temporary files left" test "$(ls -A r1)" = d.img
+
+# A small change: 1 MiB in the middle of an allocated region.
+poke d.img 129 1 change1
+cp --sparse=always d.img d.v2
+expect_ok "second backup after a small change" sp backup --name vm1 --disk d.img
+sp points vm1 --json >p.json
+check "two points" jq -e 'length == 2' p.json
+check "second point stores only the changed chunk (<= 2 chunks)" \
+	jq -e '.[1].bytes_new > 0 and .[1].bytes_new <= 8388608 and .[1].disks[0].chunks_new <= 2' p.json
+id2=$(jq -r '.[1].id' p.json)
+check "ids differ" test "$id1" != "$id2"
+
+mkdir r2 r3 r4
+expect_ok "restore point 1 by id" sp restore "vm1@$id1" --to r2
+check "point 1 is the image as it was" cmp d.v1 r2/d.img
+expect_ok "restore point 2 by id prefix" sp restore "vm1@${id2:0:21}" --to r3
+check "point 2 is the image as it is" cmp d.v2 r3/d.img
+expect_fail PointNotFound "an unknown id" sp restore vm1@nosuchid --to r4
+
+# Never overwrite without --force.
+echo precious >r4/d.img
+expect_fail TargetExists "restore refuses an existing file" sp restore vm1 --to r4
+check "the existing file is untouched" grep -q precious r4/d.img
+expect_ok "restore --force replaces it" sp restore vm1 --to r4 --force
+check "forced restore is right" cmp d.v2 r4/d.img
+
+mkdir q
+expect_ok "restore as qcow2" sp restore "vm1@$id1" --to q --format qcow2
+check "qcow2 written" bash -c "qemu-img info --output=json q/d.img | jq -e '.format == \"qcow2\"' >/dev/null"
+check "qcow2 content identical" qemu-img compare -q d.v1 q/d.img
+
+expect_ok "unchanged re-backup" sp backup --name vm1 --disk d.img
+check "an unchanged disk stores nothing new" \
+	bash -c "sp points vm1 --json | jq -e '.[-1].bytes_new == 0' >/dev/null"
+
+# Two disks and a config in one point.
+make_raw_disk e.img 64 s2
+printf '<domain><name>vm2</name></domain>\n' >vm2.xml
+expect_ok "two disks and a config" sp backup --name vm2 --disk d.img --disk e.img --config vm2.xml
+mkdir r5
+expect_ok "restore both disks and the config" sp --json restore vm2 --to r5
+check "disk 1" cmp d.img r5/d.img
+check "disk 2" cmp e.img r5/e.img
+check "config" cmp vm2.xml r5/vm2.xml
+expect_ok "verify all" sp verify
+done_testing
