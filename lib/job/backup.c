@@ -328,10 +328,11 @@ int sp_backup_run(struct sp_vault *v, const struct sp_backup_opts *o,
 	pthread_t *threads = NULL;
 	unsigned nthreads = sp_job_threads(&o->job), started = 0;
 	uint64_t t_start = sp_now_mono_ms(), t_snap, t_end;
-	time_t wall = time(NULL);
+	struct timespec wall;
 	char when[32];
 	int r = 0;
 
+	clock_gettime(CLOCK_REALTIME, &wall);
 	if (!sp_name_is_valid(o->name))
 		return sp_error_set(err, SP_E_NAME_INVALID,
 				    "invalid VM name '%s' (use letters, digits, "
@@ -470,7 +471,7 @@ out_threads:
 		goto out_ctx;
 
 	t_end = sp_now_mono_ms();
-	sp_time_rfc3339(wall, when, sizeof(when));
+	sp_time_rfc3339_ms(&wall, when, sizeof(when));
 	{
 		json_int_t br = 0, bn = 0, bs = 0;
 		size_t i;

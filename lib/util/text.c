@@ -49,6 +49,16 @@ void sp_time_rfc3339(time_t t, char *out, size_t outlen)
 	strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+void sp_time_rfc3339_ms(const struct timespec *ts, char *out, size_t outlen)
+{
+	struct tm tm;
+	char base[32];
+
+	gmtime_r(&ts->tv_sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, outlen, "%s.%03ldZ", base, ts->tv_nsec / 1000000);
+}
+
 uint64_t sp_now_mono_ns(void)
 {
 	struct timespec ts;

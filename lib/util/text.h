@@ -15,6 +15,9 @@ bool sp_hex_decode(const char *in, uint8_t *out, size_t len);
 
 /* "2026-11-22T15:01:02Z" (UTC) into @out (>= 21 bytes). */
 void sp_time_rfc3339(time_t t, char *out, size_t outlen);
+/* "2026-11-22T15:01:02.123Z": with milliseconds, so that points taken
+ * within one second still sort in order. */
+void sp_time_rfc3339_ms(const struct timespec *ts, char *out, size_t outlen);
 /* Milliseconds on CLOCK_MONOTONIC / CLOCK_REALTIME. */
 uint64_t sp_now_mono_ms(void);
 uint64_t sp_now_mono_ns(void);

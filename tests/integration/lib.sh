@@ -95,3 +95,16 @@ make_raw_disk() {
 }
 
 point_ids() { sp points "$1" --json | jq -r '.[].id'; }
+
+# jq -e that fails on empty input (plain jq -e exits 0 when given nothing,
+# which would let a check pass when the command feeding it failed).
+jqe() {
+	local filter=$1 in
+	shift
+	if [ $# -gt 0 ]; then in=$(cat "$@") || return 1; else in=$(cat); fi
+	[ -n "$in" ] || { echo "jqe: empty input" >&2; return 1; }
+	printf '%s' "$in" | jq -e "$filter" >/dev/null
+}
+# Checks run some pipelines through bash -c: give them the helpers.
+export -f sp jqe point_ids
+export SP

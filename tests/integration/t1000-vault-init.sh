@@ -7,7 +7,7 @@ expect_ok "init creates a vault" sp init
 check "vault has its config, chunks and points" \
 	test -f vault/stillpoint-vault.json -a -d vault/chunks/fff -a -d vault/points
 check "config names format and chunk size" \
-	jq -e '.format == "stillpoint-vault" and .version == 1 and .chunk_size == 4194304' vault/stillpoint-vault.json
+	jqe '.format == "stillpoint-vault" and .version == 1 and .chunk_size == 4194304' vault/stillpoint-vault.json
 expect_fail VaultExists "init twice is refused" sp init
 mkdir other && echo data >other/file
 expect_fail NotAVault "init over a non-empty directory is refused" sp --vault other init
@@ -20,7 +20,7 @@ check "info names the vault" grep -q "$T/vault" "$T/.out"
 expect_ok "--vault wins over STILLPOINT_VAULT" sp --vault "$T/v2" init
 check "v2 was created" test -f v2/stillpoint-vault.json
 expect_ok "init with --chunk-size 1M" sp --vault "$T/v3" init --chunk-size 1M
-check "chunk size recorded" jq -e '.chunk_size == 1048576' v3/stillpoint-vault.json
+check "chunk size recorded" jqe '.chunk_size == 1048576' v3/stillpoint-vault.json
 
 "$SP" --vault "$T/v4" init --chunk-size 3M >/dev/null 2>"$T/.err"
 check "a chunk size that is no power of two is a usage error (exit 2)" test $? = 2
@@ -40,7 +40,7 @@ done
 "$SP" --version | grep -q '^stillpoint ' ; check "--version" test $? = 0
 "$SP" errors --json >"$T/errs"
 check "errors --json lists the catalogue" \
-	jq -e 'length > 30 and (map(.code) | index("VaultFull")) != null' "$T/errs"
+	jqe 'length > 30 and (map(.code) | index("VaultFull")) != null' "$T/errs"
 "$SP" errors SP1104 | grep -q VaultFull
 check "errors looks a code up by number" test $? = 0
 done_testing

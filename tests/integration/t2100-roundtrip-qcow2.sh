@@ -12,11 +12,11 @@ qemu-io -c 'write -P 0x5a 1M 2M' over.qcow2 >/dev/null
 
 expect_ok "back up a qcow2 image" sp backup --name q --disk plain.qcow2
 check "format recorded as qcow2" \
-	bash -c "sp points q --json | jq -e '.[0].disks[0].format == \"qcow2\" and .[0].disks[0].size == 134217728' >/dev/null"
+	bash -c "sp points q --json | jqe '.[0].disks[0].format == \"qcow2\" and .[0].disks[0].size == 134217728' >/dev/null"
 mkdir a b
 expect_ok "restore keeps qcow2" sp restore q --to a
 check "restored file is qcow2" \
-	bash -c "qemu-img info --output=json a/plain.qcow2 | jq -e '.format == \"qcow2\"' >/dev/null"
+	bash -c "qemu-img info --output=json a/plain.qcow2 | jqe '.format == \"qcow2\"' >/dev/null"
 check "guest-visible content identical" qemu-img compare -q plain.qcow2 a/plain.qcow2
 expect_ok "restore as raw" sp restore q --to b --format raw
 check "raw restore is the raw content" cmp base.raw b/plain.qcow2
@@ -26,14 +26,14 @@ mkdir c
 expect_ok "restore the overlay" sp restore ov --to c
 check "overlay + backing content preserved" qemu-img compare -q over.qcow2 c/over.qcow2
 check "restored image stands alone (no backing file)" \
-	bash -c "! qemu-img info --output=json c/over.qcow2 | jq -e '.\"backing-filename\"' >/dev/null"
+	bash -c "! qemu-img info --output=json c/over.qcow2 | jqe '.\"backing-filename\"' >/dev/null"
 
 # A 1 GiB qcow2 with 4 MiB of data: zero clusters are never read.
 qemu-img create -q -f qcow2 big.qcow2 1G
 qemu-io -c 'write -P 0x11 300M 4M' big.qcow2 >/dev/null
 expect_ok "back up a mostly empty qcow2" sp backup --name big --disk big.qcow2
 check "only allocated data was read (< 32 MiB)" \
-	bash -c "sp points big --json | jq -e '.[0].bytes_read <= 33554432 and .[0].bytes_read >= 4194304' >/dev/null"
+	bash -c "sp points big --json | jqe '.[0].bytes_read <= 33554432 and .[0].bytes_read >= 4194304' >/dev/null"
 mkdir d
 expect_ok "restore the mostly empty qcow2" sp restore big --to d
 check "content identical" qemu-img compare -q big.qcow2 d/big.qcow2

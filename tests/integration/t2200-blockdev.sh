@@ -12,7 +12,7 @@ at_exit "losetup -d $src"
 expect_ok "back up a block device" sp backup --name blk --disk "$src"
 name=$(basename "$src")
 check "disk kind is block, size exact" \
-	bash -c "sp points blk --json | jq -e '.[0].disks[0].kind == \"block\" and .[0].disks[0].size == 100663296' >/dev/null"
+	bash -c "sp points blk --json | jqe '.[0].disks[0].kind == \"block\" and .[0].disks[0].size == 100663296' >/dev/null"
 mkdir r
 expect_ok "restore it to a file" sp restore blk --to r
 check "file equals the device" cmp "$src" "r/$name"

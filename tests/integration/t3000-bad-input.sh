@@ -8,7 +8,7 @@ make_raw_disk d.img 32 bad
 expect_ok "a good backup first" sp backup --name vm --disk d.img
 
 no_new_point() {
-	check "...no new point" bash -c "sp points --json | jq -e 'length == 1' >/dev/null"
+	check "...no new point" bash -c "sp points --json | jqe 'length == 1' >/dev/null"
 	check "...no draft left behind" bash -c "[ -z \"\$(ls -A $T/vault/tmp)\" ]"
 }
 
@@ -59,8 +59,8 @@ cp --sparse=always d.img d.large
 expect_ok "backup after the disk grew" sp backup --name vm --disk d.img
 sp points vm --json >p.json
 check "the new point warns about the size change" \
-	jq -e '.[-1].warnings | map(test("changed size")) | any' p.json
-check "sizes recorded per point" jq -e '.[0].disks[0].size == 33554432 and .[-1].disks[0].size == 50331648' p.json
+	jqe '.[-1].warnings | map(test("changed size")) | any' p.json
+check "sizes recorded per point" jqe '.[0].disks[0].size == 33554432 and .[-1].disks[0].size == 50331648' p.json
 id1=$(jq -r '.[0].id' p.json)
 mkdir s1 s2
 expect_ok "restore the small point" sp restore "vm@$id1" --to s1
