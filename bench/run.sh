@@ -1,0 +1,121 @@
+#!/bin/bash
+# One run that measures Stillpoint, restic and borg on the same corpus:
+# full backup of state0, incremental backup of state1 (after a realistic
+# change), restore of the newest backup -- each from a cold page cache.
+# Writes a Markdown table to stdout and bench/results/latest.{md,json}.
+#
+#   bench/run.sh                    # all three tools
+#   TOOLS="stillpoint restic" bench/run.sh
+#   BENCH_DIR=/var/tmp/stillpoint-bench  (work and corpus; not in the repo)
+#   STILLPOINT=build/stillpoint         SP_INIT_ARGS="--chunk-size 4M"
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+dir=${BENCH_DIR:-/var/tmp/stillpoint-bench}
+sp=${STILLPOINT:-$top/build/stillpoint}
+tools=${TOOLS:-stillpoint restic borg}
+export RESTIC_PASSWORD=bench BORG_PASSPHRASE=bench
+export BORG_RELOCATED_REPO_ACCESS_IS_OK=yes BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes
+
+[ "$(id -u)" = 0 ] || { echo "run as root (loop mounts, drop_caches)" >&2; exit 1; }
+"$here/make-corpus.sh" "$dir/corpus"
+corpus=$dir/corpus
+results=$dir/results.tsv
+: >"$results"
+
+cold() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+# measure TOOL STEP command...: wall seconds and peak RSS (KiB) to results.
+measure() {
+	local tool=$1 step=$2; shift 2
+	cold
+	/usr/bin/time -f "%e %M" -o "$dir/time.out" "$@" >"$dir/$tool-$step.log" 2>&1 || {
+		echo "$tool $step failed:" >&2; tail -5 "$dir/$tool-$step.log" >&2; exit 1; }
+	read -r secs rss <"$dir/time.out"
+	printf '%s\t%s\t%s\t%s\n' "$tool" "$step" "$secs" "$rss" >>"$results"
+	printf '%-10s %-8s %8.2f s  %7d KiB peak RSS\n' "$tool" "$step" "$secs" "$rss" >&2
+}
+put_state() { # copy a corpus state to the fixed path every tool backs up
+	rm -rf "$dir/work"; mkdir -p "$dir/work"
+	cp --sparse=always "$corpus/$1/root.img" "$corpus/$1/db.img" "$dir/work/"
+}
+repo_size() { du -sk "$1" | cut -f1; }
+
+for tool in $tools; do
+	repo=$dir/repo-$tool
+	rm -rf "$repo" "$dir/restore-$tool"
+	mkdir -p "$dir/restore-$tool"
+	case $tool in
+	stillpoint)
+		[ -x "$sp" ] || { echo "skipping stillpoint: $sp not built (run make)" >&2; continue; }
+		"$sp" --vault "$repo" init ${SP_INIT_ARGS:-} >/dev/null
+		backup() { "$sp" --quiet --vault "$repo" backup --name bench --disk "$dir/work/root.img" --disk "$dir/work/db.img"; }
+		restore() { "$sp" --quiet --vault "$repo" restore bench --to "$dir/restore-$tool"; }
+		;;
+	restic)
+		restic init -q -r "$repo"
+		backup() { (cd "$dir/work" && restic -q -r "$repo" backup root.img db.img); }
+		restore() { restic -q -r "$repo" restore latest --target "$dir/restore-$tool"; }
+		;;
+	borg)
+		borg init -e none "$repo"
+		backup() { (cd "$dir/work" && borg create "$repo::$(date +%s%N)" root.img db.img); }
+		restore() { (cd "$dir/restore-$tool" && borg extract --sparse "$repo::$(borg list --short --last 1 "$repo")"); }
+		;;
+	esac
+	put_state state0
+	measure "$tool" full backup
+	printf '%s\tsize_full\t%s\t0\n' "$tool" "$(repo_size "$repo")" >>"$results"
+	put_state state1
+	measure "$tool" incr backup
+	printf '%s\tsize_incr\t%s\t0\n' "$tool" "$(repo_size "$repo")" >>"$results"
+	measure "$tool" restore restore
+	ok=yes
+	for f in root.img db.img; do
+		cmp -s "$corpus/state1/$f" "$dir/restore-$tool/$f" || ok=no
+	done
+	printf '%s\tcorrect\t%s\t0\n' "$tool" "$ok" >>"$results"
+	rm -rf "$dir/restore-$tool"
+done
+
+alloc=$(du -k "$corpus/state0/root.img" "$corpus/state0/db.img" | awk '{s+=$1} END {print s}')
+virt=$(du -k --apparent-size "$corpus/state0/root.img" "$corpus/state0/db.img" | awk '{s+=$1} END {print s}')
+python3 - "$results" "$alloc" "$virt" "$here/results" <<'PY'
+import json, sys, os, datetime
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+alloc, virt, outdir = int(sys.argv[2]) * 1024, int(sys.argv[3]) * 1024, sys.argv[4]
+r = {}
+for tool, step, a, b in rows:
+    r.setdefault(tool, {})[step] = (a, b)
+def f(tool, step):
+    return float(r[tool][step][0])
+lines = ["| tool | full (s) | full MB/s (allocated) | incremental (s) | restore (s) | vault after full | after incr | peak RSS | restore correct |",
+         "|---|---|---|---|---|---|---|---|---|"]
+for tool in r:
+    peak = max(int(r[tool][s][1]) for s in ("full", "incr", "restore"))
+    lines.append("| %s | %.1f | %.0f | %.1f | %.1f | %.0f MiB | %.0f MiB | %.0f MiB | %s |" % (
+        tool, f(tool, "full"), alloc / 1e6 / f(tool, "full"), f(tool, "incr"),
+        f(tool, "restore"), int(r[tool]["size_full"][0]) / 1024,
+        int(r[tool]["size_incr"][0]) / 1024, peak / 1024, r[tool]["correct"][0]))
+ratios = []
+if "stillpoint" in r:
+    for other in r:
+        if other == "stillpoint":
+            continue
+        ratios.append("| %s / stillpoint | %.1f× | %.1f× | %.1f× |" % (
+            other, f(other, "full") / f("stillpoint", "full"),
+            f(other, "incr") / f("stillpoint", "incr"),
+            f(other, "restore") / f("stillpoint", "restore")))
+md = ["Corpus: %.2f GiB virtual, %.2f GiB allocated (root.img + db.img), %s" % (
+        virt / 2**30, alloc / 2**30, datetime.date.today().isoformat()), ""] + lines
+if ratios:
+    md += ["", "| time ratio | full | incremental | restore |", "|---|---|---|---|"] + ratios
+text = "\n".join(md) + "\n"
+print(text)
+os.makedirs(outdir, exist_ok=True)
+name = os.environ.get("RESULTS_NAME", "latest")
+open(os.path.join(outdir, name + ".md"), "w").write(text)
+json.dump({"virtual_bytes": virt, "allocated_bytes": alloc,
+           "results": {t: {s: v[0] for s, v in d.items()} for t, d in r.items()},
+           "peak_rss_kib": {t: {s: int(v[1]) for s, v in d.items() if s in ("full", "incr", "restore")} for t, d in r.items()}},
+          open(os.path.join(outdir, name + ".json"), "w"), indent=2)
+PY
