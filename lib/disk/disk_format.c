@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,9 +186,8 @@ int sp_disk_target_create(const char *path, enum sp_disk_format fmt,
 {
 	struct sp_disk_target *t;
 	struct stat st;
-	sp_autofree char *dir_copy = NULL;
-	sp_autofree char *base_copy = NULL;
-	const char *dir, *base;
+	char *dir = NULL;
+	const char *base, *slash;
 	int r;
 
 	t = calloc(1, sizeof(*t));
@@ -220,14 +218,15 @@ int sp_disk_target_create(const char *path, enum sp_disk_format fmt,
 				 path);
 		goto done;
 	}
-	dir_copy = strdup(path);
-	base_copy = strdup(path);
-	if (!dir_copy || !base_copy) {
-		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
+	slash = strrchr(path, '/');
+	base = slash ? slash + 1 : path;
+	dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) :
+		      strdup(".");
+	if (!dir || !*base) {
+		r = sp_error_set(err, !dir ? SP_E_NOMEM : SP_E_TARGET_WRITE,
+				 "invalid target path '%s'", path);
 		goto done;
 	}
-	dir = dirname(dir_copy);
-	base = basename(base_copy);
 	t->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (t->dir_fd < 0) {
 		r = sp_error_set_errno(err,
@@ -259,6 +258,7 @@ int sp_disk_target_create(const char *path, enum sp_disk_format fmt,
 		r = sp_disk_target_file_open(t, err);
 	}
 done:
+	free(dir);
 	if (r < 0) {
 		sp_disk_target_abort(t);
 		return r;

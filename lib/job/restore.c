@@ -279,8 +279,10 @@ static int restore_config(struct sp_vault *v, int pfd, json_t *cfg,
 	if (strcmp(hex, json_string_value(json_object_get(cfg, "sha256"))))
 		return sp_error_set(err, SP_E_MANIFEST_CORRUPT,
 				    "the point's stored config is damaged");
-	if (asprintf(&path, "%s/%s", dir, fname) < 0)
+	if (asprintf(&path, "%s/%s", dir, fname) < 0) {
+		path = NULL; /* undefined after a failed asprintf */
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	}
 	if (!force && access(path, F_OK) == 0)
 		return sp_error_set(err, SP_E_TARGET_EXISTS,
 				    "'%s' already exists (pass --force to "

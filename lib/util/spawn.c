@@ -71,7 +71,7 @@ static __attribute__((noreturn)) void run_child(const char *path,
 static int append(char **buf, size_t *len, size_t *cap, const char *p,
 		  size_t n)
 {
-	if (*len + n + 1 > *cap) {
+	if (!*buf || *len + n + 1 > *cap) {
 		size_t nc = (*cap ? *cap * 2 : 4096);
 		while (nc < *len + n + 1)
 			nc *= 2;
