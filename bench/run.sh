@@ -48,27 +48,27 @@ for tool in $tools; do
 	stillpoint)
 		[ -x "$sp" ] || { echo "skipping stillpoint: $sp not built (run make)" >&2; continue; }
 		"$sp" --vault "$repo" init ${SP_INIT_ARGS:-} >/dev/null
-		backup() { "$sp" --quiet --vault "$repo" backup --name bench --disk "$dir/work/root.img" --disk "$dir/work/db.img"; }
-		restore() { "$sp" --quiet --vault "$repo" restore bench --to "$dir/restore-$tool"; }
+		backup="'$sp' --quiet --vault '$repo' backup --name bench --disk '$dir/work/root.img' --disk '$dir/work/db.img'"
+		restore="'$sp' --quiet --vault '$repo' restore bench --to '$dir/restore-$tool'"
 		;;
 	restic)
 		restic init -q -r "$repo"
-		backup() { (cd "$dir/work" && restic -q -r "$repo" backup root.img db.img); }
-		restore() { restic -q -r "$repo" restore latest --target "$dir/restore-$tool"; }
+		backup="cd '$dir/work' && restic -q -r '$repo' backup root.img db.img"
+		restore="restic -q -r '$repo' restore latest --target '$dir/restore-$tool'"
 		;;
 	borg)
 		borg init -e none "$repo"
-		backup() { (cd "$dir/work" && borg create "$repo::$(date +%s%N)" root.img db.img); }
-		restore() { (cd "$dir/restore-$tool" && borg extract --sparse "$repo::$(borg list --short --last 1 "$repo")"); }
+		backup="cd '$dir/work' && borg create \"$repo::\$(date +%s%N)\" root.img db.img"
+		restore="cd '$dir/restore-$tool' && borg extract --sparse \"$repo::\$(borg list --short --last 1 '$repo')\""
 		;;
 	esac
 	put_state state0
-	measure "$tool" full backup
+	measure "$tool" full bash -c "$backup"
 	printf '%s\tsize_full\t%s\t0\n' "$tool" "$(repo_size "$repo")" >>"$results"
 	put_state state1
-	measure "$tool" incr backup
+	measure "$tool" incr bash -c "$backup"
 	printf '%s\tsize_incr\t%s\t0\n' "$tool" "$(repo_size "$repo")" >>"$results"
-	measure "$tool" restore restore
+	measure "$tool" restore bash -c "$restore"
 	ok=yes
 	for f in root.img db.img; do
 		cmp -s "$corpus/state1/$f" "$dir/restore-$tool/$f" || ok=no

@@ -51,7 +51,7 @@ static const char main_help[] =
 	"    -q, --quiet     no progress and no chatter\n"
 	"    --progress      show progress even when stderr is no terminal\n"
 	"    --no-progress   never show progress\n"
-	"    --threads N     worker threads (default: number of CPUs)\n"
+	"    --threads N     worker threads (default: twice the number of CPUs)\n"
 	"    -h, --help      this text\n"
 	"    --version       print the version\n"
 	"\n"

@@ -51,7 +51,7 @@ typedef void (*sp_progress_fn)(void *ctx, const struct sp_progress *p);
 
 /* Common job settings. */
 struct sp_job_opts {
-	unsigned threads;		/* workers; 0 = number of CPUs */
+	unsigned threads;		/* workers; 0 = twice the CPUs */
 	sp_progress_fn progress;	/* may be NULL */
 	void *progress_ctx;
 	/* When set non-zero (e.g. by a signal handler) the job stops at the

@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/fileio.h"
+
 static int current_size(struct sp_disk_source *src, uint64_t *size)
 {
 	struct stat st;
@@ -90,30 +92,17 @@ static int file_extents(struct sp_disk_source *src, uint64_t offset,
 static int file_pread(struct sp_disk_source *src, void *buf, size_t len,
 		      uint64_t offset, struct sp_error *err)
 {
-	char *p = buf;
-	uint64_t off = offset;
+	int r = sp_pread_all(src->fd, buf, len, (off_t)offset);
 
-	while (len > 0) {
-		ssize_t n = pread(src->fd, p, len, (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return sp_error_set_errno(err, SP_E_DISK_READ, errno,
-						  "cannot read disk '%s' at "
-						  "offset %llu",
-						  src->path,
-						  (unsigned long long)off);
-		}
-		if (n == 0)
-			return sp_error_set(err, SP_E_DISK_READ,
-					    "disk '%s' ended at %llu bytes, "
-					    "expected %llu (did it shrink?)",
-					    src->path, (unsigned long long)off,
-					    (unsigned long long)src->size);
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
+	if (r == -EIO)
+		return sp_error_set(err, SP_E_DISK_READ,
+				    "disk '%s' ended before %llu bytes "
+				    "(did it shrink?)",
+				    src->path, (unsigned long long)src->size);
+	if (r < 0)
+		return sp_error_set_errno(err, SP_E_DISK_READ, -r,
+					  "cannot read disk '%s' at offset %llu",
+					  src->path, (unsigned long long)offset);
 	return 0;
 }
 

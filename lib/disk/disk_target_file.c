@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/fileio.h"
+
 static int write_code(int e)
 {
 	return e == ENOSPC || e == EDQUOT ? SP_E_TARGET_FULL : SP_E_TARGET_WRITE;
@@ -23,23 +25,12 @@ static int write_code(int e)
 static int fd_pwrite(struct sp_disk_target *t, const void *buf, size_t len,
 		     uint64_t offset, struct sp_error *err)
 {
-	const char *p = buf;
+	int r = sp_pwrite_all(t->fd, buf, len, (off_t)offset);
 
-	while (len > 0) {
-		ssize_t n = pwrite(t->fd, p, len, (off_t)offset);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return sp_error_set_errno(err, write_code(errno), errno,
-						  "cannot write '%s' at offset "
-						  "%llu",
-						  t->path,
-						  (unsigned long long)offset);
-		}
-		p += n;
-		len -= (size_t)n;
-		offset += (uint64_t)n;
-	}
+	if (r < 0)
+		return sp_error_set_errno(err, write_code(-r), -r,
+					  "cannot write '%s' at offset %llu",
+					  t->path, (unsigned long long)offset);
 	return 0;
 }
 

@@ -49,8 +49,11 @@ unsigned sp_job_threads(const struct sp_job_opts *o)
 
 	if (o->threads)
 		return o->threads;
-	n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n < 1 ? 1 : n > 16 ? 16 : (unsigned)n;
+	/* Two workers per CPU: a worker waiting on fdatasync, pread or pwrite
+	 * leaves its CPU to the other (measured: restore 6.8 s -> 4.7 s,
+	 * backup 7.7 s -> 6.5 s on 2 CPUs, bench/README.md). */
+	n = sysconf(_SC_NPROCESSORS_ONLN) * 2;
+	return n < 2 ? 2 : n > 16 ? 16 : (unsigned)n;
 }
 
 void sp_job_progress_tick(struct sp_job_progress *jp, bool force)
