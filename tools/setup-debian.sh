@@ -7,7 +7,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 pkgs="build-essential meson ninja-build pkg-config clang
 libzstd-dev libssl-dev libsqlite3-dev libjansson-dev libnbd-dev
-qemu-utils nbdkit e2fsprogs util-linux sqlite3 jq zstd"
+qemu-utils e2fsprogs util-linux openssl sqlite3 jq zstd"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
