@@ -149,6 +149,10 @@ int sp_errcode_number(int code)
 
 static int error_vset(struct sp_error *err, int code, int errnum,
 		      const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+
+static int error_vset(struct sp_error *err, int code, int errnum,
+		      const char *fmt, va_list ap)
 {
 	if (!err)
 		return code;
