@@ -68,4 +68,8 @@ int sp_disk_target_nbd_open(struct sp_disk_target *t, struct sp_error *err);
 int sp_disk_nbd_connect(struct nbd_handle **ret, char **argv, bool allocation,
 			const char *what, struct sp_error *err);
 
+/* Disconnect cleanly and wait for qemu-nbd to exit (so the image is
+ * closed); sets *@h to NULL.  No-op on NULL. */
+void sp_disk_nbd_disconnect(struct nbd_handle **h);
+
 #endif

@@ -54,6 +54,16 @@ fail: {
 }
 }
 
+void sp_disk_nbd_disconnect(struct nbd_handle **h)
+{
+	if (!*h)
+		return;
+	nbd_shutdown(*h, 0);
+	/* nbd_close waits for the socket-activated qemu-nbd to exit. */
+	nbd_close(*h);
+	*h = NULL;
+}
+
 struct status_acc {
 	struct sp_disk_extent *out;
 	size_t max, n;
@@ -154,11 +164,7 @@ static int nbd_check_unchanged(struct sp_disk_source *src,
 
 static void nbd_free(struct sp_disk_source *src)
 {
-	if (src->nbd) {
-		nbd_shutdown(src->nbd, 0);
-		nbd_close(src->nbd);
-		src->nbd = NULL;
-	}
+	sp_disk_nbd_disconnect(&src->nbd);
 }
 
 const struct sp_disk_source_ops sp_disk_source_nbd_ops = {

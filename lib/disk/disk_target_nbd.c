@@ -69,10 +69,7 @@ static int nbd_finish(struct sp_disk_target *t, struct sp_error *err)
 		r = sp_error_set(err, SP_E_TARGET_WRITE,
 				 "cannot flush '%s': %s", t->path,
 				 nbd_get_error());
-	nbd_shutdown(t->nbd, 0);
-	/* Waits for qemu-nbd to exit, i.e. to close the image. */
-	nbd_close(t->nbd);
-	t->nbd = NULL;
+	sp_disk_nbd_disconnect(&t->nbd);
 	if (r < 0)
 		return r;
 	fd = open(t->tmp_path, O_RDONLY | O_CLOEXEC);
@@ -87,11 +84,7 @@ static int nbd_finish(struct sp_disk_target *t, struct sp_error *err)
 
 static void nbd_target_close(struct sp_disk_target *t)
 {
-	if (t->nbd) {
-		nbd_shutdown(t->nbd, 0);
-		nbd_close(t->nbd);
-		t->nbd = NULL;
-	}
+	sp_disk_nbd_disconnect(&t->nbd);
 }
 
 const struct sp_disk_target_ops sp_disk_target_nbd_ops = {
