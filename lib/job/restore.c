@@ -79,12 +79,17 @@ static void *restore_worker(void *arg)
 					 got, want);
 		if (r < 0) {
 			struct sp_error ctx;
+			/* A file is removed on abort; a device cannot be. */
 			sp_error_set(&ctx, r,
 				     "cannot restore disk '%s' at offset %llu "
-				     "(%zu bytes): %s; nothing was left under "
-				     "the target's name",
+				     "(%zu bytes): %s; %s",
 				     c->disk_name, (unsigned long long)off,
-				     want, e.msg);
+				     want, e.msg,
+				     sp_disk_target_is_zeroed(c->target) ?
+					     "nothing was left under the "
+					     "target's name" :
+					     "the block device now holds a "
+					     "partial restore");
 			sp_job_status_fail(&c->status, &ctx);
 			goto next;
 		}
