@@ -16,10 +16,10 @@
 #define EXIT_DAMAGED 3
 
 struct cli {
-	const char *vault;	/* --vault, $STILLPOINT_VAULT, or default */
+	const char *vault; /* --vault, $STILLPOINT_VAULT, or default */
 	bool json;
 	bool quiet;
-	int progress;		/* -1 auto (a terminal), 0 off, 1 on */
+	int progress; /* -1 auto (a terminal), 0 off, 1 on */
 	unsigned threads;
 	volatile sig_atomic_t *cancel;
 };
@@ -29,7 +29,7 @@ struct cli {
 int cli_fail(const struct cli *cli, const struct sp_error *err);
 /* Usage error: message plus a hint to --help; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* Print @v as pretty JSON on stdout and free it. */
 void cli_print_json(json_t *v);
 /* Fill @o with threads, progress and cancel from the global options. */

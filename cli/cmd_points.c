@@ -7,31 +7,31 @@
 #include "cli.h"
 
 static const char points_help[] =
-	"NAME\n"
-	"    stillpoint points - list recovery points\n"
-	"\n"
-	"SYNOPSIS\n"
-	"    stillpoint [--vault DIR] points [NAME] [--json]\n"
-	"\n"
-	"DESCRIPTION\n"
-	"    Lists the recovery points of VM NAME (of every VM when omitted),\n"
-	"    oldest first: id, time (UTC), consistency, each disk with its\n"
-	"    virtual size, bytes read and bytes new to the vault.\n"
-	"\n"
-	"    With --json: an array of the points' manifests, each with at\n"
-	"    least id, name, time (RFC 3339), consistency, disks (name, size,\n"
-	"    format, bytes_read, bytes_new, ...), bytes_read, bytes_new,\n"
-	"    phases and warnings.  See docs/vault-format.md.\n";
+    "NAME\n"
+    "    stillpoint points - list recovery points\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    stillpoint [--vault DIR] points [NAME] [--json]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Lists the recovery points of VM NAME (of every VM when omitted),\n"
+    "    oldest first: id, time (UTC), consistency, each disk with its\n"
+    "    virtual size, bytes read and bytes new to the vault.\n"
+    "\n"
+    "    With --json: an array of the points' manifests, each with at\n"
+    "    least id, name, time (RFC 3339), consistency, disks (name, size,\n"
+    "    format, bytes_read, bytes_new, ...), bytes_read, bytes_new,\n"
+    "    phases and warnings.  See docs/vault-format.md.\n";
 
 int cmd_points(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct sp_vault *v = NULL;
-	struct sp_error err = { 0 };
+	struct sp_error err = {0};
 	const char *name = NULL;
 	json_t *all = NULL, *m;
 	size_t i;
@@ -39,9 +39,14 @@ int cmd_points(struct cli *cli, int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j': cli->json = true; break;
-		case 'h': fputs(points_help, stdout); return 0;
-		default: return cli_usage_error("points", "unknown option");
+		case 'j':
+			cli->json = true;
+			break;
+		case 'h':
+			fputs(points_help, stdout);
+			return 0;
+		default:
+			return cli_usage_error("points", "unknown option");
 		}
 	}
 	if (optind < argc)
@@ -62,29 +67,32 @@ int cmd_points(struct cli *cli, int argc, char **argv)
 	if (json_array_size(all) == 0 && !cli->quiet)
 		fprintf(stderr, "no recovery points%s%s\n", name ? " for " : "",
 			name ? name : "");
-	json_array_foreach(all, i, m) {
+	json_array_foreach(all, i, m)
+	{
 		size_t k;
 		json_t *d;
 		char nw[32];
 
 		sp_format_bytes((uint64_t)json_integer_value(
-					json_object_get(m, "bytes_new")),
+				    json_object_get(m, "bytes_new")),
 				nw, sizeof(nw));
 		printf("%s@%s  %s  %-11s  new %s\n",
 		       json_string_value(json_object_get(m, "name")),
 		       json_string_value(json_object_get(m, "id")),
 		       json_string_value(json_object_get(m, "time")),
-		       json_string_value(json_object_get(m, "consistency")), nw);
-		json_array_foreach(json_object_get(m, "disks"), k, d) {
+		       json_string_value(json_object_get(m, "consistency")),
+		       nw);
+		json_array_foreach(json_object_get(m, "disks"), k, d)
+		{
 			char sz[32], rd[32], dn[32];
 			sp_format_bytes((uint64_t)json_integer_value(
-						json_object_get(d, "size")),
+					    json_object_get(d, "size")),
 					sz, sizeof(sz));
 			sp_format_bytes((uint64_t)json_integer_value(
-						json_object_get(d, "bytes_read")),
+					    json_object_get(d, "bytes_read")),
 					rd, sizeof(rd));
 			sp_format_bytes((uint64_t)json_integer_value(
-						json_object_get(d, "bytes_new")),
+					    json_object_get(d, "bytes_new")),
 					dn, sizeof(dn));
 			printf("    %-24s %-5s size %-10s read %-10s new %s\n",
 			       json_string_value(json_object_get(d, "name")),
@@ -94,7 +102,7 @@ int cmd_points(struct cli *cli, int argc, char **argv)
 		json_t *w;
 		size_t wi;
 		json_array_foreach(json_object_get(m, "warnings"), wi, w)
-			printf("    warning: %s\n", json_string_value(w));
+		    printf("    warning: %s\n", json_string_value(w));
 	}
 	json_decref(all);
 	return 0;

@@ -8,54 +8,54 @@
 #include "cli.h"
 
 static const char restore_help[] =
-	"NAME\n"
-	"    stillpoint restore - write a recovery point's disks back out\n"
-	"\n"
-	"SYNOPSIS\n"
-	"    stillpoint [--vault DIR] restore NAME[@ID] --to DIR\n"
-	"               [--format raw|qcow2] [--disk-to DISK=PATH ...] [--force]\n"
-	"\n"
-	"DESCRIPTION\n"
-	"    Writes each disk of the point to DIR/<disk name> (the file name\n"
-	"    of the source disk), in the source's format unless --format says\n"
-	"    otherwise: raw files are written sparse, qcow2 images through\n"
-	"    qemu-nbd.  The stored VM config, if any, is written to\n"
-	"    DIR/<its file name>.  NAME alone means the newest point; ID may\n"
-	"    be a unique prefix of a point id.\n"
-	"\n"
-	"    Every chunk is checked against its id before it is written.  A\n"
-	"    file appears under its name only when complete: on any failure\n"
-	"    nothing is left behind.  Existing files are refused unless\n"
-	"    --force is given.\n"
-	"\n"
-	"OPTIONS\n"
-	"    --to DIR              directory to restore into (it must exist);\n"
-	"                          for a point with one disk, DIR may be a\n"
-	"                          block device to write the disk onto\n"
-	"    --format raw|qcow2    format of the files written\n"
-	"    --disk-to DISK=PATH   write disk DISK to PATH instead: a file or\n"
-	"                          a block device (at least the disk's size,\n"
-	"                          not in use); repeat for several disks\n"
-	"    --force               overwrite existing files\n"
-	"\n"
-	"ERRORS\n"
-	"    PointNotFound, PointAmbiguous, TargetExists, TargetNotFound,\n"
-	"    TargetTooSmall, TargetBusy, TargetWriteFailed, TargetFull,\n"
-	"    ChunkMissing, ChunkCorrupt, IndexCorrupt, ManifestCorrupt.\n";
+    "NAME\n"
+    "    stillpoint restore - write a recovery point's disks back out\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    stillpoint [--vault DIR] restore NAME[@ID] --to DIR\n"
+    "               [--format raw|qcow2] [--disk-to DISK=PATH ...] [--force]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Writes each disk of the point to DIR/<disk name> (the file name\n"
+    "    of the source disk), in the source's format unless --format says\n"
+    "    otherwise: raw files are written sparse, qcow2 images through\n"
+    "    qemu-nbd.  The stored VM config, if any, is written to\n"
+    "    DIR/<its file name>.  NAME alone means the newest point; ID may\n"
+    "    be a unique prefix of a point id.\n"
+    "\n"
+    "    Every chunk is checked against its id before it is written.  A\n"
+    "    file appears under its name only when complete: on any failure\n"
+    "    nothing is left behind.  Existing files are refused unless\n"
+    "    --force is given.\n"
+    "\n"
+    "OPTIONS\n"
+    "    --to DIR              directory to restore into (it must exist);\n"
+    "                          for a point with one disk, DIR may be a\n"
+    "                          block device to write the disk onto\n"
+    "    --format raw|qcow2    format of the files written\n"
+    "    --disk-to DISK=PATH   write disk DISK to PATH instead: a file or\n"
+    "                          a block device (at least the disk's size,\n"
+    "                          not in use); repeat for several disks\n"
+    "    --force               overwrite existing files\n"
+    "\n"
+    "ERRORS\n"
+    "    PointNotFound, PointAmbiguous, TargetExists, TargetNotFound,\n"
+    "    TargetTooSmall, TargetBusy, TargetWriteFailed, TargetFull,\n"
+    "    ChunkMissing, ChunkCorrupt, IndexCorrupt, ManifestCorrupt.\n";
 
 int cmd_restore(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "to", required_argument, NULL, 't' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "disk-to", required_argument, NULL, 'm' },
-		{ "force", no_argument, NULL, 'F' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"to", required_argument, NULL, 't'},
+	    {"format", required_argument, NULL, 'f'},
+	    {"disk-to", required_argument, NULL, 'm'},
+	    {"force", no_argument, NULL, 'F'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct sp_restore_opts o = { 0 };
+	struct sp_restore_opts o = {0};
 	struct sp_vault *v = NULL;
-	struct sp_error err = { 0 };
+	struct sp_error err = {0};
 	const char **maps = calloc((size_t)argc, sizeof(*maps));
 	json_t *res = NULL;
 	int c, r;
@@ -64,8 +64,12 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		return 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 't': o.to_dir = optarg; break;
-		case 'f': o.format = optarg; break;
+		case 't':
+			o.to_dir = optarg;
+			break;
+		case 'f':
+			o.format = optarg;
+			break;
 		case 'm':
 			if (!strchr(optarg, '=')) {
 				free(maps);
@@ -76,7 +80,9 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 			}
 			maps[o.nmaps++] = optarg;
 			break;
-		case 'F': o.force = true; break;
+		case 'F':
+			o.force = true;
+			break;
 		case 'h':
 			free(maps);
 			fputs(restore_help, stdout);
@@ -93,9 +99,9 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	}
 	if (o.format && strcmp(o.format, "raw") && strcmp(o.format, "qcow2")) {
 		free(maps);
-		return cli_usage_error("restore",
-				       "--format must be raw or qcow2, not '%s'",
-				       o.format);
+		return cli_usage_error(
+		    "restore", "--format must be raw or qcow2, not '%s'",
+		    o.format);
 	}
 	o.spec = argv[optind];
 	o.maps = maps;
@@ -118,9 +124,8 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		printf("restored %s@%s\n",
 		       json_string_value(json_object_get(res, "name")),
 		       json_string_value(json_object_get(res, "id")));
-		json_array_foreach(json_object_get(res, "files"), i, f)
-			printf("    %s\n",
-			       json_string_value(json_object_get(f, "path")));
+		json_array_foreach(json_object_get(res, "files"), i, f) printf(
+		    "    %s\n", json_string_value(json_object_get(f, "path")));
 	}
 	json_decref(res);
 	return 0;

@@ -7,35 +7,35 @@
 #include "cli.h"
 
 static const char init_help[] =
-	"NAME\n"
-	"    stillpoint init - create a vault\n"
-	"\n"
-	"SYNOPSIS\n"
-	"    stillpoint [--vault DIR] init [--chunk-size SIZE]\n"
-	"\n"
-	"DESCRIPTION\n"
-	"    Creates a vault in DIR (made if missing; it must be empty\n"
-	"    otherwise).  The vault's layout is documented in\n"
-	"    docs/vault-format.md.\n"
-	"\n"
-	"OPTIONS\n"
-	"    --chunk-size SIZE  size of the fixed chunks disks are cut into,\n"
-	"                       a power of two from 64K to 16M (default 4M;\n"
-	"                       see bench/README.md for why).  Fixed for the\n"
-	"                       life of the vault.\n"
-	"\n"
-	"ERRORS\n"
-	"    VaultExists, NotAVault (a non-empty directory), UsageError.\n";
+    "NAME\n"
+    "    stillpoint init - create a vault\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    stillpoint [--vault DIR] init [--chunk-size SIZE]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Creates a vault in DIR (made if missing; it must be empty\n"
+    "    otherwise).  The vault's layout is documented in\n"
+    "    docs/vault-format.md.\n"
+    "\n"
+    "OPTIONS\n"
+    "    --chunk-size SIZE  size of the fixed chunks disks are cut into,\n"
+    "                       a power of two from 64K to 16M (default 4M;\n"
+    "                       see bench/README.md for why).  Fixed for the\n"
+    "                       life of the vault.\n"
+    "\n"
+    "ERRORS\n"
+    "    VaultExists, NotAVault (a non-empty directory), UsageError.\n";
 
 int cmd_init(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "chunk-size", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"chunk-size", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	uint64_t chunk = SP_DEFAULT_CHUNK_SIZE;
-	struct sp_error err = { 0 };
+	struct sp_error err = {0};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -48,8 +48,11 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 						       "'%s' (e.g. 1M, 4M)",
 						       optarg);
 			break;
-		case 'h': fputs(init_help, stdout); return 0;
-		default: return cli_usage_error("init", "unknown option");
+		case 'h':
+			fputs(init_help, stdout);
+			return 0;
+		default:
+			return cli_usage_error("init", "unknown option");
 		}
 	}
 	if (optind < argc)
@@ -67,16 +70,16 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 }
 
 static const char info_help[] =
-	"NAME\n"
-	"    stillpoint info - show the vault's settings\n"
-	"\n"
-	"SYNOPSIS\n"
-	"    stillpoint [--vault DIR] [--json] info\n";
+    "NAME\n"
+    "    stillpoint info - show the vault's settings\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    stillpoint [--vault DIR] [--json] info\n";
 
 int cmd_info(struct cli *cli, int argc, char **argv)
 {
 	struct sp_vault *v = NULL;
-	struct sp_error err = { 0 };
+	struct sp_error err = {0};
 	json_t *d;
 
 	if (cli_wants_help(argc, argv)) {
@@ -96,7 +99,8 @@ int cmd_info(struct cli *cli, int argc, char **argv)
 	}
 	const char *k;
 	json_t *val;
-	json_object_foreach(d, k, val) {
+	json_object_foreach(d, k, val)
+	{
 		if (json_is_string(val))
 			printf("%-12s %s\n", k, json_string_value(val));
 		else
@@ -108,21 +112,21 @@ int cmd_info(struct cli *cli, int argc, char **argv)
 }
 
 static const char catalog_help[] =
-	"NAME\n"
-	"    stillpoint catalog - maintain the vault's listing catalog\n"
-	"\n"
-	"SYNOPSIS\n"
-	"    stillpoint [--vault DIR] catalog rebuild\n"
-	"\n"
-	"DESCRIPTION\n"
-	"    The catalog (catalog.sqlite) only caches the points' manifests\n"
-	"    for fast listing; 'rebuild' deletes it and reads every point's\n"
-	"    manifest again.  Listing also repairs it on the fly.\n";
+    "NAME\n"
+    "    stillpoint catalog - maintain the vault's listing catalog\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    stillpoint [--vault DIR] catalog rebuild\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    The catalog (catalog.sqlite) only caches the points' manifests\n"
+    "    for fast listing; 'rebuild' deletes it and reads every point's\n"
+    "    manifest again.  Listing also repairs it on the fly.\n";
 
 int cmd_catalog(struct cli *cli, int argc, char **argv)
 {
 	struct sp_vault *v = NULL;
-	struct sp_error err = { 0 };
+	struct sp_error err = {0};
 	int r;
 
 	if (cli_wants_help(argc, argv)) {
@@ -143,15 +147,15 @@ int cmd_catalog(struct cli *cli, int argc, char **argv)
 }
 
 static const char errors_help[] =
-	"NAME\n"
-	"    stillpoint errors - list the error catalogue\n"
-	"\n"
-	"SYNOPSIS\n"
-	"    stillpoint errors [CODE] [--json]\n"
-	"\n"
-	"DESCRIPTION\n"
-	"    Prints every stable error code (or the one named, by name or\n"
-	"    number) with its meaning and the recommended action.\n";
+    "NAME\n"
+    "    stillpoint errors - list the error catalogue\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    stillpoint errors [CODE] [--json]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Prints every stable error code (or the one named, by name or\n"
+    "    number) with its meaning and the recommended action.\n";
 
 int cmd_errors(struct cli *cli, int argc, char **argv)
 {
@@ -172,9 +176,8 @@ int cmd_errors(struct cli *cli, int argc, char **argv)
 			only = argv[i];
 		} else {
 			json_decref(arr);
-			return cli_usage_error("errors",
-					       "unexpected argument '%s'",
-					       argv[i]);
+			return cli_usage_error(
+			    "errors", "unexpected argument '%s'", argv[i]);
 		}
 	}
 	for (; e->name; e++) {
@@ -186,10 +189,10 @@ int cmd_errors(struct cli *cli, int argc, char **argv)
 		found = true;
 		if (cli->json)
 			json_array_append_new(
-				arr, json_pack("{s:s, s:i, s:s, s:s}", "code",
-					       e->name, "number", -e->code,
-					       "summary", e->summary, "action",
-					       e->action));
+			    arr,
+			    json_pack("{s:s, s:i, s:s, s:s}", "code", e->name,
+				      "number", -e->code, "summary", e->summary,
+				      "action", e->action));
 		else
 			printf("SP%d %-24s %s\n        action: %s\n", -e->code,
 			       e->name, e->summary, e->action);

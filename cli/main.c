@@ -20,78 +20,77 @@ static void on_signal(int sig)
 }
 
 static const char main_help[] =
-	"NAME\n"
-	"    stillpoint - back up and restore virtual machine disks\n"
-	"\n"
-	"SYNOPSIS\n"
-	"    stillpoint [GLOBAL OPTIONS] COMMAND [ARGS...]\n"
-	"    stillpoint COMMAND --help\n"
-	"\n"
-	"DESCRIPTION\n"
-	"    Stillpoint keeps recovery points of virtual machines in a vault:\n"
-	"    a directory of deduplicated, compressed chunks.  Every point is\n"
-	"    logically full (it restores on its own) while storing only the\n"
-	"    chunks that changed since earlier points.\n"
-	"\n"
-	"COMMANDS\n"
-	"    init      create a vault\n"
-	"    backup    back up the disks of a VM as one recovery point\n"
-	"    points    list recovery points\n"
-	"    restore   write a point's disks (and config) back out\n"
-	"    verify    read back and check every chunk points need\n"
-	"    info      show the vault's settings\n"
-	"    catalog   rebuild the listing catalog from the vault's files\n"
-	"    errors    list the error codes with their recommended actions\n"
-	"\n"
-	"GLOBAL OPTIONS\n"
-	"    --vault DIR     the vault (default: $STILLPOINT_VAULT, else\n"
-	"                    " SP_DEFAULT_VAULT ")\n"
-	"    --json          machine-readable output on stdout; errors as\n"
-	"                    JSON on stderr\n"
-	"    -q, --quiet     no progress and no chatter\n"
-	"    --progress      show progress even when stderr is no terminal\n"
-	"    --no-progress   never show progress\n"
-	"    --threads N     worker threads (default: twice the number of CPUs)\n"
-	"    -h, --help      this text\n"
-	"    --version       print the version\n"
-	"\n"
-	"EXIT STATUS\n"
-	"    0 success, 1 failure, 2 usage error, 3 verify found damage.\n"
-	"    Every failure prints a stable error code (see 'stillpoint\n"
-	"    errors' and docs/errors.md).\n"
-	"\n"
-	"EXAMPLES\n"
-	"    stillpoint --vault /srv/vault init\n"
-	"    stillpoint --vault /srv/vault backup --name web01 \\\n"
-	"        --disk /var/lib/libvirt/images/web01.qcow2\n"
-	"    stillpoint --vault /srv/vault points web01\n"
-	"    stillpoint --vault /srv/vault restore web01 --to /srv/restore\n";
+    "NAME\n"
+    "    stillpoint - back up and restore virtual machine disks\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    stillpoint [GLOBAL OPTIONS] COMMAND [ARGS...]\n"
+    "    stillpoint COMMAND --help\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Stillpoint keeps recovery points of virtual machines in a vault:\n"
+    "    a directory of deduplicated, compressed chunks.  Every point is\n"
+    "    logically full (it restores on its own) while storing only the\n"
+    "    chunks that changed since earlier points.\n"
+    "\n"
+    "COMMANDS\n"
+    "    init      create a vault\n"
+    "    backup    back up the disks of a VM as one recovery point\n"
+    "    points    list recovery points\n"
+    "    restore   write a point's disks (and config) back out\n"
+    "    verify    read back and check every chunk points need\n"
+    "    info      show the vault's settings\n"
+    "    catalog   rebuild the listing catalog from the vault's files\n"
+    "    errors    list the error codes with their recommended actions\n"
+    "\n"
+    "GLOBAL OPTIONS\n"
+    "    --vault DIR     the vault (default: $STILLPOINT_VAULT, else\n"
+    "                    " SP_DEFAULT_VAULT ")\n"
+    "    --json          machine-readable output on stdout; errors as\n"
+    "                    JSON on stderr\n"
+    "    -q, --quiet     no progress and no chatter\n"
+    "    --progress      show progress even when stderr is no terminal\n"
+    "    --no-progress   never show progress\n"
+    "    --threads N     worker threads (default: twice the number of CPUs)\n"
+    "    -h, --help      this text\n"
+    "    --version       print the version\n"
+    "\n"
+    "EXIT STATUS\n"
+    "    0 success, 1 failure, 2 usage error, 3 verify found damage.\n"
+    "    Every failure prints a stable error code (see 'stillpoint\n"
+    "    errors' and docs/errors.md).\n"
+    "\n"
+    "EXAMPLES\n"
+    "    stillpoint --vault /srv/vault init\n"
+    "    stillpoint --vault /srv/vault backup --name web01 \\\n"
+    "        --disk /var/lib/libvirt/images/web01.qcow2\n"
+    "    stillpoint --vault /srv/vault points web01\n"
+    "    stillpoint --vault /srv/vault restore web01 --to /srv/restore\n";
 
 static const struct {
 	const char *name;
 	int (*fn)(struct cli *, int, char **);
 } commands[] = {
-	{ "init", cmd_init },	    { "backup", cmd_backup },
-	{ "points", cmd_points },   { "restore", cmd_restore },
-	{ "verify", cmd_verify },   { "catalog", cmd_catalog },
-	{ "errors", cmd_errors },   { "info", cmd_info },
+    {"init", cmd_init},	      {"backup", cmd_backup}, {"points", cmd_points},
+    {"restore", cmd_restore}, {"verify", cmd_verify}, {"catalog", cmd_catalog},
+    {"errors", cmd_errors},   {"info", cmd_info},
 };
 
 int main(int argc, char **argv)
 {
-	struct cli cli = { .progress = -1, .cancel = &cancel_requested };
+	struct cli cli = {.progress = -1, .cancel = &cancel_requested};
 	static const struct option opts[] = {
-		{ "vault", required_argument, NULL, 'V' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "progress", no_argument, NULL, 'P' },
-		{ "no-progress", no_argument, NULL, 'N' },
-		{ "threads", required_argument, NULL, 'T' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'v' },
-		{ NULL, 0, NULL, 0 },
+	    {"vault", required_argument, NULL, 'V'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"progress", no_argument, NULL, 'P'},
+	    {"no-progress", no_argument, NULL, 'N'},
+	    {"threads", required_argument, NULL, 'T'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'v'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 	int c;
 
 	cli.vault = getenv("STILLPOINT_VAULT");
@@ -100,25 +99,41 @@ int main(int argc, char **argv)
 	/* "+": stop at the command; its options are its own. */
 	while ((c = getopt_long(argc, argv, "+qh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'V': cli.vault = optarg; break;
-		case 'j': cli.json = true; break;
-		case 'q': cli.quiet = true; break;
-		case 'P': cli.progress = 1; break;
-		case 'N': cli.progress = 0; break;
+		case 'V':
+			cli.vault = optarg;
+			break;
+		case 'j':
+			cli.json = true;
+			break;
+		case 'q':
+			cli.quiet = true;
+			break;
+		case 'P':
+			cli.progress = 1;
+			break;
+		case 'N':
+			cli.progress = 0;
+			break;
 		case 'T': {
 			char *end;
 			long n = strtol(optarg, &end, 10);
 			if (*end || n < 1 || n > 32)
-				return cli_usage_error(NULL,
-						       "--threads wants 1 to 32, "
-						       "not '%s'",
-						       optarg);
+				return cli_usage_error(
+				    NULL,
+				    "--threads wants 1 to 32, "
+				    "not '%s'",
+				    optarg);
 			cli.threads = (unsigned)n;
 			break;
 		}
-		case 'h': fputs(main_help, stdout); return 0;
-		case 'v': printf("stillpoint %s\n", SP_VERSION); return 0;
-		default: return cli_usage_error(NULL, "unknown option");
+		case 'h':
+			fputs(main_help, stdout);
+			return 0;
+		case 'v':
+			printf("stillpoint %s\n", SP_VERSION);
+			return 0;
+		default:
+			return cli_usage_error(NULL, "unknown option");
 		}
 	}
 	if (optind >= argc) {

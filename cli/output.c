@@ -50,8 +50,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nstillpoint: UsageError (SP%d): see 'stillpoint%s%s "
-			"--help'\n",
+	fprintf(stderr,
+		"\nstillpoint: UsageError (SP%d): see 'stillpoint%s%s "
+		"--help'\n",
 		sp_errcode_number(SP_E_USAGE), cmd ? " " : "", cmd ? cmd : "");
 	return EXIT_USAGE;
 }
@@ -79,12 +80,13 @@ static void draw_progress(void *ctx, const struct sp_progress *p)
 	secs = (double)(now_ms - *start) / 1000.0;
 	bps = secs > 0 ? (double)p->done / secs : 0;
 	if (!strcmp(p->what, "verify")) {
-		snprintf(done, sizeof(done), "%llu", (unsigned long long)p->done);
+		snprintf(done, sizeof(done), "%llu",
+			 (unsigned long long)p->done);
 		snprintf(total, sizeof(total), "%llu chunks",
 			 (unsigned long long)p->total);
-		sp_format_bytes((uint64_t)((double)p->bytes_read /
-					       (secs > 0 ? secs : 1)),
-				    rate, sizeof(rate));
+		sp_format_bytes(
+		    (uint64_t)((double)p->bytes_read / (secs > 0 ? secs : 1)),
+		    rate, sizeof(rate));
 	} else {
 		sp_format_bytes(p->done, done, sizeof(done));
 		sp_format_bytes(p->total, total, sizeof(total));
@@ -110,16 +112,16 @@ void cli_job_opts(const struct cli *cli, struct sp_job_opts *o)
 {
 	static uint64_t start_ms;
 	struct timespec ts;
-	bool show = cli->progress == 1 ||
-		    (cli->progress == -1 && !cli->quiet && isatty(STDERR_FILENO));
+	bool show = cli->progress == 1 || (cli->progress == -1 && !cli->quiet &&
+					   isatty(STDERR_FILENO));
 
 	memset(o, 0, sizeof(*o));
 	o->threads = cli->threads;
 	o->cancel = cli->cancel;
 	if (show) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		start_ms = (uint64_t)ts.tv_sec * 1000 +
-			   (uint64_t)ts.tv_nsec / 1000000;
+		start_ms =
+		    (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 		o->progress = draw_progress;
 		o->progress_ctx = &start_ms;
 	}

@@ -72,26 +72,26 @@ enum sp_errcode {
 #define SP_ERROR_MSG_MAX 512
 
 struct sp_error {
-	int code;		/* SP_OK or an SP_E_* value */
+	int code; /* SP_OK or an SP_E_* value */
 	char msg[SP_ERROR_MSG_MAX];
 };
 
 struct sp_errcode_info {
 	int code;
-	const char *name;	/* stable public name, e.g. "VaultFull" */
-	const char *summary;	/* one line: what went wrong */
-	const char *action;	/* recommended action */
+	const char *name;    /* stable public name, e.g. "VaultFull" */
+	const char *summary; /* one line: what went wrong */
+	const char *action;  /* recommended action */
 };
 
 /* Fill @err (may be NULL) and return @code, so callers can write
  * "return sp_error_set(err, SP_E_..., "cannot ... '%s'", path);". */
 int sp_error_set(struct sp_error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Like sp_error_set() and appends ": strerror(errnum)". */
 int sp_error_set_errno(struct sp_error *err, int code, int errnum,
 		       const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 void sp_error_clear(struct sp_error *err);
 

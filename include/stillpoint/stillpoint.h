@@ -40,19 +40,19 @@ json_t *sp_vault_describe(struct sp_vault *v);
 /* Progress of a long job, reported about four times a second from the
  * job's own thread.  @total is 0 when unknown. */
 struct sp_progress {
-	const char *what;	/* "backup", "restore", "verify" */
-	const char *item;	/* the disk being worked on */
-	uint64_t done;		/* bytes of virtual disk covered */
+	const char *what; /* "backup", "restore", "verify" */
+	const char *item; /* the disk being worked on */
+	uint64_t done;	  /* bytes of virtual disk covered */
 	uint64_t total;
-	uint64_t bytes_read;	/* bytes actually read */
-	uint64_t bytes_new;	/* bytes new to the vault */
+	uint64_t bytes_read; /* bytes actually read */
+	uint64_t bytes_new;  /* bytes new to the vault */
 };
 typedef void (*sp_progress_fn)(void *ctx, const struct sp_progress *p);
 
 /* Common job settings. */
 struct sp_job_opts {
-	unsigned threads;		/* workers; 0 = twice the CPUs */
-	sp_progress_fn progress;	/* may be NULL */
+	unsigned threads;	 /* workers; 0 = twice the CPUs */
+	sp_progress_fn progress; /* may be NULL */
 	void *progress_ctx;
 	/* When set non-zero (e.g. by a signal handler) the job stops at the
 	 * next chunk, publishes nothing and fails with SP_E_INTERRUPTED. */
@@ -61,10 +61,10 @@ struct sp_job_opts {
 
 struct sp_backup_opts {
 	struct sp_job_opts job;
-	const char *name;		/* the VM's name */
-	const char *const *disks;	/* paths; disk names are basenames */
+	const char *name;	  /* the VM's name */
+	const char *const *disks; /* paths; disk names are basenames */
 	size_t ndisks;
-	const char *config_path;	/* VM definition to store, or NULL */
+	const char *config_path; /* VM definition to store, or NULL */
 };
 
 /*
@@ -79,13 +79,13 @@ int sp_backup_run(struct sp_vault *v, const struct sp_backup_opts *o,
 
 struct sp_restore_opts {
 	struct sp_job_opts job;
-	const char *spec;		/* NAME or NAME@ID */
-	const char *to_dir;		/* write DIR/<disk name> (may be NULL
-					   when every disk is mapped) */
-	const char *const *maps;	/* "DISK=PATH" (file or block device) */
+	const char *spec;	 /* NAME or NAME@ID */
+	const char *to_dir;	 /* write DIR/<disk name> (may be NULL
+				    when every disk is mapped) */
+	const char *const *maps; /* "DISK=PATH" (file or block device) */
 	size_t nmaps;
-	const char *format;		/* "raw", "qcow2" or NULL = as source */
-	bool force;			/* overwrite existing files */
+	const char *format; /* "raw", "qcow2" or NULL = as source */
+	bool force;	    /* overwrite existing files */
 };
 
 /*
@@ -99,8 +99,8 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 
 struct sp_verify_opts {
 	struct sp_job_opts job;
-	const char *spec;	/* NULL: all points; NAME: all of NAME's;
-				   NAME@ID: one point */
+	const char *spec; /* NULL: all points; NAME: all of NAME's;
+			     NAME@ID: one point */
 };
 
 /*

@@ -38,14 +38,14 @@ const char *sp_disk_format_name(enum sp_disk_format fmt);
 int sp_disk_format_parse(const char *name);
 
 enum sp_disk_kind {
-	SP_DISK_KIND_FILE,	/* regular file */
-	SP_DISK_KIND_BLOCK,	/* block device */
+	SP_DISK_KIND_FILE,  /* regular file */
+	SP_DISK_KIND_BLOCK, /* block device */
 };
 
 struct sp_disk_extent {
 	uint64_t offset;
 	uint64_t length;
-	bool zero;	/* reads as zeroes (hole, or zero cluster) */
+	bool zero; /* reads as zeroes (hole, or zero cluster) */
 };
 
 /* ---- sources ---------------------------------------------------------- */
@@ -84,7 +84,8 @@ int sp_disk_source_extents(struct sp_disk_source *src, uint64_t offset,
 int sp_disk_source_pread(struct sp_disk_source *src, void *buf, size_t len,
 			 uint64_t offset, struct sp_error *err);
 
-/* Re-check the size against the one seen at open.  Errors: SP_E_DISK_CHANGED. */
+/* Re-check the size against the one seen at open.  Errors: SP_E_DISK_CHANGED.
+ */
 int sp_disk_source_check_unchanged(struct sp_disk_source *src,
 				   struct sp_error *err);
 
@@ -115,8 +116,8 @@ int sp_disk_target_create(const char *path, enum sp_disk_format fmt,
 bool sp_disk_target_is_zeroed(const struct sp_disk_target *t);
 
 /* Thread-safe.  Errors: SP_E_TARGET_WRITE, SP_E_TARGET_FULL, SP_E_NBD. */
-int sp_disk_target_pwrite(struct sp_disk_target *t, const void *buf,
-			  size_t len, uint64_t offset, struct sp_error *err);
+int sp_disk_target_pwrite(struct sp_disk_target *t, const void *buf, size_t len,
+			  uint64_t offset, struct sp_error *err);
 /* Make [offset, offset+len) read as zeroes (punch / BLKZEROOUT / NBD
  * write_zeroes).  Thread-safe. */
 int sp_disk_target_write_zeroes(struct sp_disk_target *t, uint64_t offset,

@@ -21,9 +21,9 @@
 #include "util/spawn.h"
 
 static const char *const format_names[] = {
-	[SP_DISK_FORMAT_AUTO] = "auto",
-	[SP_DISK_FORMAT_RAW] = "raw",
-	[SP_DISK_FORMAT_QCOW2] = "qcow2",
+    [SP_DISK_FORMAT_AUTO] = "auto",
+    [SP_DISK_FORMAT_RAW] = "raw",
+    [SP_DISK_FORMAT_QCOW2] = "qcow2",
 };
 
 const char *sp_disk_format_name(enum sp_disk_format fmt)
@@ -62,7 +62,7 @@ int sp_disk_source_open(const char *path, enum sp_disk_format fmt,
 {
 	struct sp_disk_source *src;
 	struct stat st;
-	unsigned char magic[4] = { 0 };
+	unsigned char magic[4] = {0};
 	int fd, r;
 
 	if (stat(path, &st) < 0)
@@ -92,9 +92,9 @@ int sp_disk_source_open(const char *path, enum sp_disk_format fmt,
 			close(fd);
 			return r;
 		}
-		fmt = n == 4 && !memcmp(magic, "QFI\xfb", 4) ?
-			      SP_DISK_FORMAT_QCOW2 :
-			      SP_DISK_FORMAT_RAW;
+		fmt = n == 4 && !memcmp(magic, "QFI\xfb", 4)
+			  ? SP_DISK_FORMAT_QCOW2
+			  : SP_DISK_FORMAT_RAW;
 	}
 	src = calloc(1, sizeof(*src));
 	if (!src || !(src->path = strdup(path))) {
@@ -104,7 +104,8 @@ int sp_disk_source_open(const char *path, enum sp_disk_format fmt,
 	}
 	src->fd = -1;
 	src->format = fmt;
-	src->kind = S_ISBLK(st.st_mode) ? SP_DISK_KIND_BLOCK : SP_DISK_KIND_FILE;
+	src->kind =
+	    S_ISBLK(st.st_mode) ? SP_DISK_KIND_BLOCK : SP_DISK_KIND_FILE;
 	if (fmt == SP_DISK_FORMAT_RAW) {
 		r = sp_disk_source_file_open(src, fd, err);
 	} else {
@@ -163,7 +164,8 @@ int sp_disk_source_pread(struct sp_disk_source *src, void *buf, size_t len,
 {
 	if (offset > src->size || len > src->size - offset)
 		return sp_error_set(err, SP_E_DISK_READ,
-				    "read past the end of disk '%s'", src->path);
+				    "read past the end of disk '%s'",
+				    src->path);
 	return src->ops->pread(src, buf, len, offset, err);
 }
 
@@ -177,7 +179,8 @@ int sp_disk_source_check_unchanged(struct sp_disk_source *src,
 
 static int target_code(int e)
 {
-	return e == ENOSPC || e == EDQUOT ? SP_E_TARGET_FULL : SP_E_TARGET_WRITE;
+	return e == ENOSPC || e == EDQUOT ? SP_E_TARGET_FULL
+					  : SP_E_TARGET_WRITE;
 }
 
 int sp_disk_target_create(const char *path, enum sp_disk_format fmt,
@@ -220,8 +223,8 @@ int sp_disk_target_create(const char *path, enum sp_disk_format fmt,
 	}
 	slash = strrchr(path, '/');
 	base = slash ? slash + 1 : path;
-	dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) :
-		      strdup(".");
+	dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path))
+		    : strdup(".");
 	if (!dir || !*base) {
 		r = sp_error_set(err, !dir ? SP_E_NOMEM : SP_E_TARGET_WRITE,
 				 "invalid target path '%s'", path);
@@ -229,10 +232,10 @@ int sp_disk_target_create(const char *path, enum sp_disk_format fmt,
 	}
 	t->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (t->dir_fd < 0) {
-		r = sp_error_set_errno(err,
-				       errno == ENOENT ? SP_E_TARGET_NOT_FOUND :
-							 SP_E_TARGET_WRITE,
-				       errno, "cannot open directory '%s'", dir);
+		r = sp_error_set_errno(
+		    err,
+		    errno == ENOENT ? SP_E_TARGET_NOT_FOUND : SP_E_TARGET_WRITE,
+		    errno, "cannot open directory '%s'", dir);
 		goto done;
 	}
 	if (asprintf(&t->tmp_path, "%s/.%s.partial-XXXXXX", dir, base) < 0) {
@@ -272,8 +275,8 @@ bool sp_disk_target_is_zeroed(const struct sp_disk_target *t)
 	return t->zeroed;
 }
 
-int sp_disk_target_pwrite(struct sp_disk_target *t, const void *buf,
-			  size_t len, uint64_t offset, struct sp_error *err)
+int sp_disk_target_pwrite(struct sp_disk_target *t, const void *buf, size_t len,
+			  uint64_t offset, struct sp_error *err)
 {
 	return t->ops->pwrite(t, buf, len, offset, err);
 }

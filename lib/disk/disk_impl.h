@@ -24,7 +24,7 @@ struct sp_disk_source {
 	enum sp_disk_format format;
 	enum sp_disk_kind kind;
 	int fd;			/* file source */
-	struct nbd_handle *nbd;	/* nbd source */
+	struct nbd_handle *nbd; /* nbd source */
 };
 
 struct sp_disk_target_ops {
@@ -41,9 +41,9 @@ struct sp_disk_target_ops {
 
 struct sp_disk_target {
 	const struct sp_disk_target_ops *ops;
-	char *path;		/* final name */
-	char *tmp_path;		/* temporary sibling, NULL for a device */
-	int dir_fd;		/* parent directory of a file target */
+	char *path;	/* final name */
+	char *tmp_path; /* temporary sibling, NULL for a device */
+	int dir_fd;	/* parent directory of a file target */
 	uint64_t size;
 	bool zeroed;
 	int fd;

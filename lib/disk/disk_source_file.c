@@ -42,7 +42,7 @@ static int file_extents(struct sp_disk_source *src, uint64_t offset,
 
 	*n = 0;
 	if (src->kind == SP_DISK_KIND_BLOCK) {
-		out[0] = (struct sp_disk_extent){ offset, length, false };
+		out[0] = (struct sp_disk_extent){offset, length, false};
 		*n = 1;
 		return 0;
 	}
@@ -57,8 +57,7 @@ static int file_extents(struct sp_disk_source *src, uint64_t offset,
 			if (errno == EINVAL || errno == EOPNOTSUPP) {
 				/* The file system cannot tell: all data. */
 				out[(*n)++] = (struct sp_disk_extent){
-					pos, end - pos, false
-				};
+				    pos, end - pos, false};
 				return 0;
 			}
 			return sp_error_set_errno(err, SP_E_DISK_READ, errno,
@@ -68,8 +67,8 @@ static int file_extents(struct sp_disk_source *src, uint64_t offset,
 			data_at = (uint64_t)data < end ? (uint64_t)data : end;
 		}
 		if (data_at > pos) {
-			out[(*n)++] = (struct sp_disk_extent){ pos, data_at - pos,
-							       true };
+			out[(*n)++] =
+			    (struct sp_disk_extent){pos, data_at - pos, true};
 			pos = data_at;
 			if (pos >= end || *n == max)
 				break;
@@ -82,8 +81,8 @@ static int file_extents(struct sp_disk_source *src, uint64_t offset,
 		hole_at = (uint64_t)hole < end ? (uint64_t)hole : end;
 		if (hole_at <= pos) /* raced with a writer; take it as data */
 			hole_at = end;
-		out[(*n)++] = (struct sp_disk_extent){ pos, hole_at - pos,
-						       false };
+		out[(*n)++] =
+		    (struct sp_disk_extent){pos, hole_at - pos, false};
 		pos = hole_at;
 	}
 	return 0;
@@ -100,9 +99,10 @@ static int file_pread(struct sp_disk_source *src, void *buf, size_t len,
 				    "(did it shrink?)",
 				    src->path, (unsigned long long)src->size);
 	if (r < 0)
-		return sp_error_set_errno(err, SP_E_DISK_READ, -r,
-					  "cannot read disk '%s' at offset %llu",
-					  src->path, (unsigned long long)offset);
+		return sp_error_set_errno(
+		    err, SP_E_DISK_READ, -r,
+		    "cannot read disk '%s' at offset %llu", src->path,
+		    (unsigned long long)offset);
 	return 0;
 }
 
@@ -130,11 +130,11 @@ static void file_free(struct sp_disk_source *src)
 }
 
 const struct sp_disk_source_ops sp_disk_source_file_ops = {
-	.name = "file",
-	.extents = file_extents,
-	.pread = file_pread,
-	.check_unchanged = file_check_unchanged,
-	.free = file_free,
+    .name = "file",
+    .extents = file_extents,
+    .pread = file_pread,
+    .check_unchanged = file_check_unchanged,
+    .free = file_free,
 };
 
 int sp_disk_source_file_open(struct sp_disk_source *src, int fd,

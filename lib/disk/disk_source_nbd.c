@@ -35,8 +35,10 @@ int sp_disk_nbd_connect(struct nbd_handle **ret, char **argv, bool allocation,
 	argv[0] = path;
 	h = nbd_create();
 	if (!h)
-		return sp_error_set(err, SP_E_NBD, "cannot create an NBD "
-				    "handle: %s", nbd_get_error());
+		return sp_error_set(err, SP_E_NBD,
+				    "cannot create an NBD "
+				    "handle: %s",
+				    nbd_get_error());
 	if (allocation &&
 	    nbd_add_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0)
 		goto fail;
@@ -44,11 +46,12 @@ int sp_disk_nbd_connect(struct nbd_handle **ret, char **argv, bool allocation,
 		goto fail;
 	*ret = h;
 	return 0;
-fail: {
+fail : {
 	/* qemu-nbd's own complaint (bad image, wrong format) is in the
 	 * error text; keep it whole for the operator. */
-	int r = sp_error_set(err, SP_E_NBD, "cannot open '%s' with qemu-nbd: %s",
-			     what, nbd_get_error());
+	int r =
+	    sp_error_set(err, SP_E_NBD, "cannot open '%s' with qemu-nbd: %s",
+			 what, nbd_get_error());
 	nbd_close(h);
 	return r;
 }
@@ -88,8 +91,8 @@ static int status_cb(void *opaque, const char *metacontext, uint64_t offset,
 		} else {
 			if (a->n == a->max)
 				break;
-			a->out[a->n++] = (struct sp_disk_extent){ a->pos, len,
-								 zero };
+			a->out[a->n++] =
+			    (struct sp_disk_extent){a->pos, len, zero};
 		}
 		a->pos += len;
 	}
@@ -102,15 +105,16 @@ static int nbd_extents(struct sp_disk_source *src, uint64_t offset,
 		       uint64_t length, struct sp_disk_extent *out, size_t max,
 		       size_t *n, struct sp_error *err)
 {
-	struct status_acc a = { .out = out, .max = max, .pos = offset };
+	struct status_acc a = {.out = out, .max = max, .pos = offset};
 
 	a.end = offset + (length > NBD_MAX_STATUS ? NBD_MAX_STATUS : length);
 	while (a.pos < a.end && a.n < max) {
 		uint64_t before = a.pos;
-		if (nbd_block_status(src->nbd, a.end - a.pos, a.pos,
-				     (nbd_extent_callback){ .callback = status_cb,
-							    .user_data = &a },
-				     0) < 0)
+		if (nbd_block_status(
+			src->nbd, a.end - a.pos, a.pos,
+			(nbd_extent_callback){.callback = status_cb,
+					      .user_data = &a},
+			0) < 0)
 			return sp_error_set(err, SP_E_NBD,
 					    "block status of '%s' failed: %s",
 					    src->path, nbd_get_error());
@@ -119,7 +123,7 @@ static int nbd_extents(struct sp_disk_source *src, uint64_t offset,
 	}
 	if (a.n == 0) {
 		/* The server said nothing useful: read it all. */
-		out[0] = (struct sp_disk_extent){ offset, a.end - offset, false };
+		out[0] = (struct sp_disk_extent){offset, a.end - offset, false};
 		a.n = 1;
 	}
 	*n = a.n;
@@ -147,14 +151,15 @@ static int nbd_read(struct sp_disk_source *src, void *buf, size_t len,
 	return 0;
 }
 
-static int nbd_check_unchanged(struct sp_disk_source *src,
-			       struct sp_error *err)
+static int nbd_check_unchanged(struct sp_disk_source *src, struct sp_error *err)
 {
 	int64_t size = nbd_get_size(src->nbd);
 
 	if (size < 0)
-		return sp_error_set(err, SP_E_NBD, "cannot get the size of "
-				    "'%s': %s", src->path, nbd_get_error());
+		return sp_error_set(err, SP_E_NBD,
+				    "cannot get the size of "
+				    "'%s': %s",
+				    src->path, nbd_get_error());
 	if ((uint64_t)size != src->size)
 		return sp_error_set(err, SP_E_DISK_CHANGED,
 				    "disk '%s' changed size while it was read",
@@ -168,19 +173,20 @@ static void nbd_free(struct sp_disk_source *src)
 }
 
 const struct sp_disk_source_ops sp_disk_source_nbd_ops = {
-	.name = "nbd",
-	.extents = nbd_extents,
-	.pread = nbd_read,
-	.check_unchanged = nbd_check_unchanged,
-	.free = nbd_free,
+    .name = "nbd",
+    .extents = nbd_extents,
+    .pread = nbd_read,
+    .check_unchanged = nbd_check_unchanged,
+    .free = nbd_free,
 };
 
 int sp_disk_source_nbd_open(struct sp_disk_source *src, struct sp_error *err)
 {
 	char *argv[] = {
-		"qemu-nbd", "--read-only", "--format",
-		(char *)sp_disk_format_name(src->format), "--shared=1",
-		src->path, NULL,
+	    "qemu-nbd",	  "--read-only",
+	    "--format",	  (char *)sp_disk_format_name(src->format),
+	    "--shared=1", src->path,
+	    NULL,
 	};
 	int64_t size;
 	int r;
@@ -196,8 +202,10 @@ int sp_disk_source_nbd_open(struct sp_disk_source *src, struct sp_error *err)
 		return r;
 	size = nbd_get_size(src->nbd);
 	if (size < 0)
-		return sp_error_set(err, SP_E_NBD, "cannot get the size of "
-				    "'%s': %s", src->path, nbd_get_error());
+		return sp_error_set(err, SP_E_NBD,
+				    "cannot get the size of "
+				    "'%s': %s",
+				    src->path, nbd_get_error());
 	src->size = (uint64_t)size;
 	return 0;
 }

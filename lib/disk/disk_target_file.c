@@ -19,7 +19,8 @@
 
 static int write_code(int e)
 {
-	return e == ENOSPC || e == EDQUOT ? SP_E_TARGET_FULL : SP_E_TARGET_WRITE;
+	return e == ENOSPC || e == EDQUOT ? SP_E_TARGET_FULL
+					  : SP_E_TARGET_WRITE;
 }
 
 static int fd_pwrite(struct sp_disk_target *t, const void *buf, size_t len,
@@ -65,11 +66,11 @@ static void fd_close(struct sp_disk_target *t)
 }
 
 const struct sp_disk_target_ops sp_disk_target_file_ops = {
-	.name = "file",
-	.pwrite = fd_pwrite,
-	.write_zeroes = file_zeroes,
-	.finish = fd_finish,
-	.close = fd_close,
+    .name = "file",
+    .pwrite = fd_pwrite,
+    .write_zeroes = file_zeroes,
+    .finish = fd_finish,
+    .close = fd_close,
 };
 
 int sp_disk_target_file_open(struct sp_disk_target *t, struct sp_error *err)
@@ -81,10 +82,10 @@ int sp_disk_target_file_open(struct sp_disk_target *t, struct sp_error *err)
 	return 0;
 }
 
-static int block_zeroes(struct sp_disk_target *t, uint64_t offset,
-			uint64_t len, struct sp_error *err)
+static int block_zeroes(struct sp_disk_target *t, uint64_t offset, uint64_t len,
+			struct sp_error *err)
 {
-	uint64_t range[2] = { offset, len };
+	uint64_t range[2] = {offset, len};
 	static const char zeros[1 << 16];
 
 	if (ioctl(t->fd, BLKZEROOUT, range) == 0)
@@ -102,11 +103,11 @@ static int block_zeroes(struct sp_disk_target *t, uint64_t offset,
 }
 
 const struct sp_disk_target_ops sp_disk_target_block_ops = {
-	.name = "block",
-	.pwrite = fd_pwrite,
-	.write_zeroes = block_zeroes,
-	.finish = fd_finish,
-	.close = fd_close,
+    .name = "block",
+    .pwrite = fd_pwrite,
+    .write_zeroes = block_zeroes,
+    .finish = fd_finish,
+    .close = fd_close,
 };
 
 int sp_disk_target_block_open(struct sp_disk_target *t, struct sp_error *err)
@@ -117,23 +118,22 @@ int sp_disk_target_block_open(struct sp_disk_target *t, struct sp_error *err)
 	t->zeroed = false;
 	t->fd = open(t->path, O_WRONLY | O_EXCL | O_CLOEXEC);
 	if (t->fd < 0)
-		return sp_error_set_errno(err,
-					  errno == EBUSY ? SP_E_TARGET_BUSY :
-							   SP_E_TARGET_WRITE,
-					  errno, "cannot open block device '%s'%s",
-					  t->path,
-					  errno == EBUSY ? " (is it mounted "
-							   "or in use?)" :
-							   "");
+		return sp_error_set_errno(
+		    err, errno == EBUSY ? SP_E_TARGET_BUSY : SP_E_TARGET_WRITE,
+		    errno, "cannot open block device '%s'%s", t->path,
+		    errno == EBUSY ? " (is it mounted "
+				     "or in use?)"
+				   : "");
 	if (ioctl(t->fd, BLKGETSIZE64, &devsize) < 0)
 		return sp_error_set_errno(err, SP_E_TARGET_WRITE, errno,
 					  "cannot get the size of '%s'",
 					  t->path);
 	if (devsize < t->size)
-		return sp_error_set(err, SP_E_TARGET_TOO_SMALL,
-				    "block device '%s' has %llu bytes, the disk "
-				    "needs %llu",
-				    t->path, (unsigned long long)devsize,
-				    (unsigned long long)t->size);
+		return sp_error_set(
+		    err, SP_E_TARGET_TOO_SMALL,
+		    "block device '%s' has %llu bytes, the disk "
+		    "needs %llu",
+		    t->path, (unsigned long long)devsize,
+		    (unsigned long long)t->size);
 	return 0;
 }

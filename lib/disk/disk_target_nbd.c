@@ -27,13 +27,12 @@ static int nbd_write(struct sp_disk_target *t, const void *buf, size_t len,
 		size_t step = len > NBD_MAX_IO ? NBD_MAX_IO : len;
 		if (nbd_pwrite(t->nbd, p, step, offset, 0) < 0)
 			return sp_error_set(err,
-					    nbd_get_errno() == ENOSPC ?
-						    SP_E_TARGET_FULL :
-						    SP_E_TARGET_WRITE,
+					    nbd_get_errno() == ENOSPC
+						? SP_E_TARGET_FULL
+						: SP_E_TARGET_WRITE,
 					    "cannot write '%s' at offset %llu: "
 					    "%s",
-					    t->path,
-					    (unsigned long long)offset,
+					    t->path, (unsigned long long)offset,
 					    nbd_get_error());
 		p += step;
 		len -= step;
@@ -51,8 +50,7 @@ static int nbd_zeroes(struct sp_disk_target *t, uint64_t offset, uint64_t len,
 			return sp_error_set(err, SP_E_TARGET_WRITE,
 					    "cannot zero '%s' at offset %llu: "
 					    "%s",
-					    t->path,
-					    (unsigned long long)offset,
+					    t->path, (unsigned long long)offset,
 					    nbd_get_error());
 		offset += step;
 		len -= step;
@@ -88,20 +86,20 @@ static void nbd_target_close(struct sp_disk_target *t)
 }
 
 const struct sp_disk_target_ops sp_disk_target_nbd_ops = {
-	.name = "qcow2",
-	.pwrite = nbd_write,
-	.write_zeroes = nbd_zeroes,
-	.finish = nbd_finish,
-	.close = nbd_target_close,
+    .name = "qcow2",
+    .pwrite = nbd_write,
+    .write_zeroes = nbd_zeroes,
+    .finish = nbd_finish,
+    .close = nbd_target_close,
 };
 
 int sp_disk_target_nbd_open(struct sp_disk_target *t, struct sp_error *err)
 {
 	char size[32];
-	const char *create[] = { "qemu-img", "create", "-q", "-f", "qcow2",
-				 t->tmp_path, size, NULL };
-	char *serve[] = { "qemu-nbd", "--format=qcow2", "--discard=unmap",
-			  "--shared=1", t->tmp_path, NULL };
+	const char *create[] = {"qemu-img", "create",	 "-q", "-f",
+				"qcow2",    t->tmp_path, size, NULL};
+	char *serve[] = {"qemu-nbd",   "--format=qcow2", "--discard=unmap",
+			 "--shared=1", t->tmp_path,	 NULL};
 	int r;
 
 	t->ops = &sp_disk_target_nbd_ops;

@@ -55,8 +55,8 @@ struct disk_counts {
 struct backup_ctx {
 	struct sp_vault *vault;
 	struct sp_job_status status;
-	struct sp_workq *work;	/* filled slices */
-	struct sp_workq *pool;	/* empty buffers */
+	struct sp_workq *work; /* filled slices */
+	struct sp_workq *pool; /* empty buffers */
 	struct sp_index_writer *index;
 	struct disk_counts counts;
 	size_t nbufs;
@@ -108,9 +108,10 @@ next:
 
 /* Fill @buf with [off, off+len) from the extents, reading data ranges and
  * zeroing the rest.  Returns bytes actually read, or <0. */
-static int read_slice(struct sp_disk_source *src, const struct sp_disk_extent *ex,
-		      size_t nex, uint64_t off, size_t len, uint8_t *buf,
-		      uint64_t *bytes_read, struct sp_error *err)
+static int read_slice(struct sp_disk_source *src,
+		      const struct sp_disk_extent *ex, size_t nex, uint64_t off,
+		      size_t len, uint8_t *buf, uint64_t *bytes_read,
+		      struct sp_error *err)
 {
 	for (size_t i = 0; i < nex; i++) {
 		uint64_t s = ex[i].offset > off ? ex[i].offset : off;
@@ -143,7 +144,7 @@ static int backup_disk(struct backup_ctx *c, struct sp_disk_source *src,
 	const uint64_t count = (size + cs - 1) / cs;
 	struct sp_disk_extent ex[MAX_EXTENTS];
 	size_t nex = 0;
-	uint64_t ex_end = 0;	/* extents in @ex cover [.., ex_end) */
+	uint64_t ex_end = 0; /* extents in @ex cover [.., ex_end) */
 	size_t ex_first = 0;
 	int r;
 
@@ -171,9 +172,8 @@ static int backup_disk(struct backup_ctx *c, struct sp_disk_source *src,
 				nex = 0;
 			}
 			r = sp_disk_source_extents(
-				src, from,
-				(uint64_t)cs * EXTENT_WINDOW_CHUNKS, ex + nex,
-				MAX_EXTENTS - nex, &got, err);
+			    src, from, (uint64_t)cs * EXTENT_WINDOW_CHUNKS,
+			    ex + nex, MAX_EXTENTS - nex, &got, err);
 			if (r < 0)
 				goto fail;
 			if (got == 0) {
@@ -271,8 +271,10 @@ static json_t *disk_entry(json_t *manifest, const char *name)
 	size_t i;
 	json_t *d;
 
-	json_array_foreach(json_object_get(manifest, "disks"), i, d) {
-		if (!strcmp(json_string_value(json_object_get(d, "name")), name))
+	json_array_foreach(json_object_get(manifest, "disks"), i, d)
+	{
+		if (!strcmp(json_string_value(json_object_get(d, "name")),
+			    name))
 			return d;
 	}
 	return NULL;
@@ -296,9 +298,9 @@ static int store_config(int draft_fd, const char *path, json_t **entry,
 		return r;
 	sp_sha256(data, len, sha);
 	sp_hex_encode(sha, 32, hex);
-	*entry = json_pack("{s:s, s:s, s:I, s:s}", "file", base_name(path),
-			   "source", path, "size", (json_int_t)len, "sha256",
-			   hex);
+	*entry =
+	    json_pack("{s:s, s:s, s:I, s:s}", "file", base_name(path), "source",
+		      path, "size", (json_int_t)len, "sha256", hex);
 	return 0;
 }
 
@@ -321,8 +323,8 @@ int sp_backup_run(struct sp_vault *v, const struct sp_backup_opts *o,
 {
 	struct sp_disk_source **src = NULL;
 	struct sp_point_draft *draft = NULL;
-	struct backup_ctx c = { .vault = v };
-	struct sp_job_progress jp = { .opts = &o->job };
+	struct backup_ctx c = {.vault = v};
+	struct sp_job_progress jp = {.opts = &o->job};
 	json_t *manifest = NULL, *disks = NULL, *warnings = NULL;
 	json_t *prev = NULL, *config = NULL;
 	pthread_t *threads = NULL;
@@ -334,10 +336,11 @@ int sp_backup_run(struct sp_vault *v, const struct sp_backup_opts *o,
 
 	clock_gettime(CLOCK_REALTIME, &wall);
 	if (!sp_name_is_valid(o->name))
-		return sp_error_set(err, SP_E_NAME_INVALID,
-				    "invalid VM name '%s' (use letters, digits, "
-				    "'.', '_' and '-', at most 64)",
-				    o->name);
+		return sp_error_set(
+		    err, SP_E_NAME_INVALID,
+		    "invalid VM name '%s' (use letters, digits, "
+		    "'.', '_' and '-', at most 64)",
+		    o->name);
 	if (o->ndisks == 0)
 		return sp_error_set(err, SP_E_USAGE,
 				    "no disks to back up (give --disk PATH)");
@@ -424,42 +427,41 @@ int sp_backup_run(struct sp_vault *v, const struct sp_backup_opts *o,
 			break;
 		sp_hex_encode(sha, 32, hex);
 		if (pd && (uint64_t)json_integer_value(
-				  json_object_get(pd, "size")) != size) {
+			      json_object_get(pd, "size")) != size) {
 			char msg[256];
-			snprintf(msg, sizeof(msg),
-				 "disk '%s' changed size from %lld to %llu "
-				 "bytes since point %s",
-				 name,
-				 (long long)json_integer_value(
-					 json_object_get(pd, "size")),
-				 (unsigned long long)size,
-				 json_string_value(json_object_get(prev, "id")));
+			snprintf(
+			    msg, sizeof(msg),
+			    "disk '%s' changed size from %lld to %llu "
+			    "bytes since point %s",
+			    name,
+			    (long long)json_integer_value(
+				json_object_get(pd, "size")),
+			    (unsigned long long)size,
+			    json_string_value(json_object_get(prev, "id")));
 			sp_log(SP_LOG_WARNING, "%s", msg);
 			json_array_append_new(warnings, json_string(msg));
 		}
 		json_array_append_new(
-			disks,
-			json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:I, "
-				  "s:I, s:I, s:I, s:I, s:I, s:I}",
-				  "name", name, "source", abs ? abs : o->disks[i], "format",
-				  sp_disk_format_name(
-					  sp_disk_source_format(src[i])),
-				  "kind",
-				  sp_disk_source_kind(src[i]) ==
-						  SP_DISK_KIND_BLOCK ?
-					  "block" :
-					  "file",
-				  "size", (json_int_t)size, "index", ixname,
-				  "index_sha256", hex, "chunks",
-				  (json_int_t)(dc->chunks_data +
-					       dc->chunks_zero),
-				  "chunks_zero", (json_int_t)dc->chunks_zero,
-				  "chunks_new", (json_int_t)dc->chunks_new,
-				  "bytes_read", (json_int_t)dc->bytes_read,
-				  "bytes_new", (json_int_t)dc->bytes_new,
-				  "bytes_stored", (json_int_t)dc->bytes_stored,
-				  "duration_ms",
-				  (json_int_t)(sp_now_mono_ms() - t0)));
+		    disks,
+		    json_pack(
+			"{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:I, "
+			"s:I, s:I, s:I, s:I, s:I, s:I}",
+			"name", name, "source", abs ? abs : o->disks[i],
+			"format",
+			sp_disk_format_name(sp_disk_source_format(src[i])),
+			"kind",
+			sp_disk_source_kind(src[i]) == SP_DISK_KIND_BLOCK
+			    ? "block"
+			    : "file",
+			"size", (json_int_t)size, "index", ixname,
+			"index_sha256", hex, "chunks",
+			(json_int_t)(dc->chunks_data + dc->chunks_zero),
+			"chunks_zero", (json_int_t)dc->chunks_zero,
+			"chunks_new", (json_int_t)dc->chunks_new, "bytes_read",
+			(json_int_t)dc->bytes_read, "bytes_new",
+			(json_int_t)dc->bytes_new, "bytes_stored",
+			(json_int_t)dc->bytes_stored, "duration_ms",
+			(json_int_t)(sp_now_mono_ms() - t0)));
 	}
 	sp_job_progress_tick(&jp, true);
 
@@ -476,29 +478,32 @@ out_threads:
 		json_int_t br = 0, bn = 0, bs = 0;
 		size_t i;
 		json_t *d;
-		json_array_foreach(disks, i, d) {
-			br += json_integer_value(json_object_get(d, "bytes_read"));
-			bn += json_integer_value(json_object_get(d, "bytes_new"));
+		json_array_foreach(disks, i, d)
+		{
+			br += json_integer_value(
+			    json_object_get(d, "bytes_read"));
+			bn +=
+			    json_integer_value(json_object_get(d, "bytes_new"));
 			bs += json_integer_value(
-				json_object_get(d, "bytes_stored"));
+			    json_object_get(d, "bytes_stored"));
 		}
 		char host[256] = "";
 		gethostname(host, sizeof(host) - 1);
 		manifest = json_pack(
-			"{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, "
-			"s:o, s:o, s:o, s:{s:{s:I}, s:{s:I}}, s:I, s:I, s:I, "
-			"s:I}",
-			"format", "stillpoint-point", "version", 1, "name",
-			o->name, "id", draft->id, "time", when, "consistency",
-			"crash", "host", host, "tool", "stillpoint " SP_VERSION,
-			"chunk_size", (json_int_t)v->chunk_size, "chunk_id",
-			"sha256", "disks", disks, "config",
-			config ? config : json_null(), "warnings", warnings,
-			"phases", "snapshot", "duration_ms",
-			(json_int_t)(t_snap - t_start), "transfer",
-			"duration_ms", (json_int_t)(t_end - t_snap),
-			"duration_ms", (json_int_t)(t_end - t_start),
-			"bytes_read", br, "bytes_new", bn, "bytes_stored", bs);
+		    "{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, "
+		    "s:o, s:o, s:o, s:{s:{s:I}, s:{s:I}}, s:I, s:I, s:I, "
+		    "s:I}",
+		    "format", "stillpoint-point", "version", 1, "name", o->name,
+		    "id", draft->id, "time", when, "consistency", "crash",
+		    "host", host, "tool", "stillpoint " SP_VERSION,
+		    "chunk_size", (json_int_t)v->chunk_size, "chunk_id",
+		    "sha256", "disks", disks, "config",
+		    config ? config : json_null(), "warnings", warnings,
+		    "phases", "snapshot", "duration_ms",
+		    (json_int_t)(t_snap - t_start), "transfer", "duration_ms",
+		    (json_int_t)(t_end - t_snap), "duration_ms",
+		    (json_int_t)(t_end - t_start), "bytes_read", br,
+		    "bytes_new", bn, "bytes_stored", bs);
 		/* json_pack took these references, even on failure. */
 		config = disks = warnings = NULL;
 	}

@@ -62,9 +62,8 @@ static void *restore_worker(void *arg)
 	}
 	while ((j = sp_workq_pop(c->work))) {
 		uint64_t off = j->slot * cs;
-		size_t want = (size_t)(c->disk_size - off < cs ?
-					       c->disk_size - off :
-					       cs);
+		size_t want =
+		    (size_t)(c->disk_size - off < cs ? c->disk_size - off : cs);
 		size_t got = 0;
 		int r;
 
@@ -85,11 +84,11 @@ static void *restore_worker(void *arg)
 				     "(%zu bytes): %s; %s",
 				     c->disk_name, (unsigned long long)off,
 				     want, e.msg,
-				     sp_disk_target_is_zeroed(c->target) ?
-					     "nothing was left under the "
-					     "target's name" :
-					     "the block device now holds a "
-					     "partial restore");
+				     sp_disk_target_is_zeroed(c->target)
+					 ? "nothing was left under the "
+					   "target's name"
+					 : "the block device now holds a "
+					   "partial restore");
 			sp_job_status_fail(&c->status, &ctx);
 			goto next;
 		}
@@ -129,7 +128,8 @@ static int restore_disk(struct restore_ctx *c, unsigned nthreads,
 		}
 	for (uint64_t slot = 0; r == 0 && slot < count; slot++) {
 		uint64_t off = slot * cs;
-		uint64_t len = c->disk_size - off < cs ? c->disk_size - off : cs;
+		uint64_t len =
+		    c->disk_size - off < cs ? c->disk_size - off : cs;
 
 		if (sp_job_status_stopped(&c->status))
 			break;
@@ -140,8 +140,8 @@ static int restore_disk(struct restore_ctx *c, unsigned nthreads,
 				} else {
 					if (zero_len)
 						r = sp_disk_target_write_zeroes(
-							c->target, zero_from,
-							zero_len, err);
+						    c->target, zero_from,
+						    zero_len, err);
 					zero_from = off;
 					zero_len = len;
 				}
@@ -175,8 +175,7 @@ static int restore_disk(struct restore_ctx *c, unsigned nthreads,
 	return r;
 }
 
-static const char *map_lookup(const struct sp_restore_opts *o,
-			      const char *disk)
+static const char *map_lookup(const struct sp_restore_opts *o, const char *disk)
 {
 	size_t n = strlen(disk);
 
@@ -209,19 +208,21 @@ static int plan_targets(const struct sp_restore_opts *o, json_t *disks,
 		const char *eq = strchr(o->maps[i], '=');
 		bool known = false;
 		size_t k;
-		json_array_foreach(disks, k, d) {
+		json_array_foreach(disks, k, d)
+		{
 			const char *dn =
-				json_string_value(json_object_get(d, "name"));
+			    json_string_value(json_object_get(d, "name"));
 			if (eq && strlen(dn) == (size_t)(eq - o->maps[i]) &&
 			    !strncmp(dn, o->maps[i], strlen(dn)))
 				known = true;
 		}
 		if (!known)
-			return sp_error_set(err, SP_E_USAGE,
-					    "--disk-to '%s' names no disk of "
-					    "the point (use DISK=PATH with a "
-					    "disk name from 'stillpoint points')",
-					    o->maps[i]);
+			return sp_error_set(
+			    err, SP_E_USAGE,
+			    "--disk-to '%s' names no disk of "
+			    "the point (use DISK=PATH with a "
+			    "disk name from 'stillpoint points')",
+			    o->maps[i]);
 	}
 	if (o->to_dir && (stat(o->to_dir, &st) < 0 || !S_ISDIR(st.st_mode))) {
 		if (n == 1 && is_block_device(o->to_dir) && !o->nmaps) {
@@ -233,7 +234,8 @@ static int plan_targets(const struct sp_restore_opts *o, json_t *disks,
 				    "(create it first)",
 				    o->to_dir);
 	}
-	json_array_foreach(disks, i, d) {
+	json_array_foreach(disks, i, d)
+	{
 		const char *dn = json_string_value(json_object_get(d, "name"));
 		const char *m = map_lookup(o, dn);
 
@@ -243,19 +245,21 @@ static int plan_targets(const struct sp_restore_opts *o, json_t *disks,
 			 asprintf(&p[i], "%s/%s", o->to_dir, dn) < 0)
 			p[i] = NULL;
 		if (!m && !o->to_dir)
-			return sp_error_set(err, SP_E_USAGE,
-					    "no target for disk '%s' (give --to "
-					    "DIR or --disk-to %s=PATH)",
-					    dn, dn);
+			return sp_error_set(
+			    err, SP_E_USAGE,
+			    "no target for disk '%s' (give --to "
+			    "DIR or --disk-to %s=PATH)",
+			    dn, dn);
 		if (!p[i])
 			return sp_error_set(err, SP_E_NOMEM, "out of memory");
 		if (!o->force && !is_block_device(p[i]) &&
 		    access(p[i], F_OK) == 0)
-			return sp_error_set(err, SP_E_TARGET_EXISTS,
-					    "'%s' already exists (restore into "
-					    "another directory, or pass --force "
-					    "to overwrite)",
-					    p[i]);
+			return sp_error_set(
+			    err, SP_E_TARGET_EXISTS,
+			    "'%s' already exists (restore into "
+			    "another directory, or pass --force "
+			    "to overwrite)",
+			    p[i]);
 	}
 	return 0;
 }
@@ -300,12 +304,12 @@ static int restore_config(struct sp_vault *v, int pfd, json_t *cfg,
 	r = sp_file_publish(dfd, fname, data, len, err);
 	if (r < 0) {
 		/* sp_file_publish speaks of the vault; here it is a target. */
-		err->code = err->code == SP_E_VAULT_FULL ? SP_E_TARGET_FULL :
-							   SP_E_TARGET_WRITE;
+		err->code = err->code == SP_E_VAULT_FULL ? SP_E_TARGET_FULL
+							 : SP_E_TARGET_WRITE;
 		return err->code;
 	}
-	json_array_append_new(files, json_pack("{s:s, s:s}", "config", fname,
-					       "path", path));
+	json_array_append_new(
+	    files, json_pack("{s:s, s:s}", "config", fname, "path", path));
 	(void)v;
 	return 0;
 }
@@ -317,7 +321,7 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 	char **paths = NULL;
 	struct sp_disk_target **targets = NULL;
 	sp_autoclose int pfd = -1;
-	struct sp_job_progress jp = { .opts = &o->job };
+	struct sp_job_progress jp = {.opts = &o->job};
 	size_t i, n = 0;
 	int fmt_override = -1;
 	int r;
@@ -364,30 +368,30 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 		goto out;
 	}
 	jp.p.what = "restore";
-	json_array_foreach(disks, i, d)
-		jp.p.total += (uint64_t)json_integer_value(
-			json_object_get(d, "size"));
+	json_array_foreach(disks, i, d) jp.p.total +=
+	    (uint64_t)json_integer_value(json_object_get(d, "size"));
 
-	json_array_foreach(disks, i, d) {
-		struct restore_ctx c = { .vault = v };
+	json_array_foreach(disks, i, d)
+	{
+		struct restore_ctx c = {.vault = v};
 		const char *dn = json_string_value(json_object_get(d, "name"));
 		uint8_t sha[32];
-		int fmt = fmt_override >= 0 ?
-				  fmt_override :
-				  sp_disk_format_parse(json_string_value(
-					  json_object_get(d, "format")));
+		int fmt = fmt_override >= 0
+			      ? fmt_override
+			      : sp_disk_format_parse(json_string_value(
+				    json_object_get(d, "format")));
 
 		if (fmt != SP_DISK_FORMAT_QCOW2)
 			fmt = SP_DISK_FORMAT_RAW;
-		sp_hex_decode(json_string_value(
-				      json_object_get(d, "index_sha256")),
-			      sha, 32);
+		sp_hex_decode(
+		    json_string_value(json_object_get(d, "index_sha256")), sha,
+		    32);
 		c.disk_name = dn;
-		c.disk_size = (uint64_t)json_integer_value(
-			json_object_get(d, "size"));
+		c.disk_size =
+		    (uint64_t)json_integer_value(json_object_get(d, "size"));
 		r = sp_disk_index_open(
-			pfd, json_string_value(json_object_get(d, "index")),
-			sha, &c.index, err);
+		    pfd, json_string_value(json_object_get(d, "index")), sha,
+		    &c.index, err);
 		if (r < 0)
 			break;
 		if (sp_disk_index_disk_size(c.index) != c.disk_size) {
@@ -414,10 +418,10 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 		if (r < 0)
 			break;
 		json_array_append_new(
-			files,
-			json_pack("{s:s, s:s, s:s, s:I}", "disk", dn, "path",
-				  paths[i], "format", sp_disk_format_name(fmt),
-				  "size", (json_int_t)c.disk_size));
+		    files,
+		    json_pack("{s:s, s:s, s:s, s:I}", "disk", dn, "path",
+			      paths[i], "format", sp_disk_format_name(fmt),
+			      "size", (json_int_t)c.disk_size));
 	}
 	sp_job_progress_tick(&jp, true);
 	/* Publish the disks only once all of them were written whole. */
@@ -429,11 +433,11 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 		r = restore_config(v, pfd, json_object_get(m, "config"),
 				   o->to_dir, o->force, files, err);
 	if (r == 0 && result)
-		*result = json_pack("{s:s, s:s, s:O}", "name",
-				    json_string_value(json_object_get(m, "name")),
-				    "id",
-				    json_string_value(json_object_get(m, "id")),
-				    "files", files);
+		*result =
+		    json_pack("{s:s, s:s, s:O}", "name",
+			      json_string_value(json_object_get(m, "name")),
+			      "id", json_string_value(json_object_get(m, "id")),
+			      "files", files);
 out:
 	for (i = 0; targets && i < n; i++)
 		if (targets[i])

@@ -59,7 +59,7 @@ static int set_add(struct chunk_set *s, const struct sp_chunk_id *id)
 	struct chunk_slot *slot;
 
 	if ((s->count + 1) * 2 > s->cap) {
-		struct chunk_set n = { .cap = s->cap ? s->cap * 2 : 1024 };
+		struct chunk_set n = {.cap = s->cap ? s->cap * 2 : 1024};
 		n.slots = calloc(n.cap, sizeof(*n.slots));
 		if (!n.slots)
 			return -ENOMEM;
@@ -164,7 +164,8 @@ static json_t *disk_ranges(struct verify_ctx *c, struct point_disk *pd)
 	uint64_t last_end = 0;
 
 	for (uint64_t slot = 0; slot < count; slot++) {
-		const struct sp_chunk_id *id = sp_disk_index_get(pd->index, slot);
+		const struct sp_chunk_id *id =
+		    sp_disk_index_get(pd->index, slot);
 		uint64_t off = slot * cs;
 		uint64_t len = pd->size - off < cs ? pd->size - off : cs;
 		int st;
@@ -176,16 +177,15 @@ static json_t *disk_ranges(struct verify_ctx *c, struct point_disk *pd)
 			continue;
 		if (last && last_state == st && last_end == off) {
 			json_object_set_new(
-				last, "length",
-				json_integer(json_integer_value(json_object_get(
-						     last, "length")) +
-					     (json_int_t)len));
+			    last, "length",
+			    json_integer(json_integer_value(
+					     json_object_get(last, "length")) +
+					 (json_int_t)len));
 		} else {
-			last = json_pack("{s:I, s:I, s:s}", "offset",
-					 (json_int_t)off, "length",
-					 (json_int_t)len, "error",
-					 st == CH_MISSING ? "ChunkMissing" :
-							    "ChunkCorrupt");
+			last = json_pack(
+			    "{s:I, s:I, s:s}", "offset", (json_int_t)off,
+			    "length", (json_int_t)len, "error",
+			    st == CH_MISSING ? "ChunkMissing" : "ChunkCorrupt");
 			json_array_append_new(ranges, last);
 		}
 		last_state = st;
@@ -234,8 +234,8 @@ static int select_points(struct sp_vault *v, const char *spec, json_t *set,
 int sp_verify_run(struct sp_vault *v, const struct sp_verify_opts *o,
 		  json_t **report, struct sp_error *err)
 {
-	struct verify_ctx c = { .vault = v };
-	struct sp_job_progress jp = { .opts = &o->job };
+	struct verify_ctx c = {.vault = v};
+	struct sp_job_progress jp = {.opts = &o->job};
 	json_t *sel = json_object(), *damaged = json_array(), *val;
 	struct point_disk *pds = NULL;
 	size_t npds = 0, cap = 0, npoints = 0;
@@ -248,7 +248,8 @@ int sp_verify_run(struct sp_vault *v, const struct sp_verify_opts *o,
 	r = select_points(v, o->spec, sel, err);
 	if (r < 0)
 		goto out;
-	json_object_foreach(sel, key, val) {
+	json_object_foreach(sel, key, val)
+	{
 		char pname[80];
 		const char *slash = strchr(key, '/');
 		sp_autoclose int pfd = -1;
@@ -263,22 +264,23 @@ int sp_verify_run(struct sp_vault *v, const struct sp_verify_opts *o,
 			add_damage(damaged, key, NULL, NULL, e.msg);
 			continue;
 		}
-		json_array_foreach(json_object_get(m, "disks"), i, d) {
-			struct point_disk pd = { 0 };
+		json_array_foreach(json_object_get(m, "disks"), i, d)
+		{
+			struct point_disk pd = {0};
 			uint8_t sha[32];
 
 			snprintf(pd.point, sizeof(pd.point), "%s", key);
 			snprintf(pd.disk, sizeof(pd.disk), "%s",
 				 json_string_value(json_object_get(d, "name")));
 			pd.size = (uint64_t)json_integer_value(
-				json_object_get(d, "size"));
-			sp_hex_decode(json_string_value(json_object_get(
-					      d, "index_sha256")),
+			    json_object_get(d, "size"));
+			sp_hex_decode(json_string_value(
+					  json_object_get(d, "index_sha256")),
 				      sha, 32);
-			if (sp_disk_index_open(pfd,
-					       json_string_value(json_object_get(
-						       d, "index")),
-					       sha, &pd.index, &e) < 0) {
+			if (sp_disk_index_open(
+				pfd,
+				json_string_value(json_object_get(d, "index")),
+				sha, &pd.index, &e) < 0) {
 				add_damage(damaged, key, pd.disk, NULL, e.msg);
 				continue;
 			}
@@ -292,7 +294,7 @@ int sp_verify_run(struct sp_vault *v, const struct sp_verify_opts *o,
 			for (uint64_t s = 0; s < sp_disk_index_count(pd.index);
 			     s++) {
 				const struct sp_chunk_id *id =
-					sp_disk_index_get(pd.index, s);
+				    sp_disk_index_get(pd.index, s);
 				if (!sp_chunk_id_is_zero(id) &&
 				    set_add(&c.set, id) < 0) {
 					r = sp_error_set(err, SP_E_NOMEM,
@@ -351,11 +353,10 @@ int sp_verify_run(struct sp_vault *v, const struct sp_verify_opts *o,
 				   NULL);
 	}
 	if (report)
-		*report = json_pack("{s:I, s:I, s:I, s:O}", "points",
-				    (json_int_t)npoints, "chunks",
-				    (json_int_t)c.set.count, "bytes",
-				    (json_int_t)atomic_load(&c.bytes),
-				    "damaged", damaged);
+		*report = json_pack(
+		    "{s:I, s:I, s:I, s:O}", "points", (json_int_t)npoints,
+		    "chunks", (json_int_t)c.set.count, "bytes",
+		    (json_int_t)atomic_load(&c.bytes), "damaged", damaged);
 	if (json_array_size(damaged) > 0)
 		r = sp_error_set(err, SP_E_POINT_DAMAGED,
 				 "%zu damaged item(s) found in %zu point(s)",

@@ -35,8 +35,8 @@ static inline void sp_closep(int *fd)
 /* sp_autoptr(sp_chunk_store) struct sp_chunk_store *s = NULL; calls
  * sp_chunk_store_freep(&s).  Define the helper with SP_DEFINE_AUTOPTR. */
 #define sp_autoptr(type) __attribute__((cleanup(type##_freep)))
-#define SP_DEFINE_AUTOPTR(type, freefn)                                       \
-	static inline void type##_freep(struct type **p)                      \
+#define SP_DEFINE_AUTOPTR(type, freefn)                                        \
+	static inline void type##_freep(struct type **p)                       \
 	{                                                                      \
 		if (*p)                                                        \
 			freefn(*p);                                            \

@@ -21,8 +21,8 @@ int sp_errno_to_code(int errnum, int io_code, int full_code, int perm_code)
 {
 	if (full_code && (errnum == ENOSPC || errnum == EDQUOT))
 		return full_code;
-	if (perm_code && (errnum == EACCES || errnum == EPERM ||
-			  errnum == EROFS))
+	if (perm_code &&
+	    (errnum == EACCES || errnum == EPERM || errnum == EROFS))
 		return perm_code;
 	return io_code;
 }
@@ -74,8 +74,8 @@ int sp_fsync_dirfd(int dirfd)
 
 int sp_fsync_path(int dirfd, const char *path)
 {
-	sp_autoclose int fd = openat(dirfd, path,
-				     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	sp_autoclose int fd =
+	    openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	return fsync(fd) < 0 ? -errno : 0;
@@ -90,8 +90,8 @@ int sp_file_publish(int dirfd, const char *name, const void *data, size_t len,
 
 	r = snprintf(tmp, sizeof(tmp), ".%s.tmp-%ld", name, (long)getpid());
 	if (r < 0 || (size_t)r >= sizeof(tmp))
-		return sp_error_set(err, SP_E_INTERNAL, "file name too long '%s'",
-				    name);
+		return sp_error_set(err, SP_E_INTERNAL,
+				    "file name too long '%s'", name);
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		goto fail;
@@ -108,7 +108,7 @@ int sp_file_publish(int dirfd, const char *name, const void *data, size_t len,
 		goto fail;
 	return 0;
 
-fail_unlink: {
+fail_unlink : {
 	int saved = errno;
 	unlinkat(dirfd, tmp, 0);
 	errno = saved;

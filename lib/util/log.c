@@ -23,9 +23,9 @@ void sp_log_set_syslog_prefix(int on)
 void sp_log_impl(int level, const char *fmt, ...)
 {
 	static const char *const names[] = {
-		[SP_LOG_ERR] = "error",	    [SP_LOG_WARNING] = "warning",
-		[SP_LOG_NOTICE] = "notice", [SP_LOG_INFO] = "info",
-		[SP_LOG_DEBUG] = "debug",
+	    [SP_LOG_ERR] = "error",	[SP_LOG_WARNING] = "warning",
+	    [SP_LOG_NOTICE] = "notice", [SP_LOG_INFO] = "info",
+	    [SP_LOG_DEBUG] = "debug",
 	};
 	char line[2048];
 	int n;
@@ -35,9 +35,9 @@ void sp_log_impl(int level, const char *fmt, ...)
 		n = snprintf(line, sizeof(line), "<%d>", level);
 	else
 		n = snprintf(line, sizeof(line), "stillpoint: %s: ",
-			     level >= SP_LOG_ERR && level <= SP_LOG_DEBUG ?
-				     names[level] :
-				     "log");
+			     level >= SP_LOG_ERR && level <= SP_LOG_DEBUG
+				 ? names[level]
+				 : "log");
 	va_start(ap, fmt);
 	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
 	va_end(ap);

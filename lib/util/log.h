@@ -23,7 +23,7 @@ void sp_log_set_level(int level);
 /* Prefix each line with "<N>" (syslog priority) for journald. */
 void sp_log_set_syslog_prefix(int on);
 void sp_log_impl(int level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 #define sp_log(level, ...)                                                     \
 	do {                                                                   \

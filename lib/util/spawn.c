@@ -50,12 +50,10 @@ static void close_from(int lowfd)
 		close(fd);
 }
 
-static __attribute__((noreturn)) void run_child(const char *path,
-						const char *const argv[],
-						int outfd, int errfd)
+static __attribute__((noreturn)) void
+run_child(const char *path, const char *const argv[], int outfd, int errfd)
 {
-	static char *const envp[] = { "PATH=" SP_SPAWN_PATH, "LC_ALL=C",
-				      NULL };
+	static char *const envp[] = {"PATH=" SP_SPAWN_PATH, "LC_ALL=C", NULL};
 	int devnull = open("/dev/null", O_RDWR);
 
 	if (devnull < 0 || dup2(devnull, 0) < 0 ||
@@ -68,8 +66,7 @@ static __attribute__((noreturn)) void run_child(const char *path,
 }
 
 /* Append @n bytes to a growing buffer. */
-static int append(char **buf, size_t *len, size_t *cap, const char *p,
-		  size_t n)
+static int append(char **buf, size_t *len, size_t *cap, const char *p, size_t n)
 {
 	if (!*buf || *len + n + 1 > *cap) {
 		size_t nc = (*cap ? *cap * 2 : 4096);
@@ -90,21 +87,22 @@ static int append(char **buf, size_t *len, size_t *cap, const char *p,
 int sp_spawn_run(const char *const argv[], char **out, struct sp_error *err)
 {
 	char path[512];
-	int opipe[2] = { -1, -1 }, epipe[2] = { -1, -1 };
+	int opipe[2] = {-1, -1}, epipe[2] = {-1, -1};
 	char *obuf = NULL, *ebuf = NULL;
 	size_t olen = 0, ocap = 0, elen = 0, ecap = 0;
-	const char *tool = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 :
-						   argv[0];
+	const char *tool =
+	    strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 	struct pollfd fds[2];
 	int open_fds = 2;
 	pid_t pid;
 	int status, r = 0;
 
 	if (!sp_spawn_find(argv[0], path, sizeof(path)))
-		return sp_error_set(err, SP_E_TOOL_MISSING,
-				    "'%s' is not installed (tools/setup-debian.sh "
-				    "installs it)",
-				    tool);
+		return sp_error_set(
+		    err, SP_E_TOOL_MISSING,
+		    "'%s' is not installed (tools/setup-debian.sh "
+		    "installs it)",
+		    tool);
 	if (pipe2(opipe, O_CLOEXEC) < 0 || pipe2(epipe, O_CLOEXEC) < 0) {
 		r = sp_error_set_errno(err, SP_E_TOOL_FAILED, errno,
 				       "cannot run '%s'", tool);
@@ -122,8 +120,8 @@ int sp_spawn_run(const char *const argv[], char **out, struct sp_error *err)
 	close(epipe[1]);
 	opipe[1] = epipe[1] = -1;
 
-	fds[0] = (struct pollfd){ .fd = opipe[0], .events = POLLIN };
-	fds[1] = (struct pollfd){ .fd = epipe[0], .events = POLLIN };
+	fds[0] = (struct pollfd){.fd = opipe[0], .events = POLLIN};
+	fds[1] = (struct pollfd){.fd = epipe[0], .events = POLLIN};
 	while (open_fds > 0) {
 		if (poll(fds, 2, -1) < 0) {
 			if (errno == EINTR)

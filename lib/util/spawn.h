@@ -11,7 +11,8 @@
 #include "util/error.h"
 
 /* The fixed search path for tools. */
-#define SP_SPAWN_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define SP_SPAWN_PATH                                                          \
+	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* Find @prog (a bare name or a path) in SP_SPAWN_PATH; returns @buf or
  * NULL when it is not an executable anywhere. */

@@ -74,8 +74,8 @@ uint64_t sp_now_mono_ms(void)
 
 void sp_format_bytes(uint64_t bytes, char *out, size_t outlen)
 {
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB",
-					     "PiB" };
+	static const char *const units[] = {"B",   "KiB", "MiB",
+					    "GiB", "TiB", "PiB"};
 	double v = (double)bytes;
 	unsigned u = 0;
 
@@ -100,11 +100,20 @@ bool sp_parse_size(const char *s, uint64_t *out)
 	v = strtoull(s, &end, 10);
 	if (*end) {
 		switch (toupper((unsigned char)*end)) {
-		case 'K': mult = 1ull << 10; break;
-		case 'M': mult = 1ull << 20; break;
-		case 'G': mult = 1ull << 30; break;
-		case 'T': mult = 1ull << 40; break;
-		default: return false;
+		case 'K':
+			mult = 1ull << 10;
+			break;
+		case 'M':
+			mult = 1ull << 20;
+			break;
+		case 'G':
+			mult = 1ull << 30;
+			break;
+		case 'T':
+			mult = 1ull << 40;
+			break;
+		default:
+			return false;
 		}
 		end++;
 		if (!strcmp(end, "iB") || !strcmp(end, "B"))

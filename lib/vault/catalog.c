@@ -18,10 +18,10 @@
 #include "vault/vault.h"
 
 static const char schema[] =
-	"PRAGMA journal_mode=WAL;"
-	"CREATE TABLE IF NOT EXISTS points ("
-	"  name TEXT NOT NULL, id TEXT NOT NULL, time TEXT NOT NULL,"
-	"  manifest TEXT NOT NULL, PRIMARY KEY (name, id));";
+    "PRAGMA journal_mode=WAL;"
+    "CREATE TABLE IF NOT EXISTS points ("
+    "  name TEXT NOT NULL, id TEXT NOT NULL, time TEXT NOT NULL,"
+    "  manifest TEXT NOT NULL, PRIMARY KEY (name, id));";
 
 static int db_error(struct sp_error *err, sqlite3 *db, const char *what)
 {
@@ -39,7 +39,7 @@ static int catalog_open(int vault_fd, sqlite3 **ret, struct sp_error *err)
 		 vault_fd);
 	if (sqlite3_open_v2(path, &db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-				    SQLITE_OPEN_NOMUTEX,
+				SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
 		int r = db_error(err, db, "open " SP_CATALOG_FILE);
 		sqlite3_close(db);
@@ -63,9 +63,9 @@ static int insert(sqlite3 *db, json_t *m, struct sp_error *err)
 
 	if (!text)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	rc = sqlite3_prepare_v2(db,
-				"INSERT OR REPLACE INTO points VALUES (?,?,?,?)",
-				-1, &st, NULL);
+	rc = sqlite3_prepare_v2(
+	    db, "INSERT OR REPLACE INTO points VALUES (?,?,?,?)", -1, &st,
+	    NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1,
 				  json_string_value(json_object_get(m, "name")),
@@ -102,7 +102,8 @@ int sp_catalog_add(int vault_fd, json_t *manifest, struct sp_error *err)
 int sp_catalog_scan(int vault_fd, const char *only, json_t *set,
 		    struct sp_error *err)
 {
-	int pfd = openat(vault_fd, "points", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int pfd =
+	    openat(vault_fd, "points", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *top;
 	struct dirent *de;
 
@@ -120,8 +121,8 @@ int sp_catalog_scan(int vault_fd, const char *only, json_t *set,
 			continue;
 		if (only && strcmp(only, de->d_name) != 0)
 			continue;
-		int nfd = openat(pfd, de->d_name,
-				 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int nfd =
+		    openat(pfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (nfd < 0)
 			continue;
 		DIR *nd = fdopendir(nfd);
@@ -160,14 +161,15 @@ static int reconcile(sqlite3 *db, int vault_fd, const char *only,
 	r = sp_catalog_scan(vault_fd, only, disk, err);
 	if (r < 0)
 		goto out;
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
 		r = db_error(err, db, "begin a transaction");
 		goto out;
 	}
 	/* Rows without a directory go; directories we know are ticked off. */
 	sqlite3_prepare_v2(db,
-			   only ? "SELECT name, id FROM points WHERE name = ?" :
-				  "SELECT name, id FROM points",
+			   only ? "SELECT name, id FROM points WHERE name = ?"
+				: "SELECT name, id FROM points",
 			   -1, &st, NULL);
 	if (only)
 		sqlite3_bind_text(st, 1, only, -1, SQLITE_STATIC);
@@ -182,7 +184,8 @@ static int reconcile(sqlite3 *db, int vault_fd, const char *only,
 			json_array_append_new(gone, json_string(k));
 	}
 	sqlite3_finalize(st);
-	json_array_foreach(gone, i, val) {
+	json_array_foreach(gone, i, val)
+	{
 		char name[80];
 		const char *slash;
 		key = json_string_value(val);
@@ -196,7 +199,8 @@ static int reconcile(sqlite3 *db, int vault_fd, const char *only,
 		sqlite3_step(st);
 		sqlite3_finalize(st);
 	}
-	json_object_foreach(disk, key, val) {
+	json_object_foreach(disk, key, val)
+	{
 		char rel[200];
 		sp_autoclose int pd = -1;
 		json_t *m = NULL;
@@ -241,8 +245,8 @@ int sp_catalog_list(int vault_fd, const char *name, json_t **ret,
 	arr = json_array();
 	sqlite3_prepare_v2(db,
 			   name ? "SELECT manifest FROM points WHERE name = ? "
-				  "ORDER BY name, time, id" :
-				  "SELECT manifest FROM points "
+				  "ORDER BY name, time, id"
+				: "SELECT manifest FROM points "
 				  "ORDER BY name, time, id",
 			   -1, &st, NULL);
 	if (name)
@@ -263,9 +267,8 @@ out:
 int sp_catalog_rebuild(int vault_fd, struct sp_error *err)
 {
 	json_t *arr = NULL;
-	static const char *const files[] = { SP_CATALOG_FILE,
-					     SP_CATALOG_FILE "-wal",
-					     SP_CATALOG_FILE "-shm" };
+	static const char *const files[] = {
+	    SP_CATALOG_FILE, SP_CATALOG_FILE "-wal", SP_CATALOG_FILE "-shm"};
 
 	for (size_t i = 0; i < SP_ARRAY_SIZE(files); i++)
 		if (unlinkat(vault_fd, files[i], 0) < 0 && errno != ENOENT)

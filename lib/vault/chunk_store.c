@@ -36,7 +36,7 @@ struct sp_chunk_store {
 struct sp_chunk_codec {
 	ZSTD_CCtx *cctx;
 	ZSTD_DCtx *dctx;
-	uint8_t *buf;	/* header + compressed payload, or a read file */
+	uint8_t *buf; /* header + compressed payload, or a read file */
 	size_t cap;
 	size_t max_chunk;
 };
@@ -97,15 +97,14 @@ int sp_chunk_store_open(int vault_fd, int zstd_level,
 	if (!s)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	s->level = zstd_level;
-	s->chunks_fd = openat(vault_fd, "chunks",
-			      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	s->chunks_fd =
+	    openat(vault_fd, "chunks", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->chunks_fd < 0) {
 		int e = errno;
 		free(s);
-		return sp_error_set_errno(err,
-					  e == ENOENT ? SP_E_NOT_A_VAULT :
-							vault_code(e),
-					  e, "cannot open the vault's 'chunks'");
+		return sp_error_set_errno(
+		    err, e == ENOENT ? SP_E_NOT_A_VAULT : vault_code(e), e,
+		    "cannot open the vault's 'chunks'");
 	}
 	*ret = s;
 	return 0;
@@ -235,9 +234,10 @@ int sp_chunk_store_put(struct sp_chunk_store *s, struct sp_chunk_codec *c,
 	*added = false;
 	*stored = 0;
 	if (len > c->max_chunk)
-		return sp_error_set(err, SP_E_INTERNAL,
-				    "chunk of %zu bytes exceeds the codec's %zu",
-				    len, c->max_chunk);
+		return sp_error_set(
+		    err, SP_E_INTERNAL,
+		    "chunk of %zu bytes exceeds the codec's %zu", len,
+		    c->max_chunk);
 	if (sp_chunk_store_has(s, id))
 		return 0;
 
@@ -268,8 +268,8 @@ int sp_chunk_store_put(struct sp_chunk_store *s, struct sp_chunk_codec *c,
 	prefix[3] = '\0';
 	fd = openat(s->chunks_fd, prefix, O_TMPFILE | O_WRONLY | O_CLOEXEC,
 		    0644);
-	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR ||
-		       errno == EINVAL)) {
+	if (fd < 0 &&
+	    (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
 		/* Assemble header + payload contiguously for the named path. */
 		uint8_t *whole = malloc(SP_CHUNK_HEADER_LEN + outlen);
 		if (!whole)
@@ -292,12 +292,14 @@ int sp_chunk_store_put(struct sp_chunk_store *s, struct sp_chunk_codec *c,
 		r = -errno;
 	if (r < 0)
 		return sp_error_set_errno(err, vault_code(-r), -r,
-					  "cannot write chunk 'chunks/%s'", rel);
+					  "cannot write chunk 'chunks/%s'",
+					  rel);
 	r = link_tmpfile(s->chunks_fd, fd, rel);
 linked:
 	if (r < 0)
 		return sp_error_set_errno(err, vault_code(-r), -r,
-					  "cannot store chunk 'chunks/%s'", rel);
+					  "cannot store chunk 'chunks/%s'",
+					  rel);
 	mark_touched(s, prefix_of(id));
 	if (r == 0) {
 		*added = true;
@@ -356,17 +358,16 @@ int sp_chunk_store_get(struct sp_chunk_store *s, struct sp_chunk_codec *c,
 					    rel);
 		memcpy(buf, c->buf + SP_CHUNK_HEADER_LEN, plain);
 	} else {
-		size_t n = ZSTD_decompressDCtx(c->dctx, buf, cap,
-					       c->buf + SP_CHUNK_HEADER_LEN,
-					       payload);
+		size_t n = ZSTD_decompressDCtx(
+		    c->dctx, buf, cap, c->buf + SP_CHUNK_HEADER_LEN, payload);
 		if (ZSTD_isError(n) || n != plain)
 			return sp_error_set(err, SP_E_CHUNK_CORRUPT,
 					    "chunk 'chunks/%s' cannot be "
 					    "decompressed (%s)",
 					    rel,
-					    ZSTD_isError(n) ?
-						    ZSTD_getErrorName(n) :
-						    "wrong length");
+					    ZSTD_isError(n)
+						? ZSTD_getErrorName(n)
+						: "wrong length");
 	}
 	sp_chunk_id_compute(buf, plain, &got);
 	if (memcmp(got.bytes, id->bytes, SP_CHUNK_ID_LEN) != 0)
@@ -391,8 +392,8 @@ int sp_chunk_store_sync(struct sp_chunk_store *s, struct sp_error *err)
 			int r = sp_fsync_path(s->chunks_fd, name);
 			if (r < 0)
 				return sp_error_set_errno(
-					err, vault_code(-r), -r,
-					"cannot sync 'chunks/%s'", name);
+				    err, vault_code(-r), -r,
+				    "cannot sync 'chunks/%s'", name);
 		}
 	}
 	return 0;

@@ -59,7 +59,7 @@ int sp_index_writer_create(int dirfd, const char *name, uint64_t disk_size,
 			   uint32_t chunk_size, struct sp_index_writer **ret,
 			   struct sp_error *err)
 {
-	uint8_t hdr[SP_INDEX_HEADER_LEN] = { 0 };
+	uint8_t hdr[SP_INDEX_HEADER_LEN] = {0};
 	struct sp_index_writer *w;
 	uint64_t count = (disk_size + chunk_size - 1) / chunk_size;
 	int r;
@@ -69,8 +69,8 @@ int sp_index_writer_create(int dirfd, const char *name, uint64_t disk_size,
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	snprintf(w->name, sizeof(w->name), "%s", name);
 	w->count = count;
-	w->fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-		       0644);
+	w->fd =
+	    openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (w->fd < 0) {
 		r = errno;
 		free(w);
@@ -106,8 +106,9 @@ int sp_index_writer_set(struct sp_index_writer *w, uint64_t slot,
 		return sp_error_set(err, SP_E_INTERNAL,
 				    "index slot %llu out of range",
 				    (unsigned long long)slot);
-	r = sp_pwrite_all(w->fd, id->bytes, SP_CHUNK_ID_LEN,
-			  (off_t)(SP_INDEX_HEADER_LEN + slot * SP_CHUNK_ID_LEN));
+	r = sp_pwrite_all(
+	    w->fd, id->bytes, SP_CHUNK_ID_LEN,
+	    (off_t)(SP_INDEX_HEADER_LEN + slot * SP_CHUNK_ID_LEN));
 	if (r < 0)
 		return sp_error_set_errno(err, vault_code(-r), -r,
 					  "cannot write index '%s'", w->name);
@@ -128,8 +129,8 @@ int sp_index_writer_finish(struct sp_index_writer *w, uint8_t sha[32],
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
 	for (uint64_t off = 0; off < len && r == 0;) {
-		size_t want = len - off < sizeof(buf) ? (size_t)(len - off) :
-							sizeof(buf);
+		size_t want =
+		    len - off < sizeof(buf) ? (size_t)(len - off) : sizeof(buf);
 		r = sp_pread_all(w->fd, buf, want, (off_t)off);
 		if (r == 0)
 			EVP_DigestUpdate(md, buf, want);
@@ -167,10 +168,9 @@ int sp_disk_index_open(int dirfd, const char *name, const uint8_t *expect_sha,
 	const uint8_t *m;
 
 	if (fd < 0)
-		return sp_error_set_errno(err,
-					  errno == ENOENT ? SP_E_INDEX_CORRUPT :
-							    SP_E_VAULT_IO,
-					  errno, "cannot open index '%s'", name);
+		return sp_error_set_errno(
+		    err, errno == ENOENT ? SP_E_INDEX_CORRUPT : SP_E_VAULT_IO,
+		    errno, "cannot open index '%s'", name);
 	if (fstat(fd, &st) < 0)
 		return sp_error_set_errno(err, SP_E_VAULT_IO, errno,
 					  "cannot stat index '%s'", name);
@@ -194,11 +194,12 @@ int sp_disk_index_open(int dirfd, const char *name, const uint8_t *expect_sha,
 	ix->count = get_le(m + 24, 8);
 	if (memcmp(m, "SPIX", 4) != 0 || get_le(m + 4, 4) != 1 ||
 	    get_le(m + 20, 4) != SP_CHUNK_ID_LEN || ix->chunk_size == 0 ||
-	    ix->count != (ix->disk_size + ix->chunk_size - 1) / ix->chunk_size ||
-	    ix->count > (ix->map_len - SP_INDEX_HEADER_LEN - 32) /
-				SP_CHUNK_ID_LEN ||
+	    ix->count !=
+		(ix->disk_size + ix->chunk_size - 1) / ix->chunk_size ||
+	    ix->count >
+		(ix->map_len - SP_INDEX_HEADER_LEN - 32) / SP_CHUNK_ID_LEN ||
 	    SP_INDEX_HEADER_LEN + ix->count * SP_CHUNK_ID_LEN + 32 !=
-		    ix->map_len) {
+		ix->map_len) {
 		sp_disk_index_free(ix);
 		return sp_error_set(err, SP_E_INDEX_CORRUPT,
 				    "index '%s' has a damaged header", name);

@@ -64,7 +64,8 @@ int sp_manifest_check(json_t *m, const char *where, struct sp_error *err)
 	disks = json_object_get(m, "disks");
 	if (!json_is_array(disks) || json_array_size(disks) == 0)
 		return bad(err, where, "no 'disks'");
-	json_array_foreach(disks, i, d) {
+	json_array_foreach(disks, i, d)
+	{
 		const char *ix;
 		char expect[32];
 

@@ -128,10 +128,11 @@ int sp_vault_init(const char *path, uint32_t chunk_size, struct sp_error *err)
 		return sp_error_set(err, SP_E_VAULT_EXISTS,
 				    "a vault already exists in '%s'", path);
 	if (!dir_is_empty(fd))
-		return sp_error_set(err, SP_E_NOT_A_VAULT,
-				    "'%s' is not empty and holds no vault (init "
-				    "needs a new or empty directory)",
-				    path);
+		return sp_error_set(
+		    err, SP_E_NOT_A_VAULT,
+		    "'%s' is not empty and holds no vault (init "
+		    "needs a new or empty directory)",
+		    path);
 	r = sp_chunk_store_create(fd, err);
 	if (r < 0)
 		return r;
@@ -147,12 +148,12 @@ int sp_vault_init(const char *path, uint32_t chunk_size, struct sp_error *err)
 					  "cannot create '%s/lock'", path);
 	random_hex(id, 16);
 	sp_time_rfc3339(time(NULL), created, sizeof(created));
-	cfg = json_pack("{s:s, s:i, s:s, s:s, s:I, s:s, s:s, s:i}", "format",
-			"stillpoint-vault", "version", SP_VAULT_FORMAT_VERSION,
-			"id", id, "created", created, "chunk_size",
-			(json_int_t)chunk_size, "chunk_id", "sha256",
-			"compression", "zstd", "zstd_level",
-			DEFAULT_ZSTD_LEVEL);
+	cfg =
+	    json_pack("{s:s, s:i, s:s, s:s, s:I, s:s, s:s, s:i}", "format",
+		      "stillpoint-vault", "version", SP_VAULT_FORMAT_VERSION,
+		      "id", id, "created", created, "chunk_size",
+		      (json_int_t)chunk_size, "chunk_id", "sha256",
+		      "compression", "zstd", "zstd_level", DEFAULT_ZSTD_LEVEL);
 	text = json_dumps(cfg, JSON_INDENT(2));
 	json_decref(cfg);
 	if (!text)
@@ -187,7 +188,8 @@ static int read_config(struct sp_vault *v, struct sp_error *err)
 				    "configuration",
 				    v->path, SP_VAULT_CONFIG);
 	}
-	json_int_t version = json_integer_value(json_object_get(cfg, "version"));
+	json_int_t version =
+	    json_integer_value(json_object_get(cfg, "version"));
 	json_int_t cs = json_integer_value(json_object_get(cfg, "chunk_size"));
 	const char *idalg = json_string_value(json_object_get(cfg, "chunk_id"));
 	const char *vid = json_string_value(json_object_get(cfg, "id"));
@@ -208,15 +210,14 @@ static int read_config(struct sp_vault *v, struct sp_error *err)
 				    v->path, SP_VAULT_CONFIG);
 	}
 	v->chunk_size = (uint32_t)cs;
-	v->zstd_level = json_is_integer(lvl) ? (int)json_integer_value(lvl) :
-					       DEFAULT_ZSTD_LEVEL;
+	v->zstd_level = json_is_integer(lvl) ? (int)json_integer_value(lvl)
+					     : DEFAULT_ZSTD_LEVEL;
 	snprintf(v->vault_id, sizeof(v->vault_id), "%s", vid);
 	json_decref(cfg);
 	return 0;
 }
 
-int sp_vault_open(const char *path, struct sp_vault **ret,
-		  struct sp_error *err)
+int sp_vault_open(const char *path, struct sp_vault **ret, struct sp_error *err)
 {
 	struct sp_vault *v = calloc(1, sizeof(*v));
 	int r;
@@ -318,10 +319,11 @@ int sp_point_draft_begin(struct sp_vault *v, const char *name,
 	struct tm tm;
 
 	if (!sp_name_is_valid(name))
-		return sp_error_set(err, SP_E_NAME_INVALID,
-				    "invalid VM name '%s' (use letters, digits, "
-				    "'.', '_' and '-', at most 64)",
-				    name);
+		return sp_error_set(
+		    err, SP_E_NAME_INVALID,
+		    "invalid VM name '%s' (use letters, digits, "
+		    "'.', '_' and '-', at most 64)",
+		    name);
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
@@ -338,8 +340,9 @@ int sp_point_draft_begin(struct sp_vault *v, const char *name,
 		random_hex(r8, 8);
 		snprintf(d->tmp, sizeof(d->tmp), "d-%s", r8);
 		snprintf(lockname, sizeof(lockname), "tmp/%s.lock", d->tmp);
-		d->lock_fd = openat(v->fd, lockname,
-				    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		d->lock_fd =
+		    openat(v->fd, lockname,
+			   O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (d->lock_fd < 0)
 			goto fail_errno;
 		if (flock(d->lock_fd, LOCK_EX) < 0)
@@ -356,7 +359,8 @@ int sp_point_draft_begin(struct sp_vault *v, const char *name,
 	if (d->lock_fd < 0) {
 		free(d);
 		return sp_error_set(err, SP_E_VAULT_IO,
-				    "cannot create a draft in '%s/tmp'", v->path);
+				    "cannot create a draft in '%s/tmp'",
+				    v->path);
 	}
 	char rel[80];
 	snprintf(rel, sizeof(rel), "tmp/%s", d->tmp);
@@ -368,7 +372,7 @@ int sp_point_draft_begin(struct sp_vault *v, const char *name,
 	*ret = d;
 	return 0;
 
-fail_errno: {
+fail_errno : {
 	int e = errno;
 	sp_point_draft_discard(d);
 	return sp_error_set_errno(err, vault_code(e), e,
@@ -411,8 +415,7 @@ int sp_point_draft_publish(struct sp_point_draft *d, json_t *manifest,
 		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 		goto fail;
 	}
-	r = sp_file_publish(d->dirfd, "manifest.json", text, strlen(text),
-			    err);
+	r = sp_file_publish(d->dirfd, "manifest.json", text, strlen(text), err);
 	if (r < 0)
 		goto fail;
 	snprintf(namedir, sizeof(namedir), "points/%s", d->name);
@@ -466,11 +469,10 @@ int sp_vault_point_dir(struct sp_vault *v, const char *name, const char *id,
 	snprintf(rel, sizeof(rel), "points/%s/%s", name, id);
 	fd = openat(v->fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return sp_error_set_errno(err,
-					  errno == ENOENT ? SP_E_POINT_NOT_FOUND :
-							    vault_code(errno),
-					  errno, "cannot open point '%s@%s'",
-					  name, id);
+		return sp_error_set_errno(
+		    err,
+		    errno == ENOENT ? SP_E_POINT_NOT_FOUND : vault_code(errno),
+		    errno, "cannot open point '%s@%s'", name, id);
 	*dirfd = fd;
 	return 0;
 }
@@ -505,7 +507,8 @@ static int list_from_manifests(struct sp_vault *v, const char *name,
 		return r;
 	}
 	items = calloc(json_object_size(set) + 1, sizeof(*items));
-	json_object_foreach(set, key, val) {
+	json_object_foreach(set, key, val)
+	{
 		char rel[200];
 		sp_autoclose int pd = -1;
 		struct sp_error e2;
@@ -565,7 +568,8 @@ int sp_vault_find_point(struct sp_vault *v, const char *spec, json_t **ret,
 	r = sp_vault_list_points(v, name, &all, err);
 	if (r < 0)
 		return r;
-	json_array_foreach(all, i, m) {
+	json_array_foreach(all, i, m)
+	{
 		const char *id = json_string_value(json_object_get(m, "id"));
 		if (!idp) {
 			found = m; /* oldest first: the last one wins */
@@ -582,8 +586,8 @@ int sp_vault_find_point(struct sp_vault *v, const char *spec, json_t **ret,
 	if (matches == 0)
 		r = sp_error_set(err, SP_E_POINT_NOT_FOUND,
 				 idp ? "no recovery point '%s' in the vault "
-				       "(list them with 'stillpoint points %s')" :
-				       "VM '%s' has no recovery points (list "
+				       "(list them with 'stillpoint points %s')"
+				     : "VM '%s' has no recovery points (list "
 				       "them with 'stillpoint points%s')",
 				 spec, idp ? name : "");
 	else if (matches > 1)

@@ -2,8 +2,8 @@
 /*
  * The vault: a directory holding chunks, recovery points and a catalog.
  *
- *	stillpoint-vault.json    format marker and settings (written last by init)
- *	lock                     flock: shared by every job, exclusive by gc
+ *	stillpoint-vault.json    format marker and settings (written last by
+ *init) lock                     flock: shared by every job, exclusive by gc
  *	chunks/XYZ/<id>          chunk files (chunk_store.h)
  *	points/<name>/<id>/      published recovery points:
  *	    manifest.json, disk-<n>.idx, config
@@ -48,7 +48,7 @@ struct sp_point_draft {
 	struct sp_vault *vault;
 	char name[65];
 	char id[SP_POINT_ID_MAX];
-	char tmp[64];	/* draft directory name under tmp/ */
+	char tmp[64]; /* draft directory name under tmp/ */
 	int dirfd;
 	int lock_fd;
 };

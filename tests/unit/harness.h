@@ -21,8 +21,8 @@ static char sp_test_dir[256];
 #define CHECK(cond)                                                            \
 	do {                                                                   \
 		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n",          \
-				__FILE__, __LINE__, #cond);                    \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, \
+				__LINE__, #cond);                              \
 			sp_test_failures++;                                    \
 		}                                                              \
 	} while (0)
@@ -31,7 +31,8 @@ static char sp_test_dir[256];
 	do {                                                                   \
 		long long sp_a_ = (long long)(a), sp_b_ = (long long)(b);      \
 		if (sp_a_ != sp_b_) {                                          \
-			fprintf(stderr, "%s:%d: %s == %lld, expected %s == %lld\n", \
+			fprintf(stderr,                                        \
+				"%s:%d: %s == %lld, expected %s == %lld\n",    \
 				__FILE__, __LINE__, #a, sp_a_, #b, sp_b_);     \
 			sp_test_failures++;                                    \
 		}                                                              \
@@ -41,9 +42,10 @@ static char sp_test_dir[256];
 	do {                                                                   \
 		const char *sp_a_ = (a), *sp_b_ = (b);                         \
 		if (!sp_a_ || !sp_b_ || strcmp(sp_a_, sp_b_) != 0) {           \
-			fprintf(stderr, "%s:%d: %s == \"%s\", expected \"%s\"\n", \
-				__FILE__, __LINE__, #a, sp_a_ ? sp_a_ : "(null)", \
-				sp_b_ ? sp_b_ : "(null)");                     \
+			fprintf(                                               \
+			    stderr, "%s:%d: %s == \"%s\", expected \"%s\"\n",  \
+			    __FILE__, __LINE__, #a, sp_a_ ? sp_a_ : "(null)",  \
+			    sp_b_ ? sp_b_ : "(null)");                         \
 			sp_test_failures++;                                    \
 		}                                                              \
 	} while (0)
@@ -96,7 +98,8 @@ static inline const char *sp_test_tmpdir(void)
 		int sp_before_ = sp_test_failures;                             \
 		fn();                                                          \
 		fprintf(stderr, "%s %s\n",                                     \
-			sp_test_failures == sp_before_ ? "ok  " : "FAIL", #fn); \
+			sp_test_failures == sp_before_ ? "ok  " : "FAIL",      \
+			#fn);                                                  \
 	} while (0)
 
 #define SP_TEST_EXIT() return sp_test_failures ? 1 : 0

@@ -25,8 +25,8 @@ static void make_sparse_raw(void)
 	fd = open(path_raw, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	memset(buf, 0xab, MiB);
 	CHECK(ftruncate(fd, 64 * MiB) == 0);
-	CHECK(pwrite(fd, buf, MiB, 8 * MiB) == MiB);    /* data at 8 MiB */
-	CHECK(pwrite(fd, buf, MiB, 63 * MiB) == MiB);   /* and at the end */
+	CHECK(pwrite(fd, buf, MiB, 8 * MiB) == MiB);  /* data at 8 MiB */
+	CHECK(pwrite(fd, buf, MiB, 63 * MiB) == MiB); /* and at the end */
 	close(fd);
 	free(buf);
 }
@@ -42,7 +42,8 @@ static uint64_t data_bytes(struct sp_disk_source *src, bool *covered)
 	*covered = true;
 	while (off < sp_disk_source_size(src)) {
 		if (sp_disk_source_extents(src, off, sp_disk_source_size(src),
-					   ex, 64, &n, &err) < 0 || n == 0) {
+					   ex, 64, &n, &err) < 0 ||
+		    n == 0) {
 			*covered = false;
 			return 0;
 		}
@@ -65,8 +66,8 @@ static void test_raw_source(void)
 	bool covered;
 	uint64_t data;
 
-	CHECK_OK(sp_disk_source_open(path_raw, SP_DISK_FORMAT_AUTO, &src,
-				     &err), &err);
+	CHECK_OK(sp_disk_source_open(path_raw, SP_DISK_FORMAT_AUTO, &src, &err),
+		 &err);
 	if (!src)
 		return;
 	CHECK_INT(sp_disk_source_format(src), SP_DISK_FORMAT_RAW);
@@ -89,8 +90,8 @@ static void test_raw_source(void)
 
 static void test_qcow2_source(void)
 {
-	const char *argv[] = { "qemu-img", "convert", "-O", "qcow2", path_raw,
-			       path_qcow, NULL };
+	const char *argv[] = {"qemu-img", "convert", "-O", "qcow2",
+			      path_raw,	  path_qcow, NULL};
 	struct sp_disk_source *src = NULL, *raw = NULL;
 	struct sp_error err;
 	unsigned char *a = malloc(MiB), *b = malloc(MiB);
@@ -98,10 +99,11 @@ static void test_qcow2_source(void)
 
 	snprintf(path_qcow, sizeof(path_qcow), "%s/a.qcow2", sp_test_tmpdir());
 	CHECK_OK(sp_spawn_run(argv, NULL, &err), &err);
-	CHECK_OK(sp_disk_source_open(path_qcow, SP_DISK_FORMAT_AUTO, &src,
-				     &err), &err);
-	CHECK_OK(sp_disk_source_open(path_raw, SP_DISK_FORMAT_AUTO, &raw,
-				     &err), &err);
+	CHECK_OK(
+	    sp_disk_source_open(path_qcow, SP_DISK_FORMAT_AUTO, &src, &err),
+	    &err);
+	CHECK_OK(sp_disk_source_open(path_raw, SP_DISK_FORMAT_AUTO, &raw, &err),
+		 &err);
 	if (!src || !raw)
 		goto out;
 	CHECK_INT(sp_disk_source_format(src), SP_DISK_FORMAT_QCOW2);
@@ -132,12 +134,15 @@ static void test_open_errors(void)
 	char p[600];
 
 	CHECK_INT(sp_disk_source_open("/nonexistent/x.img", SP_DISK_FORMAT_AUTO,
-				      &src, &err), SP_E_DISK_NOT_FOUND);
+				      &src, &err),
+		  SP_E_DISK_NOT_FOUND);
 	CHECK(strstr(err.msg, "/nonexistent/x.img") != NULL);
 	CHECK_INT(sp_disk_source_open(sp_test_tmpdir(), SP_DISK_FORMAT_AUTO,
-				      &src, &err), SP_E_DISK_IS_DIRECTORY);
-	CHECK_INT(sp_disk_source_open("/dev/null", SP_DISK_FORMAT_AUTO, &src,
-				      &err), SP_E_DISK_NOT_SUPPORTED);
+				      &src, &err),
+		  SP_E_DISK_IS_DIRECTORY);
+	CHECK_INT(
+	    sp_disk_source_open("/dev/null", SP_DISK_FORMAT_AUTO, &src, &err),
+	    SP_E_DISK_NOT_SUPPORTED);
 	snprintf(p, sizeof(p), "%s/fake.qcow2", sp_test_tmpdir());
 	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	CHECK(write(fd, "QFI\xfbnot really", 14) == 14);
@@ -175,17 +180,19 @@ static void test_targets(void)
 	memset(buf, 0x5a, sizeof(buf));
 
 	/* Abort leaves nothing behind. */
-	CHECK_OK(sp_disk_target_create(p, SP_DISK_FORMAT_RAW, 16 * MiB, 0, &t,
-				       &err), &err);
+	CHECK_OK(
+	    sp_disk_target_create(p, SP_DISK_FORMAT_RAW, 16 * MiB, 0, &t, &err),
+	    &err);
 	CHECK(t && sp_disk_target_is_zeroed(t));
 	CHECK_INT(count_entries(dir), 1); /* the temporary sibling */
-	CHECK(access(p, F_OK) != 0);      /* not under its name yet */
+	CHECK(access(p, F_OK) != 0);	  /* not under its name yet */
 	sp_disk_target_abort(t);
 	CHECK_INT(count_entries(dir), 0);
 
 	/* Commit publishes a sparse file of the right size. */
-	CHECK_OK(sp_disk_target_create(p, SP_DISK_FORMAT_RAW, 16 * MiB, 0, &t,
-				       &err), &err);
+	CHECK_OK(
+	    sp_disk_target_create(p, SP_DISK_FORMAT_RAW, 16 * MiB, 0, &t, &err),
+	    &err);
 	CHECK_OK(sp_disk_target_pwrite(t, buf, sizeof(buf), 4 * MiB, &err),
 		 &err);
 	CHECK_OK(sp_disk_target_commit(t, &err), &err);
@@ -194,20 +201,24 @@ static void test_targets(void)
 	CHECK_INT(count_entries(dir), 1);
 
 	/* An existing file needs FORCE. */
-	CHECK_INT(sp_disk_target_create(p, SP_DISK_FORMAT_RAW, MiB, 0, &t,
-					&err), SP_E_TARGET_EXISTS);
+	CHECK_INT(
+	    sp_disk_target_create(p, SP_DISK_FORMAT_RAW, MiB, 0, &t, &err),
+	    SP_E_TARGET_EXISTS);
 	CHECK_OK(sp_disk_target_create(p, SP_DISK_FORMAT_RAW, MiB,
-				       SP_DISK_TARGET_FORCE, &t, &err), &err);
+				       SP_DISK_TARGET_FORCE, &t, &err),
+		 &err);
 	CHECK_OK(sp_disk_target_commit(t, &err), &err);
 	CHECK(stat(p, &st) == 0 && st.st_size == MiB);
 
 	/* qcow2 targets go through qemu-img and qemu-nbd. */
 	snprintf(p, sizeof(p), "%s/q.qcow2", dir);
 	CHECK_OK(sp_disk_target_create(p, SP_DISK_FORMAT_QCOW2, 16 * MiB, 0, &t,
-				       &err), &err);
+				       &err),
+		 &err);
 	if (t) {
-		CHECK_OK(sp_disk_target_pwrite(t, buf, sizeof(buf), 5 * MiB,
-					       &err), &err);
+		CHECK_OK(
+		    sp_disk_target_pwrite(t, buf, sizeof(buf), 5 * MiB, &err),
+		    &err);
 		CHECK_OK(sp_disk_target_commit(t, &err), &err);
 	}
 	struct sp_disk_source *src = NULL;
@@ -216,23 +227,25 @@ static void test_targets(void)
 		unsigned char back[4096];
 		CHECK_INT(sp_disk_source_format(src), SP_DISK_FORMAT_QCOW2);
 		CHECK_OK(sp_disk_source_pread(src, back, sizeof(back), 5 * MiB,
-					      &err), &err);
+					      &err),
+			 &err);
 		CHECK(memcmp(back, buf, sizeof(buf)) == 0);
 		sp_disk_source_free(src);
 	}
 
 	snprintf(p, sizeof(p), "%s/missing/d.img", dir);
-	CHECK_INT(sp_disk_target_create(p, SP_DISK_FORMAT_RAW, MiB, 0, &t,
-					&err), SP_E_TARGET_NOT_FOUND);
+	CHECK_INT(
+	    sp_disk_target_create(p, SP_DISK_FORMAT_RAW, MiB, 0, &t, &err),
+	    SP_E_TARGET_NOT_FOUND);
 }
 
 static void test_spawn(void)
 {
 	struct sp_error err;
 	char *out = NULL;
-	const char *echo[] = { "echo", "hi", NULL };
-	const char *fail[] = { "sh", "-c", "echo boom >&2; exit 3", NULL };
-	const char *none[] = { "no-such-tool-here", NULL };
+	const char *echo[] = {"echo", "hi", NULL};
+	const char *fail[] = {"sh", "-c", "echo boom >&2; exit 3", NULL};
+	const char *none[] = {"no-such-tool-here", NULL};
 
 	CHECK_OK(sp_spawn_run(echo, &out, &err), &err);
 	CHECK_STR(out, "hi\n");

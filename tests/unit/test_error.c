@@ -33,9 +33,9 @@ static void test_format(void)
 {
 	struct sp_error e;
 
-	CHECK_INT(sp_error_set(&e, SP_E_DISK_NOT_FOUND, "cannot open '%s'",
-			       "/x"),
-		  SP_E_DISK_NOT_FOUND);
+	CHECK_INT(
+	    sp_error_set(&e, SP_E_DISK_NOT_FOUND, "cannot open '%s'", "/x"),
+	    SP_E_DISK_NOT_FOUND);
 	CHECK_STR(e.msg, "cannot open '/x'");
 	sp_error_set_errno(&e, SP_E_DISK_READ, 2, "read '%s'", "d");
 	CHECK_STR(e.msg, "read 'd': No such file or directory");

@@ -9,15 +9,15 @@
 static json_t *good(void)
 {
 	return json_pack(
-		"{s:s, s:i, s:s, s:s, s:s, s:s, s:i, s:[{s:s, s:I, s:s, s:s, "
-		"s:s}], s:n}",
-		"format", "stillpoint-point", "version", 1, "name", "web01",
-		"id", "20261122T150102Z-a1b2c3", "time", "2026-11-22T15:01:02Z",
-		"consistency", "crash", "chunk_size", 4194304, "disks", "name",
-		"root.img", "size", (json_int_t)1 << 30, "format", "raw",
-		"index", "disk-0.idx", "index_sha256",
-		"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-		"config");
+	    "{s:s, s:i, s:s, s:s, s:s, s:s, s:i, s:[{s:s, s:I, s:s, s:s, "
+	    "s:s}], s:n}",
+	    "format", "stillpoint-point", "version", 1, "name", "web01", "id",
+	    "20261122T150102Z-a1b2c3", "time", "2026-11-22T15:01:02Z",
+	    "consistency", "crash", "chunk_size", 4194304, "disks", "name",
+	    "root.img", "size", (json_int_t)1 << 30, "format", "raw", "index",
+	    "disk-0.idx", "index_sha256",
+	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+	    "config");
 }
 
 static void expect_bad(json_t *m, const char *what)
