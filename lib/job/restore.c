@@ -156,6 +156,8 @@ static int restore_disk(struct restore_ctx *c, unsigned nthreads,
 			j->slot = slot;
 			sp_workq_push(c->work, j);
 		}
+		if (slot % 65536 == 65535) /* every 2 MiB of index */
+			sp_disk_index_forget(c->index, slot + 1 - 65536);
 		jp->p.done += len;
 		jp->p.bytes_read = atomic_load(&c->bytes_written);
 		sp_job_progress_tick(jp, false);

@@ -170,6 +170,8 @@ static json_t *disk_ranges(struct verify_ctx *c, struct point_disk *pd)
 		uint64_t len = pd->size - off < cs ? pd->size - off : cs;
 		int st;
 
+		if (slot % 65536 == 65535)
+			sp_disk_index_forget(pd->index, slot);
 		if (sp_chunk_id_is_zero(id))
 			continue;
 		st = set_find(&c->set, id)->state;
@@ -295,6 +297,8 @@ int sp_verify_run(struct sp_vault *v, const struct sp_verify_opts *o,
 			     s++) {
 				const struct sp_chunk_id *id =
 				    sp_disk_index_get(pd.index, s);
+				if (s % 65536 == 65535)
+					sp_disk_index_forget(pd.index, s);
 				if (!sp_chunk_id_is_zero(id) &&
 				    set_add(&c.set, id) < 0) {
 					r = sp_error_set(err, SP_E_NOMEM,
@@ -304,6 +308,8 @@ int sp_verify_run(struct sp_vault *v, const struct sp_verify_opts *o,
 					goto out;
 				}
 			}
+			sp_disk_index_forget(pd.index,
+					     sp_disk_index_count(pd.index));
 			if (npds == cap) {
 				cap = cap ? cap * 2 : 16;
 				void *np = realloc(pds, cap * sizeof(*pds));
@@ -348,6 +354,8 @@ int sp_verify_run(struct sp_vault *v, const struct sp_verify_opts *o,
 	}
 	for (size_t i = 0; i < npds; i++) {
 		json_t *ranges = disk_ranges(&c, &pds[i]);
+		sp_disk_index_forget(pds[i].index,
+				     sp_disk_index_count(pds[i].index));
 		if (ranges)
 			add_damage(damaged, pds[i].point, pds[i].disk, ranges,
 				   NULL);

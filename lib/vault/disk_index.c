@@ -158,6 +158,33 @@ void sp_index_writer_free(struct sp_index_writer *w)
 	free(w);
 }
 
+/* SHA-256 of the first @len bytes of @fd, in bounded memory. */
+static int file_sha256(int fd, uint64_t len, uint8_t out[32])
+{
+	uint8_t buf[65536];
+	unsigned int n = 32;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int r = 0;
+
+	if (!md) {
+		errno = ENOMEM;
+		return -1;
+	}
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	for (uint64_t off = 0; off < len && r == 0; off += sizeof(buf)) {
+		size_t want =
+		    len - off < sizeof(buf) ? (size_t)(len - off) : sizeof(buf);
+		r = sp_pread_all(fd, buf, want, (off_t)off);
+		if (r == 0)
+			EVP_DigestUpdate(md, buf, want);
+	}
+	EVP_DigestFinal_ex(md, out, &n);
+	EVP_MD_CTX_free(md);
+	if (r < 0)
+		errno = -r;
+	return r < 0 ? -1 : 0;
+}
+
 int sp_disk_index_open(int dirfd, const char *name, const uint8_t *expect_sha,
 		       struct sp_disk_index **ret, struct sp_error *err)
 {
@@ -204,7 +231,14 @@ int sp_disk_index_open(int dirfd, const char *name, const uint8_t *expect_sha,
 		return sp_error_set(err, SP_E_INDEX_CORRUPT,
 				    "index '%s' has a damaged header", name);
 	}
-	sp_sha256(m, ix->map_len - 32, sum);
+	/* Hash through read(2), not the mapping, so that checking a large
+	 * index does not pull it all into memory: readers fault in only what
+	 * they use and give it back with sp_disk_index_forget(). */
+	if (file_sha256(fd, ix->map_len - 32, sum) < 0) {
+		sp_disk_index_free(ix);
+		return sp_error_set_errno(err, SP_E_VAULT_IO, errno,
+					  "cannot read index '%s'", name);
+	}
 	if (memcmp(sum, m + ix->map_len - 32, 32) != 0) {
 		sp_disk_index_free(ix);
 		return sp_error_set(err, SP_E_INDEX_CORRUPT,
@@ -245,6 +279,16 @@ uint32_t sp_disk_index_chunk_size(const struct sp_disk_index *ix)
 uint64_t sp_disk_index_count(const struct sp_disk_index *ix)
 {
 	return ix->count;
+}
+
+void sp_disk_index_forget(struct sp_disk_index *ix, uint64_t slot)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t upto =
+	    (SP_INDEX_HEADER_LEN + slot * SP_CHUNK_ID_LEN) / page * page;
+
+	if (upto > 0)
+		madvise(ix->map, upto, MADV_DONTNEED);
 }
 
 const struct sp_chunk_id *sp_disk_index_get(const struct sp_disk_index *ix,

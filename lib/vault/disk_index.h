@@ -51,6 +51,9 @@ void sp_disk_index_free(struct sp_disk_index *ix);
 uint64_t sp_disk_index_disk_size(const struct sp_disk_index *ix);
 uint32_t sp_disk_index_chunk_size(const struct sp_disk_index *ix);
 uint64_t sp_disk_index_count(const struct sp_disk_index *ix);
+/* The caller is done with slots before @slot: their pages may leave
+ * memory (they are read back from the file if needed again). */
+void sp_disk_index_forget(struct sp_disk_index *ix, uint64_t slot);
 const struct sp_chunk_id *sp_disk_index_get(const struct sp_disk_index *ix,
 					    uint64_t slot);
 
