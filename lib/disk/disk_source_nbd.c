@@ -8,6 +8,9 @@
 #include "disk/disk_impl.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +24,27 @@
 #define NBD_MAX_IO (32u << 20)
 #define NBD_MAX_STATUS (1ull << 30)
 
+/* The tail of what qemu-nbd wrote to @fd, trimmed, into @out. */
+static void read_tail(int fd, char *out, size_t len)
+{
+	off_t end = lseek(fd, 0, SEEK_END);
+	off_t from = end > (off_t)len - 1 ? end - (off_t)len + 1 : 0;
+	ssize_t n = pread(fd, out, len - 1, from);
+
+	out[n > 0 ? n : 0] = '\0';
+	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
+		out[--n] = '\0';
+	for (char *p = out; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+}
+
 int sp_disk_nbd_connect(struct nbd_handle **ret, char **argv, bool allocation,
 			const char *what, struct sp_error *err)
 {
-	char path[512];
+	char path[512], said[320] = "";
 	struct nbd_handle *h;
+	int errfd, saved, r;
 
 	if (!sp_spawn_find(argv[0], path, sizeof(path)))
 		return sp_error_set(err, SP_E_TOOL_MISSING,
@@ -36,25 +55,43 @@ int sp_disk_nbd_connect(struct nbd_handle **ret, char **argv, bool allocation,
 	h = nbd_create();
 	if (!h)
 		return sp_error_set(err, SP_E_NBD,
-				    "cannot create an NBD "
-				    "handle: %s",
+				    "cannot create an NBD handle: %s",
 				    nbd_get_error());
 	if (allocation &&
-	    nbd_add_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0)
-		goto fail;
-	if (nbd_connect_systemd_socket_activation(h, argv) < 0)
-		goto fail;
+	    nbd_add_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0) {
+		r = sp_error_set(err, SP_E_NBD,
+				 "cannot set up NBD for '%s': %s", what,
+				 nbd_get_error());
+		nbd_close(h);
+		return r;
+	}
+	/*
+	 * qemu-nbd inherits our stderr.  Give it a memory file instead while
+	 * it starts, so that its reason for refusing an image ends up in our
+	 * message rather than loose on the terminal.  Disks are opened before
+	 * any worker thread runs, so nothing else writes to stderr meanwhile.
+	 */
+	errfd = memfd_create("qemu-nbd-stderr", MFD_CLOEXEC);
+	saved = errfd >= 0 ? fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3) : -1;
+	if (saved >= 0)
+		dup2(errfd, STDERR_FILENO);
+	r = nbd_connect_systemd_socket_activation(h, argv);
+	if (saved >= 0) {
+		dup2(saved, STDERR_FILENO);
+		close(saved);
+	}
+	if (r < 0 && errfd >= 0)
+		read_tail(errfd, said, sizeof(said));
+	if (errfd >= 0)
+		close(errfd);
+	if (r < 0) {
+		r = sp_error_set(err, SP_E_NBD, "cannot open '%s': %s", what,
+				 said[0] ? said : nbd_get_error());
+		nbd_close(h);
+		return r;
+	}
 	*ret = h;
 	return 0;
-fail : {
-	/* qemu-nbd's own complaint (bad image, wrong format) is in the
-	 * error text; keep it whole for the operator. */
-	int r =
-	    sp_error_set(err, SP_E_NBD, "cannot open '%s' with qemu-nbd: %s",
-			 what, nbd_get_error());
-	nbd_close(h);
-	return r;
-}
 }
 
 void sp_disk_nbd_disconnect(struct nbd_handle **h)
