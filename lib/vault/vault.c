@@ -231,9 +231,7 @@ int sp_vault_open(const char *path, struct sp_vault **ret, struct sp_error *err)
 		int e = errno;
 		if (e == ENOENT)
 			r = sp_error_set(err, SP_E_VAULT_NOT_FOUND,
-					 "vault '%s' does not exist (create it "
-					 "with 'stillpoint --vault %s init')",
-					 path, path);
+					 "vault '%s' does not exist", path);
 		else if (e == ENOTDIR)
 			r = sp_error_set(err, SP_E_NOT_A_VAULT,
 					 "'%s' is not a directory", path);
