@@ -61,8 +61,10 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 	json_t *m = NULL;
 	int c, r;
 
-	if (!disks)
-		return 1;
+	if (!disks) {
+		sp_error_set(&err, SP_E_NOMEM, "out of memory");
+		return cli_fail(cli, &err);
+	}
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':

@@ -60,8 +60,10 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	json_t *res = NULL;
 	int c, r;
 
-	if (!maps)
-		return 1;
+	if (!maps) {
+		sp_error_set(&err, SP_E_NOMEM, "out of memory");
+		return cli_fail(cli, &err);
+	}
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
