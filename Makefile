@@ -33,9 +33,9 @@ valgrind: all
 # libFuzzer targets, each run FUZZ_SECONDS on top of the stored corpus.
 FUZZ_SECONDS ?= 60
 fuzz:
-	CC=clang $(MESON) setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false >/dev/null 2>&1 || true
+	CC=clang $(MESON) setup build-fuzz -Dfuzz=true -Dc_args=-fsanitize=fuzzer-no-link -Db_sanitize=address,undefined -Db_lundef=false >/dev/null 2>&1 || true
 	ninja -C build-fuzz
-	for f in manifest index; do \
+	for f in manifest index domain_xml writer_config vss_writers schedule; do \
 		mkdir -p build-fuzz/corpus-$$f && \
 		build-fuzz/tests/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) \
 			build-fuzz/corpus-$$f tests/fuzz/corpus/$$f || exit 1; \

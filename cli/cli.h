@@ -47,5 +47,25 @@ int cmd_verify(struct cli *cli, int argc, char **argv);
 int cmd_catalog(struct cli *cli, int argc, char **argv);
 int cmd_errors(struct cli *cli, int argc, char **argv);
 int cmd_info(struct cli *cli, int argc, char **argv);
+int cmd_writers(struct cli *cli, int argc, char **argv);
+int cmd_delete(struct cli *cli, int argc, char **argv);
+int cmd_undelete(struct cli *cli, int argc, char **argv);
+int cmd_trash(struct cli *cli, int argc, char **argv);
+int cmd_gc(struct cli *cli, int argc, char **argv);
+int cmd_policy(struct cli *cli, int argc, char **argv);
+int cmd_protect(struct cli *cli, int argc, char **argv);
+int cmd_unprotect(struct cli *cli, int argc, char **argv);
+int cmd_protected(struct cli *cli, int argc, char **argv);
+int cmd_jobs(struct cli *cli, int argc, char **argv);
+int cmd_job(struct cli *cli, int argc, char **argv);
+int cmd_prune(struct cli *cli, int argc, char **argv);
+
+/* stillpointd's control socket ($STILLPOINTD_SOCKET overrides). */
+const char *cli_daemon_socket(void);
+/* One request line, one reply line; -1 when no daemon answers. */
+int cli_daemon_request(const char *line, char *reply, size_t len);
+/* backup --now through the daemon: the exit status, or -1 when no daemon
+ * runs (the caller then backs up directly). */
+int cli_backup_via_daemon(struct cli *cli, const char *domain);
 
 #endif

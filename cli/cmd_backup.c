@@ -5,6 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+#include <unistd.h>
+
+#include <stillpoint/state.h>
+
 #include "cli.h"
 
 static const char backup_help[] =
@@ -12,11 +17,40 @@ static const char backup_help[] =
     "    stillpoint backup - back up the disks of a VM as one recovery point\n"
     "\n"
     "SYNOPSIS\n"
+    "    stillpoint [--vault DIR] backup DOMAIN [--connect URI]\n"
+    "               [--writers FILE] [--require LEVEL] [--full]\n"
+    "               [--pause-fallback | --no-pause-fallback]\n"
     "    stillpoint [--vault DIR] backup --name NAME --disk PATH\n"
     "               [--disk PATH ...] [--config FILE]\n"
     "\n"
     "DESCRIPTION\n"
-    "    Reads every disk of a powered-off VM and stores it in the vault\n"
+    "    With DOMAIN, backs up a libvirt domain (by name or UUID) as one\n"
+    "    recovery point named after it: all its disks and its definition.\n"
+    "    A running domain is captured at one still point in two phases:\n"
+    "\n"
+    "    Take Snapshot: the writers' pre steps run (scripts in the guest\n"
+    "    through qemu-guest-agent, or on the host), the guest's file\n"
+    "    systems are frozen, one libvirt backup job captures every disk at\n"
+    "    the same instant and creates a checkpoint, the guest is thawed at\n"
+    "    once and the writers' post steps run.  A watchdog process thaws\n"
+    "    the guest by the freeze deadline (10 s) even if this command is\n"
+    "    killed.\n"
+    "\n"
+    "    Transfer data to vault: the point-in-time exports are read over\n"
+    "    NBD; when the previous point's checkpoint is usable only the\n"
+    "    blocks changed since are read, else all allocated data is read\n"
+    "    and compared with the vault (with a warning saying why).\n"
+    "\n"
+    "    The point's consistency is application (every writer and the\n"
+    "    freeze succeeded), file-system (the freeze succeeded, a writer\n"
+    "    failed or none is configured) or crash (the domain is off or\n"
+    "    paused, the guest agent does not answer, or the freeze failed);\n"
+    "    'stillpoint points DOMAIN' shows why a point is lower.  Each run\n"
+    "    is a job in 'stillpoint jobs'.  A paused\n"
+    "    or shut-off domain is backed up crash-consistent.\n"
+    "\n"
+    "    With --name and --disk, reads every disk of a powered-off VM and\n"
+    "    stores it in the vault\n"
     "    as one crash-consistent recovery point.  A disk is a raw image\n"
     "    file, a block device, or a qcow2 image (read through qemu-nbd;\n"
     "    backing chains are followed).  Holes and zero clusters are never\n"
@@ -29,6 +63,24 @@ static const char backup_help[] =
     "    point (at most unreferenced chunks).\n"
     "\n"
     "OPTIONS\n"
+    "    --connect URI   libvirt connection (default: $LIBVIRT_DEFAULT_URI,\n"
+    "                    else qemu:///system)\n"
+    "    --writers FILE  the VM's writer settings (default:\n"
+    "                    /etc/stillpoint/writers/DOMAIN.json if present);\n"
+    "                    see docs/writers.md.  The file must be owned by\n"
+    "                    root and not writable by others.\n"
+    "    --require LEVEL fail instead of degrading below LEVEL:\n"
+    "                    application, file-system or crash (default: as\n"
+    "                    the settings say, else never fail)\n"
+    "    --pause-fallback, --no-pause-fallback\n"
+    "                    without a guest agent, pause the domain for the\n"
+    "                    snapshot instant (crash-consistent, stun time\n"
+    "                    recorded) or not (default: as the settings say)\n"
+    "    --full          read all data even when an incremental is\n"
+    "                    possible (the checkpoint chain goes on)\n"
+    "    --now           an ad-hoc backup: of a protected domain through\n"
+    "                    stillpointd when it runs (the job waits its turn\n"
+    "                    under its limits), else right here\n"
     "    --name NAME     the VM's name: letters, digits, '.', '_', '-'\n"
     "    --disk PATH     a disk of the VM (repeat for each disk); disks\n"
     "                    are named in the point by their file name\n"
@@ -40,10 +92,119 @@ static const char backup_help[] =
     "    Progress (bytes, rate, ETA) on stderr when it is a terminal.\n"
     "\n"
     "ERRORS\n"
+    "    DomainNotFound, LibvirtFailed, DomainBusy, DomainStateInvalid,\n"
+    "    SnapshotFailed, ExportReadFailed, ConsistencyNotReached,\n"
+    "    WriterPreFailed, WriterPreTimedOut, WriterNotFound,\n"
+    "    WriterUnsafePermissions, WriterConfigInvalid, GuestAgentUnavailable,\n"
     "    DiskNotFound, DiskIsDirectory, DiskPermissionDenied,\n"
     "    DiskNotSupported, DiskReadFailed, DiskChanged, DiskDuplicate,\n"
     "    DiskFormatUnsupported, ConfigNotFound, VaultFull, VaultIOError,\n"
     "    NotAVault, VaultNotFound, Interrupted.\n";
+
+static void print_summary(const struct cli *cli, const char *name, json_t *m)
+{
+	char rd[32], nw[32], st[32];
+	json_int_t ms = json_integer_value(json_object_get(m, "duration_ms"));
+	json_t *fz = json_object_get(m, "freeze_ms");
+	json_t *why = json_object_get(m, "consistency_reason");
+	json_t *w;
+	size_t i;
+
+	if (cli->quiet)
+		return;
+	sp_format_bytes(
+	    (uint64_t)json_integer_value(json_object_get(m, "bytes_read")), rd,
+	    sizeof(rd));
+	sp_format_bytes(
+	    (uint64_t)json_integer_value(json_object_get(m, "bytes_new")), nw,
+	    sizeof(nw));
+	sp_format_bytes(
+	    (uint64_t)json_integer_value(json_object_get(m, "bytes_stored")),
+	    st, sizeof(st));
+	printf("point %s@%s (%s): read %s, new %s, stored %s, %.1f s", name,
+	       json_string_value(json_object_get(m, "id")),
+	       json_string_value(json_object_get(m, "consistency")), rd, nw, st,
+	       (double)ms / 1000.0);
+	if (json_is_integer(fz))
+		printf(", frozen %lld ms", (long long)json_integer_value(fz));
+	printf("\n");
+	if (json_is_object(why))
+		printf("    %s because: %s\n",
+		       json_string_value(json_object_get(m, "consistency")),
+		       json_string_value(json_object_get(why, "message")));
+	json_array_foreach(json_object_get(m, "warnings"), i, w)
+	    fprintf(stderr, "stillpoint: warning: %s\n", json_string_value(w));
+}
+
+/*
+ * The job record of a domain backup in the host's state database: created
+ * here ("manual"), or given by stillpointd (--job-id).  The backup runs
+ * without a record when the state database cannot be opened (e.g. not
+ * root): it says so and goes on.
+ */
+static struct sp_state *job_begin(const char *domain, int64_t *job_id,
+				  struct sp_error *err)
+{
+	struct sp_state *st = NULL;
+	struct sp_error e;
+	json_t *f;
+
+	if (sp_state_open(NULL, &st, &e) < 0) {
+		fprintf(stderr, "stillpoint: warning: no job record: %s\n",
+			e.msg);
+		return NULL;
+	}
+	sp_state_jobs_recover(st, NULL, &e);
+	if (*job_id == 0 && sp_state_job_create(st, domain, "backup", "manual",
+						job_id, err) < 0) {
+		sp_state_close(st);
+		return NULL;
+	}
+	f = json_pack("{s:s, s:I, s:I, s:I}", "status", "in progress", "pid",
+		      (json_int_t)getpid(), "started", (json_int_t)time(NULL),
+		      "started_ms", (json_int_t)sp_now_ms());
+	sp_state_job_update(st, *job_id, f, &e);
+	json_decref(f);
+	return st;
+}
+
+static int backup_domain(struct cli *cli, const char *domain,
+			 struct sp_domain_backup_opts *o, int64_t job_id)
+{
+	struct sp_vault *v = NULL;
+	struct sp_error err = {0}, e;
+	struct sp_state *st;
+	json_t *m = NULL;
+	int r;
+
+	st = job_begin(domain, &job_id, &err);
+	if (!st && err.code)
+		return cli_fail(cli, &err);
+	o->domain = domain;
+	cli_job_opts(cli, &o->job);
+	r = sp_vault_open(cli->vault, &v, &err);
+	if (r == 0)
+		r = sp_domain_backup_run(v, o, &m, &err);
+	sp_vault_close(v);
+	cli_progress_done();
+	if (st) {
+		if (sp_state_job_finish(st, job_id, r == 0 ? m : NULL,
+					r < 0 ? &err : NULL, &e) < 0)
+			fprintf(stderr,
+				"stillpoint: warning: job %lld not "
+				"recorded: %s\n",
+				(long long)job_id, e.msg);
+		sp_state_close(st);
+	}
+	if (r < 0)
+		return cli_fail(cli, &err);
+	if (cli->json)
+		cli_print_json(json_incref(m));
+	else
+		print_summary(cli, domain, m);
+	json_decref(m);
+	return 0;
+}
 
 int cmd_backup(struct cli *cli, int argc, char **argv)
 {
@@ -51,10 +212,21 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 	    {"name", required_argument, NULL, 'n'},
 	    {"disk", required_argument, NULL, 'd'},
 	    {"config", required_argument, NULL, 'c'},
+	    {"connect", required_argument, NULL, 'C'},
+	    {"writers", required_argument, NULL, 'W'},
+	    {"require", required_argument, NULL, 'R'},
+	    {"pause-fallback", no_argument, NULL, 'P'},
+	    {"no-pause-fallback", no_argument, NULL, 'p'},
+	    {"full", no_argument, NULL, 'F'},
+	    {"now", no_argument, NULL, 'N'},
+	    {"job-id", required_argument, NULL, 'J'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct sp_backup_opts o = {0};
+	struct sp_domain_backup_opts dop = {.pause_fallback = -1};
+	bool live_opt = false, now = false;
+	int64_t job_id = 0;
 	struct sp_vault *v = NULL;
 	struct sp_error err = {0};
 	const char **disks = calloc((size_t)argc, sizeof(*disks));
@@ -76,6 +248,36 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 		case 'c':
 			o.config_path = optarg;
 			break;
+		case 'C':
+			dop.uri = optarg;
+			live_opt = true;
+			break;
+		case 'W':
+			dop.writers_path = optarg;
+			live_opt = true;
+			break;
+		case 'R':
+			dop.require = optarg;
+			live_opt = true;
+			break;
+		case 'P':
+		case 'p':
+			dop.pause_fallback = c == 'P';
+			live_opt = true;
+			break;
+		case 'F':
+			dop.full = true;
+			live_opt = true;
+			break;
+		case 'N':
+			now = true;
+			live_opt = true;
+			break;
+		case 'J':
+			/* stillpointd hands over the job it queued. */
+			job_id = strtoll(optarg, NULL, 10);
+			live_opt = true;
+			break;
 		case 'h':
 			fputs(backup_help, stdout);
 			free(disks);
@@ -86,18 +288,38 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		r = cli_usage_error("backup",
-				    "unexpected argument '%s' (live domains "
-				    "come later; give --name and --disk)",
-				    argv[optind]);
+		if (o.name || o.ndisks || o.config_path || optind + 1 < argc) {
+			r = cli_usage_error(
+			    "backup",
+			    optind + 1 < argc
+				? "one DOMAIN at a time, not '%s'"
+				: "give a DOMAIN, or --name and --disk, not "
+				  "both ('%s')",
+			    argv[optind + 1 < argc ? optind + 1 : optind]);
+			free(disks);
+			return r;
+		}
 		free(disks);
-		return r;
+		if (now && !job_id) {
+			r = cli_backup_via_daemon(cli, argv[optind]);
+			if (r != -1)
+				return r;
+			/* No daemon: run it here. */
+		}
+		return backup_domain(cli, argv[optind], &dop, job_id);
+	}
+	if (live_opt) {
+		free(disks);
+		return cli_usage_error("backup",
+				       "--connect, --writers, --require, "
+				       "--full and --pause-fallback need a "
+				       "DOMAIN");
 	}
 	if (!o.name || o.ndisks == 0) {
 		free(disks);
 		return cli_usage_error("backup",
-				       "--name NAME and at least one --disk "
-				       "PATH are required");
+				       "give a DOMAIN, or --name NAME and at "
+				       "least one --disk PATH");
 	}
 	o.disks = disks;
 	cli_job_opts(cli, &o.job);
@@ -113,24 +335,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 		cli_print_json(m);
 		return 0;
 	}
-	if (!cli->quiet) {
-		char rd[32], nw[32], st[32];
-		json_int_t ms =
-		    json_integer_value(json_object_get(m, "duration_ms"));
-		sp_format_bytes((uint64_t)json_integer_value(
-				    json_object_get(m, "bytes_read")),
-				rd, sizeof(rd));
-		sp_format_bytes((uint64_t)json_integer_value(
-				    json_object_get(m, "bytes_new")),
-				nw, sizeof(nw));
-		sp_format_bytes((uint64_t)json_integer_value(
-				    json_object_get(m, "bytes_stored")),
-				st, sizeof(st));
-		printf("point %s@%s (%s): read %s, new %s, stored %s, %.1f s\n",
-		       o.name, json_string_value(json_object_get(m, "id")),
-		       json_string_value(json_object_get(m, "consistency")), rd,
-		       nw, st, (double)ms / 1000.0);
-	}
+	print_summary(cli, o.name, m);
 	json_decref(m);
 	return 0;
 }

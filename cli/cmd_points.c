@@ -76,12 +76,41 @@ int cmd_points(struct cli *cli, int argc, char **argv)
 		sp_format_bytes((uint64_t)json_integer_value(
 				    json_object_get(m, "bytes_new")),
 				nw, sizeof(nw));
-		printf("%s@%s  %s  %-11s  new %s\n",
+		printf("%s@%s  %s  %-11s  new %s",
 		       json_string_value(json_object_get(m, "name")),
 		       json_string_value(json_object_get(m, "id")),
 		       json_string_value(json_object_get(m, "time")),
 		       json_string_value(json_object_get(m, "consistency")),
 		       nw);
+		json_t *ph = json_object_get(m, "phases");
+		if (json_is_integer(json_object_get(m, "freeze_ms")))
+			printf("  frozen %lld ms",
+			       (long long)json_integer_value(
+				   json_object_get(m, "freeze_ms")));
+		if (json_is_object(json_object_get(m, "source")))
+			printf("  snapshot %.1f s, transfer %.1f s",
+			       (double)json_integer_value(json_object_get(
+				   json_object_get(ph, "snapshot"),
+				   "duration_ms")) /
+				   1000.0,
+			       (double)json_integer_value(json_object_get(
+				   json_object_get(ph, "transfer"),
+				   "duration_ms")) /
+				   1000.0);
+		printf("\n");
+		json_t *why = json_object_get(m, "consistency_reason");
+		if (json_is_object(why))
+			printf(
+			    "    %s because%s%s: %s\n",
+			    json_string_value(
+				json_object_get(m, "consistency")),
+			    json_is_string(json_object_get(why, "code")) ? " "
+									 : "",
+			    json_is_string(json_object_get(why, "code"))
+				? json_string_value(
+				      json_object_get(why, "code"))
+				: "",
+			    json_string_value(json_object_get(why, "message")));
 		json_array_foreach(json_object_get(m, "disks"), k, d)
 		{
 			char sz[32], rd[32], dn[32];

@@ -14,8 +14,26 @@ static const char restore_help[] =
     "SYNOPSIS\n"
     "    stillpoint [--vault DIR] restore NAME[@ID] --to DIR\n"
     "               [--format raw|qcow2] [--disk-to DISK=PATH ...] [--force]\n"
+    "    stillpoint [--vault DIR] restore DOMAIN[@ID] --as NEWNAME [--to DIR]\n"
+    "               [--format raw|qcow2] [--force] [--connect URI]\n"
+    "    stillpoint [--vault DIR] restore DOMAIN[@ID] --in-place\n"
+    "               [--connect URI]\n"
     "\n"
     "DESCRIPTION\n"
+    "    With --as, a point of a libvirt domain becomes a new domain: its\n"
+    "    disks are restored to DIR/NEWNAME-<target>.qcow2 (or .img for\n"
+    "    raw; DIR defaults to /var/lib/libvirt/images) and its stored\n"
+    "    definition is defined anew with the new name, a new UUID and new\n"
+    "    MAC addresses, its disks pointing at the new files.  Nothing is\n"
+    "    defined unless every disk was restored whole.  The original is\n"
+    "    not touched.\n"
+    "\n"
+    "    With --in-place, the original domain (which must be shut off)\n"
+    "    gets each disk replaced whole by the point's: written beside the\n"
+    "    image, then renamed over it.  Its checkpoints are dropped, so the\n"
+    "    next backup reads all data.  Its definition is kept.\n"
+    "\n"
+    "    Without them:\n"
     "    Writes each disk of the point to DIR/<disk name> (the file name\n"
     "    of the source disk), in the source's format unless --format says\n"
     "    otherwise: raw files are written sparse, qcow2 images through\n"
@@ -37,11 +55,50 @@ static const char restore_help[] =
     "                          a block device (at least the disk's size,\n"
     "                          not in use); repeat for several disks\n"
     "    --force               overwrite existing files\n"
+    "    --as NEWNAME          define the restored domain under NEWNAME\n"
+    "    --in-place            replace the shut-off original's disks\n"
+    "    --connect URI         libvirt connection (default:\n"
+    "                          $LIBVIRT_DEFAULT_URI, else qemu:///system)\n"
     "\n"
     "ERRORS\n"
     "    PointNotFound, PointAmbiguous, TargetExists, TargetNotFound,\n"
     "    TargetTooSmall, TargetBusy, TargetWriteFailed, TargetFull,\n"
-    "    ChunkMissing, ChunkCorrupt, IndexCorrupt, ManifestCorrupt.\n";
+    "    ChunkMissing, ChunkCorrupt, IndexCorrupt, ManifestCorrupt,\n"
+    "    DomainExists, DomainStateInvalid, DomainNotFound, LibvirtFailed.\n";
+
+static int restore_domain(struct cli *cli, struct sp_domain_restore_opts *o)
+{
+	struct sp_vault *v = NULL;
+	struct sp_error err = {0};
+	json_t *res = NULL;
+	size_t i;
+	json_t *f;
+	int r;
+
+	cli_job_opts(cli, &o->job);
+	r = sp_vault_open(cli->vault, &v, &err);
+	if (r == 0)
+		r = sp_domain_restore_run(v, o, &res, &err);
+	sp_vault_close(v);
+	cli_progress_done();
+	if (r < 0)
+		return cli_fail(cli, &err);
+	if (cli->json) {
+		cli_print_json(res);
+		return 0;
+	}
+	if (!cli->quiet) {
+		printf("%s domain '%s' (uuid %s) from point %s\n",
+		       o->in_place ? "restored in place" : "defined",
+		       json_string_value(json_object_get(res, "domain")),
+		       json_string_value(json_object_get(res, "uuid")),
+		       json_string_value(json_object_get(res, "point")));
+		json_array_foreach(json_object_get(res, "files"), i, f) printf(
+		    "    %s\n", json_string_value(json_object_get(f, "path")));
+	}
+	json_decref(res);
+	return 0;
+}
 
 int cmd_restore(struct cli *cli, int argc, char **argv)
 {
@@ -50,10 +107,14 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	    {"format", required_argument, NULL, 'f'},
 	    {"disk-to", required_argument, NULL, 'm'},
 	    {"force", no_argument, NULL, 'F'},
+	    {"as", required_argument, NULL, 'a'},
+	    {"in-place", no_argument, NULL, 'i'},
+	    {"connect", required_argument, NULL, 'C'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct sp_restore_opts o = {0};
+	struct sp_domain_restore_opts dop = {0};
 	struct sp_vault *v = NULL;
 	struct sp_error err = {0};
 	const char **maps = calloc((size_t)argc, sizeof(*maps));
@@ -85,6 +146,15 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		case 'F':
 			o.force = true;
 			break;
+		case 'a':
+			dop.new_name = optarg;
+			break;
+		case 'i':
+			dop.in_place = true;
+			break;
+		case 'C':
+			dop.uri = optarg;
+			break;
 		case 'h':
 			free(maps);
 			fputs(restore_help, stdout);
@@ -93,6 +163,31 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 			free(maps);
 			return cli_usage_error("restore", "unknown option");
 		}
+	}
+	if (o.format && strcmp(o.format, "raw") && strcmp(o.format, "qcow2")) {
+		free(maps);
+		return cli_usage_error(
+		    "restore", "--format must be raw or qcow2, not '%s'",
+		    o.format);
+	}
+	if (dop.new_name || dop.in_place || dop.uri) {
+		free(maps);
+		if (optind + 1 != argc)
+			return cli_usage_error("restore",
+					       "expected one DOMAIN[@ID]");
+		if (!dop.new_name == !dop.in_place)
+			return cli_usage_error("restore",
+					       "give either --as NEWNAME or "
+					       "--in-place");
+		if (o.nmaps || (dop.in_place && (o.to_dir || o.format)))
+			return cli_usage_error(
+			    "restore", "--in-place takes no --to, --format or "
+				       "--disk-to; --as takes no --disk-to");
+		dop.spec = argv[optind];
+		dop.to_dir = o.to_dir;
+		dop.format = o.format;
+		dop.force = o.force;
+		return restore_domain(cli, &dop);
 	}
 	if (optind + 1 != argc || (!o.to_dir && o.nmaps == 0)) {
 		free(maps);

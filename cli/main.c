@@ -21,7 +21,7 @@ static void on_signal(int sig)
 
 static const char main_help[] =
     "NAME\n"
-    "    stillpoint - back up and restore virtual machine disks\n"
+    "    stillpoint - back up and restore virtual machines\n"
     "\n"
     "SYNOPSIS\n"
     "    stillpoint [GLOBAL OPTIONS] COMMAND [ARGS...]\n"
@@ -35,12 +35,21 @@ static const char main_help[] =
     "\n"
     "COMMANDS\n"
     "    init      create a vault\n"
-    "    backup    back up the disks of a VM as one recovery point\n"
+    "    backup    back up a libvirt domain (or disk images) as one\n"
+    "              recovery point, at one still point\n"
     "    points    list recovery points\n"
-    "    restore   write a point's disks (and config) back out\n"
+    "    restore   write a point's disks back out, define it as a new\n"
+    "              domain (--as) or replace the original's (--in-place)\n"
     "    verify    read back and check every chunk points need\n"
+    "    delete    move a point to the trash; undelete, trash\n"
+    "    gc        reclaim chunks no point uses (safe during backups)\n"
     "    info      show the vault's settings\n"
     "    catalog   rebuild the listing catalog from the vault's files\n"
+    "    writers   list a VM's writers and their states\n"
+    "    policy    create, list, show, edit, delete backup policies\n"
+    "    protect   bind a VM to a policy; unprotect, protected\n"
+    "    jobs      the job history; job ID, job cancel ID\n"
+    "    prune     apply protected VMs' retention (--dry-run shows why)\n"
     "    errors    list the error codes with their recommended actions\n"
     "\n"
     "GLOBAL OPTIONS\n"
@@ -62,6 +71,10 @@ static const char main_help[] =
     "\n"
     "EXAMPLES\n"
     "    stillpoint --vault /srv/vault init\n"
+    "    stillpoint --vault /srv/vault backup web01\n"
+    "    stillpoint --vault /srv/vault points web01 --json\n"
+    "    stillpoint --vault /srv/vault writers web01\n"
+    "    stillpoint --vault /srv/vault restore web01 --as web01-copy\n"
     "    stillpoint --vault /srv/vault backup --name web01 \\\n"
     "        --disk /var/lib/libvirt/images/web01.qcow2\n"
     "    stillpoint --vault /srv/vault points web01\n"
@@ -71,9 +84,26 @@ static const struct {
 	const char *name;
 	int (*fn)(struct cli *, int, char **);
 } commands[] = {
-    {"init", cmd_init},	      {"backup", cmd_backup}, {"points", cmd_points},
-    {"restore", cmd_restore}, {"verify", cmd_verify}, {"catalog", cmd_catalog},
-    {"errors", cmd_errors},   {"info", cmd_info},
+    {"init", cmd_init},
+    {"backup", cmd_backup},
+    {"points", cmd_points},
+    {"restore", cmd_restore},
+    {"verify", cmd_verify},
+    {"catalog", cmd_catalog},
+    {"errors", cmd_errors},
+    {"info", cmd_info},
+    {"writers", cmd_writers},
+    {"delete", cmd_delete},
+    {"undelete", cmd_undelete},
+    {"trash", cmd_trash},
+    {"gc", cmd_gc},
+    {"policy", cmd_policy},
+    {"protect", cmd_protect},
+    {"unprotect", cmd_unprotect},
+    {"protected", cmd_protected},
+    {"jobs", cmd_jobs},
+    {"job", cmd_job},
+    {"prune", cmd_prune},
 };
 
 int main(int argc, char **argv)
@@ -91,8 +121,10 @@ int main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct sigaction sa = {.sa_handler = on_signal};
-	int c;
+	int c, status;
 
+	if (sp_watchdog_dispatch(argc, argv, &status))
+		return status;
 	cli.vault = getenv("STILLPOINT_VAULT");
 	if (!cli.vault || !*cli.vault)
 		cli.vault = SP_DEFAULT_VAULT;

@@ -19,3 +19,7 @@ fi
 	--disk "$work/demo-vm.img" --disk "$work/demo-data.qcow2"
 "$sp" --vault "$vault" points demo-vm
 "$sp" --vault "$vault" verify demo-vm
+# The same on a live VM when this machine can run the lab's guest.
+if [ "$(id -u)" = 0 ] && command -v virsh >/dev/null 2>&1; then
+	"$(dirname "$0")/demo-live.sh" "$(cd "$(dirname "$sp")" && pwd)/$(basename "$sp")"
+fi

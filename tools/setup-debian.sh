@@ -7,7 +7,18 @@ if [ "$(id -u)" != 0 ]; then
 fi
 pkgs="build-essential meson ninja-build pkg-config clang
 libzstd-dev libssl-dev libsqlite3-dev libjansson-dev libnbd-dev
-qemu-utils e2fsprogs util-linux openssl sqlite3 jq zstd"
+qemu-utils e2fsprogs util-linux openssl sqlite3 jq zstd
+libvirt-dev libxml2-dev
+libvirt-daemon-system libvirt-daemon-system-sysv libvirt-daemon-driver-qemu
+libvirt-clients qemu-system-x86 qemu-guest-agent busybox-static cpio
+tzdata"
+# The test lab (tests/lab/) runs tiny guests under libvirt.  We take
+# libvirt-daemon-system, not the bare libvirt-daemon: its postinst creates
+# the libvirt-qemu user and group the Debian build runs QEMU as, and the
+# /var/lib/libvirt tree.  Naming libvirt-daemon-system-sysv picks the init
+# script flavour instead of the systemd one, which would pull systemd-sysv
+# into containers where no service manager runs (the lab starts libvirtd
+# and virtlogd by hand).  qemu-guest-agent is only copied into the guest.
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
@@ -20,3 +31,5 @@ if [ -n "$missing" ]; then
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
+# The guest kernel is fetched and unpacked, never installed on the host.
+"$(dirname "$0")/../tests/lab/fetch-kernel.sh" >/dev/null

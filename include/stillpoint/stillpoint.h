@@ -77,6 +77,52 @@ struct sp_backup_opts {
 int sp_backup_run(struct sp_vault *v, const struct sp_backup_opts *o,
 		  json_t **manifest, struct sp_error *err);
 
+struct sp_domain_backup_opts {
+	struct sp_job_opts job;
+	const char *uri;	  /* libvirt URI; NULL: $LIBVIRT_DEFAULT_URI,
+				     else qemu:///system */
+	const char *domain;	  /* name or UUID */
+	const char *writers_path; /* writer settings; NULL: the file
+				     /etc/stillpoint/writers/DOMAIN.json if it
+				     exists, else the defaults */
+	const char *require;	  /* NULL, or a consistency level that
+				     overrides the settings' "require" */
+	int pause_fallback;	  /* -1: as the settings say; 0 or 1 */
+	bool full;		  /* read all data even if a checkpoint allows
+				     an incremental */
+};
+
+/*
+ * Back up a libvirt domain (running, paused or shut off) as one recovery
+ * point named after it: every disk at one still point, at the highest
+ * consistency reached (application, file-system or crash; the reason is
+ * recorded when lower), then its changed blocks (or all allocated data)
+ * into the vault.  The guest is never left frozen, even if this process is
+ * killed (a watchdog process thaws it).  The manifest has "consistency",
+ * "consistency_reason", "phases", "freeze_ms", "writers",
+ * "excluded_disks", "checkpoint" and "incremental".
+ */
+int sp_domain_backup_run(struct sp_vault *v,
+			 const struct sp_domain_backup_opts *o,
+			 json_t **manifest, struct sp_error *err);
+
+/*
+ * The writers of a domain and their states (`stillpoint writers`): the
+ * configured writers with the last job's outcome (from @v, may be NULL),
+ * the file-system freeze, and on Windows guests the VSS writers read live
+ * through the guest agent.  *@ret: {"domain", "state", "agent",
+ * "agent_error", "guest_os", "writers": [{"name", "where", "kind",
+ * "state", "last_error", ...}], "last_job"}.
+ */
+int sp_domain_writers(struct sp_vault *v, const char *uri, const char *domain,
+		      const char *writers_path, json_t **ret,
+		      struct sp_error *err);
+
+/* Programs built on libstillpoint call this first thing in main(): when
+ * @argv is a watchdog's, it runs the watchdog and returns true (exit with
+ * *@status). */
+bool sp_watchdog_dispatch(int argc, char **argv, int *status);
+
 struct sp_restore_opts {
 	struct sp_job_opts job;
 	const char *spec;	 /* NAME or NAME@ID */
@@ -86,6 +132,7 @@ struct sp_restore_opts {
 	size_t nmaps;
 	const char *format; /* "raw", "qcow2" or NULL = as source */
 	bool force;	    /* overwrite existing files */
+	bool no_config;	    /* do not write the stored config out */
 };
 
 /*
@@ -96,6 +143,33 @@ struct sp_restore_opts {
  */
 int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 		   json_t **result, struct sp_error *err);
+
+struct sp_domain_restore_opts {
+	struct sp_job_opts job;
+	const char *uri;      /* as in sp_domain_backup_opts */
+	const char *spec;     /* DOMAIN or DOMAIN@ID */
+	const char *new_name; /* define a new domain of this name, or */
+	bool in_place;	      /* replace the (shut off) original's disks */
+	const char *to_dir;   /* new domain's disks: DIR/NEWNAME-<target>.<fmt>
+				 (default /var/lib/libvirt/images) */
+	const char *format;   /* "raw", "qcow2", NULL = as the disks were */
+	bool force;	      /* overwrite existing image files (new domain) */
+};
+
+/*
+ * Restore a domain's point.  As a new domain: disks restored into files,
+ * the stored definition defined anew with the new name, no UUID (libvirt
+ * makes one), no MAC addresses (libvirt makes new ones) and the disks
+ * pointing at the new files.  In place: the original must be shut off;
+ * each of its disks is replaced whole (written aside, renamed over), and
+ * its checkpoints are dropped (the new images carry no bitmaps), so the
+ * next backup reads all data.  *@result: {"domain", "uuid", "files",
+ * "point", "mode"}.  Errors: SP_E_DOMAIN_EXISTS, SP_E_DOMAIN_STATE,
+ * SP_E_DOMAIN_NOT_FOUND, SP_E_LIBVIRT, restore and vault errors.
+ */
+int sp_domain_restore_run(struct sp_vault *v,
+			  const struct sp_domain_restore_opts *o,
+			  json_t **result, struct sp_error *err);
 
 struct sp_verify_opts {
 	struct sp_job_opts job;
@@ -113,9 +187,93 @@ struct sp_verify_opts {
 int sp_verify_run(struct sp_vault *v, const struct sp_verify_opts *o,
 		  json_t **report, struct sp_error *err);
 
+/* ---- policies (see also <stillpoint/state.h>) ---- */
+struct sp_state;
+
+/* Check a policy document (schedule, window, time zone, keep counts).
+ * Errors: SP_E_USAGE naming the bad part. */
+int sp_policy_check(json_t *policy, struct sp_error *err);
+
+/* When protected VM @vm is due next after @after (UNIX seconds).
+ * Errors: SP_E_NOT_PROTECTED, SP_E_POLICY_NOT_FOUND, SP_E_USAGE. */
+int sp_policy_next_run(struct sp_state *st, const char *vm, int64_t after,
+		       int64_t *next, struct sp_error *err);
+
+/*
+ * Apply protected VM @vm's retention to its points in the vault at
+ * @vault_path (NULL: the protection's): points outside the rules go to the
+ * vault's trash for the policy's soft_delete_days (nothing moves with
+ * @dry_run).  *@report: {"vm", "policy", "dry_run", "kept": [{"id",
+ * "time", "why"}], "deleted": [...]}.  The newest point is never pruned.
+ */
+int sp_prune_vm(struct sp_state *st, const char *vault_path, const char *vm,
+		bool dry_run, int64_t now, json_t **report,
+		struct sp_error *err);
+
+/* Move every point of @vm in the vault at @vault_path to its trash. */
+int sp_vault_delete_points_at(const char *vault_path, const char *vm,
+			      const char *why, struct sp_error *err);
+
+/* VM names and point ids: [A-Za-z0-9._-]{1,64}, not starting with '.'. */
+bool sp_name_is_valid(const char *name);
+
 /* Parse "4194304", "4M", "1GiB"...; false on bad input. */
 bool sp_parse_size(const char *s, uint64_t *out);
 /* "1.5 GiB"-style rendering of a byte count into @out. */
 void sp_format_bytes(uint64_t bytes, char *out, size_t outlen);
+
+/* ---- the trash (soft delete) and garbage collection ---- */
+
+#define SP_TRASH_RETAIN_DAYS 14
+
+/*
+ * Soft-delete point @name@@id: it moves (one rename) from points/ to
+ * trash/, with a record {deleted_at, expires_at = @now + @retain_days,
+ * why}.  It is no longer listed nor restorable, its chunks stay until gc
+ * purges it after expiry.  @now is UNIX seconds.  Errors:
+ * SP_E_POINT_NOT_FOUND (also when it is in the trash already),
+ * SP_E_NAME_INVALID, SP_E_USAGE (retention over 100 years), vault I/O.
+ */
+int sp_vault_point_trash(struct sp_vault *v, const char *name, const char *id,
+			 const char *why, unsigned retain_days, int64_t now,
+			 struct sp_error *err);
+/* Bring a trashed point back, whole, into points/ and the listings.
+ * Errors: SP_E_POINT_NOT_FOUND (not in the trash: never deleted, or
+ * purged), SP_E_POINT_EXISTS, SP_E_NAME_INVALID, vault I/O. */
+int sp_vault_point_undelete(struct sp_vault *v, const char *name,
+			    const char *id, struct sp_error *err);
+/* The trash as [{name, id, time, consistency, disks, deleted_at,
+ * expires_at, why}], by name then id.  Caller owns it. */
+int sp_vault_trash_list(struct sp_vault *v, json_t **ret, struct sp_error *err);
+/* Resolve "NAME@ID" (ID may be a unique prefix) to its trash entry.
+ * Errors: SP_E_POINT_NOT_FOUND, SP_E_POINT_AMBIGUOUS, SP_E_NAME_INVALID. */
+int sp_vault_trash_find(struct sp_vault *v, const char *spec, json_t **ret,
+			struct sp_error *err);
+/* Remove the trash entries expired at @now; *@purged (may be NULL) counts
+ * them.  Their chunks are left for gc. */
+int sp_vault_trash_purge(struct sp_vault *v, int64_t now, size_t *purged,
+			 struct sp_error *err);
+
+struct sp_gc_opts {
+	struct sp_job_opts job; /* only cancel is used */
+	bool dry_run;		/* change nothing; report what would be done */
+	int64_t now;		/* trash expiry clock (UNIX s); 0 = now */
+};
+
+/*
+ * Garbage collection, safe while backups run (docs/vault-format.md,
+ * "Garbage collection"): purge expired trash, sweep the fossils of the
+ * previous run once every backup that ran when they were made is over
+ * (resurrecting any a point now needs), and fossilize the chunks no point,
+ * trashed point or draft references.  A chunk is thus deleted by the
+ * second run that finds it unreferenced.  *@report: {"dry_run",
+ * "trash_purged": ["NAME@ID"], "swept", "waiting_for": [drafts],
+ * "chunks", "referenced", "fossilized", "resurrected", "deleted",
+ * "bytes_freed", "bytes_fossilized", "fossils_pending", "young", "state"}.
+ * Errors: SP_E_GC_BUSY, SP_E_GC_UNSAFE (a point could not be read: nothing
+ * collected), SP_E_INTERRUPTED, vault I/O.
+ */
+int sp_gc_run(struct sp_vault *v, const struct sp_gc_opts *o, json_t **report,
+	      struct sp_error *err);
 
 #endif

@@ -84,6 +84,36 @@ int sp_disk_source_extents(struct sp_disk_source *src, uint64_t offset,
 int sp_disk_source_pread(struct sp_disk_source *src, void *buf, size_t len,
 			 uint64_t offset, struct sp_error *err);
 
+/*
+ * Open a point-in-time export of a running VM's disk: the NBD server of a
+ * libvirt pull-mode backup job on unix socket @socket, export @export (the
+ * disk's target, e.g. "vda").  @bitmap, when not NULL, is the dirty-bitmap
+ * meta context of an incremental backup ("qemu:dirty-bitmap:backup-vda")
+ * and must be offered by the server.  @label names the disk in messages.
+ * Errors: SP_E_NBD (cannot connect, or the bitmap is not offered: then
+ * the caller falls back to a full read).
+ */
+int sp_disk_source_open_export(const char *socket, const char *export,
+			       const char *bitmap, const char *label,
+			       struct sp_disk_source **ret,
+			       struct sp_error *err);
+
+struct sp_disk_range {
+	uint64_t offset;
+	uint64_t length;
+};
+
+/*
+ * The dirty ranges (changed since the bitmap's checkpoint) within
+ * [offset, offset+length), in order, at most @max; *@covered_to is where
+ * the answer stops (the caller asks again from there).  Only for export
+ * sources opened with a bitmap.  Errors: SP_E_EXPORT_READ.
+ */
+int sp_disk_source_dirty_ranges(struct sp_disk_source *src, uint64_t offset,
+				uint64_t length, struct sp_disk_range *out,
+				size_t max, size_t *n, uint64_t *covered_to,
+				struct sp_error *err);
+
 /* Re-check the size against the one seen at open.  Errors: SP_E_DISK_CHANGED.
  */
 int sp_disk_source_check_unchanged(struct sp_disk_source *src,

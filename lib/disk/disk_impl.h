@@ -25,6 +25,8 @@ struct sp_disk_source {
 	enum sp_disk_kind kind;
 	int fd;			/* file source */
 	struct nbd_handle *nbd; /* nbd source */
+	char *bitmap;		/* export source: dirty bitmap context */
+	int read_error;		/* SP_E_NBD, or SP_E_EXPORT_READ for exports */
 };
 
 struct sp_disk_target_ops {

@@ -24,6 +24,12 @@
 #define NBD_MAX_IO (32u << 20)
 #define NBD_MAX_STATUS (1ull << 30)
 
+/* Read failures of a backup export are the job's, not a tool's. */
+static int read_code(const struct sp_disk_source *src)
+{
+	return src->read_error ? src->read_error : SP_E_NBD;
+}
+
 /* The tail of what qemu-nbd wrote to @fd, trimmed, into @out. */
 static void read_tail(int fd, char *out, size_t len)
 {
@@ -152,7 +158,7 @@ static int nbd_extents(struct sp_disk_source *src, uint64_t offset,
 			(nbd_extent_callback){.callback = status_cb,
 					      .user_data = &a},
 			0) < 0)
-			return sp_error_set(err, SP_E_NBD,
+			return sp_error_set(err, read_code(src),
 					    "block status of '%s' failed: %s",
 					    src->path, nbd_get_error());
 		if (a.pos == before)
@@ -175,7 +181,7 @@ static int nbd_read(struct sp_disk_source *src, void *buf, size_t len,
 	while (len > 0) {
 		size_t step = len > NBD_MAX_IO ? NBD_MAX_IO : len;
 		if (nbd_pread(src->nbd, p, step, offset, 0) < 0)
-			return sp_error_set(err, SP_E_NBD,
+			return sp_error_set(err, read_code(src),
 					    "cannot read '%s' at offset %llu: "
 					    "%s",
 					    src->path,
@@ -193,7 +199,7 @@ static int nbd_check_unchanged(struct sp_disk_source *src, struct sp_error *err)
 	int64_t size = nbd_get_size(src->nbd);
 
 	if (size < 0)
-		return sp_error_set(err, SP_E_NBD,
+		return sp_error_set(err, read_code(src),
 				    "cannot get the size of "
 				    "'%s': %s",
 				    src->path, nbd_get_error());
@@ -206,6 +212,7 @@ static int nbd_check_unchanged(struct sp_disk_source *src, struct sp_error *err)
 
 static void nbd_free(struct sp_disk_source *src)
 {
+	free(src->bitmap);
 	sp_disk_nbd_disconnect(&src->nbd);
 }
 
@@ -244,5 +251,140 @@ int sp_disk_source_nbd_open(struct sp_disk_source *src, struct sp_error *err)
 				    "'%s': %s",
 				    src->path, nbd_get_error());
 	src->size = (uint64_t)size;
+	return 0;
+}
+
+int sp_disk_source_open_export(const char *socket, const char *export,
+			       const char *bitmap, const char *label,
+			       struct sp_disk_source **ret,
+			       struct sp_error *err)
+{
+	struct sp_disk_source *src = calloc(1, sizeof(*src));
+	int64_t size;
+	int r;
+
+	if (!src || !(src->path = strdup(label)) ||
+	    (bitmap && !(src->bitmap = strdup(bitmap)))) {
+		if (src)
+			free(src->path);
+		free(src);
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	}
+	src->ops = &sp_disk_source_nbd_ops;
+	src->fd = -1;
+	src->format = SP_DISK_FORMAT_RAW;
+	src->kind = SP_DISK_KIND_FILE;
+	src->read_error = SP_E_EXPORT_READ;
+	src->nbd = nbd_create();
+	if (!src->nbd ||
+	    nbd_add_meta_context(src->nbd, LIBNBD_CONTEXT_BASE_ALLOCATION) <
+		0 ||
+	    (bitmap && nbd_add_meta_context(src->nbd, bitmap) < 0) ||
+	    nbd_set_export_name(src->nbd, export) < 0 ||
+	    nbd_connect_unix(src->nbd, socket) < 0) {
+		r = sp_error_set(err, SP_E_NBD,
+				 "cannot open the backup export of disk '%s' "
+				 "('%s' on %s): %s",
+				 label, export, socket, nbd_get_error());
+		goto fail;
+	}
+	if (bitmap && nbd_can_meta_context(src->nbd, bitmap) != 1) {
+		r = sp_error_set(err, SP_E_NBD,
+				 "the backup export of disk '%s' does not "
+				 "offer the dirty bitmap '%s'",
+				 label, bitmap);
+		goto fail;
+	}
+	size = nbd_get_size(src->nbd);
+	if (size < 0) {
+		r = sp_error_set(err, SP_E_EXPORT_READ,
+				 "cannot get the size of disk '%s': %s", label,
+				 nbd_get_error());
+		goto fail;
+	}
+	src->size = (uint64_t)size;
+	*ret = src;
+	return 0;
+fail:
+	sp_disk_source_free(src);
+	return r;
+}
+
+struct dirty_acc {
+	const char *bitmap;
+	struct sp_disk_range *out;
+	size_t max, n;
+	uint64_t pos, end;
+	bool full;
+};
+
+static int dirty_cb(void *opaque, const char *metacontext, uint64_t offset,
+		    uint32_t *entries, size_t nr, int *error)
+{
+	struct dirty_acc *a = opaque;
+
+	(void)offset;
+	(void)error;
+	if (strcmp(metacontext, a->bitmap) != 0)
+		return 0;
+	for (size_t i = 0; i + 1 < nr && a->pos < a->end && !a->full; i += 2) {
+		uint64_t len = entries[i];
+		bool dirty = (entries[i + 1] & 1) != 0;
+
+		if (len > a->end - a->pos)
+			len = a->end - a->pos;
+		if (dirty) {
+			if (a->n > 0 &&
+			    a->out[a->n - 1].offset + a->out[a->n - 1].length ==
+				a->pos) {
+				a->out[a->n - 1].length += len;
+			} else if (a->n == a->max) {
+				a->full = true;
+				break;
+			} else {
+				a->out[a->n++] =
+				    (struct sp_disk_range){a->pos, len};
+			}
+		}
+		a->pos += len;
+	}
+	return 0;
+}
+
+int sp_disk_source_dirty_ranges(struct sp_disk_source *src, uint64_t offset,
+				uint64_t length, struct sp_disk_range *out,
+				size_t max, size_t *n, uint64_t *covered_to,
+				struct sp_error *err)
+{
+	struct dirty_acc a = {
+	    .bitmap = src->bitmap, .out = out, .max = max, .pos = offset};
+
+	if (!src->bitmap)
+		return sp_error_set(err, SP_E_INTERNAL,
+				    "disk '%s' has no dirty bitmap", src->path);
+	if (offset + length > src->size)
+		length = src->size - offset;
+	a.end = offset + (length > NBD_MAX_STATUS ? NBD_MAX_STATUS : length);
+	while (a.pos < a.end && !a.full) {
+		uint64_t before = a.pos;
+		if (nbd_block_status(src->nbd, a.end - a.pos, a.pos,
+				     (nbd_extent_callback){.callback = dirty_cb,
+							   .user_data = &a},
+				     0) < 0)
+			return sp_error_set(err, SP_E_EXPORT_READ,
+					    "dirty bitmap of disk '%s' cannot "
+					    "be read: %s",
+					    src->path, nbd_get_error());
+		if (a.pos == before)
+			break;
+	}
+	if (a.pos == offset && !a.full) {
+		/* The server said nothing: treat the range as dirty. */
+		out[0] = (struct sp_disk_range){offset, a.end - offset};
+		a.n = 1;
+		a.pos = a.end;
+	}
+	*n = a.n;
+	*covered_to = a.pos;
 	return 0;
 }

@@ -2,6 +2,7 @@
 /* Shared job helpers; see job.h. */
 #include "job.h"
 
+#include <string.h>
 #include <unistd.h>
 
 #include "util/text.h"
@@ -41,6 +42,24 @@ bool sp_job_status_stopped(struct sp_job_status *s)
 		return true;
 	}
 	return false;
+}
+
+json_t *sp_json_named(json_t *obj, const char *member, const char *name,
+		      size_t *index)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(json_object_get(obj, member), i, e)
+	{
+		const char *n = json_string_value(json_object_get(e, "name"));
+		if (n && !strcmp(n, name)) {
+			if (index)
+				*index = i;
+			return e;
+		}
+	}
+	return NULL;
 }
 
 unsigned sp_job_threads(const struct sp_job_opts *o)

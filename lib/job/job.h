@@ -28,6 +28,17 @@ bool sp_job_status_stopped(struct sp_job_status *s);
 
 unsigned sp_job_threads(const struct sp_job_opts *o);
 
+struct sp_state;
+/* The protection of @vm and its policy (both owned by the caller).
+ * Errors: SP_E_NOT_PROTECTED, SP_E_POLICY_NOT_FOUND, SP_E_STATE. */
+int sp_policy_of(struct sp_state *st, const char *vm, json_t **prot,
+		 json_t **policy, struct sp_error *err);
+
+/* The element of array @obj[@member] whose "name" is @name (borrowed), and
+ * its index in *@index (may be NULL); NULL when there is none. */
+json_t *sp_json_named(json_t *obj, const char *member, const char *name,
+		      size_t *index);
+
 /* Rate-limited progress reporting (at most every 250 ms, plus a final). */
 struct sp_job_progress {
 	const struct sp_job_opts *opts;

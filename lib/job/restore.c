@@ -358,7 +358,8 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 	r = plan_targets(o, disks, &paths, err);
 	if (r < 0)
 		goto out;
-	if (json_is_object(json_object_get(m, "config")) && !o->to_dir) {
+	if (json_is_object(json_object_get(m, "config")) && !o->to_dir &&
+	    !o->no_config) {
 		r = sp_error_set(err, SP_E_USAGE,
 				 "the point has a stored config: give --to DIR "
 				 "for it");
@@ -431,7 +432,8 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 		r = sp_disk_target_commit(targets[i], err);
 		targets[i] = NULL;
 	}
-	if (r == 0 && json_is_object(json_object_get(m, "config")))
+	if (r == 0 && json_is_object(json_object_get(m, "config")) &&
+	    !o->no_config)
 		r = restore_config(v, pfd, json_object_get(m, "config"),
 				   o->to_dir, o->force, files, err);
 	if (r == 0 && result)

@@ -151,12 +151,33 @@ static void mark_touched(struct sp_chunk_store *s, unsigned prefix)
 	atomic_fetch_or(&s->touched[prefix / 64], 1ull << (prefix % 64));
 }
 
+int sp_chunk_store_resurrect(struct sp_chunk_store *s,
+			     const struct sp_chunk_id *id)
+{
+	char rel[69], fossil[SP_CHUNK_FOSSIL_PATH_MAX];
+
+	sp_chunk_store_path(id, rel);
+	snprintf(fossil, sizeof(fossil), "%s" SP_CHUNK_FOSSIL_SUFFIX, rel);
+	if (renameat2(s->chunks_fd, fossil, s->chunks_fd, rel,
+		      RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno == EEXIST)
+		return 0; /* the chunk is there: its fossil is gc's to drop */
+	if (errno != EINVAL)
+		return -errno;
+	/* No RENAME_NOREPLACE here: replacing is harmless, the content of
+	 * a name is fixed by the name. */
+	return renameat(s->chunks_fd, fossil, s->chunks_fd, rel) < 0 ? -errno
+								     : 0;
+}
+
 bool sp_chunk_store_has(struct sp_chunk_store *s, const struct sp_chunk_id *id)
 {
 	char rel[69];
 
 	sp_chunk_store_path(id, rel);
-	if (faccessat(s->chunks_fd, rel, F_OK, 0) < 0)
+	if (faccessat(s->chunks_fd, rel, F_OK, 0) < 0 &&
+	    (errno != ENOENT || sp_chunk_store_resurrect(s, id) < 0))
 		return false;
 	mark_touched(s, prefix_of(id));
 	return true;
@@ -321,6 +342,18 @@ int sp_chunk_store_get(struct sp_chunk_store *s, struct sp_chunk_codec *c,
 
 	sp_chunk_store_path(id, rel);
 	fd = openat(s->chunks_fd, rel, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		char fossil[SP_CHUNK_FOSSIL_PATH_MAX];
+
+		snprintf(fossil, sizeof(fossil), "%s" SP_CHUNK_FOSSIL_SUFFIX,
+			 rel);
+		fd = openat(s->chunks_fd, fossil, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 && errno != ENOENT)
+			return sp_error_set_errno(
+			    err, vault_code(errno), errno,
+			    "cannot open chunk 'chunks/%s'", fossil);
+		errno = ENOENT;
+	}
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return sp_error_set(err, SP_E_CHUNK_MISSING,

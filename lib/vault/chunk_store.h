@@ -50,7 +50,9 @@ void sp_chunk_codec_free(struct sp_chunk_codec *c);
 
 /* Is the chunk present?  Also records its prefix directory for
  * sp_chunk_store_sync(), since a backup that relies on it needs its name to
- * be durable too. */
+ * be durable too.  A chunk that gc has fossilized ("<id>.fossil", gc.h) is
+ * resurrected (renamed back) and counts as present: a writer that relies
+ * on a chunk always holds it under its own name. */
 bool sp_chunk_store_has(struct sp_chunk_store *s, const struct sp_chunk_id *id);
 
 /*
@@ -66,8 +68,10 @@ int sp_chunk_store_put(struct sp_chunk_store *s, struct sp_chunk_codec *c,
 
 /*
  * Read chunk @id into @buf (capacity @cap), decompress and check its hash.
- * Sets *@len.  Errors: SP_E_CHUNK_MISSING, SP_E_CHUNK_CORRUPT (bad header,
- * undecodable, wrong length or hash mismatch), SP_E_VAULT_IO.
+ * When only its fossil exists, the fossil is read (and left as it is:
+ * readers never change the vault).  Sets *@len.  Errors: SP_E_CHUNK_MISSING,
+ * SP_E_CHUNK_CORRUPT (bad header, undecodable, wrong length or hash mismatch),
+ * SP_E_VAULT_IO.
  */
 int sp_chunk_store_get(struct sp_chunk_store *s, struct sp_chunk_codec *c,
 		       const struct sp_chunk_id *id, void *buf, size_t cap,
@@ -78,5 +82,17 @@ int sp_chunk_store_sync(struct sp_chunk_store *s, struct sp_error *err);
 
 /* Relative path "XYZ/<hex>" of a chunk, for messages and tests. */
 void sp_chunk_store_path(const struct sp_chunk_id *id, char out[69]);
+
+/* A fossil's name is its chunk's name plus this suffix. */
+#define SP_CHUNK_FOSSIL_SUFFIX ".fossil"
+#define SP_CHUNK_FOSSIL_PATH_MAX (69 + sizeof(SP_CHUNK_FOSSIL_SUFFIX) - 1)
+
+/*
+ * Rename "XYZ/<hex>.fossil" back to "XYZ/<hex>" without replacing a chunk
+ * that exists under its name (then the fossil is left for gc).  Returns 0,
+ * or -ENOENT when there is no fossil (and no chunk), or -errno.
+ */
+int sp_chunk_store_resurrect(struct sp_chunk_store *s,
+			     const struct sp_chunk_id *id);
 
 #endif

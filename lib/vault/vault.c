@@ -31,6 +31,7 @@
 #include "util/log.h"
 #include "util/text.h"
 #include "vault/catalog.h"
+#include "vault/gc.h"
 #include <stillpoint/stillpoint.h>
 
 #define CONFIG_MAX (1u << 20)
@@ -588,6 +589,8 @@ int sp_vault_find_point(struct sp_vault *v, const char *spec, json_t **ret,
 				     : "VM '%s' has no recovery points (list "
 				       "them with 'stillpoint points%s')",
 				 spec, idp ? name : "");
+	if (matches == 0)
+		sp_trash_explain(v, spec, err); /* deleted, not gone? */
 	else if (matches > 1)
 		r = sp_error_set(err, SP_E_POINT_AMBIGUOUS,
 				 "'%s' matches %zu recovery points (give more "
@@ -611,4 +614,59 @@ json_t *sp_vault_describe(struct sp_vault *v)
 			 "chunk_size", (json_int_t)v->chunk_size, "chunk_id",
 			 "sha256", "compression", "zstd", "zstd_level",
 			 v->zstd_level);
+}
+
+/* ---- per-VM state: the last job's record -------------------------------- */
+
+int sp_vault_state_put(struct sp_vault *v, const char *name, const char *file,
+		       json_t *doc, struct sp_error *err)
+{
+	sp_autofree char *text = NULL;
+	char rel[128];
+	int dirfd, r;
+
+	if (!sp_name_is_valid(name) || !sp_name_is_valid(file))
+		return sp_error_set(err, SP_E_NAME_INVALID,
+				    "invalid state name '%s/%s'", name, file);
+	snprintf(rel, sizeof(rel), "state/%s", name);
+	if ((r = sp_mkdir_at(v->fd, "state", 0755)) < 0 ||
+	    (r = sp_mkdir_at(v->fd, rel, 0755)) < 0)
+		return sp_error_set_errno(err, vault_code(-r), -r,
+					  "cannot create '%s' in vault '%s'",
+					  rel, v->path);
+	text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+	if (!text)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	dirfd = openat(v->fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return sp_error_set_errno(err, vault_code(errno), errno,
+					  "cannot open '%s' in vault '%s'", rel,
+					  v->path);
+	r = sp_file_publish(dirfd, file, text, strlen(text), err);
+	close(dirfd);
+	return r;
+}
+
+int sp_vault_state_get(struct sp_vault *v, const char *name, const char *file,
+		       json_t **doc, struct sp_error *err)
+{
+	sp_autofree char *text = NULL;
+	char rel[200];
+	size_t len;
+	int r;
+
+	*doc = NULL;
+	if (!sp_name_is_valid(name) || !sp_name_is_valid(file))
+		return sp_error_set(err, SP_E_NAME_INVALID,
+				    "invalid state name '%s/%s'", name, file);
+	snprintf(rel, sizeof(rel), "state/%s/%s", name, file);
+	r = sp_file_read(v->fd, rel, 1u << 20, &text, &len);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return sp_error_set_errno(err, vault_code(-r), -r,
+					  "cannot read '%s' in vault '%s'", rel,
+					  v->path);
+	*doc = json_loadb(text, len, 0, NULL);
+	return 0;
 }

@@ -3,13 +3,17 @@
  * The vault: a directory holding chunks, recovery points and a catalog.
  *
  *	stillpoint-vault.json    format marker and settings (written last by
- *init) lock                     flock: shared by every job, exclusive by gc
+ *init) lock                     flock: shared by every job, gc included
  *	chunks/XYZ/<id>          chunk files (chunk_store.h)
  *	points/<name>/<id>/      published recovery points:
  *	    manifest.json, disk-<n>.idx, config
  *	tmp/                     drafts of points being written, each with a
  *	                         flock'd sibling "<draft>.lock"
  *	catalog.sqlite           listing cache, rebuilt from points/ at will
+ *	state/<name>/<file>      per-VM state outside points (the last job's
+ *	                         record: writers, consistency, error)
+ *	trash/, gc.json, chunks/XYZ/<id>.fossil
+ *	                         deleted points and gc's state (gc.h)
  *
  * Invariants:
  *  1. A point appears by one rename(2) of a complete, fsynced draft
@@ -97,6 +101,13 @@ int sp_vault_find_point(struct sp_vault *v, const char *spec, json_t **ret,
 
 /* Drop and rebuild the catalog from points/. */
 int sp_vault_rebuild_catalog(struct sp_vault *v, struct sp_error *err);
+
+/* Write @doc as state/@name/@file (atomically), or read it (NULL when
+ * absent).  Errors: SP_E_NAME_INVALID, vault I/O codes. */
+int sp_vault_state_put(struct sp_vault *v, const char *name, const char *file,
+		       json_t *doc, struct sp_error *err);
+int sp_vault_state_get(struct sp_vault *v, const char *name, const char *file,
+		       json_t **doc, struct sp_error *err);
 
 /* Load and validate a point's manifest from its directory. */
 int sp_manifest_load(int point_dirfd, const char *where, json_t **ret,

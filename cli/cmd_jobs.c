@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* `stillpoint jobs` and `stillpoint job ID [cancel]`: the job history. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <stillpoint/state.h>
+
+#include "cli.h"
+
+static const char jobs_help[] =
+    "NAME\n"
+    "    stillpoint jobs - backup jobs, their phases and outcome\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    stillpoint [--json] jobs [--vm DOMAIN] [--status STATUS]\n"
+    "               [--since WHEN]\n"
+    "    stillpoint [--json] job ID\n"
+    "    stillpoint job cancel ID\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Every backup of a domain, run by stillpointd on schedule or by\n"
+    "    hand, is a job: queued, in progress, completed, completed with\n"
+    "    warnings, failed or cancelled.  A job shows its two phases (Take\n"
+    "    Snapshot, Transfer data to vault) with their durations, the\n"
+    "    bytes read and new, the consistency reached, and for a failure\n"
+    "    its error code, message and recommended action.\n"
+    "\n"
+    "    'job cancel' stops a queued job, or asks a running one to stop\n"
+    "    (it ends its backup job, deletes its checkpoint and publishes\n"
+    "    nothing).\n"
+    "\n"
+    "OPTIONS\n"
+    "    --vm DOMAIN      only this VM's jobs\n"
+    "    --status STATUS  only jobs in this status (e.g. failed)\n"
+    "    --since WHEN     only jobs created since WHEN: 24h, 7d, or a date\n"
+    "                     YYYY-MM-DD[THH:MM] in local time\n"
+    "\n"
+    "ERRORS\n"
+    "    JobNotFound, StateError, UsageError.\n";
+
+static bool parse_since(const char *s, int64_t *out)
+{
+	char *end;
+	long n = strtol(s, &end, 10);
+	struct tm tm = {0};
+
+	if (end != s && n >= 0 && (!strcmp(end, "h") || !strcmp(end, "d"))) {
+		*out = (int64_t)time(NULL) - n * (*end == 'h' ? 3600 : 86400);
+		return true;
+	}
+	end = strptime(s, "%Y-%m-%dT%H:%M", &tm);
+	if (!end || *end) {
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, "%Y-%m-%d", &tm);
+	}
+	if (!end || *end)
+		return false;
+	tm.tm_isdst = -1;
+	*out = (int64_t)mktime(&tm);
+	return true;
+}
+
+static void when(json_t *t, char *out, size_t len)
+{
+	time_t v = (time_t)json_integer_value(t);
+	struct tm tm;
+
+	if (!json_is_integer(t)) {
+		snprintf(out, len, "-");
+		return;
+	}
+	localtime_r(&v, &tm);
+	strftime(out, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static double phase_s(json_t *job, const char *phase)
+{
+	return (double)json_integer_value(json_object_get(
+		   json_object_get(json_object_get(job, "phases"), phase),
+		   "duration_ms")) /
+	       1000.0;
+}
+
+static void print_row(json_t *j)
+{
+	char created[32], nw[32];
+	const char *cons = json_string_value(json_object_get(j, "consistency"));
+	const char *code = json_string_value(json_object_get(j, "code"));
+
+	when(json_object_get(j, "created"), created, sizeof(created));
+	sp_format_bytes(
+	    (uint64_t)json_integer_value(json_object_get(j, "bytes_new")), nw,
+	    sizeof(nw));
+	printf("%-6lld %-20s %-19s %-23s %-12s %s\n",
+	       (long long)json_integer_value(json_object_get(j, "id")),
+	       json_string_value(json_object_get(j, "vm")), created,
+	       json_string_value(json_object_get(j, "status")),
+	       cons ? cons : "-", code ? code : nw);
+}
+
+static void print_job(json_t *j)
+{
+	char a[32], b[32], c[32], rd[32], nw[32];
+	const char *s;
+
+	when(json_object_get(j, "created"), a, sizeof(a));
+	when(json_object_get(j, "started"), b, sizeof(b));
+	when(json_object_get(j, "ended"), c, sizeof(c));
+	sp_format_bytes(
+	    (uint64_t)json_integer_value(json_object_get(j, "bytes_read")), rd,
+	    sizeof(rd));
+	sp_format_bytes(
+	    (uint64_t)json_integer_value(json_object_get(j, "bytes_new")), nw,
+	    sizeof(nw));
+	printf("job %lld: backup of %s (%s)\n",
+	       (long long)json_integer_value(json_object_get(j, "id")),
+	       json_string_value(json_object_get(j, "vm")),
+	       json_string_value(json_object_get(j, "trigger")));
+	printf("    status       %s\n",
+	       json_string_value(json_object_get(j, "status")));
+	printf(
+	    "    created      %s\n    started      %s\n    ended        %s\n",
+	    a, b, c);
+	if (json_object_get(j, "phases"))
+		printf("    Take Snapshot          %.1f s\n"
+		       "    Transfer data to vault %.1f s\n",
+		       phase_s(j, "snapshot"), phase_s(j, "transfer"));
+	if ((s = json_string_value(json_object_get(j, "consistency"))))
+		printf("    consistency  %s\n", s);
+	if (json_is_integer(json_object_get(j, "freeze_ms")))
+		printf("    frozen       %lld ms\n",
+		       (long long)json_integer_value(
+			   json_object_get(j, "freeze_ms")));
+	if (json_object_get(j, "bytes_read"))
+		printf("    read %s, new %s\n", rd, nw);
+	if ((s = json_string_value(json_object_get(j, "point"))))
+		printf("    point        %s@%s\n",
+		       json_string_value(json_object_get(j, "vm")), s);
+	if ((s = json_string_value(json_object_get(j, "code")))) {
+		printf("    error        %s (SP%lld)\n", s,
+		       (long long)json_integer_value(
+			   json_object_get(j, "number")));
+		printf("    message      %s\n",
+		       json_string_value(json_object_get(j, "message")));
+		printf("    action       %s\n",
+		       json_string_value(json_object_get(j, "action")));
+	}
+	size_t i;
+	json_t *w;
+	json_array_foreach(json_object_get(j, "warnings"), i, w)
+	    printf("    warning      %s\n", json_string_value(w));
+}
+
+int cmd_jobs(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"vm", required_argument, NULL, 'v'},
+	    {"status", required_argument, NULL, 's'},
+	    {"since", required_argument, NULL, 'S'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *vm = NULL, *status = NULL;
+	struct sp_state *st = NULL;
+	struct sp_error err = {0};
+	int64_t since = 0;
+	json_t *list = NULL, *j;
+	size_t i;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'v':
+			vm = optarg;
+			break;
+		case 's':
+			status = optarg;
+			break;
+		case 'S':
+			if (!parse_since(optarg, &since))
+				return cli_usage_error(
+				    "jobs",
+				    "--since wants 24h, 7d or YYYY-MM-DD, not "
+				    "'%s'",
+				    optarg);
+			break;
+		case 'h':
+			fputs(jobs_help, stdout);
+			return 0;
+		default:
+			return cli_usage_error("jobs", "unknown option");
+		}
+	}
+	if (optind < argc)
+		return cli_usage_error("jobs", "unexpected argument '%s'",
+				       argv[optind]);
+	r = sp_state_open(NULL, &st, &err);
+	if (r == 0)
+		r = sp_state_jobs_list(st, vm, status, since, &list, &err);
+	sp_state_close(st);
+	if (r < 0)
+		return cli_fail(cli, &err);
+	if (cli->json) {
+		cli_print_json(list);
+		return 0;
+	}
+	printf("%-6s %-20s %-19s %-23s %-12s %s\n", "ID", "VM", "CREATED",
+	       "STATUS", "CONSISTENCY", "NEW / ERROR");
+	json_array_foreach(list, i, j) print_row(j);
+	json_decref(list);
+	return 0;
+}
+
+int cmd_job(struct cli *cli, int argc, char **argv)
+{
+	struct sp_state *st = NULL;
+	struct sp_error err = {0};
+	bool cancel = false;
+	json_t *j = NULL;
+	const char *idtxt;
+	char *end;
+	long long id;
+	int r;
+
+	if (cli_wants_help(argc, argv)) {
+		fputs(jobs_help, stdout);
+		return 0;
+	}
+	if (argc == 3 && !strcmp(argv[1], "cancel")) {
+		cancel = true;
+		idtxt = argv[2];
+	} else if (argc == 2) {
+		idtxt = argv[1];
+	} else {
+		return cli_usage_error("job", "expected ID or 'cancel ID'");
+	}
+	id = strtoll(idtxt, &end, 10);
+	if (*end || id <= 0)
+		return cli_usage_error("job", "a job id is a number, not '%s'",
+				       idtxt);
+	r = sp_state_open(NULL, &st, &err);
+	if (r == 0)
+		r = sp_state_job_get(st, id, &j, &err);
+	if (r == 0 && cancel) {
+		const char *s = json_string_value(json_object_get(j, "status"));
+		pid_t pid =
+		    (pid_t)json_integer_value(json_object_get(j, "pid"));
+		if (s && !strcmp(s, "queued")) {
+			json_t *f =
+			    json_pack("{s:s, s:I}", "status", "cancelled",
+				      "ended", (json_int_t)time(NULL));
+			r = sp_state_job_update(st, id, f, &err);
+			json_decref(f);
+		} else if (s && !strcmp(s, "in progress") && pid > 0) {
+			/* The job stops itself: ends its backup job, deletes
+			 * its checkpoint, publishes nothing. */
+			if (kill(pid, SIGTERM) < 0 && errno != ESRCH)
+				r = sp_error_set_errno(
+				    &err, SP_E_INTERNAL, errno,
+				    "cannot signal job %lld (pid %d)", id,
+				    (int)pid);
+		} else {
+			r = sp_error_set(&err, SP_E_USAGE,
+					 "job %lld is %s: nothing to cancel",
+					 id, s ? s : "?");
+		}
+	}
+	sp_state_close(st);
+	if (r < 0) {
+		json_decref(j);
+		return cli_fail(cli, &err);
+	}
+	if (cancel) {
+		if (!cli->quiet)
+			printf("job %lld: cancel requested\n", id);
+		json_decref(j);
+		return 0;
+	}
+	if (cli->json) {
+		cli_print_json(j);
+		return 0;
+	}
+	print_job(j);
+	json_decref(j);
+	return 0;
+}

@@ -1,0 +1,763 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * stillpointd: runs the backups of protected VMs on their policies'
+ * schedules, one job per VM at a time, within concurrency limits per host
+ * and per vault, retrying transient failures with backoff; answers the
+ * command line on a unix socket (root only); logs to stderr with syslog
+ * priorities for journald.
+ *
+ * A job runs in a child process (`stillpoint backup VM --job-id N`), which
+ * records its own outcome in the state database: a daemon that crashes or
+ * restarts loses no job, and a job whose process is gone is failed by
+ * sp_state_jobs_recover() at start and on every tick.
+ *
+ * State machine of a job: queued -> in progress -> completed | completed
+ * with warnings | failed | cancelled; a failed job with a transient code
+ * is followed by a new queued job (attempt + 1) not before its backoff.
+ *
+ * Invariants:
+ *  1. A VM due at a schedule instant gets one job, however often the
+ *     scheduler looks (the instant is remembered per VM in "due_done").
+ *  2. Never more than --max-jobs children, nor --max-per-vault children
+ *     writing to one vault.
+ *  3. No job stays "in progress" once its process is gone.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <stillpoint/state.h>
+#include <stillpoint/stillpoint.h>
+
+#define MAX_CHILDREN 64
+
+static const char help[] =
+    "NAME\n"
+    "    stillpointd - run protected VMs' backups on schedule\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    stillpointd [--max-jobs N] [--max-per-vault N] [--retries N]\n"
+    "                [--retry-delay SECONDS] [--metrics FILE]\n"
+    "                [--on-failure COMMAND] [--socket PATH] [--tick MS]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Backs up every VM protected with 'stillpoint protect' when its\n"
+    "    policy says, each as a job ('stillpoint jobs').  A VM has at most\n"
+    "    one job queued or running; jobs start in the order they became\n"
+    "    due, at most --max-jobs at once on this host (default 1: backing\n"
+    "    up every VM of a host at once hurts them all) and --max-per-vault\n"
+    "    into one vault (default 1).  A job that failed for a transient\n"
+    "    reason (libvirt unreachable, domain busy, guest agent not\n"
+    "    answering, vault locked) is retried up to --retries times (default\n"
+    "    2), after --retry-delay seconds (default 300), doubling each time.\n"
+    "    After a successful backup the VM's points are pruned by its\n"
+    "    policy's retention.\n"
+    "\n"
+    "    The command line reaches it on --socket (default " SP_DAEMON_SOCKET
+    ",\n"
+    "    root only): 'stillpoint backup VM --now' queues a job there.\n"
+    "    Logs go to stderr with syslog priority prefixes (journald).\n"
+    "    SIGTERM or SIGINT: running jobs are asked to stop (they publish\n"
+    "    nothing), then the daemon exits.\n"
+    "\n"
+    "OPTIONS\n"
+    "    --metrics FILE      write Prometheus metrics (text format) to FILE\n"
+    "                        after every job (for node_exporter's textfile\n"
+    "                        collector)\n"
+    "    --on-failure CMD    run CMD (no shell) with STILLPOINT_JOB,\n"
+    "                        STILLPOINT_VM, STILLPOINT_CODE and\n"
+    "                        STILLPOINT_MESSAGE set when a job fails\n"
+    "    --tick MS           how often the schedule is looked at (1000)\n"
+    "\n"
+    "ENVIRONMENT\n"
+    "    STILLPOINT_STATE_DIR   the state database's directory\n"
+    "                           (default " SP_DEFAULT_STATE_DIR ")\n"
+    "    STILLPOINT_CLOCK_OFFSET seconds added to the clock when deciding\n"
+    "                           what is due (tests)\n";
+
+struct child {
+	pid_t pid;
+	int64_t job;
+	char vm[128];
+	char vault[PATH_MAX];
+};
+
+static struct {
+	unsigned max_jobs, max_per_vault, retries, retry_delay, tick_ms;
+	const char *metrics, *on_failure, *socket_path;
+	const char *self_dir; /* where stillpoint is, beside us */
+	int64_t clock_offset;
+} cfg = {1, 1, 2, 300, 1000, NULL, NULL, SP_DAEMON_SOCKET, NULL, 0};
+
+static struct child children[MAX_CHILDREN];
+static volatile sig_atomic_t stopping;
+/* Jobs changed since the metrics were last written. */
+static bool metrics_stale = true;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static void logmsg(int prio, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void logmsg(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "<%d>", prio);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int64_t now_s(void)
+{
+	return (int64_t)time(NULL) + cfg.clock_offset;
+}
+
+static unsigned running(const char *vault)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < MAX_CHILDREN; i++)
+		if (children[i].pid > 0 &&
+		    (!vault || !strcmp(children[i].vault, vault)))
+			n++;
+	return n;
+}
+
+/* ---- the schedule ------------------------------------------------------- */
+
+/* Invariant 1: each VM's next due instant after the last one handled; a
+ * new protection starts counting from now (no backlog of the past). */
+static void schedule_tick(struct sp_state *st)
+{
+	struct sp_error err;
+	json_t *list = NULL, *p;
+	size_t i;
+
+	if (sp_state_protected_list(st, &list, &err) < 0) {
+		logmsg(3, "cannot list protected VMs: %s", err.msg);
+		return;
+	}
+	json_array_foreach(list, i, p)
+	{
+		const char *vm = json_string_value(json_object_get(p, "vm"));
+		json_t *done = json_object_get(p, "due_done");
+		int64_t from =
+		    json_is_integer(done)
+			? json_integer_value(done)
+			: json_integer_value(json_object_get(p, "created"));
+		int64_t due = 0, job = 0, now = now_s();
+
+		if (from > now)
+			from = now;
+		if (sp_policy_next_run(st, vm, from, &due, &err) < 0) {
+			logmsg(4, "no schedule vm=%s: %s", vm, err.msg);
+			continue;
+		}
+		if (due > now)
+			continue;
+		/* Due (a missed run counts once).  Remember it first: a VM
+		 * that cannot be queued now is not queued twice later. */
+		json_object_set_new(p, "due_done", json_integer(now));
+		if (sp_state_protect(st, p, &err) < 0) {
+			logmsg(3, "cannot record schedule vm=%s: %s", vm,
+			       err.msg);
+			continue;
+		}
+		if (sp_state_job_create(st, vm, "backup", "schedule", &job,
+					&err) < 0) {
+			logmsg(4, "backup due but not queued vm=%s: %s", vm,
+			       err.msg);
+			continue;
+		}
+		logmsg(6, "backup queued job=%lld vm=%s trigger=schedule",
+		       (long long)job, vm);
+		metrics_stale = true;
+	}
+	json_decref(list);
+}
+
+/* ---- running jobs ------------------------------------------------------- */
+
+static void start_job(struct sp_state *st, json_t *job)
+{
+	struct sp_error err;
+	json_t *prot = NULL, *f;
+	const char *vm = json_string_value(json_object_get(job, "vm"));
+	int64_t id = json_integer_value(json_object_get(job, "id"));
+	char exe[PATH_MAX], idtxt[24];
+	const char *argv[20];
+	int n = 0;
+	size_t slot;
+	pid_t pid;
+
+	if (sp_state_protection_get(st, vm, &prot, &err) < 0) {
+		struct sp_error fail;
+		sp_error_set(&fail, SP_E_NOT_PROTECTED,
+			     "VM '%s' is not protected any more", vm);
+		sp_state_job_finish(st, id, NULL, &fail, &err);
+		return;
+	}
+	for (slot = 0; slot < MAX_CHILDREN && children[slot].pid > 0; slot++)
+		;
+	snprintf(exe, sizeof(exe), "%s/stillpoint", cfg.self_dir);
+	snprintf(idtxt, sizeof(idtxt), "%lld", (long long)id);
+	argv[n++] = "stillpoint";
+	argv[n++] = "--vault";
+	argv[n++] = json_string_value(json_object_get(prot, "vault"));
+	argv[n++] = "--quiet";
+	argv[n++] = "--no-progress";
+	argv[n++] = "backup";
+	argv[n++] = vm;
+	argv[n++] = "--job-id";
+	argv[n++] = idtxt;
+	if (json_is_string(json_object_get(prot, "uri"))) {
+		argv[n++] = "--connect";
+		argv[n++] = json_string_value(json_object_get(prot, "uri"));
+	}
+	if (json_is_string(json_object_get(prot, "writers"))) {
+		argv[n++] = "--writers";
+		argv[n++] = json_string_value(json_object_get(prot, "writers"));
+	}
+	if (json_is_string(json_object_get(prot, "require"))) {
+		argv[n++] = "--require";
+		argv[n++] = json_string_value(json_object_get(prot, "require"));
+	}
+	argv[n] = NULL;
+	pid = fork();
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDWR);
+		dup2(nul, STDIN_FILENO);
+		dup2(nul, STDOUT_FILENO);
+		execv(exe, (char *const *)argv);
+		_exit(127);
+	}
+	if (pid < 0) {
+		struct sp_error fail;
+		sp_error_set_errno(&fail, SP_E_INTERNAL, errno,
+				   "cannot start the job's process");
+		sp_state_job_finish(st, id, NULL, &fail, &err);
+		json_decref(prot);
+		return;
+	}
+	children[slot].pid = pid;
+	children[slot].job = id;
+	metrics_stale = true;
+	snprintf(children[slot].vm, sizeof(children[slot].vm), "%s", vm);
+	snprintf(children[slot].vault, sizeof(children[slot].vault), "%s",
+		 argv[2]);
+	/* In progress from here; the child says so too.  A daemon that
+	 * dies in between leaves the job queued, and the child, which has
+	 * its id, records it (invariant 3). */
+	f = json_pack("{s:s, s:I, s:I}", "status", "in progress", "pid",
+		      (json_int_t)pid, "started", (json_int_t)time(NULL));
+	sp_state_job_update(st, id, f, &err);
+	json_decref(f);
+	logmsg(6, "job started job=%lld vm=%s pid=%d attempt=%lld",
+	       (long long)id, vm, (int)pid,
+	       (long long)json_integer_value(json_object_get(job, "attempt")));
+	json_decref(prot);
+}
+
+static void dispatch(struct sp_state *st)
+{
+	struct sp_error err;
+	json_t *queued = NULL, *job;
+	size_t i;
+
+	if (sp_state_jobs_list(st, NULL, "queued", 0, &queued, &err) < 0)
+		return;
+	/* The list is newest first: start from the oldest. */
+	for (i = json_array_size(queued); i-- > 0;) {
+		json_t *prot = NULL;
+		const char *vault;
+
+		if (stopping || running(NULL) >= cfg.max_jobs ||
+		    running(NULL) >= MAX_CHILDREN)
+			break;
+		job = json_array_get(queued, i);
+		if (json_integer_value(json_object_get(job, "not_before")) >
+		    now_s())
+			continue;
+		if (sp_state_protection_get(
+			st, json_string_value(json_object_get(job, "vm")),
+			&prot, &err) == 0) {
+			vault =
+			    json_string_value(json_object_get(prot, "vault"));
+			if (vault && running(vault) >= cfg.max_per_vault) {
+				json_decref(prot);
+				continue;
+			}
+		}
+		json_decref(prot);
+		start_job(st, job);
+	}
+	json_decref(queued);
+}
+
+static bool transient(const char *code)
+{
+	static const char *const codes[] = {
+	    "LibvirtFailed", "DomainBusy",     "GuestAgentUnavailable",
+	    "VaultLocked",   "SnapshotFailed", "ExportReadFailed",
+	    "Interrupted"};
+
+	for (size_t i = 0; code && i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (!strcmp(code, codes[i]))
+			return true;
+	return false;
+}
+
+static void on_failure_hook(json_t *job)
+{
+	char e_job[40], e_vm[200], e_code[100], e_msg[600];
+	char *envp[] = {e_job, e_vm, e_code, e_msg, NULL};
+	char *argv[] = {(char *)cfg.on_failure, NULL};
+	pid_t pid;
+
+	if (!cfg.on_failure)
+		return;
+	snprintf(e_job, sizeof(e_job), "STILLPOINT_JOB=%lld",
+		 (long long)json_integer_value(json_object_get(job, "id")));
+	snprintf(e_vm, sizeof(e_vm), "STILLPOINT_VM=%s",
+		 json_string_value(json_object_get(job, "vm")));
+	snprintf(e_code, sizeof(e_code), "STILLPOINT_CODE=%s",
+		 json_string_value(json_object_get(job, "code")));
+	snprintf(e_msg, sizeof(e_msg), "STILLPOINT_MESSAGE=%s",
+		 json_string_value(json_object_get(job, "message")));
+	pid = fork();
+	if (pid == 0) {
+		execve(cfg.on_failure, argv, envp);
+		_exit(127);
+	}
+	/* Reaped with the jobs' children (waitpid(-1)). */
+}
+
+/* A child ended: make sure its job is recorded, retry or prune. */
+static void job_ended(struct sp_state *st, struct child *c, int status)
+{
+	struct sp_error err;
+	json_t *job = NULL;
+	const char *s, *code;
+
+	if (sp_state_job_get(st, c->job, &job, &err) < 0)
+		goto out;
+	s = json_string_value(json_object_get(job, "status"));
+	if (s && (!strcmp(s, "in progress") || !strcmp(s, "queued"))) {
+		struct sp_error fail;
+		if (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM)
+			/* Cancelled before it could even catch the signal:
+			 * nothing had started, nothing to clean up. */
+			sp_error_set(&fail, SP_E_INTERRUPTED,
+				     "cancelled before the backup started");
+		else
+			sp_error_set(&fail, SP_E_INTERNAL,
+				     "the job's process ended (%s %d) without "
+				     "recording an outcome",
+				     WIFSIGNALED(status) ? "signal"
+							 : "exit status",
+				     WIFSIGNALED(status) ? WTERMSIG(status)
+							 : WEXITSTATUS(status));
+		sp_state_job_finish(st, c->job, NULL, &fail, &err);
+		json_decref(job);
+		job = NULL;
+		sp_state_job_get(st, c->job, &job, &err);
+	}
+	s = json_string_value(json_object_get(job, "status"));
+	code = json_string_value(json_object_get(job, "code"));
+	logmsg(s && !strncmp(s, "completed", 9) ? 6 : 4,
+	       "job ended job=%lld vm=%s status=%s code=%s", (long long)c->job,
+	       c->vm, s ? s : "?", code ? code : "-");
+	if (s && !strcmp(s, "failed")) {
+		json_int_t attempt =
+		    json_integer_value(json_object_get(job, "attempt"));
+		on_failure_hook(job);
+		if (transient(code) && attempt <= (json_int_t)cfg.retries &&
+		    !stopping) {
+			int64_t id = 0;
+			json_t *f;
+			if (sp_state_job_create(st, c->vm, "backup", "retry",
+						&id, &err) == 0) {
+				f = json_pack(
+				    "{s:I, s:I, s:I}", "attempt", attempt + 1,
+				    "not_before",
+				    (json_int_t)(now_s() +
+						 ((int64_t)cfg.retry_delay
+						  << (attempt - 1))),
+				    "retry_of", (json_int_t)c->job);
+				sp_state_job_update(st, id, f, &err);
+				json_decref(f);
+				logmsg(
+				    5,
+				    "retry queued job=%lld vm=%s attempt=%lld",
+				    (long long)id, c->vm,
+				    (long long)attempt + 1);
+			}
+		}
+	} else if (s && !strncmp(s, "completed", 9)) {
+		json_t *report = NULL;
+		if (sp_prune_vm(st, c->vault, c->vm, false, now_s(), &report,
+				&err) < 0)
+			logmsg(4, "prune failed vm=%s: %s", c->vm, err.msg);
+		else
+			logmsg(6, "pruned vm=%s deleted=%zu", c->vm,
+			       json_array_size(
+				   json_object_get(report, "deleted")));
+		json_decref(report);
+	}
+out:
+	json_decref(job);
+	c->pid = 0;
+	metrics_stale = true;
+}
+
+static void reap(struct sp_state *st)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		for (size_t i = 0; i < MAX_CHILDREN; i++)
+			if (children[i].pid == pid)
+				job_ended(st, &children[i], status);
+}
+
+/* Jobs whose process died with a previous daemon (or on its own): failed
+ * as interrupted, and the failure hook told. */
+static void recover(struct sp_state *st)
+{
+	struct sp_error err;
+	json_t *gone = json_array(), *job;
+	size_t i;
+
+	if (sp_state_jobs_recover(st, gone, &err) < 0)
+		logmsg(3, "job recovery failed: %s", err.msg);
+	json_array_foreach(gone, i, job)
+	{
+		logmsg(
+		    4, "job interrupted job=%lld vm=%s code=Interrupted",
+		    (long long)json_integer_value(json_object_get(job, "id")),
+		    json_string_value(json_object_get(job, "vm")));
+		on_failure_hook(job);
+		metrics_stale = true;
+	}
+	json_decref(gone);
+}
+
+/* ---- metrics ------------------------------------------------------------ */
+
+static void write_metrics(struct sp_state *st)
+{
+	struct sp_error err;
+	json_t *jobs = NULL, *j, *seen = json_object();
+	char tmp[PATH_MAX];
+	size_t i;
+	FILE *f;
+
+	if (!cfg.metrics ||
+	    sp_state_jobs_list(st, NULL, NULL, 0, &jobs, &err) < 0)
+		goto out;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", cfg.metrics);
+	f = fopen(tmp, "w");
+	if (!f)
+		goto out;
+	fprintf(f,
+		"# HELP stillpoint_jobs_total Backup jobs by VM and status.\n"
+		"# TYPE stillpoint_jobs_total gauge\n");
+	{
+		json_t *counts = json_object();
+		const char *key;
+		json_t *v;
+		json_array_foreach(jobs, i, j)
+		{
+			char k[400];
+			snprintf(
+			    k, sizeof(k), "vm=\"%s\",status=\"%s\"",
+			    json_string_value(json_object_get(j, "vm")),
+			    json_string_value(json_object_get(j, "status")));
+			json_object_set_new(
+			    counts, k,
+			    json_integer(
+				json_integer_value(json_object_get(counts, k)) +
+				1));
+		}
+		json_object_foreach(counts, key, v)
+		    fprintf(f, "stillpoint_jobs_total{%s} %lld\n", key,
+			    (long long)json_integer_value(v));
+		json_decref(counts);
+	}
+	fprintf(f,
+		"# HELP stillpoint_last_success_timestamp_seconds End of "
+		"the VM's last successful backup.\n"
+		"# TYPE stillpoint_last_success_timestamp_seconds gauge\n"
+		"# HELP stillpoint_last_consistency Consistency of the last "
+		"successful backup (2 application, 1 file-system, 0 crash).\n"
+		"# TYPE stillpoint_last_consistency gauge\n");
+	json_array_foreach(jobs, i, j)
+	{
+		const char *vm = json_string_value(json_object_get(j, "vm"));
+		const char *s = json_string_value(json_object_get(j, "status"));
+		const char *c =
+		    json_string_value(json_object_get(j, "consistency"));
+		json_t *ph = json_object_get(j, "phases");
+		if (!vm || !s || strncmp(s, "completed", 9) ||
+		    json_object_get(seen, vm))
+			continue;
+		json_object_set_new(seen, vm, json_true());
+		fprintf(
+		    f,
+		    "stillpoint_last_success_timestamp_seconds{vm=\"%s\"} "
+		    "%lld\n",
+		    vm,
+		    (long long)json_integer_value(json_object_get(j, "ended")));
+		fprintf(f, "stillpoint_last_consistency{vm=\"%s\"} %d\n", vm,
+			c && !strcmp(c, "application")	 ? 2
+			: c && !strcmp(c, "file-system") ? 1
+							 : 0);
+		fprintf(f, "stillpoint_last_bytes_read{vm=\"%s\"} %lld\n", vm,
+			(long long)json_integer_value(
+			    json_object_get(j, "bytes_read")));
+		fprintf(f, "stillpoint_last_bytes_new{vm=\"%s\"} %lld\n", vm,
+			(long long)json_integer_value(
+			    json_object_get(j, "bytes_new")));
+		fprintf(f,
+			"stillpoint_last_phase_seconds{vm=\"%s\",phase="
+			"\"snapshot\"} "
+			"%.3f\n"
+			"stillpoint_last_phase_seconds{vm=\"%s\",phase="
+			"\"transfer\"} "
+			"%.3f\n",
+			vm,
+			(double)json_integer_value(json_object_get(
+			    json_object_get(ph, "snapshot"), "duration_ms")) /
+			    1000,
+			vm,
+			(double)json_integer_value(json_object_get(
+			    json_object_get(ph, "transfer"), "duration_ms")) /
+			    1000);
+	}
+	if (fflush(f) == 0 && fsync(fileno(f)) == 0 && fclose(f) == 0)
+		rename(tmp, cfg.metrics);
+	else
+		unlink(tmp);
+out:
+	json_decref(seen);
+	json_decref(jobs);
+}
+
+/* ---- the control socket ------------------------------------------------- */
+
+static int listen_socket(void)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (strlen(cfg.socket_path) >= sizeof(a.sun_path))
+		return -1;
+	memcpy(a.sun_path, cfg.socket_path, strlen(cfg.socket_path) + 1);
+	unlink(cfg.socket_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	/* Root only: the socket's mode and the peer's uid both say so. */
+	umask(077);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    listen(fd, 16) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void answer(struct sp_state *st, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	char line[512], reply[600];
+	struct sp_error err;
+	ssize_t n;
+	int64_t id = 0;
+	long long cid;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    cred.uid != 0) {
+		snprintf(reply, sizeof(reply),
+			 "error UsageError 1001 root only\n");
+		goto send;
+	}
+	n = read(fd, line, sizeof(line) - 1);
+	if (n <= 0)
+		return;
+	line[n] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	if (!strncmp(line, "backup ", 7)) {
+		json_t *prot = NULL;
+		/* Only protected VMs have a vault here; the command line
+		 * backs up the others itself. */
+		if (sp_state_protection_get(st, line + 7, &prot, &err) < 0 ||
+		    sp_state_job_create(st, line + 7, "backup", "manual", &id,
+					&err) < 0)
+			snprintf(reply, sizeof(reply), "error %s %d %s\n",
+				 sp_errcode_name(err.code),
+				 sp_errcode_number(err.code), err.msg);
+		else
+			snprintf(reply, sizeof(reply), "ok %lld\n",
+				 (long long)id);
+		if (id)
+			logmsg(6, "backup queued job=%lld vm=%s trigger=manual",
+			       (long long)id, line + 7);
+		json_decref(prot);
+	} else if (sscanf(line, "cancel %lld", &cid) == 1) {
+		for (size_t i = 0; i < MAX_CHILDREN; i++)
+			if (children[i].pid > 0 && children[i].job == cid)
+				kill(children[i].pid, SIGTERM);
+		snprintf(reply, sizeof(reply), "ok %lld\n", cid);
+	} else if (!strcmp(line, "ping")) {
+		snprintf(reply, sizeof(reply), "ok running=%u\n",
+			 running(NULL));
+	} else {
+		snprintf(reply, sizeof(reply),
+			 "error UsageError 1001 unknown request\n");
+	}
+send:
+	if (write(fd, reply, strlen(reply)) < 0)
+		logmsg(4, "cannot answer a request: %s", strerror(errno));
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"max-jobs", required_argument, NULL, 'j'},
+	    {"max-per-vault", required_argument, NULL, 'v'},
+	    {"retries", required_argument, NULL, 'r'},
+	    {"retry-delay", required_argument, NULL, 'd'},
+	    {"metrics", required_argument, NULL, 'm'},
+	    {"on-failure", required_argument, NULL, 'f'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"tick", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct sigaction sa = {.sa_handler = on_stop};
+	struct sp_state *st = NULL;
+	struct sp_error err;
+	char self[PATH_MAX];
+	ssize_t sn;
+	int c, lfd, status;
+	const char *off = getenv("STILLPOINT_CLOCK_OFFSET");
+
+	if (sp_watchdog_dispatch(argc, argv, &status))
+		return status;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		unsigned long n = optarg ? strtoul(optarg, NULL, 10) : 0;
+		switch (c) {
+		case 'j':
+			cfg.max_jobs = n ? (unsigned)n : 1;
+			break;
+		case 'v':
+			cfg.max_per_vault = n ? (unsigned)n : 1;
+			break;
+		case 'r':
+			cfg.retries = (unsigned)n;
+			break;
+		case 'd':
+			cfg.retry_delay = (unsigned)n;
+			break;
+		case 'm':
+			cfg.metrics = optarg;
+			break;
+		case 'f':
+			cfg.on_failure = optarg;
+			break;
+		case 's':
+			cfg.socket_path = optarg;
+			break;
+		case 't':
+			cfg.tick_ms = n ? (unsigned)n : 1000;
+			break;
+		case 'h':
+			fputs(help, stdout);
+			return 0;
+		default:
+			fprintf(stderr, "stillpointd: unknown option (see "
+					"--help)\n");
+			return 2;
+		}
+	}
+	if (off)
+		cfg.clock_offset = strtoll(off, NULL, 10);
+	sn = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (sn <= 0)
+		return 1;
+	self[sn] = '\0';
+	*strrchr(self, '/') = '\0';
+	cfg.self_dir = self;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (sp_state_open(NULL, &st, &err) < 0) {
+		logmsg(2, "cannot start: %s", err.msg);
+		return 1;
+	}
+	recover(st);
+	lfd = listen_socket();
+	if (lfd < 0) {
+		logmsg(2, "cannot listen on '%s': %s", cfg.socket_path,
+		       strerror(errno));
+		sp_state_close(st);
+		return 1;
+	}
+	logmsg(6, "stillpointd started max_jobs=%u max_per_vault=%u socket=%s",
+	       cfg.max_jobs, cfg.max_per_vault, cfg.socket_path);
+	while (!stopping || running(NULL) > 0) {
+		struct pollfd p = {.fd = lfd, .events = POLLIN};
+		if (stopping) {
+			static bool told;
+			if (!told) {
+				for (size_t i = 0; i < MAX_CHILDREN; i++)
+					if (children[i].pid > 0)
+						kill(children[i].pid, SIGTERM);
+				told = true;
+			}
+		}
+		if (poll(&p, 1, (int)cfg.tick_ms) > 0 && (p.revents & POLLIN)) {
+			int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+			if (cfd >= 0) {
+				answer(st, cfd);
+				close(cfd);
+				metrics_stale = true;
+			}
+		}
+		reap(st);
+		if (!stopping) {
+			recover(st);
+			schedule_tick(st);
+			dispatch(st);
+		}
+		write_metrics(st);
+	}
+	close(lfd);
+	unlink(cfg.socket_path);
+	sp_state_close(st);
+	logmsg(6, "stillpointd stopped");
+	return 0;
+}

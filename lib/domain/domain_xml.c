@@ -1,0 +1,808 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * libvirt domain XML with libxml2: which disks a backup captures (and why
+ * the others are left out), and the definition a restored copy is defined
+ * with.  The text comes from libvirt or from a vault, so it is read as
+ * hostile: no network, no DTD (a <!DOCTYPE> stops the parser before its
+ * internal subset, so no entity is ever declared, let alone expanded), and
+ * libxml2's messages go into the sp_error, never to stderr.  Key
+ * invariant: a document sp_domain_xml_for_restore() accepts produces text
+ * that sp_domain_def_parse() accepts, with the new name.
+ */
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xmlerror.h>
+
+#include "domain/domain_xml.h"
+#include "util/cleanup.h"
+
+/* No NOENT (entities stay unexpanded), no DTDLOAD, no XINCLUDE, no HUGE. */
+#define XML_OPTIONS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
+
+#define HINT "(is it the output of 'virsh dumpxml'?)"
+
+SP_DEFINE_AUTOPTR(sp_domain_def, sp_domain_def_free)
+
+static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
+
+static void xml_init(void)
+{
+	xmlInitParser();
+}
+
+static void xml_doc_freep(xmlDocPtr *doc)
+{
+	if (*doc)
+		xmlFreeDoc(*doc);
+}
+
+static void xml_str_freep(xmlChar **s)
+{
+	if (*s)
+		xmlFree(*s);
+}
+
+#define sp_autodoc __attribute__((cleanup(xml_doc_freep)))
+#define sp_autoxmlstr __attribute__((cleanup(xml_str_freep)))
+
+/* What one parse learnt besides the tree. */
+struct xml_read {
+	bool dtd; /* a <!DOCTYPE> was met, and the parse stopped */
+	int line;
+	char first[200]; /* libxml2's first error, cleaned up */
+};
+
+/* libxml2's error channels are per thread; they are pointed here for the
+ * length of one call and put back after, so other libxml2 users in the
+ * process (libvirt's client library) keep theirs. */
+struct xml_quiet {
+	xmlStructuredErrorFunc serror;
+	void *sctx;
+	xmlGenericErrorFunc gerror;
+	void *gctx;
+};
+
+static void note_error(struct xml_read *st, const xmlError *e)
+{
+	size_t n;
+
+	if (!st || !e || e->level < XML_ERR_ERROR || st->first[0])
+		return;
+	snprintf(st->first, sizeof(st->first), "%s",
+		 e->message ? e->message : "not well-formed");
+	for (n = 0; st->first[n]; n++)
+		if ((unsigned char)st->first[n] < 0x20)
+			st->first[n] = ' ';
+	while (n > 0 && st->first[n - 1] == ' ')
+		st->first[--n] = '\0';
+	st->line = e->line;
+}
+
+static void on_error(void *data, xmlErrorPtr e)
+{
+	note_error(data, e);
+}
+
+static void on_ctxt_error(void *data, xmlErrorPtr e)
+{
+	xmlParserCtxtPtr ctxt = data;
+
+	note_error(ctxt ? ctxt->_private : NULL, e);
+}
+
+static void on_generic(void *data, const char *fmt, ...)
+{
+}
+
+static void quiet_begin(struct xml_quiet *q, struct xml_read *st)
+{
+	q->serror = xmlStructuredError;
+	q->sctx = xmlStructuredErrorContext;
+	q->gerror = xmlGenericError;
+	q->gctx = xmlGenericErrorContext;
+	xmlSetStructuredErrorFunc(st, on_error);
+	xmlSetGenericErrorFunc(NULL, on_generic);
+}
+
+static void quiet_end(const struct xml_quiet *q)
+{
+	xmlSetStructuredErrorFunc(q->sctx, q->serror);
+	xmlSetGenericErrorFunc(q->gctx, q->gerror);
+}
+
+/* A document type declaration is where entities (billion laughs, external
+ * files) come from: refuse it the moment it starts. */
+static void on_dtd(void *ctx, const xmlChar *name, const xmlChar *public_id,
+		   const xmlChar *system_id)
+{
+	xmlParserCtxtPtr ctxt = ctx;
+	struct xml_read *st = ctxt->_private;
+
+	if (st)
+		st->dtd = true;
+	xmlStopParser(ctxt);
+}
+
+static void on_entity(void *ctx, const xmlChar *name, int type,
+		      const xmlChar *public_id, const xmlChar *system_id,
+		      xmlChar *content)
+{
+	on_dtd(ctx, name, public_id, system_id);
+}
+
+static int invalid(struct sp_error *err, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* "domain XML of 'web01' is invalid: WHAT (hint)", or without the name
+ * when the document has none (yet). */
+static int invalid(struct sp_error *err, const char *name, const char *fmt, ...)
+{
+	char what[SP_ERROR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (name)
+		return sp_error_set(err, SP_E_LIBVIRT,
+				    "domain XML of '%s' is invalid: %s %s",
+				    name, what, HINT);
+	return sp_error_set(err, SP_E_LIBVIRT, "domain XML is invalid: %s %s",
+			    what, HINT);
+}
+
+static int no_memory(struct sp_error *err)
+{
+	return sp_error_set(err, SP_E_NOMEM,
+			    "out of memory reading the domain XML (free some "
+			    "memory and try again)");
+}
+
+/* Parse @xml into a tree, refusing anything with a DTD. */
+static int xml_read(const char *xml, size_t len, xmlDocPtr *ret,
+		    struct sp_error *err)
+{
+	struct xml_read st = {0};
+	struct xml_quiet q;
+	xmlParserCtxtPtr ctxt;
+	xmlDocPtr doc;
+
+	*ret = NULL;
+	if (!xml || len == 0)
+		return invalid(err, NULL, "the text is empty");
+	if (len > INT_MAX)
+		return invalid(err, NULL, "%zu bytes is too large", len);
+	pthread_once(&xml_once, xml_init);
+
+	quiet_begin(&q, &st);
+	ctxt = xmlNewParserCtxt();
+	if (!ctxt) {
+		quiet_end(&q);
+		return no_memory(err);
+	}
+	ctxt->_private = &st;
+	ctxt->sax->serror = on_ctxt_error;
+	ctxt->sax->internalSubset = on_dtd;
+	ctxt->sax->externalSubset = on_dtd;
+	ctxt->sax->entityDecl = on_entity;
+	doc = xmlCtxtReadMemory(ctxt, xml, (int)len, NULL, NULL, XML_OPTIONS);
+	xmlFreeParserCtxt(ctxt);
+	quiet_end(&q);
+
+	if (st.dtd || (doc && (doc->intSubset || doc->extSubset))) {
+		if (doc)
+			xmlFreeDoc(doc);
+		return invalid(err, NULL,
+			       "a document type declaration (<!DOCTYPE>) is "
+			       "not allowed");
+	}
+	if (!doc) {
+		if (!st.first[0])
+			return invalid(err, NULL, "not well-formed XML");
+		return invalid(err, NULL, "line %d: %s", st.line, st.first);
+	}
+	*ret = doc;
+	return 0;
+}
+
+static bool is_elem(const xmlNode *n, const char *name)
+{
+	return n && n->type == XML_ELEMENT_NODE && !n->ns &&
+	       xmlStrEqual(n->name, BAD_CAST name);
+}
+
+/* The next element named @name from @n on (@n included). */
+static xmlNode *find_from(xmlNode *n, const char *name)
+{
+	for (; n; n = n->next)
+		if (is_elem(n, name))
+			return n;
+	return NULL;
+}
+
+static xmlNode *child(const xmlNode *parent, const char *name)
+{
+	return parent ? find_from(parent->children, name) : NULL;
+}
+
+static xmlNode *sibling(const xmlNode *n, const char *name)
+{
+	return find_from(n->next, name);
+}
+
+/* Iterate over every <devices>/<@name> of the domain, in document order. */
+#define for_each_device(root, dev, n, name)                                    \
+	for (dev = child(root, "devices"); dev; dev = sibling(dev, "devices")) \
+		for (n = child(dev, name); n; n = sibling(n, name))
+
+/* *@out = a malloc'd copy of attribute @attr of @n (NULL when @n or the
+ * attribute is absent, or when it is empty and @empty_is_null). */
+static int dup_prop(const xmlNode *n, const char *attr, bool empty_is_null,
+		    char **out)
+{
+	sp_autoxmlstr xmlChar *v = NULL;
+
+	*out = NULL;
+	if (!n)
+		return 0;
+	v = xmlGetNoNsProp(n, BAD_CAST attr);
+	if (!v || (empty_is_null && !v[0]))
+		return 0;
+	*out = strdup((const char *)v);
+	return *out ? 0 : SP_E_NOMEM;
+}
+
+static int dup_or(char **s, const char *dflt)
+{
+	if (!*s)
+		*s = strdup(dflt);
+	return *s ? 0 : SP_E_NOMEM;
+}
+
+/* why_excluded is static text: one line per protocol and disk type */
+static const char *const network_why[][2] = {
+    {"rbd", "network disk (protocol rbd): not readable by the host"},
+    {"iscsi", "network disk (protocol iscsi): not readable by the host"},
+    {"nbd", "network disk (protocol nbd): not readable by the host"},
+    {"gluster", "network disk (protocol gluster): not readable by the host"},
+    {"nfs", "network disk (protocol nfs): not readable by the host"},
+    {"http", "network disk (protocol http): not readable by the host"},
+    {"https", "network disk (protocol https): not readable by the host"},
+    {"ftp", "network disk (protocol ftp): not readable by the host"},
+    {"ftps", "network disk (protocol ftps): not readable by the host"},
+    {"tftp", "network disk (protocol tftp): not readable by the host"},
+    {"ssh", "network disk (protocol ssh): not readable by the host"},
+};
+
+static const char *const type_why[][2] = {
+    {"volume", "disk type 'volume' is not supported by pull-mode backup"},
+    {"dir", "disk type 'dir' is not supported by pull-mode backup"},
+    {"nvme", "disk type 'nvme' is not supported by pull-mode backup"},
+    {"vhostuser", "disk type 'vhostuser' is not supported by pull-mode backup"},
+    {"vhostvdpa", "disk type 'vhostvdpa' is not supported by pull-mode backup"},
+};
+
+/* Why a pull-mode backup cannot (or must not) read @d, or NULL. */
+static const char *exclusion(const struct sp_domain_disk *d,
+			     const char *protocol)
+{
+	size_t i;
+
+	if (!strcmp(d->device, "cdrom"))
+		return "cdrom";
+	if (!strcmp(d->device, "floppy"))
+		return "floppy";
+	if (!strcmp(d->device, "lun"))
+		return "pass-through LUN: only a backup inside the guest "
+		       "reaches it";
+	if (strcmp(d->device, "disk") != 0)
+		return "not a disk device";
+	if (!strcmp(d->type, "network")) {
+		for (i = 0; protocol && i < SP_ARRAY_SIZE(network_why); i++)
+			if (!strcmp(protocol, network_why[i][0]))
+				return network_why[i][1];
+		return "network disk: not readable by the host";
+	}
+	if (d->readonly)
+		return "read-only disk";
+	if (strcmp(d->type, "file") != 0 && strcmp(d->type, "block") != 0) {
+		for (i = 0; i < SP_ARRAY_SIZE(type_why); i++)
+			if (!strcmp(d->type, type_why[i][0]))
+				return type_why[i][1];
+		return "disk type is not supported by pull-mode backup";
+	}
+	if (!d->source)
+		return "empty drive";
+	return NULL;
+}
+
+/* Fill @d from <disk> element @n; 0 or SP_E_NOMEM (target may be NULL). */
+static int disk_read(const xmlNode *n, struct sp_domain_disk *d)
+{
+	xmlNode *target = child(n, "target"), *src = child(n, "source");
+	sp_autofree char *protocol = NULL;
+	const char *src_attr = NULL;
+
+	if (dup_prop(target, "dev", true, &d->target) < 0 ||
+	    dup_prop(target, "bus", true, &d->bus) < 0 ||
+	    dup_prop(n, "device", true, &d->device) < 0 ||
+	    dup_or(&d->device, "disk") < 0 ||
+	    dup_prop(n, "type", true, &d->type) < 0 ||
+	    dup_or(&d->type, "file") < 0 ||
+	    dup_prop(child(n, "driver"), "type", true, &d->format) < 0 ||
+	    dup_prop(src, "protocol", true, &protocol) < 0)
+		return SP_E_NOMEM;
+	if (!strcmp(d->type, "file"))
+		src_attr = "file";
+	else if (!strcmp(d->type, "block"))
+		src_attr = "dev";
+	if (src_attr && dup_prop(src, src_attr, true, &d->source) < 0)
+		return SP_E_NOMEM;
+	d->readonly = child(n, "readonly") != NULL;
+	d->shareable = child(n, "shareable") != NULL;
+	d->transient = child(n, "transient") != NULL;
+	d->why_excluded = exclusion(d, protocol);
+	d->backup_no = d->why_excluded != NULL;
+	return 0;
+}
+
+/* The text of the first <@name> child of @root, malloc'd; NULL if absent
+ * or empty. */
+static int dup_text(const xmlNode *root, const char *name, char **out)
+{
+	xmlNode *n = child(root, name);
+	sp_autoxmlstr xmlChar *v = NULL;
+
+	*out = NULL;
+	if (!n)
+		return 0;
+	v = xmlNodeGetContent(n);
+	if (!v || !v[0])
+		return 0;
+	*out = strdup((const char *)v);
+	return *out ? 0 : SP_E_NOMEM;
+}
+
+static int disks_read(const xmlNode *root, struct sp_domain_def *def,
+		      struct sp_error *err)
+{
+	xmlNode *dev, *n;
+	size_t count = 0, i = 0;
+
+	for_each_device(root, dev, n, "disk")
+	{
+		count++;
+	}
+	for_each_device(root, dev, n, "interface")
+	{
+		def->ninterfaces++;
+	}
+	if (!count)
+		return 0;
+	def->disks = calloc(count, sizeof(*def->disks));
+	if (!def->disks)
+		return no_memory(err);
+	for_each_device(root, dev, n, "disk")
+	{
+		struct sp_domain_disk *d = &def->disks[i++];
+
+		def->ndisks = i;
+		if (disk_read(n, d) < 0)
+			return no_memory(err);
+		if (!d->target)
+			return invalid(err, def->name,
+				       "disk %zu has no <target dev=...>", i);
+	}
+	return 0;
+}
+
+/* The root of @doc if it is a <domain> with a <name>. */
+static int domain_root(xmlDocPtr doc, xmlNode **ret, struct sp_error *err)
+{
+	xmlNode *root = xmlDocGetRootElement(doc);
+	sp_autoxmlstr xmlChar *name = NULL;
+
+	if (!root)
+		return invalid(err, NULL, "there is no root element");
+	if (root->ns)
+		return invalid(
+		    err, NULL,
+		    "the root element '%.64s' is in namespace '%.64s', "
+		    "libvirt's <domain> is in none",
+		    (const char *)root->name,
+		    root->ns->href ? (const char *)root->ns->href : "");
+	if (!is_elem(root, "domain"))
+		return invalid(err, NULL,
+			       "the root element '%.64s' is not "
+			       "<domain>",
+			       (const char *)root->name);
+	if (child(root, "name"))
+		name = xmlNodeGetContent(child(root, "name"));
+	if (!name || !name[0])
+		return invalid(err, NULL, "<domain> has no <name>");
+	*ret = root;
+	return 0;
+}
+
+static int def_from_doc(xmlDocPtr doc, struct sp_domain_def **ret,
+			struct sp_error *err)
+{
+	sp_autoptr(sp_domain_def) struct sp_domain_def *def = NULL;
+	xmlNode *root = NULL;
+	int r;
+
+	r = domain_root(doc, &root, err);
+	if (r < 0)
+		return r;
+	def = calloc(1, sizeof(*def));
+	if (!def)
+		return no_memory(err);
+	if (dup_text(root, "name", &def->name) < 0 || !def->name ||
+	    dup_text(root, "uuid", &def->uuid) < 0 ||
+	    dup_prop(root, "type", true, &def->type) < 0)
+		return no_memory(err);
+	r = disks_read(root, def, err);
+	if (r < 0)
+		return r;
+	*ret = sp_steal_ptr(&def);
+	return 0;
+}
+
+int sp_domain_def_parse(const char *xml, size_t len, struct sp_domain_def **ret,
+			struct sp_error *err)
+{
+	sp_autodoc xmlDocPtr doc = NULL;
+	int r;
+
+	*ret = NULL;
+	r = xml_read(xml, len, &doc, err);
+	if (r < 0)
+		return r;
+	return def_from_doc(doc, ret, err);
+}
+
+void sp_domain_def_free(struct sp_domain_def *def)
+{
+	size_t i;
+
+	if (!def)
+		return;
+	for (i = 0; i < def->ndisks; i++) {
+		struct sp_domain_disk *d = &def->disks[i];
+
+		free(d->target);
+		free(d->bus);
+		free(d->device);
+		free(d->type);
+		free(d->source);
+		free(d->format);
+	}
+	free(def->disks);
+	free(def->name);
+	free(def->uuid);
+	free(def->type);
+	free(def);
+}
+
+/* Rewriting.  Nodes are added and removed together with the indentation
+ * before them, so the definition still reads like libvirt's own. */
+
+static bool is_blank(const xmlNode *n)
+{
+	return n && n->type == XML_TEXT_NODE && xmlIsBlankNode((xmlNode *)n);
+}
+
+static void drop(xmlNode *n)
+{
+	if (is_blank(n->prev)) {
+		xmlNode *ws = n->prev;
+
+		xmlUnlinkNode(ws);
+		xmlFreeNode(ws);
+	}
+	xmlUnlinkNode(n);
+	xmlFreeNode(n);
+}
+
+static void drop_children(xmlNode *parent, const char *name)
+{
+	xmlNode *n, *next;
+
+	for (n = child(parent, name); n; n = next) {
+		next = sibling(n, name);
+		drop(n);
+	}
+}
+
+/* The first element at or after @n. */
+static xmlNode *elem_from(xmlNode *n)
+{
+	while (n && n->type != XML_ELEMENT_NODE)
+		n = n->next;
+	return n;
+}
+
+/* Put @n under @parent before element @ref (last if NULL), indented as
+ * @ref is. */
+static int insert_before(xmlNode *parent, xmlNode *ref, xmlNode *n)
+{
+	xmlNode *ws;
+
+	if (!ref)
+		return xmlAddChild(parent, n) ? 0 : SP_E_NOMEM;
+	if (!xmlAddPrevSibling(ref, n))
+		return SP_E_NOMEM;
+	if (is_blank(n->prev)) {
+		ws = xmlCopyNode(n->prev, 1);
+		if (!ws || !xmlAddNextSibling(n, ws)) {
+			xmlFreeNode(ws);
+			return SP_E_NOMEM;
+		}
+	}
+	return 0;
+}
+
+/* Replace the content of <@name> under @root with @text (as text: no
+ * entity in it is interpreted). */
+static int set_text(xmlNode *root, const char *name, const char *text)
+{
+	xmlNode *n = child(root, name), *t;
+
+	if (!n)
+		return SP_E_INTERNAL;
+	xmlNodeSetContent(n, NULL);
+	t = xmlNewDocText(n->doc, BAD_CAST text);
+	if (!t || !xmlAddChild(n, t)) {
+		xmlFreeNode(t);
+		return SP_E_NOMEM;
+	}
+	return 0;
+}
+
+/* One mapped disk: a plain file in @m->format at @m->path. */
+static int disk_rewrite(xmlNode *disk, const struct sp_domain_disk_map *m)
+{
+	xmlNode *driver = child(disk, "driver"), *old = child(disk, "source");
+	xmlNode *src;
+	int r;
+
+	if (!xmlSetProp(disk, BAD_CAST "type", BAD_CAST "file"))
+		return SP_E_NOMEM;
+	if (!driver) {
+		driver =
+		    xmlNewDocNode(disk->doc, NULL, BAD_CAST "driver", NULL);
+		if (!driver)
+			return SP_E_NOMEM;
+		r = insert_before(disk, elem_from(disk->children), driver);
+		if (r < 0) {
+			xmlFreeNode(driver);
+			return r;
+		}
+		if (!xmlSetProp(driver, BAD_CAST "name", BAD_CAST "qemu"))
+			return SP_E_NOMEM;
+	}
+	if (!xmlSetProp(driver, BAD_CAST "type", BAD_CAST m->format))
+		return SP_E_NOMEM;
+
+	src = xmlNewDocNode(disk->doc, NULL, BAD_CAST "source", NULL);
+	if (!src || !xmlSetProp(src, BAD_CAST "file", BAD_CAST m->path)) {
+		xmlFreeNode(src);
+		return SP_E_NOMEM;
+	}
+	if (old) {
+		xmlReplaceNode(old, src);
+		xmlFreeNode(old);
+	} else {
+		r = insert_before(disk, elem_from(driver->next), src);
+		if (r < 0) {
+			xmlFreeNode(src);
+			return r;
+		}
+	}
+	drop_children(disk, "backingStore");
+	/* credentials of a network source mean nothing to a file */
+	drop_children(disk, "auth");
+	return 0;
+}
+
+static xmlNode *disk_by_target(xmlNode *root, const char *target)
+{
+	xmlNode *dev, *n;
+
+	for_each_device(root, dev, n, "disk")
+	{
+		sp_autoxmlstr xmlChar *t =
+		    xmlGetNoNsProp(child(n, "target"), BAD_CAST "dev");
+
+		if (t && xmlStrEqual(t, BAD_CAST target))
+			return n;
+	}
+	return NULL;
+}
+
+static bool is_text(const char *s)
+{
+	return s && s[0] && xmlCheckUTF8(BAD_CAST s);
+}
+
+static int check_usage(const char *new_name,
+		       const struct sp_domain_disk_map *maps, size_t nmaps,
+		       char **out, struct sp_error *err)
+{
+	size_t i;
+
+	if (!out || !is_text(new_name))
+		return sp_error_set(err, SP_E_USAGE,
+				    "the restored domain needs a name (give "
+				    "a non-empty UTF-8 name)");
+	for (i = 0; i < nmaps; i++)
+		if (!is_text(maps[i].target) || !is_text(maps[i].path) ||
+		    !is_text(maps[i].format))
+			return sp_error_set(err, SP_E_USAGE,
+					    "disk map %zu of '%s' is "
+					    "incomplete (give a target, "
+					    "a path and a format)",
+					    i, new_name);
+	return 0;
+}
+
+/* A file the copy must not share with the original (console log): the
+ * old name in its file name becomes the new one, else the new name is put
+ * in front.  NULL when out of memory. */
+static char *fresh_path(const char *path, const char *name,
+			const char *new_name)
+{
+	const char *base = strrchr(path, '/');
+	size_t dirlen = base ? (size_t)(base - path) + 1 : 0;
+	const char *hit;
+	char *out = NULL;
+
+	base = path + dirlen;
+	hit = *name ? strstr(base, name) : NULL;
+	if (hit) {
+		if (asprintf(&out, "%.*s%.*s%s%s", (int)dirlen, path,
+			     (int)(hit - base), base, new_name,
+			     hit + strlen(name)) < 0)
+			return NULL;
+	} else if (asprintf(&out, "%.*s%s-%s", (int)dirlen, path, new_name,
+			    base) < 0) {
+		return NULL;
+	}
+	return out;
+}
+
+static int fresh_attr(xmlNode *n, const char *attr, const char *name,
+		      const char *new_name)
+{
+	sp_autoxmlstr xmlChar *old = xmlGetProp(n, (const xmlChar *)attr);
+	sp_autofree char *p = NULL;
+
+	if (!old)
+		return 0;
+	p = fresh_path((const char *)old, name, new_name);
+	if (!p || !xmlSetProp(n, (const xmlChar *)attr, (const xmlChar *)p))
+		return -1;
+	return 0;
+}
+
+/* Character devices writing to files (serial console logs and the like)
+ * get files of their own, and a UEFI domain's NVRAM is left for libvirt
+ * to create anew from its template: sharing either with the original
+ * would make the two domains trip over each other. */
+static int separate_files(xmlNode *root, const char *name, const char *new_name)
+{
+	static const char *const chardevs[] = {"serial", "console", "parallel",
+					       "channel"};
+	xmlNode *dev, *n, *os;
+
+	for (size_t k = 0; k < SP_ARRAY_SIZE(chardevs); k++) {
+		for_each_device(root, dev, n, chardevs[k])
+		{
+			sp_autoxmlstr xmlChar *type =
+			    xmlGetProp(n, (const xmlChar *)"type");
+			xmlNode *src = child(n, "source");
+			xmlNode *log = child(n, "log");
+
+			if (type && !xmlStrcmp(type, (const xmlChar *)"file") &&
+			    src && fresh_attr(src, "path", name, new_name) < 0)
+				return -1;
+			if (log && fresh_attr(log, "file", name, new_name) < 0)
+				return -1;
+		}
+	}
+	os = child(root, "os");
+	if (os && child(os, "nvram"))
+		xmlNodeSetContent(child(os, "nvram"), NULL);
+	return 0;
+}
+
+/* Apply the restore edits to @root; 0 or a negative SP_E_* code. */
+static int rewrite(xmlNode *root, const char *name, const char *new_name,
+		   const struct sp_domain_disk_map *maps, size_t nmaps,
+		   struct sp_error *err)
+{
+	sp_autofree xmlNode **disks = NULL;
+	xmlNode *dev, *n;
+	size_t i;
+	int r;
+
+	disks = calloc(nmaps ? nmaps : 1, sizeof(*disks));
+	if (!disks)
+		return no_memory(err);
+	/* every target is looked up before anything changes */
+	for (i = 0; i < nmaps; i++) {
+		disks[i] = disk_by_target(root, maps[i].target);
+		if (!disks[i])
+			return sp_error_set(
+			    err, SP_E_USAGE,
+			    "domain '%s' has no disk '%s' to restore (pick a "
+			    "target the definition has, as 'virsh domblklist "
+			    "%s' lists them)",
+			    name, maps[i].target, name);
+	}
+	if (set_text(root, "name", new_name) < 0)
+		return no_memory(err);
+	drop_children(root, "uuid");
+	for_each_device(root, dev, n, "interface")
+	{
+		drop_children(n, "mac");
+	}
+	for (i = 0; i < nmaps; i++) {
+		r = disk_rewrite(disks[i], &maps[i]);
+		if (r < 0)
+			return no_memory(err);
+	}
+	if (separate_files(root, name, new_name) < 0)
+		return no_memory(err);
+	return 0;
+}
+
+int sp_domain_xml_for_restore(const char *xml, size_t len, const char *new_name,
+			      const struct sp_domain_disk_map *maps,
+			      size_t nmaps, char **out, struct sp_error *err)
+{
+	sp_autodoc xmlDocPtr doc = NULL;
+	sp_autoptr(sp_domain_def) struct sp_domain_def *def = NULL;
+	struct xml_read st = {0};
+	struct xml_quiet q;
+	xmlChar *text = NULL;
+	int r, n = 0;
+
+	if (out)
+		*out = NULL;
+	r = check_usage(new_name, maps, nmaps, out, err);
+	if (r < 0)
+		return r;
+	r = xml_read(xml, len, &doc, err);
+	if (r < 0)
+		return r;
+	/* the same checks as a parse, so the result parses too */
+	r = def_from_doc(doc, &def, err);
+	if (r < 0)
+		return r;
+
+	quiet_begin(&q, &st);
+	r = rewrite(xmlDocGetRootElement(doc), def->name, new_name, maps, nmaps,
+		    err);
+	if (r == 0)
+		xmlDocDumpFormatMemoryEnc(doc, &text, &n, "UTF-8", 0);
+	quiet_end(&q);
+	if (r < 0)
+		return r;
+	if (!text || n < 0)
+		return no_memory(err);
+	*out = malloc((size_t)n + 1);
+	if (*out) {
+		memcpy(*out, text, (size_t)n);
+		(*out)[n] = '\0';
+	}
+	xmlFree(text);
+	return *out ? 0 : no_memory(err);
+}

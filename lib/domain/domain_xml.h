@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libvirt domain XML, read and rewritten with libxml2: the disks a backup
+ * must capture, and the definition a restore defines anew.  Pure functions
+ * of their input (no libvirt connection), so they are unit-tested and
+ * fuzzed on their own.
+ *
+ * Nothing here trusts the XML: unknown elements are kept as they are,
+ * missing attributes read as NULL, and a document that is not a <domain>
+ * is refused with SP_E_CONFIG_INVALID-like errors (SP_E_LIBVIRT with a
+ * message naming what is wrong).
+ */
+#ifndef SP_DOMAIN_DOMAIN_XML_H
+#define SP_DOMAIN_DOMAIN_XML_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/error.h"
+
+/* One <disk> of a domain, in document order. */
+struct sp_domain_disk {
+	char *target; /* <target dev=...>: "vda", "sdb"; never NULL */
+	char *bus;    /* <target bus=...>: "virtio", "sata", ...; may be NULL */
+	char *device; /* <disk device=...>: "disk" (default), "cdrom",
+			 "floppy", "lun" */
+	char *type;   /* <disk type=...>: "file", "block", "network",
+			 "volume", "dir", "nvme", "vhostuser" */
+	char *source; /* <source file=...> or <source dev=...>; NULL for
+			 network disks and empty drives */
+	char *format; /* <driver type=...>: "qcow2", "raw"; may be NULL */
+	bool readonly;	/* <readonly/> */
+	bool shareable; /* <shareable/> */
+	bool transient; /* <transient/> */
+	bool backup_no; /* <disk ...><backup>? no: libvirt's per-disk opt-out
+			   is not in 9.0; set when device != "disk" or the
+			   disk cannot be captured by a pull-mode backup */
+	const char *why_excluded; /* static text when backup_no is set:
+				     "cdrom", "network disk (rbd/iscsi/...)",
+				     "pass-through LUN", "read-only",
+				     "empty drive", ... */
+};
+
+struct sp_domain_def {
+	char *name;
+	char *uuid; /* may be NULL */
+	char *type; /* "kvm", "qemu" */
+	struct sp_domain_disk *disks;
+	size_t ndisks;
+	size_t ninterfaces;
+};
+
+/*
+ * Parse a domain definition.  Errors: SP_E_LIBVIRT ("domain XML of '%s'
+ * is invalid: ...") when the text is not well-formed XML or has no
+ * <domain> root with a <name>; SP_E_NOMEM.
+ */
+int sp_domain_def_parse(const char *xml, size_t len, struct sp_domain_def **ret,
+			struct sp_error *err);
+void sp_domain_def_free(struct sp_domain_def *def);
+
+/* Where a restored disk now lives, by target ("vda"). */
+struct sp_domain_disk_map {
+	const char *target;
+	const char *path;   /* new image file */
+	const char *format; /* "qcow2" or "raw" */
+};
+
+/*
+ * The definition of a restored copy of a domain: <name> set to @new_name,
+ * <uuid> removed (libvirt makes a new one), every <interface>'s <mac>
+ * removed (libvirt makes new addresses), each disk in @maps turned into
+ * <disk type='file'> with <source file=path>, <driver type=format> and no
+ * <backingStore>; disks not in @maps are left as they are.  Checkpoint
+ * and runtime-only elements are not part of an inactive definition and
+ * are left alone.  *@out is NUL-terminated, malloc'd, owned by the caller.
+ * Errors: as sp_domain_def_parse(); SP_E_USAGE when a map names a target
+ * the domain has no disk for.
+ */
+int sp_domain_xml_for_restore(const char *xml, size_t len, const char *new_name,
+			      const struct sp_domain_disk_map *maps,
+			      size_t nmaps, char **out, struct sp_error *err);
+
+#endif

@@ -1,0 +1,1055 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The backup job of a libvirt domain: the still point, then the transfer.
+ *
+ * Take Snapshot (running domain):
+ *   S1 open      connect, look up, read the definition, plan the disks
+ *                (excluded ones named), find the incremental base
+ *   S2 prepare   writers' pre steps (guest through guest-exec, host by
+ *                exec); backup job XML and directories; watchdog started
+ *   S3 freeze    watchdog armed, guest file systems frozen (qemu-ga;
+ *                VSS on Windows) — or, without an agent and with
+ *                pause_fallback, the domain suspended
+ *   S4 snapshot  one virDomainBackupBegin for all disks, with the new
+ *                checkpoint (falls back to full when the base is unusable)
+ *   S5 thaw      at once, then watchdog disarmed; writers' post steps
+ *   S6 judge     consistency from what succeeded; a required level not
+ *                reached fails the job here
+ * Transfer data to vault:
+ *   T1 read the NBD exports (dirty blocks only when incremental) into a
+ *      draft; T2 publish; T3 end the backup job, delete checkpoints no
+ *      longer needed (or the new one, on failure); record the job's state.
+ * A domain that is shut off skips S2-S5: its image files are read as they
+ * are (crash-consistent), with no checkpoint.
+ *
+ * Invariants:
+ *  1. No path leaves the guest frozen: every path from S3 goes through S5,
+ *     and the watchdog thaws by the deadline even if this process dies.
+ *  2. The freeze window holds only virDomainBackupBegin (and its fallback
+ *     retry): everything slow is prepared in S2.
+ *  3. A started backup job is ended on every path; a checkpoint created by
+ *     a job that publishes no point is deleted, so the next incremental
+ *     uses the last published point's checkpoint.
+ *  4. A point claims a consistency level only when every step it depends
+ *     on succeeded; otherwise the reason (step, writer, code, message) is
+ *     in the manifest.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "disk/disk.h"
+#include "domain/domain.h"
+#include "domain/domain_xml.h"
+#include "domain/guest_agent.h"
+#include "job/job.h"
+#include "job/transfer.h"
+#include "job/watchdog.h"
+#include "snapshot/snapshot_libvirt.h"
+#include "util/cleanup.h"
+#include "util/fault.h"
+#include "util/fileio.h"
+#include "util/log.h"
+#include "util/text.h"
+#include "vault/disk_index.h"
+#include "vault/vault.h"
+#include "writer/writer_config.h"
+#include "writer/writer_guest.h"
+#include "writer/writer_host.h"
+
+#define AGENT_PING_TIMEOUT_S 2
+#define WRITERS_DIR "/etc/stillpoint/writers"
+
+struct plan_disk {
+	const struct sp_domain_disk *dd;
+	uint64_t size;		    /* capacity now */
+	bool incremental;	    /* base usable for this disk */
+	int prev_slot;		    /* index of the disk in the base point */
+	struct sp_disk_index *prev; /* base index, when incremental */
+	struct sp_disk_source *src;
+};
+
+struct domain_job {
+	struct sp_vault *v;
+	const struct sp_domain_backup_opts *o;
+	struct sp_domain *d;
+	struct sp_domain_def *def;
+	char *inactive_xml;
+	enum sp_domain_state state;
+	struct sp_writer_config *cfg;
+	char *os_id;
+	bool agent_ok;
+
+	struct plan_disk *disks;
+	size_t ndisks;
+	json_t *excluded, *warnings, *writers, *prev;
+	const char *base; /* borrowed from prev */
+	char new_cp[64];
+	struct sp_libvirt_backup *bk;
+	struct sp_watchdog *wd;
+
+	/* judging (invariant 4) */
+	bool chain_broken;  /* a checkpoint vanished: bitmaps may be stale */
+	bool crash;	    /* a crash-level cause was recorded */
+	bool writer_failed; /* a writer's pre step failed */
+	json_t *reason;	    /* the first cause below application */
+	bool frozen;	    /* the snapshot was taken frozen */
+	bool paused;	    /* ... or with the domain suspended */
+	uint64_t freeze_ms, begin_ms, thaw_ms, window_ms, stun_ms;
+	int nfs;
+};
+
+static void warn(struct domain_job *j, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void warn(struct domain_job *j, const char *code, const char *fmt, ...)
+{
+	char msg[400], line[460];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(line, sizeof(line), "%s: %s", code, msg);
+	sp_log(SP_LOG_INFO, "backup warning vm=%s %s", j->d->name, line);
+	json_array_append_new(j->warnings, json_string(line));
+}
+
+/* Record why the point is below application (the first cause wins, a
+ * crash-level cause replaces a file-system one). */
+static void lower(struct domain_job *j, bool crash, const char *step,
+		  const char *writer, int code, const char *message)
+{
+	if (j->reason && (!crash || j->crash))
+		goto out;
+	json_decref(j->reason);
+	j->reason = json_pack(
+	    "{s:s, s:s?, s:s?, s:s}", "step", step, "writer", writer, "code",
+	    code ? sp_errcode_name(code) : NULL, "message", message);
+out:
+	if (crash)
+		j->crash = true;
+}
+
+static json_t *step_json(const struct sp_writer_step_result *r, int code,
+			 const char *msg)
+{
+	return json_pack("{s:i, s:b, s:i, s:I, s:s, s:s?, s:s?}", "exit_status",
+			 r->exit_status, "timed_out", r->timed_out, "attempts",
+			 (int)r->attempts, "duration_ms",
+			 (json_int_t)r->duration_ms, "output", r->output,
+			 "code", code ? sp_errcode_name(code) : NULL, "error",
+			 code ? msg : NULL);
+}
+
+/* ---- S1: open and plan --------------------------------------------------- */
+
+static int load_settings(struct domain_job *j, struct sp_error *err)
+{
+	const struct sp_domain_backup_opts *o = j->o;
+	char path[512];
+	int r;
+
+	if (o->writers_path) {
+		r = sp_writer_config_load(o->writers_path, &j->cfg, err);
+	} else {
+		snprintf(path, sizeof(path), "%s/%s.json", WRITERS_DIR,
+			 j->d->name);
+		if (access(path, F_OK) == 0)
+			r = sp_writer_config_load(path, &j->cfg, err);
+		else
+			r = sp_writer_config_default(&j->cfg, err);
+	}
+	if (r < 0)
+		return r;
+	if (o->require) {
+		int lvl = sp_consistency_parse(o->require);
+		if (lvl < 0)
+			return sp_error_set(err, SP_E_USAGE,
+					    "unknown consistency '%s' (use "
+					    "application, file-system or "
+					    "crash)",
+					    o->require);
+		j->cfg->require = (enum sp_consistency)lvl;
+	}
+	if (o->pause_fallback >= 0)
+		j->cfg->pause_fallback = o->pause_fallback > 0;
+	return 0;
+}
+
+/* Choose the disks, their sizes and the incremental base. */
+static int plan(struct domain_job *j, struct sp_error *err)
+{
+	struct sp_error e;
+	json_t *src;
+	bool running = j->state != SP_DOMAIN_SHUTOFF;
+	size_t n = 0;
+
+	j->disks =
+	    calloc(j->def->ndisks ? j->def->ndisks : 1, sizeof(*j->disks));
+	if (!j->disks)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < j->def->ndisks; i++) {
+		const struct sp_domain_disk *dd = &j->def->disks[i];
+		virDomainBlockInfo info;
+
+		if (dd->backup_no) {
+			json_array_append_new(
+			    j->excluded,
+			    json_pack("{s:s, s:s?, s:s}", "target", dd->target,
+				      "source", dd->source, "reason",
+				      dd->why_excluded ? dd->why_excluded
+						       : "excluded"));
+			continue;
+		}
+		if (!sp_name_is_valid(dd->target))
+			return sp_error_set(err, SP_E_NAME_INVALID,
+					    "disk target '%s' of '%s' cannot "
+					    "name a disk in a point",
+					    dd->target, j->d->name);
+		if (dd->shareable)
+			warn(j, "SharedDisk",
+			     "disk '%s' (%s) is shareable: other VMs writing "
+			     "to it are not frozen with '%s'",
+			     dd->target, dd->source, j->d->name);
+		if (running) {
+			if (virDomainGetBlockInfo(j->d->dom, dd->target, &info,
+						  0) < 0)
+				return sp_domain_error(
+				    err, SP_E_LIBVIRT,
+				    "cannot get the size of disk '%s' of '%s'",
+				    dd->target, j->d->name);
+			j->disks[n].size = info.capacity;
+		}
+		j->disks[n].dd = dd;
+		j->disks[n].prev_slot = -1;
+		n++;
+	}
+	j->ndisks = n;
+	if (n == 0)
+		return sp_error_set(err, SP_E_DISK_NOT_SUPPORTED,
+				    "domain '%s' has no disk a backup can read "
+				    "(excluded: see 'virsh domblklist %s')",
+				    j->d->name, j->d->name);
+	if (sp_vault_find_point(j->v, j->d->name, &j->prev, &e) < 0)
+		j->prev = NULL;
+	if (!running || !j->prev || j->o->full)
+		return 0;
+
+	/* The base: the newest point's checkpoint, if it is this domain's
+	 * and libvirt still has it (invariant 3). */
+	src = json_object_get(j->prev, "source");
+	j->base = json_string_value(json_object_get(j->prev, "checkpoint"));
+	if (!j->base) {
+		warn(j, "CheckpointMissing",
+		     "point %s has no checkpoint (taken while the domain was "
+		     "off or by an older tool): reading all data",
+		     json_string_value(json_object_get(j->prev, "id")));
+		return 0;
+	}
+	const char *uuid = json_string_value(json_object_get(src, "uuid"));
+	if (!uuid || strcmp(uuid, j->d->uuid) != 0) {
+		warn(j, "CheckpointMissing",
+		     "point %s was taken of another domain named '%s' "
+		     "(UUID changed: redefined?): reading all data",
+		     json_string_value(json_object_get(j->prev, "id")),
+		     j->d->name);
+		j->base = NULL;
+		j->chain_broken = true;
+		return 0;
+	}
+	bool exists = false;
+	if (sp_libvirt_checkpoint_exists(j->d, j->base, &exists, err) < 0)
+		return err->code;
+	if (!exists) {
+		warn(j, "CheckpointMissing",
+		     "checkpoint '%s' of point %s is gone (domain redefined or "
+		     "checkpoint deleted): reading all data",
+		     j->base,
+		     json_string_value(json_object_get(j->prev, "id")));
+		j->base = NULL;
+		j->chain_broken = true;
+		return 0;
+	}
+	if ((uint32_t)json_integer_value(
+		json_object_get(j->prev, "chunk_size")) != j->v->chunk_size) {
+		j->base = NULL;
+		return 0;
+	}
+	bool any = false;
+	for (size_t i = 0; i < j->ndisks; i++) {
+		struct plan_disk *pd = &j->disks[i];
+		size_t slot = 0;
+		json_t *p =
+		    sp_json_named(j->prev, "disks", pd->dd->target, &slot);
+
+		if (!p) {
+			warn(j, "CheckpointMissing",
+			     "disk '%s' is new since point %s: reading all its "
+			     "data",
+			     pd->dd->target,
+			     json_string_value(json_object_get(j->prev, "id")));
+			continue;
+		}
+		if ((uint64_t)json_integer_value(json_object_get(p, "size")) !=
+		    pd->size) {
+			warn(j, "CheckpointMissing",
+			     "disk '%s' was resized since point %s: reading "
+			     "all its data",
+			     pd->dd->target,
+			     json_string_value(json_object_get(j->prev, "id")));
+			continue;
+		}
+		pd->prev_slot = (int)slot;
+		pd->incremental = true;
+		any = true;
+	}
+	if (!any)
+		j->base = NULL;
+	return 0;
+}
+
+/* Open the base point's indexes of the incremental disks. */
+static int open_base_indexes(struct domain_job *j, struct sp_error *err)
+{
+	sp_autoclose int pfd = -1;
+	int r;
+
+	if (!j->base)
+		return 0;
+	r = sp_vault_point_dir(
+	    j->v, j->d->name, json_string_value(json_object_get(j->prev, "id")),
+	    &pfd, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < j->ndisks; i++) {
+		struct plan_disk *pd = &j->disks[i];
+		json_t *p;
+		uint8_t sha[32];
+
+		if (!pd->incremental)
+			continue;
+		p = json_array_get(json_object_get(j->prev, "disks"),
+				   (size_t)pd->prev_slot);
+		sp_hex_decode(
+		    json_string_value(json_object_get(p, "index_sha256")), sha,
+		    32);
+		r = sp_disk_index_open(
+		    pfd, json_string_value(json_object_get(p, "index")), sha,
+		    &pd->prev, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- S2 and S5: writers ---------------------------------------------------
+ */
+
+static void run_writers(struct domain_job *j, bool pre, bool *fatal,
+			struct sp_error *err)
+{
+	struct sp_writer_env env = {.vm = j->d->name,
+				    .backup_type = j->cfg->backup_type};
+
+	for (size_t i = 0; i < j->cfg->nwriters; i++) {
+		const struct sp_writer_def *w = &j->cfg->writers[i];
+		json_t *wj = json_array_get(j->writers, i);
+		struct sp_writer_step_result res;
+		struct sp_error e;
+		int r;
+
+		sp_error_clear(&e);
+		memset(&res, 0, sizeof(res));
+		if (!pre && json_is_true(json_object_get(wj, "skip_post")))
+			continue;
+		if (w->where == SP_WRITER_GUEST && !j->agent_ok) {
+			r = sp_error_set(&e, SP_E_GUEST_AGENT_UNAVAILABLE,
+					 "guest writer '%s' cannot run: the "
+					 "guest agent of '%s' does not answer",
+					 w->name, j->d->name);
+		} else if (w->where == SP_WRITER_GUEST) {
+			r = sp_writer_guest_run(j->d, j->os_id, w, pre, &env,
+						&res, &e);
+		} else {
+			r = sp_writer_host_run(w, pre, &env, &res, &e);
+		}
+		json_object_set_new(wj, pre ? "pre" : "post",
+				    step_json(&res, r < 0 ? e.code : 0, e.msg));
+		if (r == 0) {
+			if (!pre)
+				json_object_set_new(wj, "state",
+						    json_string("stable"));
+			continue;
+		}
+		sp_log(SP_LOG_WARNING,
+		       "writer failed vm=%s writer=%s step=%s: %s", j->d->name,
+		       w->name, pre ? "pre" : "post", e.msg);
+		json_object_set_new(
+		    wj, "state",
+		    json_string(r == SP_E_WRITER_PRE_TIMEOUT ||
+					r == SP_E_WRITER_POST_TIMEOUT
+				    ? "timed out"
+				: pre ? "failed at prepare"
+				      : "failed at thaw"));
+		json_object_set_new(wj, "last_error", json_string(e.msg));
+		json_object_set_new(wj, "code",
+				    json_string(sp_errcode_name(e.code)));
+		if (pre) {
+			/* Its post step would undo a prepare that did not
+			 * happen. */
+			json_object_set_new(wj, "skip_post", json_true());
+			j->writer_failed = true;
+			lower(j, false, "writer-pre", w->name, e.code, e.msg);
+			if (!w->continue_on_failure && !*fatal) {
+				*fatal = true;
+				*err = e;
+			}
+		} else {
+			/* The data was captured already: the level stands,
+			 * the failure is reported. */
+			warn(j, sp_errcode_name(e.code), "%s", e.msg);
+		}
+	}
+}
+
+static int writers_init(struct domain_job *j)
+{
+	for (size_t i = 0; i < j->cfg->nwriters; i++) {
+		const struct sp_writer_def *w = &j->cfg->writers[i];
+		json_t *wj =
+		    json_pack("{s:s, s:s, s:s, s:n}", "name", w->name, "where",
+			      w->where == SP_WRITER_GUEST ? "guest" : "host",
+			      "state", "stable", "last_error");
+		if (!wj || json_array_append_new(j->writers, wj) < 0)
+			return SP_E_NOMEM;
+	}
+	return 0;
+}
+
+/* ---- S3..S5: the still point ------------------------------------------- */
+
+/* What releases the guest once the still point is fixed: thaw, resume,
+ * or nothing. */
+struct release {
+	struct domain_job *j;
+	enum { RELEASE_NONE, RELEASE_THAW, RELEASE_RESUME } what;
+	uint64_t t0; /* freeze or pause sent */
+	bool done, ok;
+	struct sp_error err;
+};
+
+static void release_guest(void *arg)
+{
+	struct release *rl = arg;
+	struct domain_job *j = rl->j;
+	uint64_t t1 = sp_now_mono_ms();
+
+	if (rl->done)
+		return;
+	rl->done = true;
+	rl->ok = true;
+	if (rl->what == RELEASE_THAW) {
+		rl->ok = sp_guest_fsthaw(j->d, &rl->err) == 0;
+		j->thaw_ms = sp_now_mono_ms() - t1;
+		j->window_ms = sp_now_mono_ms() - rl->t0;
+	} else if (rl->what == RELEASE_RESUME) {
+		if (virDomainResume(j->d->dom) < 0) {
+			rl->ok = false;
+			sp_domain_error(&rl->err, SP_E_LIBVIRT,
+					"cannot resume '%s' (run 'virsh resume "
+					"%s')",
+					j->d->name, j->d->name);
+		}
+		j->stun_ms = sp_now_mono_ms() - rl->t0;
+	}
+}
+
+/* S4: one backup job for all disks. */
+static int start_backup_job(struct domain_job *j,
+			    const struct sp_backup_disk_req *reqs,
+			    struct sp_error *err)
+{
+	uint64_t t0 = sp_now_mono_ms();
+	int r = sp_libvirt_backup_start(j->bk, err);
+
+	if ((r == SP_E_CHECKPOINT_INCONSISTENT ||
+	     r == SP_E_CHECKPOINT_MISSING) &&
+	    j->base) {
+		/* Still frozen: retry at once as a full backup (invariant 2:
+		 * the XML swap is in memory). */
+		warn(j, sp_errcode_name(r), "%s: reading all data", err->msg);
+		j->base = NULL;
+		j->chain_broken = true;
+		for (size_t i = 0; i < j->ndisks; i++)
+			j->disks[i].incremental = false;
+		r = sp_libvirt_backup_make_full(j->bk, reqs, j->ndisks, err);
+		if (r == 0)
+			r = sp_libvirt_backup_start(j->bk, err);
+	}
+	j->begin_ms = sp_now_mono_ms() - t0;
+	return r;
+}
+
+static int still_point(struct domain_job *j,
+		       const struct sp_backup_disk_req *reqs,
+		       struct sp_error *err)
+{
+	bool want_freeze =
+	    j->agent_ok && j->cfg->fsfreeze && j->state == SP_DOMAIN_RUNNING;
+	bool want_pause = !j->agent_ok && j->cfg->pause_fallback &&
+			  j->state == SP_DOMAIN_RUNNING;
+	struct release rl = {.j = j, .what = RELEASE_NONE};
+	struct sp_error fe;
+	int r;
+
+	if (want_pause) {
+		rl.t0 = sp_now_mono_ms();
+		if (virDomainSuspend(j->d->dom) < 0) {
+			sp_domain_error(&fe, SP_E_SNAPSHOT_FAILED,
+					"cannot pause '%s'", j->d->name);
+			lower(j, true, "pause", NULL, fe.code, fe.msg);
+		} else {
+			j->paused = true;
+			rl.what = RELEASE_RESUME;
+		}
+	} else if (want_freeze) {
+		/* S3: the watchdog is armed before the freeze is sent. */
+		sp_watchdog_arm(j->wd);
+		rl.t0 = sp_now_mono_ms();
+		rl.what = RELEASE_THAW;
+		r = sp_guest_fsfreeze(j->d, &j->nfs, &fe);
+		j->freeze_ms = sp_now_mono_ms() - rl.t0;
+		if (r < 0) {
+			/* Thawed all the same below: it may have frozen some
+			 * file systems. */
+			lower(j, true, "freeze", NULL, r, fe.msg);
+			sp_log(SP_LOG_WARNING, "freeze failed vm=%s: %s",
+			       j->d->name, fe.msg);
+		} else {
+			j->frozen = true;
+			sp_test_hold("frozen");
+		}
+	}
+	/* S4, then S5 at once.  (Thawing from a second thread as soon as
+	 * libvirt has fixed the point, while it still sets up the exports,
+	 * was measured: no shorter window, the thaw competes with the
+	 * exports for QEMU's main loop.) */
+	r = start_backup_job(j, reqs, err);
+	if (r == 0)
+		sp_watchdog_job_started(j->wd, j->new_cp);
+	release_guest(&rl);
+	if (!rl.ok) {
+		/* A failed thaw: the watchdog stays armed and keeps trying. */
+		sp_log(SP_LOG_ERR, "releasing the guest failed vm=%s: %s",
+		       j->d->name, rl.err.msg);
+		warn(j, sp_errcode_name(rl.err.code), "%s", rl.err.msg);
+		if (rl.what == RELEASE_THAW)
+			j->frozen = false;
+		return r;
+	}
+	if (rl.what != RELEASE_THAW)
+		return r;
+	if (sp_watchdog_disarm(j->wd) ||
+	    j->window_ms > j->cfg->freeze_deadline_ms) {
+		char msg[200];
+		snprintf(msg, sizeof(msg),
+			 "'%s' stayed frozen %llu ms, past its %u ms deadline: "
+			 "the watchdog thawed it before the snapshot",
+			 j->d->name, (unsigned long long)j->window_ms,
+			 j->cfg->freeze_deadline_ms);
+		j->frozen = false;
+		lower(j, true, "freeze", NULL, SP_E_FREEZE_TIMEOUT, msg);
+	}
+	return r;
+}
+
+/*
+ * A disk hot-plugged or unplugged while the snapshot was being taken makes
+ * the point's disk set wrong: the job fails rather than publish a VM with
+ * a disk missing (or a disk it no longer has).
+ */
+static int check_disks_unchanged(struct domain_job *j, struct sp_error *err)
+{
+	sp_autofree char *xml = NULL;
+	struct sp_domain_def *now = NULL;
+	size_t n = 0;
+	int r;
+
+	r = sp_domain_get_xml(j->d, false, &xml, err);
+	if (r == 0)
+		r = sp_domain_def_parse(xml, strlen(xml), &now, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < now->ndisks; i++) {
+		bool planned = false;
+		if (now->disks[i].backup_no)
+			continue;
+		n++;
+		for (size_t k = 0; k < j->ndisks; k++)
+			if (!strcmp(j->disks[k].dd->target,
+				    now->disks[i].target))
+				planned = true;
+		if (!planned) {
+			r = sp_error_set(
+			    err, SP_E_DISKS_CHANGED,
+			    "disk '%s' was added to '%s' while its "
+			    "snapshot was taken (retry the backup)",
+			    now->disks[i].target, j->d->name);
+			break;
+		}
+	}
+	if (r == 0 && n != j->ndisks)
+		r = sp_error_set(err, SP_E_DISKS_CHANGED,
+				 "a disk was removed from '%s' while its "
+				 "snapshot was taken (retry the backup)",
+				 j->d->name);
+	sp_domain_def_free(now);
+	return r;
+}
+
+/* ---- the manifest ------------------------------------------------------- */
+
+static const char *judge(struct domain_job *j, enum sp_consistency *lvl)
+{
+	if (j->state == SP_DOMAIN_SHUTOFF || j->crash ||
+	    (!j->frozen && j->cfg->fsfreeze)) {
+		if (!j->reason)
+			lower(j, true, "freeze", NULL, 0,
+			      "the guest's file systems were not frozen");
+		*lvl = SP_CONSISTENCY_CRASH;
+	} else if (!j->cfg->fsfreeze) {
+		/* No freeze by choice: the writers alone decide. */
+		if (j->writer_failed || j->cfg->nwriters == 0) {
+			if (!j->reason)
+				lower(j, true, "freeze", NULL, 0,
+				      "fsfreeze is off and no writer "
+				      "quiesced the guest");
+			*lvl = SP_CONSISTENCY_CRASH;
+		} else {
+			*lvl = SP_CONSISTENCY_APPLICATION;
+		}
+	} else if (j->writer_failed || j->cfg->nwriters == 0) {
+		if (!j->reason)
+			lower(j, false, "writers", NULL, 0,
+			      "no writers are configured for this VM");
+		*lvl = SP_CONSISTENCY_FILE_SYSTEM;
+	} else {
+		*lvl = SP_CONSISTENCY_APPLICATION;
+	}
+	return sp_consistency_name(*lvl);
+}
+
+static int store_xml(struct domain_job *j, int draft_fd, json_t **entry,
+		     struct sp_error *err)
+{
+	size_t len = strlen(j->inactive_xml);
+	char file[128], src[512], hex[65];
+	uint8_t sha[32];
+	int r;
+
+	r = sp_file_publish(draft_fd, "config", j->inactive_xml, len, err);
+	if (r < 0)
+		return r;
+	sp_sha256(j->inactive_xml, len, sha);
+	sp_hex_encode(sha, 32, hex);
+	snprintf(file, sizeof(file), "%s.xml", j->d->name);
+	snprintf(src, sizeof(src), "libvirt %s domain %s", j->d->uri,
+		 j->d->name);
+	*entry = json_pack("{s:s, s:s, s:I, s:s}", "file", file, "source", src,
+			   "size", (json_int_t)len, "sha256", hex);
+	return *entry ? 0 : sp_error_set(err, SP_E_NOMEM, "out of memory");
+}
+
+/* ---- T1..T3: transfer --------------------------------------------------- */
+
+static int open_sources(struct domain_job *j, struct sp_error *err)
+{
+	char bitmap[128];
+	int r;
+
+	for (size_t i = 0; i < j->ndisks; i++) {
+		struct plan_disk *pd = &j->disks[i];
+		const char *t = pd->dd->target;
+
+		if (!j->bk) {
+			int fmt = sp_disk_format_parse(pd->dd->format);
+			r = sp_disk_source_open(pd->dd->source,
+						fmt > 0
+						    ? (enum sp_disk_format)fmt
+						    : SP_DISK_FORMAT_AUTO,
+						&pd->src, err);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		sp_libvirt_backup_bitmap(t, bitmap, sizeof(bitmap));
+		r = sp_disk_source_open_export(j->bk->socket, t,
+					       pd->incremental ? bitmap : NULL,
+					       t, &pd->src, err);
+		if (r < 0 && pd->incremental) {
+			warn(j, "CheckpointInconsistent",
+			     "%s: reading all data of disk '%s'", err->msg, t);
+			pd->incremental = false;
+			sp_disk_index_free(pd->prev);
+			pd->prev = NULL;
+			r = sp_disk_source_open_export(j->bk->socket, t, NULL,
+						       t, &pd->src, err);
+		}
+		if (r < 0)
+			return r;
+		if (sp_disk_source_size(pd->src) != pd->size && pd->prev) {
+			/* Resized between plan and snapshot. */
+			pd->incremental = false;
+			sp_disk_index_free(pd->prev);
+			pd->prev = NULL;
+		}
+	}
+	return 0;
+}
+
+static int transfer(struct domain_job *j, json_t **manifest_out,
+		    uint64_t t_start, uint64_t t_snap, const char *level,
+		    struct sp_error *err)
+{
+	struct sp_point_draft *draft = NULL;
+	struct sp_transfer_disk *td = NULL;
+	json_t *disks = NULL, *config = NULL, *m = NULL;
+	struct timespec wall;
+	uint64_t t_end;
+	int r;
+
+	clock_gettime(CLOCK_REALTIME, &wall);
+	r = open_sources(j, err);
+	if (r < 0)
+		return r;
+	sp_test_hold("transfer");
+	td = calloc(j->ndisks, sizeof(*td));
+	disks = json_array();
+	if (!td || !disks) {
+		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < j->ndisks; i++) {
+		struct plan_disk *pd = &j->disks[i];
+		td[i] = (struct sp_transfer_disk){
+		    .src = pd->src,
+		    .name = pd->dd->target,
+		    .source = pd->dd->source ? pd->dd->source : pd->dd->target,
+		    .format = pd->dd->format ? pd->dd->format : "raw",
+		    .prev = pd->incremental ? pd->prev : NULL,
+		    .extra = json_pack("{s:s, s:b}", "target", pd->dd->target,
+				       "shareable", pd->dd->shareable),
+		};
+	}
+	sp_vault_clean_drafts(j->v);
+	r = sp_point_draft_begin(j->v, j->d->name, &draft, err);
+	if (r < 0)
+		goto out;
+	r = store_xml(j, draft->dirfd, &config, err);
+	if (r < 0)
+		goto out;
+	r = sp_transfer_run(j->v, draft, td, j->ndisks, &j->o->job, j->prev,
+			    disks, j->warnings, err);
+	if (r < 0)
+		goto out;
+
+	t_end = sp_now_mono_ms();
+	m = sp_transfer_manifest(
+	    j->v, j->d->name, draft->id, &wall, level, json_incref(disks),
+	    config, json_incref(j->warnings), t_start, t_snap, t_end);
+	config = NULL;
+	if (!m) {
+		r = sp_error_set(err, SP_E_NOMEM, "cannot build the manifest");
+		goto out;
+	}
+	json_object_set(m, "consistency_reason",
+			j->reason ? j->reason : json_null());
+	json_object_set(m, "writers", j->writers);
+	json_object_set(m, "excluded_disks", j->excluded);
+	json_object_set_new(m, "source",
+			    json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?}",
+				      "type", "libvirt", "uri", j->d->uri,
+				      "domain", j->d->name, "uuid", j->d->uuid,
+				      "state", sp_domain_state_name(j->state),
+				      "guest_os", j->os_id));
+	json_object_set_new(m, "checkpoint",
+			    j->bk && j->new_cp[0] ? json_string(j->new_cp)
+						  : json_null());
+	json_object_set_new(m, "incremental",
+			    j->base ? json_pack("{s:s, s:O}", "checkpoint",
+						j->base, "point",
+						json_object_get(j->prev, "id"))
+				    : json_null());
+	json_object_set_new(m, "freeze_ms",
+			    j->frozen || j->window_ms
+				? json_integer((json_int_t)j->window_ms)
+				: json_null());
+	json_object_set_new(
+	    m, "freeze",
+	    json_pack("{s:b, s:i, s:I, s:I, s:I, s:I, s:I}", "frozen",
+		      j->frozen, "file_systems", j->nfs, "freeze_ms",
+		      (json_int_t)j->freeze_ms, "backup_begin_ms",
+		      (json_int_t)j->begin_ms, "thaw_ms",
+		      (json_int_t)j->thaw_ms, "deadline_ms",
+		      (json_int_t)j->cfg->freeze_deadline_ms, "stun_ms",
+		      (json_int_t)j->stun_ms));
+	r = sp_point_draft_publish(draft, m, err);
+	draft = NULL;
+	if (r == 0 && manifest_out)
+		*manifest_out = json_incref(m);
+out:
+	if (draft)
+		sp_point_draft_discard(draft);
+	for (size_t i = 0; td && i < j->ndisks; i++)
+		json_decref(td[i].extra);
+	free(td);
+	json_decref(disks);
+	json_decref(config);
+	json_decref(m);
+	return r;
+}
+
+/* ---- the job ------------------------------------------------------------ */
+
+static void record_state(struct domain_job *j, const char *level, int r,
+			 const struct sp_error *err)
+{
+	struct timespec now;
+	char when[32];
+	struct sp_error e;
+	json_t *st;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	sp_time_rfc3339_ms(&now, when, sizeof(when));
+	st = json_pack("{s:s, s:s, s:s?, s:O, s:O?, s:s?, s:s?, s:O}", "time",
+		       when, "result", r == 0 ? "completed" : "failed",
+		       "consistency", level, "writers", j->writers,
+		       "consistency_reason", j->reason, "code",
+		       r < 0 ? sp_errcode_name(r) : NULL, "message",
+		       r < 0 ? err->msg : NULL, "warnings", j->warnings);
+	if (!st)
+		return;
+	json_object_set_new(st, "agent", json_boolean(j->agent_ok));
+	if (j->os_id)
+		json_object_set_new(st, "guest_os", json_string(j->os_id));
+	if (sp_vault_state_put(j->v, j->d->name, "last-job.json", st, &e) < 0)
+		sp_log(SP_LOG_WARNING, "cannot record job state vm=%s: %s",
+		       j->d->name, e.msg);
+	json_decref(st);
+}
+
+static void release(struct domain_job *j)
+{
+	for (size_t i = 0; j->disks && i < j->ndisks; i++) {
+		sp_disk_source_free(j->disks[i].src);
+		sp_disk_index_free(j->disks[i].prev);
+	}
+	free(j->disks);
+	sp_domain_def_free(j->def);
+	free(j->inactive_xml);
+	sp_writer_config_free(j->cfg);
+	free(j->os_id);
+	json_decref(j->excluded);
+	json_decref(j->warnings);
+	json_decref(j->writers);
+	json_decref(j->prev);
+	json_decref(j->reason);
+	sp_domain_close(j->d);
+}
+
+int sp_domain_backup_run(struct sp_vault *v,
+			 const struct sp_domain_backup_opts *o,
+			 json_t **manifest, struct sp_error *err)
+{
+	struct domain_job j = {.v = v, .o = o};
+	struct sp_backup_disk_req *reqs = NULL;
+	sp_autofree char *live_xml = NULL;
+	enum sp_consistency lvl = SP_CONSISTENCY_CRASH;
+	const char *level = NULL;
+	uint64_t t_start = sp_now_mono_ms(), t_snap;
+	bool fatal = false;
+	struct sp_error pe;
+	int r;
+
+	j.excluded = json_array();
+	j.warnings = json_array();
+	j.writers = json_array();
+	if (!j.excluded || !j.warnings || !j.writers)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+
+	/* S1 */
+	r = sp_domain_open(o->uri, o->domain, &j.d, err);
+	if (r < 0)
+		goto out_free;
+	if (!sp_name_is_valid(j.d->name)) {
+		r = sp_error_set(err, SP_E_NAME_INVALID,
+				 "domain name '%s' cannot name points (use "
+				 "letters, digits, '.', '_' and '-')",
+				 j.d->name);
+		goto out_free;
+	}
+	if ((r = load_settings(&j, err)) < 0 || (r = writers_init(&j)) < 0 ||
+	    (r = sp_domain_get_state(j.d, &j.state, err)) < 0)
+		goto out_free;
+	if (j.state == SP_DOMAIN_OTHER) {
+		r = sp_error_set(err, SP_E_DOMAIN_STATE,
+				 "domain '%s' is neither running, paused nor "
+				 "shut off (wait until it settles)",
+				 j.d->name);
+		goto out_free;
+	}
+	if ((r = sp_domain_get_xml(j.d, false, &live_xml, err)) < 0 ||
+	    (r = sp_domain_get_xml(j.d, true, &j.inactive_xml, err)) < 0 ||
+	    (r = sp_domain_def_parse(live_xml, strlen(live_xml), &j.def, err)) <
+		0 ||
+	    (r = plan(&j, err)) < 0 || (r = open_base_indexes(&j, err)) < 0)
+		goto out_free;
+
+	if (j.state == SP_DOMAIN_SHUTOFF) {
+		lower(&j, true, "domain", NULL, 0,
+		      "the domain is shut off: its disks were read as they "
+		      "are");
+		goto transfer;
+	}
+	if (j.state == SP_DOMAIN_PAUSED) {
+		lower(&j, true, "domain", NULL, 0,
+		      "the domain is paused: its guest agent cannot freeze");
+	} else {
+		r = sp_guest_agent_ping(j.d, AGENT_PING_TIMEOUT_S, &pe);
+		j.agent_ok = r == 0;
+		if (!j.agent_ok) {
+			lower(&j, true, "agent", NULL, pe.code, pe.msg);
+		} else if (sp_guest_os_id(j.d, &j.os_id, &pe) < 0) {
+			j.os_id = NULL;
+		}
+	}
+
+	/* S2 */
+	run_writers(&j, true, &fatal, err);
+	if (fatal) {
+		r = err->code;
+		goto out_post;
+	}
+	reqs = calloc(j.ndisks, sizeof(*reqs));
+	if (!reqs) {
+		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
+		goto out_post;
+	}
+	for (size_t i = 0; i < j.ndisks; i++)
+		reqs[i] = (struct sp_backup_disk_req){
+		    .target = j.disks[i].dd->target,
+		    .incremental = j.disks[i].incremental};
+	{
+		struct timespec now;
+		struct tm tm;
+		clock_gettime(CLOCK_REALTIME, &now);
+		gmtime_r(&now.tv_sec, &tm);
+		snprintf(
+		    j.new_cp, sizeof(j.new_cp),
+		    SP_CHECKPOINT_PREFIX "%04d%02d%02dT%02d%02d%02d.%03ldZ",
+		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		    tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+	}
+	r = sp_libvirt_backup_prepare(j.d, reqs, j.ndisks, j.base, j.new_cp,
+				      &j.bk, err);
+	if (r < 0)
+		goto out_post;
+	r = sp_watchdog_start(j.d, j.cfg->freeze_deadline_ms, &j.wd, err);
+	if (r < 0)
+		goto out_post;
+
+	/* S3..S5 */
+	r = still_point(&j, reqs, err);
+	if (r < 0) {
+		/* No job runs: nothing to end, no checkpoint was made. */
+		j.bk->started = false;
+		goto out_post;
+	}
+	sp_log(SP_LOG_INFO,
+	       "still point vm=%s frozen=%d freeze_ms=%llu begin_ms=%llu "
+	       "thaw_ms=%llu window_ms=%llu",
+	       j.d->name, j.frozen, (unsigned long long)j.freeze_ms,
+	       (unsigned long long)j.begin_ms, (unsigned long long)j.thaw_ms,
+	       (unsigned long long)j.window_ms);
+	run_writers(&j, false, &fatal, err);
+	r = check_disks_unchanged(&j, err);
+	if (r < 0)
+		goto out_end;
+
+	/* S6 */
+	level = judge(&j, &lvl);
+	if (lvl < j.cfg->require) {
+		r = sp_error_set(
+		    err, SP_E_CONSISTENCY_NOT_REACHED,
+		    "'%s' requires %s consistency but reached %s: %s",
+		    j.d->name, sp_consistency_name(j.cfg->require), level,
+		    json_string_value(json_object_get(j.reason, "message")));
+		goto out_end;
+	}
+
+transfer:
+	if (!level)
+		level = judge(&j, &lvl);
+	t_snap = sp_now_mono_ms();
+	r = transfer(&j, manifest, t_start, t_snap, level, err);
+
+out_end:
+	if (j.bk) {
+		/* T3 (invariant 3) */
+		bool started = j.bk->started;
+		sp_libvirt_backup_end(j.bk);
+		j.bk = NULL;
+		if (started)
+			sp_watchdog_job_ended(j.wd);
+		/* Also when the job failed to start: libvirt keeps a
+		 * checkpoint whose export failed. */
+		if (r < 0 && j.new_cp[0] &&
+		    sp_libvirt_checkpoint_delete(j.d, j.new_cp, &pe) < 0)
+			sp_log(SP_LOG_ERR,
+			       "cannot delete checkpoint vm=%s checkpoint=%s: "
+			       "%s",
+			       j.d->name, j.new_cp, pe.msg);
+		if (started && r == 0) {
+			unsigned n = 0;
+			if (sp_libvirt_checkpoints_prune(j.d, j.new_cp, &n,
+							 &pe) < 0)
+				warn(&j, "CheckpointInconsistent",
+				     "old checkpoints not all deleted: %s",
+				     pe.msg);
+			sp_log(SP_LOG_INFO,
+			       "checkpoints pruned vm=%s kept=%s deleted=%u",
+			       j.d->name, j.new_cp, n);
+			if (j.chain_broken &&
+			    sp_libvirt_bitmaps_sweep(j.d, &n, &pe) < 0)
+				warn(&j, "CheckpointMissing",
+				     "stale bitmaps not removed: %s", pe.msg);
+		}
+	}
+	goto out_record;
+
+out_post:
+	/* A job that stops before the snapshot still runs the post steps of
+	 * writers whose pre step ran. */
+	if (j.cfg && j.d) {
+		bool ignored = false;
+		struct sp_error ignored_err;
+		run_writers(&j, false, &ignored, &ignored_err);
+	}
+	goto out_end;
+
+out_record:
+	if (j.d && j.cfg)
+		record_state(&j, r == 0 ? level : NULL, r, err);
+	sp_watchdog_stop(j.wd);
+	free(reqs);
+out_free:
+	release(&j);
+	return r;
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The "Transfer data to vault" phase shared by every backup: disks already
+ * opened (image files, or the point-in-time exports of a live VM) are read
+ * through the pipeline into a point draft.
+ *
+ * A disk with a base index (@prev) and a dirty bitmap on its source is
+ * transferred incrementally: clean chunk slots take the base's chunk id
+ * without a read; a partly dirty slot is the base chunk (from the vault)
+ * with the dirty ranges read over it; so only dirty bytes are read.
+ */
+#ifndef SP_JOB_TRANSFER_H
+#define SP_JOB_TRANSFER_H
+
+#include <jansson.h>
+
+#include "disk/disk.h"
+#include "job/job.h"
+#include "vault/disk_index.h"
+#include "vault/vault.h"
+
+struct sp_transfer_disk {
+	struct sp_disk_source *src;
+	const char *name;	    /* the disk's name in the point */
+	const char *source;	    /* recorded as "source" */
+	const char *format;	    /* recorded format; NULL: the source's */
+	struct sp_disk_index *prev; /* base of an incremental, or NULL */
+	json_t *extra;		    /* borrowed; merged into the entry */
+};
+
+/*
+ * Transfer @disks into @draft as disk-0.idx, disk-1.idx, ... and append
+ * each disk's manifest entry to @disks_out.  @prev_manifest (may be NULL)
+ * is the VM's newest point: a disk whose size changed since gets a
+ * warning in @warnings.  Errors: those of the sources and the vault,
+ * SP_E_INTERRUPTED.
+ */
+int sp_transfer_run(struct sp_vault *v, struct sp_point_draft *draft,
+		    struct sp_transfer_disk *disks, size_t ndisks,
+		    const struct sp_job_opts *o, json_t *prev_manifest,
+		    json_t *disks_out, json_t *warnings, struct sp_error *err);
+
+/* Sum "bytes_read", "bytes_new", "bytes_stored" of @disks into @m. */
+void sp_transfer_totals(json_t *disks, json_t *m);
+
+/*
+ * The fields every point's manifest has (docs/vault-format.md): format,
+ * version, name, id, time (@wall), consistency, host, tool, chunk size and
+ * id, @disks, @config (may be NULL), @warnings, the two phases' durations
+ * from the monotonic times @t_start, @t_snap (snapshot done) and @t_end,
+ * and the byte totals.  Takes references to @disks, @config, @warnings.
+ * NULL when out of memory.
+ */
+json_t *sp_transfer_manifest(struct sp_vault *v, const char *name,
+			     const char *id, const struct timespec *wall,
+			     const char *consistency, json_t *disks,
+			     json_t *config, json_t *warnings, uint64_t t_start,
+			     uint64_t t_snap, uint64_t t_end);
+
+#endif

@@ -1,0 +1,495 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The host state database (include/stillpoint/state.h): policies,
+ * protections and jobs, each a JSON document in a row with the columns
+ * that are searched on.
+ *
+ * Invariants:
+ *  1. A policy that protects a VM cannot be deleted.
+ *  2. At most one job per VM is queued or in progress at a time (checked in
+ *     the same transaction that creates one).
+ *  3. A job "in progress" names the pid that runs it; a job whose pid is
+ *     gone is failed by sp_state_jobs_recover(), never left in progress.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include <stillpoint/state.h>
+
+#include "util/cleanup.h"
+#include "util/error.h"
+
+struct sp_state {
+	sqlite3 *db;
+	char *dir;
+};
+
+static const char schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "CREATE TABLE IF NOT EXISTS policies (name TEXT PRIMARY KEY,"
+    "  doc TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS protections (vm TEXT PRIMARY KEY,"
+    "  policy TEXT NOT NULL, doc TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  vm TEXT NOT NULL, status TEXT NOT NULL, created INTEGER NOT NULL,"
+    "  doc TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS jobs_vm ON jobs (vm, status);";
+
+static int db_error(struct sp_state *s, struct sp_error *err, const char *what)
+{
+	return sp_error_set(err, SP_E_STATE,
+			    "state database '%s/state.db': "
+			    "cannot %s: %s",
+			    s->dir, what, sqlite3_errmsg(s->db));
+}
+
+static int64_t now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+int64_t sp_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int sp_state_open(const char *dir, struct sp_state **ret, struct sp_error *err)
+{
+	struct sp_state *s;
+	char path[4096];
+	const char *env = getenv("STILLPOINT_STATE_DIR");
+
+	if (!dir)
+		dir = env && *env ? env : SP_DEFAULT_STATE_DIR;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return sp_error_set_errno(err, SP_E_STATE, errno,
+					  "cannot create state directory '%s'",
+					  dir);
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->dir = strdup(dir))) {
+		free(s);
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	}
+	snprintf(path, sizeof(path), "%s/state.db", dir);
+	if (sqlite3_open_v2(path, &s->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK ||
+	    sqlite3_busy_timeout(s->db, 30000) != SQLITE_OK ||
+	    sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+		int r = db_error(s, err, "open");
+		sp_state_close(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+void sp_state_close(struct sp_state *s)
+{
+	if (!s)
+		return;
+	sqlite3_close(s->db);
+	free(s->dir);
+	free(s);
+}
+
+const char *sp_state_dir(const struct sp_state *s)
+{
+	return s->dir;
+}
+
+/* Run @sql with text parameters (NULL-terminated list); rows go to
+ * @rows as parsed "doc" documents when @rows is not NULL. */
+static int exec(struct sp_state *s, const char *sql, const char *const *args,
+		json_t *rows, int *changes, struct sp_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_error(s, err, "prepare a query");
+	for (int i = 0; args && args[i]; i++)
+		sqlite3_bind_text(st, i + 1, args[i], -1, SQLITE_TRANSIENT);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *doc = (const char *)sqlite3_column_text(st, 0);
+		json_t *j = doc ? json_loads(doc, 0, NULL) : NULL;
+		if (rows && j)
+			json_array_append_new(rows, j);
+		else
+			json_decref(j);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_error(s, err, "run a query");
+	if (changes)
+		*changes = sqlite3_changes(s->db);
+	return 0;
+}
+
+static char *dump(json_t *j)
+{
+	return json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+}
+
+/* ---- policies ----------------------------------------------------------- */
+
+int sp_state_policy_put(struct sp_state *s, json_t *policy, bool create,
+			struct sp_error *err)
+{
+	const char *name = json_string_value(json_object_get(policy, "name"));
+	sp_autofree char *doc = dump(policy);
+	const char *args[] = {name, doc, NULL};
+	int changes = 0, r;
+
+	if (!name || !doc)
+		return sp_error_set(err, SP_E_USAGE, "a policy needs a name");
+	r = exec(s,
+		 create ? "INSERT OR IGNORE INTO policies VALUES (?1, ?2)"
+			: "UPDATE policies SET doc = ?2 WHERE name = ?1",
+		 args, NULL, &changes, err);
+	if (r < 0)
+		return r;
+	if (changes == 0)
+		return create ? sp_error_set(err, SP_E_POLICY_EXISTS,
+					     "policy '%s' exists already", name)
+			      : sp_error_set(err, SP_E_POLICY_NOT_FOUND,
+					     "no policy '%s'", name);
+	return 0;
+}
+
+static int one(struct sp_state *s, const char *sql, const char *key,
+	       json_t **ret, int notfound, const char *what,
+	       struct sp_error *err)
+{
+	const char *args[] = {key, NULL};
+	json_t *rows = json_array();
+	int r = exec(s, sql, args, rows, NULL, err);
+
+	if (r == 0 && json_array_size(rows) == 0)
+		r = sp_error_set(err, notfound, "no %s '%s'", what, key);
+	if (r == 0)
+		*ret = json_incref(json_array_get(rows, 0));
+	json_decref(rows);
+	return r;
+}
+
+int sp_state_policy_get(struct sp_state *s, const char *name, json_t **ret,
+			struct sp_error *err)
+{
+	return one(s, "SELECT doc FROM policies WHERE name = ?1", name, ret,
+		   SP_E_POLICY_NOT_FOUND, "policy", err);
+}
+
+int sp_state_policy_list(struct sp_state *s, json_t **ret, struct sp_error *err)
+{
+	json_t *rows = json_array();
+	int r = exec(s, "SELECT doc FROM policies ORDER BY name", NULL, rows,
+		     NULL, err);
+
+	if (r < 0)
+		json_decref(rows);
+	else
+		*ret = rows;
+	return r;
+}
+
+int sp_state_policy_delete(struct sp_state *s, const char *name,
+			   struct sp_error *err)
+{
+	const char *args[] = {name, NULL};
+	json_t *users = json_array();
+	int changes = 0, r;
+
+	r = exec(s, "SELECT doc FROM protections WHERE policy = ?1", args,
+		 users, NULL, err);
+	if (r == 0 && json_array_size(users) > 0)
+		r = sp_error_set(err, SP_E_POLICY_IN_USE,
+				 "policy '%s' protects %zu VM(s), e.g. '%s' "
+				 "(see 'stillpoint protected')",
+				 name, json_array_size(users),
+				 json_string_value(json_object_get(
+				     json_array_get(users, 0), "vm")));
+	json_decref(users);
+	if (r == 0)
+		r = exec(s, "DELETE FROM policies WHERE name = ?1", args, NULL,
+			 &changes, err);
+	if (r == 0 && changes == 0)
+		r = sp_error_set(err, SP_E_POLICY_NOT_FOUND, "no policy '%s'",
+				 name);
+	return r;
+}
+
+/* ---- protections -------------------------------------------------------- */
+
+int sp_state_protect(struct sp_state *s, json_t *prot, struct sp_error *err)
+{
+	const char *vm = json_string_value(json_object_get(prot, "vm"));
+	const char *policy = json_string_value(json_object_get(prot, "policy"));
+	json_t *p = NULL;
+	sp_autofree char *doc = NULL;
+	int r;
+
+	if (!vm || !policy)
+		return sp_error_set(err, SP_E_USAGE,
+				    "protect needs a VM and a policy");
+	r = sp_state_policy_get(s, policy, &p, err);
+	if (r < 0)
+		return r;
+	json_decref(p);
+	if (!json_object_get(prot, "created"))
+		json_object_set_new(prot, "created", json_integer(now_s()));
+	doc = dump(prot);
+	const char *args[] = {vm, policy, doc, NULL};
+	return exec(s, "INSERT OR REPLACE INTO protections VALUES (?1, ?2, ?3)",
+		    args, NULL, NULL, err);
+}
+
+int sp_state_unprotect(struct sp_state *s, const char *vm, struct sp_error *err)
+{
+	const char *args[] = {vm, NULL};
+	int changes = 0;
+	int r = exec(s, "DELETE FROM protections WHERE vm = ?1", args, NULL,
+		     &changes, err);
+
+	if (r == 0 && changes == 0)
+		r = sp_error_set(err, SP_E_NOT_PROTECTED,
+				 "VM '%s' is not protected", vm);
+	return r;
+}
+
+int sp_state_protection_get(struct sp_state *s, const char *vm, json_t **ret,
+			    struct sp_error *err)
+{
+	return one(s, "SELECT doc FROM protections WHERE vm = ?1", vm, ret,
+		   SP_E_NOT_PROTECTED, "protected VM", err);
+}
+
+int sp_state_protected_list(struct sp_state *s, json_t **ret,
+			    struct sp_error *err)
+{
+	json_t *rows = json_array();
+	int r = exec(s, "SELECT doc FROM protections ORDER BY vm", NULL, rows,
+		     NULL, err);
+
+	if (r < 0)
+		json_decref(rows);
+	else
+		*ret = rows;
+	return r;
+}
+
+/* ---- jobs --------------------------------------------------------------- */
+
+static int job_write(struct sp_state *s, int64_t id, json_t *job,
+		     struct sp_error *err)
+{
+	sp_autofree char *doc = dump(job);
+	char idtxt[24];
+	const char *args[] = {json_string_value(json_object_get(job, "status")),
+			      doc, idtxt, NULL};
+
+	snprintf(idtxt, sizeof(idtxt), "%lld", (long long)id);
+	return exec(s, "UPDATE jobs SET status = ?1, doc = ?2 WHERE id = ?3",
+		    args, NULL, NULL, err);
+}
+
+int sp_state_job_create(struct sp_state *s, const char *vm, const char *kind,
+			const char *trigger, int64_t *id, struct sp_error *err)
+{
+	char created[24];
+	const char *args[] = {vm, created, NULL};
+	json_t *job;
+	int64_t active = 0;
+	int r;
+
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return db_error(s, err, "begin a transaction");
+	r = sp_state_job_active(s, vm, &active, err);
+	if (r == 0 && active)
+		r = sp_error_set(err, SP_E_JOB_RUNNING,
+				 "job %lld of VM '%s' is queued or running "
+				 "(see 'stillpoint job %lld')",
+				 (long long)active, vm, (long long)active);
+	snprintf(created, sizeof(created), "%lld", (long long)now_s());
+	if (r == 0)
+		r = exec(s,
+			 "INSERT INTO jobs (vm, status, created, doc) VALUES "
+			 "(?1, 'queued', ?2, '{}')",
+			 args, NULL, NULL, err);
+	if (r == 0) {
+		*id = sqlite3_last_insert_rowid(s->db);
+		job = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:i}", "id",
+				(json_int_t)*id, "vm", vm, "kind", kind,
+				"trigger", trigger, "status", "queued",
+				"created", (json_int_t)now_s(), "attempt", 1);
+		r = job_write(s, *id, job, err);
+		json_decref(job);
+	}
+	sqlite3_exec(s->db, r == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
+int sp_state_job_get(struct sp_state *s, int64_t id, json_t **ret,
+		     struct sp_error *err)
+{
+	char idtxt[24];
+
+	snprintf(idtxt, sizeof(idtxt), "%lld", (long long)id);
+	return one(s, "SELECT doc FROM jobs WHERE id = ?1", idtxt, ret,
+		   SP_E_JOB_NOT_FOUND, "job", err);
+}
+
+int sp_state_job_update(struct sp_state *s, int64_t id, json_t *fields,
+			struct sp_error *err)
+{
+	json_t *job = NULL;
+	int r = sp_state_job_get(s, id, &job, err);
+
+	if (r < 0)
+		return r;
+	json_object_update(job, fields);
+	r = job_write(s, id, job, err);
+	json_decref(job);
+	return r;
+}
+
+int sp_state_jobs_list(struct sp_state *s, const char *vm, const char *status,
+		       int64_t since, json_t **ret, struct sp_error *err)
+{
+	char sincetxt[24];
+	const char *args[] = {vm ? vm : "", status ? status : "", sincetxt,
+			      NULL};
+	json_t *rows = json_array();
+	int r;
+
+	snprintf(sincetxt, sizeof(sincetxt), "%lld", (long long)since);
+	r = exec(s,
+		 "SELECT doc FROM jobs WHERE (?1 = '' OR vm = ?1) AND "
+		 "(?2 = '' OR status = ?2) AND created >= CAST(?3 AS INTEGER) "
+		 "ORDER BY id DESC",
+		 args, rows, NULL, err);
+	if (r < 0)
+		json_decref(rows);
+	else
+		*ret = rows;
+	return r;
+}
+
+int sp_state_job_active(struct sp_state *s, const char *vm, int64_t *id,
+			struct sp_error *err)
+{
+	const char *args[] = {vm, NULL};
+	json_t *rows = json_array();
+	int r = exec(s,
+		     "SELECT doc FROM jobs WHERE vm = ?1 AND status IN "
+		     "('queued', 'in progress') ORDER BY id LIMIT 1",
+		     args, rows, NULL, err);
+
+	*id = r == 0 && json_array_size(rows)
+		  ? json_integer_value(
+			json_object_get(json_array_get(rows, 0), "id"))
+		  : 0;
+	json_decref(rows);
+	return r;
+}
+
+int sp_state_jobs_recover(struct sp_state *s, json_t *recovered,
+			  struct sp_error *err)
+{
+	json_t *rows = NULL, *job;
+	size_t i;
+	int r = sp_state_jobs_list(s, NULL, "in progress", 0, &rows, err);
+
+	if (r < 0)
+		return r;
+	json_array_foreach(rows, i, job)
+	{
+		pid_t pid =
+		    (pid_t)json_integer_value(json_object_get(job, "pid"));
+		json_t *f;
+
+		if (pid > 0 && (kill(pid, 0) == 0 || errno == EPERM))
+			continue;
+		f = json_pack(
+		    "{s:s, s:s, s:i, s:s, s:s, s:I}", "status", "failed",
+		    "code", sp_errcode_name(SP_E_INTERRUPTED), "number",
+		    sp_errcode_number(SP_E_INTERRUPTED), "message",
+		    "the process running this job ended before it "
+		    "did (crash or restart); no point was published",
+		    "action", sp_errcode_lookup(SP_E_INTERRUPTED)->action,
+		    "ended", (json_int_t)now_s());
+		r = sp_state_job_update(
+		    s, json_integer_value(json_object_get(job, "id")), f, err);
+		json_decref(f);
+		if (r < 0)
+			break;
+		if (recovered) {
+			json_t *now = NULL;
+			if (sp_state_job_get(
+				s,
+				json_integer_value(json_object_get(job, "id")),
+				&now, err) == 0)
+				json_array_append_new(recovered, now);
+		}
+	}
+	json_decref(rows);
+	return r;
+}
+
+int sp_state_job_finish(struct sp_state *s, int64_t id, json_t *m,
+			const struct sp_error *failure, struct sp_error *err)
+{
+	json_t *f = json_object();
+	int r;
+
+	json_object_set_new(f, "ended", json_integer(now_s()));
+	json_object_set_new(f, "ended_ms", json_integer(sp_now_ms()));
+	if (m) {
+		size_t nwarn = json_array_size(json_object_get(m, "warnings"));
+		json_object_set_new(f, "status",
+				    json_string(nwarn
+						    ? "completed with warnings"
+						    : "completed"));
+		json_object_set(f, "point", json_object_get(m, "id"));
+		json_object_set(f, "consistency",
+				json_object_get(m, "consistency"));
+		json_object_set(f, "consistency_reason",
+				json_object_get(m, "consistency_reason"));
+		json_object_set(f, "phases", json_object_get(m, "phases"));
+		json_object_set(f, "freeze_ms",
+				json_object_get(m, "freeze_ms"));
+		json_object_set(f, "bytes_read",
+				json_object_get(m, "bytes_read"));
+		json_object_set(f, "bytes_new",
+				json_object_get(m, "bytes_new"));
+		json_object_set(f, "warnings", json_object_get(m, "warnings"));
+	} else if (failure) {
+		const struct sp_errcode_info *info =
+		    sp_errcode_lookup(failure->code);
+		json_object_set_new(
+		    f, "status",
+		    json_string(failure->code == SP_E_INTERRUPTED ? "cancelled"
+								  : "failed"));
+		json_object_set_new(f, "code", json_string(info->name));
+		json_object_set_new(
+		    f, "number", json_integer(sp_errcode_number(info->code)));
+		json_object_set_new(f, "message", json_string(failure->msg));
+		json_object_set_new(f, "action", json_string(info->action));
+	}
+	r = sp_state_job_update(s, id, f, err);
+	json_decref(f);
+	return r;
+}

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Fault injection for tests that must catch a job at one step (kill -9
+ * while the guest is frozen, during a transfer, in the middle of gc):
+ * STILLPOINT_TEST_HOLD=STEP:MS makes sp_test_hold("STEP") sleep MS.  Steps:
+ * "frozen", "transfer" (live backups), "slice" (each slice read), "gc"
+ * (each gc rename or unlink).  Unset, it costs one getenv.
+ */
+#ifndef SP_UTIL_FAULT_H
+#define SP_UTIL_FAULT_H
+
+void sp_test_hold(const char *step);
+
+#endif

@@ -1,0 +1,560 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The trash: soft-deleted recovery points (gc.h, docs/vault-format.md).
+ *
+ *   delete:   deleted.json published in the point -> rename(points/N/I,
+ *             trash/N/I) -> fsync trash/N and points/N
+ *   undelete: rename(trash/N/I, points/N/I) -> fsync both -> deleted.json
+ *             removed (a stale one in a published point is ignored)
+ *   purge:    rename(trash/N/I, trash/.purging-N@I) -> fsync -> remove the
+ *             tree; a crash leaves a ".purging-" directory that no reader
+ *             looks at and the next purge removes
+ *
+ * Invariant (gc.h 1): a point is always whole in exactly one of points/ and
+ * trash/, and its chunks stay referenced until the purge's rename.
+ */
+#include "vault/gc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/cleanup.h"
+#include "util/fileio.h"
+#include "util/log.h"
+#include "util/text.h"
+#include "vault/catalog.h"
+#include <stillpoint/stillpoint.h>
+
+#define RECORD_MAX (64u << 10)
+#define PURGING_PREFIX ".purging-"
+
+static int vault_code(int errnum)
+{
+	return sp_errno_to_code(errnum, SP_E_VAULT_IO, SP_E_VAULT_FULL,
+				SP_E_VAULT_PERMISSION);
+}
+
+int sp_vault_flock(struct sp_vault *v, const char *file, int how, int *fd)
+{
+	int lfd = openat(v->fd, file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (lfd < 0)
+		return -errno;
+	if (flock(lfd, how) < 0) {
+		int e = errno;
+		close(lfd);
+		return -e;
+	}
+	*fd = lfd;
+	return 0;
+}
+
+static int lock_trash(struct sp_vault *v, int how, int *fd,
+		      struct sp_error *err)
+{
+	int r = sp_vault_flock(v, SP_TRASH_LOCK, how, fd);
+
+	if (r < 0)
+		return sp_error_set_errno(err, vault_code(-r), -r,
+					  "cannot lock '%s/" SP_TRASH_LOCK "'",
+					  v->path);
+	return 0;
+}
+
+bool sp_time_parse_rfc3339(const char *s, int64_t *out)
+{
+	struct tm tm = {0};
+	const char *p = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+
+	if (!p)
+		return false;
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+	if (strcmp(p, "Z") != 0)
+		return false;
+	*out = (int64_t)timegm(&tm);
+	return true;
+}
+
+static json_t *read_record(int pointfd)
+{
+	sp_autofree char *text = NULL;
+	size_t len;
+
+	if (sp_file_read(pointfd, SP_TRASH_RECORD, RECORD_MAX, &text, &len) < 0)
+		return NULL;
+	return json_loadb(text, len, 0, NULL);
+}
+
+static int open_entry(struct sp_vault *v, const char *name, const char *id)
+{
+	char rel[200];
+
+	snprintf(rel, sizeof(rel), SP_TRASH_DIR "/%s/%s", name, id);
+	return openat(v->fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+bool sp_trash_is_expired(struct sp_vault *v, const char *name, const char *id,
+			 int64_t now)
+{
+	sp_autoclose int pfd = open_entry(v, name, id);
+	json_t *rec = pfd >= 0 ? read_record(pfd) : NULL;
+	int64_t expires;
+	bool ok =
+	    rec && sp_time_parse_rfc3339(
+		       json_string_value(json_object_get(rec, "expires_at")),
+		       &expires);
+
+	json_decref(rec);
+	return ok && expires <= now;
+}
+
+int sp_vault_point_trash(struct sp_vault *v, const char *name, const char *id,
+			 const char *why, unsigned retain_days, int64_t now,
+			 struct sp_error *err)
+{
+	sp_autoclose int lock = -1;
+	sp_autoclose int pfd = -1;
+	sp_autofree char *text = NULL;
+	char from[200], to[200], dir[100], when[32], until[32];
+	json_t *rec;
+	int r;
+
+	if (!sp_name_is_valid(name) || !sp_name_is_valid(id))
+		return sp_error_set(err, SP_E_NAME_INVALID,
+				    "invalid point '%s@%s'", name, id);
+	if (retain_days > 36500)
+		return sp_error_set(err, SP_E_USAGE,
+				    "retention of %u days is too long (at most "
+				    "36500)",
+				    retain_days);
+	r = lock_trash(v, LOCK_SH, &lock, err);
+	if (r < 0)
+		return r;
+	r = sp_vault_point_dir(v, name, id, &pfd, err);
+	if (r == SP_E_POINT_NOT_FOUND) {
+		sp_autoclose int tfd = open_entry(v, name, id);
+		if (tfd >= 0)
+			return sp_error_set(err, SP_E_POINT_NOT_FOUND,
+					    "point '%s@%s' is already in the "
+					    "trash (see 'stillpoint trash')",
+					    name, id);
+	}
+	if (r < 0)
+		return r;
+	snprintf(dir, sizeof(dir), SP_TRASH_DIR "/%s", name);
+	if ((r = sp_mkdir_at(v->fd, SP_TRASH_DIR, 0755)) < 0 ||
+	    (r = sp_mkdir_at(v->fd, dir, 0755)) < 0 ||
+	    (r = sp_fsync_path(v->fd, SP_TRASH_DIR)) < 0 ||
+	    (r = sp_fsync_dirfd(v->fd)) < 0)
+		return sp_error_set_errno(err, vault_code(-r), -r,
+					  "cannot create '%s' in vault '%s'",
+					  dir, v->path);
+	sp_time_rfc3339((time_t)now, when, sizeof(when));
+	sp_time_rfc3339((time_t)(now + (int64_t)retain_days * 86400), until,
+			sizeof(until));
+	rec = json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", name, "id", id,
+			"deleted_at", when, "expires_at", until, "why",
+			why ? why : "");
+	text = rec ? json_dumps(rec, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+	json_decref(rec);
+	if (!text)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	/* The record goes in first, so the trash never holds an entry
+	 * without one; a crash before the rename leaves it in a published
+	 * point, where it is ignored. */
+	r = sp_file_publish(pfd, SP_TRASH_RECORD, text, strlen(text), err);
+	if (r < 0)
+		return r;
+	snprintf(from, sizeof(from), "points/%s/%s", name, id);
+	snprintf(to, sizeof(to), "%s/%s", dir, id);
+	if (renameat2(v->fd, from, v->fd, to, RENAME_NOREPLACE) < 0)
+		return sp_error_set_errno(err, vault_code(errno), errno,
+					  "cannot move point '%s@%s' to the "
+					  "trash",
+					  name, id);
+	snprintf(from, sizeof(from), "points/%s", name);
+	if ((r = sp_fsync_path(v->fd, dir)) < 0 ||
+	    (r = sp_fsync_path(v->fd, from)) < 0)
+		return sp_error_set_errno(err, vault_code(-r), -r,
+					  "cannot sync the move of '%s@%s' to "
+					  "the trash",
+					  name, id);
+	sp_log(SP_LOG_INFO, "point trashed name=%s id=%s expires=%s", name, id,
+	       until);
+	return 0;
+}
+
+int sp_vault_point_undelete(struct sp_vault *v, const char *name,
+			    const char *id, struct sp_error *err)
+{
+	sp_autoclose int lock = -1;
+	sp_autoclose int pfd = -1;
+	char from[200], to[200], dir[100];
+	struct sp_error cat_err;
+	json_t *m = NULL;
+	int r;
+
+	if (!sp_name_is_valid(name) || !sp_name_is_valid(id))
+		return sp_error_set(err, SP_E_NAME_INVALID,
+				    "invalid point '%s@%s'", name, id);
+	r = lock_trash(v, LOCK_SH, &lock, err);
+	if (r < 0)
+		return r;
+	snprintf(from, sizeof(from), SP_TRASH_DIR "/%s/%s", name, id);
+	snprintf(dir, sizeof(dir), "points/%s", name);
+	snprintf(to, sizeof(to), "%s/%s", dir, id);
+	if (faccessat(v->fd, from, F_OK, 0) < 0)
+		return sp_error_set(
+		    err, SP_E_POINT_NOT_FOUND,
+		    "no point '%s@%s' in the trash (expired points are purged "
+		    "by gc; see 'stillpoint trash')",
+		    name, id);
+	if ((r = sp_mkdir_at(v->fd, dir, 0755)) < 0 ||
+	    (r = sp_fsync_path(v->fd, "points")) < 0)
+		return sp_error_set_errno(err, vault_code(-r), -r,
+					  "cannot create '%s'", dir);
+	if (renameat2(v->fd, from, v->fd, to, RENAME_NOREPLACE) < 0) {
+		if (errno == EEXIST || errno == ENOTEMPTY)
+			return sp_error_set(err, SP_E_POINT_EXISTS,
+					    "point '%s@%s' exists both in the "
+					    "trash and in points/ (the "
+					    "published one is kept)",
+					    name, id);
+		return sp_error_set_errno(err, vault_code(errno), errno,
+					  "cannot move point '%s@%s' out of "
+					  "the trash",
+					  name, id);
+	}
+	snprintf(from, sizeof(from), SP_TRASH_DIR "/%s", name);
+	if ((r = sp_fsync_path(v->fd, dir)) < 0 ||
+	    (r = sp_fsync_path(v->fd, from)) < 0)
+		return sp_error_set_errno(err, vault_code(-r), -r,
+					  "cannot sync the undelete of "
+					  "'%s@%s'",
+					  name, id);
+	r = sp_vault_point_dir(v, name, id, &pfd, err);
+	if (r < 0)
+		return r;
+	if (unlinkat(pfd, SP_TRASH_RECORD, 0) == 0)
+		sp_fsync_dirfd(pfd);
+	/* The catalog would notice at the next listing; tell it now. */
+	if (sp_manifest_load(pfd, to, &m, &cat_err) == 0 &&
+	    sp_catalog_add(v->fd, m, &cat_err) < 0)
+		sp_log(SP_LOG_WARNING, "%s (the next listing repairs it)",
+		       cat_err.msg);
+	json_decref(m);
+	sp_log(SP_LOG_INFO, "point undeleted name=%s id=%s", name, id);
+	return 0;
+}
+
+/* Call @fn for each trash/NAME/ID entry (valid names only). */
+static int each_entry(struct sp_vault *v,
+		      int (*fn)(struct sp_vault *v, const char *name,
+				const char *id, void *ctx,
+				struct sp_error *err),
+		      void *ctx, struct sp_error *err)
+{
+	int tfd =
+	    openat(v->fd, SP_TRASH_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *top;
+	struct dirent *de;
+	int r = 0;
+
+	if (tfd < 0)
+		return errno == ENOENT
+			   ? 0
+			   : sp_error_set_errno(
+				 err, vault_code(errno), errno,
+				 "cannot open '%s/" SP_TRASH_DIR "'", v->path);
+	top = fdopendir(tfd);
+	if (!top) {
+		close(tfd);
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	}
+	while (r == 0 && (de = readdir(top))) {
+		if (!sp_name_is_valid(de->d_name))
+			continue;
+		int nfd =
+		    openat(tfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *nd = nfd >= 0 ? fdopendir(nfd) : NULL;
+		struct dirent *pe;
+
+		if (!nd) {
+			if (nfd >= 0)
+				close(nfd);
+			continue;
+		}
+		while (r == 0 && (pe = readdir(nd)))
+			if (sp_name_is_valid(pe->d_name))
+				r = fn(v, de->d_name, pe->d_name, ctx, err);
+		closedir(nd);
+	}
+	closedir(top);
+	return r;
+}
+
+static int list_one(struct sp_vault *v, const char *name, const char *id,
+		    void *ctx, struct sp_error *err)
+{
+	sp_autoclose int pfd = open_entry(v, name, id);
+	json_t *rec = pfd >= 0 ? read_record(pfd) : NULL;
+	json_t *m = NULL, *e;
+	struct sp_error e2;
+	char where[160];
+
+	(void)err;
+	snprintf(where, sizeof(where), "%s@%s", name, id);
+	if (pfd >= 0)
+		sp_manifest_load(pfd, where, &m, &e2);
+	e = json_pack("{s:s, s:s, s:O?, s:O?, s:O?, s:O?, s:O?}", "name", name,
+		      "id", id, "time", json_object_get(m, "time"),
+		      "consistency", json_object_get(m, "consistency"),
+		      "deleted_at", json_object_get(rec, "deleted_at"),
+		      "expires_at", json_object_get(rec, "expires_at"), "why",
+		      json_object_get(rec, "why"));
+	if (e && m)
+		json_object_set_new(e, "disks",
+				    json_integer((json_int_t)json_array_size(
+					json_object_get(m, "disks"))));
+	json_decref(rec);
+	json_decref(m);
+	if (!e)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	json_array_append_new(ctx, e);
+	return 0;
+}
+
+static int cmp_entries(const void *a, const void *b)
+{
+	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	int c = strcmp(json_string_value(json_object_get(x, "name")),
+		       json_string_value(json_object_get(y, "name")));
+
+	return c ? c
+		 : strcmp(json_string_value(json_object_get(x, "id")),
+			  json_string_value(json_object_get(y, "id")));
+}
+
+int sp_vault_trash_list(struct sp_vault *v, json_t **ret, struct sp_error *err)
+{
+	json_t *arr = json_array(), *sorted;
+	json_t **items;
+	size_t n, i;
+	int r;
+
+	if (!arr)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	r = each_entry(v, list_one, arr, err);
+	n = json_array_size(arr);
+	items = calloc(n + 1, sizeof(*items));
+	sorted = json_array();
+	if (r == 0 && (!items || !sorted))
+		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
+	if (r < 0) {
+		free(items);
+		json_decref(sorted);
+		json_decref(arr);
+		return r;
+	}
+	for (i = 0; i < n; i++)
+		items[i] = json_array_get(arr, i);
+	qsort(items, n, sizeof(*items), cmp_entries);
+	for (i = 0; i < n; i++)
+		json_array_append(sorted, items[i]);
+	free(items);
+	json_decref(arr);
+	*ret = sorted;
+	return 0;
+}
+
+int sp_vault_trash_find(struct sp_vault *v, const char *spec, json_t **ret,
+			struct sp_error *err)
+{
+	const char *at = strchr(spec, '@');
+	json_t *all = NULL, *e, *found = NULL;
+	size_t i, matches = 0, nlen = at ? (size_t)(at - spec) : 0;
+	int r;
+
+	if (!at || !at[1] || nlen == 0 || nlen > 64)
+		return sp_error_set(err, SP_E_NAME_INVALID,
+				    "invalid point '%s' (use NAME@ID)", spec);
+	r = sp_vault_trash_list(v, &all, err);
+	if (r < 0)
+		return r;
+	json_array_foreach(all, i, e)
+	{
+		const char *n = json_string_value(json_object_get(e, "name"));
+		const char *id = json_string_value(json_object_get(e, "id"));
+		if (strlen(n) != nlen || strncmp(n, spec, nlen) != 0)
+			continue;
+		if (!strcmp(id, at + 1)) {
+			found = e;
+			matches = 1;
+			break;
+		}
+		if (!strncmp(id, at + 1, strlen(at + 1))) {
+			found = e;
+			matches++;
+		}
+	}
+	if (matches == 0)
+		r = sp_error_set(
+		    err, SP_E_POINT_NOT_FOUND,
+		    "no point '%s' in the trash (expired points are purged "
+		    "by gc; see 'stillpoint trash')",
+		    spec);
+	else if (matches > 1)
+		r = sp_error_set(err, SP_E_POINT_AMBIGUOUS,
+				 "'%s' matches %zu points in the trash (give "
+				 "more of the id)",
+				 spec, matches);
+	else
+		*ret = json_incref(found);
+	json_decref(all);
+	return r;
+}
+
+struct purge_ctx {
+	int64_t now;
+	bool dry_run;
+	json_t *purged;
+};
+
+static int purge_one(struct sp_vault *v, const char *name, const char *id,
+		     void *ctx, struct sp_error *err)
+{
+	struct purge_ctx *p = ctx;
+	char from[200], to[200], dir[100];
+	int r;
+
+	if (!sp_trash_is_expired(v, name, id, p->now))
+		return 0;
+	if (!p->dry_run) {
+		snprintf(dir, sizeof(dir), SP_TRASH_DIR "/%s", name);
+		snprintf(from, sizeof(from), "%s/%s", dir, id);
+		snprintf(to, sizeof(to),
+			 SP_TRASH_DIR "/" PURGING_PREFIX "%s@%s", name, id);
+		if (renameat(v->fd, from, v->fd, to) < 0)
+			return sp_error_set_errno(err, vault_code(errno), errno,
+						  "cannot purge '%s'", from);
+		if ((r = sp_fsync_path(v->fd, dir)) < 0 ||
+		    (r = sp_fsync_path(v->fd, SP_TRASH_DIR)) < 0)
+			return sp_error_set_errno(err, vault_code(-r), -r,
+						  "cannot sync '%s'", dir);
+		sp_log(SP_LOG_INFO, "trash purged name=%s id=%s", name, id);
+	}
+	json_array_append_new(p->purged, json_sprintf("%s@%s", name, id));
+	return 0;
+}
+
+/* Remove what earlier purges left: ".purging-" trees and empty name
+ * directories (the exclusive trash lock keeps deletes out meanwhile). */
+static void sweep_purged(struct sp_vault *v)
+{
+	int tfd =
+	    openat(v->fd, SP_TRASH_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = tfd >= 0 ? fdopendir(tfd) : NULL;
+	struct dirent *de;
+
+	if (!d) {
+		if (tfd >= 0)
+			close(tfd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		if (!strncmp(de->d_name, PURGING_PREFIX,
+			     strlen(PURGING_PREFIX))) {
+			int r = sp_remove_tree_at(tfd, de->d_name);
+			if (r < 0)
+				sp_log(SP_LOG_WARNING,
+				       "cannot remove '" SP_TRASH_DIR
+				       "/%s': %s",
+				       de->d_name, strerror(-r));
+		} else if (sp_name_is_valid(de->d_name)) {
+			unlinkat(tfd, de->d_name, AT_REMOVEDIR); /* if empty */
+		}
+	}
+	closedir(d);
+}
+
+int sp_trash_purge_locked(struct sp_vault *v, int64_t now, bool dry_run,
+			  json_t *purged, struct sp_error *err)
+{
+	struct purge_ctx p = {.now = now, .dry_run = dry_run, .purged = purged};
+	int r = each_entry(v, purge_one, &p, err);
+
+	if (r == 0 && !dry_run)
+		sweep_purged(v);
+	return r;
+}
+
+int sp_vault_trash_purge(struct sp_vault *v, int64_t now, size_t *purged,
+			 struct sp_error *err)
+{
+	sp_autoclose int lock = -1;
+	json_t *list = json_array();
+	int r;
+
+	if (!list)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	r = lock_trash(v, LOCK_EX, &lock, err);
+	if (r == 0)
+		r = sp_trash_purge_locked(v, now, false, list, err);
+	if (purged)
+		*purged = json_array_size(list);
+	json_decref(list);
+	return r;
+}
+
+void sp_trash_explain(struct sp_vault *v, const char *spec,
+		      struct sp_error *err)
+{
+	const char *at = strchr(spec, '@');
+	json_t *all = NULL, *e, *hit = NULL;
+	size_t i, n = 0, nlen = at ? (size_t)(at - spec) : strlen(spec);
+	struct sp_error e2;
+
+	if (!err || sp_vault_trash_list(v, &all, &e2) < 0)
+		return;
+	json_array_foreach(all, i, e)
+	{
+		const char *name =
+		    json_string_value(json_object_get(e, "name"));
+		const char *id = json_string_value(json_object_get(e, "id"));
+		if (strlen(name) != nlen || strncmp(name, spec, nlen) != 0)
+			continue;
+		if (!at || !strncmp(id, at + 1, strlen(at + 1))) {
+			hit = e;
+			n++;
+		}
+	}
+	const char *deleted =
+	    json_string_value(json_object_get(hit, "deleted_at"));
+	const char *expires =
+	    json_string_value(json_object_get(hit, "expires_at"));
+	if (at && n == 1)
+		sp_error_set(err, SP_E_POINT_NOT_FOUND,
+			     "recovery point '%s' is in the trash (deleted %s, "
+			     "purged after %s; bring it back with 'stillpoint "
+			     "undelete %s@%s')",
+			     spec, deleted ? deleted : "at an unknown time",
+			     expires ? expires : "no date",
+			     json_string_value(json_object_get(hit, "name")),
+			     json_string_value(json_object_get(hit, "id")));
+	else if (n > 0)
+		sp_error_set(err, SP_E_POINT_NOT_FOUND,
+			     "no recovery point '%s' in the vault, but %zu in "
+			     "the trash (see 'stillpoint trash'; undelete with "
+			     "'stillpoint undelete NAME@ID')",
+			     spec, n);
+	json_decref(all);
+}

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Fuzz target: any bytes as a domain definition must be parsed or refused
+ * with SP_E_LIBVIRT, without a crash.  What parses has a name and a target
+ * for every disk, an exclusion reason exactly for the excluded disks, and
+ * goes through the restore rewrite (its first disk mapped to a new file)
+ * into text that parses again, with the new name and that file. */
+#include <assert.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "domain/domain_xml.h"
+
+#define NEW_NAME "fuzz-restored"
+#define NEW_PATH "/srv/restore/fuzz & <co>/disk-0.qcow2"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_def(const struct sp_domain_def *def)
+{
+	size_t i;
+
+	assert(def->name && def->name[0]);
+	assert(def->ndisks == 0 || def->disks);
+	for (i = 0; i < def->ndisks; i++) {
+		const struct sp_domain_disk *d = &def->disks[i];
+
+		assert(d->target && d->target[0]);
+		assert(d->device && d->type);
+		assert(!d->source || d->source[0]);
+		assert(d->backup_no == (d->why_excluded != NULL));
+		assert(d->backup_no || !strcmp(d->device, "disk"));
+		assert(d->backup_no || d->source);
+	}
+}
+
+static void check_rewrite(const uint8_t *data, size_t size,
+			  const struct sp_domain_def *def)
+{
+	struct sp_domain_disk_map map = {NULL, NEW_PATH, "qcow2"};
+	struct sp_domain_def *again = NULL;
+	struct sp_error err;
+	char *out = NULL;
+	int r;
+
+	if (def->ndisks)
+		map.target = def->disks[0].target;
+	r = sp_domain_xml_for_restore((const char *)data, size, NEW_NAME, &map,
+				      def->ndisks ? 1 : 0, &out, &err);
+	assert(r == 0 || r == SP_E_NOMEM);
+	if (r < 0)
+		return;
+	assert(out && strlen(out) > 0);
+	r = sp_domain_def_parse(out, strlen(out), &again, &err);
+	assert(r == 0 || r == SP_E_NOMEM);
+	if (r == 0) {
+		check_def(again);
+		assert(!strcmp(again->name, NEW_NAME));
+		assert(again->uuid == NULL);
+		assert(again->ndisks == def->ndisks);
+		assert(again->ninterfaces == def->ninterfaces);
+		if (again->ndisks) {
+			assert(!strcmp(again->disks[0].type, "file"));
+			assert(!strcmp(again->disks[0].source, NEW_PATH));
+			assert(!strcmp(again->disks[0].format, "qcow2"));
+		}
+	}
+	sp_domain_def_free(again);
+	free(out);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct sp_domain_def *def = NULL;
+	struct sp_error err;
+	int r;
+
+	r = sp_domain_def_parse((const char *)data, size, &def, &err);
+	if (r < 0) {
+		assert(r == SP_E_LIBVIRT || r == SP_E_NOMEM);
+		assert(err.code == r && err.msg[0]);
+		assert(def == NULL);
+		return 0;
+	}
+	check_def(def);
+	check_rewrite(data, size, def);
+	sp_domain_def_free(def);
+	return 0;
+}

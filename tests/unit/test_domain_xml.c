@@ -1,0 +1,647 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Domain XML: disks are read in order with their fields and exclusions;
+ * the restore rewrite renames, forgets uuid and MACs, points mapped disks
+ * at new files and keeps everything else; hostile or broken documents are
+ * refused with SP_E_LIBVIRT, quickly, and libxml2 prints nothing. */
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/stat.h>
+
+#include "domain/domain_xml.h"
+#include "harness.h"
+#include "util/cleanup.h"
+
+static char *load_path(const char *path, size_t *len)
+{
+	char *buf;
+	FILE *f;
+	long n;
+
+	f = fopen(path, "rb");
+	if (!f) {
+		perror(path);
+		exit(99);
+	}
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n)
+		exit(99);
+	fclose(f);
+	buf[n] = '\0';
+	*len = (size_t)n;
+	return buf;
+}
+
+static char *load(const char *name, size_t *len)
+{
+	const char *top = getenv("SP_TOP");
+	char path[1024];
+
+	snprintf(path, sizeof(path), "%s/tests/data/domain/%s", top ? top : ".",
+		 name);
+	return load_path(path, len);
+}
+
+static struct sp_domain_def *parse_str(const char *xml, size_t len)
+{
+	struct sp_domain_def *def = NULL;
+	struct sp_error err;
+
+	CHECK_OK(sp_domain_def_parse(xml, len, &def, &err), &err);
+	if (!def)
+		exit(1);
+	return def;
+}
+
+static struct sp_domain_def *parse_file(const char *name)
+{
+	struct sp_domain_def *def;
+	size_t len;
+	char *xml = load(name, &len);
+
+	def = parse_str(xml, len);
+	free(xml);
+	return def;
+}
+
+/* Everything written to fd 2 between capture and release must be nothing:
+ * libxml2 prints its parse errors there unless told not to. */
+static int saved_stderr = -1;
+static char captured[512];
+
+static void stderr_capture(void)
+{
+	int fd;
+
+	snprintf(captured, sizeof(captured), "%s/stderr", sp_test_tmpdir());
+	fflush(stderr);
+	saved_stderr = dup(2);
+	fd = open(captured, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+	if (saved_stderr < 0 || fd < 0 || dup2(fd, 2) < 0)
+		exit(99);
+	close(fd);
+}
+
+static void stderr_release_expect_empty(void)
+{
+	struct stat st;
+	size_t len;
+	char *text;
+
+	fflush(stderr);
+	dup2(saved_stderr, 2);
+	close(saved_stderr);
+	if (stat(captured, &st) != 0)
+		exit(99);
+	if (st.st_size != 0) {
+		text = load_path(captured, &len);
+		fprintf(stderr, "printed on stderr:\n%s\n", text);
+		free(text);
+	}
+	CHECK_INT(st.st_size, 0);
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	while ((hay = strstr(hay, needle))) {
+		n++;
+		hay += strlen(needle);
+	}
+	return n;
+}
+
+#define CHECK_NULL(p) CHECK((p) == NULL)
+
+static void test_parse_two_disks_and_cdrom(void)
+{
+	struct sp_domain_def *def = parse_file("web01.xml");
+	struct sp_domain_disk *d = def->disks;
+
+	CHECK_STR(def->name, "web01");
+	CHECK_STR(def->uuid, "4dea22b3-1d52-d8f3-2516-782e98ab3fa0");
+	CHECK_STR(def->type, "kvm");
+	CHECK_INT(def->ninterfaces, 1);
+	CHECK_INT(def->ndisks, 3);
+	if (def->ndisks != 3)
+		exit(1);
+
+	CHECK_STR(d[0].target, "vda");
+	CHECK_STR(d[0].bus, "virtio");
+	CHECK_STR(d[0].device, "disk");
+	CHECK_STR(d[0].type, "file");
+	CHECK_STR(d[0].source, "/var/lib/libvirt/images/web01.qcow2");
+	CHECK_STR(d[0].format, "qcow2");
+	CHECK(!d[0].readonly && !d[0].shareable && !d[0].transient);
+	CHECK(!d[0].backup_no);
+	CHECK_NULL(d[0].why_excluded);
+
+	CHECK_STR(d[1].target, "vdb");
+	CHECK_STR(d[1].source, "/var/lib/libvirt/images/web01-data.qcow2");
+	CHECK_STR(d[1].format, "qcow2");
+	CHECK(!d[1].backup_no);
+
+	CHECK_STR(d[2].target, "sda");
+	CHECK_STR(d[2].bus, "sata");
+	CHECK_STR(d[2].device, "cdrom");
+	CHECK_STR(d[2].format, "raw");
+	CHECK_STR(d[2].source,
+		  "/var/lib/libvirt/boot/debian-12.2.0-amd64-netinst.iso");
+	CHECK(d[2].readonly);
+	CHECK(d[2].backup_no);
+	CHECK_STR(d[2].why_excluded, "cdrom");
+	sp_domain_def_free(def);
+}
+
+static void test_parse_storage_kinds(void)
+{
+	struct sp_domain_def *def = parse_file("db01.xml");
+	struct sp_domain_disk *d = def->disks;
+
+	CHECK_STR(def->name, "db01");
+	CHECK_INT(def->ninterfaces, 2);
+	CHECK_INT(def->ndisks, 5);
+	if (def->ndisks != 5)
+		exit(1);
+
+	/* a backing chain does not change what is backed up */
+	CHECK_STR(d[0].target, "vda");
+	CHECK_STR(d[0].source, "/var/lib/libvirt/images/db01-root.qcow2");
+	CHECK(!d[0].backup_no);
+
+	CHECK_STR(d[1].target, "vdb");
+	CHECK_STR(d[1].type, "network");
+	CHECK_NULL(d[1].source);
+	CHECK_STR(d[1].format, "raw");
+	CHECK(d[1].backup_no);
+	CHECK_STR(d[1].why_excluded,
+		  "network disk (protocol rbd): not readable by the host");
+
+	CHECK_STR(d[2].target, "sda");
+	CHECK_STR(d[2].device, "lun");
+	CHECK_STR(d[2].type, "block");
+	CHECK_STR(d[2].bus, "scsi");
+	CHECK_STR(d[2].source,
+		  "/dev/disk/by-id/scsi-36001405a1b2c3d4e5f60718293a4b5c6");
+	CHECK(d[2].backup_no);
+	CHECK_STR(
+	    d[2].why_excluded,
+	    "pass-through LUN: only a backup inside the guest reaches it");
+
+	/* shareable disks are backed up; the caller reports them */
+	CHECK_STR(d[3].target, "vdc");
+	CHECK(d[3].shareable);
+	CHECK(!d[3].backup_no);
+	CHECK_NULL(d[3].why_excluded);
+
+	CHECK_STR(d[4].target, "vdd");
+	CHECK_STR(d[4].type, "block");
+	CHECK_STR(d[4].source, "/dev/vg0/db01-wal");
+	CHECK_STR(d[4].format, "raw");
+	CHECK(!d[4].backup_no);
+	sp_domain_def_free(def);
+}
+
+static void test_parse_exclusions(void)
+{
+	static const struct {
+		const char *target, *why;
+	} want[] = {
+	    {"hda", NULL},
+	    {"hdc", "cdrom"},
+	    {"fda", "floppy"},
+	    {"vda", "read-only disk"},
+	    {"vdb", NULL},
+	    {"vdc", "disk type 'volume' is not supported by pull-mode backup"},
+	    {"vdd", "network disk (protocol iscsi): not readable by the host"},
+	    {"vde", "empty drive"},
+	};
+	struct sp_domain_def *def = parse_file("lab01.xml");
+	size_t i;
+
+	CHECK_STR(def->type, "qemu");
+	CHECK_INT(def->ninterfaces, 0);
+	CHECK_INT(def->ndisks, SP_ARRAY_SIZE(want));
+	if (def->ndisks != SP_ARRAY_SIZE(want))
+		exit(1);
+	for (i = 0; i < def->ndisks; i++) {
+		struct sp_domain_disk *d = &def->disks[i];
+
+		CHECK_STR(d->target, want[i].target);
+		CHECK_INT(d->backup_no, want[i].why != NULL);
+		if (want[i].why)
+			CHECK_STR(d->why_excluded, want[i].why);
+		else
+			CHECK_NULL(d->why_excluded);
+	}
+	CHECK_NULL(def->disks[1].source); /* empty cdrom */
+	CHECK_NULL(def->disks[5].source); /* volume */
+	CHECK_NULL(def->disks[7].source); /* dev='' */
+	CHECK(def->disks[4].transient);	  /* backed up anyway */
+	CHECK_STR(def->disks[2].device, "floppy");
+	sp_domain_def_free(def);
+}
+
+static void test_parse_defaults(void)
+{
+	static const char xml[] =
+	    "<domain><name>tiny</name><devices>"
+	    "<disk><source file='/a.img'/><target dev='vda'/></disk>"
+	    "<disk type='file'><target dev='vdb'/></disk>"
+	    "<disk type='network'><source protocol='zz'/>"
+	    "<target dev='vdc'/></disk>"
+	    "</devices><devices><interface type='user'/></devices></domain>";
+	struct sp_domain_def *def = parse_str(xml, strlen(xml));
+
+	CHECK_STR(def->name, "tiny");
+	CHECK_NULL(def->uuid);
+	CHECK_NULL(def->type);
+	CHECK_INT(def->ninterfaces, 1);
+	CHECK_INT(def->ndisks, 3);
+	if (def->ndisks != 3)
+		exit(1);
+	CHECK_STR(def->disks[0].device, "disk");
+	CHECK_STR(def->disks[0].type, "file");
+	CHECK_STR(def->disks[0].source, "/a.img");
+	CHECK_NULL(def->disks[0].bus);
+	CHECK_NULL(def->disks[0].format);
+	CHECK(!def->disks[0].backup_no);
+	CHECK_STR(def->disks[1].why_excluded, "empty drive");
+	CHECK_STR(def->disks[2].why_excluded,
+		  "network disk: not readable by the host");
+	sp_domain_def_free(def);
+}
+
+static char *restore(const char *file, const char *name,
+		     const struct sp_domain_disk_map *maps, size_t nmaps)
+{
+	struct sp_error err;
+	char *xml, *out = NULL;
+	size_t len;
+
+	xml = load(file, &len);
+	CHECK_OK(
+	    sp_domain_xml_for_restore(xml, len, name, maps, nmaps, &out, &err),
+	    &err);
+	free(xml);
+	if (!out)
+		exit(1);
+	return out;
+}
+
+static void test_restore_web01(void)
+{
+	static const struct sp_domain_disk_map maps[] = {
+	    {"vda", "/srv/restore/web01-copy/vda.raw", "raw"},
+	    {"vdb", "/srv/r/data & 'more' <x>.qcow2", "qcow2"},
+	};
+	struct sp_domain_def *def;
+	char *out;
+
+	stderr_capture();
+	out = restore("web01.xml", "web01-copy", maps, SP_ARRAY_SIZE(maps));
+	stderr_release_expect_empty();
+	def = parse_str(out, strlen(out));
+
+	CHECK_STR(def->name, "web01-copy");
+	CHECK_NULL(def->uuid);
+	CHECK_STR(def->type, "kvm");
+	CHECK_INT(count(out, "<uuid"), 0);
+	CHECK_INT(count(out, "<mac"), 0);
+	CHECK_INT(count(out, "52:54:00"), 0);
+	CHECK_INT(def->ninterfaces, 1);
+	CHECK_INT(def->ndisks, 3);
+	if (def->ndisks != 3)
+		exit(1);
+	CHECK_STR(def->disks[0].type, "file");
+	CHECK_STR(def->disks[0].source, "/srv/restore/web01-copy/vda.raw");
+	CHECK_STR(def->disks[0].format, "raw");
+	CHECK_STR(def->disks[1].source, "/srv/r/data & 'more' <x>.qcow2");
+	CHECK_STR(def->disks[1].format, "qcow2");
+	/* unmapped: the cdrom keeps its image */
+	CHECK_STR(def->disks[2].device, "cdrom");
+	CHECK_STR(def->disks[2].source,
+		  "/var/lib/libvirt/boot/debian-12.2.0-amd64-netinst.iso");
+	CHECK(def->disks[2].readonly);
+
+	/* other driver attributes and the rest of the domain stay */
+	CHECK(strstr(out, "discard=\"unmap\""));
+	CHECK(strstr(out, "cache=\"none\" io=\"native\""));
+	CHECK(strstr(out, "<memory unit=\"KiB\">4194304</memory>"));
+	CHECK(strstr(out, "name=\"org.qemu.guest_agent.0\""));
+	CHECK(strstr(out, "<source network=\"default\"/>"));
+	CHECK(
+	    strstr(out, "<libosinfo:os id=\"http://debian.org/debian/12\"/>"));
+	CHECK(strstr(out, "<rng model=\"virtio\">"));
+	CHECK_INT(count(out, "<address "), 13);
+	CHECK_INT(count(out, "web01.qcow2"), 0);
+	CHECK_INT(count(out, "<name>"), 1);
+	CHECK_INT(out[strlen(out) - 1], '\n');
+	free(out);
+	sp_domain_def_free(def);
+}
+
+static void test_restore_network_and_backing(void)
+{
+	static const struct sp_domain_disk_map maps[] = {
+	    {"vda", "/srv/r/vda.qcow2", "qcow2"},
+	    {"vdb", "/srv/r/vdb.raw", "raw"},
+	    {"vdd", "/srv/r/vdd.raw", "raw"},
+	};
+	struct sp_domain_def *def;
+	char *out;
+
+	stderr_capture();
+	out = restore("db01.xml", "db01-restored", maps, SP_ARRAY_SIZE(maps));
+	stderr_release_expect_empty();
+	def = parse_str(out, strlen(out));
+
+	CHECK_STR(def->name, "db01-restored");
+	CHECK_INT(count(out, "<mac"), 0);
+	CHECK_INT(def->ninterfaces, 2);
+	CHECK_INT(count(out, "<mtu size=\"9000\"/>"), 1);
+	CHECK_INT(count(out, "backingStore"), 0);
+	CHECK_INT(count(out, "debian-12-base"), 0);
+	/* the rbd disk lost its hosts, credentials and protocol */
+	CHECK_INT(count(out, "<host"), 0);
+	CHECK_INT(count(out, "<auth"), 0);
+	CHECK_INT(count(out, "<secret"), 0);
+	CHECK_INT(count(out, "protocol="), 0);
+	CHECK_INT(count(out, "<disk type=\"network\""), 0);
+	CHECK_INT(def->ndisks, 5);
+	if (def->ndisks != 5)
+		exit(1);
+	CHECK_STR(def->disks[0].source, "/srv/r/vda.qcow2");
+	CHECK_STR(def->disks[1].type, "file");
+	CHECK_STR(def->disks[1].source, "/srv/r/vdb.raw");
+	CHECK(!def->disks[1].backup_no);
+	/* the block disk became a file */
+	CHECK_STR(def->disks[4].type, "file");
+	CHECK_STR(def->disks[4].source, "/srv/r/vdd.raw");
+	/* the LUN and the shareable disk are untouched */
+	CHECK_STR(def->disks[2].device, "lun");
+	CHECK_STR(def->disks[2].type, "block");
+	CHECK_STR(def->disks[2].source,
+		  "/dev/disk/by-id/scsi-36001405a1b2c3d4e5f60718293a4b5c6");
+	CHECK_STR(def->disks[3].source,
+		  "/var/lib/libvirt/images/cluster-quorum.raw");
+	CHECK(def->disks[3].shareable);
+	CHECK(strstr(out, "<description>PostgreSQL primary</description>"));
+	CHECK(strstr(out, "<boot order=\"1\"/>"));
+	free(out);
+	sp_domain_def_free(def);
+}
+
+static void test_restore_adds_driver(void)
+{
+	static const char xml[] =
+	    "<domain type='kvm'>\n  <name>n</name>\n  <devices>\n"
+	    "    <disk type='volume' device='disk'>\n"
+	    "      <source pool='default' volume='v1'/>\n"
+	    "      <target dev='vda' bus='virtio'/>\n"
+	    "    </disk>\n"
+	    "    <disk type='file' device='disk'>\n"
+	    "      <target dev='vdb' bus='virtio'/>\n"
+	    "    </disk>\n  </devices>\n</domain>\n";
+	static const struct sp_domain_disk_map maps[] = {
+	    {"vda", "/r/vda.qcow2", "qcow2"},
+	    {"vdb", "/r/vdb.raw", "raw"},
+	};
+	struct sp_domain_def *def;
+	struct sp_error err;
+	char *out = NULL;
+
+	CHECK_OK(sp_domain_xml_for_restore(xml, sizeof(xml) - 1, "n2", maps, 2,
+					   &out, &err),
+		 &err);
+	if (!out)
+		exit(1);
+	def = parse_str(out, strlen(out));
+	CHECK_INT(count(out, "<driver name=\"qemu\" type=\"qcow2\"/>"), 1);
+	CHECK_INT(count(out, "<driver name=\"qemu\" type=\"raw\"/>"), 1);
+	CHECK_INT(count(out, "pool="), 0);
+	CHECK_STR(def->disks[0].type, "file");
+	CHECK_STR(def->disks[0].source, "/r/vda.qcow2");
+	CHECK(!def->disks[0].backup_no);
+	CHECK_STR(def->disks[1].source, "/r/vdb.raw");
+	CHECK_STR(def->disks[1].format, "raw");
+	/* new elements sit on their own lines, indented like their siblings */
+	CHECK(strstr(out, "\n      <source file=\"/r/vdb.raw\"/>\n"));
+	CHECK(strstr(out, "\n      <driver name=\"qemu\" type=\"raw\"/>\n"));
+	free(out);
+	sp_domain_def_free(def);
+}
+
+/* The copy gets console logs of its own and a fresh NVRAM. */
+static void test_restore_separate_files(void)
+{
+	static const char xml[] =
+	    "<domain type='kvm'>\n  <name>web01</name>\n"
+	    "  <os>\n    <type>hvm</type>\n"
+	    "    <nvram template='/usr/share/OVMF/OVMF_VARS.fd'>"
+	    "/var/lib/libvirt/qemu/nvram/web01_VARS.fd</nvram>\n  </os>\n"
+	    "  <devices>\n"
+	    "    <serial type='file'>\n"
+	    "      <source path='/var/log/vm/web01-console.log'/>\n"
+	    "      <log file='/var/log/vm/serial.log'/>\n"
+	    "    </serial>\n"
+	    "    <console type='pty'/>\n"
+	    "  </devices>\n</domain>\n";
+	struct sp_error err;
+	char *out = NULL;
+
+	CHECK_OK(sp_domain_xml_for_restore(xml, sizeof(xml) - 1, "web02", NULL,
+					   0, &out, &err),
+		 &err);
+	if (!out)
+		exit(1);
+	CHECK(strstr(out, "path=\"/var/log/vm/web02-console.log\""));
+	CHECK(strstr(out, "file=\"/var/log/vm/web02-serial.log\""));
+	CHECK_INT(count(out, "web01"), 0);
+	CHECK_INT(count(out, "OVMF_VARS.fd"), 1); /* the template stays */
+	free(out);
+}
+
+static void test_restore_usage(void)
+{
+	static const struct sp_domain_disk_map bad[] = {
+	    {"vda", "/r/vda.raw", "raw"},
+	    {"vdz", "/r/vdz.raw", "raw"},
+	};
+	static const struct sp_domain_disk_map incomplete[] = {
+	    {"vda", NULL, "raw"},
+	};
+	struct sp_error err;
+	char *xml, *out = NULL;
+	size_t len;
+
+	xml = load("web01.xml", &len);
+	CHECK_INT(sp_domain_xml_for_restore(xml, len, "c", bad, 2, &out, &err),
+		  SP_E_USAGE);
+	CHECK_INT(err.code, SP_E_USAGE);
+	CHECK(strstr(err.msg, "'vdz'"));
+	CHECK(strstr(err.msg, "'web01'"));
+	CHECK_NULL(out);
+	CHECK_INT(
+	    sp_domain_xml_for_restore(xml, len, "c", incomplete, 1, &out, &err),
+	    SP_E_USAGE);
+	CHECK_INT(sp_domain_xml_for_restore(xml, len, "", NULL, 0, &out, &err),
+		  SP_E_USAGE);
+	CHECK_NULL(out);
+	/* no maps: only the identity changes */
+	CHECK_OK(sp_domain_xml_for_restore(xml, len, "c", NULL, 0, &out, &err),
+		 &err);
+	CHECK(out && strstr(out, "/var/lib/libvirt/images/web01.qcow2"));
+	free(out);
+	/* a name is text, never markup */
+	out = NULL;
+	CHECK_OK(sp_domain_xml_for_restore(xml, len, "a<b>&amp;", NULL, 0, &out,
+					   &err),
+		 &err);
+	if (out) {
+		struct sp_domain_def *def = parse_str(out, strlen(out));
+
+		CHECK_STR(def->name, "a<b>&amp;");
+		sp_domain_def_free(def);
+	}
+	free(out);
+	free(xml);
+}
+
+static const char billion_laughs[] =
+    "<?xml version='1.0'?>\n"
+    "<!DOCTYPE domain [\n"
+    " <!ENTITY a \"lol\">\n"
+    " <!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">\n"
+    " <!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">\n"
+    " <!ENTITY d \"&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;\">\n"
+    " <!ENTITY e \"&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;\">\n"
+    " <!ENTITY f \"&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;\">\n"
+    " <!ENTITY g \"&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;\">\n"
+    " <!ENTITY h \"&g;&g;&g;&g;&g;&g;&g;&g;&g;&g;\">\n"
+    " <!ENTITY i \"&h;&h;&h;&h;&h;&h;&h;&h;&h;&h;\">\n"
+    "]>\n"
+    "<domain type='kvm'><name>&i;</name><devices><disk type='file'>"
+    "<source file='&i;'/><target dev='vda'/></disk></devices></domain>\n";
+
+static void test_refused(void)
+{
+	static const char *const docs[] = {
+	    "",
+	    "hello, not XML",
+	    "<domain type='kvm'><name>x</name>",
+	    "<domain><name>x</name></domian>",
+	    "<network><name>default</name></network>",
+	    "<d:domain xmlns:d='urn:x'><name>x</name></d:domain>",
+	    "<domain type='kvm'><uuid>4dea22b3</uuid></domain>",
+	    "<domain><name></name></domain>",
+	    "<domain><name>x</name><devices><disk type='file'>"
+	    "<source file='/a'/></disk></devices></domain>",
+	    "<domain><name>&undefined;</name></domain>",
+	    "<domain><name>x\x01</name></domain>",
+	    billion_laughs,
+	    "<!DOCTYPE domain [<!ENTITY x SYSTEM 'file:///etc/passwd'>]>"
+	    "<domain><name>&x;</name></domain>",
+	    "<!DOCTYPE domain SYSTEM 'http://127.0.0.1:9/domain.dtd'>"
+	    "<domain><name>x</name></domain>",
+	    "<!DOCTYPE domain><domain><name>x</name></domain>",
+	    "<?xml version='1.0' encoding='x-no-such-encoding'?>"
+	    "<domain><name>x</name></domain>",
+	};
+	struct sp_domain_def *def;
+	struct sp_error err[SP_ARRAY_SIZE(docs)], err2[SP_ARRAY_SIZE(docs)];
+	int r[SP_ARRAY_SIZE(docs)], r2[SP_ARRAY_SIZE(docs)];
+	char *out;
+	size_t i;
+
+	stderr_capture();
+	for (i = 0; i < SP_ARRAY_SIZE(docs); i++) {
+		def = (void *)1;
+		out = (void *)1;
+		r[i] = sp_domain_def_parse(docs[i], strlen(docs[i]), &def,
+					   &err[i]);
+		if (def != NULL)
+			r[i] = 12345;
+		r2[i] = sp_domain_xml_for_restore(docs[i], strlen(docs[i]), "c",
+						  NULL, 0, &out, &err2[i]);
+		if (out != NULL)
+			r2[i] = 12345;
+	}
+	stderr_release_expect_empty();
+
+	for (i = 0; i < SP_ARRAY_SIZE(docs); i++) {
+		if (r[i] != SP_E_LIBVIRT || r2[i] != SP_E_LIBVIRT) {
+			fprintf(stderr, "document %zu: %d %d, not refused\n", i,
+				r[i], r2[i]);
+			sp_test_failures++;
+			continue;
+		}
+		CHECK_INT(err[i].code, SP_E_LIBVIRT);
+		CHECK(strncmp(err[i].msg, "domain XML ", 11) == 0);
+		CHECK_STR(err[i].msg, err2[i].msg);
+	}
+	CHECK(strstr(err[1].msg, "line 1: "));
+	CHECK(strstr(err[4].msg, "not <domain>"));
+	CHECK(strstr(err[6].msg, "no <name>"));
+	CHECK(strstr(err[8].msg, "'x'") && strstr(err[8].msg, "disk 1"));
+	CHECK(strstr(err[11].msg, "<!DOCTYPE>"));
+	CHECK(strstr(err[12].msg, "<!DOCTYPE>"));
+}
+
+static void *parse_loop(void *arg)
+{
+	const char *xml = arg;
+	struct sp_domain_def *def;
+	struct sp_error err;
+	int i, bad = 0;
+
+	for (i = 0; i < 200; i++) {
+		if (sp_domain_def_parse(xml, strlen(xml), &def, &err) < 0 ||
+		    def->ndisks != 3)
+			bad++;
+		sp_domain_def_free(def);
+		if (sp_domain_def_parse("<x", 2, &def, &err) != SP_E_LIBVIRT)
+			bad++;
+	}
+	return bad ? (void *)1 : NULL;
+}
+
+static void test_threads(void)
+{
+	pthread_t t[4];
+	size_t len, i;
+	char *xml = load("web01.xml", &len);
+	void *ret;
+
+	stderr_capture();
+	for (i = 0; i < SP_ARRAY_SIZE(t); i++)
+		if (pthread_create(&t[i], NULL, parse_loop, xml) != 0)
+			exit(99);
+	for (i = 0; i < SP_ARRAY_SIZE(t); i++) {
+		pthread_join(t[i], &ret);
+		CHECK(ret == NULL);
+	}
+	stderr_release_expect_empty();
+	free(xml);
+}
+
+int main(void)
+{
+	/* a hostile document must be refused, not expanded for minutes */
+	alarm(60);
+	SP_RUN(test_parse_two_disks_and_cdrom);
+	SP_RUN(test_parse_storage_kinds);
+	SP_RUN(test_parse_exclusions);
+	SP_RUN(test_parse_defaults);
+	SP_RUN(test_restore_web01);
+	SP_RUN(test_restore_network_and_backing);
+	SP_RUN(test_restore_adds_driver);
+	SP_RUN(test_restore_separate_files);
+	SP_RUN(test_restore_usage);
+	SP_RUN(test_refused);
+	SP_RUN(test_threads);
+	SP_TEST_EXIT();
+}
