@@ -13,7 +13,8 @@ logdir=$(mktemp -d /tmp/sp-tests-XXXXXX)
 run_one() { # name, command...
 	local name=$1; shift
 	local log="$logdir/${name//\//_}.log" start=$SECONDS rc
-	timeout 900 "$@" >"$log" 2>&1
+	# A hung test must fail alone, well inside CI's budget for the suite.
+	timeout -k 10 "${SP_TEST_TIMEOUT:-300}" "$@" >"$log" 2>&1
 	rc=$?
 	if [ $rc = 0 ]; then
 		pass=$((pass + 1)); echo "ok   $name ($((SECONDS - start))s)"

@@ -68,11 +68,16 @@ _lab_daemons() {
 	else
 		mkdir -p /run/lock
 		(
-			# Tests may start in parallel: one starts the daemons.
-			flock 9
-			_lab_running /run/virtlogd.pid || virtlogd -d
-			_lab_running /run/libvirtd.pid || libvirtd -d
-		) 9>/run/lock/stillpoint-lab.lock
+			# Tests may start in parallel: one starts the daemons.  The
+			# daemons must not inherit the lock (fd 9) or it is held for
+			# their lifetime and the next test waits on it forever; nor
+			# our stdio, which may be a pipe someone reads to its end.
+			flock -w 120 9 || exit 1
+			_lab_running /run/virtlogd.pid ||
+				virtlogd -d </dev/null >/dev/null 2>&1 9>&-
+			_lab_running /run/libvirtd.pid ||
+				libvirtd -d </dev/null >/dev/null 2>&1 9>&-
+		) 9>/run/lock/stillpoint-lab.lock || return 1
 	fi
 	# The first connection after a start probes QEMU's capabilities (~10 s).
 	for ((i = 0; i < 600; i++)); do
