@@ -4,7 +4,7 @@
 # phases timed, metrics written; backup --now goes through the daemon;
 # a daemon killed with its running job (a crash) leaves no job "in
 # progress" after restart and no point; a failing job runs the failure
-# hook.
+# hook; --max-per-vault serializes jobs of one vault only.
 . "$(dirname "$0")/lib.sh"
 . "$SP_TOP/tests/lab/lab.sh"
 lab_need
@@ -66,6 +66,31 @@ check "protected shows the last backup" \
 expect_ok "backup --now goes through the daemon" sp --json backup "$a" --now
 check "a manual job, completed, incremental point" \
 	bash -c "sp --json jobs --vm $a | jq -e '.[0].trigger == \"manual\" and (.[0].status | startswith(\"completed\"))' >/dev/null"
+
+# Per-vault limit: room for two jobs on the host, one per vault.  Each job
+# is held 3 s in its transfer so that two allowed at once must overlap.
+both_now() {
+	local m=$(($(sp --json jobs | jq 'map(.id) | max') + 0))
+	sp backup "$a" --now >/dev/null 2>&1 &
+	local pa=$!
+	STILLPOINT_VAULT=$1 sp backup "$b" --now >/dev/null 2>&1 &
+	local pb=$!
+	wait $pa && wait $pb || return 1
+	sp --json jobs | jq "[.[] | select(.id > $m)] | sort_by(.started_ms)" >pair.json
+}
+kill $dpid; wait $dpid 2>/dev/null
+STILLPOINT_TEST_HOLD=transfer:3000 start_daemon --max-jobs 2 --max-per-vault 1
+check "two jobs in one vault, --max-per-vault 1" both_now "$STILLPOINT_VAULT"
+check "one ended before the other started" \
+	jqe 'length == 2 and all(.status | startswith("completed")) and .[0].ended_ms <= .[1].started_ms' pair.json
+STILLPOINT_VAULT=$T/vault2 sp init >/dev/null
+expect_ok "b moves to a second vault" env STILLPOINT_VAULT="$T/vault2" "$SP" protect "$b" --policy soon
+check "two jobs in two vaults" both_now "$T/vault2"
+check "ran at once: the second started before the first ended" \
+	jqe 'length == 2 and all(.status | startswith("completed")) and .[1].started_ms < .[0].ended_ms' pair.json
+check "b's point is in the second vault" \
+	bash -c "[ \$(STILLPOINT_VAULT=$T/vault2 $SP points $b --json | jq length) = 1 ]"
+expect_ok "b back to the first vault" sp protect "$b" --policy soon
 
 # A crash: the daemon and its running job killed together.
 kill $dpid; wait $dpid 2>/dev/null
