@@ -168,6 +168,19 @@ static void sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
+/* guest-exec-status of @pid; *st is the "return" object. */
+static int exec_status(struct sp_domain *d, long long pid, json_t **st,
+		       struct sp_error *err)
+{
+	char cmd[96];
+
+	snprintf(cmd, sizeof(cmd),
+		 "{\"execute\":\"guest-exec-status\","
+		 "\"arguments\":{\"pid\":%lld}}",
+		 pid);
+	return sp_guest_agent_command(d, cmd, 10, st, err);
+}
+
 int sp_guest_exec(struct sp_domain *d, const char *path,
 		  const char *const *argv, const char *const *env,
 		  unsigned timeout_ms, struct sp_guest_exec_result *res,
@@ -214,16 +227,12 @@ int sp_guest_exec(struct sp_domain *d, const char *path,
 	if (rc < 0)
 		return rc;
 	pid = json_integer_value(json_object_get(ret, "pid"));
+	res->pid = pid;
 	json_decref(ret);
 	for (;;) {
-		char status[96];
 		json_t *st = NULL;
 
-		snprintf(status, sizeof(status),
-			 "{\"execute\":\"guest-exec-status\","
-			 "\"arguments\":{\"pid\":%lld}}",
-			 (long long)pid);
-		rc = sp_guest_agent_command(d, status, 10, &st, err);
+		rc = exec_status(d, pid, &st, err);
 		if (rc < 0)
 			return rc;
 		if (json_is_true(json_object_get(st, "exited"))) {
@@ -251,6 +260,52 @@ int sp_guest_exec(struct sp_domain *d, const char *path,
 		if (wait < 100)
 			wait *= 2;
 	}
+}
+
+/*
+ * Stop the process first so it forks no more, kill its children depth
+ * first, then the process; its status is then collected once, which also
+ * frees the agent's record of it.
+ */
+static const char kill_tree_sh[] =
+    "k() { kill -STOP $1 2>/dev/null; "
+    "for c in $(cat /proc/$1/task/*/children 2>/dev/null); do k $c; done; "
+    "kill -KILL $1 2>/dev/null; }; k \"$1\"";
+
+int sp_guest_exec_kill_tree(struct sp_domain *d, long long pid,
+			    struct sp_error *err)
+{
+	char pidstr[24];
+	const char *argv[] = {"-c", kill_tree_sh, "sp-kill", pidstr, NULL};
+	struct sp_guest_exec_result res;
+	int r;
+
+	snprintf(pidstr, sizeof(pidstr), "%lld", pid);
+	r = sp_guest_exec(d, "/bin/sh", argv, NULL, 5000, &res, err);
+	if (r < 0)
+		return r;
+	sp_guest_exec_result_release(&res);
+	if (res.timed_out || res.exit_code != 0)
+		return sp_error_set(err, SP_E_GUEST_EXEC,
+				    "could not kill process %lld in '%s'", pid,
+				    d->name);
+	/* Reap it in the agent: the status of a killed command, once. */
+	for (int i = 0; i < 20; i++) {
+		json_t *st = NULL;
+		bool exited;
+
+		r = exec_status(d, pid, &st, err);
+		if (r < 0)
+			return r;
+		exited = json_is_true(json_object_get(st, "exited"));
+		json_decref(st);
+		if (exited)
+			return 0;
+		sleep_ms(50);
+	}
+	return sp_error_set(err, SP_E_GUEST_EXEC,
+			    "process %lld in '%s' still runs after SIGKILL",
+			    pid, d->name);
 }
 
 void sp_guest_exec_result_release(struct sp_guest_exec_result *res)

@@ -46,6 +46,7 @@ int sp_guest_os_id(struct sp_domain *d, char **id, struct sp_error *err);
 struct sp_guest_exec_result {
 	int exit_code; /* -1 when it did not end in time or was signalled */
 	bool timed_out;
+	long long pid; /* the guest's pid of the command */
 	char *out; /* stdout then stderr, decoded, NUL-terminated, malloc'd */
 	size_t out_len;
 };
@@ -54,7 +55,7 @@ struct sp_guest_exec_result {
  * Run @path with @argv (NULL-terminated, without argv[0]) and @env
  * ("K=V", NULL-terminated, may be NULL) in the guest and wait up to
  * @timeout_ms for it to end.  A command still running then is reported
- * timed out (the agent cannot kill it).  Errors:
+ * timed out and left running (see sp_guest_exec_kill_tree).  Errors:
  * SP_E_GUEST_AGENT_UNAVAILABLE, SP_E_GUEST_EXEC (the agent could not start
  * it: message has the agent's reason, e.g. no such file).
  */
@@ -63,5 +64,14 @@ int sp_guest_exec(struct sp_domain *d, const char *path,
 		  unsigned timeout_ms, struct sp_guest_exec_result *res,
 		  struct sp_error *err);
 void sp_guest_exec_result_release(struct sp_guest_exec_result *res);
+
+/*
+ * SIGKILL a command started by sp_guest_exec and every process under it
+ * (Linux guests: /bin/sh, /proc/PID/task/TID/children).  The agent has no
+ * kill of its own.  Returns 0 when the command is gone; SP_E_GUEST_EXEC
+ * when the guest could not run the kill.
+ */
+int sp_guest_exec_kill_tree(struct sp_domain *d, long long pid,
+			    struct sp_error *err);
 
 #endif

@@ -140,12 +140,12 @@ out:
 static json_t *step_json(const struct sp_writer_step_result *r, int code,
 			 const char *msg)
 {
-	return json_pack("{s:i, s:b, s:i, s:I, s:s, s:s?, s:s?}", "exit_status",
-			 r->exit_status, "timed_out", r->timed_out, "attempts",
-			 (int)r->attempts, "duration_ms",
-			 (json_int_t)r->duration_ms, "output", r->output,
-			 "code", code ? sp_errcode_name(code) : NULL, "error",
-			 code ? msg : NULL);
+	return json_pack(
+	    "{s:i, s:b, s:b, s:i, s:I, s:s, s:s?, s:s?}", "exit_status",
+	    r->exit_status, "timed_out", r->timed_out, "left_running",
+	    r->left_running, "attempts", (int)r->attempts, "duration_ms",
+	    (json_int_t)r->duration_ms, "output", r->output, "code",
+	    code ? sp_errcode_name(code) : NULL, "error", code ? msg : NULL);
 }
 
 /* ---- S1: open and plan --------------------------------------------------- */

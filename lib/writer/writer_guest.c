@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * Guest-side writers through guest-exec (writer_guest.h).  A step that
- * does not end within its timeout is reported timed out; the agent cannot
- * kill it, so the job goes on without waiting for it.
+ * does not end within its timeout is reported timed out and, in a Linux
+ * guest, killed with everything it started, as a host writer's process
+ * group is: a hung pre script must not hold a database lock for the
+ * backup's whole life.  The agent has no kill, so that is a second
+ * guest-exec; Windows guests have no /bin/sh and their step is left to
+ * end on its own (left_running).
  */
 #include "writer/writer_guest.h"
 
@@ -13,6 +17,7 @@
 
 #include "domain/guest_agent.h"
 #include "util/cleanup.h"
+#include "util/log.h"
 #include "util/text.h"
 
 static void keep_tail(struct sp_writer_step_result *res, const char *out,
@@ -84,6 +89,30 @@ static int check_guest_script(struct sp_domain *d,
 					  dmode, err);
 }
 
+/* Kill a timed-out step in the guest; true when it is gone. */
+static bool stop_guest_step(struct sp_domain *d, const char *os_id,
+			    const struct sp_writer_def *w, const char *step,
+			    long long pid)
+{
+	struct sp_error kerr = {0};
+
+	if (os_id && strcmp(os_id, "mswindows") == 0) {
+		sp_log(SP_LOG_WARNING,
+		       "writer step left running vm=%s writer=%s step=%s "
+		       "pid=%lld why=no-kill-on-windows",
+		       d->name, w->name, step, pid);
+		return false;
+	}
+	if (sp_guest_exec_kill_tree(d, pid, &kerr) < 0) {
+		sp_log(SP_LOG_WARNING,
+		       "writer step left running vm=%s writer=%s step=%s "
+		       "pid=%lld why=\"%s\"",
+		       d->name, w->name, step, pid, kerr.msg);
+		return false;
+	}
+	return true;
+}
+
 int sp_writer_guest_run(struct sp_domain *d, const char *os_id,
 			const struct sp_writer_def *w, bool pre,
 			const struct sp_writer_env *env,
@@ -136,6 +165,10 @@ int sp_writer_guest_run(struct sp_domain *d, const char *os_id,
 		}
 		res->attempts = attempt;
 		res->timed_out = ger.timed_out;
+		/* Sticky: a retry does not end an earlier attempt. */
+		if (ger.timed_out &&
+		    !stop_guest_step(d, os_id, w, step, ger.pid))
+			res->left_running = true;
 		res->exit_status = ger.timed_out ? -1 : ger.exit_code;
 		keep_tail(res, ger.out ? ger.out : "", ger.out_len);
 		sp_guest_exec_result_release(&ger);
@@ -145,12 +178,14 @@ int sp_writer_guest_run(struct sp_domain *d, const char *os_id,
 	}
 	res->duration_ms = sp_now_mono_ms() - t0;
 	if (res->timed_out)
-		return sp_error_set(err,
-				    pre ? SP_E_WRITER_PRE_TIMEOUT
-					: SP_E_WRITER_POST_TIMEOUT,
-				    "%s script '%s' of writer '%s' did not end "
-				    "within %u s in guest '%s'",
-				    step, path, w->name, w->timeout_s, d->name);
+		return sp_error_set(
+		    err,
+		    pre ? SP_E_WRITER_PRE_TIMEOUT : SP_E_WRITER_POST_TIMEOUT,
+		    "%s script '%s' of writer '%s' did not end "
+		    "within %u s in guest '%s' %s",
+		    step, path, w->name, w->timeout_s, d->name,
+		    res->left_running ? "and is still running there"
+				      : "and was killed with what it started");
 	if (res->exit_status != 0) {
 		char tail[SP_WRITER_OUTPUT_MAX];
 		snprintf(tail, sizeof(tail), "%s", res->output);

@@ -29,6 +29,7 @@
 struct sp_writer_step_result {
 	int exit_status;      /* exit code; -1 when killed or timed out */
 	bool timed_out;	      /* the last attempt hit timeout_s */
+	bool left_running;    /* timed out in a guest that could not kill it */
 	unsigned attempts;    /* 1 + retries used */
 	uint64_t duration_ms; /* all attempts */
 	char output[SP_WRITER_OUTPUT_MAX]; /* tail of stdout+stderr of the

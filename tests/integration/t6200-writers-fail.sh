@@ -28,7 +28,7 @@ exit 3
 EOF
 lab_guest_write_file "$vm" /etc/stillpoint/slow.sh 755 <<'EOF'
 #!/bin/sh
-sleep 30
+sleep 300
 EOF
 lab_guest_write_file "$vm" /etc/stillpoint/open.sh 777 <<'EOF'
 #!/bin/sh
@@ -73,9 +73,21 @@ settings slow "$(guest slow /etc/stillpoint/slow.sh)"
 start=$SECONDS
 expect_ok "backup with a writer that times out" sp --json backup "$vm" --writers "$T/slow.json"
 cp "$T/.out" p.json
-check "the time-out cost about its timeout_s, not the script's 30 s" test $((SECONDS - start)) -lt 20
+check "the time-out cost about its timeout_s, not the script's 300 s" test $((SECONDS - start)) -lt 20
+# none_in_guest PATTERN: no process in the guest has a command line
+# matching PATTERN (and the listing worked: it shows the agent itself).
+none_in_guest() {
+	local ps
+	ps=$(lab_guest_exec "$vm" /bin/sh -c 'for p in /proc/[0-9]*; do
+		tr "\0" " " <$p/cmdline 2>/dev/null; echo; done') || return 1
+	grep -q qemu-ga <<<"$ps" && ! grep -q -e "$1" <<<"$ps"
+}
+check "the script and the sleep it started were killed in the guest" \
+	none_in_guest 'slow.sh\|sleep 300'
+check "the record says it is not left running" jqe '.writers[0].pre.left_running == false' p.json
 check "file-system, WriterPreTimedOut, state timed out" \
 	jqe '.consistency == "file-system" and .consistency_reason.code == "WriterPreTimedOut" and .writers[0].state == "timed out" and .writers[0].pre.timed_out' p.json
+check "the message says it was killed" jqe '.consistency_reason.message | test("was killed")' p.json
 
 # A writer whose script is not there.
 settings missing "$(guest gone /etc/stillpoint/nothere.sh)"
