@@ -121,8 +121,8 @@ static void print_summary(const struct cli *cli, const char *name, json_t *m)
 	sp_format_bytes(
 	    (uint64_t)json_integer_value(json_object_get(m, "bytes_stored")),
 	    st, sizeof(st));
-	printf("point %s@%s (%s): read %s, new %s, stored %s, %.1f s", name,
-	       json_string_value(json_object_get(m, "id")),
+	printf("point %s@%s (%s): read %s, new chunks %s, stored %s, %.1f s",
+	       name, json_string_value(json_object_get(m, "id")),
 	       json_string_value(json_object_get(m, "consistency")), rd, nw, st,
 	       (double)ms / 1000.0);
 	if (json_is_integer(fz))

@@ -27,8 +27,8 @@ static const char jobs_help[] =
     "    hand, is a job: queued, in progress, completed, completed with\n"
     "    warnings, failed or cancelled.  A job shows its two phases (Take\n"
     "    Snapshot, Transfer data to vault) with their durations, the\n"
-    "    bytes read and new, the consistency reached, and for a failure\n"
-    "    its error code, message and recommended action.\n"
+    "    bytes read and in new chunks, the consistency reached, and for a\n"
+    "    failure its error code, message and recommended action.\n"
     "\n"
     "    'job cancel' stops a queued job, or asks a running one to stop\n"
     "    (it ends its backup job, deletes its checkpoint and publishes\n"
@@ -137,7 +137,7 @@ static void print_job(json_t *j)
 		       (long long)json_integer_value(
 			   json_object_get(j, "freeze_ms")));
 	if (json_object_get(j, "bytes_read"))
-		printf("    read %s, new %s\n", rd, nw);
+		printf("    read %s, new chunks %s\n", rd, nw);
 	if ((s = json_string_value(json_object_get(j, "point"))))
 		printf("    point        %s@%s\n",
 		       json_string_value(json_object_get(j, "vm")), s);

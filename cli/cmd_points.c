@@ -16,7 +16,8 @@ static const char points_help[] =
     "DESCRIPTION\n"
     "    Lists the recovery points of VM NAME (of every VM when omitted),\n"
     "    oldest first: id, time (UTC), consistency, each disk with its\n"
-    "    virtual size, bytes read and bytes new to the vault.\n"
+    "    virtual size, bytes read and the size of the chunks it added\n"
+    "    to the vault (whole slots: a 1 MiB change can add a 4 MiB chunk).\n"
     "\n"
     "    With --json: an array of the points' manifests, each with at\n"
     "    least id, name, time (RFC 3339), consistency, disks (name, size,\n"
@@ -76,7 +77,7 @@ int cmd_points(struct cli *cli, int argc, char **argv)
 		sp_format_bytes((uint64_t)json_integer_value(
 				    json_object_get(m, "bytes_new")),
 				nw, sizeof(nw));
-		printf("%s@%s  %s  %-11s  new %s",
+		printf("%s@%s  %s  %-11s  new chunks %s",
 		       json_string_value(json_object_get(m, "name")),
 		       json_string_value(json_object_get(m, "id")),
 		       json_string_value(json_object_get(m, "time")),
@@ -123,7 +124,8 @@ int cmd_points(struct cli *cli, int argc, char **argv)
 			sp_format_bytes((uint64_t)json_integer_value(
 					    json_object_get(d, "bytes_new")),
 					dn, sizeof(dn));
-			printf("    %-24s %-5s size %-10s read %-10s new %s\n",
+			printf("    %-24s %-5s size %-10s read %-10s new "
+			       "chunks %s\n",
 			       json_string_value(json_object_get(d, "name")),
 			       json_string_value(json_object_get(d, "format")),
 			       sz, rd, dn);
