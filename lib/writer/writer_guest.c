@@ -165,15 +165,15 @@ int sp_writer_guest_run(struct sp_domain *d, const char *os_id,
 		}
 		res->attempts = attempt;
 		res->timed_out = ger.timed_out;
-		/* Sticky: a retry does not end an earlier attempt. */
-		if (ger.timed_out &&
-		    !stop_guest_step(d, os_id, w, step, ger.pid))
-			res->left_running = true;
+		res->left_running =
+		    ger.timed_out &&
+		    !stop_guest_step(d, os_id, w, step, ger.pid);
 		res->exit_status = ger.timed_out ? -1 : ger.exit_code;
 		keep_tail(res, ger.out ? ger.out : "", ger.out_len);
 		sp_guest_exec_result_release(&ger);
-		/* A step still running cannot be run again beside itself. */
-		if (res->exit_status == 0 || res->timed_out)
+		/* A killed step is retried like a host one; a step still
+		 * running cannot be run again beside itself. */
+		if (res->exit_status == 0 || res->left_running)
 			break;
 	}
 	res->duration_ms = sp_now_mono_ms() - t0;

@@ -68,8 +68,9 @@ check "writers shows the failed writer and its error" \
 check "writers exits 1 while a writer is failed" \
 	bash -c "! sp writers $vm --writers $T/fail.json >/dev/null"
 
-# A writer that does not end in time.
-settings slow "$(guest slow /etc/stillpoint/slow.sh)"
+# A writer that does not end in time, retried once: each attempt is
+# killed, so the second does not run beside the first.
+settings slow "$(guest slow /etc/stillpoint/slow.sh ', "retries": 1')"
 start=$SECONDS
 expect_ok "backup with a writer that times out" sp --json backup "$vm" --writers "$T/slow.json"
 cp "$T/.out" p.json
@@ -85,6 +86,7 @@ none_in_guest() {
 check "the script and the sleep it started were killed in the guest" \
 	none_in_guest 'slow.sh\|sleep 300'
 check "the record says it is not left running" jqe '.writers[0].pre.left_running == false' p.json
+check "a killed step is retried: two attempts" jqe '.writers[0].pre.attempts == 2' p.json
 check "file-system, WriterPreTimedOut, state timed out" \
 	jqe '.consistency == "file-system" and .consistency_reason.code == "WriterPreTimedOut" and .writers[0].state == "timed out" and .writers[0].pre.timed_out' p.json
 check "the message says it was killed" jqe '.consistency_reason.message | test("was killed")' p.json
