@@ -33,7 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -245,7 +247,7 @@ static void start_job(struct sp_state *st, json_t *job)
 	argv[n] = NULL;
 	pid = fork();
 	if (pid == 0) {
-		int nul = open("/dev/null", O_RDWR);
+		int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 		dup2(nul, STDIN_FILENO);
 		dup2(nul, STDOUT_FILENO);
 		execv(exe, (char *const *)argv);
@@ -569,6 +571,7 @@ out:
 static int listen_socket(void)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	mode_t mask;
 	int fd;
 
 	if (strlen(cfg.socket_path) >= sizeof(a.sun_path))
@@ -578,10 +581,16 @@ static int listen_socket(void)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -1;
-	/* Root only: the socket's mode and the peer's uid both say so. */
-	umask(077);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    listen(fd, 16) < 0) {
+	/* Root only: the socket's mode and the peer's uid both say so.  The
+	 * mask covers the bind alone: jobs and the metrics file keep theirs. */
+	mask = umask(077);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		umask(mask);
+		close(fd);
+		return -1;
+	}
+	umask(mask);
+	if (listen(fd, 16) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -660,9 +669,9 @@ int main(int argc, char **argv)
 	struct sigaction sa = {.sa_handler = on_stop};
 	struct sp_state *st = NULL;
 	struct sp_error err;
-	char self[PATH_MAX];
+	char self[PATH_MAX], lock[PATH_MAX];
 	ssize_t sn;
-	int c, lfd, status;
+	int c, lfd, lockfd, status;
 	const char *off = getenv("STILLPOINT_CLOCK_OFFSET");
 
 	if (sp_watchdog_dispatch(argc, argv, &status))
@@ -714,6 +723,18 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* One daemon per socket: a second one would take the socket over and
+	 * start the same queued jobs.  The lock dies with the process. */
+	snprintf(lock, sizeof(lock), "%s.lock", cfg.socket_path);
+	lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+		logmsg(2,
+		       "cannot start: %s '%s' (another stillpointd runs on "
+		       "'%s': stop it first, or give --socket)",
+		       lockfd < 0 ? "cannot open" : "held", lock,
+		       cfg.socket_path);
+		return 1;
+	}
 	if (sp_state_open(NULL, &st, &err) < 0) {
 		logmsg(2, "cannot start: %s", err.msg);
 		return 1;
@@ -741,10 +762,16 @@ int main(int argc, char **argv)
 		}
 		if (poll(&p, 1, (int)cfg.tick_ms) > 0 && (p.revents & POLLIN)) {
 			int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+			/* A client that sends nothing must not stop the
+			 * daemon's loop: its request has 2 s to arrive. */
+			struct timeval rto = {.tv_sec = 2};
 			if (cfd >= 0) {
-				answer(st, cfd);
+				if (setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO,
+					       &rto, sizeof(rto)) == 0) {
+					answer(st, cfd);
+					metrics_stale = true;
+				}
 				close(cfd);
-				metrics_stale = true;
 			}
 		}
 		reap(st);
@@ -753,7 +780,10 @@ int main(int argc, char **argv)
 			schedule_tick(st);
 			dispatch(st);
 		}
-		write_metrics(st);
+		if (metrics_stale) {
+			write_metrics(st);
+			metrics_stale = false;
+		}
 	}
 	close(lfd);
 	unlink(cfg.socket_path);

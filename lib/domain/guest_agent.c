@@ -72,11 +72,16 @@ int sp_guest_agent_ping(struct sp_domain *d, int timeout_s,
 					timeout_s, &r, err);
 
 	json_decref(r);
-	if (rc < 0 && rc != SP_E_GUEST_AGENT_UNAVAILABLE)
+	if (rc < 0 && rc != SP_E_GUEST_AGENT_UNAVAILABLE) {
+		char why[SP_ERROR_MSG_MAX];
+
+		/* err->msg is rewritten below: keep libvirt's words apart. */
+		snprintf(why, sizeof(why), "%s", err->msg);
 		return sp_error_set(err, SP_E_GUEST_AGENT_UNAVAILABLE,
 				    "guest agent of '%s' does not answer "
 				    "guest-ping (%s)",
-				    d->name, err->msg);
+				    d->name, why);
+	}
 	return rc;
 }
 
@@ -97,20 +102,6 @@ int sp_guest_fsthaw(struct sp_domain *d, struct sp_error *err)
 				       "cannot thaw '%s' (run 'virsh domfsthaw "
 				       "%s' and check the guest)",
 				       d->name, d->name);
-	return 0;
-}
-
-int sp_guest_fsfreeze_frozen(struct sp_domain *d, bool *frozen,
-			     struct sp_error *err)
-{
-	json_t *r = NULL;
-	int rc = sp_guest_agent_command(
-	    d, "{\"execute\":\"guest-fsfreeze-status\"}", 5, &r, err);
-
-	if (rc < 0)
-		return rc;
-	*frozen = json_is_string(r) && !strcmp(json_string_value(r), "frozen");
-	json_decref(r);
 	return 0;
 }
 

@@ -36,10 +36,6 @@ int sp_guest_fsfreeze(struct sp_domain *d, int *nfs, struct sp_error *err);
 /* Thaw every file system (never by mount point: libvirt 9.0 leaves the
  * guest frozen then).  Errors: SP_E_THAW_FAILED. */
 int sp_guest_fsthaw(struct sp_domain *d, struct sp_error *err);
-/* "frozen" or "thawed", from guest-fsfreeze-status. */
-int sp_guest_fsfreeze_frozen(struct sp_domain *d, bool *frozen,
-			     struct sp_error *err);
-
 /* The guest's OS id ("linux", "mswindows", ...), malloc'd. */
 int sp_guest_os_id(struct sp_domain *d, char **id, struct sp_error *err);
 

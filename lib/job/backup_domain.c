@@ -64,7 +64,6 @@
 #include "writer/writer_host.h"
 
 #define AGENT_PING_TIMEOUT_S 2
-#define WRITERS_DIR "/etc/stillpoint/writers"
 
 struct plan_disk {
 	const struct sp_domain_disk *dd;
@@ -100,7 +99,6 @@ struct domain_job {
 	bool writer_failed; /* a writer's pre step failed */
 	json_t *reason;	    /* the first cause below application */
 	bool frozen;	    /* the snapshot was taken frozen */
-	bool paused;	    /* ... or with the domain suspended */
 	uint64_t freeze_ms, begin_ms, thaw_ms, window_ms, stun_ms;
 	int nfs;
 };
@@ -153,19 +151,9 @@ static json_t *step_json(const struct sp_writer_step_result *r, int code,
 static int load_settings(struct domain_job *j, struct sp_error *err)
 {
 	const struct sp_domain_backup_opts *o = j->o;
-	char path[512];
 	int r;
 
-	if (o->writers_path) {
-		r = sp_writer_config_load(o->writers_path, &j->cfg, err);
-	} else {
-		snprintf(path, sizeof(path), "%s/%s.json", WRITERS_DIR,
-			 j->d->name);
-		if (access(path, F_OK) == 0)
-			r = sp_writer_config_load(path, &j->cfg, err);
-		else
-			r = sp_writer_config_default(&j->cfg, err);
-	}
+	r = sp_writer_config_for_vm(j->d->name, o->writers_path, &j->cfg, err);
 	if (r < 0)
 		return r;
 	if (o->require) {
@@ -419,7 +407,7 @@ static void run_writers(struct domain_job *j, bool pre, bool *fatal,
 	}
 }
 
-static int writers_init(struct domain_job *j)
+static int writers_init(struct domain_job *j, struct sp_error *err)
 {
 	for (size_t i = 0; i < j->cfg->nwriters; i++) {
 		const struct sp_writer_def *w = &j->cfg->writers[i];
@@ -428,7 +416,7 @@ static int writers_init(struct domain_job *j)
 			      w->where == SP_WRITER_GUEST ? "guest" : "host",
 			      "state", "stable", "last_error");
 		if (!wj || json_array_append_new(j->writers, wj) < 0)
-			return SP_E_NOMEM;
+			return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	}
 	return 0;
 }
@@ -516,7 +504,6 @@ static int still_point(struct domain_job *j,
 					"cannot pause '%s'", j->d->name);
 			lower(j, true, "pause", NULL, fe.code, fe.msg);
 		} else {
-			j->paused = true;
 			rl.what = RELEASE_RESUME;
 		}
 	} else if (want_freeze) {
@@ -881,8 +868,10 @@ int sp_domain_backup_run(struct sp_vault *v,
 	j.excluded = json_array();
 	j.warnings = json_array();
 	j.writers = json_array();
-	if (!j.excluded || !j.warnings || !j.writers)
-		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	if (!j.excluded || !j.warnings || !j.writers) {
+		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
+		goto out_free;
+	}
 
 	/* S1 */
 	r = sp_domain_open(o->uri, o->domain, &j.d, err);
@@ -895,7 +884,8 @@ int sp_domain_backup_run(struct sp_vault *v,
 				 j.d->name);
 		goto out_free;
 	}
-	if ((r = load_settings(&j, err)) < 0 || (r = writers_init(&j)) < 0 ||
+	if ((r = load_settings(&j, err)) < 0 ||
+	    (r = writers_init(&j, err)) < 0 ||
 	    (r = sp_domain_get_state(j.d, &j.state, err)) < 0)
 		goto out_free;
 	if (j.state == SP_DOMAIN_OTHER) {
@@ -967,11 +957,8 @@ int sp_domain_backup_run(struct sp_vault *v,
 
 	/* S3..S5 */
 	r = still_point(&j, reqs, err);
-	if (r < 0) {
-		/* No job runs: nothing to end, no checkpoint was made. */
-		j.bk->started = false;
+	if (r < 0) /* no job started: nothing to end, no checkpoint made */
 		goto out_post;
-	}
 	sp_log(SP_LOG_INFO,
 	       "still point vm=%s frozen=%d freeze_ms=%llu begin_ms=%llu "
 	       "thaw_ms=%llu window_ms=%llu",

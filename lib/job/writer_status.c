@@ -24,7 +24,6 @@
 
 #include <stillpoint/stillpoint.h>
 
-#define WRITERS_DIR "/etc/stillpoint/writers"
 #define VSSADMIN "C:\\Windows\\System32\\vssadmin.exe"
 
 static void add_vss(struct sp_domain *d, json_t *out)
@@ -70,22 +69,13 @@ int sp_domain_writers(struct sp_vault *v, const char *uri, const char *domain,
 	sp_autofree char *os = NULL;
 	enum sp_domain_state st;
 	struct sp_error ae, e;
-	char path[512];
 	bool agent = false;
 	int r;
 
 	r = sp_domain_open(uri, domain, &d, err);
 	if (r < 0)
 		return r;
-	if (writers_path) {
-		r = sp_writer_config_load(writers_path, &cfg, err);
-	} else {
-		snprintf(path, sizeof(path), "%s/%s.json", WRITERS_DIR,
-			 d->name);
-		r = access(path, F_OK) == 0
-			? sp_writer_config_load(path, &cfg, err)
-			: sp_writer_config_default(&cfg, err);
-	}
+	r = sp_writer_config_for_vm(d->name, writers_path, &cfg, err);
 	if (r < 0)
 		goto out;
 	if (v && sp_vault_state_get(v, d->name, "last-job.json", &last, &e) < 0)

@@ -357,23 +357,32 @@ int sp_libvirt_checkpoints_list(struct sp_domain *d, char ***names,
 	int n = virDomainListAllCheckpoints(d->dom, &cps, 0);
 	char **out;
 	size_t k = 0;
+	bool oom;
 
 	if (n < 0)
 		return sp_domain_error(err, SP_E_LIBVIRT,
 				       "cannot list checkpoints of '%s'",
 				       d->name);
 	out = calloc((size_t)n + 1, sizeof(*out));
+	oom = !out;
 	for (int i = 0; i < n; i++) {
 		const char *nm = virDomainCheckpointGetName(cps[i]);
-		if (out && nm &&
+		/* A name lost here would let the bitmap sweep take a live
+		 * checkpoint's bitmap: the whole list or an error. */
+		if (!oom && nm &&
 		    !strncmp(nm, SP_CHECKPOINT_PREFIX,
-			     strlen(SP_CHECKPOINT_PREFIX)))
-			out[k++] = strdup(nm);
+			     strlen(SP_CHECKPOINT_PREFIX)) &&
+		    !(out[k++] = strdup(nm)))
+			oom = true;
 		virDomainCheckpointFree(cps[i]);
 	}
 	free(cps);
-	if (!out)
+	if (oom) {
+		for (size_t i = 0; out && i < k; i++)
+			free(out[i]);
+		free(out);
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	}
 	*names = out;
 	return 0;
 }
@@ -434,6 +443,13 @@ int sp_libvirt_bitmaps_sweep(struct sp_domain *d, unsigned *removed,
 		goto out;
 	}
 	reply = json_loads(answer, 0, NULL);
+	if (!reply) {
+		r = sp_error_set(err, SP_E_LIBVIRT,
+				 "the dirty bitmaps of '%s' came back as "
+				 "unreadable JSON",
+				 d->name);
+		goto out;
+	}
 	json_array_foreach(json_object_get(reply, "return"), i, node)
 	{
 		const char *nn =

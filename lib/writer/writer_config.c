@@ -103,6 +103,19 @@ void sp_writer_config_free(struct sp_writer_config *c)
 
 SP_DEFINE_AUTOPTR(sp_writer_config, sp_writer_config_free)
 
+int sp_writer_config_for_vm(const char *vm, const char *path,
+			    struct sp_writer_config **ret, struct sp_error *err)
+{
+	char own[512];
+
+	if (path)
+		return sp_writer_config_load(path, ret, err);
+	snprintf(own, sizeof(own), "%s/%s.json", SP_WRITERS_DIR, vm);
+	if (access(own, F_OK) == 0)
+		return sp_writer_config_load(own, ret, err);
+	return sp_writer_config_default(ret, err);
+}
+
 int sp_writer_config_default(struct sp_writer_config **ret,
 			     struct sp_error *err)
 {

@@ -89,6 +89,17 @@ int sp_writer_config_load(const char *path, struct sp_writer_config **ret,
 int sp_writer_config_parse(const char *text, size_t len, const char *where,
 			   struct sp_writer_config **ret, struct sp_error *err);
 
+/* Where a VM's settings live when no file is named: DIR/<vm>.json. */
+#define SP_WRITERS_DIR "/etc/stillpoint/writers"
+
+/*
+ * The settings of VM @vm: @path when given, else SP_WRITERS_DIR/<vm>.json
+ * when it exists, else the defaults.  Errors as sp_writer_config_load.
+ */
+int sp_writer_config_for_vm(const char *vm, const char *path,
+			    struct sp_writer_config **ret,
+			    struct sp_error *err);
+
 void sp_writer_config_free(struct sp_writer_config *c);
 
 /*

@@ -63,6 +63,12 @@ check "no second run of the same due time" \
 check "protected shows the last backup" \
 	bash -c "sp --json protected | jq -e 'all(.last_backup.consistency == \"file-system\")' >/dev/null"
 
+# A second daemon on the same socket is refused and leaves the first alone.
+check "a second daemon on the socket is refused (exit 1)" \
+	bash -c "timeout 10 '$D' --socket '$STILLPOINTD_SOCKET' 2>'$T/second.log'; [ \$? = 1 ]"
+check "it says another one runs" grep -q "another stillpointd runs" "$T/second.log"
+check "the first still runs" kill -0 $dpid
+
 expect_ok "backup --now goes through the daemon" sp --json backup "$a" --now
 check "a manual job, completed, incremental point" \
 	bash -c "sp --json jobs --vm $a | jq -e '.[0].trigger == \"manual\" and (.[0].status | startswith(\"completed\"))' >/dev/null"

@@ -402,18 +402,22 @@ lab_start() {
 }
 declare -gA _lab_t0=() _lab_boots=()
 
+# _lab_gave_up NAME END WHAT: true, with WHAT and the console's tail
+# logged, when guest NAME stopped running or SECONDS reached END.
+_lab_gave_up() {
+	[ "$(virsh domstate "$1" 2>/dev/null)" != running ] ||
+		[ $SECONDS -ge "$2" ] || return 1
+	_lab_log "$1: $3; console:"
+	tail -n 30 "$T/$1-console.log" >&2
+}
+
 # lab_wait_ready NAME [TIMEOUT]: wait until the guest's init has finished
 # (disks mounted, agent and workload started) since the last lab_start,
 # from its console; for guests without an agent.
 lab_wait_ready() {
 	local name=$1 end=$((SECONDS + ${2:-120}))
 	until [ "$(grep -c 'lab: ready' "$T/$name-console.log" 2>/dev/null)" -gt "${_lab_boots[$name]:-0}" ]; do
-		if [ "$(virsh domstate "$name" 2>/dev/null)" != running ] ||
-			[ $SECONDS -ge $end ]; then
-			_lab_log "$name: not ready; console:"
-			tail -n 30 "$T/$name-console.log" >&2
-			return 1
-		fi
+		_lab_gave_up "$name" "$end" "not ready" && return 1
 		sleep 0.2
 	done
 }
@@ -430,12 +434,7 @@ lab_wait_agent() {
 	end=$((SECONDS + timeout))
 	until virsh qemu-agent-command "$name" --timeout 2 \
 		'{"execute":"guest-ping"}' >/dev/null 2>&1; do
-		if [ "$(virsh domstate "$name" 2>/dev/null)" != running ] ||
-			[ $SECONDS -ge $end ]; then
-			_lab_log "$name: no agent; console:"
-			tail -n 30 "$T/$name-console.log" >&2
-			return 1
-		fi
+		_lab_gave_up "$name" "$end" "no agent" && return 1
 		sleep 0.2
 	done
 	if [ -n "${_lab_t0[$name]:-}" ]; then
