@@ -100,7 +100,7 @@ check "and the same vdb" cmp "$T/ri/vdb" "$T/rf/vdb"
 lab_stop "$vm"
 # No bitmaps leak into the images: only the newest checkpoint's remains.
 keep=$(virsh checkpoint-list "$vm" --name | grep stillpoint-)
-check "one checkpoint left in libvirt" test "$(echo "$keep" | wc -l)" = 1
+check "one checkpoint left in libvirt" test "$(checkpoints)" = 1
 check "and only its bitmap in the images" bash -c "
 	for d in $T/d1.qcow2 $T/d2.qcow2; do
 		qemu-img info --output=json \$d | jq -ce '[.\"format-specific\".data.bitmaps[]?.name] | (. == [\"$keep\"] or (error(tostring)))' >/dev/null || exit 1
