@@ -3,7 +3,7 @@
 BUILD ?= build
 MESON ?= meson
 
-.PHONY: all check unit integration asan valgrind analyze fuzz format-check lint demo bench clean
+.PHONY: all check unit integration asan valgrind analyze fuzz fuzz-long torture format-check lint demo bench clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -40,6 +40,11 @@ fuzz:
 		build-fuzz/tests/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) \
 			build-fuzz/corpus-$$f tests/fuzz/corpus/$$f || exit 1; \
 	done
+
+# Long campaigns with random seeds (tests/torture/run.sh prints each seed
+# and how to replay it); not part of `make check`.
+torture: all
+	tests/torture/run.sh $(BUILD)
 
 # gcc's static analyzer; findings are printed, not fatal (gcc 12 reports
 # false positives around cleanup attributes).
