@@ -20,8 +20,9 @@ static const char backup_help[] =
     "    stillpoint [--vault DIR] backup DOMAIN [--connect URI]\n"
     "               [--writers FILE] [--require LEVEL] [--full]\n"
     "               [--pause-fallback | --no-pause-fallback]\n"
-    "    stillpoint [--vault DIR] backup --name NAME --disk PATH\n"
-    "               [--disk PATH ...] [--config FILE]\n"
+    "    stillpoint [--vault DIR] backup --name NAME --disk PATH[:FORMAT]\n"
+    "               [--disk PATH[:FORMAT] ...] [--format FORMAT]\n"
+    "               [--config FILE]\n"
     "\n"
     "DESCRIPTION\n"
     "    With DOMAIN, backs up a libvirt domain (by name or UUID) as one\n"
@@ -82,8 +83,17 @@ static const char backup_help[] =
     "                    stillpointd when it runs (the job waits its turn\n"
     "                    under its limits), else right here\n"
     "    --name NAME     the VM's name: letters, digits, '.', '_', '-'\n"
-    "    --disk PATH     a disk of the VM (repeat for each disk); disks\n"
-    "                    are named in the point by their file name\n"
+    "    --disk PATH[:FORMAT]\n"
+    "                    a disk of the VM (repeat for each disk); disks\n"
+    "                    are named in the point by their file name.\n"
+    "                    FORMAT is raw or qcow2, as the VM uses the disk:\n"
+    "                    it is never guessed from the disk's content (a\n"
+    "                    guest can write anything into a raw disk).  An\n"
+    "                    undeclared disk is read raw, and refused when it\n"
+    "                    starts with a qcow2 header.  A qcow2 image's\n"
+    "                    backing files are followed when each image\n"
+    "                    records its backing file's format.\n"
+    "    --format FORMAT the format of every --disk given without one\n"
     "    --config FILE   store the VM's definition (e.g. libvirt domain\n"
     "                    XML) with the point; restore writes it back\n"
     "\n"
@@ -98,8 +108,8 @@ static const char backup_help[] =
     "    WriterUnsafePermissions, WriterConfigInvalid, GuestAgentUnavailable,\n"
     "    DiskNotFound, DiskIsDirectory, DiskPermissionDenied,\n"
     "    DiskNotSupported, DiskReadFailed, DiskChanged, DiskDuplicate,\n"
-    "    DiskFormatUnsupported, ConfigNotFound, VaultFull, VaultIOError,\n"
-    "    NotAVault, VaultNotFound, Interrupted.\n";
+    "    DiskFormatUnsupported, DiskFormatUndeclared, ConfigNotFound,\n"
+    "    VaultFull, VaultIOError, NotAVault, VaultNotFound, Interrupted.\n";
 
 static void print_summary(const struct cli *cli, const char *name, json_t *m)
 {
@@ -211,6 +221,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 	static const struct option opts[] = {
 	    {"name", required_argument, NULL, 'n'},
 	    {"disk", required_argument, NULL, 'd'},
+	    {"format", required_argument, NULL, 'f'},
 	    {"config", required_argument, NULL, 'c'},
 	    {"connect", required_argument, NULL, 'C'},
 	    {"writers", required_argument, NULL, 'W'},
@@ -244,6 +255,9 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 			break;
 		case 'd':
 			disks[o.ndisks++] = optarg;
+			break;
+		case 'f':
+			o.format = optarg;
 			break;
 		case 'c':
 			o.config_path = optarg;

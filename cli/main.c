@@ -76,7 +76,7 @@ static const char main_help[] =
     "    stillpoint --vault /srv/vault writers web01\n"
     "    stillpoint --vault /srv/vault restore web01 --as web01-copy\n"
     "    stillpoint --vault /srv/vault backup --name web01 \\\n"
-    "        --disk /var/lib/libvirt/images/web01.qcow2\n"
+    "        --disk /var/lib/libvirt/images/web01.qcow2:qcow2\n"
     "    stillpoint --vault /srv/vault points web01\n"
     "    stillpoint --vault /srv/vault restore web01 --to /srv/restore\n";
 

@@ -16,7 +16,7 @@ if [ ! -f "$work/demo-vm.img" ]; then
 fi
 [ -f "$vault/stillpoint-vault.json" ] || "$sp" --vault "$vault" init
 "$sp" --vault "$vault" backup --name demo-vm \
-	--disk "$work/demo-vm.img" --disk "$work/demo-data.qcow2"
+	--disk "$work/demo-vm.img" --disk "$work/demo-data.qcow2:qcow2"
 "$sp" --vault "$vault" points demo-vm
 "$sp" --vault "$vault" verify demo-vm
 # The same on a live VM when this machine can run the lab's guest.

@@ -47,6 +47,8 @@ enum sp_errcode {
 	SP_E_CHUNK_CORRUPT = -1205,
 	SP_E_POINT_DAMAGED = -1206,
 	SP_E_NAME_INVALID = -1207,
+	SP_E_POINT_DIFFERS = -1208,
+	SP_E_TRANSFER_MISMATCH = -1209,
 
 	/* source disks */
 	SP_E_DISK_NOT_FOUND = -1300,
@@ -59,6 +61,7 @@ enum sp_errcode {
 	SP_E_DISK_DUPLICATE = -1307,
 	SP_E_NBD = -1308,
 	SP_E_CONFIG_NOT_FOUND = -1309,
+	SP_E_DISK_FORMAT_UNDECLARED = -1310,
 
 	/* restore targets */
 	SP_E_TARGET_EXISTS = -1400,

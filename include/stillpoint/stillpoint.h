@@ -61,9 +61,12 @@ struct sp_job_opts {
 
 struct sp_backup_opts {
 	struct sp_job_opts job;
-	const char *name;	  /* the VM's name */
-	const char *const *disks; /* paths; disk names are basenames */
+	const char *name; /* the VM's name */
+	/* "PATH" or "PATH:FORMAT" (raw, qcow2); disk names are basenames */
+	const char *const *disks;
 	size_t ndisks;
+	const char *format;	 /* format of disks given without one; NULL:
+				    raw, refused if it holds a qcow2 header */
 	const char *config_path; /* VM definition to store, or NULL */
 };
 

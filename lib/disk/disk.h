@@ -26,16 +26,31 @@
 
 #include "util/error.h"
 
+/*
+ * A disk's format comes from what its owner declared (the domain XML's
+ * <driver type=...>, or the user's PATH:FORMAT), never from its content: a
+ * guest can write a qcow2 header into its own raw disk, and reading that
+ * disk as qcow2 would back up the wrong bytes, or a host file named as its
+ * backing file.
+ */
 enum sp_disk_format {
-	SP_DISK_FORMAT_AUTO = 0, /* probe: qcow2 magic, else raw */
+	SP_DISK_FORMAT_UNDECLARED = 0, /* raw; refused if it looks like qcow2 */
 	SP_DISK_FORMAT_RAW,
 	SP_DISK_FORMAT_QCOW2,
 };
 
-/* "raw", "qcow2" (and "auto"); NULL for out-of-range values. */
+/* "raw", "qcow2" (and "undeclared"); NULL for out-of-range values. */
 const char *sp_disk_format_name(enum sp_disk_format fmt);
 /* Parse a name; returns -1 if unknown. */
 int sp_disk_format_parse(const char *name);
+
+/*
+ * Split a disk argument "PATH" or "PATH:FORMAT" (FORMAT raw or qcow2) into
+ * a newly allocated *@path and *@fmt (UNDECLARED without a suffix).  A
+ * path that itself ends in ":raw" is written "PATH:raw:raw".  Returns 0 or
+ * -ENOMEM.
+ */
+int sp_disk_spec_split(const char *spec, char **path, enum sp_disk_format *fmt);
 
 enum sp_disk_kind {
 	SP_DISK_KIND_FILE,  /* regular file */
@@ -53,10 +68,15 @@ struct sp_disk_extent {
 struct sp_disk_source;
 
 /*
- * Open @path read-only.  @fmt AUTO probes the image.  Errors:
- * SP_E_DISK_NOT_FOUND, SP_E_DISK_PERMISSION, SP_E_DISK_IS_DIRECTORY,
+ * Open @path read-only as @fmt.  RAW is read as it is, whatever it holds.
+ * UNDECLARED is read raw too, but refused with SP_E_DISK_FORMAT_UNDECLARED
+ * when it starts with a qcow2 header (the user must say which it is).
+ * QCOW2 is read through qemu-nbd; a backing file is followed only when
+ * the image that names it also records its format (never probed).
+ * Errors: SP_E_DISK_NOT_FOUND, SP_E_DISK_PERMISSION, SP_E_DISK_IS_DIRECTORY,
  * SP_E_DISK_NOT_SUPPORTED (fifo, socket, char device), SP_E_DISK_FORMAT,
- * SP_E_TOOL_MISSING (qemu-nbd absent), SP_E_NBD, SP_E_DISK_READ.
+ * SP_E_DISK_FORMAT_UNDECLARED, SP_E_TOOL_MISSING (qemu-nbd absent),
+ * SP_E_NBD, SP_E_DISK_READ.
  */
 int sp_disk_source_open(const char *path, enum sp_disk_format fmt,
 			struct sp_disk_source **ret, struct sp_error *err);

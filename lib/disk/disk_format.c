@@ -21,7 +21,7 @@
 #include "util/spawn.h"
 
 static const char *const format_names[] = {
-    [SP_DISK_FORMAT_AUTO] = "auto",
+    [SP_DISK_FORMAT_UNDECLARED] = "undeclared",
     [SP_DISK_FORMAT_RAW] = "raw",
     [SP_DISK_FORMAT_QCOW2] = "qcow2",
 };
@@ -39,6 +39,21 @@ int sp_disk_format_parse(const char *name)
 		if (!strcmp(name, format_names[i]))
 			return (int)i;
 	return -1;
+}
+
+int sp_disk_spec_split(const char *spec, char **path, enum sp_disk_format *fmt)
+{
+	const char *colon = strrchr(spec, ':');
+	int f = colon && colon != spec ? sp_disk_format_parse(colon + 1) : -1;
+
+	if (f == SP_DISK_FORMAT_RAW || f == SP_DISK_FORMAT_QCOW2) {
+		*fmt = (enum sp_disk_format)f;
+		*path = strndup(spec, (size_t)(colon - spec));
+	} else {
+		*fmt = SP_DISK_FORMAT_UNDECLARED;
+		*path = strdup(spec);
+	}
+	return *path ? 0 : -ENOMEM;
 }
 
 static int open_errno_code(int e)
@@ -84,7 +99,8 @@ int sp_disk_source_open(const char *path, enum sp_disk_format fmt,
 	if (fd < 0)
 		return sp_error_set_errno(err, open_errno_code(errno), errno,
 					  "cannot open disk '%s'", path);
-	if (fmt == SP_DISK_FORMAT_AUTO) {
+	if (fmt == SP_DISK_FORMAT_UNDECLARED) {
+		/* Looked at only to refuse a guess, never to choose. */
 		ssize_t n = pread(fd, magic, sizeof(magic), 0);
 		if (n < 0) {
 			r = sp_error_set_errno(err, SP_E_DISK_READ, errno,
@@ -92,9 +108,17 @@ int sp_disk_source_open(const char *path, enum sp_disk_format fmt,
 			close(fd);
 			return r;
 		}
-		fmt = n == 4 && !memcmp(magic, "QFI\xfb", 4)
-			  ? SP_DISK_FORMAT_QCOW2
-			  : SP_DISK_FORMAT_RAW;
+		if (n == 4 && !memcmp(magic, "QFI\xfb", 4)) {
+			close(fd);
+			return sp_error_set(
+			    err, SP_E_DISK_FORMAT_UNDECLARED,
+			    "disk '%s' starts with a qcow2 header but its "
+			    "format was not declared (give '%s:qcow2' if it "
+			    "is a qcow2 image, '%s:raw' if it is a raw disk "
+			    "whose guest wrote that header)",
+			    path, path, path);
+		}
+		fmt = SP_DISK_FORMAT_RAW;
 	}
 	src = calloc(1, sizeof(*src));
 	if (!src || !(src->path = strdup(path))) {

@@ -16,8 +16,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <jansson.h>
 #include <libnbd.h>
 
+#include "util/cleanup.h"
 #include "util/spawn.h"
 
 /* qemu-nbd refuses requests over 32 MiB; block status in 1 GiB steps. */
@@ -224,6 +226,69 @@ const struct sp_disk_source_ops sp_disk_source_nbd_ops = {
     .free = nbd_free,
 };
 
+#define BACKING_DEPTH_MAX 64
+
+/*
+ * Walk the backing chain of @src as its images record it, each level
+ * opened with the format the level above names: a backing file whose
+ * format is not recorded would be probed by QEMU, and the content of a
+ * raw backing file is the guest's to choose.  Errors: SP_E_DISK_FORMAT
+ * (an undeclared backing format, or a chain too deep), SP_E_TOOL_*.
+ */
+static int check_backing_chain(struct sp_disk_source *src, struct sp_error *err)
+{
+	sp_autofree char *path = strdup(src->path);
+	char fmt[16];
+	int r = 0;
+
+	snprintf(fmt, sizeof(fmt), "%s", sp_disk_format_name(src->format));
+	for (int depth = 0; path && r == 0; depth++) {
+		const char *argv[] = {"qemu-img", "info",	   "-U", "-f",
+				      fmt,	  "--output=json", path, NULL};
+		sp_autofree char *out = NULL;
+		json_t *info, *next, *nfmt;
+
+		if (!strcmp(fmt, "raw"))
+			return 0; /* raw has no backing file */
+		if (depth == BACKING_DEPTH_MAX)
+			return sp_error_set(err, SP_E_DISK_FORMAT,
+					    "the backing chain of disk '%s' is "
+					    "deeper than %d images",
+					    src->path, BACKING_DEPTH_MAX);
+		r = sp_spawn_run(argv, &out, err);
+		if (r == SP_E_TOOL_FAILED) /* qemu-img could not read it */
+			err->code = r = SP_E_DISK_FORMAT;
+		if (r < 0)
+			return r;
+		info = json_loads(out, 0, NULL);
+		next = json_object_get(info, "full-backing-filename");
+		if (!next)
+			next = json_object_get(info, "backing-filename");
+		nfmt = json_object_get(info, "backing-filename-format");
+		if (json_is_string(next) && !json_is_string(nfmt)) {
+			r = sp_error_set(
+			    err, SP_E_DISK_FORMAT,
+			    "image '%s' (in the chain of disk '%s') names its "
+			    "backing file '%s' without its format, which "
+			    "would have to be guessed from its content (record "
+			    "it: qemu-img rebase -u -F raw|qcow2 -b '%s' '%s')",
+			    path, src->path, json_string_value(next),
+			    json_string_value(next), path);
+		} else if (json_is_string(next)) {
+			char *np = strdup(json_string_value(next));
+			snprintf(fmt, sizeof(fmt), "%s",
+				 json_string_value(nfmt));
+			free(path);
+			path = np;
+		} else {
+			free(path);
+			path = NULL;
+		}
+		json_decref(info);
+	}
+	return r;
+}
+
 int sp_disk_source_nbd_open(struct sp_disk_source *src, struct sp_error *err)
 {
 	char *argv[] = {
@@ -236,6 +301,9 @@ int sp_disk_source_nbd_open(struct sp_disk_source *src, struct sp_error *err)
 	int r;
 
 	src->ops = &sp_disk_source_nbd_ops;
+	r = check_backing_chain(src, err);
+	if (r < 0)
+		return r;
 	r = sp_disk_nbd_connect(&src->nbd, argv, true, src->path, err);
 	if (r == SP_E_NBD) {
 		/* qemu-nbd could not open the image: a disk error. */

@@ -677,7 +677,8 @@ int sp_backup_run(struct sp_vault *v, const struct sp_backup_opts *o,
 {
 	struct sp_disk_source **src = NULL;
 	struct sp_transfer_disk *td = NULL;
-	char **abs = NULL;
+	char **abs = NULL, **paths = NULL;
+	int deflt = SP_DISK_FORMAT_UNDECLARED;
 	struct sp_point_draft *draft = NULL;
 	json_t *manifest = NULL, *disks = NULL, *warnings = NULL;
 	json_t *prev = NULL, *config = NULL;
@@ -695,35 +696,51 @@ int sp_backup_run(struct sp_vault *v, const struct sp_backup_opts *o,
 	if (o->ndisks == 0)
 		return sp_error_set(err, SP_E_USAGE,
 				    "no disks to back up (give --disk PATH)");
+	if (o->format) {
+		deflt = sp_disk_format_parse(o->format);
+		if (deflt != SP_DISK_FORMAT_RAW &&
+		    deflt != SP_DISK_FORMAT_QCOW2)
+			return sp_error_set(err, SP_E_USAGE,
+					    "unknown disk format '%s' (use raw "
+					    "or qcow2)",
+					    o->format);
+	}
 
 	/* Phase 1, snapshot: fix the set of disks and their sizes. */
 	src = calloc(o->ndisks, sizeof(*src));
 	td = calloc(o->ndisks, sizeof(*td));
 	abs = calloc(o->ndisks, sizeof(*abs));
-	if (!src || !td || !abs) {
+	paths = calloc(o->ndisks, sizeof(*paths));
+	if (!src || !td || !abs || !paths) {
 		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < o->ndisks; i++) {
+		enum sp_disk_format fmt;
+
+		if (sp_disk_spec_split(o->disks[i], &paths[i], &fmt) < 0) {
+			r = sp_error_set(err, SP_E_NOMEM, "out of memory");
+			goto out;
+		}
+		if (fmt == SP_DISK_FORMAT_UNDECLARED)
+			fmt = (enum sp_disk_format)deflt;
 		for (size_t j = 0; j < i; j++)
-			if (!strcmp(base_name(o->disks[i]),
-				    base_name(o->disks[j]))) {
+			if (!strcmp(base_name(paths[i]), base_name(paths[j]))) {
 				r = sp_error_set(err, SP_E_DISK_DUPLICATE,
 						 "disks '%s' and '%s' have the "
 						 "same name '%s'",
-						 o->disks[j], o->disks[i],
-						 base_name(o->disks[i]));
+						 paths[j], paths[i],
+						 base_name(paths[i]));
 				goto out;
 			}
-		r = sp_disk_source_open(o->disks[i], SP_DISK_FORMAT_AUTO,
-					&src[i], err);
+		r = sp_disk_source_open(paths[i], fmt, &src[i], err);
 		if (r < 0)
 			goto out;
-		abs[i] = realpath(o->disks[i], NULL);
+		abs[i] = realpath(paths[i], NULL);
 		td[i] = (struct sp_transfer_disk){
 		    .src = src[i],
-		    .name = base_name(o->disks[i]),
-		    .source = abs[i] ? abs[i] : o->disks[i],
+		    .name = base_name(paths[i]),
+		    .source = abs[i] ? abs[i] : paths[i],
 		};
 	}
 	t_snap = sp_now_mono_ms();
@@ -772,7 +789,10 @@ out:
 		sp_disk_source_free(src[i]);
 		if (abs)
 			free(abs[i]);
+		if (paths)
+			free(paths[i]);
 	}
+	free(paths);
 	free(src);
 	free(td);
 	free(abs);

@@ -666,11 +666,22 @@ static int open_sources(struct domain_job *j, struct sp_error *err)
 		const char *t = pd->dd->target;
 
 		if (!j->bk) {
-			int fmt = sp_disk_format_parse(pd->dd->format);
+			/* The domain's definition declares the format;
+			 * without <driver type>, libvirt runs it raw. */
+			int fmt = pd->dd->format
+				      ? sp_disk_format_parse(pd->dd->format)
+				      : SP_DISK_FORMAT_RAW;
+			if (fmt != SP_DISK_FORMAT_RAW &&
+			    fmt != SP_DISK_FORMAT_QCOW2)
+				return sp_error_set(
+				    err, SP_E_DISK_FORMAT,
+				    "disk '%s' of domain '%s' is in format "
+				    "'%s', which cannot be read while the "
+				    "domain is off (convert it to raw or "
+				    "qcow2, or back it up while it runs)",
+				    t, j->d->name, pd->dd->format);
 			r = sp_disk_source_open(pd->dd->source,
-						fmt > 0
-						    ? (enum sp_disk_format)fmt
-						    : SP_DISK_FORMAT_AUTO,
+						(enum sp_disk_format)fmt,
 						&pd->src, err);
 			if (r < 0)
 				return r;

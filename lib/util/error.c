@@ -69,6 +69,16 @@ static const struct sp_errcode_info catalogue[] = {
     {SP_E_NAME_INVALID, "NameInvalid", "a VM name or point id is invalid",
      "use letters, digits, '.', '_' and '-' (1-64 characters, not "
      "starting with '.')"},
+    {SP_E_POINT_DIFFERS, "PointDiffers",
+     "a recovery point's disk differs from the disk it was compared with",
+     "the message names the first differing byte ranges; if the disk "
+     "was not written since the point was taken, the point is wrong: "
+     "take a new backup and report it"},
+    {SP_E_TRANSFER_MISMATCH, "TransferCheckFailed",
+     "bytes stored for a backup differ from the source read again",
+     "the point was not published; if the source changed during the "
+     "backup (a disk written outside a snapshot) back it up from a "
+     "snapshot, else report it with the message"},
 
     {SP_E_DISK_NOT_FOUND, "DiskNotFound", "a disk does not exist",
      "check the path given with --disk"},
@@ -88,6 +98,10 @@ static const struct sp_errcode_info catalogue[] = {
     {SP_E_DISK_FORMAT, "DiskFormatUnsupported",
      "a disk image's format cannot be read",
      "convert it with qemu-img to raw or qcow2"},
+    {SP_E_DISK_FORMAT_UNDECLARED, "DiskFormatUndeclared",
+     "a disk looks like an image format it was not declared to have",
+     "declare the format: --disk PATH:qcow2 or PATH:raw (or --format); "
+     "Stillpoint never guesses it from the disk's content"},
     {SP_E_DISK_DUPLICATE, "DiskDuplicate",
      "two disks of one backup have the same file name",
      "give each disk once; disks are named by their file name"},

@@ -33,7 +33,8 @@ no_new_point
 check "no --disk is a usage error (exit 2)" test $? = 2
 printf 'QFI\xfb garbage that is not a qcow2 image' >fake.qcow2
 truncate -s 1M fake.qcow2
-expect_fail DiskFormatUnsupported "qcow2 magic with garbage" sp backup --name vm --disk fake.qcow2
+expect_fail DiskFormatUndeclared "qcow2 magic, undeclared" sp backup --name vm --disk fake.qcow2
+expect_fail DiskFormatUnsupported "qcow2 magic with garbage" sp backup --name vm --disk fake.qcow2:qcow2
 check "...message names the file" grep -q fake.qcow2 "$T/.err"
 no_new_point
 

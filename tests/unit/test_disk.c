@@ -66,7 +66,8 @@ static void test_raw_source(void)
 	bool covered;
 	uint64_t data;
 
-	CHECK_OK(sp_disk_source_open(path_raw, SP_DISK_FORMAT_AUTO, &src, &err),
+	CHECK_OK(sp_disk_source_open(path_raw, SP_DISK_FORMAT_UNDECLARED, &src,
+				     &err),
 		 &err);
 	if (!src)
 		return;
@@ -99,10 +100,15 @@ static void test_qcow2_source(void)
 
 	snprintf(path_qcow, sizeof(path_qcow), "%s/a.qcow2", sp_test_tmpdir());
 	CHECK_OK(sp_spawn_run(argv, NULL, &err), &err);
+	/* Undeclared, a qcow2 image is refused, never guessed. */
+	CHECK_INT(sp_disk_source_open(path_qcow, SP_DISK_FORMAT_UNDECLARED,
+				      &src, &err),
+		  SP_E_DISK_FORMAT_UNDECLARED);
 	CHECK_OK(
-	    sp_disk_source_open(path_qcow, SP_DISK_FORMAT_AUTO, &src, &err),
+	    sp_disk_source_open(path_qcow, SP_DISK_FORMAT_QCOW2, &src, &err),
 	    &err);
-	CHECK_OK(sp_disk_source_open(path_raw, SP_DISK_FORMAT_AUTO, &raw, &err),
+	CHECK_OK(sp_disk_source_open(path_raw, SP_DISK_FORMAT_UNDECLARED, &raw,
+				     &err),
 		 &err);
 	if (!src || !raw)
 		goto out;
@@ -133,23 +139,28 @@ static void test_open_errors(void)
 	struct sp_error err;
 	char p[600];
 
-	CHECK_INT(sp_disk_source_open("/nonexistent/x.img", SP_DISK_FORMAT_AUTO,
-				      &src, &err),
+	CHECK_INT(sp_disk_source_open("/nonexistent/x.img",
+				      SP_DISK_FORMAT_UNDECLARED, &src, &err),
 		  SP_E_DISK_NOT_FOUND);
 	CHECK(strstr(err.msg, "/nonexistent/x.img") != NULL);
-	CHECK_INT(sp_disk_source_open(sp_test_tmpdir(), SP_DISK_FORMAT_AUTO,
-				      &src, &err),
+	CHECK_INT(sp_disk_source_open(sp_test_tmpdir(),
+				      SP_DISK_FORMAT_UNDECLARED, &src, &err),
 		  SP_E_DISK_IS_DIRECTORY);
-	CHECK_INT(
-	    sp_disk_source_open("/dev/null", SP_DISK_FORMAT_AUTO, &src, &err),
-	    SP_E_DISK_NOT_SUPPORTED);
+	CHECK_INT(sp_disk_source_open("/dev/null", SP_DISK_FORMAT_UNDECLARED,
+				      &src, &err),
+		  SP_E_DISK_NOT_SUPPORTED);
 	snprintf(p, sizeof(p), "%s/fake.qcow2", sp_test_tmpdir());
 	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	CHECK(write(fd, "QFI\xfbnot really", 14) == 14);
 	close(fd);
-	CHECK_INT(sp_disk_source_open(p, SP_DISK_FORMAT_AUTO, &src, &err),
+	CHECK_INT(sp_disk_source_open(p, SP_DISK_FORMAT_QCOW2, &src, &err),
 		  SP_E_DISK_FORMAT);
 	CHECK(strstr(err.msg, "fake.qcow2") != NULL);
+	/* Declared raw, the same bytes are just a raw disk. */
+	CHECK_OK(sp_disk_source_open(p, SP_DISK_FORMAT_RAW, &src, &err), &err);
+	CHECK_INT(sp_disk_source_size(src), 14);
+	sp_disk_source_free(src);
+	src = NULL;
 }
 
 static int count_entries(const char *dir)
@@ -222,7 +233,8 @@ static void test_targets(void)
 		CHECK_OK(sp_disk_target_commit(t, &err), &err);
 	}
 	struct sp_disk_source *src = NULL;
-	CHECK_OK(sp_disk_source_open(p, SP_DISK_FORMAT_AUTO, &src, &err), &err);
+	CHECK_OK(sp_disk_source_open(p, SP_DISK_FORMAT_QCOW2, &src, &err),
+		 &err);
 	if (src) {
 		unsigned char back[4096];
 		CHECK_INT(sp_disk_source_format(src), SP_DISK_FORMAT_QCOW2);
