@@ -3,7 +3,7 @@
 BUILD ?= build
 MESON ?= meson
 
-.PHONY: all check unit integration asan valgrind analyze fuzz fuzz-long torture format-check lint demo bench clean
+.PHONY: all check unit integration asan valgrind analyze fuzz fuzz-build fuzz-long torture format-check lint demo bench clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -32,10 +32,10 @@ valgrind: all
 
 # libFuzzer targets, each run FUZZ_SECONDS on top of the stored corpus.
 FUZZ_SECONDS ?= 60
-fuzz:
-	CC=clang $(MESON) setup build-fuzz -Dfuzz=true -Dc_args=-fsanitize=fuzzer-no-link -Db_sanitize=address,undefined -Db_lundef=false >/dev/null 2>&1 || true
-	ninja -C build-fuzz
-	for f in manifest index domain_xml writer_config vss_writers schedule; do \
+FUZZ_TARGETS = manifest index domain_xml writer_config vss_writers schedule \
+	extent_cursor
+fuzz: fuzz-build
+	for f in $(FUZZ_TARGETS); do \
 		mkdir -p build-fuzz/corpus-$$f && \
 		build-fuzz/tests/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) \
 			build-fuzz/corpus-$$f tests/fuzz/corpus/$$f || exit 1; \
@@ -45,6 +45,16 @@ fuzz:
 # and how to replay it); not part of `make check`.
 torture: all
 	tests/torture/run.sh $(BUILD)
+
+fuzz-build:
+	CC=clang $(MESON) setup build-fuzz -Dfuzz=true -Dc_args=-fsanitize=fuzzer-no-link -Db_sanitize=address,undefined -Db_lundef=false >/dev/null 2>&1 || true
+	ninja -C build-fuzz
+
+# Every target for FUZZ_RUNS executions (ten million by default); prints
+# the table bench/README.md records.
+FUZZ_RUNS ?= 10000000
+fuzz-long: fuzz-build
+	FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_TARGETS="$(FUZZ_TARGETS)" tools/fuzz-long.sh
 
 # gcc's static analyzer; findings are printed, not fatal (gcc 12 reports
 # false positives around cleanup attributes).

@@ -20,9 +20,10 @@ static const char backup_help[] =
     "    stillpoint [--vault DIR] backup DOMAIN [--connect URI]\n"
     "               [--writers FILE] [--require LEVEL] [--full]\n"
     "               [--pause-fallback | --no-pause-fallback]\n"
+    "               [--check-transfer]\n"
     "    stillpoint [--vault DIR] backup --name NAME --disk PATH[:FORMAT]\n"
     "               [--disk PATH[:FORMAT] ...] [--format FORMAT]\n"
-    "               [--config FILE]\n"
+    "               [--config FILE] [--check-transfer]\n"
     "\n"
     "DESCRIPTION\n"
     "    With DOMAIN, backs up a libvirt domain (by name or UUID) as one\n"
@@ -79,6 +80,14 @@ static const char backup_help[] =
     "                    recorded) or not (default: as the settings say)\n"
     "    --full          read all data even when an incremental is\n"
     "                    possible (the checkpoint chain goes on)\n"
+    "    --check-transfer\n"
+    "                    proof over speed: before the point is published,\n"
+    "                    read every slot that was transferred again from\n"
+    "                    its source (the snapshot of a running domain)\n"
+    "                    and compare it byte for byte with what the vault\n"
+    "                    now holds; a difference fails the backup with\n"
+    "                    TransferCheckFailed.  Costs a second read of the\n"
+    "                    transferred data (bench/README.md)\n"
     "    --now           an ad-hoc backup: of a protected domain through\n"
     "                    stillpointd when it runs (the job waits its turn\n"
     "                    under its limits), else right here\n"
@@ -109,6 +118,7 @@ static const char backup_help[] =
     "    DiskNotFound, DiskIsDirectory, DiskPermissionDenied,\n"
     "    DiskNotSupported, DiskReadFailed, DiskChanged, DiskDuplicate,\n"
     "    DiskFormatUnsupported, DiskFormatUndeclared, ConfigNotFound,\n"
+    "    TransferCheckFailed,\n"
     "    VaultFull, VaultIOError, NotAVault, VaultNotFound, Interrupted.\n";
 
 static void print_summary(const struct cli *cli, const char *name, json_t *m)
@@ -229,6 +239,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 	    {"pause-fallback", no_argument, NULL, 'P'},
 	    {"no-pause-fallback", no_argument, NULL, 'p'},
 	    {"full", no_argument, NULL, 'F'},
+	    {"check-transfer", no_argument, NULL, 'K'},
 	    {"now", no_argument, NULL, 'N'},
 	    {"job-id", required_argument, NULL, 'J'},
 	    {"help", no_argument, NULL, 'h'},
@@ -282,6 +293,9 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 		case 'F':
 			dop.full = true;
 			live_opt = true;
+			break;
+		case 'K':
+			o.check_transfer = dop.check_transfer = true;
 			break;
 		case 'N':
 			now = true;

@@ -37,7 +37,7 @@ int cli_fail(const struct cli *cli, const struct sp_error *err)
 	}
 	if (err->code == SP_E_USAGE)
 		return EXIT_USAGE;
-	if (err->code == SP_E_POINT_DAMAGED)
+	if (err->code == SP_E_POINT_DAMAGED || err->code == SP_E_POINT_DIFFERS)
 		return EXIT_DAMAGED;
 	return 1;
 }

@@ -68,6 +68,8 @@ struct sp_backup_opts {
 	const char *format;	 /* format of disks given without one; NULL:
 				    raw, refused if it holds a qcow2 header */
 	const char *config_path; /* VM definition to store, or NULL */
+	bool check_transfer;	 /* read every transferred slot again and
+				    compare it with what was stored */
 };
 
 /*
@@ -93,6 +95,7 @@ struct sp_domain_backup_opts {
 	int pause_fallback;	  /* -1: as the settings say; 0 or 1 */
 	bool full;		  /* read all data even if a checkpoint allows
 				     an incremental */
+	bool check_transfer;	  /* as in sp_backup_opts */
 };
 
 /*
@@ -178,6 +181,11 @@ struct sp_verify_opts {
 	struct sp_job_opts job;
 	const char *spec; /* NULL: all points; NAME: all of NAME's;
 			     NAME@ID: one point */
+	/* "DISK=PATH" or "DISK=PATH:FORMAT": compare the point's disk DISK
+	 * with that image or block device instead (one point: NAME is its
+	 * newest) */
+	const char *const *against;
+	size_t nagainst;
 };
 
 /*
@@ -189,6 +197,14 @@ struct sp_verify_opts {
  */
 int sp_verify_run(struct sp_vault *v, const struct sp_verify_opts *o,
 		  json_t **report, struct sp_error *err);
+/*
+ * With @o->against: *@report receives {"point", "disks": [{"disk", "path",
+ * "size", "disk_size", "equal", "bytes_differing", "ranges":
+ * [{"offset","length"}...], "ranges_omitted"}]}: the byte ranges where the
+ * point's disk and the given disk differ, in order (the first 32 of
+ * them).  Returns 0 when every compared disk is equal, SP_E_POINT_DIFFERS
+ * otherwise; the point's own damage and the disk's read errors are errors.
+ */
 
 /* ---- policies (see also <stillpoint/state.h>) ---- */
 struct sp_state;

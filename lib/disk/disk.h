@@ -60,7 +60,9 @@ enum sp_disk_kind {
 struct sp_disk_extent {
 	uint64_t offset;
 	uint64_t length;
-	bool zero; /* reads as zeroes (hole, or zero cluster) */
+	bool zero;  /* reads as zeroes (hole, or zero cluster) */
+	bool dirty; /* changed since the dirty bitmap's checkpoint; true on
+		       every source opened without a bitmap */
 };
 
 /* ---- sources ---------------------------------------------------------- */
@@ -89,11 +91,14 @@ enum sp_disk_kind sp_disk_source_kind(const struct sp_disk_source *src);
 
 /*
  * Describe [offset, offset+length) as consecutive extents, each either data
- * or zero, covering the range exactly and in order (length is clipped to the
- * disk size).  Writes at most @max extents to @out and sets *@n; when the
- * range needs more, the last one ends early and the caller asks again from
- * there.  A source that cannot tell (block device) reports one data extent.
- * Errors: SP_E_DISK_READ, SP_E_NBD.
+ * or zero, and dirty or clean on an export opened with a bitmap (dirty
+ * everywhere else), covering the range in order from @offset (length is
+ * clipped to the disk size).  Writes at most @max extents to @out and sets
+ * *@n; the answer may stop early, and the caller asks again from where it
+ * stopped.  A source that cannot tell (block device) reports one data
+ * extent.  Callers walk extents with the cursor (extent_cursor.h), which
+ * checks these answers.  Errors: SP_E_DISK_READ, SP_E_NBD,
+ * SP_E_EXPORT_READ.
  */
 int sp_disk_source_extents(struct sp_disk_source *src, uint64_t offset,
 			   uint64_t length, struct sp_disk_extent *out,
@@ -117,22 +122,6 @@ int sp_disk_source_open_export(const char *socket, const char *export,
 			       const char *bitmap, const char *label,
 			       struct sp_disk_source **ret,
 			       struct sp_error *err);
-
-struct sp_disk_range {
-	uint64_t offset;
-	uint64_t length;
-};
-
-/*
- * The dirty ranges (changed since the bitmap's checkpoint) within
- * [offset, offset+length), in order, at most @max; *@covered_to is where
- * the answer stops (the caller asks again from there).  Only for export
- * sources opened with a bitmap.  Errors: SP_E_EXPORT_READ.
- */
-int sp_disk_source_dirty_ranges(struct sp_disk_source *src, uint64_t offset,
-				uint64_t length, struct sp_disk_range *out,
-				size_t max, size_t *n, uint64_t *covered_to,
-				struct sp_error *err);
 
 /* Re-check the size against the one seen at open.  Errors: SP_E_DISK_CHANGED.
  */

@@ -175,12 +175,18 @@ int sp_disk_source_extents(struct sp_disk_source *src, uint64_t offset,
 			   uint64_t length, struct sp_disk_extent *out,
 			   size_t max, size_t *n, struct sp_error *err)
 {
+	int r;
+
 	*n = 0;
 	if (offset >= src->size || max == 0)
 		return 0;
 	if (length > src->size - offset)
 		length = src->size - offset;
-	return src->ops->extents(src, offset, length, out, max, n, err);
+	r = src->ops->extents(src, offset, length, out, max, n, err);
+	if (r == 0 && !src->bitmap)
+		for (size_t i = 0; i < *n; i++)
+			out[i].dirty = true;
+	return r;
 }
 
 int sp_disk_source_pread(struct sp_disk_source *src, void *buf, size_t len,

@@ -42,7 +42,8 @@ static int file_extents(struct sp_disk_source *src, uint64_t offset,
 
 	*n = 0;
 	if (src->kind == SP_DISK_KIND_BLOCK) {
-		out[0] = (struct sp_disk_extent){offset, length, false};
+		out[0] =
+		    (struct sp_disk_extent){.offset = offset, .length = length};
 		*n = 1;
 		return 0;
 	}
@@ -57,7 +58,7 @@ static int file_extents(struct sp_disk_source *src, uint64_t offset,
 			if (errno == EINVAL || errno == EOPNOTSUPP) {
 				/* The file system cannot tell: all data. */
 				out[(*n)++] = (struct sp_disk_extent){
-				    pos, end - pos, false};
+				    .offset = pos, .length = end - pos};
 				return 0;
 			}
 			return sp_error_set_errno(err, SP_E_DISK_READ, errno,
@@ -68,7 +69,9 @@ static int file_extents(struct sp_disk_source *src, uint64_t offset,
 		}
 		if (data_at > pos) {
 			out[(*n)++] =
-			    (struct sp_disk_extent){pos, data_at - pos, true};
+			    (struct sp_disk_extent){.offset = pos,
+						    .length = data_at - pos,
+						    .zero = true};
 			pos = data_at;
 			if (pos >= end || *n == max)
 				break;
@@ -81,8 +84,8 @@ static int file_extents(struct sp_disk_source *src, uint64_t offset,
 		hole_at = (uint64_t)hole < end ? (uint64_t)hole : end;
 		if (hole_at <= pos) /* raced with a writer; take it as data */
 			hole_at = end;
-		out[(*n)++] =
-		    (struct sp_disk_extent){pos, hole_at - pos, false};
+		out[(*n)++] = (struct sp_disk_extent){.offset = pos,
+						      .length = hole_at - pos};
 		pos = hole_at;
 	}
 	return 0;

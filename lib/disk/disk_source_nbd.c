@@ -25,6 +25,8 @@
 /* qemu-nbd refuses requests over 32 MiB; block status in 1 GiB steps. */
 #define NBD_MAX_IO (32u << 20)
 #define NBD_MAX_STATUS (1ull << 30)
+/* Runs kept per meta context and request. */
+#define SP_STATUS_RUNS 2048
 
 /* Read failures of a backup export are the job's, not a tool's. */
 static int read_code(const struct sp_disk_source *src)
@@ -112,66 +114,148 @@ void sp_disk_nbd_disconnect(struct nbd_handle **h)
 	*h = NULL;
 }
 
-struct status_acc {
-	struct sp_disk_extent *out;
-	size_t max, n;
-	uint64_t pos, end;
+/*
+ * One meta context's answer to a block status request: runs of (length,
+ * flag) from @pos, merged when the flag repeats.  For base:allocation
+ * the flag is "reads as zeroes"; for a dirty bitmap, "dirty".
+ */
+struct status_list {
+	const char *context;
+	uint32_t flag_mask;
+	uint64_t pos, end; /* the runs cover [start, pos) */
+	size_t n;
+	bool seen;
+	struct {
+		uint64_t length;
+		bool flag;
+	} run[SP_STATUS_RUNS];
 };
+
+struct status_acc {
+	struct status_list alloc, dirty;
+};
+
+static void status_add(struct status_list *l, const uint32_t *entries,
+		       size_t nr)
+{
+	l->seen = true;
+	for (size_t i = 0; i + 1 < nr && l->pos < l->end; i += 2) {
+		uint64_t len = entries[i];
+		bool flag = (entries[i + 1] & l->flag_mask) != 0;
+
+		if (len == 0)
+			break; /* a server bug: stop believing it here */
+		if (len > l->end - l->pos)
+			len = l->end - l->pos;
+		if (l->n > 0 && l->run[l->n - 1].flag == flag) {
+			l->run[l->n - 1].length += len;
+		} else {
+			if (l->n == SP_STATUS_RUNS)
+				break;
+			l->run[l->n].length = len;
+			l->run[l->n].flag = flag;
+			l->n++;
+		}
+		l->pos += len;
+	}
+}
 
 static int status_cb(void *opaque, const char *metacontext, uint64_t offset,
 		     uint32_t *entries, size_t nr, int *error)
 {
 	struct status_acc *a = opaque;
 
-	if (strcmp(metacontext, LIBNBD_CONTEXT_BASE_ALLOCATION) != 0)
-		return 0;
-	for (size_t i = 0; i + 1 < nr && a->pos < a->end; i += 2) {
-		uint64_t len = entries[i];
-		bool zero = (entries[i + 1] & LIBNBD_STATE_ZERO) != 0;
-
-		if (len > a->end - a->pos)
-			len = a->end - a->pos;
-		if (a->n > 0 && a->out[a->n - 1].zero == zero) {
-			a->out[a->n - 1].length += len;
-		} else {
-			if (a->n == a->max)
-				break;
-			a->out[a->n++] =
-			    (struct sp_disk_extent){a->pos, len, zero};
-		}
-		a->pos += len;
-	}
 	(void)offset;
 	(void)error;
+	if (!strcmp(metacontext, a->alloc.context))
+		status_add(&a->alloc, entries, nr);
+	else if (a->dirty.context && !strcmp(metacontext, a->dirty.context))
+		status_add(&a->dirty, entries, nr);
 	return 0;
+}
+
+/* Cut the two lists, both from @from, into extents of one kind each, as
+ * far as both reach; returns where the output stops. */
+static uint64_t status_merge(const struct status_list *al,
+			     const struct status_list *dl, uint64_t from,
+			     struct sp_disk_extent *out, size_t max, size_t *n)
+{
+	uint64_t pos = from, a_end = from, d_end = from;
+	size_t ai = 0, di = 0;
+
+	*n = 0;
+	if (al->n)
+		a_end += al->run[0].length;
+	if (dl->n)
+		d_end += dl->run[0].length;
+	while (ai < al->n && di < dl->n && *n < max) {
+		uint64_t e = a_end < d_end ? a_end : d_end;
+		bool zero = al->run[ai].flag, dirty = dl->run[di].flag;
+
+		if (*n > 0 && out[*n - 1].zero == zero &&
+		    out[*n - 1].dirty == dirty)
+			out[*n - 1].length += e - pos;
+		else
+			out[(*n)++] =
+			    (struct sp_disk_extent){pos, e - pos, zero, dirty};
+		pos = e;
+		if (pos == a_end && ++ai < al->n)
+			a_end += al->run[ai].length;
+		if (pos == d_end && ++di < dl->n)
+			d_end += dl->run[di].length;
+	}
+	return pos;
 }
 
 static int nbd_extents(struct sp_disk_source *src, uint64_t offset,
 		       uint64_t length, struct sp_disk_extent *out, size_t max,
 		       size_t *n, struct sp_error *err)
 {
-	struct status_acc a = {.out = out, .max = max, .pos = offset};
+	uint64_t end =
+	    offset + (length > NBD_MAX_STATUS ? NBD_MAX_STATUS : length);
+	struct status_acc *a = calloc(1, sizeof(*a));
+	uint64_t reached;
 
-	a.end = offset + (length > NBD_MAX_STATUS ? NBD_MAX_STATUS : length);
-	while (a.pos < a.end && a.n < max) {
-		uint64_t before = a.pos;
-		if (nbd_block_status(
-			src->nbd, a.end - a.pos, a.pos,
-			(nbd_extent_callback){.callback = status_cb,
-					      .user_data = &a},
-			0) < 0)
-			return sp_error_set(err, read_code(src),
-					    "block status of '%s' failed: %s",
-					    src->path, nbd_get_error());
-		if (a.pos == before)
-			break;
+	if (!a)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	a->alloc.context = LIBNBD_CONTEXT_BASE_ALLOCATION;
+	a->alloc.flag_mask = LIBNBD_STATE_ZERO;
+	a->alloc.pos = offset;
+	a->alloc.end = end;
+	a->dirty.context = src->bitmap;
+	a->dirty.flag_mask = 1; /* NBD_STATE_DIRTY */
+	a->dirty.pos = offset;
+	a->dirty.end = end;
+	if (nbd_block_status(
+		src->nbd, end - offset, offset,
+		(nbd_extent_callback){.callback = status_cb, .user_data = a},
+		0) < 0) {
+		int r = sp_error_set(err, read_code(src),
+				     "block status of '%s' failed: %s",
+				     src->path, nbd_get_error());
+		free(a);
+		return r;
 	}
-	if (a.n == 0) {
-		/* The server said nothing useful: read it all. */
-		out[0] = (struct sp_disk_extent){offset, a.end - offset, false};
-		a.n = 1;
+	/* A context the server said nothing about is taken at its safest:
+	 * data, and dirty. */
+	if (a->alloc.n == 0) {
+		a->alloc.run[0].length = end - offset;
+		a->alloc.run[0].flag = false;
+		a->alloc.n = 1;
 	}
-	*n = a.n;
+	if (a->dirty.n == 0) {
+		a->dirty.run[0].length = end - offset;
+		a->dirty.run[0].flag = true;
+		a->dirty.n = 1;
+	}
+	reached = status_merge(&a->alloc, &a->dirty, offset, out, max, n);
+	free(a);
+	if (*n == 0)
+		return sp_error_set(err, read_code(src),
+				    "block status of '%s' at offset %llu "
+				    "said nothing",
+				    src->path, (unsigned long long)offset);
+	(void)reached;
 	return 0;
 }
 
@@ -376,83 +460,4 @@ int sp_disk_source_open_export(const char *socket, const char *export,
 fail:
 	sp_disk_source_free(src);
 	return r;
-}
-
-struct dirty_acc {
-	const char *bitmap;
-	struct sp_disk_range *out;
-	size_t max, n;
-	uint64_t pos, end;
-	bool full;
-};
-
-static int dirty_cb(void *opaque, const char *metacontext, uint64_t offset,
-		    uint32_t *entries, size_t nr, int *error)
-{
-	struct dirty_acc *a = opaque;
-
-	(void)offset;
-	(void)error;
-	if (strcmp(metacontext, a->bitmap) != 0)
-		return 0;
-	for (size_t i = 0; i + 1 < nr && a->pos < a->end && !a->full; i += 2) {
-		uint64_t len = entries[i];
-		bool dirty = (entries[i + 1] & 1) != 0;
-
-		if (len > a->end - a->pos)
-			len = a->end - a->pos;
-		if (dirty) {
-			if (a->n > 0 &&
-			    a->out[a->n - 1].offset + a->out[a->n - 1].length ==
-				a->pos) {
-				a->out[a->n - 1].length += len;
-			} else if (a->n == a->max) {
-				a->full = true;
-				break;
-			} else {
-				a->out[a->n++] =
-				    (struct sp_disk_range){a->pos, len};
-			}
-		}
-		a->pos += len;
-	}
-	return 0;
-}
-
-int sp_disk_source_dirty_ranges(struct sp_disk_source *src, uint64_t offset,
-				uint64_t length, struct sp_disk_range *out,
-				size_t max, size_t *n, uint64_t *covered_to,
-				struct sp_error *err)
-{
-	struct dirty_acc a = {
-	    .bitmap = src->bitmap, .out = out, .max = max, .pos = offset};
-
-	if (!src->bitmap)
-		return sp_error_set(err, SP_E_INTERNAL,
-				    "disk '%s' has no dirty bitmap", src->path);
-	if (offset + length > src->size)
-		length = src->size - offset;
-	a.end = offset + (length > NBD_MAX_STATUS ? NBD_MAX_STATUS : length);
-	while (a.pos < a.end && !a.full) {
-		uint64_t before = a.pos;
-		if (nbd_block_status(src->nbd, a.end - a.pos, a.pos,
-				     (nbd_extent_callback){.callback = dirty_cb,
-							   .user_data = &a},
-				     0) < 0)
-			return sp_error_set(err, SP_E_EXPORT_READ,
-					    "dirty bitmap of disk '%s' cannot "
-					    "be read: %s",
-					    src->path, nbd_get_error());
-		if (a.pos == before)
-			break;
-	}
-	if (a.pos == offset && !a.full) {
-		/* The server said nothing: treat the range as dirty. */
-		out[0] = (struct sp_disk_range){offset, a.end - offset};
-		a.n = 1;
-		a.pos = a.end;
-	}
-	*n = a.n;
-	*covered_to = a.pos;
-	return 0;
 }

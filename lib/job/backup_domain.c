@@ -753,8 +753,9 @@ static int transfer(struct domain_job *j, json_t **manifest_out,
 	r = store_xml(j, draft->dirfd, &config, err);
 	if (r < 0)
 		goto out;
-	r = sp_transfer_run(j->v, draft, td, j->ndisks, &j->o->job, j->prev,
-			    disks, j->warnings, err);
+	r = sp_transfer_run(j->v, draft, td, j->ndisks, &j->o->job,
+			    j->o->check_transfer, j->prev, disks, j->warnings,
+			    err);
 	if (r < 0)
 		goto out;
 

@@ -28,6 +28,10 @@ bool sp_job_status_stopped(struct sp_job_status *s);
 
 unsigned sp_job_threads(const struct sp_job_opts *o);
 
+/* verify --against (verify_against.c); called by sp_verify_run(). */
+int sp_verify_against(struct sp_vault *v, const struct sp_verify_opts *o,
+		      json_t **report, struct sp_error *err);
+
 struct sp_state;
 /* The protection of @vm and its policy (both owned by the caller).
  * Errors: SP_E_NOT_PROTECTED, SP_E_POLICY_NOT_FOUND, SP_E_STATE. */

@@ -3,15 +3,18 @@
  * The restore job: every disk of a recovery point written to a file (raw
  * sparse or qcow2) or a block device, plus the stored config.
  *
- * Pipeline: this thread walks the index; zero slots are skipped on fresh
- * targets (they read as zeroes already) or zeroed in runs on block devices;
- * data slots go to workers that read the chunk, check it against its id
- * and write it at the slot's offset.
+ * Pipeline: this thread walks each point disk with the extent cursor
+ * (point_disk.h: zero slots are zero extents); zero slots are skipped on
+ * fresh targets (they read as zeroes already) or zeroed in runs on block
+ * devices; data slots go to workers that read the chunk, check it against
+ * its id and length, and write it at the slot's offset.
  *
  * Invariants:
- *  1. No byte is written that did not match its chunk id.
+ *  1. No byte is written that did not match its chunk id and its slot's
+ *     length.
  *  2. Every target is checked before the first byte is written: an
- *     existing file is refused unless forced.
+ *     existing file is refused unless forced; a disk whose index does not
+ *     match the manifest's digest is refused before its target is made.
  *  3. On failure, files being written are removed (sp_disk_target_abort):
  *     what is left under the final names is either the old content or the
  *     complete restore.
@@ -24,7 +27,9 @@
 #include <unistd.h>
 
 #include "disk/disk.h"
+#include "disk/extent_cursor.h"
 #include "job/job.h"
+#include "job/point_disk.h"
 #include "job/workq.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
@@ -106,20 +111,27 @@ next:
 	return NULL;
 }
 
-static int restore_disk(struct restore_ctx *c, unsigned nthreads,
-			struct sp_job_progress *jp, struct sp_error *err)
+static int restore_disk(struct restore_ctx *c, struct sp_point_disk *pd,
+			unsigned nthreads, struct sp_job_progress *jp,
+			struct sp_error *err)
 {
 	const uint32_t cs = sp_disk_index_chunk_size(c->index);
 	const uint64_t count = sp_disk_index_count(c->index);
 	const bool zeroed = sp_disk_target_is_zeroed(c->target);
+	struct sp_extent_cursor *cur = NULL;
 	uint64_t zero_from = 0, zero_len = 0;
 	pthread_t th[32];
 	unsigned started = 0;
-	int r = 0;
+	int r;
 
+	r = sp_point_disk_cursor(pd, &cur, err);
+	if (r < 0)
+		return r;
 	c->work = sp_workq_new(nthreads * 2 + 2);
-	if (!c->work)
+	if (!c->work) {
+		sp_extent_cursor_free(cur);
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	}
 	for (; started < nthreads && started < 32; started++)
 		if (pthread_create(&th[started], NULL, restore_worker, c)) {
 			r = sp_error_set(err, SP_E_NOMEM,
@@ -130,10 +142,14 @@ static int restore_disk(struct restore_ctx *c, unsigned nthreads,
 		uint64_t off = slot * cs;
 		uint64_t len =
 		    c->disk_size - off < cs ? c->disk_size - off : cs;
+		struct sp_extent_slice sl;
 
 		if (sp_job_status_stopped(&c->status))
 			break;
-		if (sp_chunk_id_is_zero(sp_disk_index_get(c->index, slot))) {
+		r = sp_extent_cursor_next(cur, off, len, &sl, err);
+		if (r < 0)
+			break;
+		if (sl.data_bytes == 0) {
 			if (!zeroed) {
 				if (zero_len && zero_from + zero_len == off) {
 					zero_len += len;
@@ -156,8 +172,6 @@ static int restore_disk(struct restore_ctx *c, unsigned nthreads,
 			j->slot = slot;
 			sp_workq_push(c->work, j);
 		}
-		if (slot % 65536 == 65535) /* every 2 MiB of index */
-			sp_disk_index_forget(c->index, slot + 1 - 65536);
 		jp->p.done += len;
 		jp->p.bytes_read = atomic_load(&c->bytes_written);
 		sp_job_progress_tick(jp, false);
@@ -170,6 +184,7 @@ static int restore_disk(struct restore_ctx *c, unsigned nthreads,
 		pthread_join(th[i], NULL);
 	sp_workq_free(c->work);
 	c->work = NULL;
+	sp_extent_cursor_free(cur);
 	if (r == 0 && sp_job_status_stopped(&c->status)) {
 		*err = c->status.err;
 		r = err->code;
@@ -326,6 +341,7 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 	struct sp_job_progress jp = {.opts = &o->job};
 	size_t i, n = 0;
 	int fmt_override = -1;
+	char where[160];
 	int r;
 
 	if (o->format) {
@@ -353,6 +369,9 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 	r = sp_manifest_load(pfd, o->spec, &m, err);
 	if (r < 0)
 		goto out;
+	snprintf(where, sizeof(where), "%s@%s",
+		 json_string_value(json_object_get(m, "name")),
+		 json_string_value(json_object_get(m, "id")));
 	disks = json_object_get(m, "disks");
 	n = json_array_size(disks);
 	r = plan_targets(o, disks, &paths, err);
@@ -378,7 +397,8 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 	{
 		struct restore_ctx c = {.vault = v};
 		const char *dn = json_string_value(json_object_get(d, "name"));
-		uint8_t sha[32];
+		struct sp_point_disk *pd = NULL;
+		bool had_digest;
 		int fmt = fmt_override >= 0
 			      ? fmt_override
 			      : sp_disk_format_parse(json_string_value(
@@ -386,37 +406,28 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 
 		if (fmt != SP_DISK_FORMAT_QCOW2)
 			fmt = SP_DISK_FORMAT_RAW;
-		sp_hex_decode(
-		    json_string_value(json_object_get(d, "index_sha256")), sha,
-		    32);
-		c.disk_name = dn;
-		c.disk_size =
-		    (uint64_t)json_integer_value(json_object_get(d, "size"));
-		r = sp_disk_index_open(
-		    pfd, json_string_value(json_object_get(d, "index")), sha,
-		    &c.index, err);
-		if (r < 0)
-			break;
-		if (sp_disk_index_disk_size(c.index) != c.disk_size) {
-			sp_disk_index_free(c.index);
-			r = sp_error_set(err, SP_E_INDEX_CORRUPT,
-					 "index of disk '%s' disagrees with "
-					 "the manifest on its size",
-					 dn);
+		r = sp_point_disk_open(v, pfd, d, where, &pd, err);
+		if (r == 0)
+			r = sp_point_disk_check_digest(pd, &had_digest, err);
+		if (r < 0) {
+			sp_point_disk_free(pd);
 			break;
 		}
+		c.disk_name = dn;
+		c.disk_size = sp_point_disk_size(pd);
+		c.index = sp_point_disk_index(pd);
 		r = sp_disk_target_create(paths[i], fmt, c.disk_size,
 					  o->force ? SP_DISK_TARGET_FORCE : 0,
 					  &c.target, err);
 		if (r < 0) {
-			sp_disk_index_free(c.index);
+			sp_point_disk_free(pd);
 			break;
 		}
 		sp_job_status_init(&c.status, o->job.cancel);
 		jp.p.item = dn;
-		r = restore_disk(&c, sp_job_threads(&o->job), &jp, err);
+		r = restore_disk(&c, pd, sp_job_threads(&o->job), &jp, err);
 		sp_job_status_release(&c.status);
-		sp_disk_index_free(c.index);
+		sp_point_disk_free(pd);
 		targets[i] = c.target;
 		if (r < 0)
 			break;

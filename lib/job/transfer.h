@@ -2,7 +2,7 @@
 /*
  * The "Transfer data to vault" phase shared by every backup: disks already
  * opened (image files, or the point-in-time exports of a live VM) are read
- * through the pipeline into a point draft.
+ * through the pipeline into a point draft (transfer.c).
  *
  * A disk with a base index (@prev) and a dirty bitmap on its source is
  * transferred incrementally: clean chunk slots take the base's chunk id
@@ -30,15 +30,19 @@ struct sp_transfer_disk {
 
 /*
  * Transfer @disks into @draft as disk-0.idx, disk-1.idx, ... and append
- * each disk's manifest entry to @disks_out.  @prev_manifest (may be NULL)
- * is the VM's newest point: a disk whose size changed since gets a
- * warning in @warnings.  Errors: those of the sources and the vault,
- * SP_E_INTERRUPTED.
+ * each disk's manifest entry (with its digest) to @disks_out.
+ * @prev_manifest (may be NULL) is the VM's newest point: a disk whose size
+ * changed since gets a warning in @warnings.  With @check, every
+ * transferred slot is read again from its source once the disk is done
+ * and compared with what was stored (SP_E_TRANSFER_MISMATCH on a
+ * difference).  Errors: those of the sources and the vault,
+ * SP_E_TRANSFER_MISMATCH, SP_E_INTERRUPTED.
  */
 int sp_transfer_run(struct sp_vault *v, struct sp_point_draft *draft,
 		    struct sp_transfer_disk *disks, size_t ndisks,
-		    const struct sp_job_opts *o, json_t *prev_manifest,
-		    json_t *disks_out, json_t *warnings, struct sp_error *err);
+		    const struct sp_job_opts *o, bool check,
+		    json_t *prev_manifest, json_t *disks_out, json_t *warnings,
+		    struct sp_error *err);
 
 /* Sum "bytes_read", "bytes_new", "bytes_stored" of @disks into @m. */
 void sp_transfer_totals(json_t *disks, json_t *m);

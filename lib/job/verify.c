@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * The verify job: read back every chunk the selected points need, check it
- * against its id, and name each damaged point, disk and byte range.
+ * against its id and its slots' length, check each disk's index against
+ * its manifest (checksum, size, digest), and name each damaged point, disk
+ * and byte range.  (verify_against.c compares a point with a disk.)
  *
  * Points are found by scanning points/ (not the catalog, which skips
- * points it cannot read), each manifest and index is loaded and checked,
- * then every distinct chunk is checked once, in parallel, however many
- * points share it.  Invariant: verify only reads; it never changes the
- * vault.
+ * points it cannot read); a point directory that cannot be opened or read
+ * is damage, never skipped.  Every distinct chunk is checked once, in
+ * parallel, however many points share it.  A chunk that cannot be read
+ * for any reason is damage in the ranges that use it; verify stops only
+ * when it cannot go on at all (out of memory, interrupted).  Invariant:
+ * verify only reads; it never changes the vault.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -15,16 +19,24 @@
 #include <unistd.h>
 
 #include "job/job.h"
+#include "job/point_disk.h"
 #include "util/cleanup.h"
 #include "util/text.h"
 #include "vault/catalog.h"
 #include "vault/disk_index.h"
 #include "vault/vault.h"
 
-enum chunk_state { CH_UNCHECKED = 0, CH_OK, CH_MISSING, CH_CORRUPT };
+enum chunk_state {
+	CH_UNCHECKED = 0,
+	CH_OK,
+	CH_MISSING,
+	CH_CORRUPT,
+	CH_UNREADABLE, /* an I/O or permission error, not the content */
+};
 
 struct chunk_slot {
 	struct sp_chunk_id id;
+	uint32_t len; /* plaintext length, once checked */
 	uint8_t used;
 	uint8_t state;
 };
@@ -84,7 +96,7 @@ struct point_disk {
 	char point[160];
 	char disk[256];
 	uint64_t size;
-	struct sp_disk_index *index;
+	struct sp_point_disk *pd;
 };
 
 struct verify_ctx {
@@ -122,14 +134,17 @@ static void *verify_worker(void *arg)
 				       c->vault->chunk_size, &len, &e);
 		if (r == 0) {
 			s->state = CH_OK;
+			s->len = (uint32_t)len;
 			atomic_fetch_add(&c->bytes, len);
 		} else if (r == SP_E_CHUNK_MISSING) {
 			s->state = CH_MISSING;
 		} else if (r == SP_E_CHUNK_CORRUPT) {
 			s->state = CH_CORRUPT;
-		} else {
+		} else if (r == SP_E_NOMEM) {
 			sp_job_status_fail(&c->status, &e);
 			break;
+		} else {
+			s->state = CH_UNREADABLE;
 		}
 		atomic_fetch_add(&c->checked, 1);
 	}
@@ -153,28 +168,46 @@ static void add_damage(json_t *damaged, const char *point, const char *disk,
 	json_array_append_new(damaged, e);
 }
 
-/* Damaged ranges of one disk, adjacent slots with the same fault merged. */
+static const char *state_name(int st)
+{
+	switch (st) {
+	case CH_MISSING:
+		return "ChunkMissing";
+	case CH_UNREADABLE:
+		return "VaultIOError";
+	default:
+		return "ChunkCorrupt";
+	}
+}
+
+/* Damaged ranges of one disk, adjacent slots with the same fault merged.
+ * A chunk whose length is not its slot's is corrupt there (a chunk's
+ * length follows from its id, so no slot of another length may use it). */
 static json_t *disk_ranges(struct verify_ctx *c, struct point_disk *pd)
 {
-	const uint32_t cs = sp_disk_index_chunk_size(pd->index);
-	const uint64_t count = sp_disk_index_count(pd->index);
+	struct sp_disk_index *ix = sp_point_disk_index(pd->pd);
+	const uint32_t cs = sp_disk_index_chunk_size(ix);
+	const uint64_t count = sp_disk_index_count(ix);
 	json_t *ranges = json_array();
 	json_t *last = NULL;
 	int last_state = 0;
 	uint64_t last_end = 0;
 
 	for (uint64_t slot = 0; slot < count; slot++) {
-		const struct sp_chunk_id *id =
-		    sp_disk_index_get(pd->index, slot);
+		const struct sp_chunk_id *id = sp_disk_index_get(ix, slot);
 		uint64_t off = slot * cs;
 		uint64_t len = pd->size - off < cs ? pd->size - off : cs;
+		const struct chunk_slot *cs_ = NULL;
 		int st;
 
 		if (slot % 65536 == 65535)
-			sp_disk_index_forget(pd->index, slot);
+			sp_disk_index_forget(ix, slot);
 		if (sp_chunk_id_is_zero(id))
 			continue;
-		st = set_find(&c->set, id)->state;
+		cs_ = set_find(&c->set, id);
+		st = cs_->state;
+		if (st == CH_OK && cs_->len != len)
+			st = CH_CORRUPT;
 		if (st == CH_OK || st == CH_UNCHECKED)
 			continue;
 		if (last && last_state == st && last_end == off) {
@@ -186,13 +219,13 @@ static json_t *disk_ranges(struct verify_ctx *c, struct point_disk *pd)
 		} else {
 			last = json_pack(
 			    "{s:I, s:I, s:s}", "offset", (json_int_t)off,
-			    "length", (json_int_t)len, "error",
-			    st == CH_MISSING ? "ChunkMissing" : "ChunkCorrupt");
+			    "length", (json_int_t)len, "error", state_name(st));
 			json_array_append_new(ranges, last);
 		}
 		last_state = st;
 		last_end = off + len;
 	}
+	sp_disk_index_forget(ix, count);
 	if (json_array_size(ranges) == 0) {
 		json_decref(ranges);
 		return NULL;
@@ -201,7 +234,7 @@ static json_t *disk_ranges(struct verify_ctx *c, struct point_disk *pd)
 }
 
 static int select_points(struct sp_vault *v, const char *spec, json_t *set,
-			 struct sp_error *err)
+			 json_t *unreadable, struct sp_error *err)
 {
 	char name[80];
 	const char *at;
@@ -209,14 +242,15 @@ static int select_points(struct sp_vault *v, const char *spec, json_t *set,
 	int r;
 
 	if (!spec)
-		return sp_catalog_scan(v->fd, NULL, set, err);
+		return sp_catalog_scan(v->fd, NULL, set, unreadable, err);
 	at = strchr(spec, '@');
 	if (!at) {
 		if (!sp_name_is_valid(spec))
 			return sp_error_set(err, SP_E_NAME_INVALID,
 					    "invalid VM name '%s'", spec);
-		r = sp_catalog_scan(v->fd, spec, set, err);
-		if (r == 0 && json_object_size(set) == 0)
+		r = sp_catalog_scan(v->fd, spec, set, unreadable, err);
+		if (r == 0 && json_object_size(set) == 0 &&
+		    json_object_size(unreadable) == 0)
 			r = sp_error_set(err, SP_E_POINT_NOT_FOUND,
 					 "VM '%s' has no recovery points",
 					 spec);
@@ -233,12 +267,88 @@ static int select_points(struct sp_vault *v, const char *spec, json_t *set,
 	return 0;
 }
 
+/* Load one point: its manifest, each disk's index (checksums, size and
+ * digest); what fails is damage.  Adds the disks' chunk ids to the set. */
+static int load_point(struct verify_ctx *c, const char *key, json_t *damaged,
+		      struct point_disk **pds, size_t *npds, size_t *cap,
+		      struct sp_error *err)
+{
+	char pname[80], where[160];
+	const char *slash = strchr(key, '/');
+	sp_autoclose int pfd = -1;
+	json_t *m = NULL, *d;
+	struct sp_error e;
+	size_t i;
+	int r = 0;
+
+	snprintf(pname, sizeof(pname), "%.*s", (int)(slash - key), key);
+	snprintf(where, sizeof(where), "%s@%s", pname, slash + 1);
+	if (sp_vault_point_dir(c->vault, pname, slash + 1, &pfd, &e) < 0 ||
+	    sp_manifest_load(pfd, key, &m, &e) < 0) {
+		add_damage(damaged, key, NULL, NULL, e.msg);
+		return 0;
+	}
+	json_array_foreach(json_object_get(m, "disks"), i, d)
+	{
+		struct point_disk pd = {0};
+		struct sp_disk_index *ix;
+		bool had;
+
+		snprintf(pd.point, sizeof(pd.point), "%s", key);
+		snprintf(pd.disk, sizeof(pd.disk), "%s",
+			 json_string_value(json_object_get(d, "name")));
+		if (sp_point_disk_open(c->vault, pfd, d, where, &pd.pd, &e) <
+			0 ||
+		    sp_point_disk_check_digest(pd.pd, &had, &e) < 0) {
+			if (e.code == SP_E_NOMEM) {
+				sp_point_disk_free(pd.pd);
+				r = sp_error_set(err, SP_E_NOMEM,
+						 "out of memory");
+				break;
+			}
+			add_damage(damaged, key, pd.disk, NULL, e.msg);
+			sp_point_disk_free(pd.pd);
+			continue;
+		}
+		pd.size = sp_point_disk_size(pd.pd);
+		ix = sp_point_disk_index(pd.pd);
+		for (uint64_t s = 0; r == 0 && s < sp_disk_index_count(ix);
+		     s++) {
+			const struct sp_chunk_id *id = sp_disk_index_get(ix, s);
+			if (s % 65536 == 65535)
+				sp_disk_index_forget(ix, s);
+			if (!sp_chunk_id_is_zero(id) &&
+			    set_add(&c->set, id) < 0)
+				r = sp_error_set(err, SP_E_NOMEM,
+						 "out of memory");
+		}
+		sp_disk_index_forget(ix, sp_disk_index_count(ix));
+		if (r == 0 && *npds == *cap) {
+			size_t ncap = *cap ? *cap * 2 : 16;
+			void *np = realloc(*pds, ncap * sizeof(**pds));
+			if (!np)
+				r = sp_error_set(err, SP_E_NOMEM,
+						 "out of memory");
+			else
+				*pds = np, *cap = ncap;
+		}
+		if (r < 0) {
+			sp_point_disk_free(pd.pd);
+			break;
+		}
+		(*pds)[(*npds)++] = pd;
+	}
+	json_decref(m);
+	return r;
+}
+
 int sp_verify_run(struct sp_vault *v, const struct sp_verify_opts *o,
 		  json_t **report, struct sp_error *err)
 {
 	struct verify_ctx c = {.vault = v};
 	struct sp_job_progress jp = {.opts = &o->job};
 	json_t *sel = json_object(), *damaged = json_array(), *val;
+	json_t *unreadable = json_object();
 	struct point_disk *pds = NULL;
 	size_t npds = 0, cap = 0, npoints = 0;
 	const char *key;
@@ -246,85 +356,27 @@ int sp_verify_run(struct sp_vault *v, const struct sp_verify_opts *o,
 	pthread_t th[32];
 	int r;
 
+	if (o->nagainst > 0) {
+		json_decref(sel);
+		json_decref(damaged);
+		json_decref(unreadable);
+		return sp_verify_against(v, o, report, err);
+	}
 	sp_job_status_init(&c.status, o->job.cancel);
-	r = select_points(v, o->spec, sel, err);
+	r = select_points(v, o->spec, sel, unreadable, err);
 	if (r < 0)
 		goto out;
+	json_object_foreach(unreadable, key, val)
+	{
+		npoints++;
+		add_damage(damaged, key, NULL, NULL, json_string_value(val));
+	}
 	json_object_foreach(sel, key, val)
 	{
-		char pname[80];
-		const char *slash = strchr(key, '/');
-		sp_autoclose int pfd = -1;
-		json_t *m = NULL, *d;
-		struct sp_error e;
-		size_t i;
-
 		npoints++;
-		snprintf(pname, sizeof(pname), "%.*s", (int)(slash - key), key);
-		if (sp_vault_point_dir(v, pname, slash + 1, &pfd, &e) < 0 ||
-		    sp_manifest_load(pfd, key, &m, &e) < 0) {
-			add_damage(damaged, key, NULL, NULL, e.msg);
-			continue;
-		}
-		json_array_foreach(json_object_get(m, "disks"), i, d)
-		{
-			struct point_disk pd = {0};
-			uint8_t sha[32];
-
-			snprintf(pd.point, sizeof(pd.point), "%s", key);
-			snprintf(pd.disk, sizeof(pd.disk), "%s",
-				 json_string_value(json_object_get(d, "name")));
-			pd.size = (uint64_t)json_integer_value(
-			    json_object_get(d, "size"));
-			sp_hex_decode(json_string_value(
-					  json_object_get(d, "index_sha256")),
-				      sha, 32);
-			if (sp_disk_index_open(
-				pfd,
-				json_string_value(json_object_get(d, "index")),
-				sha, &pd.index, &e) < 0) {
-				add_damage(damaged, key, pd.disk, NULL, e.msg);
-				continue;
-			}
-			if (sp_disk_index_disk_size(pd.index) != pd.size) {
-				add_damage(damaged, key, pd.disk, NULL,
-					   "index and manifest disagree on the "
-					   "disk's size");
-				sp_disk_index_free(pd.index);
-				continue;
-			}
-			for (uint64_t s = 0; s < sp_disk_index_count(pd.index);
-			     s++) {
-				const struct sp_chunk_id *id =
-				    sp_disk_index_get(pd.index, s);
-				if (s % 65536 == 65535)
-					sp_disk_index_forget(pd.index, s);
-				if (!sp_chunk_id_is_zero(id) &&
-				    set_add(&c.set, id) < 0) {
-					r = sp_error_set(err, SP_E_NOMEM,
-							 "out of memory");
-					sp_disk_index_free(pd.index);
-					json_decref(m);
-					goto out;
-				}
-			}
-			sp_disk_index_forget(pd.index,
-					     sp_disk_index_count(pd.index));
-			if (npds == cap) {
-				cap = cap ? cap * 2 : 16;
-				void *np = realloc(pds, cap * sizeof(*pds));
-				if (!np) {
-					sp_disk_index_free(pd.index);
-					json_decref(m);
-					r = sp_error_set(err, SP_E_NOMEM,
-							 "out of memory");
-					goto out;
-				}
-				pds = np;
-			}
-			pds[npds++] = pd;
-		}
-		json_decref(m);
+		r = load_point(&c, key, damaged, &pds, &npds, &cap, err);
+		if (r < 0)
+			goto out;
 	}
 
 	jp.p.what = "verify";
@@ -354,8 +406,6 @@ int sp_verify_run(struct sp_vault *v, const struct sp_verify_opts *o,
 	}
 	for (size_t i = 0; i < npds; i++) {
 		json_t *ranges = disk_ranges(&c, &pds[i]);
-		sp_disk_index_forget(pds[i].index,
-				     sp_disk_index_count(pds[i].index));
 		if (ranges)
 			add_damage(damaged, pds[i].point, pds[i].disk, ranges,
 				   NULL);
@@ -371,11 +421,12 @@ int sp_verify_run(struct sp_vault *v, const struct sp_verify_opts *o,
 				 json_array_size(damaged), npoints);
 out:
 	for (size_t i = 0; i < npds; i++)
-		sp_disk_index_free(pds[i].index);
+		sp_point_disk_free(pds[i].pd);
 	free(pds);
 	free(c.set.slots);
 	sp_job_status_release(&c.status);
 	json_decref(sel);
+	json_decref(unreadable);
 	json_decref(damaged);
 	return r;
 }

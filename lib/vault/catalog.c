@@ -97,10 +97,21 @@ int sp_catalog_add(int vault_fd, json_t *manifest, struct sp_error *err)
 	return r;
 }
 
+/* Note @rel as unreadable for @why (errno), when the caller asked. */
+static void note_unreadable(json_t *unreadable, const char *rel, int why)
+{
+	char msg[320];
+
+	if (!unreadable)
+		return;
+	snprintf(msg, sizeof(msg), "cannot read '%s': %s", rel, strerror(why));
+	json_object_set_new(unreadable, rel, json_string(msg));
+}
+
 /* The set of "name/id" strings present on disk, as a JSON object used as a
  * set (keys only). */
 int sp_catalog_scan(int vault_fd, const char *only, json_t *set,
-		    struct sp_error *err)
+		    json_t *unreadable, struct sp_error *err)
 {
 	int pfd =
 	    openat(vault_fd, "points", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -116,23 +127,42 @@ int sp_catalog_scan(int vault_fd, const char *only, json_t *set,
 		return sp_error_set_errno(err, SP_E_VAULT_IO, errno,
 					  "cannot read 'points'");
 	}
-	while ((de = readdir(top))) {
+	for (;;) {
+		char rel[100];
+		struct dirent *pe;
+		DIR *nd;
+		int nfd;
+
+		errno = 0;
+		de = readdir(top);
+		if (!de) {
+			if (errno)
+				note_unreadable(unreadable, "points", errno);
+			break;
+		}
 		if (!sp_name_is_valid(de->d_name))
 			continue;
 		if (only && strcmp(only, de->d_name) != 0)
 			continue;
-		int nfd =
-		    openat(pfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (nfd < 0)
-			continue;
-		DIR *nd = fdopendir(nfd);
+		snprintf(rel, sizeof(rel), "points/%.64s", de->d_name);
+		nfd = openat(pfd, de->d_name,
+			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		nd = nfd >= 0 ? fdopendir(nfd) : NULL;
 		if (!nd) {
-			close(nfd);
+			note_unreadable(unreadable, rel, errno);
+			if (nfd >= 0)
+				close(nfd);
 			continue;
 		}
-		struct dirent *pe;
-		while ((pe = readdir(nd))) {
+		for (;;) {
 			char key[160];
+			errno = 0;
+			pe = readdir(nd);
+			if (!pe) {
+				if (errno)
+					note_unreadable(unreadable, rel, errno);
+				break;
+			}
 			if (!sp_name_is_valid(pe->d_name))
 				continue;
 			snprintf(key, sizeof(key), "%.64s/%.64s", de->d_name,
@@ -158,7 +188,7 @@ static int reconcile(sqlite3 *db, int vault_fd, const char *only,
 
 	if (!disk)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	r = sp_catalog_scan(vault_fd, only, disk, err);
+	r = sp_catalog_scan(vault_fd, only, disk, NULL, err);
 	if (r < 0)
 		goto out;
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=

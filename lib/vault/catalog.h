@@ -23,9 +23,11 @@ int sp_catalog_add(int vault_fd, json_t *manifest, struct sp_error *err);
 int sp_catalog_list(int vault_fd, const char *name, json_t **ret,
 		    struct sp_error *err);
 /* The points present under points/ (of @only, or all), added to the JSON
- * object @set as keys "NAME/ID". */
+ * object @set as keys "NAME/ID".  A directory that cannot be opened or
+ * listed is added to @unreadable (when not NULL) as "points/NAME[/ID]" ->
+ * the reason; without @unreadable it is skipped. */
 int sp_catalog_scan(int vault_fd, const char *only, json_t *set,
-		    struct sp_error *err);
+		    json_t *unreadable, struct sp_error *err);
 /* Delete the catalog file and build it again from points/. */
 int sp_catalog_rebuild(int vault_fd, struct sp_error *err);
 

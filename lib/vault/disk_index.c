@@ -297,3 +297,60 @@ const struct sp_chunk_id *sp_disk_index_get(const struct sp_disk_index *ix,
 	return (const struct sp_chunk_id *)(ix->map + SP_INDEX_HEADER_LEN +
 					    slot * SP_CHUNK_ID_LEN);
 }
+
+#define DIGEST_TAG "stillpoint-disk-digest-1"
+
+/* SHA-256 of @len zero bytes, without a buffer of that size. */
+static int zero_hash(uint64_t len, uint8_t out[32])
+{
+	static const uint8_t zeroes[65536];
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned int n = 32;
+
+	if (!md)
+		return -ENOMEM;
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	for (; len > 0; len -= len < sizeof(zeroes) ? len : sizeof(zeroes))
+		EVP_DigestUpdate(md, zeroes,
+				 len < sizeof(zeroes) ? (size_t)len
+						      : sizeof(zeroes));
+	EVP_DigestFinal_ex(md, out, &n);
+	EVP_MD_CTX_free(md);
+	return 0;
+}
+
+int sp_disk_index_digest(struct sp_disk_index *ix, uint8_t out[32],
+			 struct sp_error *err)
+{
+	const uint64_t last_len =
+	    ix->disk_size - (ix->count ? (ix->count - 1) : 0) * ix->chunk_size;
+	uint8_t zfull[32], zlast[32], head[12];
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned int n = 32;
+
+	if (!md || zero_hash(ix->chunk_size, zfull) < 0 ||
+	    zero_hash(last_len, zlast) < 0) {
+		EVP_MD_CTX_free(md);
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	}
+	put_le(head, ix->disk_size, 8);
+	put_le(head + 8, ix->chunk_size, 4);
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	EVP_DigestUpdate(md, DIGEST_TAG, sizeof(DIGEST_TAG)); /* with NUL */
+	EVP_DigestUpdate(md, head, sizeof(head));
+	for (uint64_t slot = 0; slot < ix->count; slot++) {
+		const struct sp_chunk_id *id = sp_disk_index_get(ix, slot);
+
+		if (sp_chunk_id_is_zero(id))
+			EVP_DigestUpdate(
+			    md, slot + 1 == ix->count ? zlast : zfull, 32);
+		else
+			EVP_DigestUpdate(md, id->bytes, SP_CHUNK_ID_LEN);
+		if (slot % 65536 == 65535)
+			sp_disk_index_forget(ix, slot + 1);
+	}
+	EVP_DigestFinal_ex(md, out, &n);
+	EVP_MD_CTX_free(md);
+	sp_disk_index_forget(ix, ix->count);
+	return 0;
+}

@@ -57,4 +57,17 @@ void sp_disk_index_forget(struct sp_disk_index *ix, uint64_t slot);
 const struct sp_chunk_id *sp_disk_index_get(const struct sp_disk_index *ix,
 					    uint64_t slot);
 
+/*
+ * The disk's digest (docs/vault-format.md, "disk digest"): SHA-256 over
+ * "stillpoint-disk-digest-1\0", the disk size (u64le), the chunk size
+ * (u32le), then for each slot in order the SHA-256 of the slot's bytes
+ * (the chunk id for a data slot, the hash of that many zeroes for a zero
+ * slot).  Recorded in the manifest at backup and recomputed by verify and
+ * restore, it makes swapped or substituted slots visible even when the
+ * index's own checksums were recomputed.  Walks the index in order and
+ * releases its pages as it goes.  Returns 0 or SP_E_NOMEM.
+ */
+int sp_disk_index_digest(struct sp_disk_index *ix, uint8_t out[32],
+			 struct sp_error *err);
+
 #endif

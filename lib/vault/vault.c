@@ -499,7 +499,7 @@ static int list_from_manifests(struct sp_vault *v, const char *name,
 	const char *key;
 	json_t **items = NULL;
 	size_t n = 0;
-	int r = sp_catalog_scan(v->fd, name, set, err);
+	int r = sp_catalog_scan(v->fd, name, set, NULL, err);
 
 	if (r < 0) {
 		json_decref(set);
