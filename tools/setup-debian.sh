@@ -7,7 +7,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 pkgs="build-essential meson ninja-build pkg-config clang
 libzstd-dev libssl-dev libsqlite3-dev libjansson-dev libnbd-dev
-qemu-utils e2fsprogs util-linux openssl sqlite3 jq zstd
+qemu-utils e2fsprogs util-linux openssl sqlite3 jq zstd python3
 libvirt-dev libxml2-dev
 libvirt-daemon-system libvirt-daemon-system-sysv libvirt-daemon-driver-qemu
 libvirt-clients qemu-system-x86 qemu-guest-agent busybox-static cpio
