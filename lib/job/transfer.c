@@ -55,12 +55,17 @@ struct slice {
 	uint64_t slot;
 	size_t len;
 	uint8_t *buf;
+	/* The transfer check: compare buf with what the vault holds for
+	 * the slot (@want, the zero id for a zero slot) instead of storing. */
+	bool check;
+	struct sp_chunk_id want;
+	const char *disk; /* for the check's message */
 };
 
 struct disk_counts {
 	atomic_uint_fast64_t chunks_data, chunks_zero, chunks_new, chunks_clean;
 	atomic_uint_fast64_t bytes_read, bytes_new, bytes_stored;
-	uint64_t bytes_checked;
+	atomic_uint_fast64_t bytes_checked;
 };
 
 struct transfer {
@@ -75,10 +80,54 @@ struct transfer {
 	struct sp_chunk_codec *codec; /* this thread's, for base chunks */
 };
 
+/* The transfer check of one slot (invariant 2), on a worker: @scratch
+ * receives the stored chunk. */
+static void check_slice(struct transfer *t, struct sp_chunk_codec *codec,
+			const struct slice *s, uint8_t **scratch)
+{
+	const uint32_t cs = t->vault->chunk_size;
+	const uint8_t *b;
+	struct sp_error e;
+	size_t got = s->len, at = 0;
+
+	if (sp_chunk_id_is_zero(&s->want)) {
+		if (sp_buffer_is_zero(s->buf, s->len))
+			goto ok;
+		b = NULL;
+	} else {
+		if (!*scratch && !(*scratch = malloc(cs))) {
+			sp_error_set(&e, SP_E_NOMEM, "out of memory");
+			sp_job_status_fail(&t->status, &e);
+			return;
+		}
+		if (sp_chunk_store_get(t->vault->chunks, codec, &s->want,
+				       *scratch, cs, &got, &e) < 0) {
+			sp_job_status_fail(&t->status, &e);
+			return;
+		}
+		b = *scratch;
+		if (got == s->len && memcmp(s->buf, b, s->len) == 0)
+			goto ok;
+	}
+	while (at < s->len && at < got && s->buf[at] == (b ? b[at] : 0))
+		at++;
+	sp_error_set(&e, SP_E_TRANSFER_MISMATCH,
+		     "disk '%s' read again differs from what was stored for "
+		     "it at offset %llu (slot %llu); the point was not "
+		     "published",
+		     s->disk, (unsigned long long)(s->slot * cs + at),
+		     (unsigned long long)s->slot);
+	sp_job_status_fail(&t->status, &e);
+	return;
+ok:
+	atomic_fetch_add(&t->counts.bytes_checked, s->len);
+}
+
 static void *transfer_worker(void *arg)
 {
 	struct transfer *t = arg;
 	struct sp_chunk_codec *codec = sp_chunk_codec_new(t->vault->chunk_size);
+	uint8_t *scratch = NULL;
 	struct slice *s;
 	struct sp_error e;
 
@@ -93,6 +142,10 @@ static void *transfer_worker(void *arg)
 
 		if (!codec || sp_job_status_stopped(&t->status))
 			goto next;
+		if (s->check) {
+			check_slice(t, codec, s, &scratch);
+			goto next;
+		}
 		if (sp_buffer_is_zero(s->buf, s->len)) {
 			atomic_fetch_add(&t->counts.chunks_zero, 1);
 			goto next;
@@ -114,15 +167,18 @@ next:
 		sp_workq_push(t->pool, s->buf);
 		free(s);
 	}
+	free(scratch);
 	sp_chunk_codec_free(codec);
 	return NULL;
 }
 
-/* Hand a filled buffer to the workers. */
+/* Hand a filled buffer to the workers: to store, or (@want not NULL) to
+ * check against the stored chunk @want. */
 static int push_slice(struct transfer *t, uint64_t slot, size_t len,
-		      uint8_t *buf, struct sp_error *err)
+		      uint8_t *buf, const struct sp_chunk_id *want,
+		      const char *disk, struct sp_error *err)
 {
-	struct slice *s = malloc(sizeof(*s));
+	struct slice *s = calloc(1, sizeof(*s));
 
 	if (!s) {
 		sp_workq_push(t->pool, buf);
@@ -131,6 +187,11 @@ static int push_slice(struct transfer *t, uint64_t slot, size_t len,
 	s->slot = slot;
 	s->len = len;
 	s->buf = buf;
+	s->disk = disk;
+	if (want) {
+		s->check = true;
+		s->want = *want;
+	}
 	sp_workq_push(t->work, s);
 	return 0;
 }
@@ -181,65 +242,45 @@ static bool marked(const uint8_t *bits, uint64_t slot)
 
 /*
  * The transfer check (invariant 2): read every transferred slot of the
- * source again, plainly (no extents, holes included), and compare it with
- * what the sealed index and the vault hold for it.
+ * source again, plainly (no extents, holes included), and have the
+ * workers compare it with what the sealed index and the vault hold.
  */
 static int check_transfer(struct transfer *t, struct sp_disk_source *src,
-			  const char *name, int draft_fd, const char *ixname,
-			  const uint8_t ix_sha[32], const uint8_t *bits,
+			  const char *name, struct sp_disk_index *ix,
+			  const uint8_t *bits, struct sp_job_progress *jp,
 			  struct sp_error *err)
 {
 	const uint32_t cs = t->vault->chunk_size;
 	const uint64_t size = sp_disk_source_size(src);
-	struct sp_disk_index *ix = NULL;
-	sp_autofree uint8_t *a = malloc(cs);
-	sp_autofree uint8_t *b = malloc(cs);
-	int r;
+	int r = 0;
 
-	if (!a || !b)
-		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	r = sp_disk_index_open(draft_fd, ixname, ix_sha, &ix, err);
-	if (r < 0)
-		return r;
+	jp->p.what = "check";
 	for (uint64_t slot = 0; r == 0 && slot < sp_disk_index_count(ix);
 	     slot++) {
-		const struct sp_chunk_id *id = sp_disk_index_get(ix, slot);
-		uint64_t off = (uint64_t)slot * cs;
+		uint64_t off = slot * cs;
 		size_t len = (size_t)(size - off < cs ? size - off : cs);
-		size_t got = len;
+		uint8_t *buf;
 
 		if (!marked(bits, slot))
 			continue;
-		if (sp_job_status_stopped(&t->status)) {
-			*err = t->status.err;
-			r = err->code;
+		if (sp_job_status_stopped(&t->status))
+			break;
+		buf = sp_workq_pop(t->pool);
+		r = sp_disk_source_pread(src, buf, len, off, err);
+		if (r < 0) {
+			sp_workq_push(t->pool, buf);
 			break;
 		}
-		r = sp_disk_source_pread(src, a, len, off, err);
-		if (r < 0)
-			break;
-		if (sp_chunk_id_is_zero(id))
-			memset(b, 0, len);
-		else
-			r = sp_chunk_store_get(t->vault->chunks, t->codec, id,
-					       b, cs, &got, err);
-		if (r == 0 && (got != len || memcmp(a, b, len) != 0)) {
-			size_t at = 0;
-			while (at < len && at < got && a[at] == b[at])
-				at++;
-			r = sp_error_set(
-			    err, SP_E_TRANSFER_MISMATCH,
-			    "disk '%s' read again differs from what was "
-			    "stored for it at offset %llu (slot %llu); the "
-			    "point was not published",
-			    name, (unsigned long long)(off + at),
-			    (unsigned long long)slot);
-		}
-		t->counts.bytes_checked += len;
-		if (slot % 65536 == 65535)
-			sp_disk_index_forget(ix, slot + 1);
+		r = push_slice(t, slot, len, buf, sp_disk_index_get(ix, slot),
+			       name, err);
+		jp->p.done += len;
+		sp_job_progress_tick(jp, false);
 	}
-	sp_disk_index_free(ix);
+	drain(t);
+	if (r == 0 && sp_job_status_stopped(&t->status)) {
+		*err = t->status.err;
+		r = err->code;
+	}
 	return r;
 }
 
@@ -318,7 +359,7 @@ static int transfer_disk(struct transfer *t, struct sp_transfer_disk *td,
 			goto fail;
 		}
 		atomic_fetch_add(&t->counts.bytes_read, got);
-		r = push_slice(t, slot, len, buf, err);
+		r = push_slice(t, slot, len, buf, NULL, td->name, err);
 		if (r < 0)
 			goto fail;
 progress:
@@ -342,10 +383,9 @@ progress:
 		r = sp_disk_index_open(draft_fd, ixname, ix_sha, &sealed, err);
 	if (r == 0)
 		r = sp_disk_index_digest(sealed, digest, err);
-	sp_disk_index_free(sealed);
 	if (r == 0 && check)
-		r = check_transfer(t, td->src, td->name, draft_fd, ixname,
-				   ix_sha, bits, err);
+		r = check_transfer(t, td->src, td->name, sealed, bits, jp, err);
+	sp_disk_index_free(sealed);
 fail:
 	if (r < 0) {
 		sp_job_status_fail(&t->status, err);
@@ -444,8 +484,9 @@ int sp_transfer_run(struct sp_vault *v, struct sp_point_draft *draft,
 	unsigned nthreads = sp_job_threads(o), started = 0;
 	int r = 0;
 
-	for (size_t i = 0; i < ndisks; i++)
-		jp.p.total += sp_disk_source_size(disks[i].src);
+	for (size_t i = 0; i < ndisks; i++) /* a second pass to check */
+		jp.p.total +=
+		    sp_disk_source_size(disks[i].src) * (check ? 2 : 1);
 	sp_job_status_init(&t.status, o->cancel);
 	t.nbufs = nthreads * 2 + 2;
 	t.work = sp_workq_new(t.nbufs);
@@ -473,7 +514,6 @@ int sp_transfer_run(struct sp_vault *v, struct sp_point_draft *draft,
 			goto out_threads;
 		}
 
-	jp.p.what = check ? "backup (checked)" : "backup";
 	for (size_t i = 0; i < ndisks; i++) {
 		struct sp_transfer_disk *td = &disks[i];
 		char ixname[32];
@@ -486,6 +526,7 @@ int sp_transfer_run(struct sp_vault *v, struct sp_point_draft *draft,
 		json_t *entry;
 
 		memset(&t.counts, 0, sizeof(t.counts));
+		jp.p.what = "backup";
 		snprintf(ixname, sizeof(ixname), "disk-%zu.idx", i);
 		r = transfer_disk(&t, td, draft->dirfd, ixname, check, &jp, sha,
 				  digest, err);
