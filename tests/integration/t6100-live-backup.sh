@@ -106,10 +106,17 @@ check "records were being written" test "$last1" -gt 10
 check "the point holds what the pre step wrote, not the post step" \
 	bash -c "qemu-img convert -O raw $T/r/$vm-copy-vda.qcow2 $T/a.raw && debugfs -R 'cat /app-state' $T/a.raw 2>/dev/null | grep -qx 'quiesced app pre full arg1'"
 
-# A file-system point (no writers): its records end cleanly too.
-expect_ok "backup without writers" sp --json backup "$vm"
+# A file-system point (no writers), incremental and checked: every dirty
+# slot read again from the export equals what was stored; its records end
+# cleanly too.
+lab_guest_exec "$vm" /bin/sh -c 'dd if=/dev/urandom of=/mnt/vdb/blob2 bs=1M count=2 2>/dev/null; sync' ||
+	die "cannot write in the guest"
+expect_ok "backup without writers, with --check-transfer" \
+	sp --json backup "$vm" --check-transfer
 check "file-system consistency: no writers configured" \
 	jqe '.consistency == "file-system" and .consistency_reason.step == "writers"' "$T/.out"
+check "the dirty slots of the export were read again and found equal" \
+	jqe '[.disks[].read] == ["dirty","dirty"] and (.disks | map(.bytes_checked) | add) >= 2097152' "$T/.out"
 mkdir -m 755 fs
 expect_ok "restore the file-system point" sp restore "$vm" --to "$T/fs"
 f1=$(lab_records_check "$T/fs/vda") || die "vda records torn (file-system point)"
