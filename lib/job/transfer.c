@@ -288,7 +288,8 @@ static int check_transfer(struct transfer *t, struct sp_disk_source *src,
 static int transfer_disk(struct transfer *t, struct sp_transfer_disk *td,
 			 int draft_fd, const char *ixname, bool check,
 			 struct sp_job_progress *jp, uint8_t ix_sha[32],
-			 uint8_t digest[32], struct sp_error *err)
+			 uint8_t digest[32], bool *incremental,
+			 struct sp_error *err)
 {
 	const uint32_t cs = t->vault->chunk_size;
 	const uint64_t size = sp_disk_source_size(td->src);
@@ -301,6 +302,18 @@ static int transfer_disk(struct transfer *t, struct sp_transfer_disk *td,
 
 	if (check && !(bits = calloc((size_t)(count / 8 + 1), 1)))
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	if (prev && (sp_disk_index_disk_size(prev) != size ||
+		     sp_disk_index_chunk_size(prev) != cs)) {
+		/* Callers drop a base of another shape; never index past
+		 * one, whatever they do. */
+		sp_log(
+		    SP_LOG_WARNING,
+		    "disk '%s' no longer has its base point's shape: reading "
+		    "it whole",
+		    td->name);
+		prev = NULL;
+	}
+	*incremental = prev != NULL;
 	r = sp_extent_cursor_open(td->src, (uint64_t)cs * EXTENT_STEP_CHUNKS,
 				  &cur, err);
 	if (r < 0)
@@ -433,7 +446,8 @@ static void size_warning(json_t *prev, json_t *pd, const char *name,
 
 static json_t *disk_entry(struct sp_transfer_disk *td, const char *ixname,
 			  const uint8_t sha[32], const uint8_t digest[32],
-			  const struct disk_counts *dc, bool check, uint64_t ms)
+			  const struct disk_counts *dc, bool check,
+			  bool incremental, uint64_t ms)
 {
 	char hex[65], dhex[65];
 	uint64_t size = sp_disk_source_size(td->src);
@@ -457,10 +471,10 @@ static json_t *disk_entry(struct sp_transfer_disk *td, const char *ixname,
 	    (json_int_t)dc->chunks_new, "bytes_read",
 	    (json_int_t)dc->bytes_read, "bytes_new", (json_int_t)dc->bytes_new,
 	    "bytes_stored", (json_int_t)dc->bytes_stored, "duration_ms",
-	    (json_int_t)ms, "read", td->prev ? "dirty" : "allocated");
+	    (json_int_t)ms, "read", incremental ? "dirty" : "allocated");
 	if (!entry)
 		return NULL;
-	if (td->prev)
+	if (incremental)
 		json_object_set_new(entry, "chunks_clean",
 				    json_integer((json_int_t)dc->chunks_clean));
 	if (check)
@@ -518,6 +532,7 @@ int sp_transfer_run(struct sp_vault *v, struct sp_point_draft *draft,
 		struct sp_transfer_disk *td = &disks[i];
 		char ixname[32];
 		uint8_t sha[32], digest[32];
+		bool incremental = false;
 		json_t *pd =
 		    prev_manifest
 			? sp_json_named(prev_manifest, "disks", td->name, NULL)
@@ -529,13 +544,13 @@ int sp_transfer_run(struct sp_vault *v, struct sp_point_draft *draft,
 		jp.p.what = "backup";
 		snprintf(ixname, sizeof(ixname), "disk-%zu.idx", i);
 		r = transfer_disk(&t, td, draft->dirfd, ixname, check, &jp, sha,
-				  digest, err);
+				  digest, &incremental, err);
 		if (r < 0)
 			break;
 		size_warning(prev_manifest, pd, td->name,
 			     sp_disk_source_size(td->src), warnings);
 		entry = disk_entry(td, ixname, sha, digest, &t.counts, check,
-				   sp_now_mono_ms() - t0);
+				   incremental, sp_now_mono_ms() - t0);
 		if (!entry) {
 			r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 			break;
