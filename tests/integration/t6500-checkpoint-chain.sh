@@ -103,6 +103,6 @@ keep=$(virsh checkpoint-list "$vm" --name | grep stillpoint-)
 check "one checkpoint left in libvirt" test "$(checkpoints)" = 1
 check "and only its bitmap in the images" bash -c "
 	for d in $T/d1.qcow2 $T/d2.qcow2; do
-		qemu-img info --output=json \$d | jq -ce '[.\"format-specific\".data.bitmaps[]?.name] | (. == [\"$keep\"] or (error(tostring)))' >/dev/null || exit 1
+		qemu-img info --output=json \$d | jqe '[.\"format-specific\".data.bitmaps[]?.name] | (. == [\"$keep\"] or (error(tostring)))' || exit 1
 	done"
 done_testing

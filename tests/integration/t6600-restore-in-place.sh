@@ -30,7 +30,7 @@ check "reports the domain, the file and the checkpoints dropped" \
 restored=$(lab_records_check "$T/d1.qcow2") || die "records torn after restore"
 check "the disk holds the point's records ($restored), fewer than before ($after)" \
 	test "$restored" -lt "$after"
-check "still a qcow2 image" bash -c "qemu-img info --output=json $T/d1.qcow2 | jq -e '.format == \"qcow2\"' >/dev/null"
+check "still a qcow2 image" bash -c "qemu-img info --output=json $T/d1.qcow2 | jqe '.format == \"qcow2\"'"
 check "no checkpoint left" test "$(virsh checkpoint-list "$vm" --name | grep -c stillpoint-)" = 0
 
 lab_start "$vm"

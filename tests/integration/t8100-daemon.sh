@@ -61,7 +61,7 @@ sleep 2
 check "no second run of the same due time" \
 	bash -c "[ \$(sp --json jobs | jq length) = 2 ]"
 check "protected shows the last backup" \
-	bash -c "sp --json protected | jq -e 'all(.last_backup.consistency == \"file-system\")' >/dev/null"
+	bash -c "sp --json protected | jqe 'all(.last_backup.consistency == \"file-system\")'"
 
 # A second daemon on the same socket is refused and leaves the first alone.
 check "a second daemon on the socket is refused (exit 1)" \
@@ -71,7 +71,7 @@ check "the first still runs" kill -0 $dpid
 
 expect_ok "backup --now goes through the daemon" sp --json backup "$a" --now
 check "a manual job, completed, incremental point" \
-	bash -c "sp --json jobs --vm $a | jq -e '.[0].trigger == \"manual\" and (.[0].status | startswith(\"completed\"))' >/dev/null"
+	bash -c "sp --json jobs --vm $a | jqe '.[0].trigger == \"manual\" and (.[0].status | startswith(\"completed\"))'"
 
 # Per-vault limit: room for two jobs on the host, one per vault.  Each job
 # is held 3 s in its transfer so that two allowed at once must overlap.
@@ -102,14 +102,14 @@ expect_ok "b back to the first vault" sp protect "$b" --policy soon
 kill $dpid; wait $dpid 2>/dev/null
 STILLPOINT_TEST_HOLD=transfer:60000 start_daemon
 sp backup "$b" --now >/dev/null 2>&1 &
-check "the job runs" wait_for 60 bash -c "sp --json jobs --vm $b --status 'in progress' | jq -e 'length == 1' >/dev/null"
+check "the job runs" wait_for 60 bash -c "sp --json jobs --vm $b --status 'in progress' | jqe 'length == 1'"
 job=$(sp --json jobs --vm "$b" --status 'in progress' | jq '.[0].id')
 kill -9 $dpid "$(sp --json job "$job" | jq .pid)"
 wait $dpid 2>/dev/null
 n=$(sp points "$b" --json | jq length)
 start_daemon
 check "after restart the job is failed, not in progress" \
-	wait_for 20 bash -c "sp --json job $job | jq -e '.status == \"failed\" and .code == \"Interrupted\"' >/dev/null"
+	wait_for 20 bash -c "sp --json job $job | jqe '.status == \"failed\" and .code == \"Interrupted\"'"
 check "its half-written data is not a point" test "$(sp points "$b" --json | jq length)" = "$n"
 check "the failure hook ran" wait_for 10 grep -q "$b Interrupted" "$T/hook.log"
 check "no job of b is stuck" bash -c "[ \$(sp --json jobs --vm $b --status 'in progress' | jq length) = 0 ]"
@@ -124,7 +124,7 @@ sp backup "$a" --now >/dev/null 2>&1 &
 check "a job to cancel is transferring" wait_for 60 bash -c "virsh domjobinfo $a 2>/dev/null | grep -q 'Operation: *Backup'"
 job=$(sp --json jobs --vm "$a" --status 'in progress' | jq '.[0].id')
 expect_ok "job cancel" sp job cancel "$job"
-check "the job ends cancelled" wait_for 30 bash -c "sp --json job $job | jq -e '.status == \"cancelled\"' >/dev/null"
+check "the job ends cancelled" wait_for 30 bash -c "sp --json job $job | jqe '.status == \"cancelled\"'"
 check "no point, no backup job, one checkpoint" \
 	bash -c "[ \$(sp points $a --json | jq length) = $n ] && virsh domjobinfo $a | grep -q 'Job type: *None' && [ \$(virsh checkpoint-list $a --name | grep -c stillpoint-) = 1 ]"
 kill $dpid; wait $dpid
