@@ -14,11 +14,8 @@ sp init >/dev/null
 lab_make_data_disk "$T/d1.qcow2" 64
 LAB_AGENT=0 LAB_WORKLOAD=1 lab_define_domain "$vm" "$T/d1.qcow2"
 lab_start "$vm"
-# No agent to wait for: wait for the workload's console line instead.
-for _ in $(seq 1 300); do
-	grep -q "lab: ready" "$T/$vm-console.log" 2>/dev/null && break
-	sleep 0.2
-done
+# No agent to wait for: wait for the guest's console line instead.
+lab_wait_ready "$vm" || die "guest did not come up"
 sleep 2
 
 expect_ok "backup of a guest without an agent" sp --json backup "$vm"
