@@ -311,6 +311,7 @@ static void dispatch(struct sp_state *st)
 			}
 		}
 		json_decref(prot);
+		sp_test_hold("dispatch");
 		start_job(st, job);
 	}
 	json_decref(queued);

@@ -129,6 +129,11 @@ int sp_domain_writers(struct sp_vault *v, const char *uri, const char *domain,
  * *@status). */
 bool sp_watchdog_dispatch(int argc, char **argv, int *status);
 
+/* Test hold point: with STILLPOINT_TEST_HOLD=STEP:MS in the environment,
+ * sp_test_hold("STEP") sleeps MS; otherwise it returns at once.  The steps
+ * are listed in lib/util/fault.h. */
+void sp_test_hold(const char *step);
+
 struct sp_restore_opts {
 	struct sp_job_opts job;
 	const char *spec;	 /* NAME or NAME@ID */

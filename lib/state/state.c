@@ -26,6 +26,7 @@
 
 #include "util/cleanup.h"
 #include "util/error.h"
+#include "util/fault.h"
 
 struct sp_state {
 	sqlite3 *db;
@@ -339,6 +340,8 @@ int sp_state_job_create(struct sp_state *s, const char *vm, const char *kind,
 		json_decref(job);
 	}
 	sqlite3_exec(s->db, r == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+	if (r == 0)
+		sp_test_hold("job-created");
 	return r;
 }
 
