@@ -247,28 +247,17 @@ int cmd_job(struct cli *cli, int argc, char **argv)
 	if (r == 0)
 		r = sp_state_job_get(st, id, &j, &err);
 	if (r == 0 && cancel) {
-		const char *s = json_string_value(json_object_get(j, "status"));
-		pid_t pid =
-		    (pid_t)json_integer_value(json_object_get(j, "pid"));
-		if (s && !strcmp(s, "queued")) {
-			json_t *f =
-			    json_pack("{s:s, s:I}", "status", "cancelled",
-				      "ended", (json_int_t)time(NULL));
-			r = sp_state_job_update(st, id, f, &err);
-			json_decref(f);
-		} else if (s && !strcmp(s, "in progress") && pid > 0) {
-			/* The job stops itself: ends its backup job, deletes
-			 * its checkpoint, publishes nothing. */
-			if (kill(pid, SIGTERM) < 0 && errno != ESRCH)
-				r = sp_error_set_errno(
-				    &err, SP_E_INTERNAL, errno,
-				    "cannot signal job %lld (pid %d)", id,
-				    (int)pid);
-		} else {
-			r = sp_error_set(&err, SP_E_USAGE,
-					 "job %lld is %s: nothing to cancel",
-					 id, s ? s : "?");
-		}
+		pid_t pid = 0;
+		/* Queued: cancelled in the same transaction that sees it
+		 * queued, so the daemon cannot start it meanwhile.  In
+		 * progress: the job stops itself (ends its backup job,
+		 * deletes its checkpoint, publishes nothing). */
+		r = sp_state_job_cancel(st, id, &pid, &err);
+		if (r == 0 && pid > 0 && kill(pid, SIGTERM) < 0 &&
+		    errno != ESRCH)
+			r = sp_error_set_errno(
+			    &err, SP_E_INTERNAL, errno,
+			    "cannot signal job %lld (pid %d)", id, (int)pid);
 	}
 	sp_state_close(st);
 	if (r < 0) {

@@ -185,8 +185,8 @@ static void schedule_tick(struct sp_state *st)
 			       err.msg);
 			continue;
 		}
-		if (sp_state_job_create(st, vm, "backup", "schedule", &job,
-					&err) < 0) {
+		if (sp_state_job_queue(st, vm, "backup", "schedule", NULL, &job,
+				       &err) < 0) {
 			logmsg(4, "backup due but not queued vm=%s: %s", vm,
 			       err.msg);
 			continue;
@@ -200,20 +200,51 @@ static void schedule_tick(struct sp_state *st)
 
 /* ---- running jobs ------------------------------------------------------- */
 
+/* The job's process: it waits at the gate until the daemon has claimed
+ * the job for its pid, and exits untouched if the claim failed (the gate
+ * closes without a byte).  Between fork and exec: async-signal-safe calls
+ * only (the daemon has one thread). */
+static void job_child(int gate, const char *exe, const char *const *argv)
+{
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	ssize_t n;
+	char go;
+
+	/* A cancel that comes before the exec ends the child as a signal
+	 * (job_ended() knows it), not as the daemon's own stop. */
+	sigaction(SIGTERM, &dfl, NULL);
+	sigaction(SIGINT, &dfl, NULL);
+	while ((n = read(gate, &go, 1)) < 0 && errno == EINTR)
+		;
+	if (n != 1)
+		_exit(0);
+	dup2(nul, STDIN_FILENO);
+	dup2(nul, STDOUT_FILENO);
+	execv(exe, (char *const *)argv);
+	_exit(127);
+}
+
+/* Start queued job @job in a child process, if the claim for the child's
+ * pid wins: a job cancelled, or taken by someone else, since it was
+ * listed is not run. */
 static void start_job(struct sp_state *st, json_t *job)
 {
 	struct sp_error err;
-	json_t *prot = NULL, *f;
+	json_t *prot = NULL;
 	const char *vm = json_string_value(json_object_get(job, "vm"));
 	int64_t id = json_integer_value(json_object_get(job, "id"));
 	char exe[PATH_MAX], idtxt[24];
 	const char *argv[20];
-	int n = 0;
+	int n = 0, gate[2];
 	size_t slot;
 	pid_t pid;
 
 	if (sp_state_protection_get(st, vm, &prot, &err) < 0) {
 		struct sp_error fail;
+		/* Ours to end only if still queued. */
+		if (sp_state_job_claim(st, id, getpid(), &err) < 0)
+			return;
 		sp_error_set(&fail, SP_E_NOT_PROTECTED,
 			     "VM '%s' is not protected any more", vm);
 		sp_state_job_finish(st, id, NULL, &fail, &err);
@@ -245,35 +276,52 @@ static void start_job(struct sp_state *st, json_t *job)
 		argv[n++] = json_string_value(json_object_get(prot, "require"));
 	}
 	argv[n] = NULL;
-	pid = fork();
-	if (pid == 0) {
-		int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
-		dup2(nul, STDIN_FILENO);
-		dup2(nul, STDOUT_FILENO);
-		execv(exe, (char *const *)argv);
-		_exit(127);
-	}
-	if (pid < 0) {
-		struct sp_error fail;
-		sp_error_set_errno(&fail, SP_E_INTERNAL, errno,
-				   "cannot start the job's process");
-		sp_state_job_finish(st, id, NULL, &fail, &err);
+	if (pipe2(gate, O_CLOEXEC) < 0) {
+		/* Still queued: the next tick tries again. */
+		logmsg(3, "cannot start job=%lld vm=%s: pipe: %s",
+		       (long long)id, vm, strerror(errno));
 		json_decref(prot);
 		return;
 	}
+	pid = fork();
+	if (pid == 0) {
+		close(gate[1]);
+		job_child(gate[0], exe, argv);
+	}
+	close(gate[0]);
+	if (pid < 0) {
+		struct sp_error fail;
+		close(gate[1]);
+		if (sp_state_job_claim(st, id, getpid(), &err) == 0) {
+			sp_error_set_errno(&fail, SP_E_INTERNAL, errno,
+					   "cannot start the job's process");
+			sp_state_job_finish(st, id, NULL, &fail, &err);
+		}
+		json_decref(prot);
+		return;
+	}
+	/* In progress by the child from here (invariant 4 of the state
+	 * database): a daemon that dies now leaves a job whose process is
+	 * gone or runs it, never a queued job someone else could start. */
+	if (sp_state_job_claim(st, id, pid, &err) < 0) {
+		close(gate[1]);
+		waitpid(pid, NULL, 0);
+		logmsg(err.code == SP_E_JOB_NOT_QUEUED ? 6 : 3,
+		       "job not started job=%lld vm=%s: %s", (long long)id, vm,
+		       err.msg);
+		json_decref(prot);
+		return;
+	}
+	if (write(gate[1], "g", 1) != 1)
+		logmsg(3, "cannot release job=%lld pid=%d: %s", (long long)id,
+		       (int)pid, strerror(errno));
+	close(gate[1]);
 	children[slot].pid = pid;
 	children[slot].job = id;
 	metrics_stale = true;
 	snprintf(children[slot].vm, sizeof(children[slot].vm), "%s", vm);
 	snprintf(children[slot].vault, sizeof(children[slot].vault), "%s",
 		 argv[2]);
-	/* In progress from here; the child says so too.  A daemon that
-	 * dies in between leaves the job queued, and the child, which has
-	 * its id, records it (invariant 3). */
-	f = json_pack("{s:s, s:I, s:I}", "status", "in progress", "pid",
-		      (json_int_t)pid, "started", (json_int_t)time(NULL));
-	sp_state_job_update(st, id, f, &err);
-	json_decref(f);
 	logmsg(6, "job started job=%lld vm=%s pid=%d attempt=%lld",
 	       (long long)id, vm, (int)pid,
 	       (long long)json_integer_value(json_object_get(job, "attempt")));
@@ -397,24 +445,22 @@ static void job_ended(struct sp_state *st, struct child *c, int status)
 		if (transient(code) && attempt <= (json_int_t)cfg.retries &&
 		    !stopping) {
 			int64_t id = 0;
-			json_t *f;
-			if (sp_state_job_create(st, c->vm, "backup", "retry",
-						&id, &err) == 0) {
-				f = json_pack(
-				    "{s:I, s:I, s:I}", "attempt", attempt + 1,
-				    "not_before",
-				    (json_int_t)(now_s() +
-						 ((int64_t)cfg.retry_delay
-						  << (attempt - 1))),
-				    "retry_of", (json_int_t)c->job);
-				sp_state_job_update(st, id, f, &err);
-				json_decref(f);
+			json_t *f = json_pack(
+			    "{s:I, s:I, s:I}", "attempt", attempt + 1,
+			    "not_before",
+			    (json_int_t)(now_s() + ((int64_t)cfg.retry_delay
+						    << (attempt - 1))),
+			    "retry_of", (json_int_t)c->job);
+			if (f &&
+			    sp_state_job_queue(st, c->vm, "backup", "retry", f,
+					       &id, &err) == 0) {
 				logmsg(
 				    5,
 				    "retry queued job=%lld vm=%s attempt=%lld",
 				    (long long)id, c->vm,
 				    (long long)attempt + 1);
 			}
+			json_decref(f);
 		}
 	} else if (s && !strncmp(s, "completed", 9)) {
 		json_t *report = NULL;
@@ -624,8 +670,8 @@ static void answer(struct sp_state *st, int fd)
 		/* Only protected VMs have a vault here; the command line
 		 * backs up the others itself. */
 		if (sp_state_protection_get(st, line + 7, &prot, &err) < 0 ||
-		    sp_state_job_create(st, line + 7, "backup", "manual", &id,
-					&err) < 0)
+		    sp_state_job_queue(st, line + 7, "backup", "manual", NULL,
+				       &id, &err) < 0)
 			snprintf(reply, sizeof(reply), "error %s %d %s\n",
 				 sp_errcode_name(err.code),
 				 sp_errcode_number(err.code), err.msg);

@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -64,12 +65,38 @@ int sp_state_protection_get(struct sp_state *s, const char *vm, json_t **ret,
 int sp_state_protected_list(struct sp_state *s, json_t **ret,
 			    struct sp_error *err);
 
-/* Jobs.  create: a "queued" job; *@id gets its id.  update merges the
- * members of @fields into the job.  list: newest first; @vm, @status may
- * be NULL, @since 0.  claim: the oldest queued job, marked "in progress"
- * by @pid atomically (NULL when none). */
+/*
+ * Jobs.  Each is run by exactly one process, the one its "pid" names while
+ * it is "in progress".  Every change of status below is one transaction
+ * that reads the status it starts from, so of two processes racing for a
+ * job one wins and the other is told:
+ *
+ *   create   (new) -> "in progress" by the calling process: a command that
+ *            runs its own job; no one else ever sees it queued.
+ *   queue    (new) -> "queued", for stillpointd to run; @fields (may be
+ *            NULL) are added to the record (attempt, not_before, ...).
+ *   claim    "queued" -> "in progress" by @pid.  A job @pid already holds
+ *            is claimed again; any other state is SP_E_JOB_NOT_QUEUED.
+ *   cancel   "queued" -> "cancelled" (code Interrupted), *@pid = 0; for a
+ *            job in progress nothing changes and *@pid names its process,
+ *            to be signalled; any other state is SP_E_USAGE.
+ *   finish   -> "completed", "completed with warnings", "failed" or
+ *            "cancelled" (see sp_state_job_finish).
+ *   recover  "in progress" by a process that is gone -> "failed".
+ *
+ * create and queue refuse a second active job of a VM (SP_E_JOB_RUNNING).
+ * update merges the members of @fields into the job.  list: newest first;
+ * @vm, @status may be NULL, @since 0.
+ */
 int sp_state_job_create(struct sp_state *s, const char *vm, const char *kind,
 			const char *trigger, int64_t *id, struct sp_error *err);
+int sp_state_job_queue(struct sp_state *s, const char *vm, const char *kind,
+		       const char *trigger, json_t *fields, int64_t *id,
+		       struct sp_error *err);
+int sp_state_job_claim(struct sp_state *s, int64_t id, pid_t pid,
+		       struct sp_error *err);
+int sp_state_job_cancel(struct sp_state *s, int64_t id, pid_t *pid,
+			struct sp_error *err);
 int sp_state_job_update(struct sp_state *s, int64_t id, json_t *fields,
 			struct sp_error *err);
 int sp_state_job_get(struct sp_state *s, int64_t id, json_t **ret,
@@ -81,7 +108,7 @@ int sp_state_job_active(struct sp_state *s, const char *vm, int64_t *id,
 			struct sp_error *err);
 /* Jobs "in progress" whose process is gone (a crash, a restart) become
  * "failed" with code Interrupted; each is appended, as recorded now, to
- * @recovered (may be NULL). */
+ * @recovered (may be NULL).  A job that ends meanwhile keeps its outcome. */
 int sp_state_jobs_recover(struct sp_state *s, json_t *recovered,
 			  struct sp_error *err);
 

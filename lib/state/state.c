@@ -10,6 +10,10 @@
  *     the same transaction that creates one).
  *  3. A job "in progress" names the pid that runs it; a job whose pid is
  *     gone is failed by sp_state_jobs_recover(), never left in progress.
+ *  4. A job is run by one process only: it becomes "in progress" either
+ *     when it is created by the process that runs it, or by a claim that
+ *     finds it "queued" in the same transaction; a job read and written
+ *     back is read and written in one transaction.
  */
 #include <errno.h>
 #include <signal.h>
@@ -293,31 +297,84 @@ int sp_state_protected_list(struct sp_state *s, json_t **ret,
 
 /* ---- jobs --------------------------------------------------------------- */
 
+/* One write transaction: BEGIN IMMEDIATE takes the database's write lock
+ * at once, so what is read inside cannot change before it is written. */
+static int tx_begin(struct sp_state *s, struct sp_error *err)
+{
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return db_error(s, err, "begin a transaction");
+	return 0;
+}
+
+/* Commit when @r is 0, else roll back; @r, or the commit's failure. */
+static int tx_end(struct sp_state *s, int r, struct sp_error *err)
+{
+	if (r == 0 &&
+	    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		r = db_error(s, err, "commit a transaction");
+	if (r < 0)
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
+static const char *status_of(json_t *job)
+{
+	const char *s = json_string_value(json_object_get(job, "status"));
+
+	return s ? s : "";
+}
+
+static pid_t pid_of(json_t *job)
+{
+	return (pid_t)json_integer_value(json_object_get(job, "pid"));
+}
+
 static int job_write(struct sp_state *s, int64_t id, json_t *job,
 		     struct sp_error *err)
 {
 	sp_autofree char *doc = dump(job);
 	char idtxt[24];
-	const char *args[] = {json_string_value(json_object_get(job, "status")),
-			      doc, idtxt, NULL};
+	const char *args[] = {status_of(job), doc, idtxt, NULL};
 
+	if (!doc)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	snprintf(idtxt, sizeof(idtxt), "%lld", (long long)id);
 	return exec(s, "UPDATE jobs SET status = ?1, doc = ?2 WHERE id = ?3",
 		    args, NULL, NULL, err);
 }
 
-int sp_state_job_create(struct sp_state *s, const char *vm, const char *kind,
-			const char *trigger, int64_t *id, struct sp_error *err)
+/* Read job @id, merge @fields into it and write it back; inside a
+ * transaction of the caller. */
+static int job_merge(struct sp_state *s, int64_t id, json_t *fields,
+		     struct sp_error *err)
+{
+	json_t *job = NULL;
+	int r = sp_state_job_get(s, id, &job, err);
+
+	if (r < 0)
+		return r;
+	json_object_update(job, fields);
+	r = job_write(s, id, job, err);
+	json_decref(job);
+	return r;
+}
+
+/* A new job of @vm in @status (invariant 2), its document made of the
+ * usual members and @fields (may be NULL). */
+static int job_insert(struct sp_state *s, const char *vm, const char *kind,
+		      const char *trigger, const char *status, json_t *fields,
+		      int64_t *id, struct sp_error *err)
 {
 	char created[24];
-	const char *args[] = {vm, created, NULL};
+	const char *args[] = {vm, status, created, NULL};
 	json_t *job;
 	int64_t active = 0;
 	int r;
 
-	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-	    SQLITE_OK)
-		return db_error(s, err, "begin a transaction");
+	r = tx_begin(s, err);
+	if (r < 0)
+		return r;
 	r = sp_state_job_active(s, vm, &active, err);
 	if (r == 0 && active)
 		r = sp_error_set(err, SP_E_JOB_RUNNING,
@@ -328,21 +385,122 @@ int sp_state_job_create(struct sp_state *s, const char *vm, const char *kind,
 	if (r == 0)
 		r = exec(s,
 			 "INSERT INTO jobs (vm, status, created, doc) VALUES "
-			 "(?1, 'queued', ?2, '{}')",
+			 "(?1, ?2, ?3, '{}')",
 			 args, NULL, NULL, err);
 	if (r == 0) {
 		*id = sqlite3_last_insert_rowid(s->db);
 		job = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:i}", "id",
 				(json_int_t)*id, "vm", vm, "kind", kind,
-				"trigger", trigger, "status", "queued",
-				"created", (json_int_t)now_s(), "attempt", 1);
-		r = job_write(s, *id, job, err);
-		json_decref(job);
+				"trigger", trigger, "status", status, "created",
+				(json_int_t)now_s(), "attempt", 1);
+		if (!job) {
+			r = sp_error_set(err, SP_E_NOMEM, "out of memory");
+		} else {
+			if (fields)
+				json_object_update(job, fields);
+			/* The id and status are this function's to say. */
+			json_object_set_new(job, "id", json_integer(*id));
+			json_object_set_new(job, "status", json_string(status));
+			r = job_write(s, *id, job, err);
+			json_decref(job);
+		}
 	}
-	sqlite3_exec(s->db, r == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+	return tx_end(s, r, err);
+}
+
+/* Members that say process @pid runs a job from now on. */
+static json_t *running_fields(pid_t pid)
+{
+	return json_pack("{s:s, s:I, s:I, s:I}", "status", "in progress", "pid",
+			 (json_int_t)pid, "started", (json_int_t)now_s(),
+			 "started_ms", (json_int_t)sp_now_ms());
+}
+
+int sp_state_job_create(struct sp_state *s, const char *vm, const char *kind,
+			const char *trigger, int64_t *id, struct sp_error *err)
+{
+	json_t *f = running_fields(getpid());
+	int r;
+
+	if (!f)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	r = job_insert(s, vm, kind, trigger, "in progress", f, id, err);
+	json_decref(f);
 	if (r == 0)
 		sp_test_hold("job-created");
 	return r;
+}
+
+int sp_state_job_queue(struct sp_state *s, const char *vm, const char *kind,
+		       const char *trigger, json_t *fields, int64_t *id,
+		       struct sp_error *err)
+{
+	return job_insert(s, vm, kind, trigger, "queued", fields, id, err);
+}
+
+int sp_state_job_claim(struct sp_state *s, int64_t id, pid_t pid,
+		       struct sp_error *err)
+{
+	json_t *job = NULL, *f = NULL;
+	const char *st;
+	int r;
+
+	r = tx_begin(s, err);
+	if (r < 0)
+		return r;
+	r = sp_state_job_get(s, id, &job, err);
+	st = r == 0 ? status_of(job) : "";
+	if (r == 0 && !strcmp(st, "queued")) {
+		f = running_fields(pid);
+		r = f ? job_merge(s, id, f, err)
+		      : sp_error_set(err, SP_E_NOMEM, "out of memory");
+	} else if (r == 0 &&
+		   !(!strcmp(st, "in progress") && pid_of(job) == pid)) {
+		r = sp_error_set(err, SP_E_JOB_NOT_QUEUED,
+				 "job %lld is %s%s, not queued: another "
+				 "process took it (see 'stillpoint job %lld')",
+				 (long long)id, st,
+				 !strcmp(st, "in progress") ? " elsewhere" : "",
+				 (long long)id);
+	}
+	json_decref(f);
+	json_decref(job);
+	return tx_end(s, r, err);
+}
+
+int sp_state_job_cancel(struct sp_state *s, int64_t id, pid_t *pid,
+			struct sp_error *err)
+{
+	json_t *job = NULL, *f = NULL;
+	const char *st;
+	int r;
+
+	*pid = 0;
+	r = tx_begin(s, err);
+	if (r < 0)
+		return r;
+	r = sp_state_job_get(s, id, &job, err);
+	st = r == 0 ? status_of(job) : "";
+	if (r == 0 && !strcmp(st, "queued")) {
+		f = json_pack(
+		    "{s:s, s:s, s:i, s:s, s:s, s:I, s:I}", "status",
+		    "cancelled", "code", sp_errcode_name(SP_E_INTERRUPTED),
+		    "number", sp_errcode_number(SP_E_INTERRUPTED), "message",
+		    "cancelled before it started", "action",
+		    sp_errcode_lookup(SP_E_INTERRUPTED)->action, "ended",
+		    (json_int_t)now_s(), "ended_ms", (json_int_t)sp_now_ms());
+		r = f ? job_merge(s, id, f, err)
+		      : sp_error_set(err, SP_E_NOMEM, "out of memory");
+	} else if (r == 0 && !strcmp(st, "in progress") && pid_of(job) > 0) {
+		*pid = pid_of(job);
+	} else if (r == 0) {
+		r = sp_error_set(err, SP_E_USAGE,
+				 "job %lld is %s: nothing to cancel",
+				 (long long)id, *st ? st : "?");
+	}
+	json_decref(f);
+	json_decref(job);
+	return tx_end(s, r, err);
 }
 
 int sp_state_job_get(struct sp_state *s, int64_t id, json_t **ret,
@@ -358,15 +516,11 @@ int sp_state_job_get(struct sp_state *s, int64_t id, json_t **ret,
 int sp_state_job_update(struct sp_state *s, int64_t id, json_t *fields,
 			struct sp_error *err)
 {
-	json_t *job = NULL;
-	int r = sp_state_job_get(s, id, &job, err);
+	int r = tx_begin(s, err);
 
 	if (r < 0)
 		return r;
-	json_object_update(job, fields);
-	r = job_write(s, id, job, err);
-	json_decref(job);
-	return r;
+	return tx_end(s, job_merge(s, id, fields, err), err);
 }
 
 int sp_state_jobs_list(struct sp_state *s, const char *vm, const char *status,
@@ -409,6 +563,42 @@ int sp_state_job_active(struct sp_state *s, const char *vm, int64_t *id,
 	return r;
 }
 
+static bool process_gone(pid_t pid)
+{
+	return pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM);
+}
+
+/* Fail job @id if it is still in progress by a process that is gone (a
+ * job that ended meanwhile keeps its outcome); *@done says whether it
+ * was.  Inside a transaction of the caller. */
+static int recover_one(struct sp_state *s, int64_t id, bool *done,
+		       struct sp_error *err)
+{
+	json_t *job = NULL, *f;
+	int r = sp_state_job_get(s, id, &job, err);
+
+	*done = false;
+	if (r < 0 || strcmp(status_of(job), "in progress") ||
+	    !process_gone(pid_of(job))) {
+		json_decref(job);
+		return r;
+	}
+	json_decref(job);
+	f = json_pack("{s:s, s:s, s:i, s:s, s:s, s:I}", "status", "failed",
+		      "code", sp_errcode_name(SP_E_INTERRUPTED), "number",
+		      sp_errcode_number(SP_E_INTERRUPTED), "message",
+		      "the process running this job ended before it "
+		      "did (crash or restart); no point was published",
+		      "action", sp_errcode_lookup(SP_E_INTERRUPTED)->action,
+		      "ended", (json_int_t)now_s());
+	if (!f)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	r = job_merge(s, id, f, err);
+	json_decref(f);
+	*done = r == 0;
+	return r;
+}
+
 int sp_state_jobs_recover(struct sp_state *s, json_t *recovered,
 			  struct sp_error *err)
 {
@@ -420,31 +610,19 @@ int sp_state_jobs_recover(struct sp_state *s, json_t *recovered,
 		return r;
 	json_array_foreach(rows, i, job)
 	{
-		pid_t pid =
-		    (pid_t)json_integer_value(json_object_get(job, "pid"));
-		json_t *f;
+		int64_t id = json_integer_value(json_object_get(job, "id"));
+		bool done = false;
 
-		if (pid > 0 && (kill(pid, 0) == 0 || errno == EPERM))
+		if (!process_gone(pid_of(job)))
 			continue;
-		f = json_pack(
-		    "{s:s, s:s, s:i, s:s, s:s, s:I}", "status", "failed",
-		    "code", sp_errcode_name(SP_E_INTERRUPTED), "number",
-		    sp_errcode_number(SP_E_INTERRUPTED), "message",
-		    "the process running this job ended before it "
-		    "did (crash or restart); no point was published",
-		    "action", sp_errcode_lookup(SP_E_INTERRUPTED)->action,
-		    "ended", (json_int_t)now_s());
-		r = sp_state_job_update(
-		    s, json_integer_value(json_object_get(job, "id")), f, err);
-		json_decref(f);
+		r = tx_begin(s, err);
+		if (r == 0)
+			r = tx_end(s, recover_one(s, id, &done, err), err);
 		if (r < 0)
 			break;
-		if (recovered) {
+		if (done && recovered) {
 			json_t *now = NULL;
-			if (sp_state_job_get(
-				s,
-				json_integer_value(json_object_get(job, "id")),
-				&now, err) == 0)
+			if (sp_state_job_get(s, id, &now, err) == 0)
 				json_array_append_new(recovered, now);
 		}
 	}

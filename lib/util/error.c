@@ -239,6 +239,9 @@ static const struct sp_errcode_info catalogue[] = {
      "the backup directly"},
     {SP_E_JOB_RUNNING, "JobRunning", "a job of this VM is already running",
      "wait for it ('stillpoint jobs --vm VM') or cancel it"},
+    {SP_E_JOB_NOT_QUEUED, "JobNotQueued",
+     "the job was taken by another process, or cancelled, before it started",
+     "nothing to do: see who ran it with 'stillpoint job ID'"},
     {0, NULL, NULL, NULL},
 };
 

@@ -4,9 +4,9 @@
  * while the guest is frozen, during a transfer, in the middle of gc):
  * STILLPOINT_TEST_HOLD=STEP:MS makes sp_test_hold("STEP") sleep MS.  Steps:
  * "frozen", "transfer" (live backups), "slice" (each slice read), "gc"
- * (each gc rename or unlink), "job-created" (a job record was just made),
- * "dispatch" (stillpointd about to start a queued job it listed).  Unset,
- * it costs one getenv.
+ * (each gc rename or unlink), "job-created" (a command just made the
+ * record of a job it runs), "dispatch" (stillpointd about to start a
+ * queued job it listed).  Unset, it costs one getenv.
  */
 #ifndef SP_UTIL_FAULT_H
 #define SP_UTIL_FAULT_H
