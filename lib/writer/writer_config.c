@@ -654,8 +654,9 @@ int sp_writer_check_guest_mode(const char *path, const char *writer,
 				    "%s is not an absolute path (give the full "
 				    "path in the writer settings)",
 				    what);
-	/* The type bits are checked when the guest reported them. */
-	if ((mode & S_IFMT) && !S_ISREG(mode))
+	/* A mode without type bits is no regular file either: what was not
+	 * reported is not assumed. */
+	if (!S_ISREG(mode))
 		return sp_error_set(err, SP_E_WRITER_NOT_FOUND,
 				    "%s is not a regular file in the guest "
 				    "(give the path of the script itself)",

@@ -112,8 +112,10 @@ int sp_writer_check_host_script(const char *path, const char *writer,
 				const char *step, struct sp_error *err);
 
 /*
- * The same check for a guest script, from the owner uid and mode
- * (st_mode bits) the guest reported for it and its directory.
+ * The same check for a guest script, from the owner uid and whole st_mode
+ * (type and permission bits) the guest reported for it and its directory.
+ * Anything but a regular file is refused with SP_E_WRITER_NOT_FOUND, as on
+ * the host.
  */
 int sp_writer_check_guest_mode(const char *path, const char *writer,
 			       const char *step, unsigned uid, unsigned mode,

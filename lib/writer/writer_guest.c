@@ -42,14 +42,15 @@ static const char *last_line(char *out)
 	return nl ? nl + 1 : out;
 }
 
-/* Owner and mode of the script and its directory, as the guest sees
- * them. */
+/* Owner, type and mode of the script and its directory, as the guest
+ * sees them: %f is the whole st_mode in hex (%a would drop the type, and a
+ * directory or FIFO would pass for a script). */
 static int check_guest_script(struct sp_domain *d,
 			      const struct sp_writer_def *w, const char *step,
 			      const char *path, struct sp_error *err)
 {
 	sp_autofree char *copy = strdup(path);
-	const char *argv[] = {"-L", "-c", "%u %a", path, NULL, NULL};
+	const char *argv[] = {"-L", "-c", "%u %f", path, NULL, NULL};
 	struct sp_guest_exec_result res;
 	unsigned uid, mode, duid, dmode;
 	int r;
@@ -75,7 +76,7 @@ static int check_guest_script(struct sp_domain *d,
 	if (r < 0)
 		return r;
 	if (res.timed_out || res.exit_code != 0 || !res.out ||
-	    sscanf(res.out, "%u %o %u %o", &uid, &mode, &duid, &dmode) != 4) {
+	    sscanf(res.out, "%u %x %u %x", &uid, &mode, &duid, &dmode) != 4) {
 		r = sp_error_set(err, SP_E_WRITER_NOT_FOUND,
 				 "%s script '%s' of writer '%s' is not in "
 				 "guest '%s' (%s)",

@@ -4,9 +4,10 @@
  * through the guest agent's guest-exec, with the same timeout, retries,
  * environment and result as host writers (writer_host.h).
  *
- * Before a script runs in a guest other than Windows, its owner and mode and
- * those of its directory are read in the guest (`stat`) and held to the rule of
- * host scripts: root-owned, not writable by group or others.
+ * Before a script runs in a guest other than Windows, its owner, type and
+ * mode and those of its directory are read in the guest (`stat`) and held to
+ * the rule of host scripts: a regular file, root-owned, not writable by group
+ * or others.
  */
 #ifndef SP_WRITER_WRITER_GUEST_H
 #define SP_WRITER_WRITER_GUEST_H

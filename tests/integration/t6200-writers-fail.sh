@@ -1,6 +1,7 @@
 #!/bin/bash
 # Writers that go wrong: one that fails, one that times out, one that is
-# missing, a script and a settings file with unsafe permissions, a writer
+# missing, guest paths that are no regular file (directory, FIFO, link to
+# a directory), a script and a settings file with unsafe permissions, a writer
 # that must not fail (continue_on_failure false) and a VM that requires
 # application consistency.  Each lowers the point to file-system with the
 # writer's code, or fails the job with it, and never leaves the guest
@@ -102,6 +103,20 @@ settings open "$(guest open /etc/stillpoint/open.sh)"
 expect_ok "backup with a world-writable guest script" sp --json backup "$vm" --writers "$T/open.json"
 check "file-system, WriterUnsafePermissions, script not run" \
 	jqe '.consistency == "file-system" and .consistency_reason.code == "WriterUnsafePermissions" and .writers[0].pre.attempts == 0 and (.consistency_reason.message | test("writable by .*0777"))' "$T/.out"
+
+# A guest path that is no regular file is refused before anything runs,
+# whatever its mode says: a directory, a FIFO, a link to a directory.
+lab_guest_exec "$vm" /bin/busybox mkdir -m 755 /etc/stillpoint/dir.sh &&
+	lab_guest_exec "$vm" /bin/busybox mkfifo -m 755 /etc/stillpoint/fifo.sh &&
+	lab_guest_exec "$vm" /bin/busybox ln -s dir.sh /etc/stillpoint/link.sh ||
+	die "cannot make the odd files in the guest"
+for kind in dir fifo link; do
+	settings "$kind" "$(guest "$kind" "/etc/stillpoint/$kind.sh")"
+	expect_ok "backup with a guest script that is a $kind" \
+		sp --json backup "$vm" --writers "$T/$kind.json"
+	check "$kind: file-system, WriterNotFound, not a regular file, not run" \
+		jqe '.consistency == "file-system" and .consistency_reason.code == "WriterNotFound" and .writers[0].pre.attempts == 0 and (.consistency_reason.message | test("not a regular file"))' "$T/.out"
+done
 
 # A settings file anyone may edit stops the job before anything happens.
 settings unsafe "$(guest db /etc/stillpoint/ok.sh)"

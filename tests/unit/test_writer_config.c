@@ -364,7 +364,7 @@ static void test_guest_mode(void)
 	sp_writer_check_guest_mode(path, "pg", "pre", uid, mode, duid, dmode,  \
 				   &err)
 	CHECK_OK(GM("/etc/sp/pre.sh", 0, 0100755, 0, 040755), &err);
-	CHECK_OK(GM("/etc/sp/pre.sh", 0, 0700, 0, 0755), &err);
+	CHECK_OK(GM("/etc/sp/pre.sh", 0, 0100700, 0, 040755), &err);
 	CHECK_INT(GM("/etc/sp/pre.sh", 1000, 0100755, 0, 040755),
 		  SP_E_WRITER_UNSAFE);
 	CHECK_MSG(err, "'/etc/sp/pre.sh'");
@@ -383,6 +383,13 @@ static void test_guest_mode(void)
 	CHECK_INT(GM("/etc/sp/pre.sh", 0, 0100644, 0, 040755),
 		  SP_E_WRITER_NOT_FOUND);
 	CHECK_INT(GM("/etc/sp", 0, 040755, 0, 040755), SP_E_WRITER_NOT_FOUND);
+	CHECK_MSG(err, "not a regular file");
+	CHECK_INT(GM("/etc/sp/fifo", 0, 010755, 0, 040755),
+		  SP_E_WRITER_NOT_FOUND);
+	CHECK_MSG(err, "not a regular file");
+	/* Permission bits alone (the type not reported) are not a script. */
+	CHECK_INT(GM("/etc/sp/pre.sh", 0, 0755, 0, 040755),
+		  SP_E_WRITER_NOT_FOUND);
 	CHECK_INT(GM("pre.sh", 0, 0100755, 0, 040755), SP_E_WRITER_UNSAFE);
 #undef GM
 }
