@@ -60,6 +60,12 @@ int cmd_jobs(struct cli *cli, int argc, char **argv);
 int cmd_job(struct cli *cli, int argc, char **argv);
 int cmd_prune(struct cli *cli, int argc, char **argv);
 
+struct sp_state;
+/* Cancel job @id: a queued job is cancelled in the state database (the
+ * daemon will not start it), a running one is sent SIGTERM.  Errors:
+ * SP_E_USAGE when it has ended, SP_E_JOB_NOT_FOUND. */
+int cli_job_cancel(struct sp_state *st, int64_t id, struct sp_error *err);
+
 /* stillpointd's control socket ($STILLPOINTD_SOCKET overrides). */
 const char *cli_daemon_socket(void);
 /* One request line, one reply line; -1 when no daemon answers. */

@@ -216,6 +216,20 @@ int cmd_jobs(struct cli *cli, int argc, char **argv)
 	return 0;
 }
 
+int cli_job_cancel(struct sp_state *st, int64_t id, struct sp_error *err)
+{
+	pid_t pid = 0;
+	int r = sp_state_job_cancel(st, id, &pid, err);
+
+	/* In progress: the job stops itself (ends its backup job, deletes
+	 * its checkpoint, publishes nothing). */
+	if (r == 0 && pid > 0 && kill(pid, SIGTERM) < 0 && errno != ESRCH)
+		r = sp_error_set_errno(err, SP_E_INTERNAL, errno,
+				       "cannot signal job %lld (pid %d)",
+				       (long long)id, (int)pid);
+	return r;
+}
+
 int cmd_job(struct cli *cli, int argc, char **argv)
 {
 	struct sp_state *st = NULL;
@@ -246,19 +260,8 @@ int cmd_job(struct cli *cli, int argc, char **argv)
 	r = sp_state_open(NULL, &st, &err);
 	if (r == 0)
 		r = sp_state_job_get(st, id, &j, &err);
-	if (r == 0 && cancel) {
-		pid_t pid = 0;
-		/* Queued: cancelled in the same transaction that sees it
-		 * queued, so the daemon cannot start it meanwhile.  In
-		 * progress: the job stops itself (ends its backup job,
-		 * deletes its checkpoint, publishes nothing). */
-		r = sp_state_job_cancel(st, id, &pid, &err);
-		if (r == 0 && pid > 0 && kill(pid, SIGTERM) < 0 &&
-		    errno != ESRCH)
-			r = sp_error_set_errno(
-			    &err, SP_E_INTERNAL, errno,
-			    "cannot signal job %lld (pid %d)", id, (int)pid);
-	}
+	if (r == 0 && cancel)
+		r = cli_job_cancel(st, id, &err);
 	sp_state_close(st);
 	if (r < 0) {
 		json_decref(j);

@@ -65,8 +65,9 @@ fail:
 int cli_backup_via_daemon(struct cli *cli, const char *domain)
 {
 	struct sp_state *st = NULL;
-	struct sp_error err = {0};
+	struct sp_error err = {0}, cerr;
 	char line[300], reply[600];
+	bool cancelled = false;
 	long long id;
 	json_t *j = NULL;
 	const char *status;
@@ -101,9 +102,13 @@ int cli_backup_via_daemon(struct cli *cli, const char *domain)
 		if (status && strcmp(status, "queued") &&
 		    strcmp(status, "in progress"))
 			break;
-		if (cli->cancel && *cli->cancel) {
-			snprintf(line, sizeof(line), "cancel %lld\n", id);
-			cli_daemon_request(line, reply, sizeof(reply));
+		if (cli->cancel && *cli->cancel && !cancelled) {
+			/* Once, as 'job cancel' does: a queued job ends
+			 * here, a running one is told to stop.  One that
+			 * ended meanwhile keeps its outcome. */
+			cancelled = true;
+			if (cli_job_cancel(st, id, &cerr) == 0)
+				continue;
 		}
 		usleep(200000);
 	}
@@ -125,7 +130,7 @@ int cli_backup_via_daemon(struct cli *cli, const char *domain)
 		    -(int)json_integer_value(json_object_get(j, "number")),
 		    "%s", json_string_value(json_object_get(j, "message")));
 		json_decref(j);
-		return cli->json ? 1 : cli_fail(cli, &err);
+		return cli_fail(cli, &err);
 	}
 	json_decref(j);
 	return 0;

@@ -4,7 +4,8 @@
 # phases timed, metrics written; backup --now goes through the daemon;
 # a daemon killed with its running job (a crash) leaves no job "in
 # progress" after restart and no point; a failing job runs the failure
-# hook; --max-per-vault serializes jobs of one vault only.
+# hook; --max-per-vault serializes jobs of one vault only; job cancel and
+# Ctrl-C on backup --now stop a job during its transfer.
 . "$(dirname "$0")/lib.sh"
 . "$SP_TOP/tests/lab/lab.sh"
 lab_need
@@ -127,6 +128,18 @@ expect_ok "job cancel" sp job cancel "$job"
 check "the job ends cancelled" wait_for 30 bash -c "sp --json job $job | jqe '.status == \"cancelled\"'"
 check "no point, no backup job, one checkpoint" \
 	bash -c "[ \$(sp points $a --json | jq length) = $n ] && virsh domjobinfo $a | grep -q 'Job type: *None' && [ \$(virsh checkpoint-list $a --name | grep -c stillpoint-) = 1 ]"
+# Ctrl-C on backup --now while its job transfers: the job is told to stop
+# (once), ends cancelled, and the command exits with Interrupted.
+"$SP" --no-progress backup "$a" --now >/dev/null 2>"$T/now.err" &
+npid=$!
+check "a --now job to interrupt is transferring" wait_for 60 bash -c "virsh domjobinfo $a 2>/dev/null | grep -q 'Operation: *Backup'"
+job=$(sp --json jobs --vm "$a" --status 'in progress' | jq '.[0].id')
+kill -INT $npid
+wait $npid
+rc=$?
+check "the command exits 1 with Interrupted" bash -c "[ $rc = 1 ] && grep -q Interrupted '$T/now.err'"
+check "its job ended cancelled" bash -c "sp --json job $job | jqe '.status == \"cancelled\"'"
+check "and made no point" test "$(sp points "$a" --json | jq length)" = "$n"
 kill $dpid; wait $dpid
 check "the daemon stops on SIGTERM and removes its socket" test ! -e "$STILLPOINTD_SOCKET"
 check "the log has syslog priorities" grep -q '^<6>stillpointd started' "$T/daemon.log"
