@@ -9,7 +9,10 @@
  * A job runs in a child process (`stillpoint backup VM --job-id N`), which
  * records its own outcome in the state database: a daemon that crashes or
  * restarts loses no job, and a job whose process is gone is failed by
- * sp_state_jobs_recover() at start and on every tick.
+ * sp_state_jobs_recover() at start, or later when it stands in the way of
+ * a new job of its VM.  The protected VMs and their parsed schedules are
+ * kept in memory (the plan) and loaded again only when the state
+ * database's generation says a policy or protection changed, or on SIGHUP.
  *
  * State machine of a job: queued -> in progress -> completed | completed
  * with warnings | failed | cancelled; a failed job with a transient code
@@ -21,6 +24,8 @@
  *  2. Never more than --max-jobs children, nor --max-per-vault children
  *     writing to one vault.
  *  3. No job stays "in progress" once its process is gone.
+ *  4. The plan is never older than the tick that uses it: each tick
+ *     compares the generation it was loaded at with the database's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -73,7 +78,9 @@ static const char help[] =
     "    root only): 'stillpoint backup VM --now' queues a job there.\n"
     "    Logs go to stderr with syslog priority prefixes (journald).\n"
     "    SIGTERM or SIGINT: running jobs are asked to stop (they publish\n"
-    "    nothing), then the daemon exits.\n"
+    "    nothing), then the daemon exits.  Policies and protections are\n"
+    "    read again as soon as one changes; SIGHUP makes it read them\n"
+    "    anyway.\n"
     "\n"
     "OPTIONS\n"
     "    --metrics FILE      write Prometheus metrics (text format) to FILE\n"
@@ -105,7 +112,7 @@ static struct {
 } cfg = {1, 1, 2, 300, 1000, NULL, NULL, SP_DAEMON_SOCKET, NULL, 0};
 
 static struct child children[MAX_CHILDREN];
-static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t stopping, reload_requested;
 /* Jobs changed since the metrics were last written. */
 static bool metrics_stale = true;
 
@@ -113,6 +120,12 @@ static void on_stop(int sig)
 {
 	(void)sig;
 	stopping = 1;
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	reload_requested = 1;
 }
 
 static void logmsg(int prio, const char *fmt, ...)
@@ -145,33 +158,183 @@ static unsigned running(const char *vault)
 	return n;
 }
 
-/* ---- the schedule ------------------------------------------------------- */
+/* ---- the plan: protected VMs and their schedules ------------------------ */
+
+/*
+ * What the scheduler knows, loaded from the state database at start, again
+ * whenever its generation moves (a policy or a protection was written, by
+ * anyone: a tick costs one small query) and on SIGHUP.  Each policy's
+ * schedule is parsed once per load; a VM whose policy cannot be used is
+ * logged once per load and skipped.
+ */
+struct plan_vm {
+	json_t *prot;		   /* its protection record */
+	struct sp_schedule *sched; /* its policy's (owned by plan.scheds) */
+};
+
+static struct {
+	struct plan_vm *vms;
+	size_t nvms;
+	struct sp_schedule **scheds; /* one per policy, NULL when unusable */
+	size_t nscheds;
+	int64_t generation;
+	bool loaded;
+} plan;
+
+static void plan_clear(void)
+{
+	for (size_t i = 0; i < plan.nvms; i++)
+		json_decref(plan.vms[i].prot);
+	for (size_t k = 0; k < plan.nscheds; k++)
+		sp_policy_schedule_free(plan.scheds[k]);
+	free(plan.vms);
+	free(plan.scheds);
+	plan.vms = NULL;
+	plan.scheds = NULL;
+	plan.nvms = plan.nscheds = 0;
+}
+
+/* The schedule of policy @name among @pols, parsed in @scheds. */
+static struct sp_schedule *
+schedule_named(json_t *pols, struct sp_schedule **scheds, const char *name)
+{
+	json_t *p;
+	size_t k;
+
+	json_array_foreach(pols, k, p)
+	{
+		const char *n = json_string_value(json_object_get(p, "name"));
+		if (name && n && !strcmp(name, n))
+			return scheds[k];
+	}
+	return NULL;
+}
+
+static void plan_load(struct sp_state *st, const char *why)
+{
+	struct sp_error err;
+	json_t *prots = NULL, *pols = NULL, *p;
+	struct plan_vm *vms = NULL;
+	struct sp_schedule **scheds = NULL;
+	size_t nvms = 0, npols = 0, i, k;
+	int64_t gen = 0;
+
+	/* The generation first: a write made while this loads moves it
+	 * again, and the next tick loads once more. */
+	if (sp_state_generation(st, &gen, &err) < 0 ||
+	    sp_state_protected_list(st, &prots, &err) < 0 ||
+	    sp_state_policy_list(st, &pols, &err) < 0) {
+		logmsg(3, "cannot load the protected VMs: %s", err.msg);
+		goto out;
+	}
+	nvms = json_array_size(prots);
+	npols = json_array_size(pols);
+	vms = calloc(nvms + 1, sizeof(*vms));
+	scheds = calloc(npols + 1, sizeof(*scheds));
+	if (!vms || !scheds) {
+		logmsg(3, "cannot load the protected VMs: out of memory");
+		goto out;
+	}
+	json_array_foreach(pols, k, p)
+	{
+		if (sp_policy_schedule(p, &scheds[k], &err) < 0)
+			logmsg(4, "policy unusable policy=%s: %s",
+			       json_string_value(json_object_get(p, "name")),
+			       err.msg);
+	}
+	json_array_foreach(prots, i, p)
+	{
+		const char *pol =
+		    json_string_value(json_object_get(p, "policy"));
+		vms[i].prot = json_incref(p);
+		vms[i].sched = schedule_named(pols, scheds, pol);
+		if (!vms[i].sched)
+			logmsg(4,
+			       "no schedule vm=%s: policy '%s' is missing "
+			       "or cannot be used",
+			       json_string_value(json_object_get(p, "vm")),
+			       pol ? pol : "?");
+	}
+	plan_clear();
+	plan.vms = vms;
+	plan.nvms = nvms;
+	plan.scheds = scheds;
+	plan.nscheds = npols;
+	vms = NULL;
+	scheds = NULL;
+	plan.generation = gen;
+	plan.loaded = true;
+	logmsg(6,
+	       "schedules loaded why=%s vms=%zu policies=%zu generation=%lld",
+	       why, plan.nvms, plan.nscheds, (long long)gen);
+out:
+	for (i = 0; vms && i < nvms; i++)
+		json_decref(vms[i].prot);
+	for (k = 0; scheds && k < npols; k++)
+		sp_policy_schedule_free(scheds[k]);
+	free(vms);
+	free(scheds);
+	json_decref(prots);
+	json_decref(pols);
+}
+
+/* Load the plan again when asked (SIGHUP) or when it is out of date. */
+static void plan_refresh(struct sp_state *st)
+{
+	struct sp_error err;
+	int64_t gen = 0;
+
+	if (reload_requested) {
+		reload_requested = 0;
+		plan_load(st, "SIGHUP");
+		return;
+	}
+	if (sp_state_generation(st, &gen, &err) < 0) {
+		logmsg(3, "cannot read the state generation: %s", err.msg);
+		return;
+	}
+	if (!plan.loaded || gen != plan.generation)
+		plan_load(st, plan.loaded ? "changed" : "start");
+}
+
+static size_t recover(struct sp_state *st, const char *why);
+
+/* Queue a backup of @vm.  A job of the VM left "in progress" by a process
+ * that is gone (a command killed with -9) stands in the way: recovery runs
+ * then, and the queueing is tried once more. */
+static int queue_job(struct sp_state *st, const char *vm, const char *trigger,
+		     json_t *fields, int64_t *id, struct sp_error *err)
+{
+	int r = sp_state_job_queue(st, vm, "backup", trigger, fields, id, err);
+
+	if (r == SP_E_JOB_RUNNING && recover(st, "blocked") > 0)
+		r = sp_state_job_queue(st, vm, "backup", trigger, fields, id,
+				       err);
+	return r;
+}
 
 /* Invariant 1: each VM's next due instant after the last one handled; a
  * new protection starts counting from now (no backlog of the past). */
 static void schedule_tick(struct sp_state *st)
 {
 	struct sp_error err;
-	json_t *list = NULL, *p;
-	size_t i;
 
-	if (sp_state_protected_list(st, &list, &err) < 0) {
-		logmsg(3, "cannot list protected VMs: %s", err.msg);
-		return;
-	}
-	json_array_foreach(list, i, p)
-	{
+	for (size_t i = 0; i < plan.nvms; i++) {
+		json_t *p = plan.vms[i].prot;
 		const char *vm = json_string_value(json_object_get(p, "vm"));
 		json_t *done = json_object_get(p, "due_done");
 		int64_t from =
 		    json_is_integer(done)
 			? json_integer_value(done)
 			: json_integer_value(json_object_get(p, "created"));
-		int64_t due = 0, job = 0, now = now_s();
+		int64_t due = 0, job = 0, gen = 0, now = now_s();
 
+		if (!plan.vms[i].sched)
+			continue;
 		if (from > now)
 			from = now;
-		if (sp_policy_next_run(st, vm, from, &due, &err) < 0) {
+		if (sp_policy_schedule_next(plan.vms[i].sched, vm, from, &due,
+					    &err) < 0) {
 			logmsg(4, "no schedule vm=%s: %s", vm, err.msg);
 			continue;
 		}
@@ -179,14 +342,17 @@ static void schedule_tick(struct sp_state *st)
 			continue;
 		/* Due (a missed run counts once).  Remember it first: a VM
 		 * that cannot be queued now is not queued twice later. */
-		json_object_set_new(p, "due_done", json_integer(now));
-		if (sp_state_protect(st, p, &err) < 0) {
+		if (sp_state_protection_set_due(st, vm, now, &gen, &err) < 0) {
 			logmsg(3, "cannot record schedule vm=%s: %s", vm,
 			       err.msg);
 			continue;
 		}
-		if (sp_state_job_queue(st, vm, "backup", "schedule", NULL, &job,
-				       &err) < 0) {
+		json_object_set_new(p, "due_done", json_integer(now));
+		/* Our own mark alone moved the generation: the plan, which
+		 * has it too, is still up to date. */
+		if (gen == plan.generation + 1)
+			plan.generation = gen;
+		if (queue_job(st, vm, "schedule", NULL, &job, &err) < 0) {
 			logmsg(4, "backup due but not queued vm=%s: %s", vm,
 			       err.msg);
 			continue;
@@ -195,7 +361,6 @@ static void schedule_tick(struct sp_state *st)
 		       (long long)job, vm);
 		metrics_stale = true;
 	}
-	json_decref(list);
 }
 
 /* ---- running jobs ------------------------------------------------------- */
@@ -452,8 +617,7 @@ static void job_ended(struct sp_state *st, struct child *c, int status)
 						    << (attempt - 1))),
 			    "retry_of", (json_int_t)c->job);
 			if (f &&
-			    sp_state_job_queue(st, c->vm, "backup", "retry", f,
-					       &id, &err) == 0) {
+			    queue_job(st, c->vm, "retry", f, &id, &err) == 0) {
 				logmsg(
 				    5,
 				    "retry queued job=%lld vm=%s attempt=%lld",
@@ -491,12 +655,14 @@ static void reap(struct sp_state *st)
 }
 
 /* Jobs whose process died with a previous daemon (or on its own): failed
- * as interrupted, and the failure hook told. */
-static void recover(struct sp_state *st)
+ * as interrupted, and the failure hook told.  Runs at start, and when such
+ * a job stands in the way of a new one (queue_job()); the daemon's own
+ * children are followed by reap().  Returns how many were recovered. */
+static size_t recover(struct sp_state *st, const char *why)
 {
 	struct sp_error err;
 	json_t *gone = json_array(), *job;
-	size_t i;
+	size_t i, n;
 
 	if (sp_state_jobs_recover(st, gone, &err) < 0)
 		logmsg(3, "job recovery failed: %s", err.msg);
@@ -509,7 +675,10 @@ static void recover(struct sp_state *st)
 		on_failure_hook(job);
 		metrics_stale = true;
 	}
+	n = json_array_size(gone);
+	logmsg(6, "recovery done why=%s recovered=%zu", why, n);
 	json_decref(gone);
+	return n;
 }
 
 /* ---- metrics ------------------------------------------------------------ */
@@ -670,8 +839,7 @@ static void answer(struct sp_state *st, int fd)
 		/* Only protected VMs have a vault here; the command line
 		 * backs up the others itself. */
 		if (sp_state_protection_get(st, line + 7, &prot, &err) < 0 ||
-		    sp_state_job_queue(st, line + 7, "backup", "manual", NULL,
-				       &id, &err) < 0)
+		    queue_job(st, line + 7, "manual", NULL, &id, &err) < 0)
 			snprintf(reply, sizeof(reply), "error %s %d %s\n",
 				 sp_errcode_name(err.code),
 				 sp_errcode_number(err.code), err.msg);
@@ -714,6 +882,7 @@ int main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct sigaction sa = {.sa_handler = on_stop};
+	struct sigaction hup = {.sa_handler = on_hup};
 	struct sp_state *st = NULL;
 	struct sp_error err;
 	char self[PATH_MAX], lock[PATH_MAX];
@@ -769,6 +938,7 @@ int main(int argc, char **argv)
 	cfg.self_dir = self;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &hup, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	/* One daemon per socket: a second one would take the socket over and
 	 * start the same queued jobs.  The lock dies with the process. */
@@ -786,7 +956,8 @@ int main(int argc, char **argv)
 		logmsg(2, "cannot start: %s", err.msg);
 		return 1;
 	}
-	recover(st);
+	recover(st, "start");
+	plan_load(st, "start");
 	lfd = listen_socket();
 	if (lfd < 0) {
 		logmsg(2, "cannot listen on '%s': %s", cfg.socket_path,
@@ -823,7 +994,7 @@ int main(int argc, char **argv)
 		}
 		reap(st);
 		if (!stopping) {
-			recover(st);
+			plan_refresh(st);
 			schedule_tick(st);
 			dispatch(st);
 		}
@@ -834,6 +1005,7 @@ int main(int argc, char **argv)
 	}
 	close(lfd);
 	unlink(cfg.socket_path);
+	plan_clear();
 	sp_state_close(st);
 	logmsg(6, "stillpointd stopped");
 	return 0;

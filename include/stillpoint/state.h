@@ -55,6 +55,11 @@ int sp_state_policy_list(struct sp_state *s, json_t **ret,
 int sp_state_policy_delete(struct sp_state *s, const char *name,
 			   struct sp_error *err);
 
+/* A number that grows each time a policy or a protection is created,
+ * changed or deleted, by any process: a scheduler that keeps them in memory
+ * reloads when it moves. */
+int sp_state_generation(struct sp_state *s, int64_t *gen, struct sp_error *err);
+
 /* Protection: bind a VM to a policy (replacing an earlier binding). */
 int sp_state_protect(struct sp_state *s, json_t *protection,
 		     struct sp_error *err);
@@ -62,6 +67,13 @@ int sp_state_unprotect(struct sp_state *s, const char *vm,
 		       struct sp_error *err);
 int sp_state_protection_get(struct sp_state *s, const char *vm, json_t **ret,
 			    struct sp_error *err);
+/* The scheduler's mark: @vm's run due at or before @due_done was handled
+ * (kept as "due_done" in the protection, in one transaction).  *@gen: the
+ * generation after this write, which moved it by exactly one.  Errors:
+ * SP_E_NOT_PROTECTED when the VM was unprotected meanwhile. */
+int sp_state_protection_set_due(struct sp_state *s, const char *vm,
+				int64_t due_done, int64_t *gen,
+				struct sp_error *err);
 int sp_state_protected_list(struct sp_state *s, json_t **ret,
 			    struct sp_error *err);
 

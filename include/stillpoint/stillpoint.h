@@ -223,6 +223,18 @@ int sp_policy_check(json_t *policy, struct sp_error *err);
 int sp_policy_next_run(struct sp_state *st, const char *vm, int64_t after,
 		       int64_t *next, struct sp_error *err);
 
+/* The schedule of a policy document, parsed once for any number of
+ * sp_policy_schedule_next() calls (a scheduler that looks every second).
+ * Immutable once made; free with sp_policy_schedule_free().  Errors:
+ * SP_E_USAGE naming the bad part, SP_E_NOMEM. */
+struct sp_schedule;
+int sp_policy_schedule(json_t *policy, struct sp_schedule **ret,
+		       struct sp_error *err);
+/* When @vm is due next, strictly after @after, under schedule @s. */
+int sp_policy_schedule_next(const struct sp_schedule *s, const char *vm,
+			    int64_t after, int64_t *next, struct sp_error *err);
+void sp_policy_schedule_free(struct sp_schedule *s);
+
 /*
  * Apply protected VM @vm's retention to its points in the vault at
  * @vault_path (NULL: the protection's): points outside the rules go to the

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * Policies at work: checking a policy document, and when a protected VM
- * is due next (include/stillpoint/stillpoint.h).
+ * is due next, from the state database or from a schedule parsed once
+ * (include/stillpoint/stillpoint.h).
  */
 #include <string.h>
 
@@ -67,6 +68,23 @@ int sp_policy_of(struct sp_state *st, const char *vm, json_t **prot,
 		*prot = NULL;
 	}
 	return r;
+}
+
+int sp_policy_schedule(json_t *policy, struct sp_schedule **ret,
+		       struct sp_error *err)
+{
+	return schedule_of(policy, ret, err);
+}
+
+int sp_policy_schedule_next(const struct sp_schedule *s, const char *vm,
+			    int64_t after, int64_t *next, struct sp_error *err)
+{
+	return sp_schedule_next(s, vm, after, next, err);
+}
+
+void sp_policy_schedule_free(struct sp_schedule *s)
+{
+	sp_schedule_free(s);
 }
 
 int sp_policy_next_run(struct sp_state *st, const char *vm, int64_t after,

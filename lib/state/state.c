@@ -14,8 +14,11 @@
  *     when it is created by the process that runs it, or by a claim that
  *     finds it "queued" in the same transaction; a job read and written
  *     back is read and written in one transaction.
+ *  5. Every write to policies or protections moves the generation (SQL
+ *     triggers, in the writer's transaction).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +49,33 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  vm TEXT NOT NULL, status TEXT NOT NULL, created INTEGER NOT NULL,"
     "  doc TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS jobs_vm ON jobs (vm, status);";
+    "CREATE INDEX IF NOT EXISTS jobs_vm ON jobs (vm, status);"
+    /* Invariant 5: the generation counts policy and protection writes. */
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY,"
+    "  value INTEGER NOT NULL);";
+
+/* Invariant 5: every write to these tables moves the generation. */
+static int create_generation_triggers(sqlite3 *db)
+{
+	static const char *const tables[] = {"policies", "protections"};
+	static const char *const ops[] = {"INSERT", "UPDATE", "DELETE"};
+	char sql[256];
+
+	for (size_t t = 0; t < SP_ARRAY_SIZE(tables); t++)
+		for (size_t o = 0; o < SP_ARRAY_SIZE(ops); o++) {
+			snprintf(
+			    sql, sizeof(sql),
+			    "CREATE TRIGGER IF NOT EXISTS %s_%s_generation "
+			    "AFTER %s ON %s BEGIN INSERT INTO meta VALUES "
+			    "('generation', 1) ON CONFLICT (key) DO UPDATE "
+			    "SET value = value + 1; END;",
+			    tables[t], ops[o], ops[o], tables[t]);
+			if (sqlite3_exec(db, sql, NULL, NULL, NULL) !=
+			    SQLITE_OK)
+				return -1;
+		}
+	return 0;
+}
 
 static int db_error(struct sp_state *s, struct sp_error *err, const char *what)
 {
@@ -92,7 +121,8 @@ int sp_state_open(const char *dir, struct sp_state **ret, struct sp_error *err)
 				SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK ||
 	    sqlite3_busy_timeout(s->db, 30000) != SQLITE_OK ||
-	    sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+	    sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
+	    create_generation_triggers(s->db) < 0) {
 		int r = db_error(s, err, "open");
 		sp_state_close(s);
 		return r;
@@ -236,6 +266,44 @@ int sp_state_policy_delete(struct sp_state *s, const char *name,
 	return r;
 }
 
+/* One write transaction: BEGIN IMMEDIATE takes the database's write lock
+ * at once, so what is read inside cannot change before it is written. */
+static int tx_begin(struct sp_state *s, struct sp_error *err)
+{
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return db_error(s, err, "begin a transaction");
+	return 0;
+}
+
+/* Commit when @r is 0, else roll back; @r, or the commit's failure. */
+static int tx_end(struct sp_state *s, int r, struct sp_error *err)
+{
+	if (r == 0 &&
+	    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		r = db_error(s, err, "commit a transaction");
+	if (r < 0)
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
+int sp_state_generation(struct sp_state *s, int64_t *gen, struct sp_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(
+		s->db, "SELECT value FROM meta WHERE key = 'generation'", -1,
+		&st, NULL) != SQLITE_OK)
+		return db_error(s, err, "prepare a query");
+	rc = sqlite3_step(st);
+	*gen = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_error(s, err, "read the generation");
+	return 0;
+}
+
 /* ---- protections -------------------------------------------------------- */
 
 int sp_state_protect(struct sp_state *s, json_t *prot, struct sp_error *err)
@@ -281,6 +349,32 @@ int sp_state_protection_get(struct sp_state *s, const char *vm, json_t **ret,
 		   SP_E_NOT_PROTECTED, "protected VM", err);
 }
 
+int sp_state_protection_set_due(struct sp_state *s, const char *vm,
+				int64_t due_done, int64_t *gen,
+				struct sp_error *err)
+{
+	json_t *prot = NULL;
+	sp_autofree char *doc = NULL;
+	int r = tx_begin(s, err);
+
+	if (r < 0)
+		return r;
+	r = sp_state_protection_get(s, vm, &prot, err);
+	if (r == 0) {
+		json_object_set_new(prot, "due_done", json_integer(due_done));
+		doc = dump(prot);
+		const char *args[] = {vm, doc, NULL};
+		r = doc ? exec(s,
+			       "UPDATE protections SET doc = ?2 WHERE vm = ?1",
+			       args, NULL, NULL, err)
+			: sp_error_set(err, SP_E_NOMEM, "out of memory");
+	}
+	if (r == 0)
+		r = sp_state_generation(s, gen, err);
+	json_decref(prot);
+	return tx_end(s, r, err);
+}
+
 int sp_state_protected_list(struct sp_state *s, json_t **ret,
 			    struct sp_error *err)
 {
@@ -296,27 +390,6 @@ int sp_state_protected_list(struct sp_state *s, json_t **ret,
 }
 
 /* ---- jobs --------------------------------------------------------------- */
-
-/* One write transaction: BEGIN IMMEDIATE takes the database's write lock
- * at once, so what is read inside cannot change before it is written. */
-static int tx_begin(struct sp_state *s, struct sp_error *err)
-{
-	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-	    SQLITE_OK)
-		return db_error(s, err, "begin a transaction");
-	return 0;
-}
-
-/* Commit when @r is 0, else roll back; @r, or the commit's failure. */
-static int tx_end(struct sp_state *s, int r, struct sp_error *err)
-{
-	if (r == 0 &&
-	    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		r = db_error(s, err, "commit a transaction");
-	if (r < 0)
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-	return r;
-}
 
 static const char *status_of(json_t *job)
 {
@@ -563,9 +636,29 @@ int sp_state_job_active(struct sp_state *s, const char *vm, int64_t *id,
 	return r;
 }
 
+/* Has process @pid ended?  A zombie has: a job process whose parent
+ * died (a daemon killed with it) stays one until init reaps it, and
+ * kill(pid, 0) still reaches it. */
 static bool process_gone(pid_t pid)
 {
-	return pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM);
+	char path[64], stat[512], *end;
+	ssize_t n;
+	int fd;
+
+	if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM))
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT;
+	n = read(fd, stat, sizeof(stat) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	stat[n] = '\0';
+	/* "PID (COMM) STATE ...": COMM may hold anything, even ") ". */
+	end = strrchr(stat, ')');
+	return end && end[1] == ' ' && (end[2] == 'Z' || end[2] == 'X');
 }
 
 /* Fail job @id if it is still in progress by a process that is gone (a
