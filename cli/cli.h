@@ -68,7 +68,8 @@ int cli_job_cancel(struct sp_state *st, int64_t id, struct sp_error *err);
 
 /* stillpointd's control socket ($STILLPOINTD_SOCKET overrides). */
 const char *cli_daemon_socket(void);
-/* One request line, one reply line; -1 when no daemon answers. */
+/* One request line, one reply line; -1 when no daemon answers, -EACCES
+ * when its socket refuses this user. */
 int cli_daemon_request(const char *line, char *reply, size_t len);
 /* backup --now through the daemon: the exit status, or -1 when no daemon
  * runs (the caller then backs up directly). */

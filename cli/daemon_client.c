@@ -38,11 +38,14 @@ int cli_daemon_request(const char *line, char *reply, size_t len)
 	       strlen(cli_daemon_socket()) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		int e = errno;
 		if (fd >= 0)
 			close(fd);
-		return -1;
+		/* The socket is there but not for us: root's only. */
+		return e == EACCES || e == EPERM ? -EACCES : -1;
 	}
-	if (write(fd, line, strlen(line)) != (ssize_t)strlen(line))
+	/* No SIGPIPE if the daemon went away meanwhile. */
+	if (send(fd, line, strlen(line), MSG_NOSIGNAL) != (ssize_t)strlen(line))
 		goto fail;
 	p = (struct pollfd){.fd = fd, .events = POLLIN};
 	while (got + 1 < len && poll(&p, 1, 30000) > 0) {
@@ -69,11 +72,21 @@ int cli_backup_via_daemon(struct cli *cli, const char *domain)
 	char line[300], reply[600];
 	bool cancelled = false;
 	long long id;
+	int r;
 	json_t *j = NULL;
 	const char *status;
 
 	snprintf(line, sizeof(line), "backup %s\n", domain);
-	if (cli_daemon_request(line, reply, sizeof(reply)) < 0)
+	r = cli_daemon_request(line, reply, sizeof(reply));
+	if (r == -EACCES) {
+		sp_error_set(&err, SP_E_DAEMON_PERMISSION,
+			     "cannot reach stillpointd on '%s': permission "
+			     "denied (it takes requests from root only: run "
+			     "the command as root, e.g. with sudo)",
+			     cli_daemon_socket());
+		return cli_fail(cli, &err);
+	}
+	if (r < 0)
 		return -1;
 	if (sscanf(reply, "ok %lld", &id) != 1) {
 		/* "error CODE NUMBER message" */

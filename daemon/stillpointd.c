@@ -823,17 +823,27 @@ static void answer(struct sp_state *st, int fd)
 	int64_t id = 0;
 	long long cid;
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-	    cred.uid != 0) {
-		snprintf(reply, sizeof(reply),
-			 "error UsageError 1001 root only\n");
-		goto send;
-	}
+	/* The request is read even from a peer that is refused: closing a
+	 * socket with unread data resets it, and the peer would lose the
+	 * answer that says why. */
 	n = read(fd, line, sizeof(line) - 1);
 	if (n <= 0)
 		return;
 	line[n] = '\0';
 	line[strcspn(line, "\r\n")] = '\0';
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    cred.uid != 0) {
+		snprintf(reply, sizeof(reply),
+			 "error %s %d stillpointd takes requests from root "
+			 "only, not from uid %u (run the command as root, e.g. "
+			 "with sudo)\n",
+			 sp_errcode_name(SP_E_DAEMON_PERMISSION),
+			 sp_errcode_number(SP_E_DAEMON_PERMISSION),
+			 (unsigned)cred.uid);
+		logmsg(5, "request refused uid=%u pid=%d", (unsigned)cred.uid,
+		       (int)cred.pid);
+		goto send;
+	}
 	if (!strncmp(line, "backup ", 7)) {
 		json_t *prot = NULL;
 		/* Only protected VMs have a vault here; the command line
