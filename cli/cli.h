@@ -9,6 +9,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include <stillpoint/stillpoint.h>
 
@@ -24,10 +25,14 @@ struct cli {
 	volatile sig_atomic_t *cancel;
 };
 
+/* The output functions follow @cli's options from now on (--json for
+ * usage errors, which are not given @cli). */
+void cli_output_init(const struct cli *cli);
 /* Print @err once, with its code and the recommended action; returns the
- * exit status for it. */
+ * exit status for it.  With --json, one JSON object on stderr. */
 int cli_fail(const struct cli *cli, const struct sp_error *err);
-/* Usage error: message plus a hint to --help; returns EXIT_USAGE. */
+/* Usage error: message plus a hint to --help (with --json, as a JSON
+ * error object); returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Print @v as pretty JSON on stdout and free it. */
@@ -62,9 +67,11 @@ int cmd_prune(struct cli *cli, int argc, char **argv);
 
 struct sp_state;
 /* Cancel job @id: a queued job is cancelled in the state database (the
- * daemon will not start it), a running one is sent SIGTERM.  Errors:
+ * daemon will not start it), a running one is sent SIGTERM (its pid in
+ * *@signalled, 0 for a queued one; @signalled may be NULL).  Errors:
  * SP_E_USAGE when it has ended, SP_E_JOB_NOT_FOUND. */
-int cli_job_cancel(struct sp_state *st, int64_t id, struct sp_error *err);
+int cli_job_cancel(struct sp_state *st, int64_t id, pid_t *signalled,
+		   struct sp_error *err);
 
 /* stillpointd's control socket ($STILLPOINTD_SOCKET overrides). */
 const char *cli_daemon_socket(void);

@@ -17,10 +17,10 @@ static const char jobs_help[] =
     "    stillpoint jobs - backup jobs, their phases and outcome\n"
     "\n"
     "SYNOPSIS\n"
-    "    stillpoint [--json] jobs [--vm DOMAIN] [--status STATUS]\n"
-    "               [--since WHEN]\n"
-    "    stillpoint [--json] job ID\n"
-    "    stillpoint job cancel ID\n"
+    "    stillpoint jobs [--vm DOMAIN] [--status STATUS] [--since WHEN]\n"
+    "               [--json]\n"
+    "    stillpoint job ID [--json]\n"
+    "    stillpoint job cancel ID [--json]\n"
     "\n"
     "DESCRIPTION\n"
     "    Every backup of a domain, run by stillpointd on schedule or by\n"
@@ -39,6 +39,10 @@ static const char jobs_help[] =
     "    --status STATUS  only jobs in this status (e.g. failed)\n"
     "    --since WHEN     only jobs created since WHEN: 24h, 7d, or a date\n"
     "                     YYYY-MM-DD[THH:MM] in local time\n"
+    "    --json           the jobs (an array), the job, or the job as the\n"
+    "                     cancel left it with \"cancel\": \"cancelled\" or\n"
+    "                     \"requested\", as JSON (also accepted before the\n"
+    "                     command)\n"
     "\n"
     "ERRORS\n"
     "    JobNotFound, StateError, UsageError.\n";
@@ -216,10 +220,14 @@ int cmd_jobs(struct cli *cli, int argc, char **argv)
 	return 0;
 }
 
-int cli_job_cancel(struct sp_state *st, int64_t id, struct sp_error *err)
+int cli_job_cancel(struct sp_state *st, int64_t id, pid_t *signalled,
+		   struct sp_error *err)
 {
 	pid_t pid = 0;
 	int r = sp_state_job_cancel(st, id, &pid, err);
+
+	if (signalled)
+		*signalled = r == 0 ? pid : 0;
 
 	/* In progress: the job stops itself (ends its backup job, deletes
 	 * its checkpoint, publishes nothing). */
@@ -236,6 +244,7 @@ int cmd_job(struct cli *cli, int argc, char **argv)
 	struct sp_error err = {0};
 	bool cancel = false;
 	json_t *j = NULL;
+	pid_t pid = 0;
 	const char *idtxt;
 	char *end;
 	long long id;
@@ -261,15 +270,28 @@ int cmd_job(struct cli *cli, int argc, char **argv)
 	if (r == 0)
 		r = sp_state_job_get(st, id, &j, &err);
 	if (r == 0 && cancel)
-		r = cli_job_cancel(st, id, &err);
+		r = cli_job_cancel(st, id, &pid, &err);
+	if (r == 0 && cancel) {
+		/* The record as the cancel left it. */
+		json_decref(j);
+		j = NULL;
+		r = sp_state_job_get(st, id, &j, &err);
+	}
 	sp_state_close(st);
 	if (r < 0) {
 		json_decref(j);
 		return cli_fail(cli, &err);
 	}
+	if (cancel && cli->json) {
+		json_object_set_new(
+		    j, "cancel", json_string(pid ? "requested" : "cancelled"));
+		cli_print_json(j);
+		return 0;
+	}
 	if (cancel) {
 		if (!cli->quiet)
-			printf("job %lld: cancel requested\n", id);
+			printf("job %lld: %s\n", id,
+			       pid ? "cancel requested" : "cancelled");
 		json_decref(j);
 		return 0;
 	}

@@ -19,15 +19,15 @@ static const char points_help[] =
     "    virtual size, bytes read and the size of the chunks it added\n"
     "    to the vault (whole slots: a 1 MiB change can add a 4 MiB chunk).\n"
     "\n"
-    "    With --json: an array of the points' manifests, each with at\n"
-    "    least id, name, time (RFC 3339), consistency, disks (name, size,\n"
-    "    format, bytes_read, bytes_new, ...), bytes_read, bytes_new,\n"
-    "    phases and warnings.  See docs/vault-format.md.\n";
+    "    With --json (also accepted before the command): an array of the\n"
+    "    points' manifests, each with at least id, name, time (RFC 3339),\n"
+    "    consistency, disks (name, size, format, bytes_read, bytes_new,\n"
+    "    ...), bytes_read, bytes_new, phases and warnings.  See\n"
+    "    docs/vault-format.md.\n";
 
 int cmd_points(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -40,9 +40,6 @@ int cmd_points(struct cli *cli, int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j':
-			cli->json = true;
-			break;
 		case 'h':
 			fputs(points_help, stdout);
 			return 0;

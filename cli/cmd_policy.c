@@ -21,11 +21,11 @@ static const char policy_help[] =
     "    stillpoint policy create NAME --schedule SPEC [--window HH:MM-HH:MM]\n"
     "               [--tz ZONE] [--keep-last N] [--keep-daily N]\n"
     "               [--keep-weekly N] [--keep-monthly N] [--keep-yearly N]\n"
-    "               [--soft-delete-days N]\n"
-    "    stillpoint policy edit NAME [the same options]\n"
-    "    stillpoint policy list\n"
-    "    stillpoint policy show NAME\n"
-    "    stillpoint policy delete NAME\n"
+    "               [--soft-delete-days N] [--json]\n"
+    "    stillpoint policy edit NAME [the same options] [--json]\n"
+    "    stillpoint policy list [--json]\n"
+    "    stillpoint policy show NAME [--json]\n"
+    "    stillpoint policy delete NAME [--json]\n"
     "\n"
     "DESCRIPTION\n"
     "    A policy says when protected VMs are backed up and which of their\n"
@@ -49,6 +49,11 @@ static const char policy_help[] =
     "                      points; likewise weekly (ISO weeks), monthly,\n"
     "                      yearly\n"
     "\n"
+    "OUTPUT\n"
+    "    With --json (also accepted before the command): create, edit and\n"
+    "    show print the policy, list an array of them, delete {\"policy\",\n"
+    "    \"deleted\": true}.\n"
+    "\n"
     "ERRORS\n"
     "    PolicyNotFound, PolicyExists, PolicyInUse, UsageError, StateError.\n";
 
@@ -59,8 +64,10 @@ static const char protect_help[] =
     "SYNOPSIS\n"
     "    stillpoint [--vault DIR] protect DOMAIN --policy NAME\n"
     "               [--require LEVEL] [--writers FILE] [--connect URI]\n"
+    "               [--json]\n"
     "    stillpoint unprotect DOMAIN [--keep-points | --delete-points]\n"
-    "    stillpoint [--json] protected\n"
+    "               [--json]\n"
+    "    stillpoint protected [--json]\n"
     "\n"
     "DESCRIPTION\n"
     "    protect binds DOMAIN to a policy and to the vault (--vault):\n"
@@ -71,6 +78,11 @@ static const char protect_help[] =
     "    (--keep-points, the default) or are deleted softly\n"
     "    (--delete-points).  protected lists protected VMs with their last\n"
     "    backup, its consistency, and the next run.\n"
+    "\n"
+    "    With --json (also accepted before the command): protect prints\n"
+    "    the protection, unprotect {\"vm\", \"protected\": false,\n"
+    "    \"points\": \"kept\" or \"deleted\"}, protected an array of\n"
+    "    protections with last_backup and next_run.\n"
     "\n"
     "ERRORS\n"
     "    PolicyNotFound, NotProtected, UsageError, StateError.\n";
@@ -199,10 +211,14 @@ int cmd_policy(struct cli *cli, int argc, char **argv)
 	json_t *p = NULL;
 	int r;
 
-	if (argc < 2 || cli_wants_help(argc, argv)) {
-		fputs(policy_help, argc < 2 ? stderr : stdout);
-		return argc < 2 ? EXIT_USAGE : 0;
+	if (cli_wants_help(argc, argv)) {
+		fputs(policy_help, stdout);
+		return 0;
 	}
+	if (argc < 2)
+		return cli_usage_error("policy",
+				       "expected create, edit, list, show or "
+				       "delete");
 	verb = argv[1];
 	if (strcmp(verb, "list") != 0) {
 		if (argc < 3)
@@ -262,8 +278,10 @@ int cmd_policy(struct cli *cli, int argc, char **argv)
 		json_decref(p);
 		return cli_fail(cli, &err);
 	}
-	if (cli->json && p) {
-		cli_print_json(p);
+	if (cli->json) {
+		cli_print_json(
+		    p ? p
+		      : json_pack("{s:s, s:b}", "policy", name, "deleted", 1));
 		return 0;
 	}
 	if (json_is_array(p)) {
@@ -402,7 +420,11 @@ int cmd_unprotect(struct cli *cli, int argc, char **argv)
 	json_decref(prot);
 	if (r < 0)
 		return cli_fail(cli, &err);
-	if (!cli->quiet && !cli->json)
+	if (cli->json)
+		cli_print_json(json_pack("{s:s, s:b, s:s}", "vm", argv[optind],
+					 "protected", 0, "points",
+					 del ? "deleted" : "kept"));
+	else if (!cli->quiet)
 		printf("%s unprotected%s\n", argv[optind],
 		       del ? "; its points were deleted softly" : "");
 	return 0;
@@ -499,7 +521,7 @@ static const char prune_help[] =
     "    stillpoint prune - apply protected VMs' retention\n"
     "\n"
     "SYNOPSIS\n"
-    "    stillpoint [--json] prune [DOMAIN] [--dry-run]\n"
+    "    stillpoint prune [DOMAIN] [--dry-run] [--json]\n"
     "\n"
     "DESCRIPTION\n"
     "    Applies the retention of each protected VM's policy (or only\n"
@@ -510,6 +532,8 @@ static const char prune_help[] =
     "\n"
     "    --dry-run shows what would go and which rule keeps each point\n"
     "    that stays (last, daily, weekly, monthly, yearly, newest).\n"
+    "    With --json (also accepted before the command): an array of\n"
+    "    reports {vm, policy, dry_run, kept, deleted}.\n"
     "\n"
     "ERRORS\n"
     "    NotProtected, PolicyNotFound, VaultNotFound, StateError.\n";

@@ -55,7 +55,8 @@ static const char delete_help[] =
     "    --reason TEXT     why, recorded in the trash ('stillpoint trash')\n"
     "    --retain-days N   keep it in the trash N days (0: until the next\n"
     "                      gc)\n"
-    "    --json            print the trash record as JSON\n"
+    "    --json            print the trash record as JSON (also accepted\n"
+    "                      before the command)\n"
     "\n"
     "ERRORS\n"
     "    PointNotFound, PointAmbiguous, NameInvalid, UsageError.\n"
@@ -68,7 +69,6 @@ int cmd_delete(struct cli *cli, int argc, char **argv)
 	static const struct option opts[] = {
 	    {"reason", required_argument, NULL, 'r'},
 	    {"retain-days", required_argument, NULL, 'd'},
-	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -93,9 +93,6 @@ int cmd_delete(struct cli *cli, int argc, char **argv)
 				    "delete",
 				    "--retain-days wants 0 to 36500, not '%s'",
 				    optarg);
-			break;
-		case 'j':
-			cli->json = true;
 			break;
 		case 'h':
 			fputs(delete_help, stdout);
@@ -149,6 +146,8 @@ static const char undelete_help[] =
     "    Moves a deleted point back, whole, among the recovery points: it\n"
     "    is listed and restores again.  Possible until 'stillpoint gc'\n"
     "    purges it after it expired.  ID may be a unique prefix.\n"
+    "    With --json (also accepted before the command): {name, id,\n"
+    "    state}.\n"
     "\n"
     "ERRORS\n"
     "    PointNotFound (not in the trash: never deleted, or purged),\n"
@@ -157,7 +156,6 @@ static const char undelete_help[] =
 int cmd_undelete(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -168,9 +166,6 @@ int cmd_undelete(struct cli *cli, int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j':
-			cli->json = true;
-			break;
 		case 'h':
 			fputs(undelete_help, stdout);
 			return 0;
@@ -211,8 +206,8 @@ static const char trash_help[] =
     "DESCRIPTION\n"
     "    Lists the points in the trash: when each was taken and deleted,\n"
     "    when it expires (then 'stillpoint gc' purges it) and why it was\n"
-    "    deleted.  JSON: [{name, id, time, consistency, disks,\n"
-    "    deleted_at, expires_at, why}].\n";
+    "    deleted.  With --json (also accepted before the command): [{name,\n"
+    "    id, time, consistency, disks, deleted_at, expires_at, why}].\n";
 
 int cmd_trash(struct cli *cli, int argc, char **argv)
 {
@@ -227,10 +222,8 @@ int cmd_trash(struct cli *cli, int argc, char **argv)
 			fputs(trash_help, stdout);
 			return 0;
 		}
-		if (strcmp(argv[k], "--json") != 0)
-			return cli_usage_error(
-			    "trash", "unexpected argument '%s'", argv[k]);
-		cli->json = true;
+		return cli_usage_error("trash", "unexpected argument '%s'",
+				       argv[k]);
 	}
 	r = sp_vault_open(cli->vault, &v, &err);
 	if (r == 0)
@@ -292,6 +285,7 @@ static const char gc_help[] =
     "    --json      the report as JSON: trash_purged, swept,\n"
     "                waiting_for, chunks, referenced, fossilized,\n"
     "                resurrected, deleted, bytes_freed, fossils_pending\n"
+    "                (also accepted before the command)\n"
     "\n"
     "ERRORS\n"
     "    GcBusy (another gc runs), GcUnsafe (a point could not be read:\n"
@@ -338,7 +332,6 @@ int cmd_gc(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"dry-run", no_argument, NULL, 'n'},
-	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -352,9 +345,6 @@ int cmd_gc(struct cli *cli, int argc, char **argv)
 		switch (c) {
 		case 'n':
 			o.dry_run = true;
-			break;
-		case 'j':
-			cli->json = true;
 			break;
 		case 'h':
 			fputs(gc_help, stdout);

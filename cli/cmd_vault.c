@@ -11,7 +11,7 @@ static const char init_help[] =
     "    stillpoint init - create a vault\n"
     "\n"
     "SYNOPSIS\n"
-    "    stillpoint [--vault DIR] init [--chunk-size SIZE]\n"
+    "    stillpoint [--vault DIR] init [--chunk-size SIZE] [--json]\n"
     "\n"
     "DESCRIPTION\n"
     "    Creates a vault in DIR (made if missing; it must be empty\n"
@@ -23,6 +23,8 @@ static const char init_help[] =
     "                       a power of two from 64K to 16M (default 4M;\n"
     "                       see bench/README.md for why).  Fixed for the\n"
     "                       life of the vault.\n"
+    "    --json             the vault's path and chunk size as JSON (also\n"
+    "                       accepted before the command)\n"
     "\n"
     "ERRORS\n"
     "    VaultExists, NotAVault (a non-empty directory), UsageError.\n";
@@ -74,7 +76,11 @@ static const char info_help[] =
     "    stillpoint info - show the vault's settings\n"
     "\n"
     "SYNOPSIS\n"
-    "    stillpoint [--vault DIR] [--json] info\n";
+    "    stillpoint [--vault DIR] info [--json]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Prints the vault's path, id, format version and chunk size; with\n"
+    "    --json (also accepted before the command) as one JSON object.\n";
 
 int cmd_info(struct cli *cli, int argc, char **argv)
 {
@@ -116,12 +122,14 @@ static const char catalog_help[] =
     "    stillpoint catalog - maintain the vault's listing catalog\n"
     "\n"
     "SYNOPSIS\n"
-    "    stillpoint [--vault DIR] catalog rebuild\n"
+    "    stillpoint [--vault DIR] catalog rebuild [--json]\n"
     "\n"
     "DESCRIPTION\n"
     "    The catalog (catalog.sqlite) only caches the points' manifests\n"
     "    for fast listing; 'rebuild' deletes it and reads every point's\n"
-    "    manifest again.  Listing also repairs it on the fly.\n";
+    "    manifest again.  Listing also repairs it on the fly.  With --json\n"
+    "    (also accepted before the command): {\"vault\", \"catalog\":\n"
+    "    \"rebuilt\"}.\n";
 
 int cmd_catalog(struct cli *cli, int argc, char **argv)
 {
@@ -141,7 +149,10 @@ int cmd_catalog(struct cli *cli, int argc, char **argv)
 	sp_vault_close(v);
 	if (r < 0)
 		return cli_fail(cli, &err);
-	if (!cli->quiet && !cli->json)
+	if (cli->json)
+		cli_print_json(json_pack("{s:s, s:s}", "vault", cli->vault,
+					 "catalog", "rebuilt"));
+	else if (!cli->quiet)
 		printf("catalog rebuilt\n");
 	return 0;
 }
@@ -155,7 +166,9 @@ static const char errors_help[] =
     "\n"
     "DESCRIPTION\n"
     "    Prints every stable error code (or the one named, by name or\n"
-    "    number) with its meaning and the recommended action.\n";
+    "    number) with its meaning and the recommended action; with --json\n"
+    "    (also accepted before the command) as an array of {code, number,\n"
+    "    summary, action}.\n";
 
 int cmd_errors(struct cli *cli, int argc, char **argv)
 {
@@ -170,9 +183,7 @@ int cmd_errors(struct cli *cli, int argc, char **argv)
 		return 0;
 	}
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
-			cli->json = true;
-		} else if (!only && argv[i][0] != '-') {
+		if (!only && argv[i][0] != '-') {
 			only = argv[i];
 		} else {
 			json_decref(arr);
@@ -197,11 +208,13 @@ int cmd_errors(struct cli *cli, int argc, char **argv)
 			printf("SP%d %-24s %s\n        action: %s\n", -e->code,
 			       e->name, e->summary, e->action);
 	}
+	if (only && !found) {
+		json_decref(arr);
+		return cli_usage_error("errors", "no error code '%s'", only);
+	}
 	if (cli->json)
 		cli_print_json(arr);
 	else
 		json_decref(arr);
-	if (only && !found)
-		return cli_usage_error("errors", "no error code '%s'", only);
 	return 0;
 }

@@ -120,7 +120,7 @@ int cli_backup_via_daemon(struct cli *cli, const char *domain)
 			 * here, a running one is told to stop.  One that
 			 * ended meanwhile keeps its outcome. */
 			cancelled = true;
-			if (cli_job_cancel(st, id, &cerr) == 0)
+			if (cli_job_cancel(st, id, NULL, &cerr) == 0)
 				continue;
 		}
 		usleep(200000);

@@ -34,29 +34,35 @@ static const char main_help[] =
     "    chunks that changed since earlier points.\n"
     "\n"
     "COMMANDS\n"
-    "    init      create a vault\n"
-    "    backup    back up a libvirt domain (or disk images) as one\n"
-    "              recovery point, at one still point\n"
-    "    points    list recovery points\n"
-    "    restore   write a point's disks back out, define it as a new\n"
-    "              domain (--as) or replace the original's (--in-place)\n"
-    "    verify    read back and check every chunk points need\n"
-    "    delete    move a point to the trash; undelete, trash\n"
-    "    gc        reclaim chunks no point uses (safe during backups)\n"
-    "    info      show the vault's settings\n"
-    "    catalog   rebuild the listing catalog from the vault's files\n"
-    "    writers   list a VM's writers and their states\n"
-    "    policy    create, list, show, edit, delete backup policies\n"
-    "    protect   bind a VM to a policy; unprotect, protected\n"
-    "    jobs      the job history; job ID, job cancel ID\n"
-    "    prune     apply protected VMs' retention (--dry-run shows why)\n"
-    "    errors    list the error codes with their recommended actions\n"
+    "    init       create a vault\n"
+    "    backup     back up a libvirt domain (or disk images) as one\n"
+    "               recovery point, at one still point\n"
+    "    points     list recovery points\n"
+    "    restore    write a point's disks back out, define it as a new\n"
+    "               domain (--as) or replace the original's (--in-place)\n"
+    "    verify     read back and check every chunk points need\n"
+    "    delete     move a point to the trash\n"
+    "    undelete   bring a point back from the trash\n"
+    "    trash      list the points in the trash\n"
+    "    gc         reclaim chunks no point uses (safe during backups)\n"
+    "    info       show the vault's settings\n"
+    "    catalog    rebuild the listing catalog from the vault's files\n"
+    "    writers    list a VM's writers and their states\n"
+    "    policy     create, list, show, edit, delete backup policies\n"
+    "    protect    bind a VM to a policy\n"
+    "    unprotect  stop backing up a VM\n"
+    "    protected  list the protected VMs, their last and next backup\n"
+    "    jobs       the job history\n"
+    "    job        one job (job ID), or cancel it (job cancel ID)\n"
+    "    prune      apply protected VMs' retention (--dry-run shows why)\n"
+    "    errors     list the error codes with their recommended actions\n"
     "\n"
     "GLOBAL OPTIONS\n"
     "    --vault DIR     the vault (default: $STILLPOINT_VAULT, else\n"
     "                    " SP_DEFAULT_VAULT ")\n"
-    "    --json          machine-readable output on stdout; errors as\n"
-    "                    JSON on stderr\n"
+    "    --json          machine-readable output: one JSON document on\n"
+    "                    stdout, errors as JSON on stderr; every command\n"
+    "                    also takes it after its name\n"
     "    -q, --quiet     no progress and no chatter\n"
     "    --progress      show progress even when stderr is no terminal\n"
     "    --no-progress   never show progress\n"
@@ -106,6 +112,32 @@ static const struct {
     {"prune", cmd_prune},
 };
 
+/*
+ * --json is a global option that every command also takes after its name
+ * (`stillpoint points --json`, `stillpoint policy list --json`): it is
+ * taken out of the command's arguments here, once, up to a "--", so that
+ * no command can forget it.  A value "--json" given to an option of the
+ * command is taken out as well.  Returns the new argument count.
+ */
+static int take_json(int argc, char **argv, bool *json)
+{
+	int n = 1;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			while (i < argc)
+				argv[n++] = argv[i++];
+			break;
+		}
+		if (!strcmp(argv[i], "--json"))
+			*json = true;
+		else
+			argv[n++] = argv[i];
+	}
+	argv[n] = NULL;
+	return n;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = {.progress = -1, .cancel = &cancel_requested};
@@ -121,10 +153,11 @@ int main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct sigaction sa = {.sa_handler = on_signal};
-	int c, status;
+	int c, nargs, status;
 
 	if (sp_watchdog_dispatch(argc, argv, &status))
 		return status;
+	cli_output_init(&cli);
 	cli.vault = getenv("STILLPOINT_VAULT");
 	if (!cli.vault || !*cli.vault)
 		cli.vault = SP_DEFAULT_VAULT;
@@ -169,18 +202,23 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
+		if (cli.json)
+			return cli_usage_error(NULL, "no command given");
 		fputs(main_help, stderr);
 		return EXIT_USAGE;
 	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	nargs = take_json(argc - optind, argv + optind, &cli.json);
+	/* Under --json a command's bad option is reported by the command, as
+	 * JSON; getopt's own words would land on stderr beside it. */
+	opterr = !cli.json;
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[optind], commands[i].name)) {
-			int n = argc - optind;
 			char **av = argv + optind;
 			optind = 0; /* reset getopt for the command */
-			return commands[i].fn(&cli, n, av);
+			return commands[i].fn(&cli, nargs, av);
 		}
 	return cli_usage_error(NULL, "unknown command '%s'", argv[optind]);
 }

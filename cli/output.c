@@ -14,6 +14,13 @@
 #include "cli.h"
 
 static bool progress_drawn;
+/* The command line's options, for the errors that are not given them. */
+static const struct cli *out_cli;
+
+void cli_output_init(const struct cli *cli)
+{
+	out_cli = cli;
+}
 
 int cli_fail(const struct cli *cli, const struct sp_error *err)
 {
@@ -44,16 +51,30 @@ int cli_fail(const struct cli *cli, const struct sp_error *err)
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
+	char msg[SP_ERROR_MSG_MAX], action[128];
 	va_list ap;
 
-	fprintf(stderr, "stillpoint%s%s: ", cmd ? " " : "", cmd ? cmd : "");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr,
-		"\nstillpoint: UsageError (SP%d): see 'stillpoint%s%s "
-		"--help'\n",
-		sp_errcode_number(SP_E_USAGE), cmd ? " " : "", cmd ? cmd : "");
+	snprintf(action, sizeof(action), "see 'stillpoint%s%s --help'",
+		 cmd ? " " : "", cmd ? cmd : "");
+	if (out_cli && out_cli->json) {
+		json_t *j = json_pack("{s:{s:s, s:i, s:s, s:s}}", "error",
+				      "code", sp_errcode_name(SP_E_USAGE),
+				      "number", sp_errcode_number(SP_E_USAGE),
+				      "message", msg, "action", action);
+		char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+		if (s)
+			fprintf(stderr, "%s\n", s);
+		free(s);
+		json_decref(j);
+		return EXIT_USAGE;
+	}
+	fprintf(stderr, "stillpoint%s%s: %s\n", cmd ? " " : "", cmd ? cmd : "",
+		msg);
+	fprintf(stderr, "stillpoint: UsageError (SP%d): %s\n",
+		sp_errcode_number(SP_E_USAGE), action);
 	return EXIT_USAGE;
 }
 

@@ -40,6 +40,9 @@ rc=$?
 check "the daemon refuses a non-root peer (exit $rc)" refused $rc
 check "and says which user it refused" grep -q "not from uid $(id -u nobody)" "$T/.err"
 check "it logs the refusal" grep -q "request refused uid=$(id -u nobody)" "$T/daemon.log"
+as_nobody "$SP" --no-progress --json backup vm1 --now >"$T/.out" 2>"$T/.err"
+check "with --json the refusal is a JSON error on stderr" \
+	jqe '.error.code == "DaemonPermissionDenied" and (.error.action | test("root"))' "$T/.err"
 check "no job was queued" bash -c "sp --json jobs | jqe 'length == 0'"
 check "root is still served" bash -c "sp backup vm1 --now 2>&1 | grep -q LibvirtFailed"
 done_testing
