@@ -168,7 +168,6 @@ static struct sp_state *job_begin(const char *domain, int64_t *job_id,
 {
 	struct sp_state *st = NULL;
 	struct sp_error e;
-	json_t *f;
 
 	if (sp_state_open(NULL, &st, &e) < 0) {
 		fprintf(stderr, "stillpoint: warning: no job record: %s\n",
@@ -176,16 +175,15 @@ static struct sp_state *job_begin(const char *domain, int64_t *job_id,
 		return NULL;
 	}
 	sp_state_jobs_recover(st, NULL, &e);
-	if (*job_id == 0 && sp_state_job_create(st, domain, "backup", "manual",
-						job_id, err) < 0) {
+	/* Our own record is made in progress; a job handed over by
+	 * stillpointd (--job-id) must still be ours to run. */
+	if ((*job_id == 0 ? sp_state_job_create(st, domain, "backup", "manual",
+						job_id, err)
+			  : sp_state_job_claim(st, *job_id, getpid(), err)) <
+	    0) {
 		sp_state_close(st);
 		return NULL;
 	}
-	f = json_pack("{s:s, s:I, s:I, s:I}", "status", "in progress", "pid",
-		      (json_int_t)getpid(), "started", (json_int_t)time(NULL),
-		      "started_ms", (json_int_t)sp_now_ms());
-	sp_state_job_update(st, *job_id, f, &e);
-	json_decref(f);
 	return st;
 }
 

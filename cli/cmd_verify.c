@@ -91,7 +91,6 @@ static void print_against(json_t *rep)
 int cmd_verify(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
 	    {"against", required_argument, NULL, 'a'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -106,9 +105,6 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j':
-			cli->json = true;
-			break;
 		case 'a':
 			if (against)
 				against[o.nagainst++] = optarg;

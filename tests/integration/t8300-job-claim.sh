@@ -70,4 +70,10 @@ check "the daemon started it once" test "$(started "$id")" = 1
 check "and the record names that child" \
 	bash -c "sp --json job $id | jqe \".pid == \$(grep -o 'job started job=$id .*pid=[0-9]*' $T/daemon.log | grep -o '[0-9]*\$')\""
 stop_daemon
+
+# A job handed over by hand must still be queued (or this process's).
+expect_fail JobNotQueued "--job-id of a job that already ran is refused" \
+	sp backup vm1 --job-id "$id"
+check "...and the job keeps its outcome" \
+	bash -c "sp --json job $id | jqe '.status == \"failed\" and .code == \"LibvirtFailed\"'"
 done_testing
