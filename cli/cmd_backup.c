@@ -177,10 +177,10 @@ static struct sp_state *job_begin(const char *domain, int64_t *job_id,
 	sp_state_jobs_recover(st, NULL, &e);
 	/* Our own record is made in progress; a job handed over by
 	 * stillpointd (--job-id) must still be ours to run. */
-	if ((*job_id == 0 ? sp_state_job_create(st, domain, "backup", "manual",
-						job_id, err)
-			  : sp_state_job_claim(st, *job_id, getpid(), err)) <
-	    0) {
+	if ((*job_id == 0
+		 ? sp_state_job_create(st, domain, "backup", "manual", job_id,
+				       err)
+		 : sp_state_job_claim(st, *job_id, getpid(), err)) < 0) {
 		sp_state_close(st);
 		return NULL;
 	}
