@@ -246,6 +246,9 @@ static int flush_cmds(struct rt_case *c, struct rt_disk *d)
 	rt_argv_add(&a, "qemu-io");
 	rt_argv_add(&a, "-f");
 	rt_argv_add(&a, "qcow2");
+	/* Discards free clusters, as a guest's TRIM would. */
+	rt_argv_add(&a, "-d");
+	rt_argv_add(&a, "unmap");
 	/* No flush per write: the image is closed cleanly at the end. */
 	rt_argv_add(&a, "-t");
 	rt_argv_add(&a, "unsafe");
@@ -380,6 +383,10 @@ static int qcow2_apply(struct rt_case *c, struct rt_disk *d,
 		if (pattern(c, d, op->len, op->data, op->seed, pat,
 			    sizeof(pat)) < 0)
 			return -1;
+		/* qcow2 compresses only into unallocated clusters. */
+		if (op->type == RT_OP_COMPRESS)
+			fprintf(f, "discard -q %" PRIu64 " %" PRIu64 "\n",
+				op->off, op->len);
 		fprintf(f, "write -q%s -s %s %" PRIu64 " %" PRIu64 "\n",
 			op->type == RT_OP_COMPRESS ? " -c" : "", pat, op->off,
 			op->len);

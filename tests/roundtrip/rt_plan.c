@@ -19,7 +19,7 @@
 /* Largest disks per kind: big enough for thousands of extents in one
  * extent window, small enough for hundreds of cases a minute. */
 #define RAW_MAX (64 * RT_MIB)
-#define QCOW2_MAX (40 * RT_MIB)
+#define QCOW2_MAX (32 * RT_MIB)
 #define LOOP_MAX (32 * RT_MIB)
 #define MAX_LAYERS 3
 
@@ -278,10 +278,10 @@ static uint64_t pick_size(struct gen *g, int d, uint64_t max, bool *fragment)
 	} else if (x < 95) {
 		/* Enough tiny extents to overflow any small extent window
 		 * many times over, little data. */
-		size = rt_rng_range(&g->r, 6 * RT_MIB, 24 * RT_MIB);
+		size = rt_rng_range(&g->r, 5 * RT_MIB, 16 * RT_MIB);
 		*fragment = true;
 	} else {
-		size = rt_rng_range(&g->r, 24 * RT_MIB, max);
+		size = rt_rng_range(&g->r, 16 * RT_MIB, max);
 		*fragment = rt_rng_chance(&g->r, 50);
 	}
 	size = round_up(size, gr);
@@ -307,7 +307,7 @@ static uint64_t max_size(const struct rt_disk_plan *dp)
 /* How many stripes a layout may have: qcow2 writes go through qemu-io. */
 static uint64_t max_stripes(const struct gen *g, int d)
 {
-	return g->p->disks[d].type == RT_DISK_QCOW2 ? 3000 : 8000;
+	return g->p->disks[d].type == RT_DISK_QCOW2 ? 2000 : 8000;
 }
 
 static void plan_disk(struct gen *g, int d, enum rt_disk_type type)
@@ -502,13 +502,13 @@ static int pick_points(struct gen *g)
 {
 	uint64_t x = rt_rng_below(&g->r, 100);
 
-	if (x < 15)
+	if (x < 20)
 		return 1;
-	if (x < 45)
+	if (x < 55)
 		return 2;
-	if (x < 70)
+	if (x < 80)
 		return 3;
-	if (x < 88)
+	if (x < 92)
 		return 4;
 	return (int)rt_rng_range(&g->r, 5, 6);
 }
