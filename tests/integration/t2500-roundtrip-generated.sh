@@ -60,7 +60,9 @@ start=$SECONDS
 	--work "$T" --scratch "$scratch" --replay-as "$rt" \
 	--keep-failed >campaign.out 2>&1
 rc=$?
-grep -v '^\.\.\.' campaign.out | head -n 200
+# The failures (the first 150 lines of them), then the figures.
+grep -v '^\.\.\.\|^sp-roundtrip: ' campaign.out | head -n 150
+grep '^sp-roundtrip: ' campaign.out
 say "# campaign: $((SECONDS - start)) s"
 check "every generated case restored equal to its source" test $rc = 0
 check "at least 500 cases ran" \

@@ -45,7 +45,7 @@ say "# image: $(du -k os.raw | cut -f1) KiB allocated of $size bytes," \
 
 # Disks are declared raw or qcow2 where the binary lets them be.
 disk() { # PATH FORMAT
-	if sp backup --help | grep -q 'PATH:FORMAT'; then
+	if sp backup --help | grep -q ':FORMAT'; then
 		echo "$1:$2"
 	else
 		echo "$1"

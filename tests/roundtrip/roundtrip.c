@@ -254,7 +254,7 @@ static bool runs(const char *prog, const char *arg, FILE *log)
 	return ok;
 }
 
-/* Does `backup --help` offer --disk PATH:FORMAT? */
+/* Does `backup --help` offer --disk PATH[:FORMAT]? */
 static bool can_declare_format(const char *sp, const char *dir, FILE *log)
 {
 	struct rt_argv a = {0};
@@ -268,7 +268,7 @@ static bool can_declare_format(const char *sp, const char *dir, FILE *log)
 	rt_argv_add(&a, "--help");
 	if (rt_run(&a, log, NULL, out, 30) == 0 && (f = fopen(out, "re"))) {
 		while (fgets(line, sizeof(line), f))
-			if (strstr(line, "PATH:FORMAT"))
+			if (strstr(line, ":FORMAT"))
 				yes = true;
 		fclose(f);
 	}
