@@ -40,7 +40,7 @@ struct rt_rng {
 
 void rt_rng_seed(struct rt_rng *r, uint64_t seed);
 uint64_t rt_rng_next(struct rt_rng *r);
-/* Uniform in [0, n); n > 0. */
+/* Uniform in [0, n); 0 when n is 0. */
 uint64_t rt_rng_below(struct rt_rng *r, uint64_t n);
 /* Uniform in [lo, hi]. */
 uint64_t rt_rng_range(struct rt_rng *r, uint64_t lo, uint64_t hi);

@@ -238,12 +238,17 @@ static void compare_twins(struct run *run, const struct point *a,
 	}
 }
 
+/* A backup op: references, then the point (and its twin, threads 1 then
+ * 8, of the same disks). */
 static void do_backup(struct run *run, const struct rt_op *op)
 {
 	struct rt_case *c = run->c;
-	struct point *pt = &run->points[run->npoints];
-	int n = run->npoints++;
+	int n = run->npoints;
+	struct point *pt = &run->points[n], *twin = &run->points[n + 1];
 
+	/* Numbered as planned even when this op fails: the checks of later
+	 * points stay theirs. */
+	run->npoints += op->twin ? 2 : 1;
 	pt->ndisks = c->plan.ndisks;
 	for (int d = 0; d < c->plan.ndisks; d++) {
 		rt_path(pt->ref[d], sizeof(pt->ref[d]), "%s/ref-p%d-d%d.raw",
@@ -257,13 +262,12 @@ static void do_backup(struct run *run, const struct rt_op *op)
 	c->stats.points++;
 	if (!op->twin)
 		return;
+	*twin = *pt;
+	backup_once(run, twin, 8);
 	c->stats.points++;
 	c->stats.twins++;
-	run->points[run->npoints] = *pt;
-	backup_once(run, &run->points[run->npoints], 8);
-	if (pt->ok && run->points[run->npoints].ok)
-		compare_twins(run, pt, &run->points[run->npoints]);
-	run->npoints++;
+	if (pt->ok && twin->ok)
+		compare_twins(run, pt, twin);
 }
 
 /* ---- checks ------------------------------------------------------------- */
@@ -498,7 +502,8 @@ static void check_point(struct run *run, int n)
 	restore_to_dir(run, n, NULL);
 	if (ck->alt_format)
 		restore_to_dir(run, n, any_qcow2 ? "raw" : "qcow2");
-	if (ck->loop_disk >= 0 && ck->loop_disk < pt->ndisks) {
+	if (ck->loop_disk >= 0 && ck->loop_disk < pt->ndisks &&
+	    pt->size[ck->loop_disk] > 0) {
 		if (c->env->loop_ok)
 			restore_to_loop(run, n, ck->loop_disk, ck->loop_to);
 		else

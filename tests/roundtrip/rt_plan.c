@@ -257,9 +257,9 @@ static void lay_dense(struct gen *g, int d)
 
 static uint64_t pick_size(struct gen *g, int d, uint64_t max, bool *fragment)
 {
-	static const uint64_t tiny[] = {1,    2,     511,   512,   513,
-					4095, 4096,  4097,  65535, 65537,
-					7,    12345, 131079};
+	static const uint64_t tiny[] = {0,     1,    2,	    511,   512,
+					513,   4095, 4096,  4097,  65535,
+					65537, 7,    12345, 131079};
 	uint64_t cs = g->p->chunk_size, x = rt_rng_below(&g->r, 100), size;
 	uint64_t gr = grain(g, d);
 
@@ -285,6 +285,8 @@ static uint64_t pick_size(struct gen *g, int d, uint64_t max, bool *fragment)
 		*fragment = rt_rng_chance(&g->r, 50);
 	}
 	size = round_up(size, gr);
+	if (size == 0 && g->p->disks[d].type == RT_DISK_QCOW2)
+		size = 512;
 	if (size < 4096 && g->p->disks[d].type == RT_DISK_LOOP)
 		size = 4096; /* losetup wants whole sectors, a few at least */
 	if (size > max)
@@ -502,13 +504,13 @@ static int pick_points(struct gen *g)
 {
 	uint64_t x = rt_rng_below(&g->r, 100);
 
-	if (x < 20)
+	if (x < 35)
 		return 1;
-	if (x < 55)
+	if (x < 73)
 		return 2;
-	if (x < 80)
+	if (x < 88)
 		return 3;
-	if (x < 92)
+	if (x < 96)
 		return 4;
 	return (int)rt_rng_range(&g->r, 5, 6);
 }
@@ -560,7 +562,7 @@ void rt_plan_make(enum rt_kind kind, uint64_t seed, struct rt_plan *p)
 	p->chunk_size = (uint32_t)rt_rng_pick(&g.r, chunks, RT_COUNT(chunks));
 	g.dedup_seed = rt_rng_next(&g.r);
 	x = rt_rng_below(&g.r, 100);
-	p->ndisks = x < 65 ? 1 : x < 90 ? 2 : 3;
+	p->ndisks = x < 70 ? 1 : x < 92 ? 2 : 3;
 	if (kind != RT_KIND_RAW && p->ndisks > 2)
 		p->ndisks = 2;
 	for (int d = 0; d < p->ndisks; d++)
@@ -579,7 +581,7 @@ void rt_plan_make(enum rt_kind kind, uint64_t seed, struct rt_plan *p)
 		if (!op)
 			break;
 		op->arg = rt_rng_pick(&g.r, (const uint64_t[]){1, 2, 8}, 3);
-		op->twin = rt_rng_chance(&g.r, 20);
+		op->twin = rt_rng_chance(&g.r, 12);
 		plan_checks(&g, p->npoints++);
 		if (op->twin)
 			plan_checks(&g, p->npoints++);

@@ -44,9 +44,12 @@ uint64_t rt_rng_next(struct rt_rng *r)
 
 uint64_t rt_rng_below(struct rt_rng *r, uint64_t n)
 {
-	/* Rejection keeps it uniform; the loop almost never repeats. */
-	uint64_t limit = UINT64_MAX - UINT64_MAX % n, x;
+	uint64_t limit, x;
 
+	if (n == 0) /* an empty disk has no offset but 0 */
+		return 0;
+	/* Rejection keeps it uniform; the loop almost never repeats. */
+	limit = UINT64_MAX - UINT64_MAX % n;
 	do
 		x = rt_rng_next(r);
 	while (x >= limit);
