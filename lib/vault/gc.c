@@ -48,6 +48,7 @@
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/text.h"
+#include "vault/disk_index.h"
 #include <stillpoint/stillpoint.h>
 
 #define PREFIXES 4096
@@ -140,44 +141,29 @@ static uint64_t get_le(const uint8_t *p, int bytes)
 	return v;
 }
 
-int sp_gc_read_index(int dirfd, const char *name, bool strict,
-		     struct sp_id_set *set, struct sp_error *err)
+/* Add every non-zero id that index @name of a draft holds so far: the
+ * draft is being written, so a short or headerless file is no error.
+ * (Drafts are protected by gc.json's list, G6, not by this read: it only
+ * spares their chunks a needless fossilization.) */
+static int mark_draft_index(int dirfd, const char *name, struct sp_id_set *set,
+			    struct sp_error *err)
 {
-	sp_autoclose int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	sp_autoclose int fd = -1;
 	sp_autofree struct sp_chunk_id *ids = NULL;
-	uint8_t hdr[64];
+	uint8_t hdr[SP_INDEX_HEADER_LEN];
 	uint64_t count, avail;
 	struct stat st;
-	int r;
 
-	if (fd < 0) {
-		if (!strict && errno == ENOENT)
-			return 0;
-		return sp_error_set_errno(
-		    err,
-		    errno == ENOENT ? SP_E_INDEX_CORRUPT : vault_code(errno),
-		    errno, "cannot open index '%s'", name);
-	}
-	if (fstat(fd, &st) < 0)
-		return sp_error_set_errno(err, SP_E_VAULT_IO, errno,
-					  "cannot stat index '%s'", name);
-	r = st.st_size >= (off_t)sizeof(hdr)
-		? sp_pread_all(fd, hdr, sizeof(hdr), 0)
-		: -EIO;
-	if (r == 0 && (memcmp(hdr, "SPIX", 4) != 0 || get_le(hdr + 4, 4) != 1 ||
-		       get_le(hdr + 20, 4) != SP_CHUNK_ID_LEN))
-		r = -EINVAL;
-	if (r < 0)
-		return strict ? sp_error_set(err, SP_E_INDEX_CORRUPT,
-					     "index '%s' has a damaged header",
-					     name)
-			      : 0; /* a draft that has not written it yet */
+	fd =
+	    openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size < (off_t)sizeof(hdr) ||
+	    sp_pread_all(fd, hdr, sizeof(hdr), 0) < 0 ||
+	    memcmp(hdr, "SPIX", 4) != 0 || get_le(hdr + 4, 4) != 1 ||
+	    get_le(hdr + 20, 4) != SP_CHUNK_ID_LEN)
+		return 0;
 	count = get_le(hdr + 24, 8);
 	avail = ((uint64_t)st.st_size - sizeof(hdr)) / SP_CHUNK_ID_LEN;
-	if (strict && avail < count)
-		return sp_error_set(err, SP_E_INDEX_CORRUPT,
-				    "index '%s' is shorter than its %llu slots",
-				    name, (unsigned long long)count);
 	if (count > avail)
 		count = avail;
 	ids = malloc(READ_IDS * sizeof(*ids));
@@ -186,15 +172,10 @@ int sp_gc_read_index(int dirfd, const char *name, bool strict,
 	for (uint64_t at = 0; at < count;) {
 		size_t n =
 		    count - at < READ_IDS ? (size_t)(count - at) : READ_IDS;
-		r = sp_pread_all(fd, ids, n * sizeof(*ids),
-				 (off_t)(sizeof(hdr) + at * SP_CHUNK_ID_LEN));
-		if (r < 0) {
-			if (!strict)
-				return 0;
-			return sp_error_set_errno(err, SP_E_VAULT_IO, -r,
-						  "cannot read index '%s'",
-						  name);
-		}
+		if (sp_pread_all(fd, ids, n * sizeof(*ids),
+				 (off_t)(sizeof(hdr) + at * SP_CHUNK_ID_LEN)) <
+		    0)
+			return 0;
 		for (size_t i = 0; i < n; i++)
 			if (!sp_chunk_id_is_zero(&ids[i]) &&
 			    sp_id_set_add(set, &ids[i]) < 0)
@@ -205,42 +186,155 @@ int sp_gc_read_index(int dirfd, const char *name, bool strict,
 	return 0;
 }
 
-/* Every index of the point in @rel ("points/N/I" or "trash/N/I"). */
-static int mark_point(struct gc *g, const char *rel, const char *where,
-		      struct sp_error *err)
+/*
+ * The mark is the one place where a read that fails could cost data: an id
+ * it misses is a chunk gc deletes.  So every failure to open, list or
+ * validate a published or trashed point stops the run before anything is
+ * fossilized or deleted (GcUnsafe), whatever its cause: EMFILE and EACCES
+ * as much as a damaged index.
+ */
+static int unsafe(struct sp_error *err, const char *what, const char *why)
+{
+	return sp_error_set(err, SP_E_GC_UNSAFE,
+			    "gc cannot read %s: %s; nothing was collected "
+			    "(repair or move the point away, see 'stillpoint "
+			    "verify', then run gc again)",
+			    what, why);
+}
+
+/* Open directory @name in @dirfd as a directory stream, symlinks not
+ * followed.  Returns 0 or -errno. */
+static int open_dir(int dirfd, const char *name, DIR **ret)
+{
+	int fd = openat(dirfd, name,
+			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	*ret = d;
+	return 0;
+}
+
+/* The next entry of @d other than "." and "..", or NULL at the end (*@r =
+ * 0) or on a read error (*@r = -errno): an error must not read as the end
+ * of the listing. */
+static struct dirent *next_entry(DIR *d, int *r)
+{
+	struct dirent *de;
+
+	for (;;) {
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			*r = errno ? -errno : 0;
+			return NULL;
+		}
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			return de;
+	}
+}
+
+/* Every index of point @name@@id in @ndir (points/NAME or trash/NAME),
+ * validated as restore validates it before one id is trusted: header,
+ * exact length, checksum, the manifest's index_sha256 and disk size. */
+static int mark_point(struct gc *g, int ndir, const char *name, const char *id,
+		      bool trash, struct sp_error *err)
 {
 	sp_autoclose int pfd = -1;
+	char spec[140], where[160];
 	struct sp_error e;
 	json_t *m = NULL, *d;
 	size_t i;
 	int r = 0;
 
-	pfd = openat(g->v->fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	snprintf(spec, sizeof(spec), "%.64s@%.64s", name, id);
+	snprintf(where, sizeof(where), "%spoint '%s'", trash ? "trashed " : "",
+		 spec);
+	pfd = openat(ndir, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (pfd < 0)
-		return sp_error_set_errno(err, SP_E_GC_UNSAFE, errno,
-					  "gc cannot open point '%s' and "
-					  "collected nothing",
-					  where);
-	if (sp_manifest_load(pfd, where, &m, &e) < 0)
-		goto unsafe;
+		return unsafe(err, where, strerror(errno));
+	if (sp_manifest_load(pfd, spec, &m, &e) < 0)
+		return e.code == SP_E_NOMEM
+			   ? sp_error_set(err, SP_E_NOMEM, "out of memory")
+			   : unsafe(err, where, e.msg);
 	json_array_foreach(json_object_get(m, "disks"), i, d)
 	{
-		r = sp_gc_read_index(
-		    pfd, json_string_value(json_object_get(d, "index")), true,
-		    &g->refs, &e);
+		struct sp_disk_index *ix = NULL;
+		uint64_t count;
+		uint8_t sha[32];
+
+		sp_hex_decode(
+		    json_string_value(json_object_get(d, "index_sha256")), sha,
+		    32);
+		r = sp_disk_index_open(
+		    pfd, json_string_value(json_object_get(d, "index")), sha,
+		    &ix, &e);
+		if (r < 0) {
+			r = unsafe(err, where, e.msg);
+			break;
+		}
+		if (sp_disk_index_disk_size(ix) !=
+		    (uint64_t)json_integer_value(json_object_get(d, "size"))) {
+			sp_disk_index_free(ix);
+			r = unsafe(err, where,
+				   "an index and the manifest disagree on "
+				   "the disk's size");
+			break;
+		}
+		count = sp_disk_index_count(ix);
+		for (uint64_t s = 0; r == 0 && s < count; s++) {
+			const struct sp_chunk_id *cid =
+			    sp_disk_index_get(ix, s);
+			if (s % 65536 == 65535)
+				sp_disk_index_forget(ix, s);
+			if (!sp_chunk_id_is_zero(cid) &&
+			    sp_id_set_add(&g->refs, cid) < 0)
+				r = sp_error_set(err, SP_E_NOMEM,
+						 "out of memory");
+		}
+		sp_disk_index_free(ix);
 		if (r < 0)
 			break;
 	}
 	json_decref(m);
-	if (r == 0)
-		return 0;
-	if (e.code == SP_E_NOMEM)
-		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-unsafe:
-	return sp_error_set(err, SP_E_GC_UNSAFE,
-			    "gc cannot read point '%s' and collected nothing: "
-			    "%s",
-			    where, e.msg);
+	return r;
+}
+
+/* The points of VM @name under @top ("points" or "trash"). */
+static int mark_name(struct gc *g, int tfd, const char *top, const char *name,
+		     int64_t expired_at, struct sp_error *err)
+{
+	const bool trash = strcmp(top, "points") != 0;
+	char where[200];
+	struct dirent *pe;
+	DIR *nd = NULL;
+	int r, q = 0;
+
+	snprintf(where, sizeof(where), "'%s/%.64s'", top, name);
+	r = open_dir(tfd, name, &nd);
+	if (r < 0)
+		return unsafe(err, where, strerror(-r));
+	while (r == 0 && (pe = next_entry(nd, &q))) {
+		if (!sp_name_is_valid(pe->d_name))
+			continue; /* never a point: nothing reads it */
+		if (expired_at &&
+		    sp_trash_is_expired(g->v, name, pe->d_name, expired_at))
+			continue;
+		r = mark_point(g, dirfd(nd), name, pe->d_name, trash, err);
+	}
+	closedir(nd);
+	if (r == 0 && q < 0) {
+		snprintf(where, sizeof(where), "'%s/%.64s'", top, name);
+		r = unsafe(err, where, strerror(-q));
+	}
+	return r;
 }
 
 /* Every point under @top ("points" or "trash"); with @expired_at set, the
@@ -248,55 +342,24 @@ unsafe:
 static int mark_tree(struct gc *g, const char *top, int64_t expired_at,
 		     struct sp_error *err)
 {
-	sp_autoclose int tfd = -1;
-	DIR *d;
+	char where[32];
 	struct dirent *de;
-	int r = 0;
+	DIR *d = NULL;
+	int r, q = 0;
 
-	tfd = openat(g->v->fd, top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (tfd < 0) {
-		if (errno == ENOENT && strcmp(top, "points") != 0)
-			return 0;
-		return sp_error_set_errno(err, vault_code(errno), errno,
-					  "cannot open '%s'", top);
-	}
-	d = fdopendir(dup(tfd));
-	if (!d)
-		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	while (r == 0 && (de = readdir(d))) {
-		int nfd;
-		DIR *nd;
-		struct dirent *pe;
-
-		if (!sp_name_is_valid(de->d_name))
-			continue;
-		nfd =
-		    openat(tfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		nd = nfd >= 0 ? fdopendir(nfd) : NULL;
-		if (!nd) {
-			if (nfd >= 0)
-				close(nfd);
-			continue;
-		}
-		while (r == 0 && (pe = readdir(nd))) {
-			char rel[200], where[160];
-
-			if (!sp_name_is_valid(pe->d_name))
-				continue;
-			if (expired_at &&
-			    sp_trash_is_expired(g->v, de->d_name, pe->d_name,
-						expired_at))
-				continue;
-			snprintf(rel, sizeof(rel), "%.8s/%.64s/%.64s", top,
-				 de->d_name, pe->d_name);
-			snprintf(where, sizeof(where), "%s%.64s@%.64s",
-				 strcmp(top, "points") ? "trash " : "",
-				 de->d_name, pe->d_name);
-			r = mark_point(g, rel, where, err);
-		}
-		closedir(nd);
-	}
+	snprintf(where, sizeof(where), "'%s'", top);
+	r = open_dir(g->v->fd, top, &d);
+	if (r == -ENOENT && strcmp(top, "points") != 0)
+		return 0; /* no point was ever deleted */
+	if (r < 0)
+		return unsafe(err, where, strerror(-r));
+	while (r == 0 && (de = next_entry(d, &q)))
+		if (sp_name_is_valid(de->d_name))
+			r = mark_name(g, dirfd(d), top, de->d_name, expired_at,
+				      err);
 	closedir(d);
+	if (r == 0 && q < 0)
+		r = unsafe(err, where, strerror(-q));
 	return r;
 }
 
@@ -310,44 +373,37 @@ static bool has_suffix(const char *s, const char *suffix)
 /* The drafts in tmp/: read what their indexes hold so far. */
 static int mark_drafts(struct gc *g, struct sp_error *err)
 {
-	sp_autoclose int tfd = -1;
-	DIR *d;
 	struct dirent *de;
-	int r = 0;
+	DIR *d = NULL;
+	int r, q = 0;
 
-	tfd = openat(g->v->fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (tfd < 0)
-		return errno == ENOENT
-			   ? 0
-			   : sp_error_set_errno(err, vault_code(errno), errno,
-						"cannot open 'tmp'");
-	d = fdopendir(dup(tfd));
-	if (!d)
-		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	while (r == 0 && (de = readdir(d))) {
-		int dfd;
-		DIR *dd;
+	r = open_dir(g->v->fd, "tmp", &d);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return sp_error_set_errno(err, vault_code(-r), -r,
+					  "cannot open 'tmp'");
+	while (r == 0 && (de = next_entry(d, &q))) {
 		struct dirent *fe;
+		DIR *dd = NULL;
+		int q2 = 0;
 
 		if (de->d_name[0] == '.' || has_suffix(de->d_name, ".lock"))
 			continue;
 		/* Gone already (published: the points/ scan sees it). */
-		dfd =
-		    openat(tfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		dd = dfd >= 0 ? fdopendir(dfd) : NULL;
-		if (!dd) {
-			if (dfd >= 0)
-				close(dfd);
+		if (open_dir(dirfd(d), de->d_name, &dd) < 0)
 			continue;
-		}
-		while (r == 0 && (fe = readdir(dd)))
+		while (r == 0 && (fe = next_entry(dd, &q2)))
 			if (!strncmp(fe->d_name, "disk-", 5) &&
 			    has_suffix(fe->d_name, ".idx"))
-				r = sp_gc_read_index(dirfd(dd), fe->d_name,
-						     false, &g->refs, err);
+				r = mark_draft_index(dirfd(dd), fe->d_name,
+						     &g->refs, err);
 		closedir(dd);
 	}
 	closedir(d);
+	if (r == 0 && q < 0)
+		r = sp_error_set_errno(err, vault_code(-q), -q,
+				       "cannot list 'tmp'");
 	return r;
 }
 
@@ -383,30 +439,47 @@ static int write_state(struct sp_vault *v, const char *state, uint64_t fossils,
 	return sp_file_publish(v->fd, SP_GC_STATE, text, strlen(text), err);
 }
 
-/* Names of the drafts in tmp/ now (their lock files). */
-static json_t *list_drafts(struct sp_vault *v)
+/* Names of the drafts in tmp/ now (their lock files) into *@ret.  A
+ * listing that fails is an error: a draft missing from gc.json would let
+ * the next run sweep a fossil that draft relies on. */
+static int list_drafts(struct sp_vault *v, json_t **ret, struct sp_error *err)
 {
-	int tfd = openat(v->fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = tfd >= 0 ? fdopendir(tfd) : NULL;
 	json_t *arr = json_array();
 	struct dirent *de;
+	DIR *d = NULL;
+	int r, q = 0;
 
-	if (!d) {
-		if (tfd >= 0)
-			close(tfd);
-		return arr;
+	if (!arr)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	r = open_dir(v->fd, "tmp", &d);
+	if (r == -ENOENT) {
+		*ret = arr;
+		return 0;
 	}
-	while ((de = readdir(d))) {
+	if (r < 0) {
+		json_decref(arr);
+		return sp_error_set_errno(err, vault_code(-r), -r,
+					  "cannot list the drafts in 'tmp'");
+	}
+	while ((de = next_entry(d, &q))) {
 		size_t n = strlen(de->d_name);
 		if (n > 5 && has_suffix(de->d_name, ".lock"))
 			json_array_append_new(arr,
 					      json_stringn(de->d_name, n - 5));
 	}
 	closedir(d);
-	return arr;
+	if (q < 0) {
+		json_decref(arr);
+		return sp_error_set_errno(err, vault_code(-q), -q,
+					  "cannot list the drafts in 'tmp'");
+	}
+	*ret = arr;
+	return 0;
 }
 
-/* The recorded drafts that still run: lock file present and held. */
+/* The recorded drafts that still run, or might: a draft counts as over
+ * only when its lock file is gone or its lock can be taken (its process is
+ * dead); any other failure to tell keeps it waited for. */
 static json_t *drafts_alive(struct sp_vault *v, json_t *recorded)
 {
 	json_t *alive = json_array(), *val;
@@ -421,12 +494,14 @@ static json_t *drafts_alive(struct sp_vault *v, json_t *recorded)
 		if (!name || !sp_name_is_valid(name))
 			continue;
 		snprintf(rel, sizeof(rel), "tmp/%s.lock", name);
-		fd = openat(v->fd, rel, O_RDWR | O_CLOEXEC);
-		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0 &&
-		    errno == EWOULDBLOCK)
+		fd = openat(v->fd, rel,
+			    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT)
+			continue; /* published or discarded */
+		if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
 			json_array_append(alive, val);
-		/* else gone, or dead (it can never publish); closing fd
-		 * drops the lock we may have taken */
+		/* else dead (it can never publish); closing fd drops the
+		 * lock we took */
 	}
 	return alive;
 }
@@ -683,7 +758,12 @@ int sp_gc_run(struct sp_vault *v, const struct sp_gc_opts *o, json_t **report,
 		goto out;
 	/* G6 */
 	if (!o->dry_run) {
-		drafts = g.fossilized + g.kept ? list_drafts(v) : json_array();
+		if (g.fossilized + g.kept)
+			r = list_drafts(v, &drafts, err);
+		else if (!(drafts = json_array()))
+			r = sp_error_set(err, SP_E_NOMEM, "out of memory");
+		if (r < 0)
+			goto out;
 		r = write_state(v, "fossils", g.fossilized + g.kept, drafts,
 				err);
 		if (r < 0)

@@ -79,11 +79,4 @@ int sp_id_set_add(struct sp_id_set *s, const struct sp_chunk_id *id);
 bool sp_id_set_has(const struct sp_id_set *s, const struct sp_chunk_id *id);
 void sp_id_set_release(struct sp_id_set *s);
 
-/* Add every non-zero id of index @name in @dirfd to @set.  @strict (a
- * published or trashed point): the index must be whole; otherwise (a draft
- * being written) whatever is there is read.  Errors: SP_E_INDEX_CORRUPT,
- * vault I/O codes, SP_E_NOMEM. */
-int sp_gc_read_index(int dirfd, const char *name, bool strict,
-		     struct sp_id_set *set, struct sp_error *err);
-
 #endif
