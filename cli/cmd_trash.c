@@ -207,7 +207,9 @@ static const char trash_help[] =
     "    Lists the points in the trash: when each was taken and deleted,\n"
     "    when it expires (then 'stillpoint gc' purges it) and why it was\n"
     "    deleted.  With --json (also accepted before the command): [{name,\n"
-    "    id, time, consistency, disks, deleted_at, expires_at, why}].\n";
+    "    id, time, consistency, disks, deleted_at, expires_at, why,\n"
+    "    error}]; error is there when the entry cannot be read whole\n"
+    "    (such an entry never expires: repair it, or remove it by hand).\n";
 
 int cmd_trash(struct cli *cli, int argc, char **argv)
 {
@@ -247,7 +249,8 @@ int cmd_trash(struct cli *cli, int argc, char **argv)
 			 str(e, "id"));
 		printf("%-40s %-24s %-20s %-20s %s\n", point, str(e, "time"),
 		       str(e, "deleted_at"), str(e, "expires_at"),
-		       str(e, "why"));
+		       json_object_get(e, "error") ? str(e, "error")
+						   : str(e, "why"));
 	}
 	json_decref(all);
 	return 0;
@@ -282,7 +285,8 @@ static const char gc_help[] =
     "OPTIONS\n"
     "    --dry-run   change nothing; report what would be purged,\n"
     "                fossilized and deleted\n"
-    "    --json      the report as JSON: trash_purged, swept,\n"
+    "    --json      the report as JSON: trash_purged, trash_kept\n"
+    "                (entries that cannot be read, kept), swept,\n"
     "                waiting_for, chunks, referenced, fossilized,\n"
     "                resurrected, deleted, bytes_freed, fossils_pending\n"
     "                (also accepted before the command)\n"
@@ -306,6 +310,9 @@ static void print_gc(const json_t *rep)
 	       json_array_size(purged), dry ? "to purge" : "purged");
 	json_array_foreach(purged, i, val)
 	    printf("  %s\n", json_string_value(val));
+	json_array_foreach(json_object_get(rep, "trash_kept"), i, val)
+	    printf("kept, cannot be read: %s: %s\n", str(val, "entry"),
+		   str(val, "error"));
 	if (json_array_size(waiting) > 0) {
 		printf("waiting for %zu backup(s) that ran when the last "
 		       "fossils were made:",

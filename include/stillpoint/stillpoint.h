@@ -240,7 +240,9 @@ void sp_policy_schedule_free(struct sp_schedule *s);
  * @vault_path (NULL: the protection's): points outside the rules go to the
  * vault's trash for the policy's soft_delete_days (nothing moves with
  * @dry_run).  *@report: {"vm", "policy", "dry_run", "kept": [{"id",
- * "time", "why"}], "deleted": [...]}.  The newest point is never pruned.
+ * "time", "why"}], "deleted": [...], "unreadable": [{"point", "error"}]}.
+ * The newest point is never pruned; a point that cannot be read is left
+ * as it is and listed in "unreadable".
  */
 int sp_prune_vm(struct sp_state *st, const char *vault_path, const char *vm,
 		bool dry_run, int64_t now, json_t **report,
@@ -303,7 +305,9 @@ struct sp_gc_opts {
  * (resurrecting any a point now needs), and fossilize the chunks no point,
  * trashed point or draft references.  A chunk is thus deleted by the
  * second run that finds it unreferenced.  *@report: {"dry_run",
- * "trash_purged": ["NAME@ID"], "swept", "waiting_for": [drafts],
+ * "trash_purged": ["NAME@ID"], "trash_kept": [{"entry", "error"}] (trash
+ * entries that cannot be read: kept whatever their age), "swept",
+ * "waiting_for": [drafts],
  * "chunks", "referenced", "fossilized", "resurrected", "deleted",
  * "bytes_freed", "bytes_fossilized", "fossils_pending", "young", "state"}.
  * Errors: SP_E_GC_BUSY, SP_E_GC_UNSAFE (a point could not be read: nothing

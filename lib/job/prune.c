@@ -6,7 +6,9 @@
  *
  * Invariant: the newest point is never pruned (policy/retention.h keeps
  * it whatever the counts), and nothing is deleted when the retention
- * cannot be computed.
+ * cannot be computed.  A point that cannot be read is never listed, so
+ * never pruned: it is kept and reported ("unreadable"), and, being left out
+ * of the counts, it only makes the retention keep more.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +30,38 @@ static unsigned count(json_t *keep, const char *k)
 	return v > 0 ? (unsigned)v : 0;
 }
 
+/* Take out of @points those in @unreadable: the catalog may still list a
+ * point from its cache after its manifest became unreadable. */
+static void drop_unreadable(const char *vm, json_t *points, json_t *unreadable)
+{
+	json_t *u;
+	size_t i, k;
+
+	json_array_foreach(unreadable, k, u)
+	{
+		const char *spec =
+		    json_string_value(json_object_get(u, "point"));
+		size_t n = strlen(vm);
+
+		if (strncmp(spec, vm, n) != 0 || spec[n] != '@')
+			continue;
+		for (i = 0; i < json_array_size(points); i++) {
+			json_t *m = json_array_get(points, i);
+			if (!strcmp(json_string_value(json_object_get(m, "id")),
+				    spec + n + 1)) {
+				json_array_remove(points, i);
+				break;
+			}
+		}
+	}
+}
+
 int sp_prune_vm(struct sp_state *st, const char *vault_path, const char *vm,
 		bool dry_run, int64_t now, json_t **report,
 		struct sp_error *err)
 {
 	json_t *prot = NULL, *policy = NULL, *points = NULL, *m, *keep;
+	json_t *unreadable = NULL;
 	json_t *kept = json_array(), *deleted = json_array();
 	struct sp_retention_point *rp = NULL;
 	struct sp_retention ret;
@@ -49,8 +78,11 @@ int sp_prune_vm(struct sp_state *st, const char *vault_path, const char *vm,
 	r = sp_vault_open(vault_path, &v, err);
 	if (r == 0)
 		r = sp_vault_list_points(v, vm, &points, err);
+	if (r == 0)
+		r = sp_vault_unreadable_points(v, vm, &unreadable, err);
 	if (r < 0)
 		goto out;
+	drop_unreadable(vm, points, unreadable);
 	keep = json_object_get(policy, "keep");
 	ret = (struct sp_retention){
 	    count(keep, "last"), count(keep, "daily"), count(keep, "weekly"),
@@ -106,15 +138,17 @@ int sp_prune_vm(struct sp_state *st, const char *vault_path, const char *vm,
 			goto out;
 		sp_log(SP_LOG_INFO, "point pruned vm=%s id=%s", vm, id);
 	}
-	*report = json_pack("{s:s, s:O, s:b, s:O, s:O, s:i}", "vm", vm,
-			    "policy", json_object_get(policy, "name"),
-			    "dry_run", dry_run, "kept", kept, "deleted",
-			    deleted, "soft_delete_days", (int)days);
+	*report =
+	    json_pack("{s:s, s:O, s:b, s:O, s:O, s:O, s:i}", "vm", vm, "policy",
+		      json_object_get(policy, "name"), "dry_run", dry_run,
+		      "kept", kept, "deleted", deleted, "unreadable",
+		      unreadable, "soft_delete_days", (int)days);
 out:
 	free(rp);
 	json_decref(kept);
 	json_decref(deleted);
 	json_decref(points);
+	json_decref(unreadable);
 	json_decref(prot);
 	json_decref(policy);
 	sp_vault_close(v);
@@ -125,13 +159,18 @@ int sp_vault_delete_points_at(const char *vault_path, const char *vm,
 			      const char *why, struct sp_error *err)
 {
 	struct sp_vault *v = NULL;
-	json_t *points = NULL, *m;
+	json_t *points = NULL, *unreadable = NULL, *m;
 	size_t i;
 	int r;
 
 	r = sp_vault_open(vault_path, &v, err);
 	if (r == 0)
 		r = sp_vault_list_points(v, vm, &points, err);
+	/* What cannot be read stays, logged by the call. */
+	if (r == 0)
+		r = sp_vault_unreadable_points(v, vm, &unreadable, err);
+	if (r == 0)
+		drop_unreadable(vm, points, unreadable);
 	json_array_foreach(points, i, m)
 	{
 		if (r < 0)
@@ -141,6 +180,7 @@ int sp_vault_delete_points_at(const char *vault_path, const char *vm,
 		    SP_TRASH_RETAIN_DAYS, (int64_t)time(NULL), err);
 	}
 	json_decref(points);
+	json_decref(unreadable);
 	sp_vault_close(v);
 	return r;
 }

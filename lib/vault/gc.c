@@ -665,16 +665,16 @@ static int walk(struct gc *g, struct sp_error *err)
 
 /* ---- the run ------------------------------------------------------------- */
 
-static json_t *report_of(struct gc *g, json_t *purged, json_t *waiting,
-			 json_t *state)
+static json_t *report_of(struct gc *g, json_t *purged, json_t *kept,
+			 json_t *waiting, json_t *state)
 {
 	return json_pack(
-	    "{s:b, s:O, s:b, s:O, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-	    "s:I, s:O?}",
-	    "dry_run", g->o->dry_run, "trash_purged", purged, "swept", g->sweep,
-	    "waiting_for", waiting, "chunks", (json_int_t)g->chunks,
-	    "referenced", (json_int_t)g->referenced, "fossilized",
-	    (json_int_t)g->fossilized, "resurrected",
+	    "{s:b, s:O, s:O, s:b, s:O, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I, s:O?}",
+	    "dry_run", g->o->dry_run, "trash_purged", purged, "trash_kept",
+	    kept, "swept", g->sweep, "waiting_for", waiting, "chunks",
+	    (json_int_t)g->chunks, "referenced", (json_int_t)g->referenced,
+	    "fossilized", (json_int_t)g->fossilized, "resurrected",
 	    (json_int_t)g->resurrected, "deleted", (json_int_t)g->deleted,
 	    "bytes_freed", (json_int_t)g->bytes_freed, "bytes_fossilized",
 	    (json_int_t)g->bytes_fossilized, "fossils_pending",
@@ -689,7 +689,7 @@ int sp_gc_run(struct sp_vault *v, const struct sp_gc_opts *o, json_t **report,
 	sp_autoclose int trash_lock = -1;
 	struct gc g = {.v = v, .o = o};
 	json_t *state = NULL, *alive = NULL, *drafts = NULL, *rep = NULL;
-	json_t *purged = json_array();
+	json_t *purged = json_array(), *kept = json_array();
 	int64_t now = o->now ? o->now : (int64_t)time(NULL);
 	const char *st;
 	int r;
@@ -726,7 +726,7 @@ int sp_gc_run(struct sp_vault *v, const struct sp_gc_opts *o, json_t **report,
 				       v->path);
 		goto out;
 	}
-	r = sp_trash_purge_locked(v, now, o->dry_run, purged, err);
+	r = sp_trash_purge_locked(v, now, o->dry_run, purged, kept, err);
 	if (r < 0)
 		goto out;
 	if (json_array_size(alive) > 0) {
@@ -780,7 +780,7 @@ int sp_gc_run(struct sp_vault *v, const struct sp_gc_opts *o, json_t **report,
 	       (unsigned long long)g.bytes_freed);
 report:
 	if (r == 0) {
-		rep = report_of(&g, purged, alive, state);
+		rep = report_of(&g, purged, kept, alive, state);
 		if (!rep)
 			r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 		else if (report)
@@ -794,5 +794,6 @@ out:
 	json_decref(alive);
 	json_decref(drafts);
 	json_decref(purged);
+	json_decref(kept);
 	return r;
 }

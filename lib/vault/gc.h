@@ -51,9 +51,10 @@ int sp_vault_flock(struct sp_vault *v, const char *file, int how, int *fd);
 
 /* Purge expired trash entries while the caller holds the trash lock
  * exclusively.  Appends "NAME@ID" of each purged (or, when @dry_run, each
- * expired) entry to @purged. */
+ * expired) entry to @purged, and {entry, error} of each entry that cannot
+ * be read, and so is kept whatever its age, to @kept (may be NULL). */
 int sp_trash_purge_locked(struct sp_vault *v, int64_t now, bool dry_run,
-			  json_t *purged, struct sp_error *err);
+			  json_t *purged, json_t *kept, struct sp_error *err);
 
 /* Is trash entry @name/@id expired at @now?  False when its record is
  * missing or unreadable: such an entry is kept. */

@@ -102,19 +102,62 @@ static int open_entry(struct sp_vault *v, const char *name, const char *id)
 	return openat(v->fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
+/* When trash entry @name/@id expires, into *@expires; -1 with @why filled
+ * when that cannot be told (the entry or its record is unreadable or
+ * damaged: such an entry never expires). */
+static int entry_expiry(struct sp_vault *v, const char *name, const char *id,
+			int64_t *expires, char *why, size_t whylen)
+{
+	sp_autoclose int pfd = open_entry(v, name, id);
+	sp_autofree char *text = NULL;
+	json_t *rec;
+	size_t len;
+	bool ok;
+	int r;
+
+	if (pfd < 0) {
+		snprintf(why, whylen, "cannot open it: %s", strerror(errno));
+		return -1;
+	}
+	r = sp_file_read(pfd, SP_TRASH_RECORD, RECORD_MAX, &text, &len);
+	if (r < 0) {
+		snprintf(why, whylen, "cannot read its " SP_TRASH_RECORD ": %s",
+			 strerror(-r));
+		return -1;
+	}
+	rec = json_loadb(text, len, 0, NULL);
+	ok = rec && sp_time_parse_rfc3339(
+			json_string_value(json_object_get(rec, "expires_at")),
+			expires);
+	json_decref(rec);
+	if (!ok) {
+		snprintf(why, whylen,
+			 "its " SP_TRASH_RECORD " has no valid expires_at");
+		return -1;
+	}
+	return 0;
+}
+
 bool sp_trash_is_expired(struct sp_vault *v, const char *name, const char *id,
 			 int64_t now)
 {
-	sp_autoclose int pfd = open_entry(v, name, id);
-	json_t *rec = pfd >= 0 ? read_record(pfd) : NULL;
+	char why[160];
 	int64_t expires;
-	bool ok =
-	    rec && sp_time_parse_rfc3339(
-		       json_string_value(json_object_get(rec, "expires_at")),
-		       &expires);
 
-	json_decref(rec);
-	return ok && expires <= now;
+	return entry_expiry(v, name, id, &expires, why, sizeof(why)) == 0 &&
+	       expires <= now;
+}
+
+/* Record, and log, a trash entry that is kept because it cannot be read. */
+static void keep_unreadable(json_t *kept, const char *what, const char *why)
+{
+	sp_log(SP_LOG_WARNING,
+	       "cannot read trash entry %s: %s (it is kept: repair it, or "
+	       "remove it by hand)",
+	       what, why);
+	if (kept)
+		json_array_append_new(
+		    kept, json_pack("{s:s, s:s}", "entry", what, "error", why));
 }
 
 int sp_vault_point_trash(struct sp_vault *v, const char *name, const char *id,
@@ -256,15 +299,17 @@ int sp_vault_point_undelete(struct sp_vault *v, const char *name,
 	return 0;
 }
 
-/* Call @fn for each trash/NAME/ID entry (valid names only). */
+/* Call @fn for each trash/NAME/ID entry (valid names only).  A trash/NAME
+ * directory that cannot be opened or listed is reported in @unreadable
+ * (may be NULL) and logged, never taken for an empty one. */
 static int each_entry(struct sp_vault *v,
 		      int (*fn)(struct sp_vault *v, const char *name,
 				const char *id, void *ctx,
 				struct sp_error *err),
-		      void *ctx, struct sp_error *err)
+		      void *ctx, json_t *unreadable, struct sp_error *err)
 {
-	int tfd =
-	    openat(v->fd, SP_TRASH_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int tfd = openat(v->fd, SP_TRASH_DIR,
+			 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	DIR *top;
 	struct dirent *de;
 	int r = 0;
@@ -280,24 +325,42 @@ static int each_entry(struct sp_vault *v,
 		close(tfd);
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	}
-	while (r == 0 && (de = readdir(top))) {
+	for (;;) {
+		char what[100];
+		struct dirent *pe;
+		DIR *nd;
+		int nfd;
+
+		errno = 0;
+		if (r < 0 || !(de = readdir(top)))
+			break;
 		if (!sp_name_is_valid(de->d_name))
 			continue;
-		int nfd =
-		    openat(tfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		DIR *nd = nfd >= 0 ? fdopendir(nfd) : NULL;
-		struct dirent *pe;
-
+		snprintf(what, sizeof(what), SP_TRASH_DIR "/%.64s", de->d_name);
+		nfd = openat(tfd, de->d_name,
+			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		nd = nfd >= 0 ? fdopendir(nfd) : NULL;
 		if (!nd) {
+			keep_unreadable(unreadable, what, strerror(errno));
 			if (nfd >= 0)
 				close(nfd);
 			continue;
 		}
-		while (r == 0 && (pe = readdir(nd)))
+		for (;;) {
+			errno = 0;
+			if (r < 0 || !(pe = readdir(nd)))
+				break;
 			if (sp_name_is_valid(pe->d_name))
 				r = fn(v, de->d_name, pe->d_name, ctx, err);
+		}
+		if (r == 0 && errno)
+			keep_unreadable(unreadable, what, strerror(errno));
 		closedir(nd);
 	}
+	if (r == 0 && errno)
+		r = sp_error_set_errno(err, vault_code(errno), errno,
+				       "cannot list '%s/" SP_TRASH_DIR "'",
+				       v->path);
 	closedir(top);
 	return r;
 }
@@ -308,13 +371,18 @@ static int list_one(struct sp_vault *v, const char *name, const char *id,
 	sp_autoclose int pfd = open_entry(v, name, id);
 	json_t *rec = pfd >= 0 ? read_record(pfd) : NULL;
 	json_t *m = NULL, *e;
-	struct sp_error e2;
+	struct sp_error e2 = {0};
 	char where[160];
+	int64_t expires;
 
-	(void)err;
 	snprintf(where, sizeof(where), "%s@%s", name, id);
-	if (pfd >= 0)
-		sp_manifest_load(pfd, where, &m, &e2);
+	if (pfd < 0)
+		sp_error_set_errno(&e2, SP_E_VAULT_IO, errno,
+				   "cannot open trash entry '%s'", where);
+	else if (sp_manifest_load(pfd, where, &m, &e2) == 0 &&
+		 entry_expiry(v, name, id, &expires, e2.msg, sizeof(e2.msg)) <
+		     0)
+		e2.code = SP_E_MANIFEST_CORRUPT;
 	e = json_pack("{s:s, s:s, s:O?, s:O?, s:O?, s:O?, s:O?}", "name", name,
 		      "id", id, "time", json_object_get(m, "time"),
 		      "consistency", json_object_get(m, "consistency"),
@@ -325,6 +393,8 @@ static int list_one(struct sp_vault *v, const char *name, const char *id,
 		json_object_set_new(e, "disks",
 				    json_integer((json_int_t)json_array_size(
 					json_object_get(m, "disks"))));
+	if (e && e2.code) /* listed all the same: it is kept */
+		json_object_set_new(e, "error", json_string(e2.msg));
 	json_decref(rec);
 	json_decref(m);
 	if (!e)
@@ -353,7 +423,7 @@ int sp_vault_trash_list(struct sp_vault *v, json_t **ret, struct sp_error *err)
 
 	if (!arr)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	r = each_entry(v, list_one, arr, err);
+	r = each_entry(v, list_one, arr, NULL, err);
 	n = json_array_size(arr);
 	items = calloc(n + 1, sizeof(*items));
 	sorted = json_array();
@@ -426,17 +496,23 @@ int sp_vault_trash_find(struct sp_vault *v, const char *spec, json_t **ret,
 struct purge_ctx {
 	int64_t now;
 	bool dry_run;
-	json_t *purged;
+	json_t *purged, *kept;
 };
 
 static int purge_one(struct sp_vault *v, const char *name, const char *id,
 		     void *ctx, struct sp_error *err)
 {
 	struct purge_ctx *p = ctx;
-	char from[200], to[200], dir[100];
+	char from[200], to[200], dir[100], why[200];
+	int64_t expires;
 	int r;
 
-	if (!sp_trash_is_expired(v, name, id, p->now))
+	if (entry_expiry(v, name, id, &expires, why, sizeof(why)) < 0) {
+		snprintf(from, sizeof(from), "%s@%s", name, id);
+		keep_unreadable(p->kept, from, why);
+		return 0;
+	}
+	if (expires > p->now)
 		return 0;
 	if (!p->dry_run) {
 		snprintf(dir, sizeof(dir), SP_TRASH_DIR "/%s", name);
@@ -487,10 +563,11 @@ static void sweep_purged(struct sp_vault *v)
 }
 
 int sp_trash_purge_locked(struct sp_vault *v, int64_t now, bool dry_run,
-			  json_t *purged, struct sp_error *err)
+			  json_t *purged, json_t *kept, struct sp_error *err)
 {
-	struct purge_ctx p = {.now = now, .dry_run = dry_run, .purged = purged};
-	int r = each_entry(v, purge_one, &p, err);
+	struct purge_ctx p = {
+	    .now = now, .dry_run = dry_run, .purged = purged, .kept = kept};
+	int r = each_entry(v, purge_one, &p, kept, err);
 
 	if (r == 0 && !dry_run)
 		sweep_purged(v);
@@ -508,7 +585,7 @@ int sp_vault_trash_purge(struct sp_vault *v, int64_t now, size_t *purged,
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	r = lock_trash(v, LOCK_EX, &lock, err);
 	if (r == 0)
-		r = sp_trash_purge_locked(v, now, false, list, err);
+		r = sp_trash_purge_locked(v, now, false, list, NULL, err);
 	if (purged)
 		*purged = json_array_size(list);
 	json_decref(list);

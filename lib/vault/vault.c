@@ -476,6 +476,71 @@ int sp_vault_point_dir(struct sp_vault *v, const char *name, const char *id,
 	return 0;
 }
 
+/* One entry of sp_vault_unreadable_points(). */
+static int add_unreadable(json_t *arr, const char *point, const char *why)
+{
+	sp_log(SP_LOG_WARNING,
+	       "cannot read point %s: %s (it is left as it "
+	       "is; see 'stillpoint verify')",
+	       point, why);
+	return json_array_append_new(
+	    arr, json_pack("{s:s, s:s}", "point", point, "error", why));
+}
+
+int sp_vault_unreadable_points(struct sp_vault *v, const char *name,
+			       json_t **ret, struct sp_error *err)
+{
+	char rel[100];
+	json_t *arr;
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	if (!sp_name_is_valid(name))
+		return sp_error_set(err, SP_E_NAME_INVALID,
+				    "invalid VM name '%s'", name);
+	arr = json_array();
+	if (!arr)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	snprintf(rel, sizeof(rel), "points/%s", name);
+	fd =
+	    openat(v->fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		else if (errno != ENOENT)
+			add_unreadable(arr, name, strerror(errno));
+		*ret = arr;
+		return 0;
+	}
+	for (;;) {
+		char spec[140];
+		sp_autoclose int pfd = -1;
+		struct sp_error e;
+		json_t *m = NULL;
+
+		errno = 0;
+		if (!(de = readdir(d)))
+			break;
+		if (!sp_name_is_valid(de->d_name))
+			continue;
+		snprintf(spec, sizeof(spec), "%s@%.64s", name, de->d_name);
+		pfd = openat(dirfd(d), de->d_name,
+			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (pfd < 0)
+			add_unreadable(arr, spec, strerror(errno));
+		else if (sp_manifest_load(pfd, spec, &m, &e) < 0)
+			add_unreadable(arr, spec, e.msg);
+		json_decref(m);
+	}
+	if (errno)
+		add_unreadable(arr, name, strerror(errno));
+	closedir(d);
+	*ret = arr;
+	return 0;
+}
+
 static int cmp_points(const void *a, const void *b)
 {
 	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;

@@ -99,6 +99,13 @@ int sp_vault_list_points(struct sp_vault *v, const char *name, json_t **ret,
 int sp_vault_find_point(struct sp_vault *v, const char *spec, json_t **ret,
 			struct sp_error *err);
 
+/* The points of VM @name that no listing shows because they cannot be
+ * read (directory, manifest), as [{point, error}] (each also logged);
+ * a points/@name that cannot be listed is one entry.  Nothing is changed:
+ * callers keep such points and report them. */
+int sp_vault_unreadable_points(struct sp_vault *v, const char *name,
+			       json_t **ret, struct sp_error *err);
+
 /* Drop and rebuild the catalog from points/. */
 int sp_vault_rebuild_catalog(struct sp_vault *v, struct sp_error *err);
 
