@@ -37,6 +37,7 @@ enum sp_errcode {
 	SP_E_VAULT_PERMISSION = -1106,
 	SP_E_CATALOG = -1107,
 	SP_E_VAULT_LOCKED = -1108,
+	SP_E_VAULT_FILE_TYPE = -1109,
 
 	/* recovery points and their data */
 	SP_E_POINT_NOT_FOUND = -1200,

@@ -46,6 +46,11 @@ static const struct sp_errcode_info catalogue[] = {
     {SP_E_VAULT_LOCKED, "VaultLocked",
      "another process holds the vault exclusively",
      "wait for it to finish and retry"},
+    {SP_E_VAULT_FILE_TYPE, "VaultFileNotRegular",
+     "a file of the vault's own is a symbolic link or not a regular file",
+     "remove the file the message names (a vault holds no links, FIFOs or "
+     "devices; lock files are created again), then run 'stillpoint "
+     "verify'"},
 
     {SP_E_POINT_NOT_FOUND, "PointNotFound",
      "no recovery point matches the name or id",

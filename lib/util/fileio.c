@@ -92,7 +92,12 @@ int sp_file_publish(int dirfd, const char *name, const void *data, size_t len,
 	if (r < 0 || (size_t)r >= sizeof(tmp))
 		return sp_error_set(err, SP_E_INTERNAL,
 				    "file name too long '%s'", name);
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* A stale temp of a dead process of the same pid goes first; then
+	 * O_EXCL: whatever sits under the temp name (a planted link, a FIFO)
+	 * is never written through. */
+	unlinkat(dirfd, tmp, 0);
+	fd = openat(dirfd, tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		goto fail;
 	r = sp_pwrite_all(fd, data, len, 0);
@@ -121,16 +126,61 @@ fail:
 				  errno, "cannot write '%s'", name);
 }
 
+/* Keep @fd only if it is a regular file, then make it blocking again.
+ * Returns @fd or -errno (closing it). */
+static int keep_regular(int fd)
+{
+	struct stat st;
+	int e = 0;
+
+	if (fstat(fd, &st) < 0)
+		e = errno;
+	else if (!S_ISREG(st.st_mode))
+		e = SP_ENOTREG;
+	else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+		e = errno;
+	if (e) {
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+int sp_open_regular(int dirfd, const char *path, int flags, mode_t mode)
+{
+	int fd = openat(dirfd, path,
+			flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+			mode);
+
+	if (fd < 0)
+		return errno == ELOOP || errno == EISDIR || errno == ENXIO
+			   ? -SP_ENOTREG
+			   : -errno;
+	return keep_regular(fd);
+}
+
+/* An operator's path: follow a link, but read only a regular file. */
+static int open_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+
+	if (fd < 0)
+		return errno == EISDIR || errno == ENXIO ? -SP_ENOTREG : -errno;
+	return keep_regular(fd);
+}
+
 int sp_file_read(int dirfd, const char *path, size_t max, char **data,
 		 size_t *len)
 {
-	sp_autoclose int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	sp_autoclose int fd = dirfd == AT_FDCWD
+				  ? open_path(path)
+				  : sp_open_regular(dirfd, path, O_RDONLY, 0);
 	sp_autofree char *buf = NULL;
 	struct stat st;
 	size_t have = 0;
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	if ((size_t)st.st_size > max)

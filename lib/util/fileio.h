@@ -8,6 +8,7 @@
 #ifndef SP_UTIL_FILEIO_H
 #define SP_UTIL_FILEIO_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -35,9 +36,28 @@ int sp_fsync_path(int dirfd, const char *path);
 int sp_file_publish(int dirfd, const char *name, const void *data, size_t len,
 		    struct sp_error *err);
 
+/* What sp_open_regular() and sp_file_read() return for a name that is a
+ * symbolic link, a directory, a FIFO, a socket or a device. */
+#define SP_ENOTREG EMEDIUMTYPE
+
+/*
+ * Open @path under @dirfd as a regular file: a symbolic link at its last
+ * component is not followed, and a FIFO or device is not waited on
+ * (O_NOFOLLOW | O_NONBLOCK, the latter cleared once fstat() has said it is
+ * a regular file).  @flags are open(2)'s (O_RDONLY, O_RDWR | O_CREAT, ...),
+ * @mode is used with O_CREAT.  Every file of the vault is opened this way:
+ * a link or FIFO planted in a vault must neither redirect a write nor hang
+ * a job.  Returns the descriptor (O_CLOEXEC) or -errno: -SP_ENOTREG for
+ * anything but a regular file.
+ */
+int sp_open_regular(int dirfd, const char *path, int flags, mode_t mode);
+
 /*
  * Read a whole file (at most @max bytes, else -EFBIG).  *@data is
- * NUL-terminated and owned by the caller.  Returns 0 or -errno (no
+ * NUL-terminated and owned by the caller.  Under a directory fd the file
+ * is opened with sp_open_regular(); with AT_FDCWD (a path given by the
+ * operator) a symbolic link is followed, but the file must still be a
+ * regular one.  Returns 0 or -errno, -SP_ENOTREG as sp_open_regular() (no
  * sp_error: the caller knows what the file means).
  */
 int sp_file_read(int dirfd, const char *path, size_t max, char **data,

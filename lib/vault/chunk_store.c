@@ -341,27 +341,35 @@ int sp_chunk_store_get(struct sp_chunk_store *s, struct sp_chunk_codec *c,
 	int r;
 
 	sp_chunk_store_path(id, rel);
-	fd = openat(s->chunks_fd, rel, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
+	/* A FIFO or a directory under a chunk's name is a damaged chunk, told
+	 * at once: never a read that blocks or a job that stops. */
+	fd = sp_open_regular(s->chunks_fd, rel, O_RDONLY, 0);
+	if (fd == -ENOENT) {
 		char fossil[SP_CHUNK_FOSSIL_PATH_MAX];
 
 		snprintf(fossil, sizeof(fossil), "%s" SP_CHUNK_FOSSIL_SUFFIX,
 			 rel);
-		fd = openat(s->chunks_fd, fossil, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 && errno != ENOENT)
+		fd = sp_open_regular(s->chunks_fd, fossil, O_RDONLY, 0);
+		if (fd == -SP_ENOTREG)
+			return sp_error_set(err, SP_E_CHUNK_CORRUPT,
+					    "chunk 'chunks/%s' is not a "
+					    "regular file",
+					    fossil);
+		if (fd < 0 && fd != -ENOENT)
 			return sp_error_set_errno(
-			    err, vault_code(errno), errno,
+			    err, vault_code(-fd), -fd,
 			    "cannot open chunk 'chunks/%s'", fossil);
-		errno = ENOENT;
 	}
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return sp_error_set(err, SP_E_CHUNK_MISSING,
-					    "chunk 'chunks/%s' is missing",
-					    rel);
-		return sp_error_set_errno(err, vault_code(errno), errno,
+	if (fd == -ENOENT)
+		return sp_error_set(err, SP_E_CHUNK_MISSING,
+				    "chunk 'chunks/%s' is missing", rel);
+	if (fd == -SP_ENOTREG)
+		return sp_error_set(err, SP_E_CHUNK_CORRUPT,
+				    "chunk 'chunks/%s' is not a regular file",
+				    rel);
+	if (fd < 0)
+		return sp_error_set_errno(err, vault_code(-fd), -fd,
 					  "cannot open chunk 'chunks/%s'", rel);
-	}
 	if (fstat(fd, &st) < 0)
 		return sp_error_set_errno(err, SP_E_VAULT_IO, errno,
 					  "cannot stat chunk 'chunks/%s'", rel);

@@ -70,7 +70,8 @@ int sp_index_writer_create(int dirfd, const char *name, uint64_t disk_size,
 	snprintf(w->name, sizeof(w->name), "%s", name);
 	w->count = count;
 	w->fd =
-	    openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	    openat(dirfd, name,
+		   O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (w->fd < 0) {
 		r = errno;
 		free(w);
@@ -188,16 +189,19 @@ static int file_sha256(int fd, uint64_t len, uint8_t out[32])
 int sp_disk_index_open(int dirfd, const char *name, const uint8_t *expect_sha,
 		       struct sp_disk_index **ret, struct sp_error *err)
 {
-	sp_autoclose int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	sp_autoclose int fd = sp_open_regular(dirfd, name, O_RDONLY, 0);
 	struct sp_disk_index *ix;
 	struct stat st;
 	uint8_t sum[32];
 	const uint8_t *m;
 
+	if (fd == -SP_ENOTREG)
+		return sp_error_set(err, SP_E_INDEX_CORRUPT,
+				    "index '%s' is not a regular file", name);
 	if (fd < 0)
 		return sp_error_set_errno(
-		    err, errno == ENOENT ? SP_E_INDEX_CORRUPT : SP_E_VAULT_IO,
-		    errno, "cannot open index '%s'", name);
+		    err, fd == -ENOENT ? SP_E_INDEX_CORRUPT : vault_code(-fd),
+		    -fd, "cannot open index '%s'", name);
 	if (fstat(fd, &st) < 0)
 		return sp_error_set_errno(err, SP_E_VAULT_IO, errno,
 					  "cannot stat index '%s'", name);

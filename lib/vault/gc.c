@@ -695,19 +695,14 @@ int sp_gc_run(struct sp_vault *v, const struct sp_gc_opts *o, json_t **report,
 	int r;
 
 	/* G1 */
-	r = sp_vault_flock(v, SP_GC_LOCK, LOCK_EX | LOCK_NB, &gc_lock);
-	if (r == -EWOULDBLOCK) {
+	r = sp_vault_lock_open(v->fd, v->path, SP_GC_LOCK, LOCK_EX | LOCK_NB,
+			       &gc_lock, err);
+	if (r == -EWOULDBLOCK)
 		r = sp_error_set(err, SP_E_GC_BUSY,
 				 "another gc is running on vault '%s'",
 				 v->path);
+	if (r < 0)
 		goto out;
-	}
-	if (r < 0) {
-		r = sp_error_set_errno(err, vault_code(-r), -r,
-				       "cannot lock '%s/" SP_GC_LOCK "'",
-				       v->path);
-		goto out;
-	}
 	g.start = time(NULL);
 	/* G2 */
 	state = load_state(v);
@@ -719,13 +714,10 @@ int sp_gc_run(struct sp_vault *v, const struct sp_gc_opts *o, json_t **report,
 		alive = json_array();
 	}
 	/* G3 */
-	r = sp_vault_flock(v, SP_TRASH_LOCK, LOCK_EX, &trash_lock);
-	if (r < 0) {
-		r = sp_error_set_errno(err, vault_code(-r), -r,
-				       "cannot lock '%s/" SP_TRASH_LOCK "'",
-				       v->path);
+	r = sp_vault_lock_open(v->fd, v->path, SP_TRASH_LOCK, LOCK_EX,
+			       &trash_lock, err);
+	if (r < 0)
 		goto out;
-	}
 	r = sp_trash_purge_locked(v, now, o->dry_run, purged, kept, err);
 	if (r < 0)
 		goto out;

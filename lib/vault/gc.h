@@ -44,11 +44,6 @@
 #define SP_GC_LOCK "gc.lock"
 #define SP_GC_STATE "gc.json"
 
-/* flock @file (SP_TRASH_LOCK, SP_GC_LOCK) in the vault with @how (LOCK_SH,
- * LOCK_EX, | LOCK_NB); *@fd receives the locked descriptor.  Returns 0 or
- * -errno (-EWOULDBLOCK when busy and LOCK_NB). */
-int sp_vault_flock(struct sp_vault *v, const char *file, int how, int *fd);
-
 /* Purge expired trash entries while the caller holds the trash lock
  * exclusively.  Appends "NAME@ID" of each purged (or, when @dry_run, each
  * expired) entry to @purged, and {entry, error} of each entry that cannot

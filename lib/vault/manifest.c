@@ -104,6 +104,8 @@ int sp_manifest_load(int point_dirfd, const char *where, json_t **ret,
 			 &len);
 	if (r == -ENOENT)
 		return bad(err, where, "manifest.json is missing");
+	if (r == -SP_ENOTREG)
+		return bad(err, where, "manifest.json is not a regular file");
 	if (r < 0)
 		return sp_error_set_errno(err, SP_E_VAULT_IO, -r,
 					  "cannot read manifest of point '%s'",

@@ -41,16 +41,29 @@ static int vault_code(int errnum)
 				SP_E_VAULT_PERMISSION);
 }
 
-int sp_vault_flock(struct sp_vault *v, const char *file, int how, int *fd)
+int sp_vault_lock_open(int vault_fd, const char *vault_path, const char *file,
+		       int how, int *fd, struct sp_error *err)
 {
-	int lfd = openat(v->fd, file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int lfd = sp_open_regular(vault_fd, file, O_RDWR | O_CREAT, 0600);
 
+	if (lfd == -SP_ENOTREG)
+		return sp_error_set(err, SP_E_VAULT_FILE_TYPE,
+				    "lock file '%s/%s' is a symbolic link or "
+				    "not a regular file (remove it: the next "
+				    "command creates it again)",
+				    vault_path, file);
 	if (lfd < 0)
-		return -errno;
+		return sp_error_set_errno(err, vault_code(-lfd), -lfd,
+					  "cannot open lock file '%s/%s'",
+					  vault_path, file);
 	if (flock(lfd, how) < 0) {
 		int e = errno;
 		close(lfd);
-		return -e;
+		if (e == EWOULDBLOCK && (how & LOCK_NB))
+			return -EWOULDBLOCK;
+		return sp_error_set_errno(err, vault_code(e), e,
+					  "cannot lock '%s/%s'", vault_path,
+					  file);
 	}
 	*fd = lfd;
 	return 0;
@@ -59,13 +72,7 @@ int sp_vault_flock(struct sp_vault *v, const char *file, int how, int *fd)
 static int lock_trash(struct sp_vault *v, int how, int *fd,
 		      struct sp_error *err)
 {
-	int r = sp_vault_flock(v, SP_TRASH_LOCK, how, fd);
-
-	if (r < 0)
-		return sp_error_set_errno(err, vault_code(-r), -r,
-					  "cannot lock '%s/" SP_TRASH_LOCK "'",
-					  v->path);
-	return 0;
+	return sp_vault_lock_open(v->fd, v->path, SP_TRASH_LOCK, how, fd, err);
 }
 
 bool sp_time_parse_rfc3339(const char *s, int64_t *out)

@@ -143,9 +143,9 @@ int sp_vault_init(const char *path, uint32_t chunk_size, struct sp_error *err)
 					  "cannot create vault directories in "
 					  "'%s'",
 					  path);
-	lock = openat(fd, "lock", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	lock = sp_open_regular(fd, "lock", O_WRONLY | O_CREAT | O_EXCL, 0600);
 	if (lock < 0)
-		return sp_error_set_errno(err, vault_code(errno), errno,
+		return sp_error_set_errno(err, vault_code(-lock), -lock,
 					  "cannot create '%s/lock'", path);
 	random_hex(id, 16);
 	sp_time_rfc3339(time(NULL), created, sizeof(created));
@@ -174,6 +174,12 @@ static int read_config(struct sp_vault *v, struct sp_error *err)
 	if (r == -ENOENT)
 		return sp_error_set(err, SP_E_NOT_A_VAULT,
 				    "'%s' is not a Stillpoint vault (no %s)",
+				    v->path, SP_VAULT_CONFIG);
+	if (r == -SP_ENOTREG)
+		return sp_error_set(err, SP_E_VAULT_FILE_TYPE,
+				    "'%s/%s' is a symbolic link or not a "
+				    "regular file (put the vault's own "
+				    "configuration back)",
 				    v->path, SP_VAULT_CONFIG);
 	if (r < 0)
 		return sp_error_set_errno(err, vault_code(-r), -r,
@@ -244,12 +250,10 @@ int sp_vault_open(const char *path, struct sp_vault **ret, struct sp_error *err)
 	r = read_config(v, err);
 	if (r < 0)
 		goto fail;
-	v->lock_fd = openat(v->fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (v->lock_fd < 0 || flock(v->lock_fd, LOCK_SH) < 0) {
-		r = sp_error_set_errno(err, vault_code(errno), errno,
-				       "cannot lock vault '%s'", path);
+	r = sp_vault_lock_open(v->fd, v->path, "lock", LOCK_SH, &v->lock_fd,
+			       err);
+	if (r < 0)
 		goto fail;
-	}
 	r = sp_chunk_store_open(v->fd, v->zstd_level, &v->chunks, err);
 	if (r < 0)
 		goto fail;
@@ -292,9 +296,9 @@ void sp_vault_clean_drafts(struct sp_vault *v)
 
 		if (n < 6 || strcmp(de->d_name + n - 5, ".lock") != 0)
 			continue;
-		int lfd = openat(tfd, de->d_name, O_RDWR | O_CLOEXEC);
+		int lfd = sp_open_regular(tfd, de->d_name, O_RDONLY, 0);
 		if (lfd < 0)
-			continue;
+			continue; /* not a draft's lock: left alone */
 		if (flock(lfd, LOCK_EX | LOCK_NB) == 0) {
 			/* Its owner is gone (invariant 2). */
 			snprintf(dir, sizeof(dir), "%.*s", (int)(n - 5),
@@ -339,9 +343,10 @@ int sp_point_draft_begin(struct sp_vault *v, const char *name,
 		random_hex(r8, 8);
 		snprintf(d->tmp, sizeof(d->tmp), "d-%s", r8);
 		snprintf(lockname, sizeof(lockname), "tmp/%s.lock", d->tmp);
-		d->lock_fd =
-		    openat(v->fd, lockname,
-			   O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		d->lock_fd = sp_open_regular(v->fd, lockname,
+					     O_RDWR | O_CREAT | O_EXCL, 0600);
+		if (d->lock_fd < 0)
+			errno = -d->lock_fd;
 		if (d->lock_fd < 0)
 			goto fail_errno;
 		if (flock(d->lock_fd, LOCK_EX) < 0)
@@ -466,7 +471,8 @@ int sp_vault_point_dir(struct sp_vault *v, const char *name, const char *id,
 		return sp_error_set(err, SP_E_NAME_INVALID,
 				    "invalid point '%s@%s'", name, id);
 	snprintf(rel, sizeof(rel), "points/%s/%s", name, id);
-	fd = openat(v->fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd =
+	    openat(v->fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return sp_error_set_errno(
 		    err,

@@ -68,6 +68,15 @@ int sp_vault_open(const char *path, struct sp_vault **ret,
 		  struct sp_error *err);
 void sp_vault_close(struct sp_vault *v);
 
+/* Open (creating it) and flock lock file @file ("lock", SP_TRASH_LOCK,
+ * SP_GC_LOCK) of the vault in @vault_fd with @how (LOCK_SH, LOCK_EX, |
+ * LOCK_NB); *@fd receives the locked descriptor.  A link or special file
+ * in its place is refused, never followed.  Returns 0, -EWOULDBLOCK (busy
+ * with LOCK_NB; @err untouched), or SP_E_VAULT_FILE_TYPE and vault I/O
+ * codes. */
+int sp_vault_lock_open(int vault_fd, const char *vault_path, const char *file,
+		       int how, int *fd, struct sp_error *err);
+
 /* Remove drafts left by dead processes (invariant 2).  Best effort. */
 void sp_vault_clean_drafts(struct sp_vault *v);
 

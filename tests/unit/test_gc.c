@@ -334,7 +334,9 @@ static void test_killed_and_busy(void)
 	CHECK_INT(where(&h), 0);
 	json_decref(rep);
 
-	CHECK_INT(sp_vault_flock(v, SP_GC_LOCK, LOCK_EX, &lock), 0);
+	CHECK_OK(sp_vault_lock_open(v->fd, v->path, SP_GC_LOCK, LOCK_EX, &lock,
+				    &err),
+		 &err);
 	CHECK_INT(sp_gc_run(v, &o, &rep, &err), SP_E_GC_BUSY);
 	close(lock);
 }
