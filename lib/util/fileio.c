@@ -97,9 +97,12 @@ int sp_file_publish(int dirfd, const char *name, const void *data, size_t len,
 	 * is never written through. */
 	unlinkat(dirfd, tmp, 0);
 	fd = openat(dirfd, tmp,
-		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    SP_FILE_MODE);
 	if (fd < 0)
 		goto fail;
+	if (fchmod(fd, SP_FILE_MODE) < 0)
+		goto fail_unlink;
 	r = sp_pwrite_all(fd, data, len, 0);
 	if (r < 0) {
 		errno = -r;
@@ -208,7 +211,13 @@ int sp_file_read(int dirfd, const char *path, size_t max, char **data,
 
 int sp_mkdir_at(int dirfd, const char *path, mode_t mode)
 {
-	if (mkdirat(dirfd, path, mode) < 0 && errno != EEXIST)
+	sp_autoclose int fd = -1;
+
+	if (mkdirat(dirfd, path, mode) < 0)
+		return errno == EEXIST ? 0 : -errno;
+	fd = openat(dirfd, path,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fchmod(fd, mode) < 0)
 		return -errno;
 	return 0;
 }

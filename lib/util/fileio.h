@@ -31,7 +31,8 @@ int sp_fsync_path(int dirfd, const char *path);
 /*
  * Write @len bytes as @name inside @dirfd durably and atomically: a temp
  * sibling is written and fsynced, renamed onto @name, then the directory is
- * fsynced.  Vault error codes (SP_E_VAULT_FULL/IO/PERMISSION).
+ * fsynced.  The file gets SP_FILE_MODE.  Vault error codes
+ * (SP_E_VAULT_FULL/IO/PERMISSION).
  */
 int sp_file_publish(int dirfd, const char *name, const void *data, size_t len,
 		    struct sp_error *err);
@@ -63,7 +64,15 @@ int sp_open_regular(int dirfd, const char *path, int flags, mode_t mode);
 int sp_file_read(int dirfd, const char *path, size_t max, char **data,
 		 size_t *len);
 
-/* mkdir that tolerates EEXIST.  Returns 0 or -errno. */
+/* The modes of what Stillpoint creates in a vault (and of restored
+ * files): private to their owner, whatever the umask and whatever mode
+ * the vault's directory had before init. */
+#define SP_FILE_MODE 0600
+#define SP_DIR_MODE 0700
+
+/* mkdir that tolerates EEXIST.  A directory it creates gets exactly @mode
+ * (set with fchmod, not left to the umask); an existing one is left as it
+ * is.  Returns 0 or -errno. */
 int sp_mkdir_at(int dirfd, const char *path, mode_t mode);
 
 /* Remove a directory tree under @dirfd (no symlink following). */

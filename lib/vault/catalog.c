@@ -8,11 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "util/cleanup.h"
+#include "util/fileio.h"
 #include "util/log.h"
 #include "util/text.h"
 #include "vault/vault.h"
@@ -29,11 +31,36 @@ static int db_error(struct sp_error *err, sqlite3 *db, const char *what)
 			    db ? sqlite3_errmsg(db) : "out of memory");
 }
 
+/* SQLite creates a database with 0644 less the umask: create it private
+ * first (its -wal and -shm files take the database's mode), and refuse a
+ * link or special file in its place. */
+static int catalog_file_check(int vault_fd, struct sp_error *err)
+{
+	int fd = sp_open_regular(vault_fd, SP_CATALOG_FILE,
+				 O_RDWR | O_CREAT | O_EXCL, SP_FILE_MODE);
+
+	if (fd >= 0 && fchmod(fd, SP_FILE_MODE) < 0) {
+		close(fd);
+		fd = -errno;
+	}
+	if (fd == -EEXIST)
+		fd = sp_open_regular(vault_fd, SP_CATALOG_FILE, O_RDWR, 0);
+	if (fd < 0)
+		return sp_error_set(
+		    err, SP_E_CATALOG,
+		    "catalog: cannot open " SP_CATALOG_FILE ": %s",
+		    fd == -SP_ENOTREG ? "not a regular file" : strerror(-fd));
+	close(fd);
+	return 0;
+}
+
 static int catalog_open(int vault_fd, sqlite3 **ret, struct sp_error *err)
 {
 	char path[64];
 	sqlite3 *db = NULL;
 
+	if (catalog_file_check(vault_fd, err) < 0)
+		return SP_E_CATALOG;
 	/* SQLite wants a path; /proc/self/fd keeps us relative to the fd. */
 	snprintf(path, sizeof(path), "/proc/self/fd/%d/" SP_CATALOG_FILE,
 		 vault_fd);

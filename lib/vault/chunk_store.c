@@ -66,7 +66,7 @@ int sp_chunk_store_create(int vault_fd, struct sp_error *err)
 	char name[4];
 	int r;
 
-	r = sp_mkdir_at(vault_fd, "chunks", 0755);
+	r = sp_mkdir_at(vault_fd, "chunks", SP_DIR_MODE);
 	if (r < 0)
 		return sp_error_set_errno(err, vault_code(-r), -r,
 					  "cannot create 'chunks'");
@@ -76,7 +76,7 @@ int sp_chunk_store_create(int vault_fd, struct sp_error *err)
 					  "cannot open 'chunks'");
 	for (unsigned i = 0; i < PREFIXES; i++) {
 		snprintf(name, sizeof(name), "%03x", i);
-		r = sp_mkdir_at(fd, name, 0755);
+		r = sp_mkdir_at(fd, name, SP_DIR_MODE);
 		if (r < 0)
 			return sp_error_set_errno(err, vault_code(-r), -r,
 						  "cannot create 'chunks/%s'",
@@ -221,11 +221,14 @@ static int write_named(int chunks_fd, const char *rel, const uint8_t *data,
 
 	snprintf(tmp, sizeof(tmp), "%.3s/.tmp-%ld-%lu", rel, (long)getpid(),
 		 atomic_fetch_add(&seq, 1));
-	fd = openat(chunks_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		    0644);
+	fd = openat(chunks_fd, tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    SP_FILE_MODE);
 	if (fd < 0)
 		return -errno;
-	r = sp_pwrite_all(fd, data, len, 0);
+	r = fchmod(fd, SP_FILE_MODE) < 0 ? -errno : 0;
+	if (r == 0)
+		r = sp_pwrite_all(fd, data, len, 0);
 	if (r == 0 && fdatasync(fd) < 0)
 		r = -errno;
 	if (r == 0) {
@@ -288,7 +291,7 @@ int sp_chunk_store_put(struct sp_chunk_store *s, struct sp_chunk_codec *c,
 	memcpy(prefix, rel, 3);
 	prefix[3] = '\0';
 	fd = openat(s->chunks_fd, prefix, O_TMPFILE | O_WRONLY | O_CLOEXEC,
-		    0644);
+		    SP_FILE_MODE);
 	if (fd < 0 &&
 	    (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
 		/* Assemble header + payload contiguously for the named path. */
@@ -306,7 +309,9 @@ int sp_chunk_store_put(struct sp_chunk_store *s, struct sp_chunk_codec *c,
 		return sp_error_set_errno(err, vault_code(errno), errno,
 					  "cannot create chunk in 'chunks/%s'",
 					  prefix);
-	r = sp_pwrite_all(fd, c->buf, SP_CHUNK_HEADER_LEN, 0);
+	r = fchmod(fd, SP_FILE_MODE) < 0 ? -errno : 0;
+	if (r == 0)
+		r = sp_pwrite_all(fd, c->buf, SP_CHUNK_HEADER_LEN, 0);
 	if (r == 0)
 		r = sp_pwrite_all(fd, out, outlen, SP_CHUNK_HEADER_LEN);
 	if (r == 0 && fdatasync(fd) < 0)

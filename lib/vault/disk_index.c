@@ -69,12 +69,12 @@ int sp_index_writer_create(int dirfd, const char *name, uint64_t disk_size,
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	snprintf(w->name, sizeof(w->name), "%s", name);
 	w->count = count;
-	w->fd =
-	    openat(dirfd, name,
-		   O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (w->fd < 0) {
+	w->fd = openat(dirfd, name,
+		       O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		       SP_FILE_MODE);
+	if (w->fd < 0 || fchmod(w->fd, SP_FILE_MODE) < 0) {
 		r = errno;
-		free(w);
+		sp_index_writer_free(w);
 		return sp_error_set_errno(err, vault_code(r), r,
 					  "cannot create index '%s'", name);
 	}

@@ -44,7 +44,8 @@ static int vault_code(int errnum)
 int sp_vault_lock_open(int vault_fd, const char *vault_path, const char *file,
 		       int how, int *fd, struct sp_error *err)
 {
-	int lfd = sp_open_regular(vault_fd, file, O_RDWR | O_CREAT, 0600);
+	int lfd =
+	    sp_open_regular(vault_fd, file, O_RDWR | O_CREAT, SP_FILE_MODE);
 
 	if (lfd == -SP_ENOTREG)
 		return sp_error_set(err, SP_E_VAULT_FILE_TYPE,
@@ -201,8 +202,8 @@ int sp_vault_point_trash(struct sp_vault *v, const char *name, const char *id,
 	if (r < 0)
 		return r;
 	snprintf(dir, sizeof(dir), SP_TRASH_DIR "/%s", name);
-	if ((r = sp_mkdir_at(v->fd, SP_TRASH_DIR, 0755)) < 0 ||
-	    (r = sp_mkdir_at(v->fd, dir, 0755)) < 0 ||
+	if ((r = sp_mkdir_at(v->fd, SP_TRASH_DIR, SP_DIR_MODE)) < 0 ||
+	    (r = sp_mkdir_at(v->fd, dir, SP_DIR_MODE)) < 0 ||
 	    (r = sp_fsync_path(v->fd, SP_TRASH_DIR)) < 0 ||
 	    (r = sp_fsync_dirfd(v->fd)) < 0)
 		return sp_error_set_errno(err, vault_code(-r), -r,
@@ -268,7 +269,7 @@ int sp_vault_point_undelete(struct sp_vault *v, const char *name,
 		    "no point '%s@%s' in the trash (expired points are purged "
 		    "by gc; see 'stillpoint trash')",
 		    name, id);
-	if ((r = sp_mkdir_at(v->fd, dir, 0755)) < 0 ||
+	if ((r = sp_mkdir_at(v->fd, dir, SP_DIR_MODE)) < 0 ||
 	    (r = sp_fsync_path(v->fd, "points")) < 0)
 		return sp_error_set_errno(err, vault_code(-r), -r,
 					  "cannot create '%s'", dir);

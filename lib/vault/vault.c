@@ -96,7 +96,7 @@ static int mkdir_parents(const char *path)
 			return -errno;
 		*p = '/';
 	}
-	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+	if (mkdir(buf, SP_DIR_MODE) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
 }
@@ -134,16 +134,22 @@ int sp_vault_init(const char *path, uint32_t chunk_size, struct sp_error *err)
 		    "'%s' is not empty and holds no vault (init "
 		    "needs a new or empty directory)",
 		    path);
+	/* An empty directory made by someone else keeps no mode of its own:
+	 * the vault holds disk contents, and is its owner's alone. */
+	if (fchmod(fd, SP_DIR_MODE) < 0)
+		return sp_error_set_errno(err, vault_code(errno), errno,
+					  "cannot make '%s' private", path);
 	r = sp_chunk_store_create(fd, err);
 	if (r < 0)
 		return r;
-	if ((r = sp_mkdir_at(fd, "points", 0755)) < 0 ||
-	    (r = sp_mkdir_at(fd, "tmp", 0700)) < 0)
+	if ((r = sp_mkdir_at(fd, "points", SP_DIR_MODE)) < 0 ||
+	    (r = sp_mkdir_at(fd, "tmp", SP_DIR_MODE)) < 0)
 		return sp_error_set_errno(err, vault_code(-r), -r,
 					  "cannot create vault directories in "
 					  "'%s'",
 					  path);
-	lock = sp_open_regular(fd, "lock", O_WRONLY | O_CREAT | O_EXCL, 0600);
+	lock = sp_open_regular(fd, "lock", O_WRONLY | O_CREAT | O_EXCL,
+			       SP_FILE_MODE);
 	if (lock < 0)
 		return sp_error_set_errno(err, vault_code(-lock), -lock,
 					  "cannot create '%s/lock'", path);
@@ -343,8 +349,8 @@ int sp_point_draft_begin(struct sp_vault *v, const char *name,
 		random_hex(r8, 8);
 		snprintf(d->tmp, sizeof(d->tmp), "d-%s", r8);
 		snprintf(lockname, sizeof(lockname), "tmp/%s.lock", d->tmp);
-		d->lock_fd = sp_open_regular(v->fd, lockname,
-					     O_RDWR | O_CREAT | O_EXCL, 0600);
+		d->lock_fd = sp_open_regular(
+		    v->fd, lockname, O_RDWR | O_CREAT | O_EXCL, SP_FILE_MODE);
 		if (d->lock_fd < 0)
 			errno = -d->lock_fd;
 		if (d->lock_fd < 0)
@@ -368,10 +374,11 @@ int sp_point_draft_begin(struct sp_vault *v, const char *name,
 	}
 	char rel[80];
 	snprintf(rel, sizeof(rel), "tmp/%s", d->tmp);
-	if (mkdirat(v->fd, rel, 0755) < 0)
+	if (mkdirat(v->fd, rel, SP_DIR_MODE) < 0)
 		goto fail_errno;
-	d->dirfd = openat(v->fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (d->dirfd < 0)
+	d->dirfd =
+	    openat(v->fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (d->dirfd < 0 || fchmod(d->dirfd, SP_DIR_MODE) < 0)
 		goto fail_errno;
 	*ret = d;
 	return 0;
@@ -423,7 +430,7 @@ int sp_point_draft_publish(struct sp_point_draft *d, json_t *manifest,
 	if (r < 0)
 		goto fail;
 	snprintf(namedir, sizeof(namedir), "points/%s", d->name);
-	r = sp_mkdir_at(v->fd, namedir, 0755);
+	r = sp_mkdir_at(v->fd, namedir, SP_DIR_MODE);
 	if (r == 0)
 		r = sp_fsync_path(v->fd, "points");
 	if (r < 0) {
@@ -700,8 +707,8 @@ int sp_vault_state_put(struct sp_vault *v, const char *name, const char *file,
 		return sp_error_set(err, SP_E_NAME_INVALID,
 				    "invalid state name '%s/%s'", name, file);
 	snprintf(rel, sizeof(rel), "state/%s", name);
-	if ((r = sp_mkdir_at(v->fd, "state", 0755)) < 0 ||
-	    (r = sp_mkdir_at(v->fd, rel, 0755)) < 0)
+	if ((r = sp_mkdir_at(v->fd, "state", SP_DIR_MODE)) < 0 ||
+	    (r = sp_mkdir_at(v->fd, rel, SP_DIR_MODE)) < 0)
 		return sp_error_set_errno(err, vault_code(-r), -r,
 					  "cannot create '%s' in vault '%s'",
 					  rel, v->path);
