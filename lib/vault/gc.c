@@ -260,7 +260,7 @@ static int mark_point(struct gc *g, int ndir, const char *name, const char *id,
 	pfd = openat(ndir, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (pfd < 0)
 		return unsafe(err, where, strerror(errno));
-	if (sp_manifest_load(pfd, spec, &m, &e) < 0)
+	if (sp_manifest_load_point(pfd, name, id, &m, &e) < 0)
 		return e.code == SP_E_NOMEM
 			   ? sp_error_set(err, SP_E_NOMEM, "out of memory")
 			   : unsafe(err, where, e.msg);

@@ -6,7 +6,9 @@
  * outside the point's directory or an out-of-range size.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/cleanup.h"
 #include "util/fileio.h"
@@ -33,6 +35,36 @@ static bool is_hex64(json_t *v)
 static bool is_count(json_t *v)
 {
 	return json_is_integer(v) && json_integer_value(v) >= 0;
+}
+
+bool sp_disk_name_is_valid(const char *name, size_t len)
+{
+	if (len == 0 || strlen(name) != len || !strcmp(name, ".") ||
+	    !strcmp(name, ".."))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		/* no path, and nothing that rewrites a terminal or a log
+		 * line when the name is printed */
+		if (c == '/' || c < 0x20 || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+void sp_disk_name_quote(const char *name, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (; *name && o + 5 < outlen; name++) {
+		unsigned char c = (unsigned char)*name;
+		if (c < 0x20 || c == 0x7f || c == '\\')
+			o +=
+			    (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
 }
 
 int sp_manifest_check(json_t *m, const char *where, struct sp_error *err)
@@ -66,8 +98,10 @@ int sp_manifest_check(json_t *m, const char *where, struct sp_error *err)
 		return bad(err, where, "no 'disks'");
 	json_array_foreach(disks, i, d)
 	{
-		const char *ix;
+		const char *ix, *dn;
 		char expect[32];
+		json_t *other;
+		size_t k;
 
 		if (!json_is_object(d) ||
 		    !json_is_string(json_object_get(d, "name")) ||
@@ -79,10 +113,19 @@ int sp_manifest_check(json_t *m, const char *where, struct sp_error *err)
 		snprintf(expect, sizeof(expect), "disk-%zu.idx", i);
 		if (!ix || strcmp(ix, expect) != 0)
 			return bad(err, where, "a disk's 'index' is invalid");
-		const char *dn = json_string_value(json_object_get(d, "name"));
-		if (!*dn || strchr(dn, '/') || !strcmp(dn, ".") ||
-		    !strcmp(dn, ".."))
+		dn = json_string_value(json_object_get(d, "name"));
+		if (!sp_disk_name_is_valid(
+			dn, json_string_length(json_object_get(d, "name"))))
 			return bad(err, where, "a disk's 'name' is invalid");
+		/* restore writes each disk under its name: a second disk of
+		 * the same name would silently replace the first */
+		for (k = 0; k < i; k++) {
+			other = json_array_get(disks, k);
+			if (!strcmp(dn, json_string_value(
+					    json_object_get(other, "name"))))
+				return bad(err, where,
+					   "two disks have the same 'name'");
+		}
 	}
 	cfg = json_object_get(m, "config");
 	if (cfg && !json_is_null(cfg) &&
@@ -91,15 +134,17 @@ int sp_manifest_check(json_t *m, const char *where, struct sp_error *err)
 	return 0;
 }
 
-int sp_manifest_load(int point_dirfd, const char *where, json_t **ret,
-		     struct sp_error *err)
+int sp_manifest_load_point(int point_dirfd, const char *name, const char *id,
+			   json_t **ret, struct sp_error *err)
 {
 	sp_autofree char *text = NULL;
 	json_error_t jerr;
 	json_t *m;
+	char where[140];
 	size_t len;
 	int r;
 
+	snprintf(where, sizeof(where), "%.64s@%.64s", name, id);
 	r = sp_file_read(point_dirfd, "manifest.json", MANIFEST_MAX, &text,
 			 &len);
 	if (r == -ENOENT)
@@ -114,10 +159,45 @@ int sp_manifest_load(int point_dirfd, const char *where, json_t **ret,
 	if (!m)
 		return bad(err, where, jerr.text);
 	r = sp_manifest_check(m, where, err);
+	/* A manifest copied into another point's directory is damage, not
+	 * that point: it would be listed, verified and restored as such. */
+	if (r == 0 &&
+	    (strcmp(json_string_value(json_object_get(m, "name")), name) ||
+	     strcmp(json_string_value(json_object_get(m, "id")), id)))
+		r = bad(err, where,
+			"it describes another point (its 'name' or 'id' is not "
+			"its directory's)");
 	if (r < 0) {
 		json_decref(m);
 		return r;
 	}
 	*ret = m;
 	return 0;
+}
+
+int sp_manifest_load(int point_dirfd, const char *where, json_t **ret,
+		     struct sp_error *err)
+{
+	char proc[64], path[4096], *id, *name;
+	ssize_t n;
+
+	/* The point is named by the last two components of its directory's
+	 * path: .../points/NAME/ID or .../trash/NAME/ID. */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", point_dirfd);
+	n = readlink(proc, path, sizeof(path) - 1);
+	if (n < 0)
+		return sp_error_set_errno(err, SP_E_VAULT_IO, errno,
+					  "cannot tell the directory of point "
+					  "'%s' (is /proc mounted?)",
+					  where);
+	path[n] = '\0';
+	id = strrchr(path, '/');
+	if (!id || id == path)
+		return bad(err, where, "its directory is not a point's");
+	*id++ = '\0';
+	name = strrchr(path, '/');
+	if (!name)
+		return bad(err, where, "its directory is not a point's");
+	name++;
+	return sp_manifest_load_point(point_dirfd, name, id, ret, err);
 }

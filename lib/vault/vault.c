@@ -409,6 +409,56 @@ void sp_point_draft_discard(struct sp_point_draft *d)
 	free(d);
 }
 
+/* A point is published only with a manifest every reader accepts: disk
+ * names that restore can write (NameInvalid, DiskDuplicate name the disk),
+ * and the draft's own name and id. */
+static int check_publishable(struct sp_point_draft *d, json_t *manifest,
+			     struct sp_error *err)
+{
+	json_t *disks = json_object_get(manifest, "disks"), *a, *b;
+	char where[140], q[200];
+	size_t i, k;
+
+	json_array_foreach(disks, i, a)
+	{
+		json_t *n = json_object_get(a, "name");
+		const char *dn = json_string_value(n);
+
+		if (!dn)
+			continue; /* sp_manifest_check says what is wrong */
+		sp_disk_name_quote(dn, q, sizeof(q));
+		if (!sp_disk_name_is_valid(dn, json_string_length(n)))
+			return sp_error_set(err, SP_E_NAME_INVALID,
+					    "invalid disk name '%s' (a point "
+					    "names each disk by its file name: "
+					    "no control characters, no '/'; "
+					    "rename or link the image)",
+					    q);
+		for (k = 0; k < i; k++) {
+			b = json_array_get(disks, k);
+			if (!strcmp(dn, json_string_value(
+					    json_object_get(b, "name"))))
+				return sp_error_set(
+				    err, SP_E_DISK_DUPLICATE,
+				    "two disks are named '%s' (a restore "
+				    "would write one over the other; give "
+				    "them distinct file names)",
+				    q);
+		}
+	}
+	snprintf(where, sizeof(where), "%s@%s", d->name, d->id);
+	if (sp_manifest_check(manifest, where, err) < 0)
+		return err->code;
+	if (strcmp(json_string_value(json_object_get(manifest, "name")),
+		   d->name) ||
+	    strcmp(json_string_value(json_object_get(manifest, "id")), d->id))
+		return sp_error_set(err, SP_E_INTERNAL,
+				    "the manifest of draft '%s' names another "
+				    "point",
+				    where);
+	return 0;
+}
+
 int sp_point_draft_publish(struct sp_point_draft *d, json_t *manifest,
 			   struct sp_error *err)
 {
@@ -418,6 +468,9 @@ int sp_point_draft_publish(struct sp_point_draft *d, json_t *manifest,
 	struct sp_error cat_err;
 	int r;
 
+	r = check_publishable(d, manifest, err);
+	if (r < 0)
+		goto fail;
 	r = sp_chunk_store_sync(v->chunks, err);
 	if (r < 0)
 		goto fail;
@@ -543,7 +596,8 @@ int sp_vault_unreadable_points(struct sp_vault *v, const char *name,
 			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (pfd < 0)
 			add_unreadable(arr, spec, strerror(errno));
-		else if (sp_manifest_load(pfd, spec, &m, &e) < 0)
+		else if (sp_manifest_load_point(pfd, name, de->d_name, &m, &e) <
+			 0)
 			add_unreadable(arr, spec, e.msg);
 		json_decref(m);
 	}
@@ -591,9 +645,15 @@ static int list_from_manifests(struct sp_vault *v, const char *name,
 		struct sp_error e2;
 		json_t *m;
 
+		char vm[80];
+		const char *slash = strchr(key, '/');
+
+		snprintf(vm, sizeof(vm), "%.*s", (int)(slash - key), key);
 		snprintf(rel, sizeof(rel), "points/%s", key);
-		pd = openat(v->fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (items && pd >= 0 && sp_manifest_load(pd, key, &m, &e2) == 0)
+		pd = openat(v->fd, rel,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (items && pd >= 0 &&
+		    sp_manifest_load_point(pd, vm, slash + 1, &m, &e2) == 0)
 			items[n++] = m;
 	}
 	json_decref(set);

@@ -125,10 +125,27 @@ int sp_vault_state_put(struct sp_vault *v, const char *name, const char *file,
 int sp_vault_state_get(struct sp_vault *v, const char *name, const char *file,
 		       json_t **doc, struct sp_error *err);
 
-/* Load and validate a point's manifest from its directory. */
+/* Load and validate the manifest of point @name@@id from its directory
+ * @point_dirfd: it must pass sp_manifest_check() and name that very point
+ * (a manifest copied into another point's directory is damage).  Errors:
+ * SP_E_MANIFEST_CORRUPT, vault I/O codes. */
+int sp_manifest_load_point(int point_dirfd, const char *name, const char *id,
+			   json_t **ret, struct sp_error *err);
+/* The same, for callers that do not hold the point's name and id: they
+ * are read from the directory's path (/proc/self/fd), whose last two
+ * components are NAME/ID.  @where names the point in messages.  Prefer
+ * sp_manifest_load_point(). */
 int sp_manifest_load(int point_dirfd, const char *where, json_t **ret,
 		     struct sp_error *err);
-/* Validate a parsed manifest's schema (used by load and by the fuzzer). */
+/* Validate a parsed manifest's schema (used by load and by the fuzzer):
+ * every field a reader relies on, disk names valid and distinct. */
 int sp_manifest_check(json_t *m, const char *where, struct sp_error *err);
+
+/* A disk name a point may hold, of @len bytes (no NUL inside): not empty,
+ * not "." or "..", no '/' and no control character.  Restore writes each
+ * disk under its name. */
+bool sp_disk_name_is_valid(const char *name, size_t len);
+/* @name for a message: control characters and backslashes as \xNN. */
+void sp_disk_name_quote(const char *name, char *out, size_t outlen);
 
 #endif

@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Manifest validation: a good manifest passes; each kind of damage or
- * hostile value is refused with ManifestCorrupt. */
+ * hostile value is refused with ManifestCorrupt, and a manifest loaded
+ * from a directory must name that directory's point. */
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "harness.h"
+#include "util/fileio.h"
 #include "vault/vault.h"
 
 static json_t *good(void)
@@ -76,10 +81,109 @@ static void test_check(void)
 	json_object_set_new(m, "config", json_string("x"));
 	expect_bad(m, "a config that is not an object");
 	expect_bad(json_array(), "an array");
+
+	m = good();
+	json_object_set_new(disk0(m), "name", json_string("a\nb.img"));
+	expect_bad(m, "a disk name with a newline");
+	m = good();
+	json_object_set_new(disk0(m), "name", json_string("a\x1b[2Jb"));
+	expect_bad(m, "a disk name with an escape sequence");
+	m = good();
+	json_object_set_new(disk0(m), "name", json_string("a\x7f"));
+	expect_bad(m, "a disk name with DEL");
+	m = good();
+	json_object_set_new(disk0(m), "name", json_stringn("a\0/x", 4));
+	expect_bad(m, "a disk name with a NUL");
+	m = good();
+	json_object_set_new(disk0(m), "name", json_string(".."));
+	expect_bad(m, "a disk name '..'");
+
+	/* two disks of one name: the second would overwrite the first */
+	m = good();
+	json_t *d1 = json_deep_copy(disk0(m));
+	json_object_set_new(d1, "index", json_string("disk-1.idx"));
+	json_array_append_new(json_object_get(m, "disks"), d1);
+	expect_bad(m, "two disks of the same name");
+	m = good();
+	d1 = json_deep_copy(disk0(m));
+	json_object_set_new(d1, "index", json_string("disk-1.idx"));
+	json_object_set_new(d1, "name", json_string("data.img"));
+	json_array_append_new(json_object_get(m, "disks"), d1);
+	CHECK_OK(sp_manifest_check(m, "p", &err), &err);
+	json_decref(m);
+}
+
+static void test_names(void)
+{
+	char q[64];
+
+	CHECK(sp_disk_name_is_valid("vda", 3));
+	CHECK(sp_disk_name_is_valid("root disk (1).img", 17));
+	CHECK(!sp_disk_name_is_valid("", 0));
+	CHECK(!sp_disk_name_is_valid("a\tb", 3));
+	CHECK(!sp_disk_name_is_valid("a", 2)); /* a NUL inside */
+	sp_disk_name_quote("a\nb\\c", q, sizeof(q));
+	CHECK_STR(q, "a\\x0ab\\x5cc");
+}
+
+/* Write @m as DIR/NAME/ID/manifest.json; returns the point's dir fd. */
+static int point_dir(const char *name, const char *id, json_t *m)
+{
+	char path[512];
+	struct sp_error err;
+	char *text = json_dumps(m, 0);
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", sp_test_tmpdir(), name);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/%s/%s", sp_test_tmpdir(), name, id);
+	mkdir(path, 0700);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	CHECK_OK(sp_file_publish(fd, "manifest.json", text, strlen(text), &err),
+		 &err);
+	free(text);
+	return fd;
+}
+
+static void test_load_named(void)
+{
+	struct sp_error err;
+	json_t *m = good(), *got = NULL;
+	const char *id = "20261122T150102Z-a1b2c3";
+	int fd;
+
+	fd = point_dir("web01", id, m);
+	CHECK_OK(sp_manifest_load_point(fd, "web01", id, &got, &err), &err);
+	json_decref(got);
+	got = NULL;
+	CHECK_OK(sp_manifest_load(fd, "web01", &got, &err), &err);
+	json_decref(got);
+	got = NULL;
+	CHECK_INT(sp_manifest_load_point(fd, "web02", id, &got, &err),
+		  SP_E_MANIFEST_CORRUPT);
+	CHECK(strstr(err.msg, "another point") != NULL);
+	close(fd);
+
+	/* the same manifest copied into another VM's, another id's dir */
+	fd = point_dir("db01", id, m);
+	CHECK_INT(sp_manifest_load(fd, "db01", &got, &err),
+		  SP_E_MANIFEST_CORRUPT);
+	CHECK_INT(sp_manifest_load_point(fd, "db01", id, &got, &err),
+		  SP_E_MANIFEST_CORRUPT);
+	close(fd);
+	fd = point_dir("web01", "20261122T150102Z-ffffff", m);
+	CHECK_INT(sp_manifest_load(fd, "web01", &got, &err),
+		  SP_E_MANIFEST_CORRUPT);
+	CHECK(got == NULL);
+	close(fd);
+	json_decref(m);
 }
 
 int main(void)
 {
 	SP_RUN(test_check);
+	SP_RUN(test_names);
+	SP_RUN(test_load_named);
 	SP_TEST_EXIT();
 }
