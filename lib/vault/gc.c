@@ -12,8 +12,9 @@
  *       read every draft's indexes (as far as written), every published
  *       and every trashed point's indexes.  A point that cannot be read
  *       stops gc (nothing is collected: GcUnsafe)
- *   G4. gc.json := "marking" (a crash from here on leaves no sweepable
- *       state: the next run re-marks)
+ *   G4. gc.json removed (a crash from here on leaves no sweepable state:
+ *       the next run re-marks).  Removing needs no space, so gc starts on
+ *       a full vault; G6's write may use the vault's reserve.
  *   G5. walk chunks/, one prefix directory at a time, acting on a listing
  *       taken before acting (so a fossil made in this walk is never swept
  *       in it): a referenced fossil is resurrected; an unreferenced one is
@@ -426,6 +427,7 @@ static int write_state(struct sp_vault *v, const char *state, uint64_t fossils,
 	char since[32];
 	time_t now = time(NULL);
 	json_t *doc;
+	int r;
 
 	sp_time_rfc3339(now, since, sizeof(since));
 	doc = json_pack("{s:i, s:s, s:s, s:I, s:I, s:O}", "version", 1, "state",
@@ -436,7 +438,24 @@ static int write_state(struct sp_vault *v, const char *state, uint64_t fossils,
 	json_decref(doc);
 	if (!text)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	return sp_file_publish(v->fd, SP_GC_STATE, text, strlen(text), err);
+	r = sp_file_publish(v->fd, SP_GC_STATE, text, strlen(text), err);
+	if (r == SP_E_VAULT_FULL && sp_vault_reserve_release(v))
+		r = sp_file_publish(v->fd, SP_GC_STATE, text, strlen(text),
+				    err);
+	return r;
+}
+
+/* No sweepable state: what a run killed from here on leaves behind. */
+static int drop_state(struct sp_vault *v, struct sp_error *err)
+{
+	if (unlinkat(v->fd, SP_GC_STATE, 0) < 0 && errno != ENOENT)
+		return sp_error_set_errno(err, vault_code(errno), errno,
+					  "cannot remove '%s/" SP_GC_STATE "'",
+					  v->path);
+	if (fsync(v->fd) < 0)
+		return sp_error_set_errno(err, vault_code(errno), errno,
+					  "cannot sync '%s'", v->path);
+	return 0;
 }
 
 /* Names of the drafts in tmp/ now (their lock files) into *@ret.  A
@@ -577,7 +596,11 @@ static int act_on(struct gc *g, int dfd, const char *e, bool *changed,
 	if (!dry) {
 		sp_test_hold("gc");
 		snprintf(to, sizeof(to), "%s" SP_CHUNK_FOSSIL_SUFFIX, e);
-		if (renameat2(dfd, e, dfd, to, RENAME_NOREPLACE) < 0) {
+		int q = renameat2(dfd, e, dfd, to, RENAME_NOREPLACE);
+		/* a longer name may need a directory block */
+		if (q < 0 && errno == ENOSPC && sp_vault_reserve_release(g->v))
+			q = renameat2(dfd, e, dfd, to, RENAME_NOREPLACE);
+		if (q < 0) {
 			if (errno == ENOENT || errno == EEXIST)
 				return 0;
 			return sp_error_set_errno(err, vault_code(errno), errno,
@@ -739,9 +762,7 @@ int sp_gc_run(struct sp_vault *v, const struct sp_gc_opts *o, json_t **report,
 		goto out;
 	/* G4, G5 */
 	if (!o->dry_run) {
-		json_t *none = json_array();
-		r = write_state(v, "marking", 0, none, err);
-		json_decref(none);
+		r = drop_state(v, err);
 		if (r < 0)
 			goto out;
 	}
@@ -763,6 +784,8 @@ int sp_gc_run(struct sp_vault *v, const struct sp_gc_opts *o, json_t **report,
 		json_decref(state);
 		state = load_state(v);
 	}
+	if (g.deleted > 0 && !o->dry_run)
+		sp_vault_reserve_make(v->fd); /* room again: set it aside */
 	sp_log(SP_LOG_INFO,
 	       "gc done chunks=%llu referenced=%llu fossilized=%llu "
 	       "resurrected=%llu deleted=%llu bytes_freed=%llu",

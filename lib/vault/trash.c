@@ -168,6 +168,23 @@ static void keep_unreadable(json_t *kept, const char *what, const char *why)
 		    kept, json_pack("{s:s, s:s}", "entry", what, "error", why));
 }
 
+/* trash/ and trash/NAME (@dir) made and durable, then the record
+ * published in the point. */
+static int write_record(struct sp_vault *v, int pfd, const char *dir,
+			const char *text, struct sp_error *err)
+{
+	int r;
+
+	if ((r = sp_mkdir_at(v->fd, SP_TRASH_DIR, SP_DIR_MODE)) < 0 ||
+	    (r = sp_mkdir_at(v->fd, dir, SP_DIR_MODE)) < 0 ||
+	    (r = sp_fsync_path(v->fd, SP_TRASH_DIR)) < 0 ||
+	    (r = sp_fsync_dirfd(v->fd)) < 0)
+		return sp_error_set_errno(err, vault_code(-r), -r,
+					  "cannot create '%s' in vault '%s'",
+					  dir, v->path);
+	return sp_file_publish(pfd, SP_TRASH_RECORD, text, strlen(text), err);
+}
+
 int sp_vault_point_trash(struct sp_vault *v, const char *name, const char *id,
 			 const char *why, unsigned retain_days, int64_t now,
 			 struct sp_error *err)
@@ -202,13 +219,6 @@ int sp_vault_point_trash(struct sp_vault *v, const char *name, const char *id,
 	if (r < 0)
 		return r;
 	snprintf(dir, sizeof(dir), SP_TRASH_DIR "/%s", name);
-	if ((r = sp_mkdir_at(v->fd, SP_TRASH_DIR, SP_DIR_MODE)) < 0 ||
-	    (r = sp_mkdir_at(v->fd, dir, SP_DIR_MODE)) < 0 ||
-	    (r = sp_fsync_path(v->fd, SP_TRASH_DIR)) < 0 ||
-	    (r = sp_fsync_dirfd(v->fd)) < 0)
-		return sp_error_set_errno(err, vault_code(-r), -r,
-					  "cannot create '%s' in vault '%s'",
-					  dir, v->path);
 	sp_time_rfc3339((time_t)now, when, sizeof(when));
 	sp_time_rfc3339((time_t)(now + (int64_t)retain_days * 86400), until,
 			sizeof(until));
@@ -221,8 +231,11 @@ int sp_vault_point_trash(struct sp_vault *v, const char *name, const char *id,
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	/* The record goes in first, so the trash never holds an entry
 	 * without one; a crash before the rename leaves it in a published
-	 * point, where it is ignored. */
-	r = sp_file_publish(pfd, SP_TRASH_RECORD, text, strlen(text), err);
+	 * point, where it is ignored.  On a full vault the reserve makes
+	 * room for it (and for the trash's directories). */
+	r = write_record(v, pfd, dir, text, err);
+	if (r == SP_E_VAULT_FULL && sp_vault_reserve_release(v))
+		r = write_record(v, pfd, dir, text, err);
 	if (r < 0)
 		return r;
 	snprintf(from, sizeof(from), "points/%s/%s", name, id);
@@ -269,8 +282,12 @@ int sp_vault_point_undelete(struct sp_vault *v, const char *name,
 		    "no point '%s@%s' in the trash (expired points are purged "
 		    "by gc; see 'stillpoint trash')",
 		    name, id);
-	if ((r = sp_mkdir_at(v->fd, dir, SP_DIR_MODE)) < 0 ||
-	    (r = sp_fsync_path(v->fd, "points")) < 0)
+	r = sp_mkdir_at(v->fd, dir, SP_DIR_MODE);
+	if (r == -ENOSPC && sp_vault_reserve_release(v))
+		r = sp_mkdir_at(v->fd, dir, SP_DIR_MODE);
+	if (r == 0)
+		r = sp_fsync_path(v->fd, "points");
+	if (r < 0)
 		return sp_error_set_errno(err, vault_code(-r), -r,
 					  "cannot create '%s'", dir);
 	if (renameat2(v->fd, from, v->fd, to, RENAME_NOREPLACE) < 0) {
@@ -527,8 +544,11 @@ static int purge_one(struct sp_vault *v, const char *name, const char *id,
 		snprintf(from, sizeof(from), "%s/%s", dir, id);
 		snprintf(to, sizeof(to),
 			 SP_TRASH_DIR "/" PURGING_PREFIX "%s@%s", name, id);
-		if (renameat(v->fd, from, v->fd, to) < 0)
-			return sp_error_set_errno(err, vault_code(errno), errno,
+		r = renameat(v->fd, from, v->fd, to) < 0 ? -errno : 0;
+		if (r == -ENOSPC && sp_vault_reserve_release(v))
+			r = renameat(v->fd, from, v->fd, to) < 0 ? -errno : 0;
+		if (r < 0)
+			return sp_error_set_errno(err, vault_code(-r), -r,
 						  "cannot purge '%s'", from);
 		if ((r = sp_fsync_path(v->fd, dir)) < 0 ||
 		    (r = sp_fsync_path(v->fd, SP_TRASH_DIR)) < 0)

@@ -165,6 +165,7 @@ int sp_vault_init(const char *path, uint32_t chunk_size, struct sp_error *err)
 	json_decref(cfg);
 	if (!text)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	sp_vault_reserve_make(fd);
 	/* The config is written last: its presence marks a complete vault. */
 	return sp_file_publish(fd, SP_VAULT_CONFIG, text, strlen(text), err);
 }
@@ -283,6 +284,55 @@ void sp_vault_close(struct sp_vault *v)
 	free(v);
 }
 
+void sp_vault_reserve_make(int vault_fd)
+{
+	char tmp[64];
+	struct stat st;
+	int fd, r;
+
+	if (fstatat(vault_fd, SP_VAULT_RESERVE, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return;
+	snprintf(tmp, sizeof(tmp), "." SP_VAULT_RESERVE ".tmp-%ld",
+		 (long)getpid());
+	unlinkat(vault_fd, tmp, 0);
+	fd = openat(vault_fd, tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    SP_FILE_MODE);
+	if (fd < 0)
+		return;
+	/* Allocated blocks, not a sparse file: the space must be there to
+	 * give back.  Without fallocate, zeroes written by hand. */
+	r = fchmod(fd, SP_FILE_MODE) < 0 ? -errno : 0;
+	if (r == 0 && fallocate(fd, 0, 0, SP_VAULT_RESERVE_SIZE) < 0) {
+		static const char zeros[65536];
+		r = errno == EOPNOTSUPP ? 0 : -errno;
+		for (off_t off = 0; r == 0 && off < SP_VAULT_RESERVE_SIZE;
+		     off += (off_t)sizeof(zeros))
+			r = sp_pwrite_all(fd, zeros, sizeof(zeros), off);
+	}
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	if (r == 0 && renameat2(vault_fd, tmp, vault_fd, SP_VAULT_RESERVE,
+				RENAME_NOREPLACE) == 0) {
+		fsync(vault_fd);
+		return;
+	}
+	unlinkat(vault_fd, tmp, 0);
+}
+
+bool sp_vault_reserve_release(struct sp_vault *v)
+{
+	if (unlinkat(v->fd, SP_VAULT_RESERVE, 0) < 0)
+		return false;
+	fsync(v->fd);
+	sp_log(SP_LOG_WARNING,
+	       "vault '%s' is full: released its %u KiB reserve to clean "
+	       "it up (gc makes it again once it frees space)",
+	       v->path, SP_VAULT_RESERVE_SIZE >> 10);
+	return true;
+}
+
 void sp_vault_clean_drafts(struct sp_vault *v)
 {
 	int tfd = openat(v->fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -336,6 +386,8 @@ int sp_point_draft_begin(struct sp_vault *v, const char *name,
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	/* Before a backup fills the vault: room for delete and gc. */
+	sp_vault_reserve_make(v->fd);
 	d->vault = v;
 	d->dirfd = d->lock_fd = -1;
 	snprintf(d->name, sizeof(d->name), "%s", name);

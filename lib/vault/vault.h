@@ -14,6 +14,8 @@
  *	                         record: writers, consistency, error)
  *	trash/, gc.json, chunks/XYZ/<id>.fossil
  *	                         deleted points and gc's state (gc.h)
+ *	reserve                  SP_VAULT_RESERVE_SIZE bytes set aside, so
+ *	                         that delete and gc can start on a full vault
  *
  * Invariants:
  *  1. A point appears by one rename(2) of a complete, fsynced draft
@@ -36,6 +38,9 @@
 
 #define SP_VAULT_FORMAT_VERSION 1
 #define SP_VAULT_CONFIG "stillpoint-vault.json"
+/* Space set aside for the cleanup commands of a full vault. */
+#define SP_VAULT_RESERVE "reserve"
+#define SP_VAULT_RESERVE_SIZE (1u << 20)
 #define SP_POINT_ID_MAX 40
 
 struct sp_vault {
@@ -76,6 +81,16 @@ void sp_vault_close(struct sp_vault *v);
  * codes. */
 int sp_vault_lock_open(int vault_fd, const char *vault_path, const char *file,
 		       int how, int *fd, struct sp_error *err);
+
+/* Set aside the reserve file when it is missing (best effort: on a full
+ * file system there is no room for it, and nothing is left half made).
+ * Called by init, by each backup before it writes, and by gc once it has
+ * freed space. */
+void sp_vault_reserve_make(int vault_fd);
+/* Give the reserve's space back to the file system, for a cleanup command
+ * (delete, gc) whose own small write met ENOSPC.  True when a reserve was
+ * there to release: the caller retries its write once. */
+bool sp_vault_reserve_release(struct sp_vault *v);
 
 /* Remove drafts left by dead processes (invariant 2).  Best effort. */
 void sp_vault_clean_drafts(struct sp_vault *v);
