@@ -7,18 +7,25 @@
  */
 #include "disk/disk_impl.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <libnbd.h>
 
 #include "util/cleanup.h"
+#include "util/fileio.h"
+#include "util/log.h"
 #include "util/spawn.h"
+#include "util/text.h"
 
 static const char *const format_names[] = {
     [SP_DISK_FORMAT_UNDECLARED] = "undeclared",
@@ -205,7 +212,24 @@ int sp_disk_source_check_unchanged(struct sp_disk_source *src,
 	return src->ops->check_unchanged(src, err);
 }
 
-/* ---- targets ---------------------------------------------------------- */
+/* ---- targets ----------------------------------------------------------
+ *
+ * A file target is made as a temporary sibling ".NAME.partial-XXXXXX" and
+ * renamed onto NAME at commit.  Invariants:
+ *  1. Every name is resolved from the directory opened once at create:
+ *     the temporary file is created with O_EXCL | O_NOFOLLOW, the rename
+ *     replaces whatever is at NAME (a link included) and never writes
+ *     through it; tools get the file by /proc/PID/fd, not by name.
+ *  2. A block device is written only when it is itself at the path given
+ *     (the caller resolves a link the operator named explicitly); a link
+ *     at the path is a link to replace (FORCE) or refuse, never followed.
+ *  3. The temporary file is flock'd for as long as it exists; one whose
+ *     lock is free belongs to a restore that died, and any later target
+ *     created in the same directory removes it.
+ */
+
+#define PARTIAL_MARK ".partial-"
+#define PARTIAL_RANDOM 6
 
 static int target_code(int e)
 {
@@ -213,50 +237,187 @@ static int target_code(int e)
 					  : SP_E_TARGET_WRITE;
 }
 
+/* ".NAME.partial-XXXXXX": the name a target's temporary file has. */
+static bool is_partial_name(const char *n)
+{
+	const char *m = strstr(n, PARTIAL_MARK);
+	size_t k;
+
+	if (n[0] != '.' || !m || m == n + 1)
+		return false;
+	m += strlen(PARTIAL_MARK);
+	for (k = 0; m[k]; k++)
+		if (!isalnum((unsigned char)m[k]))
+			return false;
+	return k == PARTIAL_RANDOM;
+}
+
+/* Remove the temporary files of restores that died in @dir_fd (invariant
+ * 3): one whose lock can be taken, and that is still the file under its
+ * name once locked.  Best effort. */
+static void sweep_partials(int dir_fd, const char *dir)
+{
+	int dfd = dup(dir_fd);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	struct dirent *de;
+
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		struct stat a, b;
+		int fd;
+
+		if (!is_partial_name(de->d_name))
+			continue;
+		fd = sp_open_regular(dir_fd, de->d_name, O_RDONLY, 0);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &a) == 0 &&
+		    fstatat(dir_fd, de->d_name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    a.st_ino == b.st_ino && a.st_dev == b.st_dev &&
+		    unlinkat(dir_fd, de->d_name, 0) == 0)
+			sp_log(SP_LOG_INFO,
+			       "removed '%s/%s', left by a restore that did "
+			       "not finish",
+			       dir, de->d_name);
+		close(fd);
+	}
+	closedir(d);
+}
+
+/* Create, lock and size-check the temporary file of @t (invariant 3: the
+ * lock is taken before anyone else could take it for a dead one's). */
+static int create_partial(struct sp_disk_target *t, const char *dir,
+			  struct sp_error *err)
+{
+	static const char set[] = "abcdefghijklmnopqrstuvwxyz"
+				  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+	for (int attempt = 0; attempt < 16; attempt++) {
+		unsigned char rnd[PARTIAL_RANDOM];
+		char suffix[PARTIAL_RANDOM + 1];
+		struct stat a, b;
+		int fd;
+
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			for (size_t i = 0; i < sizeof(rnd); i++)
+				rnd[i] = (unsigned char)(sp_now_mono_ns() >>
+							 (i * 5));
+		for (size_t i = 0; i < sizeof(rnd); i++)
+			suffix[i] = set[rnd[i] % (sizeof(set) - 1)];
+		suffix[PARTIAL_RANDOM] = '\0';
+		free(t->tmp_name);
+		if (asprintf(&t->tmp_name, ".%s" PARTIAL_MARK "%s", t->name,
+			     suffix) < 0) {
+			t->tmp_name = NULL;
+			return sp_error_set(err, SP_E_NOMEM, "out of memory");
+		}
+		fd = openat(t->dir_fd, t->tmp_name,
+			    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			    0600);
+		if (fd < 0 && errno == EEXIST)
+			continue;
+		if (fd < 0) {
+			int e = errno;
+			free(t->tmp_name);
+			t->tmp_name = NULL;
+			return sp_error_set_errno(err, target_code(e), e,
+						  "cannot create a file in "
+						  "'%s'",
+						  dir);
+		}
+		if (flock(fd, LOCK_EX) == 0 && fstat(fd, &a) == 0 &&
+		    fstatat(t->dir_fd, t->tmp_name, &b, AT_SYMLINK_NOFOLLOW) ==
+			0 &&
+		    a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
+			t->lock_fd = fd;
+			break;
+		}
+		close(fd); /* swept between create and lock: again */
+	}
+	if (t->lock_fd < 0) {
+		free(t->tmp_name);
+		t->tmp_name = NULL;
+		return sp_error_set(err, SP_E_TARGET_WRITE,
+				    "cannot create a file in '%s'", dir);
+	}
+	if (fchmod(t->lock_fd, 0600) < 0 ||
+	    asprintf(&t->tmp_path, "/proc/%ld/fd/%d", (long)getpid(),
+		     t->lock_fd) < 0) {
+		t->tmp_path = NULL;
+		return sp_error_set_errno(err, SP_E_TARGET_WRITE, errno,
+					  "cannot prepare '%s'", t->path);
+	}
+	return 0;
+}
+
+/* What is at @t->name now, not following a link (invariant 2). */
+static int check_existing(struct sp_disk_target *t, unsigned flags,
+			  bool *is_block, struct sp_error *err)
+{
+	struct stat st;
+
+	*is_block = false;
+	if (fstatat(t->dir_fd, t->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT
+			   ? 0
+			   : sp_error_set_errno(err, SP_E_TARGET_WRITE, errno,
+						"cannot check '%s'", t->path);
+	if (S_ISBLK(st.st_mode)) {
+		*is_block = true;
+		return 0;
+	}
+	if (S_ISLNK(st.st_mode) && !(flags & SP_DISK_TARGET_FORCE))
+		return sp_error_set(err, SP_E_TARGET_EXISTS,
+				    "'%s' is a symbolic link (a restore never "
+				    "writes through one: remove it, name the "
+				    "file it points to, or pass --force to "
+				    "replace the link itself)",
+				    t->path);
+	if (S_ISREG(st.st_mode) && !(flags & SP_DISK_TARGET_FORCE))
+		return sp_error_set(err, SP_E_TARGET_EXISTS,
+				    "'%s' already exists (pass --force to "
+				    "overwrite)",
+				    t->path);
+	if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+		return sp_error_set(err, SP_E_TARGET_EXISTS,
+				    "'%s' exists and is neither a regular "
+				    "file nor a block device (restore "
+				    "elsewhere)",
+				    t->path);
+	return 0;
+}
+
 int sp_disk_target_create(const char *path, enum sp_disk_format fmt,
 			  uint64_t size, unsigned flags,
 			  struct sp_disk_target **ret, struct sp_error *err)
 {
 	struct sp_disk_target *t;
-	struct stat st;
 	char *dir = NULL;
 	const char *base, *slash;
+	bool is_block;
 	int r;
 
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	t->fd = t->dir_fd = -1;
+	t->fd = t->dir_fd = t->lock_fd = -1;
 	t->size = size;
-	t->path = strdup(path);
-	if (!t->path) {
-		free(t);
-		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	}
-	if (stat(path, &st) == 0 && S_ISBLK(st.st_mode)) {
-		r = sp_disk_target_block_open(t, err);
-		goto done;
-	}
-	if (stat(path, &st) == 0 && !(flags & SP_DISK_TARGET_FORCE)) {
-		r = sp_error_set(err, SP_E_TARGET_EXISTS,
-				 "'%s' already exists (pass --force to "
-				 "overwrite)",
-				 path);
-		goto done;
-	}
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		r = sp_error_set(err, SP_E_TARGET_WRITE,
-				 "'%s' is neither a regular file nor a block "
-				 "device",
-				 path);
-		goto done;
-	}
 	slash = strrchr(path, '/');
 	base = slash ? slash + 1 : path;
+	t->path = strdup(path);
+	t->name = strdup(base);
 	dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path))
 		    : strdup(".");
-	if (!dir || !*base) {
-		r = sp_error_set(err, !dir ? SP_E_NOMEM : SP_E_TARGET_WRITE,
+	if (!t->path || !t->name || !dir) {
+		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
+		goto done;
+	}
+	if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) {
+		r = sp_error_set(err, SP_E_TARGET_WRITE,
 				 "invalid target path '%s'", path);
 		goto done;
 	}
@@ -264,31 +425,31 @@ int sp_disk_target_create(const char *path, enum sp_disk_format fmt,
 	if (t->dir_fd < 0) {
 		r = sp_error_set_errno(
 		    err,
-		    errno == ENOENT ? SP_E_TARGET_NOT_FOUND : SP_E_TARGET_WRITE,
+		    errno == ENOENT || errno == ENOTDIR ? SP_E_TARGET_NOT_FOUND
+							: SP_E_TARGET_WRITE,
 		    errno, "cannot open directory '%s'", dir);
 		goto done;
 	}
-	if (asprintf(&t->tmp_path, "%s/.%s.partial-XXXXXX", dir, base) < 0) {
-		t->tmp_path = NULL;
-		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
+	r = check_existing(t, flags, &is_block, err);
+	if (r < 0)
+		goto done;
+	if (is_block) {
+		r = sp_disk_target_block_open(t, err);
 		goto done;
 	}
-	t->fd = mkostemp(t->tmp_path, O_CLOEXEC);
-	if (t->fd < 0) {
-		r = sp_error_set_errno(err, target_code(errno), errno,
-				       "cannot create a file in '%s'", dir);
-		free(t->tmp_path);
-		t->tmp_path = NULL;
+	sweep_partials(t->dir_fd, dir);
+	r = create_partial(t, dir, err);
+	if (r < 0)
 		goto done;
-	}
-	fchmod(t->fd, 0600);
 	t->zeroed = true;
 	if (fmt == SP_DISK_FORMAT_QCOW2) {
-		close(t->fd);
-		t->fd = -1;
 		r = sp_disk_target_nbd_open(t, err);
 	} else {
-		r = sp_disk_target_file_open(t, err);
+		t->fd = dup(t->lock_fd);
+		r = t->fd < 0
+			? sp_error_set_errno(err, SP_E_TARGET_WRITE, errno,
+					     "cannot open '%s'", path)
+			: sp_disk_target_file_open(t, err);
 	}
 done:
 	free(dir);
@@ -321,9 +482,13 @@ static void target_free(struct sp_disk_target *t)
 {
 	if (t->fd >= 0)
 		close(t->fd);
+	if (t->lock_fd >= 0)
+		close(t->lock_fd); /* the temporary file is gone or renamed */
 	if (t->dir_fd >= 0)
 		close(t->dir_fd);
+	free(t->tmp_name);
 	free(t->tmp_path);
+	free(t->name);
 	free(t->path);
 	free(t);
 }
@@ -336,16 +501,17 @@ int sp_disk_target_commit(struct sp_disk_target *t, struct sp_error *err)
 		sp_disk_target_abort(t);
 		return r;
 	}
-	if (t->tmp_path) {
-		if (rename(t->tmp_path, t->path) < 0) {
+	if (t->tmp_name) {
+		/* Still locked: no sweep takes it before it has its name. */
+		if (renameat(t->dir_fd, t->tmp_name, t->dir_fd, t->name) < 0) {
 			r = sp_error_set_errno(err, target_code(errno), errno,
 					       "cannot rename onto '%s'",
 					       t->path);
 			sp_disk_target_abort(t);
 			return r;
 		}
-		free(t->tmp_path);
-		t->tmp_path = NULL;
+		free(t->tmp_name);
+		t->tmp_name = NULL;
 		if (fsync(t->dir_fd) < 0) {
 			r = sp_error_set_errno(err, SP_E_TARGET_WRITE, errno,
 					       "cannot sync the directory of "
@@ -363,7 +529,7 @@ void sp_disk_target_abort(struct sp_disk_target *t)
 		return;
 	if (t->ops)
 		t->ops->close(t);
-	if (t->tmp_path)
-		unlink(t->tmp_path);
+	if (t->tmp_name)
+		unlinkat(t->dir_fd, t->tmp_name, 0);
 	target_free(t);
 }

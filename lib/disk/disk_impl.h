@@ -43,9 +43,13 @@ struct sp_disk_target_ops {
 
 struct sp_disk_target {
 	const struct sp_disk_target_ops *ops;
-	char *path;	/* final name */
-	char *tmp_path; /* temporary sibling, NULL for a device */
-	int dir_fd;	/* parent directory of a file target */
+	char *path;	/* final name, as given (for messages) */
+	char *name;	/* its last component, within dir_fd */
+	char *tmp_name; /* temporary sibling in dir_fd, NULL for a device */
+	char *tmp_path; /* the same by path (for tools) */
+	int dir_fd;	/* parent directory, opened once: every name of the
+			   target is resolved from it, never again by path */
+	int lock_fd;	/* flock'd on the temporary file while it exists */
 	uint64_t size;
 	bool zeroed;
 	int fd;

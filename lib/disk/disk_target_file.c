@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/fault.h"
 #include "util/fileio.h"
 
 static int write_code(int e)
@@ -26,8 +27,10 @@ static int write_code(int e)
 static int fd_pwrite(struct sp_disk_target *t, const void *buf, size_t len,
 		     uint64_t offset, struct sp_error *err)
 {
-	int r = sp_pwrite_all(t->fd, buf, len, (off_t)offset);
+	int r;
 
+	sp_test_hold("target");
+	r = sp_pwrite_all(t->fd, buf, len, (off_t)offset);
 	if (r < 0)
 		return sp_error_set_errno(err, write_code(-r), -r,
 					  "cannot write '%s' at offset %llu",
@@ -82,7 +85,7 @@ int sp_disk_target_file_open(struct sp_disk_target *t, struct sp_error *err)
 	t->ops = &sp_disk_target_file_ops;
 	if (ftruncate(t->fd, (off_t)t->size) < 0)
 		return sp_error_set_errno(err, write_code(errno), errno,
-					  "cannot size '%s'", t->tmp_path);
+					  "cannot size '%s'", t->path);
 	return 0;
 }
 
@@ -117,10 +120,14 @@ const struct sp_disk_target_ops sp_disk_target_block_ops = {
 int sp_disk_target_block_open(struct sp_disk_target *t, struct sp_error *err)
 {
 	uint64_t devsize = 0;
+	struct stat st;
 
 	t->ops = &sp_disk_target_block_ops;
 	t->zeroed = false;
-	t->fd = open(t->path, O_WRONLY | O_EXCL | O_CLOEXEC);
+	/* The device node itself, at its name in the directory already
+	 * opened: never through a link (disk_format.c invariant 2). */
+	t->fd = openat(t->dir_fd, t->name,
+		       O_WRONLY | O_EXCL | O_NOFOLLOW | O_CLOEXEC);
 	if (t->fd < 0)
 		return sp_error_set_errno(
 		    err, errno == EBUSY ? SP_E_TARGET_BUSY : SP_E_TARGET_WRITE,
@@ -128,6 +135,10 @@ int sp_disk_target_block_open(struct sp_disk_target *t, struct sp_error *err)
 		    errno == EBUSY ? " (is it mounted "
 				     "or in use?)"
 				   : "");
+	if (fstat(t->fd, &st) < 0 || !S_ISBLK(st.st_mode))
+		return sp_error_set(err, SP_E_TARGET_WRITE,
+				    "'%s' is no longer a block device",
+				    t->path);
 	if (ioctl(t->fd, BLKGETSIZE64, &devsize) < 0)
 		return sp_error_set_errno(err, SP_E_TARGET_WRITE, errno,
 					  "cannot get the size of '%s'",

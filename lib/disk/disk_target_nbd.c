@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * qcow2 restore targets: qemu-img creates the image (as the temporary
- * sibling), a private writable qemu-nbd serves it and libnbd writes the
- * chunks.  Commit flushes, disconnects and waits for qemu-nbd to close the
- * image cleanly before the common code renames it into place.
+ * qcow2 restore targets: qemu-img creates the image in the temporary
+ * sibling, a private writable qemu-nbd serves it and libnbd writes the
+ * chunks.  Both tools open the file through /proc/PID/fd (t->tmp_path),
+ * so they write the very file this process created and holds locked,
+ * whatever is put under its name meanwhile.  Commit flushes, disconnects and
+ * waits for qemu-nbd to close the image cleanly before the common code renames
+ * it into place.
  */
 #include "disk/disk_impl.h"
 
@@ -61,7 +64,6 @@ static int nbd_zeroes(struct sp_disk_target *t, uint64_t offset, uint64_t len,
 static int nbd_finish(struct sp_disk_target *t, struct sp_error *err)
 {
 	int r = 0;
-	int fd;
 
 	if (nbd_flush(t->nbd, 0) < 0)
 		r = sp_error_set(err, SP_E_TARGET_WRITE,
@@ -70,13 +72,9 @@ static int nbd_finish(struct sp_disk_target *t, struct sp_error *err)
 	sp_disk_nbd_disconnect(&t->nbd);
 	if (r < 0)
 		return r;
-	fd = open(t->tmp_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0) {
+	if (fsync(t->lock_fd) < 0)
 		r = sp_error_set_errno(err, SP_E_TARGET_WRITE, errno,
 				       "cannot flush '%s'", t->path);
-	}
-	if (fd >= 0)
-		close(fd);
 	return r;
 }
 

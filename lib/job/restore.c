@@ -209,14 +209,63 @@ static bool is_block_device(const char *path)
 	return stat(path, &st) == 0 && S_ISBLK(st.st_mode);
 }
 
+/* A target the operator named (--disk-to, or --to naming a device): a
+ * block device is taken as named, through a link such as
+ * /dev/disk/by-id/... too, so the device node itself is passed on; any
+ * other path is passed as given, where a link is never followed. */
+static char *named_target(const char *path)
+{
+	return is_block_device(path) ? realpath(path, NULL) : strdup(path);
+}
+
+/* What is at @name in --to's directory @dfd may be replaced only when it is
+ * a regular file or a link (--force), never written through; a block
+ * device there is written only when named (invariant 2). */
+static int check_in_dir(int dfd, const char *name, const char *path,
+			const char *disk, bool force, struct sp_error *err)
+{
+	struct stat st;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT
+			   ? 0
+			   : sp_error_set_errno(err, SP_E_TARGET_WRITE, errno,
+						"cannot check '%s'", path);
+	if (S_ISLNK(st.st_mode) && !force)
+		return sp_error_set(err, SP_E_TARGET_EXISTS,
+				    "'%s' is a symbolic link (a restore never "
+				    "writes through one: remove it, or pass "
+				    "--force to replace the link itself)",
+				    path);
+	if (S_ISBLK(st.st_mode))
+		return sp_error_set(err, SP_E_TARGET_EXISTS,
+				    "'%s' is a block device (a device is "
+				    "written only when named: --disk-to "
+				    "%s=DEVICE)",
+				    path, disk);
+	if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+		return sp_error_set(err, SP_E_TARGET_EXISTS,
+				    "'%s' exists and is not a regular file "
+				    "(restore into another directory)",
+				    path);
+	if (!force && S_ISREG(st.st_mode))
+		return sp_error_set(err, SP_E_TARGET_EXISTS,
+				    "'%s' already exists (restore into "
+				    "another directory, or pass --force "
+				    "to overwrite)",
+				    path);
+	return 0;
+}
+
 /* Where each disk goes; checked before anything is written (invariant 2). */
 static int plan_targets(const struct sp_restore_opts *o, json_t *disks,
 			char ***paths, struct sp_error *err)
 {
 	size_t n = json_array_size(disks), i;
 	char **p = calloc(n, sizeof(*p));
+	sp_autoclose int dfd = -1;
 	json_t *d;
-	struct stat st;
+	int r;
 
 	if (!p)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
@@ -241,46 +290,58 @@ static int plan_targets(const struct sp_restore_opts *o, json_t *disks,
 			    "disk name from 'stillpoint points')",
 			    o->maps[i]);
 	}
-	if (o->to_dir && (stat(o->to_dir, &st) < 0 || !S_ISDIR(st.st_mode))) {
-		if (n == 1 && is_block_device(o->to_dir) && !o->nmaps) {
-			p[0] = strdup(o->to_dir);
-			return p[0] ? 0 : sp_error_set(err, SP_E_NOMEM, "oom");
+	if (o->to_dir) {
+		dfd = open(o->to_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 && n == 1 && !o->nmaps &&
+		    is_block_device(o->to_dir)) {
+			p[0] = named_target(o->to_dir);
+			return p[0] ? 0
+				    : sp_error_set(err, SP_E_NOMEM,
+						   "out of memory");
 		}
-		return sp_error_set(err, SP_E_TARGET_NOT_FOUND,
-				    "restore directory '%s' does not exist "
-				    "(create it first)",
-				    o->to_dir);
+		if (dfd < 0)
+			return sp_error_set(err, SP_E_TARGET_NOT_FOUND,
+					    "restore directory '%s' does not "
+					    "exist (create it first)",
+					    o->to_dir);
 	}
 	json_array_foreach(disks, i, d)
 	{
 		const char *dn = json_string_value(json_object_get(d, "name"));
 		const char *m = map_lookup(o, dn);
 
-		if (m)
-			p[i] = strdup(m);
-		else if (o->to_dir &&
-			 asprintf(&p[i], "%s/%s", o->to_dir, dn) < 0)
-			p[i] = NULL;
 		if (!m && !o->to_dir)
 			return sp_error_set(
 			    err, SP_E_USAGE,
 			    "no target for disk '%s' (give --to "
 			    "DIR or --disk-to %s=PATH)",
 			    dn, dn);
+		if (m)
+			p[i] = named_target(m);
+		else if (asprintf(&p[i], "%s/%s", o->to_dir, dn) < 0)
+			p[i] = NULL;
 		if (!p[i])
 			return sp_error_set(err, SP_E_NOMEM, "out of memory");
-		if (!o->force && !is_block_device(p[i]) &&
-		    access(p[i], F_OK) == 0)
+		if (!m) {
+			r = check_in_dir(dfd, dn, p[i], dn, o->force, err);
+			if (r < 0)
+				return r;
+		} else if (!o->force && !is_block_device(p[i]) &&
+			   faccessat(AT_FDCWD, p[i], F_OK,
+				     AT_SYMLINK_NOFOLLOW) == 0) {
 			return sp_error_set(
 			    err, SP_E_TARGET_EXISTS,
 			    "'%s' already exists (restore into "
 			    "another directory, or pass --force "
 			    "to overwrite)",
 			    p[i]);
+		}
 	}
 	return 0;
 }
 
+/* The stored config, beside the disks in @dir, by the same rules as a
+ * disk named there: nothing is written through a link at its name. */
 static int restore_config(struct sp_vault *v, int pfd, json_t *cfg,
 			  const char *dir, bool force, json_t *files,
 			  struct sp_error *err)
@@ -294,12 +355,15 @@ static int restore_config(struct sp_vault *v, int pfd, json_t *cfg,
 	const char *fname = json_string_value(json_object_get(cfg, "file"));
 	int r;
 
-	if (!fname || strchr(fname, '/') || fname[0] == '.')
+	if (!fname || strchr(fname, '/') || fname[0] == '.' ||
+	    !sp_disk_name_is_valid(fname, strlen(fname)))
 		fname = "config";
 	r = sp_file_read(pfd, "config", 16u << 20, &data, &len);
 	if (r < 0)
-		return sp_error_set_errno(err, SP_E_MANIFEST_CORRUPT, -r,
-					  "cannot read the point's config");
+		return sp_error_set(err, SP_E_MANIFEST_CORRUPT,
+				    "cannot read the point's config: %s",
+				    r == -SP_ENOTREG ? "not a regular file"
+						     : strerror(-r));
 	sp_sha256(data, len, sha);
 	sp_hex_encode(sha, 32, hex);
 	if (strcmp(hex, json_string_value(json_object_get(cfg, "sha256"))))
@@ -309,15 +373,15 @@ static int restore_config(struct sp_vault *v, int pfd, json_t *cfg,
 		path = NULL; /* undefined after a failed asprintf */
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	}
-	if (!force && access(path, F_OK) == 0)
-		return sp_error_set(err, SP_E_TARGET_EXISTS,
-				    "'%s' already exists (pass --force to "
-				    "overwrite)",
-				    path);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return sp_error_set_errno(err, SP_E_TARGET_NOT_FOUND, errno,
 					  "cannot open '%s'", dir);
+	r = check_in_dir(dfd, fname, path, fname, force, err);
+	if (r < 0)
+		return r;
+	/* A temp file made with O_EXCL | O_NOFOLLOW, renamed onto the
+	 * name: a link there is replaced, never followed. */
 	r = sp_file_publish(dfd, fname, data, len, err);
 	if (r < 0) {
 		/* sp_file_publish speaks of the vault; here it is a target. */

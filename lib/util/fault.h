@@ -6,7 +6,8 @@
  * "frozen", "transfer" (live backups), "slice" (each slice read), "gc"
  * (each gc rename or unlink), "job-created" (a command just made the
  * record of a job it runs), "dispatch" (stillpointd about to start a
- * queued job it listed).  Unset, it costs one getenv.
+ * queued job it listed), "target" (each write of a restored file).  Unset,
+ * it costs one getenv.
  */
 #ifndef SP_UTIL_FAULT_H
 #define SP_UTIL_FAULT_H

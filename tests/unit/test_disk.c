@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -251,6 +252,60 @@ static void test_targets(void)
 	    SP_E_TARGET_NOT_FOUND);
 }
 
+/* A link at the target's name is refused, or replaced itself (FORCE),
+ * never written through; temporary files of dead restores are removed by
+ * the next target in their directory, those still locked are not. */
+static void test_target_links_and_partials(void)
+{
+	struct sp_disk_target *t = NULL;
+	struct sp_error err;
+	char dir[600], p[700], victim[700], dead[700], live[700];
+	struct stat st;
+	int fd, lfd;
+
+	snprintf(dir, sizeof(dir), "%s/links", sp_test_tmpdir());
+	mkdir(dir, 0755);
+	snprintf(victim, sizeof(victim), "%s/victim", sp_test_tmpdir());
+	fd = open(victim, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0 && write(fd, "keep", 4) == 4);
+	close(fd);
+	snprintf(p, sizeof(p), "%s/d.img", dir);
+	CHECK(symlink(victim, p) == 0);
+	CHECK_INT(
+	    sp_disk_target_create(p, SP_DISK_FORMAT_RAW, MiB, 0, &t, &err),
+	    SP_E_TARGET_EXISTS);
+	CHECK(strstr(err.msg, "symbolic link") != NULL);
+	CHECK_OK(sp_disk_target_create(p, SP_DISK_FORMAT_RAW, MiB,
+				       SP_DISK_TARGET_FORCE, &t, &err),
+		 &err);
+	CHECK_OK(sp_disk_target_commit(t, &err), &err);
+	CHECK(lstat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == MiB);
+	CHECK(stat(victim, &st) == 0 && st.st_size == 4);
+
+	/* a FIFO at the name: refused even with FORCE, and nothing hangs */
+	snprintf(p, sizeof(p), "%s/f.img", dir);
+	CHECK(mkfifo(p, 0600) == 0);
+	CHECK_INT(sp_disk_target_create(p, SP_DISK_FORMAT_RAW, MiB,
+					SP_DISK_TARGET_FORCE, &t, &err),
+		  SP_E_TARGET_EXISTS);
+	unlink(p);
+
+	/* a dead restore's file (unlocked) and a live one's (locked) */
+	snprintf(dead, sizeof(dead), "%s/.a.img.partial-AbC123", dir);
+	snprintf(live, sizeof(live), "%s/.b.img.partial-XyZ789", dir);
+	close(open(dead, O_WRONLY | O_CREAT, 0600));
+	lfd = open(live, O_WRONLY | O_CREAT, 0600);
+	CHECK(lfd >= 0 && flock(lfd, LOCK_EX) == 0);
+	snprintf(p, sizeof(p), "%s/c.img", dir);
+	CHECK_OK(sp_disk_target_create(p, SP_DISK_FORMAT_RAW, MiB, 0, &t, &err),
+		 &err);
+	CHECK(access(dead, F_OK) != 0);
+	CHECK(access(live, F_OK) == 0);
+	sp_disk_target_abort(t);
+	close(lfd);
+	unlink(live);
+}
+
 static void test_spawn(void)
 {
 	struct sp_error err;
@@ -274,6 +329,7 @@ int main(void)
 	SP_RUN(test_qcow2_source);
 	SP_RUN(test_open_errors);
 	SP_RUN(test_targets);
+	SP_RUN(test_target_links_and_partials);
 	SP_RUN(test_spawn);
 	SP_TEST_EXIT();
 }
