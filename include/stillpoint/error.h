@@ -72,6 +72,7 @@ enum sp_errcode {
 	SP_E_TARGET_FULL = -1404,
 	SP_E_TARGET_BUSY = -1405,
 	SP_E_DOMAIN_EXISTS = -1406,
+	SP_E_TARGET_SIZE_UNALIGNED = -1407,
 
 	/* live VMs: libvirt domains and their snapshots */
 	SP_E_DOMAIN_NOT_FOUND = -1500,

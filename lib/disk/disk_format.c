@@ -437,6 +437,14 @@ int sp_disk_target_create(const char *path, enum sp_disk_format fmt,
 		r = sp_disk_target_block_open(t, err);
 		goto done;
 	}
+	if (fmt == SP_DISK_FORMAT_QCOW2 && size % 512) {
+		r = sp_error_set(err, SP_E_TARGET_SIZE_UNALIGNED,
+				 "cannot write '%s' as qcow2: the disk has "
+				 "%llu bytes, not a multiple of 512, and qcow2 "
+				 "would grow it (restore it with --format raw)",
+				 path, (unsigned long long)size);
+		goto done;
+	}
 	sweep_partials(t->dir_fd, dir);
 	r = create_partial(t, dir, err);
 	if (r < 0)

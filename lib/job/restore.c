@@ -257,6 +257,29 @@ static int check_in_dir(int dfd, const char *name, const char *path,
 	return 0;
 }
 
+/* A disk qcow2 cannot hold at its size is refused before anything is
+ * written, never grown to the next sector. */
+static int check_format(const struct sp_restore_opts *o, json_t *d,
+			struct sp_error *err)
+{
+	const char *f = o->format
+			    ? o->format
+			    : json_string_value(json_object_get(d, "format"));
+	uint64_t size =
+	    (uint64_t)json_integer_value(json_object_get(d, "size"));
+	char q[200];
+
+	if (sp_disk_format_parse(f) != SP_DISK_FORMAT_QCOW2 || size % 512 == 0)
+		return 0;
+	sp_disk_name_quote(json_string_value(json_object_get(d, "name")), q,
+			   sizeof(q));
+	return sp_error_set(err, SP_E_TARGET_SIZE_UNALIGNED,
+			    "cannot restore disk '%s' as qcow2: its size, %llu "
+			    "bytes, is not a multiple of 512 and qcow2 would "
+			    "round it up (restore it with --format raw)",
+			    q, (unsigned long long)size);
+}
+
 /* Where each disk goes; checked before anything is written (invariant 2). */
 static int plan_targets(const struct sp_restore_opts *o, json_t *disks,
 			char ***paths, struct sp_error *err)
@@ -289,6 +312,12 @@ static int plan_targets(const struct sp_restore_opts *o, json_t *disks,
 			    "the point (use DISK=PATH with a "
 			    "disk name from 'stillpoint points')",
 			    o->maps[i]);
+	}
+	json_array_foreach(disks, i, d)
+	{
+		r = check_format(o, d, err);
+		if (r < 0)
+			return r;
 	}
 	if (o->to_dir) {
 		dfd = open(o->to_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -134,6 +134,10 @@ static const struct sp_errcode_info catalogue[] = {
     {SP_E_DOMAIN_EXISTS, "DomainExists",
      "a libvirt domain with the restore's new name already exists",
      "choose another name with --as, or undefine the old domain"},
+    {SP_E_TARGET_SIZE_UNALIGNED, "TargetSizeUnaligned",
+     "the disk's size cannot be kept in the requested target format (a "
+     "qcow2 image is a whole number of 512-byte sectors)",
+     "restore the disk with --format raw"},
 
     {SP_E_DOMAIN_NOT_FOUND, "DomainNotFound",
      "no libvirt domain has that name or UUID",

@@ -304,6 +304,13 @@ static void test_target_links_and_partials(void)
 	sp_disk_target_abort(t);
 	close(lfd);
 	unlink(live);
+
+	/* qcow2 cannot hold a size that is not whole sectors */
+	snprintf(p, sizeof(p), "%s/q.qcow2", dir);
+	CHECK_INT(sp_disk_target_create(p, SP_DISK_FORMAT_QCOW2, MiB + 1, 0, &t,
+					&err),
+		  SP_E_TARGET_SIZE_UNALIGNED);
+	CHECK(access(p, F_OK) != 0);
 }
 
 static void test_spawn(void)
