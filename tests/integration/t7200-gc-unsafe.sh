@@ -144,6 +144,27 @@ cp good.idx "$idx"
 cp good.json "$man"
 restores "manifest and index repaired" vmA
 
+# a data slot replaced by a zero slot, checksum and index_sha256 made
+# anew: only the disk's digest tells
+if jqe '.disks[0].digest' "$man"; then
+	python3 - "$idx" "$man" <<'EOF2'
+import hashlib, json, sys
+p, m = sys.argv[1], sys.argv[2]
+b = bytearray(open(p, 'rb').read())
+b[64 + 32 * 7:64 + 32 * 8] = bytes(32)   # slot 7 held data
+body = bytes(b[:-32])
+b[-32:] = hashlib.sha256(body).digest()
+open(p, 'wb').write(bytes(b))
+j = json.load(open(m))
+j['disks'][0]['index_sha256'] = hashlib.sha256(body).hexdigest()
+json.dump(j, open(m, 'w'), indent=2, sort_keys=True)
+EOF2
+	gc_refuses "a slot substituted, checksums made anew" "digest"
+	cp good.idx "$idx"
+	cp good.json "$man"
+	restores "index repaired after a substituted slot" vmA
+fi
+
 # 4. with every point readable, gc works: nothing is unreferenced.
 expect_ok "gc runs" sp gc --json
 check "...and fossilizes nothing a point needs" jqe '.fossilized == 0 and .referenced == 24' "$T/.out"
