@@ -434,7 +434,7 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 	struct sp_job_progress jp = {.opts = &o->job};
 	size_t i, n = 0;
 	int fmt_override = -1;
-	char where[160];
+	char where[160], name[80], id[80];
 	int r;
 
 	if (o->format) {
@@ -451,20 +451,20 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 	r = sp_vault_find_point(v, o->spec, &m, err);
 	if (r < 0)
 		goto out;
-	r = sp_vault_point_dir(v, json_string_value(json_object_get(m, "name")),
-			       json_string_value(json_object_get(m, "id")),
-			       &pfd, err);
+	snprintf(name, sizeof(name), "%s",
+		 json_string_value(json_object_get(m, "name")));
+	snprintf(id, sizeof(id), "%s",
+		 json_string_value(json_object_get(m, "id")));
+	snprintf(where, sizeof(where), "%s@%s", name, id);
+	r = sp_vault_point_dir(v, name, id, &pfd, err);
 	if (r < 0)
 		goto out;
 	/* The catalog is a cache: trust only the manifest on disk. */
 	json_decref(m);
 	m = NULL;
-	r = sp_manifest_load(pfd, o->spec, &m, err);
+	r = sp_manifest_load_point(pfd, name, id, &m, err);
 	if (r < 0)
 		goto out;
-	snprintf(where, sizeof(where), "%s@%s",
-		 json_string_value(json_object_get(m, "name")),
-		 json_string_value(json_object_get(m, "id")));
 	disks = json_object_get(m, "disks");
 	n = json_array_size(disks);
 	r = plan_targets(o, disks, &paths, err);

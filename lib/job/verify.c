@@ -284,7 +284,7 @@ static int load_point(struct verify_ctx *c, const char *key, json_t *damaged,
 	snprintf(pname, sizeof(pname), "%.*s", (int)(slash - key), key);
 	snprintf(where, sizeof(where), "%s@%s", pname, slash + 1);
 	if (sp_vault_point_dir(c->vault, pname, slash + 1, &pfd, &e) < 0 ||
-	    sp_manifest_load(pfd, key, &m, &e) < 0) {
+	    sp_manifest_load_point(pfd, pname, slash + 1, &m, &e) < 0) {
 		add_damage(damaged, key, NULL, NULL, e.msg);
 		return 0;
 	}

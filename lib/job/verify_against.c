@@ -225,7 +225,9 @@ int sp_verify_against(struct sp_vault *v, const struct sp_verify_opts *o,
 	snprintf(where, sizeof(where), "%s@%s",
 		 json_string_value(json_object_get(found, "name")),
 		 json_string_value(json_object_get(found, "id")));
-	r = sp_manifest_load(pfd, where, &m, err);
+	r = sp_manifest_load_point(
+	    pfd, json_string_value(json_object_get(found, "name")),
+	    json_string_value(json_object_get(found, "id")), &m, err);
 	if (r < 0)
 		goto out;
 	jp.p.what = "compare";

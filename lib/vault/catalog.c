@@ -265,7 +265,12 @@ static int reconcile(sqlite3 *db, int vault_fd, const char *only,
 
 		snprintf(rel, sizeof(rel), "points/%s", key);
 		pd = openat(vault_fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (pd < 0 || sp_manifest_load(pd, key, &m, &e2) < 0) {
+		char name[80];
+		const char *slash = strchr(key, '/');
+
+		snprintf(name, sizeof(name), "%.*s", (int)(slash - key), key);
+		if (pd < 0 ||
+		    sp_manifest_load_point(pd, name, slash + 1, &m, &e2) < 0) {
 			/* A damaged point is listed by verify, not here. */
 			sp_log(SP_LOG_WARNING, "skipping point %s: %s", key,
 			       pd < 0 ? strerror(errno) : e2.msg);

@@ -174,30 +174,3 @@ int sp_manifest_load_point(int point_dirfd, const char *name, const char *id,
 	*ret = m;
 	return 0;
 }
-
-int sp_manifest_load(int point_dirfd, const char *where, json_t **ret,
-		     struct sp_error *err)
-{
-	char proc[64], path[4096], *id, *name;
-	ssize_t n;
-
-	/* The point is named by the last two components of its directory's
-	 * path: .../points/NAME/ID or .../trash/NAME/ID. */
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", point_dirfd);
-	n = readlink(proc, path, sizeof(path) - 1);
-	if (n < 0)
-		return sp_error_set_errno(err, SP_E_VAULT_IO, errno,
-					  "cannot tell the directory of point "
-					  "'%s' (is /proc mounted?)",
-					  where);
-	path[n] = '\0';
-	id = strrchr(path, '/');
-	if (!id || id == path)
-		return bad(err, where, "its directory is not a point's");
-	*id++ = '\0';
-	name = strrchr(path, '/');
-	if (!name)
-		return bad(err, where, "its directory is not a point's");
-	name++;
-	return sp_manifest_load_point(point_dirfd, name, id, ret, err);
-}

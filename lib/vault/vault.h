@@ -146,12 +146,6 @@ int sp_vault_state_get(struct sp_vault *v, const char *name, const char *file,
  * SP_E_MANIFEST_CORRUPT, vault I/O codes. */
 int sp_manifest_load_point(int point_dirfd, const char *name, const char *id,
 			   json_t **ret, struct sp_error *err);
-/* The same, for callers that do not hold the point's name and id: they
- * are read from the directory's path (/proc/self/fd), whose last two
- * components are NAME/ID.  @where names the point in messages.  Prefer
- * sp_manifest_load_point(). */
-int sp_manifest_load(int point_dirfd, const char *where, json_t **ret,
-		     struct sp_error *err);
 /* Validate a parsed manifest's schema (used by load and by the fuzzer):
  * every field a reader relies on, disk names valid and distinct. */
 int sp_manifest_check(json_t *m, const char *where, struct sp_error *err);
