@@ -126,6 +126,18 @@ int sp_backup_run(struct sp_vault *v, const struct sp_backup_opts *o,
 		}
 		if (fmt == SP_DISK_FORMAT_UNDECLARED)
 			fmt = (enum sp_disk_format)deflt;
+		if (!sp_disk_name_is_valid(base_name(paths[i]),
+					   strlen(base_name(paths[i])))) {
+			char q[160];
+			sp_disk_name_quote(base_name(paths[i]), q, sizeof(q));
+			r = sp_error_set(err, SP_E_NAME_INVALID,
+					 "disk '%s' cannot be named in a "
+					 "point: its file name is empty, '.', "
+					 "'..' or holds a control character "
+					 "(rename or link it)",
+					 q);
+			goto out;
+		}
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(base_name(paths[i]), base_name(paths[j]))) {
 				r = sp_error_set(err, SP_E_DISK_DUPLICATE,

@@ -370,10 +370,11 @@ static int plan_targets(const struct sp_restore_opts *o, json_t *disks,
 }
 
 /* The stored config, beside the disks in @dir, by the same rules as a
- * disk named there: nothing is written through a link at its name. */
-static int restore_config(struct sp_vault *v, int pfd, json_t *cfg,
-			  const char *dir, bool force, json_t *files,
-			  struct sp_error *err)
+ * disk named there: nothing is written through a link at its name.  With
+ * @check_only, everything is checked (the stored copy, the target name)
+ * and nothing written: the restore does that before its first target. */
+static int restore_config(int pfd, json_t *cfg, const char *dir, bool force,
+			  bool check_only, json_t *files, struct sp_error *err)
 {
 	sp_autofree char *data = NULL;
 	sp_autofree char *path = NULL;
@@ -407,7 +408,7 @@ static int restore_config(struct sp_vault *v, int pfd, json_t *cfg,
 		return sp_error_set_errno(err, SP_E_TARGET_NOT_FOUND, errno,
 					  "cannot open '%s'", dir);
 	r = check_in_dir(dfd, fname, path, fname, force, err);
-	if (r < 0)
+	if (r < 0 || check_only)
 		return r;
 	/* A temp file made with O_EXCL | O_NOFOLLOW, renamed onto the
 	 * name: a link there is replaced, never followed. */
@@ -420,7 +421,6 @@ static int restore_config(struct sp_vault *v, int pfd, json_t *cfg,
 	}
 	json_array_append_new(
 	    files, json_pack("{s:s, s:s}", "config", fname, "path", path));
-	(void)v;
 	return 0;
 }
 
@@ -470,12 +470,17 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 	r = plan_targets(o, disks, &paths, err);
 	if (r < 0)
 		goto out;
-	if (json_is_object(json_object_get(m, "config")) && !o->to_dir &&
-	    !o->no_config) {
-		r = sp_error_set(err, SP_E_USAGE,
-				 "the point has a stored config: give --to DIR "
-				 "for it");
-		goto out;
+	if (json_is_object(json_object_get(m, "config")) && !o->no_config) {
+		if (!o->to_dir) {
+			r = sp_error_set(err, SP_E_USAGE,
+					 "the point has a stored config: give "
+					 "--to DIR for it");
+			goto out;
+		}
+		r = restore_config(pfd, json_object_get(m, "config"),
+				   o->to_dir, o->force, true, files, err);
+		if (r < 0)
+			goto out;
 	}
 	targets = calloc(n, sizeof(*targets));
 	if (!targets) {
@@ -538,8 +543,8 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 	}
 	if (r == 0 && json_is_object(json_object_get(m, "config")) &&
 	    !o->no_config)
-		r = restore_config(v, pfd, json_object_get(m, "config"),
-				   o->to_dir, o->force, files, err);
+		r = restore_config(pfd, json_object_get(m, "config"),
+				   o->to_dir, o->force, false, files, err);
 	if (r == 0 && result)
 		*result =
 		    json_pack("{s:s, s:s, s:O}", "name",

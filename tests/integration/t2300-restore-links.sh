@@ -69,7 +69,7 @@ mkdir r5
 ln -s "$T/outside/victim.xml" r5/vm.xml
 expect_fail TargetExists "a link named like the config is refused" sp restore vm --to r5
 check "...naming it" grep -q "r5/vm.xml' is a symbolic link" "$T/.err"
-rm -f r5/vda
+check "...before any disk was written" bash -c '[ -z "$(ls -A r5 | grep -v vm.xml)" ]'
 expect_ok "with --force" sp restore vm --to r5 --force
 check "...the link was replaced by the config" bash -c "[ ! -L r5/vm.xml ] && cmp vm.xml r5/vm.xml"
 check "...the file it pointed to is untouched" \
