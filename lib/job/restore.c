@@ -477,8 +477,8 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 					 "--to DIR for it");
 			goto out;
 		}
-		r = restore_config(pfd, json_object_get(m, "config"),
-				   o->to_dir, o->force, true, files, err);
+		r = restore_config(pfd, json_object_get(m, "config"), o->to_dir,
+				   o->force, true, files, err);
 		if (r < 0)
 			goto out;
 	}
@@ -543,8 +543,8 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 	}
 	if (r == 0 && json_is_object(json_object_get(m, "config")) &&
 	    !o->no_config)
-		r = restore_config(pfd, json_object_get(m, "config"),
-				   o->to_dir, o->force, false, files, err);
+		r = restore_config(pfd, json_object_get(m, "config"), o->to_dir,
+				   o->force, false, files, err);
 	if (r == 0 && result)
 		*result =
 		    json_pack("{s:s, s:s, s:O}", "name",

@@ -171,16 +171,48 @@ int sp_chunk_store_resurrect(struct sp_chunk_store *s,
 								     : 0;
 }
 
+/* What is under a chunk's name: 1 a regular file (a chunk), 0 nothing,
+ * -1 something else (a link, FIFO, directory: damage, never a chunk). */
+static int name_kind(int chunks_fd, const char *rel)
+{
+	struct stat st;
+
+	if (fstatat(chunks_fd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -1;
+	return S_ISREG(st.st_mode) ? 1 : -1;
+}
+
 bool sp_chunk_store_has(struct sp_chunk_store *s, const struct sp_chunk_id *id)
 {
 	char rel[69];
+	int k;
 
 	sp_chunk_store_path(id, rel);
-	if (faccessat(s->chunks_fd, rel, F_OK, 0) < 0 &&
-	    (errno != ENOENT || sp_chunk_store_resurrect(s, id) < 0))
-		return false;
+	k = name_kind(s->chunks_fd, rel);
+	if (k == 0 && sp_chunk_store_resurrect(s, id) == 0)
+		k = name_kind(s->chunks_fd, rel);
+	if (k != 1)
+		return false; /* a writer stores it again (put repairs) */
 	mark_touched(s, prefix_of(id));
 	return true;
+}
+
+/* A chunk's name is taken by something that is no chunk (a link, a FIFO,
+ * a device: damage that would stand for the chunk).  Remove it so that
+ * the chunk just written can take its place; a directory is left for a
+ * person to look at.  Returns 0 when the name is free again, or -errno
+ * (-EISDIR for a directory). */
+static int clear_damaged_name(int chunks_fd, const char *rel)
+{
+	struct stat st;
+
+	if (fstatat(chunks_fd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (S_ISREG(st.st_mode))
+		return -EEXIST; /* a chunk after all: a dedup */
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	return unlinkat(chunks_fd, rel, 0) < 0 && errno != ENOENT ? -errno : 0;
 }
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -198,15 +230,26 @@ static uint32_t get_le32(const uint8_t *p)
 }
 
 /* Link an anonymous file in as @rel.  Returns 0, 1 when the name already
- * existed (someone else stored the same chunk), or -errno. */
+ * holds the chunk (someone else stored it), or -errno. */
 static int link_tmpfile(int chunks_fd, int fd, const char *rel)
 {
 	char proc[64];
+	int r;
 
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	if (linkat(AT_FDCWD, proc, chunks_fd, rel, AT_SYMLINK_FOLLOW) == 0)
-		return 0;
-	return errno == EEXIST ? 1 : -errno;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (linkat(AT_FDCWD, proc, chunks_fd, rel, AT_SYMLINK_FOLLOW) ==
+		    0)
+			return 0;
+		if (errno != EEXIST)
+			return -errno;
+		r = clear_damaged_name(chunks_fd, rel);
+		if (r == -EEXIST)
+			return 1;
+		if (r < 0)
+			return r;
+	}
+	return 1; /* another writer put the chunk there meanwhile */
 }
 
 /* Fallback for file systems without O_TMPFILE: a named temporary file in
@@ -231,11 +274,17 @@ static int write_named(int chunks_fd, const char *rel, const uint8_t *data,
 		r = sp_pwrite_all(fd, data, len, 0);
 	if (r == 0 && fdatasync(fd) < 0)
 		r = -errno;
-	if (r == 0) {
+	for (int attempt = 0; r == 0 && attempt < 2; attempt++) {
 		if (renameat2(chunks_fd, tmp, chunks_fd, rel,
 			      RENAME_NOREPLACE) == 0)
 			return 0;
-		r = errno == EEXIST ? 1 : -errno;
+		if (errno != EEXIST) {
+			r = -errno;
+			break;
+		}
+		r = clear_damaged_name(chunks_fd, rel);
+		if (r == -EEXIST || (r == 0 && attempt == 1))
+			r = 1;
 	}
 	unlinkat(chunks_fd, tmp, 0);
 	return r;
@@ -322,6 +371,12 @@ int sp_chunk_store_put(struct sp_chunk_store *s, struct sp_chunk_codec *c,
 					  rel);
 	r = link_tmpfile(s->chunks_fd, fd, rel);
 linked:
+	if (r == -EISDIR)
+		return sp_error_set(err, SP_E_CHUNK_CORRUPT,
+				    "chunk 'chunks/%s' is a directory, not a "
+				    "chunk (remove it; 'stillpoint verify' "
+				    "names the points that need it)",
+				    rel);
 	if (r < 0)
 		return sp_error_set_errno(err, vault_code(-r), -r,
 					  "cannot store chunk 'chunks/%s'",

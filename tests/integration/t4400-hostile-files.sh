@@ -43,6 +43,9 @@ check "...identically" cmp b.img r1/b.img
 # 2. a chunk that is a directory: one damaged point, not an aborted verify
 rm "$c"
 mkdir "$c"
+expect_fail ChunkCorrupt "a backup that needs a chunk taken by a directory fails" \
+	quick "$SP" --no-progress backup --name va --disk a.img
+check "...naming it" grep -q "is a directory, not a chunk" "$T/.err"
 quick "$SP" --no-progress verify --json >v.json 2>v.err
 check "verify with a directory chunk reports damage (exit 3)" test $? = 3
 check "...only va, at slot 1" \
@@ -119,4 +122,15 @@ expect_fail VaultFileNotRegular "a symlinked vault configuration is refused" sp 
 rm "$T/vault/stillpoint-vault.json"
 mv cfg.good "$T/vault/stillpoint-vault.json"
 expect_ok "all back: the vault verifies" sp verify
+# 6. a backup of the same data does not take a FIFO for the chunk: it
+# stores the chunk again in its place, which repairs the older point
+rm "$c"
+mkfifo "$c"
+expect_ok "a backup of va's data under another name" \
+	quick "$SP" --no-progress backup --name va2 --disk a.img
+check "...put a chunk back in the FIFO's place" test -f "$c" -a ! -p "$c"
+expect_ok "...and every point verifies again" quick "$SP" --no-progress verify
+mkdir r6
+expect_ok "the first point of va restores" quick "$SP" --no-progress restore "va@$ida" --to r6
+check "...identically" cmp a.img r6/a.img
 done_testing
