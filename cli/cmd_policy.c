@@ -618,6 +618,10 @@ int cmd_prune(struct cli *cli, int argc, char **argv)
 		    printf("    %s  %s  %s\n", dry ? "would go" : "deleted ",
 			   json_string_value(json_object_get(e, "id")),
 			   json_string_value(json_object_get(e, "time")));
+		json_array_foreach(json_object_get(p, "unreadable"), k, e)
+		    printf("    keep    %s  (unreadable: %s)\n",
+			   json_string_value(json_object_get(e, "point")),
+			   json_string_value(json_object_get(e, "error")));
 	}
 	json_decref(reports);
 	return 0;

@@ -58,4 +58,7 @@ check "and is still there" test -f "$T/vault/points/vm/${ids[0]}/disk-0.idx"
 check "the readable older one went to the trash" \
 	jqe ".[0].deleted | map(.id) == [\"${ids[1]}\"]" prune.json
 check "stderr warns about it" grep -q "cannot read point vm@${ids[0]}" "$T/.err"
+expect_ok "prune --dry-run in words" sp prune vm --dry-run
+check "...lists the unreadable point as kept" \
+	grep -q "keep    vm@${ids[0]}  (unreadable: " "$T/.out"
 done_testing
