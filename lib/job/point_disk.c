@@ -91,28 +91,12 @@ struct sp_disk_index *sp_point_disk_index(struct sp_point_disk *pd)
 int sp_point_disk_check_digest(struct sp_point_disk *pd, bool *had,
 			       struct sp_error *err)
 {
-	uint8_t want[32], got[32];
-	int r;
+	char what[400];
 
 	*had = pd->digest_hex != NULL;
-	if (!*had)
-		return 0;
-	if (strlen(pd->digest_hex) != 64 ||
-	    !sp_hex_decode(pd->digest_hex, want, 32))
-		return sp_error_set(err, SP_E_MANIFEST_CORRUPT,
-				    "manifest of point '%s' has an invalid "
-				    "digest for disk '%s'",
-				    pd->where, pd->name);
-	r = sp_disk_index_digest(pd->ix, got, err);
-	if (r < 0)
-		return r;
-	if (memcmp(want, got, 32) != 0)
-		return sp_error_set(err, SP_E_INDEX_CORRUPT,
-				    "disk '%s' of point '%s' does not match "
-				    "its digest: slots were swapped or "
-				    "substituted in its index",
-				    pd->name, pd->where);
-	return 0;
+	snprintf(what, sizeof(what), "disk '%s' of point '%s'", pd->name,
+		 pd->where);
+	return sp_disk_index_check_digest(pd->ix, pd->digest_hex, what, err);
 }
 
 static uint64_t slot_len(const struct sp_point_disk *pd, uint64_t slot)

@@ -19,6 +19,7 @@
 
 #include "util/cleanup.h"
 #include "util/fileio.h"
+#include "util/text.h"
 
 struct sp_index_writer {
 	int fd;
@@ -356,5 +357,28 @@ int sp_disk_index_digest(struct sp_disk_index *ix, uint8_t out[32],
 	EVP_DigestFinal_ex(md, out, &n);
 	EVP_MD_CTX_free(md);
 	sp_disk_index_forget(ix, ix->count);
+	return 0;
+}
+
+int sp_disk_index_check_digest(struct sp_disk_index *ix, const char *hex,
+			       const char *what, struct sp_error *err)
+{
+	uint8_t want[32], got[32];
+	int r;
+
+	if (!hex)
+		return 0;
+	if (strlen(hex) != 64 || !sp_hex_decode(hex, want, 32))
+		return sp_error_set(err, SP_E_MANIFEST_CORRUPT,
+				    "the manifest's digest of %s is invalid",
+				    what);
+	r = sp_disk_index_digest(ix, got, err);
+	if (r < 0)
+		return r;
+	if (memcmp(want, got, 32) != 0)
+		return sp_error_set(err, SP_E_INDEX_CORRUPT,
+				    "%s does not match its digest: slots were "
+				    "swapped or substituted in its index",
+				    what);
 	return 0;
 }

@@ -70,4 +70,13 @@ const struct sp_chunk_id *sp_disk_index_get(const struct sp_disk_index *ix,
 int sp_disk_index_digest(struct sp_disk_index *ix, uint8_t out[32],
 			 struct sp_error *err);
 
+/*
+ * Check @ix against a manifest's "digest" @hex (NULL: a point made before
+ * digests, nothing to check).  @what names the disk in messages.  Errors:
+ * SP_E_MANIFEST_CORRUPT (not 64 hex digits), SP_E_INDEX_CORRUPT (slots
+ * swapped or substituted), SP_E_NOMEM.
+ */
+int sp_disk_index_check_digest(struct sp_disk_index *ix, const char *hex,
+			       const char *what, struct sp_error *err);
+
 #endif

@@ -242,32 +242,6 @@ static struct dirent *next_entry(DIR *d, int *r)
 	}
 }
 
-/* The manifest's "digest" of a disk, when it has one (points made before
- * digests were recorded have none), against its index's: slots swapped or
- * substituted in an index whose checksums were made anew name chunks the
- * point does not hold. */
-static int check_digest(struct sp_disk_index *ix, json_t *want_hex,
-			struct sp_error *err)
-{
-	uint8_t want[32], got[32];
-	const char *hex = json_string_value(want_hex);
-	int r;
-
-	if (!want_hex || json_is_null(want_hex))
-		return 0;
-	if (!hex || strlen(hex) != 64 || !sp_hex_decode(hex, want, 32))
-		return sp_error_set(err, SP_E_MANIFEST_CORRUPT,
-				    "a disk's 'digest' is invalid");
-	r = sp_disk_index_digest(ix, got, err);
-	if (r < 0)
-		return r;
-	if (memcmp(want, got, 32) != 0)
-		return sp_error_set(err, SP_E_INDEX_CORRUPT,
-				    "an index does not match its disk's digest "
-				    "(slots swapped or substituted)");
-	return 0;
-}
-
 /* Every index of point @name@@id in @ndir (points/NAME or trash/NAME),
  * validated as restore validates it before one id is trusted: header,
  * exact length, checksum, the manifest's index_sha256, disk size and
@@ -297,6 +271,7 @@ static int mark_point(struct gc *g, int ndir, const char *name, const char *id,
 		struct sp_disk_index *ix = NULL;
 		uint64_t count;
 		uint8_t sha[32];
+		char what[300];
 
 		sp_hex_decode(
 		    json_string_value(json_object_get(d, "index_sha256")), sha,
@@ -316,7 +291,11 @@ static int mark_point(struct gc *g, int ndir, const char *name, const char *id,
 				   "the disk's size");
 			break;
 		}
-		r = check_digest(ix, json_object_get(d, "digest"), &e);
+		snprintf(what, sizeof(what), "disk '%s'",
+			 json_string_value(json_object_get(d, "name")));
+		r = sp_disk_index_check_digest(
+		    ix, json_string_value(json_object_get(d, "digest")), what,
+		    &e);
 		if (r < 0) {
 			sp_disk_index_free(ix);
 			r = e.code == SP_E_NOMEM
