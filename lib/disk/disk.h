@@ -123,6 +123,19 @@ int sp_disk_source_open_export(const char *socket, const char *export,
 			       struct sp_disk_source **ret,
 			       struct sp_error *err);
 
+/*
+ * Read like sp_disk_source_pread(), but past the page cache where the
+ * source allows it (O_DIRECT on files and devices): a second read of a
+ * disk (the transfer check) then neither fills the cache with the disk's
+ * holes nor is answered from what the first read left there.  @buf must
+ * be aligned to SP_DISK_DIRECT_ALIGN and hold @len rounded up to it.
+ * Falls back to a plain read where direct I/O is not possible.
+ */
+#define SP_DISK_DIRECT_ALIGN 4096
+int sp_disk_source_pread_uncached(struct sp_disk_source *src, void *buf,
+				  size_t len, uint64_t offset,
+				  struct sp_error *err);
+
 /* Re-check the size against the one seen at open.  Errors: SP_E_DISK_CHANGED.
  */
 int sp_disk_source_check_unchanged(struct sp_disk_source *src,

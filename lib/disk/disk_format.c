@@ -133,7 +133,7 @@ int sp_disk_source_open(const char *path, enum sp_disk_format fmt,
 		close(fd);
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	}
-	src->fd = -1;
+	src->fd = src->direct_fd = -1;
 	src->format = fmt;
 	src->kind =
 	    S_ISBLK(st.st_mode) ? SP_DISK_KIND_BLOCK : SP_DISK_KIND_FILE;
@@ -159,6 +159,8 @@ void sp_disk_source_free(struct sp_disk_source *src)
 		src->ops->free(src);
 	if (src->fd >= 0)
 		close(src->fd);
+	if (src->direct_fd >= 0)
+		close(src->direct_fd);
 	free(src->path);
 	free(src);
 }
@@ -204,6 +206,19 @@ int sp_disk_source_pread(struct sp_disk_source *src, void *buf, size_t len,
 				    "read past the end of disk '%s'",
 				    src->path);
 	return src->ops->pread(src, buf, len, offset, err);
+}
+
+int sp_disk_source_pread_uncached(struct sp_disk_source *src, void *buf,
+				  size_t len, uint64_t offset,
+				  struct sp_error *err)
+{
+	if (offset > src->size || len > src->size - offset)
+		return sp_error_set(err, SP_E_DISK_READ,
+				    "read past the end of disk '%s'",
+				    src->path);
+	if (!src->ops->pread_uncached)
+		return src->ops->pread(src, buf, len, offset, err);
+	return src->ops->pread_uncached(src, buf, len, offset, err);
 }
 
 int sp_disk_source_check_unchanged(struct sp_disk_source *src,

@@ -14,6 +14,9 @@ struct sp_disk_source_ops {
 		     uint64_t offset, struct sp_error *err);
 	int (*check_unchanged)(struct sp_disk_source *src,
 			       struct sp_error *err);
+	/* May be NULL: pread serves. */
+	int (*pread_uncached)(struct sp_disk_source *src, void *buf, size_t len,
+			      uint64_t offset, struct sp_error *err);
 	void (*free)(struct sp_disk_source *src);
 };
 
@@ -24,6 +27,7 @@ struct sp_disk_source {
 	enum sp_disk_format format;
 	enum sp_disk_kind kind;
 	int fd;			/* file source */
+	int direct_fd;		/* the same file with O_DIRECT, once used */
 	struct nbd_handle *nbd; /* nbd source */
 	char *bitmap;		/* export source: dirty bitmap context */
 	int read_error;		/* SP_E_NBD, or SP_E_EXPORT_READ for exports */

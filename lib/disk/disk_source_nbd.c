@@ -423,7 +423,7 @@ int sp_disk_source_open_export(const char *socket, const char *export,
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	}
 	src->ops = &sp_disk_source_nbd_ops;
-	src->fd = -1;
+	src->fd = src->direct_fd = -1;
 	src->format = SP_DISK_FORMAT_RAW;
 	src->kind = SP_DISK_KIND_FILE;
 	src->read_error = SP_E_EXPORT_READ;

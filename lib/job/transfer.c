@@ -266,7 +266,7 @@ static int check_transfer(struct transfer *t, struct sp_disk_source *src,
 		if (sp_job_status_stopped(&t->status))
 			break;
 		buf = sp_workq_pop(t->pool);
-		r = sp_disk_source_pread(src, buf, len, off, err);
+		r = sp_disk_source_pread_uncached(src, buf, len, off, err);
 		if (r < 0) {
 			sp_workq_push(t->pool, buf);
 			break;
@@ -513,8 +513,9 @@ int sp_transfer_run(struct sp_vault *v, struct sp_point_draft *draft,
 		goto out;
 	}
 	for (size_t i = 0; i < t.nbufs; i++) {
-		uint8_t *b = malloc(v->chunk_size);
-		if (!b) {
+		void *b = NULL;
+		/* aligned for the transfer check's direct reads */
+		if (posix_memalign(&b, SP_DISK_DIRECT_ALIGN, v->chunk_size)) {
 			r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 			goto out;
 		}
