@@ -269,6 +269,8 @@ lab_kill_campaign() {
 			sleep 0.1
 		done
 		took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+		# The watchdog says when it thawed a guest the dead job froze.
+		! grep -q 'watchdog thawed' "$W/lab-run.err" || how="$how while frozen"
 		[ "$st" = thawed ] || camp_fail "the guest is '$st' ${took}s after the kill (deadline 10 s)"
 		for ((j = 0; j < 300; j++)); do
 			virsh domjobinfo "$vm" 2>/dev/null | grep -q 'Job type: *None' && break
