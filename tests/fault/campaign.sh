@@ -68,16 +68,16 @@ camp_put() {
 			status=none
 }
 
-# camp_disk FILE MIB KEY: a sparse raw disk with extents of random sizes at
-# random places, none aligned to chunks, a written run of zeroes, and
-# data in the very last bytes.
+# camp_disk FILE MIB KEY [SCALE]: a sparse raw disk with extents of random
+# sizes (up to 1.5 MiB times SCALE) at random places, none aligned to
+# chunks, a written run of zeroes, and data in the very last bytes.
 camp_disk() {
-	local f=$1 size=$(($2 << 20)) key=$3 i off len
+	local f=$1 size=$(($2 << 20)) key=$3 scale=${4:-1} i off len
 	truncate -s "$size" "$f"
 	for i in 1 2 3 4 5 6; do
 		camp_rand $((size / 4096))
 		off=$((REPLY * 4096 + (i & 1) * 512))
-		camp_rand $((CS_KIB * 6))
+		camp_rand $((CS_KIB * 6 * scale))
 		len=$(((REPLY + 1) * 1024))
 		[ $((off + len)) -le $size ] || len=$((size - off))
 		camp_put "$f" "$off" "$len" "$key-$i"
@@ -119,7 +119,8 @@ camp_begin() {
 	# Settings that change the plan are part of the replay command.
 	CAMP_REPLAY="SP_SEED=$CAMP_SEED"
 	local v
-	for v in SP_FAULT_SAMPLES SP_FAULT_QUICK SP_FAULT_OPS SP_SCENARIOS SP_KILLS SP_KILL_FIXTURE SP_THREADS; do
+	for v in SP_FAULT_SAMPLES SP_FAULT_QUICK SP_FAULT_OPS SP_FAULT_PLACES \
+		SP_SCENARIOS SP_KILLS SP_KILL_FIXTURE SP_THREADS; do
 		[ -z "${!v:-}" ] || CAMP_REPLAY+=" $v=${!v}"
 	done
 	say "replay: $CAMP_REPLAY SP_CAMPAIGNS=$CAMP_NAME.sh make torture" \
@@ -191,8 +192,8 @@ camp_fixture() {
 	mkdir -p "$F"/{src,expect,expect-src,state}
 	spv "$F" init --chunk-size "${CS_KIB}K" >/dev/null || die "init failed"
 	# r: two raw disks, two points, then changed for the incremental.
-	camp_disk "$F/src/r0.img" $((12 * m)) r0
-	camp_disk "$F/src/r1.img" $((5 * m)) r1
+	camp_disk "$F/src/r0.img" $((12 * m)) r0 "$m"
+	camp_disk "$F/src/r1.img" $((5 * m)) r1 "$m"
 	camp_backup "$F" r "$F/src/r0.img" "$F/src/r1.img"
 	R_FIRST=$LAST_ID
 	camp_change "$F/src/r0.img" r0b
@@ -201,18 +202,18 @@ camp_fixture() {
 	camp_change "$F/src/r0.img" r0c
 	camp_change "$F/src/r1.img" r1c
 	# q: a qcow2 disk, one point, then changed.
-	camp_disk "$F/src/q.raw" $((8 * m)) q
+	camp_disk "$F/src/q.raw" $((8 * m)) q "$m"
 	camp_qcow2 "$F/src/q.raw" "$F/src/q.qcow2"
 	camp_backup "$F" q "$F/src/q.qcow2"
 	Q_LAST=$LAST_ID
 	camp_change "$F/src/q.raw" qb
 	camp_qcow2 "$F/src/q.raw" "$F/src/q.qcow2"
 	# nr, nq: new VMs for full backups.
-	camp_disk "$F/src/nr.img" $((10 * m)) nr
-	camp_disk "$F/src/nq.raw" $((8 * m)) nq
+	camp_disk "$F/src/nr.img" $((10 * m)) nr "$m"
+	camp_disk "$F/src/nq.raw" $((8 * m)) nq "$m"
 	camp_qcow2 "$F/src/nq.raw" "$F/src/nq.qcow2"
 	# b: one disk, restored onto a loop device.
-	camp_disk "$F/src/b.img" $((6 * m)) b
+	camp_disk "$F/src/b.img" $((6 * m)) b "$m"
 	camp_backup "$F" b "$F/src/b.img"
 	B_LAST=$LAST_ID
 	# t: in the trash for 14 days; x: expired, gc purges it.
@@ -615,13 +616,14 @@ camp_check() {
 	[ -z "$out" ] || camp_fail "partial files left by check restores: $out"
 }
 
-# The known bug all of a run's failures match, if any (tests/fault/known-bugs).
+# The known bug all of a run's failures match, if any (tests/fault/known-bugs):
+# each failure is matched as "LABEL -> CODE: FAILURE".
 camp_known() {
-	local f pat why hit=
+	local label=$1 f pat why hit=
 	while IFS=$'\t' read -r pat why; do
 		[ -n "$pat" ] && [ "${pat#\#}" = "$pat" ] || continue
 		for f in "${CAMP_RUN_FAILS[@]}"; do
-			[[ $f =~ $pat ]] || continue 2
+			[[ "$label -> $CAMP_CODE: $f" =~ $pat ]] || continue 2
 		done
 		hit=$why
 		break
@@ -638,7 +640,7 @@ camp_account() {
 	CAMP_STAT[$key.runs]=$((${CAMP_STAT[$key.runs]:-0} + 1))
 	CAMP_STAT[$key.codes]="${CAMP_STAT[$key.codes]:-} $CAMP_CODE"
 	known=
-	[ ${#CAMP_RUN_FAILS[@]} = 0 ] || known=$(camp_known)
+	[ ${#CAMP_RUN_FAILS[@]} = 0 ] || known=$(camp_known "$label")
 	if [ -n "$known" ]; then
 		CAMP_KNOWN=$((CAMP_KNOWN + 1))
 		CAMP_KNOWN_WHY[$known]=$((${CAMP_KNOWN_WHY[$known]:-0} + 1))
@@ -709,8 +711,8 @@ camp_domain_fixture() {
 	timeout 20 virsh version >/dev/null 2>&1 || return 1
 	DOM=sp-camp-$$
 	camp_rng domain
-	camp_disk "$F/src/dom-vda.img" $((6 * m)) dv
-	camp_disk "$F/src/dom-vdb.raw" $((4 * m)) dw
+	camp_disk "$F/src/dom-vda.img" $((6 * m)) dv "$m"
+	camp_disk "$F/src/dom-vdb.raw" $((4 * m)) dw "$m"
 	camp_qcow2 "$F/src/dom-vdb.raw" "$F/src/dom-vdb.qcow2"
 	cat >"$F/dom.xml" <<-EOF
 		<domain type='qemu'>

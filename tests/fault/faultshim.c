@@ -77,6 +77,7 @@ static struct {
 	int err;
 	enum action action;
 	bool after; /* kill after the call instead of before it */
+	bool trace; /* report every matching call, numbered per op */
 	char *paths[MAX_PREFIXES];
 	size_t npaths;
 	char *allow[MAX_PREFIXES];
@@ -279,6 +280,8 @@ static void parse_config(const char *env)
 		if (!v) {
 			if (!strcmp(kv, "count"))
 				cfg.action = ACT_COUNT;
+			else if (!strcmp(kv, "trace"))
+				cfg.trace = true;
 			else
 				shim_die("key", kv);
 			continue;
@@ -528,7 +531,11 @@ static enum verdict decide(enum op op, const char *what, const char *path)
 {
 	unsigned long n;
 
-	atomic_fetch_add(&counts[op], 1);
+	n = atomic_fetch_add(&counts[op], 1) + 1;
+	if (cfg.trace)
+		report_line("pid=%ld call op=%s n=%lu call=%s path=%s",
+			    (long)getpid(), op_names[op], n, what,
+			    path ? path : "?");
 	if (cfg.action == ACT_COUNT || !(cfg.ops & (1u << op)))
 		return PASS;
 	n = atomic_fetch_add(&fault_seq, 1) + 1;
@@ -567,7 +574,7 @@ static enum verdict on_fd(enum op op, const char *what, int fd, bool mutates)
 		return PASS;
 	if (op == OP_FSYNC && fi.dir)
 		op = OP_DIRSYNC;
-	if (cfg.action != ACT_COUNT)
+	if (cfg.action != ACT_COUNT || cfg.trace)
 		fd_path(fd, path, sizeof(path));
 	return decide(op, what, path);
 }

@@ -17,6 +17,7 @@
 #   SP_SCENARIOS       a regular expression: only these commands (see
 #                      camp_scenarios), e.g. 'backup-.*|gc-.*'
 #   SP_FAULT_OPS       a regular expression: only these calls, e.g. fsync
+#   SP_FAULT_PLACES    only these places: vault, meta, point, source, target
 #   SP_TORTURE_SECONDS stop starting runs after that long
 #   SP_THREADS         --threads of the disturbed commands (1: replayable)
 # Ends with "campaign c20-faults: N runs, F failures".
@@ -69,7 +70,9 @@ expect_for() { # scenario class exe op errno
 
 # Where a class's faults go, for SP_FAULT: "vault" is all of it, "meta"
 # all but chunks and the catalog (points, trash, drafts, gc's state), so
-# that samples of N land densely on the few calls that decide.
+# that samples of N land densely on the few calls that decide; "point"
+# the directory of one VM's points (r), failing from N on: a directory
+# that cannot be read, every time it is tried.
 paths_for() { # class path
 	local v=$R/vault p
 	case $1 in
@@ -79,6 +82,7 @@ paths_for() { # class path
 			printf 'path=%s,' "$v/$p"
 		done
 		;;
+	point) echo "path=$v/points/r" ;;
 	*) echo "path=$2" ;;
 	esac
 }
@@ -127,6 +131,7 @@ for s in $(camp_scenarios); do
 			count[$s $class $op]=$n
 			[ "$n" -gt 0 ] || continue
 			[[ $op =~ ^(${SP_FAULT_OPS:-.*})$ ]] || continue
+			[[ $class =~ ^(${SP_FAULT_PLACES:-.*})$ ]] || continue
 			for e in $(errnos_for "$class" "$op"); do
 				plan+=("$s $class $exe $path $op $e $n")
 			done
@@ -135,9 +140,9 @@ for s in $(camp_scenarios); do
 		# delete, undelete and prune touch little but metadata; the
 		# quick campaign counts the metadata's calls with the vault's.
 		case $s in
-		prune | delete | undelete) "scen_$s" classes ;;
+		prune | delete | undelete) "scen_$s" classes | sed 's/^vault$/vault\npoint/' ;;
 		*) [ -n "${SP_FAULT_QUICK:-}" ] && "scen_$s" classes ||
-			"scen_$s" classes | sed 's/^vault$/vault\nmeta/' ;;
+			"scen_$s" classes | sed 's/^vault$/vault\nmeta\npoint/' ;;
 		esac
 	)
 done
@@ -173,6 +178,7 @@ for entry in "${plan[@]}"; do
 		# keeps and what verify checks: twice the samples there.
 		k=$samples
 		[ "$class:$op" != meta:open ] && [ "$class:$op" != meta:read ] || k=$((2 * samples))
+		[ "$class" != point ] || k=$((2 * samples))
 	fi
 	if [ ${#ns[@]} -gt 0 ]; then
 		:
@@ -193,7 +199,8 @@ for entry in "${plan[@]}"; do
 	for m in "${ns[@]}"; do
 		camp_rand 3
 		times=1
-		[ "$REPLY" != 0 ] || times=0 # from N on: a disk that stays full
+		[ "$REPLY" != 0 ] && [ "$class" != point ] ||
+			times=0 # from N on: a disk that stays full
 		camp_rand 1000000
 		runs+=("$REPLY $s $class $exe $path $op $e $m $times")
 	done
