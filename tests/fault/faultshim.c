@@ -626,8 +626,9 @@ static bool open_has_mode(int flags)
  * given a name by rename or link is reported at once ("unsynced"), and
  * whatever is still dirty when the process exits ("dirty"): a command
  * that succeeds must leave nothing it published at the mercy of a power
- * cut.  Unlinks are not tracked: a name that comes back after a crash is
- * harmless here.
+ * cut.  An unlink does not dirty its directory (a name that comes back
+ * after a crash is harmless here), and a file whose last name goes needs
+ * no sync any more.
  */
 #define AUDIT_SLOTS 16384
 
@@ -924,16 +925,23 @@ FD_RW_AUDIT(OP_TRUNCATE, true, AU_WRITTEN, fallocate64, int, 0,
 	    get_fallocate64()(fd, mode, off, len), int fd, int mode,
 	    off64_t off, off64_t len)
 
-/* Renames and links publish @p1 as @p2; mkdir adds @p1. */
-static void audit_path_pre(enum op op, const char *what, int d1, const char *p1,
-			   int d2, const char *p2)
+/* Renames and links publish @p1 as @p2; mkdir adds @p1; an unlink that
+ * removes a file's last name ends its need to be synced (a temporary
+ * file given up after an error).  Returns whether *@gone is that file. */
+static bool audit_path_pre(enum op op, const char *what, int d1, const char *p1,
+			   int d2, const char *p2, struct stat *gone)
 {
-	if (active() && (op == OP_RENAME || op == OP_LINK))
+	if (!active() || !auditing())
+		return false;
+	if (op == OP_RENAME || op == OP_LINK)
 		audit_publish(what, d1, p1, d2, p2);
+	return op == OP_UNLINK &&
+	       fstatat(d1, p1, gone, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISREG(gone->st_mode) && gone->st_nlink == 1;
 }
 
 static void audit_path_post(enum op op, int d1, const char *p1, int d2,
-			    const char *p2, bool ok)
+			    const char *p2, bool ok, const struct stat *gone)
 {
 	if (!ok || !active())
 		return;
@@ -943,18 +951,23 @@ static void audit_path_post(enum op op, int d1, const char *p1, int d2,
 		audit_new_name(d2, p2);
 	else if (op == OP_MKDIR)
 		audit_new_name(d1, p1);
+	else if (gone)
+		audit_mark(gone, "", false);
 }
 
 #define PATH_OP(op, mut, name, d1, p1, d2, p2, call, ...)                      \
 	int name(__VA_ARGS__)                                                  \
 	{                                                                      \
 		enum verdict v = on_path(op, #name, d1, p1, d2, p2, mut);      \
+		struct stat gone_;                                             \
+		bool last_;                                                    \
 		int r;                                                         \
 		if (v == FAIL)                                                 \
 			FAIL_WITH(-1);                                         \
-		audit_path_pre(op, #name, d1, p1, d2, p2);                     \
+		last_ = audit_path_pre(op, #name, d1, p1, d2, p2, &gone_);     \
 		r = AFTER(v, call);                                            \
-		audit_path_post(op, d1, p1, d2, p2, r == 0);                   \
+		audit_path_post(op, d1, p1, d2, p2, r == 0,                    \
+				last_ ? &gone_ : NULL);                        \
 		return r;                                                      \
 	}
 

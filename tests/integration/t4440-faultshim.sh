@@ -5,7 +5,7 @@
 # in a child that inherits LD_PRELOAD, nor in another program), reports
 # writes outside the allowed places, and its durability audit flags a
 # rename of unsynced data and a directory never synced — and stays quiet
-# when both were synced.
+# when both were synced, or when an unsynced file was given up.
 . "$(dirname "$0")/lib.sh"
 SHIM=$SP_BUILD/tests/faultshim.so
 [ -f "$SHIM" ] || { say "no fault shim"; exit 77; }
@@ -89,6 +89,17 @@ shim "count,exe=$py,path=$T/d,report=$T/r8,audit=$T/d" python3 w.py "$T/d" nosyn
 check "it reports data renamed into place unsynced" \
 	grep -q " unsynced call=rename path=$T/d/.f0.tmp -> $T/d/f0" r8
 check "...and the directory left unsynced at exit" grep -q " dirty path=$T/d\$" r8
+
+shim "count,exe=$py,path=$T/d,report=$T/r9,audit=$T/d" python3 -c "
+import os
+fd = os.open('$T/d/given-up.tmp', os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(fd, b'x')
+os.close(fd)
+os.unlink('$T/d/given-up.tmp')
+dfd = os.open('$T/d', os.O_RDONLY | os.O_DIRECTORY)
+os.fsync(dfd)"
+check "...but not a file written and given up (unlinked)" \
+	bash -c "! grep -Eq ' (unsynced|dirty) ' r9"
 
 (shim "op=fsync,nth=1,action=kill,exe=$py,path=$T/d" python3 w.py "$T/d" sync 2) 2>/dev/null
 check "action=kill: SIGKILL at the Nth call" test $? = 137
