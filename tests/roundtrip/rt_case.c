@@ -49,8 +49,8 @@ struct run {
 	int npoints;
 };
 
-static void vmsg(struct rt_case *c, const char *what, const char *fmt,
-		 va_list ap)
+__attribute__((format(printf, 3, 0))) static void
+vmsg(struct rt_case *c, const char *what, const char *fmt, va_list ap)
 {
 	char msg[1024];
 
