@@ -313,6 +313,29 @@ const struct sp_disk_source_ops sp_disk_source_nbd_ops = {
 #define BACKING_DEPTH_MAX 64
 
 /*
+ * The code of a failure of qemu-img or qemu-nbd to open the image @err
+ * names: QEMU ends its message with the system's error text when the
+ * system refused, which is a failing or unreadable disk, not a format we
+ * cannot read (SP_E_DISK_FORMAT, the default).
+ */
+static int qemu_open_failure_code(const struct sp_error *err)
+{
+	static const struct {
+		int errnum, code;
+	} system[] = {
+	    {EIO, SP_E_DISK_READ},	   {EMFILE, SP_E_DISK_READ},
+	    {ENFILE, SP_E_DISK_READ},	   {ENOMEM, SP_E_DISK_READ},
+	    {ENXIO, SP_E_DISK_READ},	   {EACCES, SP_E_DISK_PERMISSION},
+	    {EPERM, SP_E_DISK_PERMISSION}, {ENOENT, SP_E_DISK_NOT_FOUND},
+	};
+
+	for (size_t i = 0; i < SP_ARRAY_SIZE(system); i++)
+		if (strstr(err->msg, strerror(system[i].errnum)))
+			return system[i].code;
+	return SP_E_DISK_FORMAT;
+}
+
+/*
  * Walk the backing chain of @src as its images record it, each level
  * opened with the format the level above names: a backing file whose
  * format is not recorded would be probed by QEMU, and the content of a
@@ -341,7 +364,7 @@ static int check_backing_chain(struct sp_disk_source *src, struct sp_error *err)
 					    src->path, BACKING_DEPTH_MAX);
 		r = sp_spawn_run(argv, &out, err);
 		if (r == SP_E_TOOL_FAILED) /* qemu-img could not read it */
-			err->code = r = SP_E_DISK_FORMAT;
+			err->code = r = qemu_open_failure_code(err);
 		if (r < 0)
 			return r;
 		info = json_loads(out, 0, NULL);
@@ -390,9 +413,8 @@ int sp_disk_source_nbd_open(struct sp_disk_source *src, struct sp_error *err)
 		return r;
 	r = sp_disk_nbd_connect(&src->nbd, argv, true, src->path, err);
 	if (r == SP_E_NBD) {
-		/* qemu-nbd could not open the image: a disk error. */
-		err->code = SP_E_DISK_FORMAT;
-		return SP_E_DISK_FORMAT;
+		/* qemu-nbd could not open the image. */
+		return err->code = qemu_open_failure_code(err);
 	}
 	if (r < 0)
 		return r;

@@ -43,6 +43,13 @@ static void drop_unreadable(const char *vm, json_t *points, json_t *unreadable)
 		    json_string_value(json_object_get(u, "point"));
 		size_t n = strlen(vm);
 
+		if (!strcmp(spec, vm)) {
+			/* The VM's directory cannot be read: the catalog's
+			 * list of its points is all there is, and none of
+			 * them is pruned on it. */
+			json_array_clear(points);
+			return;
+		}
 		if (strncmp(spec, vm, n) != 0 || spec[n] != '@')
 			continue;
 		for (i = 0; i < json_array_size(points); i++) {

@@ -321,6 +321,7 @@ static int plan_targets(const struct sp_restore_opts *o, json_t *disks,
 	}
 	if (o->to_dir) {
 		dfd = open(o->to_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int open_errno = errno;
 		if (dfd < 0 && n == 1 && !o->nmaps &&
 		    is_block_device(o->to_dir)) {
 			p[0] = named_target(o->to_dir);
@@ -328,11 +329,16 @@ static int plan_targets(const struct sp_restore_opts *o, json_t *disks,
 				    : sp_error_set(err, SP_E_NOMEM,
 						   "out of memory");
 		}
-		if (dfd < 0)
+		if (dfd < 0 &&
+		    (open_errno == ENOENT || open_errno == ENOTDIR))
 			return sp_error_set(err, SP_E_TARGET_NOT_FOUND,
 					    "restore directory '%s' does not "
 					    "exist (create it first)",
 					    o->to_dir);
+		if (dfd < 0)
+			return sp_error_set_errno(
+			    err, SP_E_TARGET_WRITE, open_errno,
+			    "cannot open restore directory '%s'", o->to_dir);
 	}
 	json_array_foreach(disks, i, d)
 	{
@@ -405,8 +411,11 @@ static int restore_config(int pfd, json_t *cfg, const char *dir, bool force,
 	}
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
-		return sp_error_set_errno(err, SP_E_TARGET_NOT_FOUND, errno,
-					  "cannot open '%s'", dir);
+		return sp_error_set_errno(err,
+					  errno == ENOENT || errno == ENOTDIR
+					      ? SP_E_TARGET_NOT_FOUND
+					      : SP_E_TARGET_WRITE,
+					  errno, "cannot open '%s'", dir);
 	r = check_in_dir(dfd, fname, path, fname, force, err);
 	if (r < 0 || check_only)
 		return r;

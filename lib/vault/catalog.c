@@ -205,19 +205,29 @@ int sp_catalog_scan(int vault_fd, const char *only, json_t *set,
 static int reconcile(sqlite3 *db, int vault_fd, const char *only,
 		     struct sp_error *err)
 {
-	json_t *disk = json_object();
+	json_t *disk = json_object(), *unreadable = json_object();
 	sqlite3_stmt *st = NULL;
 	json_t *gone = NULL;
 	const char *key;
 	json_t *val;
 	size_t i;
-	int r;
+	int r, rc;
 
-	if (!disk)
-		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	r = sp_catalog_scan(vault_fd, only, disk, NULL, err);
+	if (!disk || !unreadable) {
+		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
+		goto out;
+	}
+	r = sp_catalog_scan(vault_fd, only, disk, unreadable, err);
 	if (r < 0)
 		goto out;
+	/* A listing of points/ cut short cannot tell which points are gone:
+	 * no listing rather than a short one. */
+	val = json_object_get(unreadable, "points");
+	if (val) {
+		r = sp_error_set(err, SP_E_VAULT_IO, "%s",
+				 json_string_value(val));
+		goto out;
+	}
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
 	    SQLITE_OK) {
 		r = db_error(err, db, "begin a transaction");
@@ -231,16 +241,28 @@ static int reconcile(sqlite3 *db, int vault_fd, const char *only,
 	if (only)
 		sqlite3_bind_text(st, 1, only, -1, SQLITE_STATIC);
 	gone = json_array();
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		char k[160];
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char k[160], dir[100];
 		snprintf(k, sizeof(k), "%s/%s", sqlite3_column_text(st, 0),
 			 sqlite3_column_text(st, 1));
+		snprintf(dir, sizeof(dir), "points/%.64s",
+			 sqlite3_column_text(st, 0));
 		if (json_object_get(disk, k))
 			json_object_del(disk, k);
-		else
+		else if (!json_object_get(unreadable, dir))
 			json_array_append_new(gone, json_string(k));
+		/* else a point of a directory that cannot be read now stays
+		 * listed: its reader meets the error and says so. */
 	}
 	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		r = db_error(err, db, "read the points");
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		goto out;
+	}
+	json_object_foreach(unreadable, key, val)
+		sp_log(SP_LOG_WARNING, "%s (its points stay listed; see "
+		       "'stillpoint verify')", json_string_value(val));
 	json_array_foreach(gone, i, val)
 	{
 		char name[80];
@@ -288,6 +310,7 @@ static int reconcile(sqlite3 *db, int vault_fd, const char *only,
 out:
 	json_decref(gone);
 	json_decref(disk);
+	json_decref(unreadable);
 	return r;
 }
 
@@ -313,13 +336,20 @@ int sp_catalog_list(int vault_fd, const char *name, json_t **ret,
 			   -1, &st, NULL);
 	if (name)
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		json_t *m = json_loads((const char *)sqlite3_column_text(st, 0),
 				       0, NULL);
 		if (m)
 			json_array_append_new(arr, m);
 	}
 	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		/* A listing cut short is no listing. */
+		json_decref(arr);
+		r = db_error(err, db, "list the points");
+		goto out;
+	}
 	*ret = arr;
 out:
 	sqlite3_close(db);

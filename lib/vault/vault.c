@@ -350,18 +350,36 @@ void sp_vault_clean_drafts(struct sp_vault *v)
 		size_t n = strlen(de->d_name);
 		char dir[256];
 
+		if (n >= 3 && n < sizeof(dir) - 5 &&
+		    strncmp(de->d_name, "d-", 2) == 0 &&
+		    strchr(de->d_name, '.') == NULL) {
+			/* A draft directory without its lock: its owner is
+			 * gone, since a lock is made before its draft and
+			 * removed after it (invariant 2). */
+			snprintf(dir, sizeof(dir), "%s.lock", de->d_name);
+			if (faccessat(tfd, dir, F_OK, AT_SYMLINK_NOFOLLOW) <
+				0 &&
+			    errno == ENOENT) {
+				sp_log(SP_LOG_INFO,
+				       "removing abandoned draft %s",
+				       de->d_name);
+				sp_remove_tree_at(tfd, de->d_name);
+			}
+			continue;
+		}
 		if (n < 6 || strcmp(de->d_name + n - 5, ".lock") != 0)
 			continue;
 		int lfd = sp_open_regular(tfd, de->d_name, O_RDONLY, 0);
 		if (lfd < 0)
 			continue; /* not a draft's lock: left alone */
 		if (flock(lfd, LOCK_EX | LOCK_NB) == 0) {
-			/* Its owner is gone (invariant 2). */
+			/* Its owner is gone (invariant 2).  The lock goes
+			 * only with its draft. */
 			snprintf(dir, sizeof(dir), "%.*s", (int)(n - 5),
 				 de->d_name);
 			sp_log(SP_LOG_INFO, "removing abandoned draft %s", dir);
-			sp_remove_tree_at(tfd, dir);
-			unlinkat(tfd, de->d_name, 0);
+			if (sp_remove_tree_at(tfd, dir) == 0)
+				unlinkat(tfd, de->d_name, 0);
 		}
 		close(lfd);
 	}
@@ -452,10 +470,14 @@ void sp_point_draft_discard(struct sp_point_draft *d)
 	if (d->dirfd >= 0)
 		close(d->dirfd);
 	snprintf(rel, sizeof(rel), "tmp/%s", d->tmp);
-	sp_remove_tree_at(d->vault->fd, rel);
+	int removed = sp_remove_tree_at(d->vault->fd, rel);
 	if (d->lock_fd >= 0) {
+		/* A draft that could not be removed keeps its lock, released
+		 * by close(): the next sp_vault_clean_drafts() takes it and
+		 * removes both (a lockless draft would stay for ever). */
 		snprintf(rel, sizeof(rel), "tmp/%s.lock", d->tmp);
-		unlinkat(d->vault->fd, rel, 0);
+		if (removed == 0)
+			unlinkat(d->vault->fd, rel, 0);
 		close(d->lock_fd);
 	}
 	free(d);
@@ -679,12 +701,21 @@ static int cmp_points(const void *a, const void *b)
 static int list_from_manifests(struct sp_vault *v, const char *name,
 			       json_t **ret, struct sp_error *err)
 {
-	json_t *set = json_object(), *val, *arr;
+	json_t *set = json_object(), *unreadable = json_object(), *val, *arr;
 	const char *key;
 	json_t **items = NULL;
 	size_t n = 0;
-	int r = sp_catalog_scan(v->fd, name, set, NULL, err);
+	int r = sp_catalog_scan(v->fd, name, set, unreadable, err);
 
+	/* Without the catalog nothing else knows the points of a directory
+	 * that cannot be read: no listing rather than a short one. */
+	json_object_foreach(unreadable, key, val)
+	{
+		if (r == 0)
+			r = sp_error_set(err, SP_E_VAULT_IO, "%s",
+					 json_string_value(val));
+	}
+	json_decref(unreadable);
 	if (r < 0) {
 		json_decref(set);
 		return r;
@@ -704,13 +735,34 @@ static int list_from_manifests(struct sp_vault *v, const char *name,
 		snprintf(rel, sizeof(rel), "points/%s", key);
 		pd = openat(v->fd, rel,
 			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (items && pd >= 0 &&
-		    sp_manifest_load_point(pd, vm, slash + 1, &m, &e2) == 0)
+		if (!items)
+			break;
+		if (pd < 0) {
+			r = sp_error_set_errno(err, SP_E_VAULT_IO, errno,
+					       "cannot open '%s'", rel);
+			break;
+		}
+		r = sp_manifest_load_point(pd, vm, slash + 1, &m, &e2);
+		if (r == SP_E_VAULT_IO) {
+			sp_error_set(err, r, "%s", e2.msg);
+			break;
+		}
+		if (r == 0)
 			items[n++] = m;
+		else /* a damaged point is listed by verify, not here */
+			sp_log(SP_LOG_WARNING, "skipping point %s: %s", key,
+			       e2.msg);
+		r = 0;
 	}
 	json_decref(set);
 	if (!items)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	if (r < 0) {
+		while (n > 0)
+			json_decref(items[--n]);
+		free(items);
+		return r;
+	}
 	qsort(items, n, sizeof(*items), cmp_points);
 	arr = json_array();
 	for (size_t i = 0; i < n; i++)
