@@ -80,11 +80,11 @@ static int nbd_finish(struct sp_disk_target *t, struct sp_error *err)
 	if (r < 0)
 		return r;
 	if (fsync(t->lock_fd) < 0)
-		r = sp_error_set_errno(
-		    err,
-		    errno == ENOSPC || errno == EDQUOT ? SP_E_TARGET_FULL
-						       : SP_E_TARGET_WRITE,
-		    errno, "cannot flush '%s'", t->path);
+		r = sp_error_set_errno(err,
+				       errno == ENOSPC || errno == EDQUOT
+					   ? SP_E_TARGET_FULL
+					   : SP_E_TARGET_WRITE,
+				       errno, "cannot flush '%s'", t->path);
 	return r;
 }
 

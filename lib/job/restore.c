@@ -329,8 +329,7 @@ static int plan_targets(const struct sp_restore_opts *o, json_t *disks,
 				    : sp_error_set(err, SP_E_NOMEM,
 						   "out of memory");
 		}
-		if (dfd < 0 &&
-		    (open_errno == ENOENT || open_errno == ENOTDIR))
+		if (dfd < 0 && (open_errno == ENOENT || open_errno == ENOTDIR))
 			return sp_error_set(err, SP_E_TARGET_NOT_FOUND,
 					    "restore directory '%s' does not "
 					    "exist (create it first)",

@@ -261,8 +261,10 @@ static int reconcile(sqlite3 *db, int vault_fd, const char *only,
 		goto out;
 	}
 	json_object_foreach(unreadable, key, val)
-		sp_log(SP_LOG_WARNING, "%s (its points stay listed; see "
-		       "'stillpoint verify')", json_string_value(val));
+	    sp_log(SP_LOG_WARNING,
+		   "%s (its points stay listed; see "
+		   "'stillpoint verify')",
+		   json_string_value(val));
 	json_array_foreach(gone, i, val)
 	{
 		char name[80];

@@ -460,8 +460,8 @@ static bool path_is_outside(const char *path)
 	return !under(path, cfg.allow, cfg.nallow);
 }
 
-__attribute__((format(printf, 1, 2))) static void
-report_line(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static void report_line(const char *fmt,
+							      ...)
 {
 	char line[PATH_MAX + 256];
 	va_list ap;
