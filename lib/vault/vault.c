@@ -231,6 +231,35 @@ static int read_config(struct sp_vault *v, struct sp_error *err)
 	return 0;
 }
 
+/* The vault's directories are its own: one replaced by a symbolic link
+ * (or by anything but a directory) would have every file under it read,
+ * written and deleted elsewhere. */
+static int check_own_dirs(struct sp_vault *v, struct sp_error *err)
+{
+	static const char *const dirs[] = {"chunks", "points", "tmp", "trash"};
+	struct stat st;
+
+	for (size_t i = 0; i < SP_ARRAY_SIZE(dirs); i++) {
+		if (fstatat(v->fd, dirs[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue; /* made when first needed */
+			return sp_error_set_errno(err, vault_code(errno), errno,
+						  "cannot look at '%s/%s'",
+						  v->path, dirs[i]);
+		}
+		if (!S_ISDIR(st.st_mode))
+			return sp_error_set(
+			    err, SP_E_VAULT_FILE_TYPE,
+			    "'%s/%s' is %s, not a directory: a vault's "
+			    "directories must be its own (put the directory "
+			    "itself in its place)",
+			    v->path, dirs[i],
+			    S_ISLNK(st.st_mode) ? "a symbolic link"
+						: "not a directory");
+	}
+	return 0;
+}
+
 int sp_vault_open(const char *path, struct sp_vault **ret, struct sp_error *err)
 {
 	struct sp_vault *v = calloc(1, sizeof(*v));
@@ -255,6 +284,9 @@ int sp_vault_open(const char *path, struct sp_vault **ret, struct sp_error *err)
 		goto fail;
 	}
 	r = read_config(v, err);
+	if (r < 0)
+		goto fail;
+	r = check_own_dirs(v, err);
 	if (r < 0)
 		goto fail;
 	r = sp_vault_lock_open(v->fd, v->path, "lock", LOCK_SH, &v->lock_fd,

@@ -133,4 +133,20 @@ expect_ok "...and every point verifies again" quick "$SP" --no-progress verify
 mkdir r6
 expect_ok "the first point of va restores" quick "$SP" --no-progress restore "va@$ida" --to r6
 check "...identically" cmp a.img r6/a.img
+
+# 8. a vault directory replaced by a link to another place: refused before
+# anything under it is read, written or deleted
+for d in chunks points tmp; do
+	mv "$T/vault/$d" "$T/moved-$d"
+	ln -s "$T/moved-$d" "$T/vault/$d"
+	before=$(find "$T/moved-$d" | sort | md5sum)
+	expect_fail VaultFileNotRegular "a symlinked '$d' is refused by backup" \
+		quick "$SP" --no-progress backup --name va3 --disk a.img
+	expect_fail VaultFileNotRegular "...and by gc" quick "$SP" --no-progress gc
+	check "...which changed nothing behind the link" \
+		test "$(find "$T/moved-$d" | sort | md5sum)" = "$before"
+	rm "$T/vault/$d"
+	mv "$T/moved-$d" "$T/vault/$d"
+done
+expect_ok "all back: the vault verifies" sp verify
 done_testing
