@@ -528,9 +528,13 @@ static int still_point(struct domain_job *j,
 	 * libvirt has fixed the point, while it still sets up the exports,
 	 * was measured: no shorter window, the thaw competes with the
 	 * exports for QEMU's main loop.) */
+	sp_watchdog_job_starting(j->wd, j->new_cp);
 	r = start_backup_job(j, reqs, err);
+	sp_test_hold("begun");
 	if (r == 0)
 		sp_watchdog_job_started(j->wd, j->new_cp);
+	else
+		sp_watchdog_job_ended(j->wd);
 	release_guest(&rl);
 	if (!rl.ok) {
 		/* A failed thaw: the watchdog stays armed and keeps trying. */

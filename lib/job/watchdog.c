@@ -10,6 +10,11 @@
  *     checkpoint being created if one was recorded, then exits.
  *  3. The watchdog is ready (connected to libvirt) before the job freezes:
  *     no freeze happens without it.
+ *  4. A virDomainBackupBegin call the job sent before it died is never
+ *     raced: it is told of the call before it is sent ('S'), and aborts
+ *     the job only once the call has settled, and removes the directories
+ *     the call uses only after that.  libvirt aborting a backup whose
+ *     start is still in progress frees it under the starting thread.
  */
 #include "job/watchdog.h"
 
@@ -24,8 +29,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <libvirt/virterror.h>
 
 #include "snapshot/snapshot_libvirt.h"
 #include "domain/guest_agent.h"
@@ -35,6 +43,13 @@
 
 #define WATCHDOG_FD 3
 #define READY_TIMEOUT_MS 60000
+/* How long a dead job's backup job may take to settle and end. */
+#define SETTLE_TIMEOUT_MS 60000
+/* A call sent just before the kill may reach libvirtd's workers late:
+ * no job at all must be seen this long before it is believed. */
+#define SETTLE_GRACE_MS 5000
+#define SETTLE_POLL_MS 200
+#define ABORT_RETRY_MS 2000
 
 extern char **environ;
 
@@ -138,14 +153,24 @@ bool sp_watchdog_disarm(struct sp_watchdog *w)
 	return w->fired;
 }
 
-void sp_watchdog_job_started(struct sp_watchdog *w, const char *checkpoint)
+static void send_job(struct sp_watchdog *w, char what, const char *checkpoint)
 {
 	char msg[256];
-	int n =
-	    snprintf(msg, sizeof(msg), "B%s\n", checkpoint ? checkpoint : "-");
+	int n = snprintf(msg, sizeof(msg), "%c%s\n", what,
+			 checkpoint ? checkpoint : "-");
 
 	if (n > 0 && (size_t)n < sizeof(msg))
 		send_byte(w, msg, (size_t)n);
+}
+
+void sp_watchdog_job_starting(struct sp_watchdog *w, const char *checkpoint)
+{
+	send_job(w, 'S', checkpoint);
+}
+
+void sp_watchdog_job_started(struct sp_watchdog *w, const char *checkpoint)
+{
+	send_job(w, 'B', checkpoint);
 }
 
 void sp_watchdog_job_ended(struct sp_watchdog *w)
@@ -182,27 +207,9 @@ static void thaw_now(struct sp_domain *d, const char *why)
 	sp_log(SP_LOG_WARNING, "watchdog thawed vm=%s reason=%s", d->name, why);
 }
 
-static void end_job(struct sp_domain *d, const char *checkpoint)
-{
-	struct sp_error e;
-
-	if (virDomainAbortJob(d->dom) < 0)
-		sp_log(SP_LOG_NOTICE, "watchdog: no backup job to end vm=%s",
-		       d->name);
-	if (strcmp(checkpoint, "-") != 0 &&
-	    sp_libvirt_checkpoint_delete(d, checkpoint, &e) < 0)
-		sp_log(SP_LOG_ERR,
-		       "watchdog checkpoint delete failed vm=%s: %s", d->name,
-		       e.msg);
-	sp_log(SP_LOG_WARNING,
-	       "watchdog ended the backup job of a dead process vm=%s "
-	       "checkpoint=%s",
-	       d->name, checkpoint);
-}
-
 /* The job's socket and scratch directories (snapshot_libvirt.c names
- * them after the domain and the job's pid).  After a normal end they are
- * gone already. */
+ * them after the domain and the job's pid; the socket is nbd.sock).
+ * After a normal end they are gone already. */
 static void remove_job_dirs(struct sp_domain *d, long parent)
 {
 	char dir[512];
@@ -214,6 +221,146 @@ static void remove_job_dirs(struct sp_domain *d, long parent)
 	sp_remove_tree_at(AT_FDCWD, dir);
 }
 
+static bool socket_listens(const char *path)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	size_t n = strlen(path);
+	int fd, r;
+
+	if (n >= sizeof(a.sun_path))
+		return false;
+	memcpy(a.sun_path, path, n + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	r = connect(fd, (struct sockaddr *)&a, sizeof(a));
+	close(fd);
+	return r == 0;
+}
+
+enum seen {
+	SEEN_NONE,	  /* no job on the domain */
+	SEEN_OTHER,	  /* a job, not (or not yet known as) ours */
+	SEEN_UNKNOWN,	  /* libvirt did not say */
+	SEEN_OURS,	  /* our backup, its NBD server not listening */
+	SEEN_OURS_SERVING /* our backup, its NBD server listening */
+};
+
+/*
+ * Which job the domain has.  Ours is the backup whose XML names our
+ * socket.  libvirt starts the NBD server in the last monitor section of
+ * virDomainBackupBegin and keeps the domain locked from then to the
+ * call's end: once the server listens, an abort can only come after the
+ * call.  (Before, an abort may land between two steps of the call.)
+ */
+static enum seen probe(struct sp_domain *d, const char *sock)
+{
+	virDomainJobInfo info;
+	char *xml;
+	bool ours;
+
+	if (virDomainGetJobInfo(d->dom, &info) == 0 &&
+	    info.type == VIR_DOMAIN_JOB_NONE)
+		return SEEN_NONE;
+	xml = virDomainBackupGetXMLDesc(d->dom, 0);
+	if (!xml)
+		return sp_domain_last_error_code() == VIR_ERR_NO_DOMAIN_BACKUP
+			   ? SEEN_OTHER
+			   : SEEN_UNKNOWN;
+	ours = strstr(xml, sock) != NULL;
+	free(xml);
+	if (!ours)
+		return SEEN_OTHER;
+	return socket_listens(sock) ? SEEN_OURS_SERVING : SEEN_OURS;
+}
+
+/*
+ * Invariant 4: end the backup job of a dead job, @started when its call
+ * returned, else only starting.  True when the domain has settled (no
+ * job of ours left, its checkpoint deleted): the directories may go.
+ */
+static bool end_job(struct sp_domain *d, const char *checkpoint, bool started,
+		    long parent)
+{
+	uint64_t now = sp_now_mono_ms(), until = now + SETTLE_TIMEOUT_MS;
+	uint64_t busy_at = now, aborted_at = 0;
+	bool seen_ours = started, aborted = false, waited = false;
+	char sock[600];
+	struct sp_error e;
+
+	snprintf(sock, sizeof(sock), "%s/%s-%ld/nbd.sock", SP_RUN_DIR, d->uuid,
+		 parent);
+	for (;;) {
+		enum seen s = probe(d, sock);
+
+		now = sp_now_mono_ms();
+		if (s != SEEN_NONE)
+			busy_at = now;
+		if (s == SEEN_OURS || s == SEEN_OURS_SERVING)
+			seen_ours = true;
+		if (s == SEEN_NONE &&
+		    (seen_ours || now - busy_at >= SETTLE_GRACE_MS))
+			break;
+		if (s == SEEN_OTHER && seen_ours)
+			break;
+		if ((s == SEEN_OURS_SERVING || (started && s == SEEN_OURS)) &&
+		    (!aborted || now - aborted_at >= ABORT_RETRY_MS)) {
+			/* Ended when QEMU reports its block jobs cancelled. */
+			if (virDomainAbortJob(d->dom) < 0)
+				sp_log(SP_LOG_NOTICE,
+				       "watchdog: backup job abort failed "
+				       "vm=%s: %s (retrying)",
+				       d->name,
+				       virGetLastError()
+					   ? virGetLastError()->message
+					   : "?");
+			aborted = true;
+			aborted_at = now;
+		} else if (!started && !waited && s != SEEN_NONE) {
+			sp_log(SP_LOG_WARNING,
+			       "watchdog waits for the backup call of the dead "
+			       "process vm=%s checkpoint=%s",
+			       d->name, checkpoint);
+			waited = true;
+		}
+		if (now > until) {
+			sp_log(SP_LOG_ERR,
+			       "watchdog: the backup job of a dead process did "
+			       "not settle in %d s vm=%s checkpoint=%s (run "
+			       "'virsh domjobabort %s', then delete the "
+			       "checkpoint)",
+			       SETTLE_TIMEOUT_MS / 1000, d->name, checkpoint,
+			       d->name);
+			return false;
+		}
+		usleep(SETTLE_POLL_MS * 1000);
+	}
+	if (!seen_ours) {
+		sp_log(SP_LOG_NOTICE,
+		       "watchdog: no backup job of the dead process vm=%s",
+		       d->name);
+	} else {
+		sp_log(SP_LOG_WARNING,
+		       "watchdog ended the backup job of a dead process vm=%s "
+		       "checkpoint=%s",
+		       d->name, checkpoint);
+	}
+	/* Also when no job started: libvirt keeps the checkpoint of a
+	 * call whose export failed. */
+	if (strcmp(checkpoint, "-") == 0)
+		return true;
+	while (sp_libvirt_checkpoint_delete(d, checkpoint, &e) < 0) {
+		if (sp_now_mono_ms() > until) {
+			sp_log(SP_LOG_ERR,
+			       "watchdog checkpoint delete failed vm=%s: %s",
+			       d->name, e.msg);
+			break;
+		}
+		usleep(ABORT_RETRY_MS * 1000);
+	}
+	return true;
+}
+
 int sp_watchdog_main(int argc, char **argv)
 {
 	struct sigaction ign = {.sa_handler = SIG_IGN};
@@ -221,7 +368,8 @@ int sp_watchdog_main(int argc, char **argv)
 	struct sp_error e;
 	char checkpoint[256] = "", line[200];
 	size_t linelen = 0;
-	bool armed = false, in_job = false, reading_name = false;
+	enum { NO_JOB, JOB_STARTING, JOB_STARTED } job = NO_JOB;
+	bool armed = false, reading_name = false;
 	uint64_t fire_at = 0, deadline, margin;
 	long parent;
 
@@ -268,9 +416,10 @@ int sp_watchdog_main(int argc, char **argv)
 			if (armed)
 				thaw_now(d, "backup process ended while "
 					    "frozen");
-			if (in_job)
-				end_job(d, checkpoint);
-			remove_job_dirs(d, parent);
+			/* Not while a call still uses them (invariant 4). */
+			if (job == NO_JOB ||
+			    end_job(d, checkpoint, job == JOB_STARTED, parent))
+				remove_job_dirs(d, parent);
 			break;
 		}
 		for (ssize_t i = 0; i < n; i++) {
@@ -294,13 +443,14 @@ int sp_watchdog_main(int argc, char **argv)
 			case 'T':
 				armed = false;
 				break;
+			case 'S':
 			case 'B':
-				in_job = true;
+				job = c == 'S' ? JOB_STARTING : JOB_STARTED;
 				reading_name = true;
 				linelen = 0;
 				break;
 			case 'E':
-				in_job = false;
+				job = NO_JOB;
 				break;
 			default:
 				break;

@@ -11,15 +11,21 @@
  *
  *	job -> watchdog   'F'        frozen from now: thaw at the deadline
  *	                  'T'        thawed: disarm
- *	                  'B' name\n a backup job runs (checkpoint name or
- *	                             "-"): end it if the job dies
- *	                  'E'        the backup job was ended: forget it
+ *	                  'S' name\n a backup job may be starting: the
+ *	                             virDomainBackupBegin call for checkpoint
+ *	                             name (or "-") is about to be sent
+ *	                  'B' name\n a backup job runs: end it if the job dies
+ *	                  'E'        the backup job was ended, or did not
+ *	                             start: forget it
  *	watchdog -> job   'R'        connected and ready
  *	                  'X'        the deadline passed: it thawed the guest
  *
  * End of file from the job (the job exited, or was killed) while armed:
- * thaw at once; with a backup job recorded: end it and delete the
- * checkpoint it was creating.  Then the watchdog exits.
+ * thaw at once.  Then, with a backup job running or starting: wait until
+ * the call that starts it has settled (libvirtd keeps processing a call
+ * after its client died), end the job if one exists and delete the
+ * checkpoint it was creating; then remove the job's directories, which a
+ * call in flight still uses.  Then the watchdog exits.
  */
 #ifndef SP_JOB_WATCHDOG_H
 #define SP_JOB_WATCHDOG_H
@@ -41,6 +47,9 @@ int sp_watchdog_start(struct sp_domain *d, unsigned deadline_ms,
 void sp_watchdog_arm(struct sp_watchdog *w);
 /* Disarm; true when the watchdog had already thawed (deadline passed). */
 bool sp_watchdog_disarm(struct sp_watchdog *w);
+/* Before virDomainBackupBegin: a job creating @checkpoint (NULL: none)
+ * may be starting.  Then either started (the call succeeded) or ended. */
+void sp_watchdog_job_starting(struct sp_watchdog *w, const char *checkpoint);
 void sp_watchdog_job_started(struct sp_watchdog *w, const char *checkpoint);
 void sp_watchdog_job_ended(struct sp_watchdog *w);
 /* Tell it to exit, and reap it.  No-op on NULL. */
