@@ -248,10 +248,10 @@ enum seen {
 
 /*
  * Which job the domain has.  Ours is the backup whose XML names our
- * socket.  libvirt starts the NBD server in the last monitor section of
- * virDomainBackupBegin and keeps the domain locked from then to the
- * call's end: once the server listens, an abort can only come after the
- * call.  (Before, an abort may land between two steps of the call.)
+ * socket.  libvirt starts the NBD server late in virDomainBackupBegin and
+ * from then to the call's end holds the domain's job (in the monitor) or
+ * its lock (between): an abort sent once the server listens runs after
+ * the call.  (Before, an abort may land between two steps of the call.)
  */
 static enum seen probe(struct sp_domain *d, const char *sock)
 {
@@ -335,16 +335,16 @@ static bool end_job(struct sp_domain *d, const char *checkpoint, bool started,
 		}
 		usleep(SETTLE_POLL_MS * 1000);
 	}
-	if (!seen_ours) {
-		sp_log(SP_LOG_NOTICE,
-		       "watchdog: no backup job of the dead process vm=%s",
-		       d->name);
-	} else {
+	if (aborted)
 		sp_log(SP_LOG_WARNING,
 		       "watchdog ended the backup job of a dead process vm=%s "
 		       "checkpoint=%s",
 		       d->name, checkpoint);
-	}
+	else
+		sp_log(SP_LOG_NOTICE,
+		       "watchdog: no backup job of the dead process left vm=%s "
+		       "checkpoint=%s",
+		       d->name, checkpoint);
 	/* Also when no job started: libvirt keeps the checkpoint of a
 	 * call whose export failed. */
 	if (strcmp(checkpoint, "-") == 0)
