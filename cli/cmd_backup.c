@@ -90,7 +90,10 @@ static const char backup_help[] =
     "                    transferred data (bench/README.md)\n"
     "    --now           an ad-hoc backup: of a protected domain through\n"
     "                    stillpointd when it runs (the job waits its turn\n"
-    "                    under its limits), else right here\n"
+    "                    under its limits), else right here, as the\n"
+    "                    daemon would run it: into the protection's vault,\n"
+    "                    with its --connect, --writers and --require\n"
+    "                    (those given here win)\n"
     "    --name NAME     the VM's name: letters, digits, '.', '_', '-'\n"
     "    --disk PATH[:FORMAT]\n"
     "                    a disk of the VM (repeat for each disk); disks\n"
@@ -185,6 +188,42 @@ static struct sp_state *job_begin(const char *domain, int64_t *job_id,
 		return NULL;
 	}
 	return st;
+}
+
+/* The protection record of @domain, or NULL (not protected, or no state
+ * database here). */
+static json_t *protection_of(const char *domain)
+{
+	struct sp_state *st = NULL;
+	struct sp_error e;
+	json_t *prot = NULL;
+
+	if (sp_state_open(NULL, &st, &e) == 0 &&
+	    sp_state_protection_get(st, domain, &prot, &e) < 0)
+		prot = NULL;
+	sp_state_close(st);
+	return prot;
+}
+
+/* backup --now without a daemon runs the job stillpointd would have run:
+ * into the protection's vault, with its libvirt URI, writer settings and
+ * required level, unless the command line gives them (@prot must outlive
+ * the backup: the options point into it). */
+static void protected_settings(struct cli *cli, struct sp_domain_backup_opts *o,
+			       json_t *prot)
+{
+	const char *s;
+
+	if ((s = json_string_value(json_object_get(prot, "vault"))))
+		cli->vault = s;
+	if (!o->uri)
+		o->uri = json_string_value(json_object_get(prot, "uri"));
+	if (!o->writers_path)
+		o->writers_path =
+		    json_string_value(json_object_get(prot, "writers"));
+	if (!o->require)
+		o->require =
+		    json_string_value(json_object_get(prot, "require"));
 }
 
 static int backup_domain(struct cli *cli, const char *domain,
@@ -327,13 +366,19 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 			return r;
 		}
 		free(disks);
+		json_t *prot = NULL;
 		if (now && !job_id) {
 			r = cli_backup_via_daemon(cli, argv[optind]);
 			if (r != -1)
 				return r;
-			/* No daemon: run it here. */
+			/* No daemon: run here the job stillpointd would. */
+			prot = protection_of(argv[optind]);
+			if (prot)
+				protected_settings(cli, &dop, prot);
 		}
-		return backup_domain(cli, argv[optind], &dop, job_id);
+		r = backup_domain(cli, argv[optind], &dop, job_id);
+		json_decref(prot);
+		return r;
 	}
 	if (live_opt) {
 		free(disks);

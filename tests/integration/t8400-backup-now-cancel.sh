@@ -40,4 +40,17 @@ check "the daemon, past its hold, does not start it" \
 check "no 'job started' for it" bash -c "! grep -q 'job started job=$id ' '$T/daemon.log'"
 check "still cancelled, one job" \
 	bash -c "sp --json jobs --vm vm1 | jqe 'length == 1 and .[0].status == \"cancelled\"'"
+
+# Without a daemon, --now runs the job here as the daemon would: with the
+# protection's libvirt URI (its socket is named in the error) and into the
+# protection's vault, whatever \$STILLPOINT_VAULT says.
+kill $dpid
+wait $dpid 2>/dev/null
+STILLPOINT_VAULT=$T/elsewhere expect_fail LibvirtFailed \
+	"backup --now without a daemon uses the protection's --connect" \
+	sp backup vm1 --now
+check "...whose socket the error names" grep -q "no-libvirt.sock" "$T/.err"
+check "...and no vault was made at \$STILLPOINT_VAULT" test ! -e "$T/elsewhere"
+expect_fail DomainNotFound "an explicit --connect still wins" \
+	sp backup vm1 --now --connect "test:///default"
 done_testing
