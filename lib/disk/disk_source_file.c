@@ -95,8 +95,12 @@ static int file_pread(struct sp_disk_source *src, void *buf, size_t len,
 		      uint64_t offset, struct sp_error *err)
 {
 	int r = sp_pread_all(src->fd, buf, len, (off_t)offset);
+	struct stat st;
 
-	if (r == -EIO)
+	/* -EIO is also the end of the file: tell a disk that shrank from
+	 * one that failed. */
+	if (r == -EIO && fstat(src->fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uint64_t)st.st_size < offset + len)
 		return sp_error_set(err, SP_E_DISK_READ,
 				    "disk '%s' ended before %llu bytes "
 				    "(did it shrink?)",
