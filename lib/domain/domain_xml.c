@@ -323,6 +323,26 @@ static const char *exclusion(const struct sp_domain_disk *d,
 	return NULL;
 }
 
+bool sp_domain_disk_keeps_bitmap(const struct sp_domain_disk *d,
+				 const char **why)
+{
+	bool block = d->type && !strcmp(d->type, "block");
+	const char *w;
+
+	if (d->format && !strcmp(d->format, "qcow2"))
+		return true;
+	if (!d->format || !strcmp(d->format, "raw"))
+		w = block ? "raw block device keeps no checkpoint bitmap (only "
+			    "qcow2 can)"
+			  : "raw file keeps no checkpoint bitmap (only qcow2 "
+			    "can)";
+	else
+		w = "its format keeps no checkpoint bitmap (only qcow2 can)";
+	if (why)
+		*why = w;
+	return false;
+}
+
 /* Fill @d from <disk> element @n; 0 or SP_E_NOMEM (target may be NULL). */
 static int disk_read(const xmlNode *n, struct sp_domain_disk *d)
 {

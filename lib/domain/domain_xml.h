@@ -59,6 +59,19 @@ int sp_domain_def_parse(const char *xml, size_t len, struct sp_domain_def **ret,
 			struct sp_error *err);
 void sp_domain_def_free(struct sp_domain_def *def);
 
+/*
+ * Can disk @d keep a persistent dirty bitmap, i.e. take part in a libvirt
+ * checkpoint (checkpoint='bitmap')?  Only a qcow2 image can, on a file or
+ * a block device (libvirt 9.0 refuses any other format: "checkpoint for
+ * disk X unsupported for storage type Y"); a qcow2 image whose data lives
+ * in an external raw file (<dataStore>) is qcow2 here.  A disk without
+ * <driver type> runs raw.  When it cannot, *@why (may be NULL) gets a
+ * static phrase for manifests and messages, e.g. "raw file keeps no
+ * checkpoint bitmap (only qcow2 can)".
+ */
+bool sp_domain_disk_keeps_bitmap(const struct sp_domain_disk *d,
+				 const char **why);
+
 /* Where a restored disk now lives, by target ("vda"). */
 struct sp_domain_disk_map {
 	const char *target;

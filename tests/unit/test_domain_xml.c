@@ -205,6 +205,58 @@ static void test_parse_storage_kinds(void)
 	sp_domain_def_free(def);
 }
 
+/* Only qcow2 keeps a checkpoint bitmap, on a file or a block device; a
+ * disk without <driver type> runs raw. */
+static void test_keeps_bitmap(void)
+{
+	static const char xml[] =
+	    "<domain><name>mix</name><devices>"
+	    "<disk type='file' device='disk'><driver type='qcow2'/>"
+	    "<source file='/i/a.qcow2'/><target dev='vda'/></disk>"
+	    "<disk type='file' device='disk'><driver type='raw'/>"
+	    "<source file='/i/b.raw'/><target dev='vdb'/></disk>"
+	    "<disk type='block' device='disk'><driver type='raw'/>"
+	    "<source dev='/dev/loop7'/><target dev='vdc'/></disk>"
+	    "<disk type='block' device='disk'><driver type='qcow2'/>"
+	    "<source dev='/dev/vg/lv'/><target dev='vdd'/></disk>"
+	    "<disk type='file' device='disk'>"
+	    "<source file='/i/e.img'/><target dev='vde'/></disk>"
+	    "<disk type='file' device='disk'><driver type='vmdk'/>"
+	    "<source file='/i/f.vmdk'/><target dev='vdf'/></disk>"
+	    "<disk type='file' device='disk'><driver type='qcow2'/>"
+	    "<source file='/i/g.qcow2'><dataStore type='file'>"
+	    "<format type='raw'/><source file='/i/g.raw'/></dataStore>"
+	    "</source><target dev='vdg'/></disk>"
+	    "</devices></domain>";
+	struct sp_domain_def *def = parse_str(xml, sizeof(xml) - 1);
+	const struct sp_domain_disk *d = def->disks;
+	const char *why = NULL;
+
+	CHECK_INT(def->ndisks, 7);
+	if (def->ndisks != 7)
+		exit(1);
+	CHECK(sp_domain_disk_keeps_bitmap(&d[0], &why));
+	CHECK_NULL(why);
+	CHECK(!sp_domain_disk_keeps_bitmap(&d[1], &why));
+	CHECK_STR(why, "raw file keeps no checkpoint bitmap (only qcow2 can)");
+	CHECK(!sp_domain_disk_keeps_bitmap(&d[2], &why));
+	CHECK_STR(why, "raw block device keeps no checkpoint bitmap (only "
+		       "qcow2 can)");
+	why = NULL;
+	CHECK(sp_domain_disk_keeps_bitmap(&d[3], &why));
+	CHECK_NULL(why);
+	CHECK(!sp_domain_disk_keeps_bitmap(&d[4], &why));
+	CHECK_STR(why, "raw file keeps no checkpoint bitmap (only qcow2 can)");
+	CHECK(!sp_domain_disk_keeps_bitmap(&d[5], NULL));
+	CHECK(!sp_domain_disk_keeps_bitmap(&d[5], &why));
+	CHECK_STR(why,
+		  "its format keeps no checkpoint bitmap (only qcow2 can)");
+	/* a raw disk given a qcow2 metadata image keeps one */
+	CHECK(sp_domain_disk_keeps_bitmap(&d[6], NULL));
+	CHECK_STR(d[6].source, "/i/g.qcow2");
+	sp_domain_def_free(def);
+}
+
 static void test_parse_exclusions(void)
 {
 	static const struct {
@@ -634,6 +686,7 @@ int main(void)
 	alarm(60);
 	SP_RUN(test_parse_two_disks_and_cdrom);
 	SP_RUN(test_parse_storage_kinds);
+	SP_RUN(test_keeps_bitmap);
 	SP_RUN(test_parse_exclusions);
 	SP_RUN(test_parse_defaults);
 	SP_RUN(test_restore_web01);
