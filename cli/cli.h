@@ -41,6 +41,10 @@ void cli_print_json(json_t *v);
 void cli_job_opts(const struct cli *cli, struct sp_job_opts *o);
 /* Finish a progress line on stderr, if one was drawn. */
 void cli_progress_done(void);
+
+/* "    vdb read full-compare: raw file keeps ...\n" for a manifest's disk
+ * entry @d that says how it was read (nothing for older points). */
+void cli_print_read_mode(json_t *d, const char *indent);
 /* True when @arg is -h or --help. */
 bool cli_wants_help(int argc, char **argv);
 

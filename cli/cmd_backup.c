@@ -38,10 +38,21 @@ static const char backup_help[] =
     "    the guest by the freeze deadline (10 s) even if this command is\n"
     "    killed.\n"
     "\n"
+    "    Any mix of qcow2 images, raw files and block devices is captured\n"
+    "    in that one backup job.  Only qcow2 disks keep a dirty bitmap in\n"
+    "    the checkpoint; raw files and block devices (of any format but\n"
+    "    qcow2) are left out of it.\n"
+    "\n"
     "    Transfer data to vault: the point-in-time exports are read over\n"
-    "    NBD; when the previous point's checkpoint is usable only the\n"
-    "    blocks changed since are read, else all allocated data is read\n"
-    "    and compared with the vault (with a warning saying why).\n"
+    "    NBD.  A qcow2 disk whose bitmap in the previous point's\n"
+    "    checkpoint is usable has only the blocks changed since read\n"
+    "    (dirty-bitmap); any other disk has all its allocated data read\n"
+    "    and each chunk compared by hash with the vault, so only changed\n"
+    "    chunks are stored (full-compare; full for a disk no earlier\n"
+    "    point holds).  The summary, 'stillpoint points' and the\n"
+    "    manifest (read_mode, read_reason) say how each disk was read and\n"
+    "    why; an unexpected cause (checkpoint gone, disk resized) is also\n"
+    "    a warning.\n"
     "\n"
     "    The point's consistency is application (every writer and the\n"
     "    freeze succeeded), file-system (the freeze succeeded, a writer\n"
@@ -156,6 +167,8 @@ static void print_summary(const struct cli *cli, const char *name, json_t *m)
 		printf("    %s because: %s\n",
 		       json_string_value(json_object_get(m, "consistency")),
 		       json_string_value(json_object_get(why, "message")));
+	json_array_foreach(json_object_get(m, "disks"), i, w)
+	    cli_print_read_mode(w, "    ");
 	json_array_foreach(json_object_get(m, "warnings"), i, w)
 	    fprintf(stderr, "stillpoint: warning: %s\n", json_string_value(w));
 }

@@ -17,12 +17,17 @@ static const char points_help[] =
     "    Lists the recovery points of VM NAME (of every VM when omitted),\n"
     "    oldest first: id, time (UTC), consistency, each disk with its\n"
     "    virtual size, bytes read and the size of the chunks it added\n"
-    "    to the vault (whole slots: a 1 MiB change can add a 4 MiB chunk).\n"
+    "    to the vault (whole slots: a 1 MiB change can add a 4 MiB chunk),\n"
+    "    then how it was read: dirty-bitmap (only blocks changed since\n"
+    "    the previous point), full-compare (read in full, only chunks\n"
+    "    unlike the vault's stored) or full (no earlier point of that\n"
+    "    disk), with the reason when not dirty-bitmap.\n"
     "\n"
     "    With --json (also accepted before the command): an array of the\n"
     "    points' manifests, each with at least id, name, time (RFC 3339),\n"
     "    consistency, disks (name, size, format, bytes_read, bytes_new,\n"
-    "    ...), bytes_read, bytes_new, phases and warnings.  See\n"
+    "    read_mode, read_reason, ...), bytes_read, bytes_new, phases and\n"
+    "    warnings.  See\n"
     "    docs/vault-format.md.\n";
 
 int cmd_points(struct cli *cli, int argc, char **argv)
@@ -126,6 +131,7 @@ int cmd_points(struct cli *cli, int argc, char **argv)
 			       json_string_value(json_object_get(d, "name")),
 			       json_string_value(json_object_get(d, "format")),
 			       sz, rd, dn);
+			cli_print_read_mode(d, "      ");
 		}
 		json_t *w;
 		size_t wi;

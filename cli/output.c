@@ -158,3 +158,15 @@ bool cli_wants_help(int argc, char **argv)
 	}
 	return false;
 }
+
+void cli_print_read_mode(json_t *d, const char *indent)
+{
+	const char *mode = json_string_value(json_object_get(d, "read_mode"));
+	const char *why = json_string_value(json_object_get(d, "read_reason"));
+
+	if (!mode)
+		return;
+	printf("%s%s read %s%s%s\n", indent,
+	       json_string_value(json_object_get(d, "name")), mode,
+	       why ? ": " : "", why ? why : "");
+}

@@ -68,10 +68,12 @@
 struct plan_disk {
 	const struct sp_domain_disk *dd;
 	uint64_t size;		    /* capacity now */
+	bool bitmap;		    /* in the new checkpoint (qcow2 only) */
 	bool incremental;	    /* base usable for this disk */
 	int prev_slot;		    /* index of the disk in the base point */
 	struct sp_disk_index *prev; /* base index, when incremental */
 	struct sp_disk_source *src;
+	char read_reason[200]; /* why it is read in full; first cause wins */
 };
 
 struct domain_job {
@@ -148,6 +150,28 @@ static json_t *step_json(const struct sp_writer_step_result *r, int code,
 
 /* ---- S1: open and plan --------------------------------------------------- */
 
+static void reason(struct plan_disk *pd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Why @pd is read in full, unless a cause is known already. */
+static void reason(struct plan_disk *pd, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (pd->read_reason[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(pd->read_reason, sizeof(pd->read_reason), fmt, ap);
+	va_end(ap);
+}
+
+/* The same cause for every disk (the base as a whole is unusable). */
+static void reason_all(struct domain_job *j, const char *why)
+{
+	for (size_t i = 0; i < j->ndisks; i++)
+		reason(&j->disks[i], "%s", why);
+}
+
 static int load_settings(struct domain_job *j, struct sp_error *err)
 {
 	const struct sp_domain_backup_opts *o = j->o;
@@ -171,12 +195,18 @@ static int load_settings(struct domain_job *j, struct sp_error *err)
 	return 0;
 }
 
-/* Choose the disks, their sizes and the incremental base. */
+/*
+ * Choose the disks, their sizes, which keep a bitmap in the new checkpoint
+ * (qcow2 ones: domain_xml.h) and the incremental base.  A disk that cannot
+ * keep a bitmap, or has none usable in the base, is read in full in the
+ * same backup job and compared by chunk hash; its read_reason says why.
+ */
 static int plan(struct domain_job *j, struct sp_error *err)
 {
 	struct sp_error e;
 	json_t *src;
-	bool running = j->state != SP_DOMAIN_SHUTOFF;
+	bool running = j->state != SP_DOMAIN_SHUTOFF, any_bitmap = false;
+	char why[200];
 	size_t n = 0;
 
 	j->disks =
@@ -214,6 +244,16 @@ static int plan(struct domain_job *j, struct sp_error *err)
 				    "cannot get the size of disk '%s' of '%s'",
 				    dd->target, j->d->name);
 			j->disks[n].size = info.capacity;
+			const char *no_bitmap = NULL;
+			j->disks[n].bitmap =
+			    sp_domain_disk_keeps_bitmap(dd, &no_bitmap);
+			if (j->disks[n].bitmap)
+				any_bitmap = true;
+			else
+				reason(&j->disks[n], "%s", no_bitmap);
+		} else {
+			reason(&j->disks[n], "the domain was shut off: its "
+					     "image was read as it is");
 		}
 		j->disks[n].dd = dd;
 		j->disks[n].prev_slot = -1;
@@ -227,14 +267,21 @@ static int plan(struct domain_job *j, struct sp_error *err)
 				    j->d->name, j->d->name);
 	if (sp_vault_find_point(j->v, j->d->name, &j->prev, &e) < 0)
 		j->prev = NULL;
-	if (!running || !j->prev || j->o->full)
+	if (!j->prev)
+		reason_all(j, "no earlier point of this domain");
+	else if (j->o->full)
+		reason_all(j, "--full was asked");
+	if (!running || !j->prev || j->o->full || !any_bitmap)
 		return 0;
 
 	/* The base: the newest point's checkpoint, if it is this domain's
 	 * and libvirt still has it (invariant 3). */
 	src = json_object_get(j->prev, "source");
 	j->base = json_string_value(json_object_get(j->prev, "checkpoint"));
+	snprintf(why, sizeof(why), "point %s has no usable checkpoint",
+		 json_string_value(json_object_get(j->prev, "id")));
 	if (!j->base) {
+		reason_all(j, why);
 		warn(j, "CheckpointMissing",
 		     "point %s has no checkpoint (taken while the domain was "
 		     "off or by an older tool): reading all data",
@@ -248,6 +295,7 @@ static int plan(struct domain_job *j, struct sp_error *err)
 		     "(UUID changed: redefined?): reading all data",
 		     json_string_value(json_object_get(j->prev, "id")),
 		     j->d->name);
+		reason_all(j, why);
 		j->base = NULL;
 		j->chain_broken = true;
 		return 0;
@@ -261,12 +309,15 @@ static int plan(struct domain_job *j, struct sp_error *err)
 		     "checkpoint deleted): reading all data",
 		     j->base,
 		     json_string_value(json_object_get(j->prev, "id")));
+		reason_all(j, why);
 		j->base = NULL;
 		j->chain_broken = true;
 		return 0;
 	}
 	if ((uint32_t)json_integer_value(
 		json_object_get(j->prev, "chunk_size")) != j->v->chunk_size) {
+		reason_all(j, "the vault's chunk size differs from the base "
+			      "point's");
 		j->base = NULL;
 		return 0;
 	}
@@ -276,8 +327,13 @@ static int plan(struct domain_job *j, struct sp_error *err)
 		size_t slot = 0;
 		json_t *p =
 		    sp_json_named(j->prev, "disks", pd->dd->target, &slot);
+		const char *pid =
+		    json_string_value(json_object_get(j->prev, "id"));
 
+		if (!pd->bitmap)
+			continue;
 		if (!p) {
+			reason(pd, "disk is new since point %s", pid);
 			warn(j, "CheckpointMissing",
 			     "disk '%s' is new since point %s: reading all its "
 			     "data",
@@ -285,8 +341,18 @@ static int plan(struct domain_job *j, struct sp_error *err)
 			     json_string_value(json_object_get(j->prev, "id")));
 			continue;
 		}
+		if (json_is_false(json_object_get(p, "checkpoint_bitmap"))) {
+			/* Points before per-disk bitmaps had one on every
+			 * disk: only an explicit false says none. */
+			reason(pd,
+			       "point %s's checkpoint holds no bitmap of "
+			       "this disk",
+			       pid);
+			continue;
+		}
 		if ((uint64_t)json_integer_value(json_object_get(p, "size")) !=
 		    pd->size) {
+			reason(pd, "disk was resized since point %s", pid);
 			warn(j, "CheckpointMissing",
 			     "disk '%s' was resized since point %s: reading "
 			     "all its data",
@@ -301,6 +367,14 @@ static int plan(struct domain_job *j, struct sp_error *err)
 	if (!any)
 		j->base = NULL;
 	return 0;
+}
+
+static bool any_bitmap(const struct domain_job *j)
+{
+	for (size_t i = 0; i < j->ndisks; i++)
+		if (j->disks[i].bitmap)
+			return true;
+	return false;
 }
 
 /* Open the base point's indexes of the incremental disks. */
@@ -696,6 +770,8 @@ static int open_sources(struct domain_job *j, struct sp_error *err)
 					       pd->incremental ? bitmap : NULL,
 					       t, &pd->src, err);
 		if (r < 0 && pd->incremental) {
+			reason(pd, "the export's dirty bitmap could not be "
+				   "read");
 			warn(j, "CheckpointInconsistent",
 			     "%s: reading all data of disk '%s'", err->msg, t);
 			pd->incremental = false;
@@ -708,6 +784,7 @@ static int open_sources(struct domain_job *j, struct sp_error *err)
 			return r;
 		if (sp_disk_source_size(pd->src) != pd->size && pd->prev) {
 			/* Resized between plan and snapshot. */
+			reason(pd, "disk was resized during the snapshot");
 			pd->incremental = false;
 			sp_disk_index_free(pd->prev);
 			pd->prev = NULL;
@@ -746,8 +823,21 @@ static int transfer(struct domain_job *j, json_t **manifest_out,
 		    .source = pd->dd->source ? pd->dd->source : pd->dd->target,
 		    .format = pd->dd->format ? pd->dd->format : "raw",
 		    .prev = pd->incremental ? pd->prev : NULL,
-		    .extra = json_pack("{s:s, s:b}", "target", pd->dd->target,
-				       "shareable", pd->dd->shareable),
+		    /* Planned incremental, then not: the base was refused
+		     * at the snapshot (a warning says why). */
+		    .read_reason =
+			pd->incremental ? NULL
+			: pd->read_reason[0]
+			    ? pd->read_reason
+			    : "the base checkpoint could not be used",
+		    /* "kind" of the domain's disk, not of the NBD export it
+		     * was read from. */
+		    .extra = json_pack(
+			"{s:s, s:s, s:b, s:b}", "target", pd->dd->target,
+			"kind",
+			strcmp(pd->dd->type, "block") ? "file" : "block",
+			"shareable", pd->dd->shareable, "checkpoint_bitmap",
+			j->bk && j->bk->checkpoint && pd->bitmap),
 		};
 	}
 	sp_vault_clean_drafts(j->v);
@@ -783,8 +873,9 @@ static int transfer(struct domain_job *j, json_t **manifest_out,
 				      "state", sp_domain_state_name(j->state),
 				      "guest_os", j->os_id));
 	json_object_set_new(m, "checkpoint",
-			    j->bk && j->new_cp[0] ? json_string(j->new_cp)
-						  : json_null());
+			    j->bk && j->bk->checkpoint
+				? json_string(j->bk->checkpoint)
+				: json_null());
 	json_object_set_new(m, "incremental",
 			    j->base ? json_pack("{s:s, s:O}", "checkpoint",
 						j->base, "point",
@@ -951,7 +1042,8 @@ int sp_domain_backup_run(struct sp_vault *v,
 	for (size_t i = 0; i < j.ndisks; i++)
 		reqs[i] = (struct sp_backup_disk_req){
 		    .target = j.disks[i].dd->target,
-		    .incremental = j.disks[i].incremental};
+		    .incremental = j.disks[i].incremental,
+		    .bitmap = j.disks[i].bitmap};
 	{
 		struct timespec now;
 		struct tm tm;
@@ -963,8 +1055,11 @@ int sp_domain_backup_run(struct sp_vault *v,
 		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 		    tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
 	}
-	r = sp_libvirt_backup_prepare(j.d, reqs, j.ndisks, j.base, j.new_cp,
-				      &j.bk, err);
+	/* No qcow2 disk: no checkpoint (the name stays, unused: the chain's
+	 * old checkpoints go after a published point all the same). */
+	r = sp_libvirt_backup_prepare(j.d, reqs, j.ndisks, j.base,
+				      any_bitmap(&j) ? j.new_cp : NULL, &j.bk,
+				      err);
 	if (r < 0)
 		goto out_post;
 	r = sp_watchdog_start(j.d, j.cfg->freeze_deadline_ms, &j.wd, err);

@@ -444,10 +444,34 @@ static void size_warning(json_t *prev, json_t *pd, const char *name,
 	json_array_append_new(warnings, json_string(msg));
 }
 
+/* How a disk was read, and why not from a dirty bitmap (transfer.h). */
+static void read_mode(const struct sp_transfer_disk *td, bool incremental,
+		      bool in_prev, json_t *entry)
+{
+	const char *mode, *why;
+
+	if (incremental) {
+		mode = "dirty-bitmap";
+		why = NULL;
+	} else if (in_prev) {
+		mode = "full-compare";
+		why = td->read_reason ? td->read_reason
+				      : "no dirty bitmap: read in full and "
+					"compared by chunk hash";
+	} else {
+		mode = "full";
+		why = td->read_reason ? td->read_reason
+				      : "no earlier point holds this disk";
+	}
+	json_object_set_new(entry, "read_mode", json_string(mode));
+	json_object_set_new(entry, "read_reason",
+			    why ? json_string(why) : json_null());
+}
+
 static json_t *disk_entry(struct sp_transfer_disk *td, const char *ixname,
 			  const uint8_t sha[32], const uint8_t digest[32],
 			  const struct disk_counts *dc, bool check,
-			  bool incremental, uint64_t ms)
+			  bool incremental, bool in_prev, uint64_t ms)
 {
 	char hex[65], dhex[65];
 	uint64_t size = sp_disk_source_size(td->src);
@@ -474,6 +498,7 @@ static json_t *disk_entry(struct sp_transfer_disk *td, const char *ixname,
 	    (json_int_t)ms, "read", incremental ? "dirty" : "allocated");
 	if (!entry)
 		return NULL;
+	read_mode(td, incremental, in_prev, entry);
 	if (incremental)
 		json_object_set_new(entry, "chunks_clean",
 				    json_integer((json_int_t)dc->chunks_clean));
@@ -550,8 +575,9 @@ int sp_transfer_run(struct sp_vault *v, struct sp_point_draft *draft,
 			break;
 		size_warning(prev_manifest, pd, td->name,
 			     sp_disk_source_size(td->src), warnings);
-		entry = disk_entry(td, ixname, sha, digest, &t.counts, check,
-				   incremental, sp_now_mono_ms() - t0);
+		entry =
+		    disk_entry(td, ixname, sha, digest, &t.counts, check,
+			       incremental, pd != NULL, sp_now_mono_ms() - t0);
 		if (!entry) {
 			r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 			break;

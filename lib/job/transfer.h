@@ -25,12 +25,19 @@ struct sp_transfer_disk {
 	const char *source;	    /* recorded as "source" */
 	const char *format;	    /* recorded format; NULL: the source's */
 	struct sp_disk_index *prev; /* base of an incremental, or NULL */
+	const char *read_reason;    /* why it is read in full (no @prev);
+				       NULL: a generic reason */
 	json_t *extra;		    /* borrowed; merged into the entry */
 };
 
 /*
  * Transfer @disks into @draft as disk-0.idx, disk-1.idx, ... and append
- * each disk's manifest entry (with its digest) to @disks_out.
+ * each disk's manifest entry (with its digest) to @disks_out.  The entry
+ * says how the disk was read: "read_mode" is "dirty-bitmap" (changed
+ * blocks only, over @prev), "full-compare" (read in full, each chunk
+ * looked up by its hash, so only chunks unlike those of @prev_manifest's
+ * points are stored) or "full" (read in full; @prev_manifest has no disk
+ * of that name), "read_reason" why it was not "dirty-bitmap".
  * @prev_manifest (may be NULL) is the VM's newest point: a disk whose size
  * changed since gets a warning in @warnings.  With @check, every
  * transferred slot is read again from its source once the disk is done

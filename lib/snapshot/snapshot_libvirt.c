@@ -131,9 +131,9 @@ static int build_xml(struct sp_libvirt_backup *b,
 		       "  <disks>\n",
 		       b->checkpoint);
 		for (size_t i = 0; i < ndisks; i++)
-			xb_add(&c,
-			       "    <disk name='%s' checkpoint='bitmap'/>\n",
-			       disks[i].target);
+			xb_add(&c, "    <disk name='%s' checkpoint='%s'/>\n",
+			       disks[i].target,
+			       disks[i].bitmap ? "bitmap" : "no");
 		xb_add(&c, "  </disks>\n</domaincheckpoint>\n");
 	}
 	if (x.oom || c.oom) {

@@ -29,6 +29,8 @@
 struct sp_backup_disk_req {
 	const char *target;	 /* "vda" */
 	bool incremental;	 /* read only what changed since the base */
+	bool bitmap;		 /* in the new checkpoint (qcow2 disks only);
+				    else checkpoint='no' */
 	const char *scratch_fmt; /* unused for now (qcow2 scratch) */
 };
 
@@ -47,7 +49,10 @@ struct sp_libvirt_backup {
 /*
  * Build the job: directories the domain's QEMU can write, the backup and
  * checkpoint XML.  @base NULL = full backup of every disk; else disks with
- * .incremental read changes since @base.  @new_checkpoint NULL = none.
+ * .incremental read changes since @base (backupmode='incremental'), the
+ * others in full (backupmode='full'), in the same job.  @new_checkpoint
+ * NULL = none; else it holds a bitmap for each disk with .bitmap and
+ * leaves the others out (checkpoint='no').
  * Errors: SP_E_LIBVIRT, SP_E_SNAPSHOT_FAILED (directories).
  */
 int sp_libvirt_backup_prepare(struct sp_domain *d,
