@@ -533,9 +533,9 @@ static void dispatch(struct sp_state *st)
 static bool transient(const char *code)
 {
 	static const char *const codes[] = {
-	    "LibvirtFailed", "DomainBusy",     "GuestAgentUnavailable",
-	    "VaultLocked",   "SnapshotFailed", "ExportReadFailed",
-	    "Interrupted"};
+	    "LibvirtFailed", "DomainBusy",	 "GuestAgentUnavailable",
+	    "VaultLocked",   "SnapshotFailed",	 "ExportReadFailed",
+	    "Interrupted",   "CheckpointRefused"};
 
 	for (size_t i = 0; code && i < sizeof(codes) / sizeof(codes[0]); i++)
 		if (!strcmp(code, codes[i]))

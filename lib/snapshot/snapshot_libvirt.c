@@ -224,10 +224,76 @@ int sp_libvirt_backup_make_full(struct sp_libvirt_backup *b,
 	return build_xml(b, disks, ndisks, err);
 }
 
+/* The word after @key in @msg (a disk target, a format), without quotes,
+ * into @out; false when @key is not in @msg. */
+static bool word_after(const char *msg, const char *key, char *out, size_t len)
+{
+	const char *p = strstr(msg, key);
+	size_t n = 0;
+
+	if (!p || len == 0)
+		return false;
+	p += strlen(key);
+	if (*p == '\'')
+		p++;
+	while (p[n] && p[n] != '\'' && p[n] != ' ' && p[n] != ',' &&
+	       p[n] != ':' && n + 1 < len)
+		n++;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return n > 0;
+}
+
+int sp_libvirt_begin_error(const char *domain, const char *base, int code,
+			   const char *msg, struct sp_error *err)
+{
+	char disk[64], fmt[32];
+
+	if (!msg)
+		msg = "";
+	if (code == VIR_ERR_NO_DOMAIN_CHECKPOINT)
+		return sp_error_set(err, SP_E_CHECKPOINT_MISSING,
+				    "checkpoint '%s' of '%s' is gone: %s",
+				    base ? base : "?", domain, msg);
+	if (base && strstr(msg, "bitmap"))
+		return sp_error_set(
+		    err, SP_E_CHECKPOINT_INCONSISTENT,
+		    "checkpoint '%s' of '%s' cannot be used: %s", base, domain,
+		    msg);
+	if (strstr(msg, "job") &&
+	    (strstr(msg, "already") || strstr(msg, "active") ||
+	     strstr(msg, "another")))
+		return sp_error_set(err, SP_E_DOMAIN_BUSY,
+				    "cannot start a backup of '%s': %s", domain,
+				    msg);
+	if (word_after(msg, "checkpoint for disk ", disk, sizeof(disk))) {
+		/* Bitmaps are asked for qcow2 disks only (domain_xml.h):
+		 * libvirt runs this disk otherwise than its definition said
+		 * when the job was planned. */
+		if (!word_after(msg, "storage type ", fmt, sizeof(fmt)))
+			snprintf(fmt, sizeof(fmt), "not qcow2");
+		return sp_error_set(
+		    err, SP_E_CHECKPOINT_REFUSED,
+		    "libvirt refused a checkpoint bitmap for disk '%s' of "
+		    "'%s': it runs the disk as %s and only qcow2 keeps one, "
+		    "yet the domain's definition said qcow2 when the backup "
+		    "was planned (retry: a disk that is not qcow2 is left out "
+		    "of the checkpoint and read in full)",
+		    disk, domain, fmt);
+	}
+	if (word_after(msg, "disk ", disk, sizeof(disk)))
+		return sp_error_set(err, SP_E_SNAPSHOT_FAILED,
+				    "cannot start the backup job of '%s' (disk "
+				    "'%s'): %s",
+				    domain, disk, msg);
+	return sp_error_set(err, SP_E_SNAPSHOT_FAILED,
+			    "cannot start the backup job of '%s': %s", domain,
+			    msg);
+}
+
 int sp_libvirt_backup_start(struct sp_libvirt_backup *b, struct sp_error *err)
 {
 	virErrorPtr e;
-	const char *msg;
 
 	if (virDomainBackupBegin(b->d->dom, b->backup_xml, b->checkpoint_xml,
 				 0) == 0) {
@@ -235,24 +301,10 @@ int sp_libvirt_backup_start(struct sp_libvirt_backup *b, struct sp_error *err)
 		return 0;
 	}
 	e = virGetLastError();
-	msg = e && e->message ? e->message : "";
-	if (e && e->code == VIR_ERR_NO_DOMAIN_CHECKPOINT)
-		return sp_domain_error(err, SP_E_CHECKPOINT_MISSING,
-				       "checkpoint '%s' of '%s' is gone",
-				       b->base ? b->base : "?", b->d->name);
-	if (b->base && strstr(msg, "bitmap"))
-		return sp_domain_error(err, SP_E_CHECKPOINT_INCONSISTENT,
-				       "checkpoint '%s' of '%s' cannot be used",
-				       b->base, b->d->name);
-	if (strstr(msg, "job") &&
-	    (strstr(msg, "already") || strstr(msg, "active") ||
-	     strstr(msg, "another")))
-		return sp_domain_error(err, SP_E_DOMAIN_BUSY,
-				       "cannot start a backup of '%s'",
-				       b->d->name);
-	return sp_domain_error(err, SP_E_SNAPSHOT_FAILED,
-			       "cannot start the backup job of '%s'",
-			       b->d->name);
+	sp_log(SP_LOG_INFO, "backup begin refused vm=%s: %s", b->d->name,
+	       e && e->message ? e->message : "?");
+	return sp_libvirt_begin_error(b->d->name, b->base, e ? e->code : 0,
+				      e ? e->message : NULL, err);
 }
 
 void sp_libvirt_backup_bitmap(const char *target, char *out, size_t len)

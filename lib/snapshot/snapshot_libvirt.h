@@ -64,8 +64,20 @@ int sp_libvirt_backup_prepare(struct sp_domain *d,
 
 /* Begin the job (the still point).  Errors: SP_E_DOMAIN_BUSY (a backup job
  * already runs), SP_E_CHECKPOINT_INCONSISTENT / SP_E_CHECKPOINT_MISSING
- * (the base cannot be used: fall back to full), SP_E_SNAPSHOT_FAILED. */
+ * (the base cannot be used: fall back to full), SP_E_CHECKPOINT_REFUSED
+ * (libvirt refused a disk's bitmap in the new checkpoint: the message
+ * names the disk and its format), SP_E_SNAPSHOT_FAILED (naming the disk
+ * when libvirt's reason does). */
 int sp_libvirt_backup_start(struct sp_libvirt_backup *b, struct sp_error *err);
+
+/*
+ * The error of a refused virDomainBackupBegin of @domain from libvirt's
+ * error code @code (VIR_ERR_*) and message @msg (may be NULL), into @err;
+ * returns the code, as sp_libvirt_backup_start() (which calls it).  @base:
+ * the incremental base, or NULL.  No libvirt call: unit-tested alone.
+ */
+int sp_libvirt_begin_error(const char *domain, const char *base, int code,
+			   const char *msg, struct sp_error *err);
 
 /* Turn a prepared incremental job into a full one (same new checkpoint),
  * after start refused the base. */

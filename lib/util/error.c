@@ -153,8 +153,8 @@ static const struct sp_errcode_info catalogue[] = {
      "shut the domain off (or start it) as the message says, then retry"},
     {SP_E_SNAPSHOT_FAILED, "SnapshotFailed",
      "libvirt could not start the backup job (the snapshot)",
-     "read libvirt's reason in the message; check disk types (file or "
-     "block) and the scratch directory"},
+     "read libvirt's reason in the message (with the disk it names, when "
+     "one); check the scratch directory and the domain's QEMU log"},
     {SP_E_CHECKPOINT_MISSING, "CheckpointMissing",
      "the checkpoint of the previous backup is gone",
      "nothing to do: this backup read all data and the next one is "
@@ -175,6 +175,11 @@ static const struct sp_errcode_info catalogue[] = {
      "the consistency the VM's settings require was not reached",
      "fix the failed step named in the message, or lower the required "
      "consistency"},
+    {SP_E_CHECKPOINT_REFUSED, "CheckpointRefused",
+     "libvirt refused a disk's dirty bitmap in the backup's checkpoint",
+     "retry once the disk's definition is settled: Stillpoint asks "
+     "bitmaps for qcow2 disks only and reads raw files and block devices "
+     "in full; the message names the disk and the format libvirt runs"},
 
     {SP_E_GUEST_AGENT_UNAVAILABLE, "GuestAgentUnavailable",
      "the QEMU guest agent does not answer",
