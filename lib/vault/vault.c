@@ -389,8 +389,8 @@ void sp_vault_clean_drafts(struct sp_vault *v)
 			 * gone, since a lock is made before its draft and
 			 * removed after it (invariant 2). */
 			snprintf(dir, sizeof(dir), "%s.lock", de->d_name);
-			if (faccessat(tfd, dir, F_OK, AT_SYMLINK_NOFOLLOW) <
-				0 &&
+			struct stat lst;
+			if (fstatat(tfd, dir, &lst, AT_SYMLINK_NOFOLLOW) < 0 &&
 			    errno == ENOENT) {
 				sp_log(SP_LOG_INFO,
 				       "removing abandoned draft %s",
