@@ -5,6 +5,7 @@
  * words reach the operator only inside our one error message.
  */
 #include "domain/domain.h"
+#include "domain/domain_xml.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -184,6 +185,73 @@ int sp_domain_get_xml(struct sp_domain *d, bool inactive, char **xml,
 				       "'%s'",
 				       d->name);
 	*xml = x;
+	return 0;
+}
+
+static bool same_disk(const struct stat *a, const char *path)
+{
+	struct stat b;
+
+	if (!path || stat(path, &b) < 0)
+		return false;
+	if (S_ISBLK(a->st_mode) || S_ISBLK(b.st_mode))
+		return S_ISBLK(a->st_mode) && S_ISBLK(b.st_mode) &&
+		       a->st_rdev == b.st_rdev;
+	return a->st_dev == b.st_dev && a->st_ino == b.st_ino;
+}
+
+int sp_domain_others_using(struct sp_domain *d, const char *source, char **ret,
+			   struct sp_error *err)
+{
+	virDomainPtr *doms = NULL;
+	struct stat want;
+	char *names = NULL;
+	size_t len = 0;
+	FILE *out;
+	int n;
+
+	*ret = NULL;
+	if (!source || stat(source, &want) < 0)
+		return 0;
+	n = virConnectListAllDomains(d->conn, &doms,
+				     VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+	if (n < 0)
+		return sp_domain_error(err, SP_E_LIBVIRT,
+				       "cannot list the running domains of "
+				       "'%s'",
+				       d->uri);
+	out = open_memstream(&names, &len);
+	for (int i = 0; i < n; i++) {
+		char uuid[VIR_UUID_STRING_BUFLEN];
+		struct sp_domain_def *def = NULL;
+		struct sp_error e;
+		char *xml = NULL;
+
+		if (out && virDomainGetUUIDString(doms[i], uuid) == 0 &&
+		    strcmp(uuid, d->uuid) != 0 &&
+		    (xml = virDomainGetXMLDesc(doms[i], 0)) &&
+		    sp_domain_def_parse(xml, strlen(xml), &def, &e) == 0) {
+			for (size_t k = 0; k < def->ndisks; k++)
+				if (same_disk(&want, def->disks[k].source)) {
+					fprintf(out, "%s%s",
+						ftell(out) ? ", " : "",
+						def->name);
+					break;
+				}
+		}
+		sp_domain_def_free(def);
+		free(xml);
+		virDomainFree(doms[i]);
+	}
+	free(doms);
+	if (!out || fclose(out) != 0) {
+		free(names);
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	}
+	if (len == 0)
+		free(names);
+	else
+		*ret = names;
 	return 0;
 }
 

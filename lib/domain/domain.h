@@ -56,6 +56,13 @@ const char *sp_domain_state_name(enum sp_domain_state s);
 int sp_domain_get_xml(struct sp_domain *d, bool inactive, char **xml,
 		      struct sp_error *err);
 
+/* The names of the other running domains that have a disk on @source
+ * (the same file, or the same block device however named), joined by
+ * ", " into *@ret, malloc'd; NULL when there is none, or when @source
+ * cannot be looked at.  Errors: SP_E_LIBVIRT, SP_E_NOMEM. */
+int sp_domain_others_using(struct sp_domain *d, const char *source, char **ret,
+			   struct sp_error *err);
+
 /* The uid and gid the domain's QEMU process runs as (for sockets it must
  * create); errors: SP_E_LIBVIRT. */
 int sp_domain_qemu_owner(struct sp_domain *d, unsigned *uid, unsigned *gid,

@@ -231,6 +231,37 @@ static int plan(struct domain_job *j, struct sp_error *err)
 					    "disk target '%s' of '%s' cannot "
 					    "name a disk in a point",
 					    dd->target, j->d->name);
+		if (dd->shareable && running) {
+			sp_autofree char *others = NULL;
+			int r = sp_domain_others_using(j->d, dd->source,
+						       &others, err);
+			if (r < 0)
+				return r;
+			if (others) {
+				/* QEMU cannot start a backup job on an image
+				 * another QEMU holds open for writing, and
+				 * libvirt 9.0 was seen to crash on that
+				 * failure: the disk is left out, and said. */
+				char reason[512];
+				snprintf(reason, sizeof(reason),
+					 "shared with running domain(s) %s: "
+					 "no still point can hold a disk other "
+					 "VMs write; back it up from one of "
+					 "them, or with them shut off",
+					 others);
+				json_array_append_new(
+				    j->excluded,
+				    json_pack("{s:s, s:s?, s:s}", "target",
+					      dd->target, "source", dd->source,
+					      "reason", reason));
+				warn(
+				    j, "SharedDisk",
+				    "disk '%s' (%s) is left out of this point: "
+				    "%s",
+				    dd->target, dd->source, reason);
+				continue;
+			}
+		}
 		if (dd->shareable)
 			warn(j, "SharedDisk",
 			     "disk '%s' (%s) is shareable: other VMs writing "
@@ -640,6 +671,21 @@ static int still_point(struct domain_job *j,
  * the point's disk set wrong: the job fails rather than publish a VM with
  * a disk missing (or a disk it no longer has).
  */
+/* Was disk @target left out of the point by plan() (j->excluded)? */
+static bool left_out(const struct domain_job *j, const char *target)
+{
+	json_t *x;
+	size_t i;
+
+	json_array_foreach(j->excluded, i, x)
+	{
+		const char *t = json_string_value(json_object_get(x, "target"));
+		if (t && !strcmp(t, target))
+			return true;
+	}
+	return false;
+}
+
 static int check_disks_unchanged(struct domain_job *j, struct sp_error *err)
 {
 	sp_autofree char *xml = NULL;
@@ -654,7 +700,8 @@ static int check_disks_unchanged(struct domain_job *j, struct sp_error *err)
 		return r;
 	for (size_t i = 0; i < now->ndisks; i++) {
 		bool planned = false;
-		if (now->disks[i].backup_no)
+		if (now->disks[i].backup_no ||
+		    left_out(j, now->disks[i].target))
 			continue;
 		n++;
 		for (size_t k = 0; k < j->ndisks; k++)
