@@ -666,11 +666,6 @@ static int still_point(struct domain_job *j,
 	return r;
 }
 
-/*
- * A disk hot-plugged or unplugged while the snapshot was being taken makes
- * the point's disk set wrong: the job fails rather than publish a VM with
- * a disk missing (or a disk it no longer has).
- */
 /* Was disk @target left out of the point by plan() (j->excluded)? */
 static bool left_out(const struct domain_job *j, const char *target)
 {
@@ -685,6 +680,13 @@ static bool left_out(const struct domain_job *j, const char *target)
 	}
 	return false;
 }
+
+/*
+ * A disk hot-plugged or unplugged while the snapshot was being taken makes
+ * the point's disk set wrong: the job fails rather than publish a VM with
+ * a disk missing (or a disk it no longer has).  Disks plan() left out
+ * stay out.
+ */
 
 static int check_disks_unchanged(struct domain_job *j, struct sp_error *err)
 {
@@ -882,7 +884,8 @@ static int transfer(struct domain_job *j, json_t **manifest_out,
 		    .extra = json_pack(
 			"{s:s, s:s, s:b, s:b}", "target", pd->dd->target,
 			"kind",
-			strcmp(pd->dd->type, "block") ? "file" : "block",
+			pd->dd->type && !strcmp(pd->dd->type, "block") ? "block"
+								       : "file",
 			"shareable", pd->dd->shareable, "checkpoint_bitmap",
 			j->bk && j->bk->checkpoint && pd->bitmap),
 		};
