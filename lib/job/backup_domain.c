@@ -231,6 +231,15 @@ static int plan(struct domain_job *j, struct sp_error *err)
 					    "disk target '%s' of '%s' cannot "
 					    "name a disk in a point",
 					    dd->target, j->d->name);
+		if (dd->shareable && j->cfg->skip_shared_disks) {
+			json_array_append_new(
+			    j->excluded,
+			    json_pack("{s:s, s:s?, s:s}", "target", dd->target,
+				      "source", dd->source, "reason",
+				      "shareable: the VM's settings say "
+				      "\"shared_disks\": \"skip\""));
+			continue;
+		}
 		if (dd->shareable && running) {
 			sp_autofree char *others = NULL;
 			int r = sp_domain_others_using(j->d, dd->source,

@@ -28,8 +28,8 @@
 #define ARG_MAX_LEN 4096
 
 static const char *const top_keys[] = {
-    "fsfreeze",	   "freeze_deadline_s", "require", "pause_fallback",
-    "backup_type", "writers",		NULL,
+    "fsfreeze",	   "freeze_deadline_s", "require",	"pause_fallback",
+    "backup_type", "writers",		"shared_disks", NULL,
 };
 
 static const char *const writer_keys[] = {
@@ -325,7 +325,7 @@ static int parse_writer(const struct parse_ctx *p, json_t *o, size_t idx,
 static int parse_top(const struct parse_ctx *p, json_t *root,
 		     struct sp_writer_config *c)
 {
-	const char *require = NULL, *type = NULL;
+	const char *require = NULL, *type = NULL, *shared = NULL;
 	unsigned deadline_s = c->freeze_deadline_ms / 1000;
 	json_t *ws, *o;
 	size_t i;
@@ -344,8 +344,18 @@ static int parse_top(const struct parse_ctx *p, json_t *root,
 	    (r = get_bool(p, root, "pause_fallback", "pause_fallback",
 			  &c->pause_fallback)) < 0 ||
 	    (r = get_string(p, root, "require", "require", &require)) < 0 ||
-	    (r = get_string(p, root, "backup_type", "backup_type", &type)) < 0)
+	    (r = get_string(p, root, "backup_type", "backup_type", &type)) <
+		0 ||
+	    (r = get_string(p, root, "shared_disks", "shared_disks", &shared)) <
+		0)
 		return r;
+	if (shared) {
+		if (strcmp(shared, "capture") != 0 &&
+		    strcmp(shared, "skip") != 0)
+			return bad(p, "shared_disks",
+				   "must be \"capture\" or \"skip\"");
+		c->skip_shared_disks = !strcmp(shared, "skip");
+	}
 	c->freeze_deadline_ms = deadline_s * 1000;
 	if (require) {
 		int level = sp_consistency_parse(require);

@@ -13,6 +13,8 @@
  *	  "pause_fallback": false,       no agent: pause for the snapshot
  *	  "backup_type": "full",         or "copy": passed to hooks (VSS
  *	                                 full/copy semantics)
+ *	  "shared_disks": "capture",     or "skip": <shareable/> disks are
+ *	                                 left out of every point
  *	  "writers": [
  *	    { "name": "postgres", "where": "guest",   or "host"
  *	      "pre":  "/etc/stillpoint/pg-pre.sh",  "pre_args":  ["a"],
@@ -68,6 +70,9 @@ struct sp_writer_config {
 	enum sp_consistency require; /* default CRASH (never fail) */
 	bool pause_fallback;	     /* default false */
 	char *backup_type;	     /* "full" (default) or "copy" */
+	bool skip_shared_disks;	     /* "shared_disks": "skip"; default
+					"capture" (crash-consistent, with a
+					warning) */
 	struct sp_writer_def *writers;
 	size_t nwriters;
 };

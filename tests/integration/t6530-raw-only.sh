@@ -10,7 +10,8 @@
 # ("Could not replace node: Failed to get shared "write" lock"), and
 # libvirt 9.0's qemu-event thread was seen to crash on that failure, so
 # the disk is left out of the point, with the other guest named, and
-# libvirtd keeps running.
+# libvirtd keeps running.  Last, the VM's settings leave the shareable
+# disk out of every point ("shared_disks": "skip").
 . "$(dirname "$0")/lib.sh"
 . "$SP_TOP/tests/lab/lab.sh"
 lab_need
@@ -83,6 +84,18 @@ check "...and said in a SharedDisk warning" \
 check "libvirtd still answers, no job is left on the first guest" \
 	bash -c "virsh domjobinfo '$a' | grep -q 'Job type: *None'"
 lab_undefine "$b"
+
+# The VM's settings can leave shareable disks out of every point.
+mkdir -m 0700 "$T/wr"
+echo '{"shared_disks": "skip"}' >"$T/wr/a.json"
+chmod 0600 "$T/wr/a.json"
+sp --json backup "$a" --writers "$T/wr/a.json" >p4.json 2>p4.err
+check "with \"shared_disks\": \"skip\", the backup succeeds" test $? = 0
+check "...and leaves the shareable disk out, saying why" \
+	jqe '(.excluded_disks | map(select(.target == "vdb" and (.reason | contains("shared_disks")))) | length == 1) and [.disks[].name] == ["vda"]' p4.json
+echo '{"shared_disks": "sometimes"}' >"$T/wr/a.json"
+expect_fail WriterConfigInvalid "an unknown shared_disks value is refused" \
+	sp backup "$a" --writers "$T/wr/a.json"
 lab_stop "$a" 60
 
 for n in 1 2; do

@@ -84,6 +84,7 @@ static void test_defaults(void)
 		CHECK(c->fsfreeze);
 		CHECK_INT(c->freeze_deadline_ms, 10000);
 		CHECK_STR(c->backup_type, "full");
+		CHECK(!c->skip_shared_disks);
 		CHECK_INT(c->nwriters, 0);
 	}
 	sp_writer_config_free(c);
@@ -100,7 +101,7 @@ static void test_parse_good(void)
 	static const char json[] =
 	    "{ \"fsfreeze\": false, \"freeze_deadline_s\": 30,"
 	    "  \"require\": \"application\", \"pause_fallback\": true,"
-	    "  \"backup_type\": \"copy\","
+	    "  \"backup_type\": \"copy\", \"shared_disks\": \"skip\","
 	    "  \"writers\": ["
 	    "    { \"name\": \"postgres\", \"where\": \"guest\","
 	    "      \"pre\": \"/etc/stillpoint/pg-pre.sh\","
@@ -125,6 +126,7 @@ static void test_parse_good(void)
 	CHECK_INT(c->require, SP_CONSISTENCY_APPLICATION);
 	CHECK(c->pause_fallback);
 	CHECK_STR(c->backup_type, "copy");
+	CHECK(c->skip_shared_disks);
 	CHECK_INT(c->nwriters, 2);
 	w = &c->writers[0];
 	CHECK_STR(w->name, "postgres");
@@ -190,6 +192,8 @@ static void test_parse_bad(void)
 	    {"{\"require\": 2}", "'require'"},
 	    {"{\"pause_fallback\": null}", "'pause_fallback'"},
 	    {"{\"backup_type\": \"incremental\"}", "'backup_type'"},
+	    {"{\"shared_disks\": \"sometimes\"}", "'shared_disks'"},
+	    {"{\"shared_disks\": true}", "'shared_disks'"},
 	    {"{\"writers\": {}}", "'writers'"},
 	    {"{\"writers\": [42]}", "'writers[0]'"},
 	    {W(", \"prex\": \"/x\""), "'writers[0].prex'"},
