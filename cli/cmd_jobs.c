@@ -204,13 +204,8 @@ int cmd_jobs(struct cli *cli, int argc, char **argv)
 		return cli_usage_error("jobs", "unexpected argument '%s'",
 				       argv[optind]);
 	r = sp_state_open(NULL, &st, &err);
-	if (r == 0) {
-		/* A job whose process is gone (a backup killed with
-		 * SIGKILL) is shown as it ended, not as in progress. */
-		struct sp_error ignored;
-		sp_state_jobs_recover(st, NULL, &ignored);
+	if (r == 0)
 		r = sp_state_jobs_list(st, vm, status, since, &list, &err);
-	}
 	sp_state_close(st);
 	if (r < 0)
 		return cli_fail(cli, &err);
@@ -272,11 +267,8 @@ int cmd_job(struct cli *cli, int argc, char **argv)
 		return cli_usage_error("job", "a job id is a number, not '%s'",
 				       idtxt);
 	r = sp_state_open(NULL, &st, &err);
-	if (r == 0) {
-		struct sp_error ignored; /* as in 'jobs' */
-		sp_state_jobs_recover(st, NULL, &ignored);
+	if (r == 0)
 		r = sp_state_job_get(st, id, &j, &err);
-	}
 	if (r == 0 && cancel)
 		r = cli_job_cancel(st, id, &pid, &err);
 	if (r == 0 && cancel) {

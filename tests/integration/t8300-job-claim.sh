@@ -76,17 +76,4 @@ expect_fail JobNotQueued "--job-id of a job that already ran is refused" \
 	sp backup vm1 --job-id "$id"
 check "...and the job keeps its outcome" \
 	bash -c "sp --json job $id | jqe '.status == \"failed\" and .code == \"LibvirtFailed\"'"
-
-# A command's job killed with SIGKILL, no daemon running: the next 'jobs'
-# shows it ended (Interrupted), not in progress for ever.
-STILLPOINT_TEST_HOLD=job-created:20000 "$SP" --no-progress backup vm1 \
-	--connect "$nolibvirt" >/dev/null 2>/dev/null &
-kpid=$!
-check "the command's job is in progress" \
-	wait_for 10 bash -c "sp --json jobs --vm vm1 | jqe '.[0].status == \"in progress\" and .[0].pid == $kpid'"
-kid=$(sp --json jobs --vm vm1 | jq '.[0].id')
-kill -9 $kpid
-wait $kpid 2>/dev/null
-check "after kill -9, 'jobs' lists it failed with Interrupted" \
-	bash -c "sp --json jobs --vm vm1 | jqe '.[] | select(.id == $kid) | .status == \"failed\" and .code == \"Interrupted\"'"
 done_testing
