@@ -7,7 +7,8 @@
 # VaultIOError (not PointNotFound) and prune prunes nothing; an I/O error
 # opening a restore directory is TargetWriteFailed (not TargetNotFound,
 # "create it first"); qemu-nbd failing to read a qcow2 source is
-# DiskReadFailed (not DiskFormatUnsupported); ENOSPC in qemu-nbd writing a
+# DiskReadFailed (not DiskFormatUnsupported), and a raw source's read
+# error is not taken for a disk that shrank; ENOSPC in qemu-nbd writing a
 # qcow2 target, at any of its writes, is TargetFull.
 . "$(dirname "$0")/lib.sh"
 need_root
@@ -88,6 +89,13 @@ for n in 1 2 3; do
 done
 expect_fail DiskFormatUnsupported "a file that is not qcow2 declared qcow2 still is DiskFormatUnsupported" \
 	sp --vault "$V" backup --name q --disk a.raw:qcow2
+
+# 5b. A raw source failing a read is an I/O error, not a disk that shrank.
+expect_fail DiskReadFailed "EIO reading a raw source" \
+	shim "op=read,nth=1,errno=EIO,path=$T/a.raw" \
+	sp --vault "$V" backup --name r --disk a.raw:raw
+check "...says so, not 'did it shrink?'" \
+	bash -c "grep -q 'Input/output error' '$T/.err' && ! grep -q shrink '$T/.err'"
 
 # 6. ENOSPC in qemu-nbd writing a qcow2 target, write by write (the last
 # ones come with the flush).
