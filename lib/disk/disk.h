@@ -149,6 +149,13 @@ enum sp_disk_target_flags {
 	SP_DISK_TARGET_FORCE = 1 << 0, /* replace an existing file */
 };
 
+/* The code of a target's failed write, flush or sync for errno @errnum:
+ * SP_E_TARGET_FULL for ENOSPC and EDQUOT, else SP_E_TARGET_WRITE. */
+int sp_disk_target_code(int errnum);
+/* The code of a restore directory that cannot be opened: only ENOENT and
+ * ENOTDIR say it is not there (SP_E_TARGET_NOT_FOUND). */
+int sp_disk_target_dir_code(int errnum);
+
 /*
  * Prepare to write a disk of @size bytes to @path in @fmt (RAW or QCOW2;
  * ignored for block devices, which are written raw).  A regular file is

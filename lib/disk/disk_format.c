@@ -246,10 +246,16 @@ int sp_disk_source_check_unchanged(struct sp_disk_source *src,
 #define PARTIAL_MARK ".partial-"
 #define PARTIAL_RANDOM 6
 
-static int target_code(int e)
+int sp_disk_target_code(int errnum)
 {
-	return e == ENOSPC || e == EDQUOT ? SP_E_TARGET_FULL
-					  : SP_E_TARGET_WRITE;
+	return sp_errno_to_code(errnum, SP_E_TARGET_WRITE, SP_E_TARGET_FULL, 0);
+}
+
+int sp_disk_target_dir_code(int errnum)
+{
+	return errnum == ENOENT || errnum == ENOTDIR
+		   ? SP_E_TARGET_NOT_FOUND
+		   : sp_disk_target_code(errnum);
 }
 
 /* ".NAME.partial-XXXXXX": the name a target's temporary file has. */
@@ -339,7 +345,8 @@ static int create_partial(struct sp_disk_target *t, const char *dir,
 			int e = errno;
 			free(t->tmp_name);
 			t->tmp_name = NULL;
-			return sp_error_set_errno(err, target_code(e), e,
+			return sp_error_set_errno(err, sp_disk_target_code(e),
+						  e,
 						  "cannot create a file in "
 						  "'%s'",
 						  dir);
@@ -438,11 +445,9 @@ int sp_disk_target_create(const char *path, enum sp_disk_format fmt,
 	}
 	t->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (t->dir_fd < 0) {
-		r = sp_error_set_errno(
-		    err,
-		    errno == ENOENT || errno == ENOTDIR ? SP_E_TARGET_NOT_FOUND
-							: SP_E_TARGET_WRITE,
-		    errno, "cannot open directory '%s'", dir);
+		r = sp_error_set_errno(err, sp_disk_target_dir_code(errno),
+				       errno, "cannot open directory '%s'",
+				       dir);
 		goto done;
 	}
 	r = check_existing(t, flags, &is_block, err);
@@ -527,8 +532,8 @@ int sp_disk_target_commit(struct sp_disk_target *t, struct sp_error *err)
 	if (t->tmp_name) {
 		/* Still locked: no sweep takes it before it has its name. */
 		if (renameat(t->dir_fd, t->tmp_name, t->dir_fd, t->name) < 0) {
-			r = sp_error_set_errno(err, target_code(errno), errno,
-					       "cannot rename onto '%s'",
+			r = sp_error_set_errno(err, sp_disk_target_code(errno),
+					       errno, "cannot rename onto '%s'",
 					       t->path);
 			sp_disk_target_abort(t);
 			return r;

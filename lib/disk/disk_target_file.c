@@ -18,12 +18,6 @@
 #include "util/fault.h"
 #include "util/fileio.h"
 
-static int write_code(int e)
-{
-	return e == ENOSPC || e == EDQUOT ? SP_E_TARGET_FULL
-					  : SP_E_TARGET_WRITE;
-}
-
 static int fd_pwrite(struct sp_disk_target *t, const void *buf, size_t len,
 		     uint64_t offset, struct sp_error *err)
 {
@@ -32,7 +26,7 @@ static int fd_pwrite(struct sp_disk_target *t, const void *buf, size_t len,
 	sp_test_hold("target");
 	r = sp_pwrite_all(t->fd, buf, len, (off_t)offset);
 	if (r < 0)
-		return sp_error_set_errno(err, write_code(-r), -r,
+		return sp_error_set_errno(err, sp_disk_target_code(-r), -r,
 					  "cannot write '%s' at offset %llu",
 					  t->path, (unsigned long long)offset);
 	/* Start writing back now, while the other workers still hash and
@@ -47,7 +41,8 @@ static int file_zeroes(struct sp_disk_target *t, uint64_t offset, uint64_t len,
 {
 	if (fallocate(t->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      (off_t)offset, (off_t)len) < 0)
-		return sp_error_set_errno(err, write_code(errno), errno,
+		return sp_error_set_errno(err, sp_disk_target_code(errno),
+					  errno,
 					  "cannot zero '%s' at offset %llu",
 					  t->path, (unsigned long long)offset);
 	return 0;
@@ -56,12 +51,12 @@ static int file_zeroes(struct sp_disk_target *t, uint64_t offset, uint64_t len,
 static int fd_finish(struct sp_disk_target *t, struct sp_error *err)
 {
 	if (fsync(t->fd) < 0)
-		return sp_error_set_errno(err, write_code(errno), errno,
-					  "cannot flush '%s'", t->path);
+		return sp_error_set_errno(err, sp_disk_target_code(errno),
+					  errno, "cannot flush '%s'", t->path);
 	if (close(t->fd) < 0) {
 		t->fd = -1;
-		return sp_error_set_errno(err, write_code(errno), errno,
-					  "cannot close '%s'", t->path);
+		return sp_error_set_errno(err, sp_disk_target_code(errno),
+					  errno, "cannot close '%s'", t->path);
 	}
 	t->fd = -1;
 	return 0;
@@ -84,8 +79,8 @@ int sp_disk_target_file_open(struct sp_disk_target *t, struct sp_error *err)
 {
 	t->ops = &sp_disk_target_file_ops;
 	if (ftruncate(t->fd, (off_t)t->size) < 0)
-		return sp_error_set_errno(err, write_code(errno), errno,
-					  "cannot size '%s'", t->path);
+		return sp_error_set_errno(err, sp_disk_target_code(errno),
+					  errno, "cannot size '%s'", t->path);
 	return 0;
 }
 

@@ -21,16 +21,6 @@
 
 #define NBD_MAX_IO (32u << 20)
 
-/* The code of a failed request: a full file system (or quota) is
- * TargetFull, whichever request met it. */
-static int target_failure_code(void)
-{
-	int e = nbd_get_errno();
-
-	return e == ENOSPC || e == EDQUOT ? SP_E_TARGET_FULL
-					  : SP_E_TARGET_WRITE;
-}
-
 static int nbd_write(struct sp_disk_target *t, const void *buf, size_t len,
 		     uint64_t offset, struct sp_error *err)
 {
@@ -39,11 +29,12 @@ static int nbd_write(struct sp_disk_target *t, const void *buf, size_t len,
 	while (len > 0) {
 		size_t step = len > NBD_MAX_IO ? NBD_MAX_IO : len;
 		if (nbd_pwrite(t->nbd, p, step, offset, 0) < 0)
-			return sp_error_set(err, target_failure_code(),
-					    "cannot write '%s' at offset %llu: "
-					    "%s",
-					    t->path, (unsigned long long)offset,
-					    nbd_get_error());
+			return sp_error_set(
+			    err, sp_disk_target_code(nbd_get_errno()),
+			    "cannot write '%s' at offset %llu: "
+			    "%s",
+			    t->path, (unsigned long long)offset,
+			    nbd_get_error());
 		p += step;
 		len -= step;
 		offset += step;
@@ -57,11 +48,12 @@ static int nbd_zeroes(struct sp_disk_target *t, uint64_t offset, uint64_t len,
 	while (len > 0) {
 		uint64_t step = len > (1ull << 30) ? (1ull << 30) : len;
 		if (nbd_zero(t->nbd, step, offset, 0) < 0)
-			return sp_error_set(err, target_failure_code(),
-					    "cannot zero '%s' at offset %llu: "
-					    "%s",
-					    t->path, (unsigned long long)offset,
-					    nbd_get_error());
+			return sp_error_set(
+			    err, sp_disk_target_code(nbd_get_errno()),
+			    "cannot zero '%s' at offset %llu: "
+			    "%s",
+			    t->path, (unsigned long long)offset,
+			    nbd_get_error());
 		offset += step;
 		len -= step;
 	}
@@ -73,18 +65,15 @@ static int nbd_finish(struct sp_disk_target *t, struct sp_error *err)
 	int r = 0;
 
 	if (nbd_flush(t->nbd, 0) < 0)
-		r = sp_error_set(err, target_failure_code(),
+		r = sp_error_set(err, sp_disk_target_code(nbd_get_errno()),
 				 "cannot flush '%s': %s", t->path,
 				 nbd_get_error());
 	sp_disk_nbd_disconnect(&t->nbd);
 	if (r < 0)
 		return r;
 	if (fsync(t->lock_fd) < 0)
-		r = sp_error_set_errno(err,
-				       errno == ENOSPC || errno == EDQUOT
-					   ? SP_E_TARGET_FULL
-					   : SP_E_TARGET_WRITE,
-				       errno, "cannot flush '%s'", t->path);
+		r = sp_error_set_errno(err, sp_disk_target_code(errno), errno,
+				       "cannot flush '%s'", t->path);
 	return r;
 }
 

@@ -195,6 +195,60 @@ static int load_settings(struct domain_job *j, struct sp_error *err)
 	return 0;
 }
 
+/* Record disk @dd as left out of the point, for @why. */
+static void exclude(struct domain_job *j, const struct sp_domain_disk *dd,
+		    const char *why)
+{
+	json_array_append_new(
+	    j->excluded, json_pack("{s:s, s:s?, s:s}", "target", dd->target,
+				   "source", dd->source, "reason", why));
+}
+
+/*
+ * A shareable disk: left out (*@out) when the VM's settings say so, or
+ * when another running domain has it open: QEMU cannot start a backup
+ * job on an image another QEMU holds open for writing, and libvirt 9.0
+ * was seen to crash on that failure.  Otherwise captured, with a warning.
+ */
+static int plan_shared_disk(struct domain_job *j,
+			    const struct sp_domain_disk *dd, bool running,
+			    bool *out, struct sp_error *err)
+{
+	sp_autofree char *others = NULL;
+	char why[512];
+
+	*out = true;
+	if (j->cfg->skip_shared_disks) {
+		exclude(j, dd,
+			"shareable: the VM's settings say \"shared_disks\": "
+			"\"skip\"");
+		return 0;
+	}
+	if (running) {
+		int r = sp_domain_others_using(j->d, dd->source, &others, err);
+		if (r < 0)
+			return r;
+	}
+	if (others) {
+		snprintf(why, sizeof(why),
+			 "shared with running domain(s) %s: no still point "
+			 "can hold a disk other VMs write; back it up from one "
+			 "of them, or with them shut off",
+			 others);
+		exclude(j, dd, why);
+		warn(j, "SharedDisk",
+		     "disk '%s' (%s) is left out of this point: %s", dd->target,
+		     dd->source, why);
+		return 0;
+	}
+	*out = false;
+	warn(j, "SharedDisk",
+	     "disk '%s' (%s) is shareable: other VMs writing to it are not "
+	     "frozen with '%s'",
+	     dd->target, dd->source, j->d->name);
+	return 0;
+}
+
 /*
  * Choose the disks, their sizes, which keep a bitmap in the new checkpoint
  * (qcow2 ones: domain_xml.h) and the incremental base.  A disk that cannot
@@ -218,12 +272,9 @@ static int plan(struct domain_job *j, struct sp_error *err)
 		virDomainBlockInfo info;
 
 		if (dd->backup_no) {
-			json_array_append_new(
-			    j->excluded,
-			    json_pack("{s:s, s:s?, s:s}", "target", dd->target,
-				      "source", dd->source, "reason",
-				      dd->why_excluded ? dd->why_excluded
-						       : "excluded"));
+			exclude(j, dd,
+				dd->why_excluded ? dd->why_excluded
+						 : "excluded");
 			continue;
 		}
 		if (!sp_name_is_valid(dd->target))
@@ -231,51 +282,14 @@ static int plan(struct domain_job *j, struct sp_error *err)
 					    "disk target '%s' of '%s' cannot "
 					    "name a disk in a point",
 					    dd->target, j->d->name);
-		if (dd->shareable && j->cfg->skip_shared_disks) {
-			json_array_append_new(
-			    j->excluded,
-			    json_pack("{s:s, s:s?, s:s}", "target", dd->target,
-				      "source", dd->source, "reason",
-				      "shareable: the VM's settings say "
-				      "\"shared_disks\": \"skip\""));
-			continue;
-		}
-		if (dd->shareable && running) {
-			sp_autofree char *others = NULL;
-			int r = sp_domain_others_using(j->d, dd->source,
-						       &others, err);
+		if (dd->shareable) {
+			bool out = false;
+			int r = plan_shared_disk(j, dd, running, &out, err);
 			if (r < 0)
 				return r;
-			if (others) {
-				/* QEMU cannot start a backup job on an image
-				 * another QEMU holds open for writing, and
-				 * libvirt 9.0 was seen to crash on that
-				 * failure: the disk is left out, and said. */
-				char reason[512];
-				snprintf(reason, sizeof(reason),
-					 "shared with running domain(s) %s: "
-					 "no still point can hold a disk other "
-					 "VMs write; back it up from one of "
-					 "them, or with them shut off",
-					 others);
-				json_array_append_new(
-				    j->excluded,
-				    json_pack("{s:s, s:s?, s:s}", "target",
-					      dd->target, "source", dd->source,
-					      "reason", reason));
-				warn(
-				    j, "SharedDisk",
-				    "disk '%s' (%s) is left out of this point: "
-				    "%s",
-				    dd->target, dd->source, reason);
+			if (out)
 				continue;
-			}
 		}
-		if (dd->shareable)
-			warn(j, "SharedDisk",
-			     "disk '%s' (%s) is shareable: other VMs writing "
-			     "to it are not frozen with '%s'",
-			     dd->target, dd->source, j->d->name);
 		if (running) {
 			if (virDomainGetBlockInfo(j->d->dom, dd->target, &info,
 						  0) < 0)

@@ -329,15 +329,18 @@ static int plan_targets(const struct sp_restore_opts *o, json_t *disks,
 				    : sp_error_set(err, SP_E_NOMEM,
 						   "out of memory");
 		}
-		if (dfd < 0 && (open_errno == ENOENT || open_errno == ENOTDIR))
-			return sp_error_set(err, SP_E_TARGET_NOT_FOUND,
-					    "restore directory '%s' does not "
-					    "exist (create it first)",
-					    o->to_dir);
-		if (dfd < 0)
+		if (dfd < 0) {
+			int code = sp_disk_target_dir_code(open_errno);
+			if (code == SP_E_TARGET_NOT_FOUND)
+				return sp_error_set(err, code,
+						    "restore directory '%s' "
+						    "does not exist (create it "
+						    "first)",
+						    o->to_dir);
 			return sp_error_set_errno(
-			    err, SP_E_TARGET_WRITE, open_errno,
+			    err, code, open_errno,
 			    "cannot open restore directory '%s'", o->to_dir);
+		}
 	}
 	json_array_foreach(disks, i, d)
 	{
@@ -410,10 +413,7 @@ static int restore_config(int pfd, json_t *cfg, const char *dir, bool force,
 	}
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
-		return sp_error_set_errno(err,
-					  errno == ENOENT || errno == ENOTDIR
-					      ? SP_E_TARGET_NOT_FOUND
-					      : SP_E_TARGET_WRITE,
+		return sp_error_set_errno(err, sp_disk_target_dir_code(errno),
 					  errno, "cannot open '%s'", dir);
 	r = check_in_dir(dfd, fname, path, fname, force, err);
 	if (r < 0 || check_only)

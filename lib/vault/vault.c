@@ -741,12 +741,11 @@ static int list_from_manifests(struct sp_vault *v, const char *name,
 
 	/* Without the catalog nothing else knows the points of a directory
 	 * that cannot be read: no listing rather than a short one. */
-	json_object_foreach(unreadable, key, val)
-	{
-		if (r == 0)
-			r = sp_error_set(err, SP_E_VAULT_IO, "%s",
-					 json_string_value(val));
-	}
+	void *first = json_object_iter(unreadable);
+	if (r == 0 && first)
+		r = sp_error_set(
+		    err, SP_E_VAULT_IO, "%s",
+		    json_string_value(json_object_iter_value(first)));
 	json_decref(unreadable);
 	if (r < 0) {
 		json_decref(set);

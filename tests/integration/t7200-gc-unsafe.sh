@@ -126,12 +126,13 @@ cp good.idx "$idx"
 # not the manifest's
 man="$T/vault/points/vmA/$ida/manifest.json"
 cp "$man" good.json
-python3 - "$idx" "$man" <<'EOF'
+# resign EDIT: apply the Python statement EDIT to the index's bytes b,
+# then make its checksum and the manifest's index_sha256 agree anew.
+cat >resign.py <<'EOF'
 import hashlib, json, sys
-p, m = sys.argv[1], sys.argv[2]
+p, m, edit = sys.argv[1], sys.argv[2], sys.argv[3]
 b = bytearray(open(p, 'rb').read())
-size = int.from_bytes(b[8:16], 'little') - 4096   # same slot count
-b[8:16] = size.to_bytes(8, 'little')
+exec(edit)
 body = bytes(b[:-32])
 b[-32:] = hashlib.sha256(body).digest()
 open(p, 'wb').write(bytes(b))
@@ -139,6 +140,10 @@ j = json.load(open(m))
 j['disks'][0]['index_sha256'] = hashlib.sha256(body).hexdigest()
 json.dump(j, open(m, 'w'), indent=2, sort_keys=True)
 EOF
+resign() { python3 resign.py "$idx" "$man" "$1"; }
+
+# same slot count, 4 KiB less
+resign "b[8:16] = (int.from_bytes(b[8:16], 'little') - 4096).to_bytes(8, 'little')"
 gc_refuses "an index of another disk size" "vmA@$ida"
 cp good.idx "$idx"
 cp good.json "$man"
@@ -146,24 +151,12 @@ restores "manifest and index repaired" vmA
 
 # a data slot replaced by a zero slot, checksum and index_sha256 made
 # anew: only the disk's digest tells
-if jqe '.disks[0].digest' "$man"; then
-	python3 - "$idx" "$man" <<'EOF2'
-import hashlib, json, sys
-p, m = sys.argv[1], sys.argv[2]
-b = bytearray(open(p, 'rb').read())
-b[64 + 32 * 7:64 + 32 * 8] = bytes(32)   # slot 7 held data
-body = bytes(b[:-32])
-b[-32:] = hashlib.sha256(body).digest()
-open(p, 'wb').write(bytes(b))
-j = json.load(open(m))
-j['disks'][0]['index_sha256'] = hashlib.sha256(body).hexdigest()
-json.dump(j, open(m, 'w'), indent=2, sort_keys=True)
-EOF2
-	gc_refuses "a slot substituted, checksums made anew" "digest"
-	cp good.idx "$idx"
-	cp good.json "$man"
-	restores "index repaired after a substituted slot" vmA
-fi
+check "the manifest records the disk's digest" jqe '.disks[0].digest' "$man"
+resign "b[64 + 32 * 7:64 + 32 * 8] = bytes(32)"   # slot 7 held data
+gc_refuses "a slot substituted, checksums made anew" "digest"
+cp good.idx "$idx"
+cp good.json "$man"
+restores "index repaired after a substituted slot" vmA
 
 # 4. with every point readable, gc works: nothing is unreferenced.
 expect_ok "gc runs" sp gc --json
