@@ -11,7 +11,7 @@ qemu-utils e2fsprogs util-linux openssl sqlite3 jq zstd python3
 libvirt-dev libxml2-dev
 libvirt-daemon-system libvirt-daemon-system-sysv libvirt-daemon-driver-qemu
 libvirt-clients qemu-system-x86 qemu-guest-agent busybox-static cpio
-tzdata debootstrap ovmf swtpm swtpm-tools lvm2"
+tzdata debootstrap ovmf swtpm swtpm-tools"
 # The test lab (tests/lab/) runs tiny guests under libvirt.  We take
 # libvirt-daemon-system, not the bare libvirt-daemon: its postinst creates
 # the libvirt-qemu user and group the Debian build runs QEMU as, and the
@@ -20,8 +20,7 @@ tzdata debootstrap ovmf swtpm swtpm-tools lvm2"
 # into containers where no service manager runs (the lab starts libvirtd
 # and virtlogd by hand).  qemu-guest-agent is only copied into the guest.
 # ovmf and swtpm give lab guests UEFI firmware and an emulated TPM (their
-# NVRAM and TPM state are part of a point); lvm2 makes logical volumes on
-# loop devices for the block-disk tests and benchmarks.
+# NVRAM and TPM state are part of a point).
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
