@@ -343,6 +343,25 @@ bool sp_domain_disk_keeps_bitmap(const struct sp_domain_disk *d,
 	return false;
 }
 
+/* <dataStore type=T><format type=F/><source file|dev=P/></dataStore> of
+ * a qcow2 image with an external data file; 0 or SP_E_NOMEM. */
+static int data_store_read(const xmlNode *ds, struct sp_domain_disk *d)
+{
+	if (!ds)
+		return 0;
+	if (dup_prop(ds, "type", true, &d->data_type) < 0 ||
+	    dup_or(&d->data_type, "file") < 0 ||
+	    dup_prop(child(ds, "format"), "type", true, &d->data_format) < 0)
+		return SP_E_NOMEM;
+	if (!strcmp(d->data_type, "file"))
+		return dup_prop(child(ds, "source"), "file", true,
+				&d->data_source);
+	if (!strcmp(d->data_type, "block"))
+		return dup_prop(child(ds, "source"), "dev", true,
+				&d->data_source);
+	return 0;
+}
+
 /* Fill @d from <disk> element @n; 0 or SP_E_NOMEM (target may be NULL). */
 static int disk_read(const xmlNode *n, struct sp_domain_disk *d)
 {
@@ -364,6 +383,8 @@ static int disk_read(const xmlNode *n, struct sp_domain_disk *d)
 	else if (!strcmp(d->type, "block"))
 		src_attr = "dev";
 	if (src_attr && dup_prop(src, src_attr, true, &d->source) < 0)
+		return SP_E_NOMEM;
+	if (data_store_read(child(src, "dataStore"), d) < 0)
 		return SP_E_NOMEM;
 	d->readonly = child(n, "readonly") != NULL;
 	d->shareable = child(n, "shareable") != NULL;
@@ -451,6 +472,66 @@ static int domain_root(xmlDocPtr doc, xmlNode **ret, struct sp_error *err)
 	return 0;
 }
 
+/* An element @name in namespace SP_CBT_XMLNS. */
+static bool is_cbt_elem(const xmlNode *n, const char *name)
+{
+	return n && n->type == XML_ELEMENT_NODE && n->ns && n->ns->href &&
+	       xmlStrEqual(n->ns->href, BAD_CAST SP_CBT_XMLNS) &&
+	       xmlStrEqual(n->name, BAD_CAST name);
+}
+
+/* <metadata><cbt xmlns=SP_CBT_XMLNS>, or NULL. */
+static xmlNode *cbt_record(const xmlNode *root)
+{
+	for (xmlNode *n = child(root, "metadata") ? child(root, "metadata")
+							->children
+						  : NULL;
+	     n; n = n->next)
+		if (is_cbt_elem(n, "cbt"))
+			return n;
+	return NULL;
+}
+
+/* The record's <disk target=@target>, or NULL. */
+static xmlNode *cbt_record_disk(const xmlNode *rec, const char *target)
+{
+	for (xmlNode *n = rec ? rec->children : NULL; n; n = n->next) {
+		sp_autoxmlstr xmlChar *t = NULL;
+
+		if (!is_cbt_elem(n, "disk"))
+			continue;
+		t = xmlGetNoNsProp(n, BAD_CAST "target");
+		if (t && xmlStrEqual(t, BAD_CAST target))
+			return n;
+	}
+	return NULL;
+}
+
+/* A disk counts as adopted only when the record names it with the very
+ * metadata image it runs on, and its data store is raw: a definition
+ * edited by hand since is not taken for ours.  0 or SP_E_NOMEM. */
+static int cbt_marks_read(const xmlNode *root, struct sp_domain_def *def)
+{
+	xmlNode *rec = cbt_record(root);
+
+	for (size_t i = 0; rec && i < def->ndisks; i++) {
+		struct sp_domain_disk *d = &def->disks[i];
+		xmlNode *n = cbt_record_disk(rec, d->target);
+		sp_autoxmlstr xmlChar *meta = NULL;
+
+		if (!n || !d->source || !d->data_source ||
+		    (d->data_format && strcmp(d->data_format, "raw")))
+			continue;
+		meta = xmlGetNoNsProp(n, BAD_CAST "meta");
+		if (meta && !strcmp((const char *)meta, d->source)) {
+			d->cbt_meta = strdup(d->source);
+			if (!d->cbt_meta)
+				return SP_E_NOMEM;
+		}
+	}
+	return 0;
+}
+
 static int def_from_doc(xmlDocPtr doc, struct sp_domain_def **ret,
 			struct sp_error *err)
 {
@@ -471,6 +552,8 @@ static int def_from_doc(xmlDocPtr doc, struct sp_domain_def **ret,
 	r = disks_read(root, def, err);
 	if (r < 0)
 		return r;
+	if (cbt_marks_read(root, def) < 0)
+		return no_memory(err);
 	*ret = sp_steal_ptr(&def);
 	return 0;
 }
@@ -503,6 +586,10 @@ void sp_domain_def_free(struct sp_domain_def *def)
 		free(d->type);
 		free(d->source);
 		free(d->format);
+		free(d->data_source);
+		free(d->data_type);
+		free(d->data_format);
+		free(d->cbt_meta);
 	}
 	free(def->disks);
 	free(def->name);
@@ -784,6 +871,30 @@ static int rewrite(xmlNode *root, const char *name, const char *new_name,
 	return 0;
 }
 
+/* @doc as text into *@out (malloc'd, NUL-terminated). */
+static int doc_text(xmlDocPtr doc, char **out, struct sp_error *err)
+{
+	struct xml_read st = {0};
+	struct xml_quiet q;
+	xmlChar *text = NULL;
+	int n = 0;
+
+	quiet_begin(&q, &st);
+	xmlDocDumpFormatMemoryEnc(doc, &text, &n, "UTF-8", 0);
+	quiet_end(&q);
+	if (!text || n < 0) {
+		xmlFree(text);
+		return no_memory(err);
+	}
+	*out = malloc((size_t)n + 1);
+	if (*out) {
+		memcpy(*out, text, (size_t)n);
+		(*out)[n] = '\0';
+	}
+	xmlFree(text);
+	return *out ? 0 : no_memory(err);
+}
+
 int sp_domain_xml_for_restore(const char *xml, size_t len, const char *new_name,
 			      const struct sp_domain_disk_map *maps,
 			      size_t nmaps, char **out, struct sp_error *err)
@@ -792,8 +903,7 @@ int sp_domain_xml_for_restore(const char *xml, size_t len, const char *new_name,
 	sp_autoptr(sp_domain_def) struct sp_domain_def *def = NULL;
 	struct xml_read st = {0};
 	struct xml_quiet q;
-	xmlChar *text = NULL;
-	int r, n = 0;
+	int r;
 
 	if (out)
 		*out = NULL;
@@ -811,18 +921,214 @@ int sp_domain_xml_for_restore(const char *xml, size_t len, const char *new_name,
 	quiet_begin(&q, &st);
 	r = rewrite(xmlDocGetRootElement(doc), def->name, new_name, maps, nmaps,
 		    err);
-	if (r == 0)
-		xmlDocDumpFormatMemoryEnc(doc, &text, &n, "UTF-8", 0);
 	quiet_end(&q);
 	if (r < 0)
 		return r;
-	if (!text || n < 0)
-		return no_memory(err);
-	*out = malloc((size_t)n + 1);
-	if (*out) {
-		memcpy(*out, text, (size_t)n);
-		(*out)[n] = '\0';
+	return doc_text(doc, out, err);
+}
+
+/* ---- changed-block tracking for raw disks --------------------------------
+ */
+
+static int set_driver_type(xmlNode *disk, const char *fmt)
+{
+	xmlNode *driver = child(disk, "driver");
+	int r;
+
+	if (!driver) {
+		driver =
+		    xmlNewDocNode(disk->doc, NULL, BAD_CAST "driver", NULL);
+		if (!driver)
+			return SP_E_NOMEM;
+		r = insert_before(disk, elem_from(disk->children), driver);
+		if (r < 0) {
+			xmlFreeNode(driver);
+			return r;
+		}
+		if (!xmlSetProp(driver, BAD_CAST "name", BAD_CAST "qemu"))
+			return SP_E_NOMEM;
 	}
-	xmlFree(text);
-	return *out ? 0 : no_memory(err);
+	return xmlSetProp(driver, BAD_CAST "type", BAD_CAST fmt) ? 0
+								 : SP_E_NOMEM;
+}
+
+/* The domain's <metadata><cbt xmlns=SP_CBT_XMLNS>, made if missing. */
+static xmlNode *cbt_record_get(xmlNode *root)
+{
+	xmlNode *md = child(root, "metadata"), *rec = cbt_record(root);
+	xmlNsPtr ns;
+
+	if (rec)
+		return rec;
+	if (!md) {
+		md = xmlNewDocNode(root->doc, NULL, BAD_CAST "metadata", NULL);
+		if (!md || insert_before(root, NULL, md) < 0) {
+			xmlFreeNode(md);
+			return NULL;
+		}
+	}
+	rec = xmlNewDocNode(root->doc, NULL, BAD_CAST "cbt", NULL);
+	if (!rec)
+		return NULL;
+	ns = xmlNewNs(rec, BAD_CAST SP_CBT_XMLNS, BAD_CAST "stillpoint");
+	if (!ns || !xmlAddChild(md, rec)) {
+		xmlFreeNode(rec);
+		return NULL;
+	}
+	xmlSetNs(rec, ns);
+	return rec;
+}
+
+/* Parse @xml and find disk @target in both the tree and the parsed
+ * definition. */
+static int cbt_open(const char *xml, size_t len, const char *target,
+		    xmlDocPtr *doc, struct sp_domain_def **def,
+		    const struct sp_domain_disk **dd, xmlNode **node,
+		    struct sp_error *err)
+{
+	int r;
+
+	r = xml_read(xml, len, doc, err);
+	if (r == 0)
+		r = def_from_doc(*doc, def, err);
+	if (r < 0)
+		return r;
+	*dd = NULL;
+	for (size_t i = 0; i < (*def)->ndisks; i++)
+		if (!strcmp((*def)->disks[i].target, target))
+			*dd = &(*def)->disks[i];
+	*node = disk_by_target(xmlDocGetRootElement(*doc), target);
+	if (!*dd || !*node)
+		return sp_error_set(err, SP_E_USAGE,
+				    "domain '%s' has no disk '%s' (see 'virsh "
+				    "domblklist %s')",
+				    (*def)->name, target, (*def)->name);
+	return 0;
+}
+
+/* Why disk @d cannot be given a metadata image, or NULL. */
+static const char *cbt_refusal(const struct sp_domain_disk *d)
+{
+	if (d->cbt_meta)
+		return "its changes are tracked already";
+	if (d->data_source)
+		return "it is a qcow2 image with a data store already";
+	if (d->backup_no)
+		return d->why_excluded;
+	if (d->shareable)
+		return "it is shared with other domains (<shareable/>), "
+		       "which would not see the metadata image";
+	if (d->transient)
+		return "it is a transient disk";
+	if (d->format && strcmp(d->format, "raw") != 0)
+		return "it is not raw (only a raw file or block device needs "
+		       "a metadata image; qcow2 keeps its own bitmaps)";
+	return NULL;
+}
+
+int sp_domain_xml_cbt_adopt(const char *xml, size_t len, const char *target,
+			    const char *meta, char **out, struct sp_error *err)
+{
+	sp_autodoc xmlDocPtr doc = NULL;
+	sp_autoptr(sp_domain_def) struct sp_domain_def *def = NULL;
+	const struct sp_domain_disk *dd;
+	xmlNode *disk, *old, *src, *ds, *fmt, *rec, *mark;
+	const char *why;
+	int r;
+
+	*out = NULL;
+	if (!is_text(meta) || meta[0] != '/')
+		return sp_error_set(err, SP_E_USAGE,
+				    "the metadata image needs an absolute "
+				    "path");
+	r = cbt_open(xml, len, target, &doc, &def, &dd, &disk, err);
+	if (r < 0)
+		return r;
+	why = cbt_refusal(dd);
+	if (why)
+		return sp_error_set(err, SP_E_USAGE,
+				    "disk '%s' of domain '%s' cannot have its "
+				    "changes tracked: %s",
+				    target, def->name, why);
+	old = child(disk, "source");
+	src = xmlNewDocNode(doc, NULL, BAD_CAST "source", NULL);
+	ds = xmlNewDocNode(doc, NULL, BAD_CAST "dataStore", NULL);
+	fmt = xmlNewDocNode(doc, NULL, BAD_CAST "format", NULL);
+	if (!src || !ds || !fmt || !old ||
+	    !xmlSetProp(src, BAD_CAST "file", BAD_CAST meta) ||
+	    !xmlSetProp(ds, BAD_CAST "type", BAD_CAST dd->type) ||
+	    !xmlSetProp(fmt, BAD_CAST "type", BAD_CAST "raw")) {
+		xmlFreeNode(src);
+		xmlFreeNode(ds);
+		xmlFreeNode(fmt);
+		return no_memory(err);
+	}
+	/* The disk's own <source> becomes the data store's, whole. */
+	xmlReplaceNode(old, src);
+	xmlAddChild(src, ds);
+	xmlAddChild(ds, fmt);
+	xmlAddChild(ds, old);
+	if (!xmlSetProp(disk, BAD_CAST "type", BAD_CAST "file") ||
+	    set_driver_type(disk, "qcow2") < 0)
+		return no_memory(err);
+	rec = cbt_record_get(xmlDocGetRootElement(doc));
+	if (!rec)
+		return no_memory(err);
+	mark = cbt_record_disk(rec, target);
+	if (mark) {
+		xmlUnlinkNode(mark);
+		xmlFreeNode(mark);
+	}
+	mark = xmlNewChild(rec, rec->ns, BAD_CAST "disk", NULL);
+	if (!mark || !xmlSetProp(mark, BAD_CAST "target", BAD_CAST target) ||
+	    !xmlSetProp(mark, BAD_CAST "meta", BAD_CAST meta) ||
+	    !xmlSetProp(mark, BAD_CAST "data", BAD_CAST dd->source) ||
+	    !xmlSetProp(mark, BAD_CAST "type", BAD_CAST dd->type))
+		return no_memory(err);
+	return doc_text(doc, out, err);
+}
+
+int sp_domain_xml_cbt_release(const char *xml, size_t len, const char *target,
+			      char **out, struct sp_error *err)
+{
+	sp_autodoc xmlDocPtr doc = NULL;
+	sp_autoptr(sp_domain_def) struct sp_domain_def *def = NULL;
+	const struct sp_domain_disk *dd;
+	xmlNode *disk, *src, *inner, *rec, *mark;
+	int r;
+
+	*out = NULL;
+	r = cbt_open(xml, len, target, &doc, &def, &dd, &disk, err);
+	if (r < 0)
+		return r;
+	if (!dd->cbt_meta)
+		return sp_error_set(err, SP_E_USAGE,
+				    "disk '%s' of domain '%s' is not one "
+				    "whose changes Stillpoint tracks (its "
+				    "definition records no metadata image "
+				    "for it)",
+				    target, def->name);
+	src = child(disk, "source");
+	inner = child(child(src, "dataStore"), "source");
+	if (!inner)
+		return sp_error_set(err, SP_E_INTERNAL,
+				    "disk '%s' lost its data store", target);
+	xmlUnlinkNode(inner);
+	xmlReplaceNode(src, inner);
+	xmlFreeNode(src);
+	if (!xmlSetProp(disk, BAD_CAST "type", BAD_CAST dd->data_type) ||
+	    set_driver_type(disk, "raw") < 0)
+		return no_memory(err);
+	rec = cbt_record(xmlDocGetRootElement(doc));
+	mark = cbt_record_disk(rec, target);
+	if (mark)
+		drop(mark);
+	if (rec && !elem_from(rec->children)) {
+		xmlNode *md = rec->parent;
+
+		drop(rec);
+		if (md && !elem_from(md->children))
+			drop(md);
+	}
+	return doc_text(doc, out, err);
 }

@@ -29,6 +29,14 @@ struct sp_domain_disk {
 	char *source; /* <source file=...> or <source dev=...>; NULL for
 			 network disks and empty drives */
 	char *format; /* <driver type=...>: "qcow2", "raw"; may be NULL */
+	/* A qcow2 image whose guest data lives in an external file or
+	 * device (<source file=...><dataStore type=...>): */
+	char *data_source; /* its <dataStore><source file|dev>, or NULL */
+	char *data_type;   /* <dataStore type>: "file" or "block" */
+	char *data_format; /* <dataStore><format type>: "raw", or NULL */
+	char *cbt_meta;	   /* the metadata image, when Stillpoint made it to
+			      track the disk's changes (sp_domain_xml_cbt_*);
+			      NULL otherwise */
 	bool readonly;	/* <readonly/> */
 	bool shareable; /* <shareable/> */
 	bool transient; /* <transient/> */
@@ -93,5 +101,27 @@ struct sp_domain_disk_map {
 int sp_domain_xml_for_restore(const char *xml, size_t len, const char *new_name,
 			      const struct sp_domain_disk_map *maps,
 			      size_t nmaps, char **out, struct sp_error *err);
+
+/*
+ * Changed-block tracking for a raw disk (docs/cbt.md): the disk @target, a
+ * raw file or block device, becomes a qcow2 metadata image @meta whose
+ * data store is the raw disk, unchanged, so that libvirt checkpoints can
+ * keep a dirty bitmap of it.  The definition records the adoption in its
+ * <metadata> (namespace SP_CBT_XMLNS) so that only disks Stillpoint
+ * adopted are ever released.  *@out is malloc'd.  Errors: SP_E_USAGE when
+ * the disk is missing, not a writable raw disk of type file or block, or
+ * already adopted; those of sp_domain_def_parse().
+ */
+#define SP_CBT_XMLNS "https://stillpoint.dev/xmlns/cbt/1"
+int sp_domain_xml_cbt_adopt(const char *xml, size_t len, const char *target,
+			    const char *meta, char **out, struct sp_error *err);
+
+/*
+ * Undo sp_domain_xml_cbt_adopt() for @target: the disk is its raw file or
+ * device again and the adoption record is gone.  Errors: SP_E_USAGE when
+ * the disk is not one Stillpoint adopted.
+ */
+int sp_domain_xml_cbt_release(const char *xml, size_t len, const char *target,
+			      char **out, struct sp_error *err);
 
 #endif

@@ -680,6 +680,130 @@ static void test_threads(void)
 	free(xml);
 }
 
+/* A raw disk adopted for changed-block tracking reads back as a qcow2
+ * metadata image over its raw data store, recorded as ours; released, it
+ * is the very disk it was; disks that must not be adopted are refused
+ * with the reason. */
+static void test_cbt_adopt_release(void)
+{
+	size_t len;
+	char *xml = load("db01.xml", &len), *a = NULL, *b = NULL, *c = NULL;
+	struct sp_domain_def *def, *orig = parse_str(xml, len);
+	const struct sp_domain_disk *d;
+	struct sp_error err;
+
+	CHECK_OK(sp_domain_xml_cbt_adopt(xml, len, "vdd", "/m/db01-vdd.qcow2",
+					 &a, &err),
+		 &err);
+	if (!a)
+		exit(1);
+	def = parse_str(a, strlen(a));
+	d = &def->disks[4];
+	CHECK_STR(d->target, "vdd");
+	CHECK_STR(d->type, "file");
+	CHECK_STR(d->format, "qcow2");
+	CHECK_STR(d->source, "/m/db01-vdd.qcow2");
+	CHECK_STR(d->data_type, "block");
+	CHECK_STR(d->data_format, "raw");
+	CHECK_STR(d->data_source, "/dev/vg0/db01-wal");
+	CHECK_STR(d->cbt_meta, "/m/db01-vdd.qcow2");
+	CHECK(sp_domain_disk_keeps_bitmap(d, NULL));
+	/* the rest of the disk is kept: cache and io modes, address */
+	CHECK_INT(count(a, "cache=\"none\" io=\"native\""), 2);
+	CHECK_INT(count(a, "bus=\"0x09\""), 1);
+	CHECK_INT(count(a, SP_CBT_XMLNS), 1);
+	/* the other disks are untouched */
+	CHECK(def->disks[0].cbt_meta == NULL);
+	CHECK(def->disks[0].data_source == NULL);
+	sp_domain_def_free(def);
+
+	/* twice is refused */
+	CHECK_INT(sp_domain_xml_cbt_adopt(a, strlen(a), "vdd", "/m/x.qcow2",
+					  &c, &err),
+		  SP_E_USAGE);
+	CHECK(strstr(err.msg, "tracked already") != NULL);
+
+	CHECK_OK(sp_domain_xml_cbt_release(a, strlen(a), "vdd", &b, &err),
+		 &err);
+	if (!b)
+		exit(1);
+	def = parse_str(b, strlen(b));
+	d = &def->disks[4];
+	CHECK_STR(d->type, orig->disks[4].type);
+	CHECK_STR(d->format, "raw");
+	CHECK_STR(d->source, orig->disks[4].source);
+	CHECK(d->data_source == NULL && d->cbt_meta == NULL);
+	CHECK_INT(count(b, SP_CBT_XMLNS), 0);
+	CHECK_INT(count(b, "<metadata"), 0);
+	CHECK_INT(count(b, "cache=\"none\" io=\"native\""), 2);
+	sp_domain_def_free(def);
+
+	/* only disks we adopted are released */
+	CHECK_INT(sp_domain_xml_cbt_release(b, strlen(b), "vdd", &c, &err),
+		  SP_E_USAGE);
+	CHECK(strstr(err.msg, "not one whose changes") != NULL);
+	/* a qcow2 disk, a shared disk, a network disk, a LUN, no disk */
+	CHECK_INT(sp_domain_xml_cbt_adopt(xml, len, "vda", "/m/a.qcow2", &c,
+					  &err),
+		  SP_E_USAGE);
+	CHECK(strstr(err.msg, "not raw") != NULL);
+	CHECK_INT(sp_domain_xml_cbt_adopt(xml, len, "vdc", "/m/a.qcow2", &c,
+					  &err),
+		  SP_E_USAGE);
+	CHECK(strstr(err.msg, "shared") != NULL);
+	CHECK_INT(sp_domain_xml_cbt_adopt(xml, len, "vdb", "/m/a.qcow2", &c,
+					  &err),
+		  SP_E_USAGE);
+	CHECK_INT(sp_domain_xml_cbt_adopt(xml, len, "sda", "/m/a.qcow2", &c,
+					  &err),
+		  SP_E_USAGE);
+	CHECK_INT(sp_domain_xml_cbt_adopt(xml, len, "vdz", "/m/a.qcow2", &c,
+					  &err),
+		  SP_E_USAGE);
+	CHECK(strstr(err.msg, "no disk 'vdz'") != NULL);
+	CHECK_INT(sp_domain_xml_cbt_adopt(xml, len, "vdd", "m/a.qcow2", &c,
+					  &err),
+		  SP_E_USAGE);
+	CHECK(c == NULL);
+	sp_domain_def_free(orig);
+	free(a);
+	free(b);
+	free(xml);
+}
+
+/* A record whose metadata image is not the one the disk runs on (the
+ * definition was edited by hand since) does not make the disk ours. */
+static void test_cbt_record_must_match(void)
+{
+	static const char xml[] =
+	    "<domain type='kvm'>\n  <name>n</name>\n"
+	    "  <metadata>\n    <sp:cbt xmlns:sp='" SP_CBT_XMLNS "'>\n"
+	    "      <sp:disk target='vda' meta='/m/old.qcow2' data='/d.raw' "
+	    "type='file'/>\n"
+	    "      <sp:disk target='vdb' meta='/m/b.qcow2' data='/b.raw' "
+	    "type='file'/>\n"
+	    "    </sp:cbt>\n  </metadata>\n  <devices>\n"
+	    "    <disk type='file' device='disk'>\n"
+	    "      <driver name='qemu' type='qcow2'/>\n"
+	    "      <source file='/m/new.qcow2'>\n"
+	    "        <dataStore type='file'><format type='raw'/>"
+	    "<source file='/d.raw'/></dataStore>\n      </source>\n"
+	    "      <target dev='vda' bus='virtio'/>\n    </disk>\n"
+	    "    <disk type='file' device='disk'>\n"
+	    "      <driver name='qemu' type='qcow2'/>\n"
+	    "      <source file='/m/b.qcow2'>\n"
+	    "        <dataStore type='file'><format type='raw'/>"
+	    "<source file='/b.raw'/></dataStore>\n      </source>\n"
+	    "      <target dev='vdb' bus='virtio'/>\n    </disk>\n"
+	    "  </devices>\n</domain>\n";
+	struct sp_domain_def *def = parse_str(xml, sizeof(xml) - 1);
+
+	CHECK_STR(def->disks[0].data_source, "/d.raw");
+	CHECK(def->disks[0].cbt_meta == NULL);
+	CHECK_STR(def->disks[1].cbt_meta, "/m/b.qcow2");
+	sp_domain_def_free(def);
+}
+
 int main(void)
 {
 	/* a hostile document must be refused, not expanded for minutes */
@@ -695,6 +819,8 @@ int main(void)
 	SP_RUN(test_restore_separate_files);
 	SP_RUN(test_restore_usage);
 	SP_RUN(test_refused);
+	SP_RUN(test_cbt_adopt_release);
+	SP_RUN(test_cbt_record_must_match);
 	SP_RUN(test_threads);
 	SP_TEST_EXIT();
 }
