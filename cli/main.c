@@ -48,6 +48,8 @@ static const char main_help[] =
     "    info       show the vault's settings\n"
     "    catalog    rebuild the listing catalog from the vault's files\n"
     "    writers    list a VM's writers and their states\n"
+    "    cbt        changed-block tracking for raw disks: enable,\n"
+    "               disable, status\n"
     "    policy     create, list, show, edit, delete backup policies\n"
     "    protect    bind a VM to a policy\n"
     "    unprotect  stop backing up a VM\n"
@@ -110,6 +112,7 @@ static const struct {
     {"jobs", cmd_jobs},
     {"job", cmd_job},
     {"prune", cmd_prune},
+    {"cbt", cmd_cbt},
 };
 
 /*

@@ -63,6 +63,7 @@ enum sp_errcode {
 	SP_E_NBD = -1308,
 	SP_E_CONFIG_NOT_FOUND = -1309,
 	SP_E_DISK_FORMAT_UNDECLARED = -1310,
+	SP_E_CBT_META_INVALID = -1311,
 
 	/* restore targets */
 	SP_E_TARGET_EXISTS = -1400,

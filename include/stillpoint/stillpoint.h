@@ -113,6 +113,30 @@ int sp_domain_backup_run(struct sp_vault *v,
 			 json_t **manifest, struct sp_error *err);
 
 /*
+ * Changed-block tracking for raw disks (`stillpoint cbt`, docs/cbt.md):
+ * a raw disk gets a qcow2 metadata image over it, kept raw, so that
+ * checkpoints can hold its dirty bitmap.
+ */
+#define SP_CBT_DEFAULT_DIR "/var/lib/libvirt/images/stillpoint-cbt"
+
+struct sp_cbt_opts {
+	const char *uri;	     /* libvirt URI; NULL: default */
+	const char *domain;	     /* name or UUID */
+	const char *const *targets;  /* disks ("vdb"); none: every one */
+	size_t ntargets;
+	const char *meta_dir;	     /* enable: NULL: SP_CBT_DEFAULT_DIR */
+};
+
+/* Enable, disable, or report on (@enable ignored) tracking; *@result is
+ * {domain, state, disks: [...], restart_needed} (docs/cbt.md). */
+int sp_cbt_enable(const struct sp_cbt_opts *o, json_t **result,
+		  struct sp_error *err);
+int sp_cbt_disable(const struct sp_cbt_opts *o, json_t **result,
+		   struct sp_error *err);
+int sp_cbt_status(const struct sp_cbt_opts *o, json_t **result,
+		  struct sp_error *err);
+
+/*
  * The writers of a domain and their states (`stillpoint writers`): the
  * configured writers with the last job's outcome (from @v, may be NULL),
  * the file-system freeze, and on Windows guests the VSS writers read live

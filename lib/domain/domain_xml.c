@@ -508,8 +508,9 @@ static xmlNode *cbt_record_disk(const xmlNode *rec, const char *target)
 }
 
 /* A disk counts as adopted only when the record names it with the very
- * metadata image it runs on, and its data store is raw: a definition
- * edited by hand since is not taken for ours.  0 or SP_E_NOMEM. */
+ * qcow2 image it runs on, and a data store that is raw (and the one
+ * <dataStore> names, where libvirt keeps it): a definition edited by hand
+ * since is not taken for ours.  0 or SP_E_NOMEM. */
 static int cbt_marks_read(const xmlNode *root, struct sp_domain_def *def)
 {
 	xmlNode *rec = cbt_record(root);
@@ -519,15 +520,30 @@ static int cbt_marks_read(const xmlNode *root, struct sp_domain_def *def)
 		xmlNode *n = cbt_record_disk(rec, d->target);
 		sp_autoxmlstr xmlChar *meta = NULL;
 
-		if (!n || !d->source || !d->data_source ||
+		sp_autofree char *data = NULL, *type = NULL;
+
+		if (!n || !d->source || !d->format ||
+		    strcmp(d->format, "qcow2") != 0 ||
 		    (d->data_format && strcmp(d->data_format, "raw")))
 			continue;
 		meta = xmlGetNoNsProp(n, BAD_CAST "meta");
-		if (meta && !strcmp((const char *)meta, d->source)) {
-			d->cbt_meta = strdup(d->source);
-			if (!d->cbt_meta)
-				return SP_E_NOMEM;
+		if (!meta || strcmp((const char *)meta, d->source) != 0)
+			continue;
+		if (dup_prop(n, "data", true, &data) < 0 ||
+		    dup_prop(n, "type", true, &type) < 0)
+			return SP_E_NOMEM;
+		if (!data || !type ||
+		    (strcmp(type, "file") != 0 && strcmp(type, "block") != 0) ||
+		    (d->data_source && strcmp(d->data_source, data) != 0))
+			continue;
+		if (!d->data_source) {
+			d->data_source = sp_steal_ptr(&data);
+			d->data_type = sp_steal_ptr(&type);
 		}
+		if ((!d->data_format && !(d->data_format = strdup("raw"))) ||
+		    !(d->cbt_meta = strdup(d->source)) ||
+		    dup_prop(n, "owner", true, &d->cbt_owner) < 0)
+			return SP_E_NOMEM;
 	}
 	return 0;
 }
@@ -590,6 +606,7 @@ void sp_domain_def_free(struct sp_domain_def *def)
 		free(d->data_type);
 		free(d->data_format);
 		free(d->cbt_meta);
+		free(d->cbt_owner);
 	}
 	free(def->disks);
 	free(def->name);
@@ -1006,8 +1023,7 @@ static int cbt_open(const char *xml, size_t len, const char *target,
 	return 0;
 }
 
-/* Why disk @d cannot be given a metadata image, or NULL. */
-static const char *cbt_refusal(const struct sp_domain_disk *d)
+const char *sp_domain_disk_cbt_refusal(const struct sp_domain_disk *d)
 {
 	if (d->cbt_meta)
 		return "its changes are tracked already";
@@ -1027,7 +1043,8 @@ static const char *cbt_refusal(const struct sp_domain_disk *d)
 }
 
 int sp_domain_xml_cbt_adopt(const char *xml, size_t len, const char *target,
-			    const char *meta, char **out, struct sp_error *err)
+			    const char *meta, const char *owner, char **out,
+			    struct sp_error *err)
 {
 	sp_autodoc xmlDocPtr doc = NULL;
 	sp_autoptr(sp_domain_def) struct sp_domain_def *def = NULL;
@@ -1044,7 +1061,7 @@ int sp_domain_xml_cbt_adopt(const char *xml, size_t len, const char *target,
 	r = cbt_open(xml, len, target, &doc, &def, &dd, &disk, err);
 	if (r < 0)
 		return r;
-	why = cbt_refusal(dd);
+	why = sp_domain_disk_cbt_refusal(dd);
 	if (why)
 		return sp_error_set(err, SP_E_USAGE,
 				    "disk '%s' of domain '%s' cannot have its "
@@ -1083,7 +1100,8 @@ int sp_domain_xml_cbt_adopt(const char *xml, size_t len, const char *target,
 	if (!mark || !xmlSetProp(mark, BAD_CAST "target", BAD_CAST target) ||
 	    !xmlSetProp(mark, BAD_CAST "meta", BAD_CAST meta) ||
 	    !xmlSetProp(mark, BAD_CAST "data", BAD_CAST dd->source) ||
-	    !xmlSetProp(mark, BAD_CAST "type", BAD_CAST dd->type))
+	    !xmlSetProp(mark, BAD_CAST "type", BAD_CAST dd->type) ||
+	    (owner && !xmlSetProp(mark, BAD_CAST "owner", BAD_CAST owner)))
 		return no_memory(err);
 	return doc_text(doc, out, err);
 }
@@ -1110,12 +1128,27 @@ int sp_domain_xml_cbt_release(const char *xml, size_t len, const char *target,
 				    target, def->name);
 	src = child(disk, "source");
 	inner = child(child(src, "dataStore"), "source");
-	if (!inner)
-		return sp_error_set(err, SP_E_INTERNAL,
-				    "disk '%s' lost its data store", target);
-	xmlUnlinkNode(inner);
-	xmlReplaceNode(src, inner);
-	xmlFreeNode(src);
+	if (inner) {
+		xmlUnlinkNode(inner);
+	} else {
+		/* libvirt dropped <dataStore>: the record says where. */
+		inner = xmlNewDocNode(doc, NULL, BAD_CAST "source", NULL);
+		if (!inner ||
+		    !xmlSetProp(inner,
+				BAD_CAST(strcmp(dd->data_type, "block") ? "file"
+									: "dev"),
+				BAD_CAST dd->data_source)) {
+			xmlFreeNode(inner);
+			return no_memory(err);
+		}
+	}
+	if (src) {
+		xmlReplaceNode(src, inner);
+		xmlFreeNode(src);
+	} else if (insert_before(disk, child(disk, "target"), inner) < 0) {
+		xmlFreeNode(inner);
+		return no_memory(err);
+	}
 	if (!xmlSetProp(disk, BAD_CAST "type", BAD_CAST dd->data_type) ||
 	    set_driver_type(disk, "raw") < 0)
 		return no_memory(err);

@@ -37,6 +37,8 @@ struct sp_domain_disk {
 	char *cbt_meta;	   /* the metadata image, when Stillpoint made it to
 			      track the disk's changes (sp_domain_xml_cbt_*);
 			      NULL otherwise */
+	char *cbt_owner;   /* the data store's owner before the adoption,
+			      "UID:GID:MODE" (octal mode), or NULL */
 	bool readonly;	/* <readonly/> */
 	bool shareable; /* <shareable/> */
 	bool transient; /* <transient/> */
@@ -108,13 +110,21 @@ int sp_domain_xml_for_restore(const char *xml, size_t len, const char *new_name,
  * data store is the raw disk, unchanged, so that libvirt checkpoints can
  * keep a dirty bitmap of it.  The definition records the adoption in its
  * <metadata> (namespace SP_CBT_XMLNS) so that only disks Stillpoint
- * adopted are ever released.  *@out is malloc'd.  Errors: SP_E_USAGE when
+ * adopted are ever released, with @owner ("UID:GID:MODE", may be NULL),
+ * the data's owner to give back then.  libvirt before 10.10 does not
+ * know <dataStore> and drops it: QEMU then finds the data file through
+ * the image's header, and the record alone says where it is (parsing
+ * fills data_source from it).  *@out is malloc'd.  Errors: SP_E_USAGE when
  * the disk is missing, not a writable raw disk of type file or block, or
  * already adopted; those of sp_domain_def_parse().
  */
+/* Why disk @d cannot be adopted (static text), or NULL when it can. */
+const char *sp_domain_disk_cbt_refusal(const struct sp_domain_disk *d);
+
 #define SP_CBT_XMLNS "https://stillpoint.dev/xmlns/cbt/1"
 int sp_domain_xml_cbt_adopt(const char *xml, size_t len, const char *target,
-			    const char *meta, char **out, struct sp_error *err);
+			    const char *meta, const char *owner, char **out,
+			    struct sp_error *err);
 
 /*
  * Undo sp_domain_xml_cbt_adopt() for @target: the disk is its raw file or

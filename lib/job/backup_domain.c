@@ -51,6 +51,7 @@
 #include "job/job.h"
 #include "job/transfer.h"
 #include "job/watchdog.h"
+#include "snapshot/cbt.h"
 #include "snapshot/snapshot_libvirt.h"
 #include "util/cleanup.h"
 #include "util/fault.h"
@@ -69,6 +70,8 @@ struct plan_disk {
 	const struct sp_domain_disk *dd;
 	uint64_t size;		    /* capacity now */
 	bool bitmap;		    /* in the new checkpoint (qcow2 only) */
+	bool raw_store; /* a metadata image over a raw data store (cbt.h):
+			   the point holds the raw disk, read as raw */
 	bool incremental;	    /* base usable for this disk */
 	int prev_slot;		    /* index of the disk in the base point */
 	struct sp_disk_index *prev; /* base index, when incremental */
@@ -249,6 +252,29 @@ static int plan_shared_disk(struct domain_job *j,
 	return 0;
 }
 
+/* A qcow2 image whose data lives in a data store: when the image keeps
+ * its data raw (as 'stillpoint cbt enable' makes it), the data store is
+ * the disk, and the point holds it as a raw disk; read while the domain
+ * is off, straight from the store.  Any other such image can only be read
+ * through QEMU, while the domain runs. */
+static int plan_data_store(struct domain_job *j, struct plan_disk *pd,
+			   bool running, struct sp_error *err)
+{
+	const struct sp_domain_disk *dd = pd->dd;
+	struct sp_error me;
+
+	if (sp_cbt_meta_check(dd->source, dd->data_source, 0, &me) == 0) {
+		pd->raw_store = true;
+		return 0;
+	}
+	if (running)
+		return 0;
+	return sp_error_set(err, me.code,
+			    "disk '%s' of '%s' cannot be read while the "
+			    "domain is off (back it up while it runs): %s",
+			    dd->target, j->d->name, me.msg);
+}
+
 /*
  * Choose the disks, their sizes, which keep a bitmap in the new checkpoint
  * (qcow2 ones: domain_xml.h) and the incremental base.  A disk that cannot
@@ -311,6 +337,11 @@ static int plan(struct domain_job *j, struct sp_error *err)
 		}
 		j->disks[n].dd = dd;
 		j->disks[n].prev_slot = -1;
+		if (dd->data_source) {
+			int r = plan_data_store(j, &j->disks[n], running, err);
+			if (r < 0)
+				return r;
+		}
 		n++;
 	}
 	j->ndisks = n;
@@ -818,7 +849,8 @@ static int open_sources(struct domain_job *j, struct sp_error *err)
 		if (!j->bk) {
 			/* The domain's definition declares the format;
 			 * without <driver type>, libvirt runs it raw. */
-			int fmt = pd->dd->format
+			int fmt = pd->raw_store ? SP_DISK_FORMAT_RAW
+				  : pd->dd->format
 				      ? sp_disk_format_parse(pd->dd->format)
 				      : SP_DISK_FORMAT_RAW;
 			if (fmt != SP_DISK_FORMAT_RAW &&
@@ -830,7 +862,9 @@ static int open_sources(struct domain_job *j, struct sp_error *err)
 				    "domain is off (convert it to raw or "
 				    "qcow2, or back it up while it runs)",
 				    t, j->d->name, pd->dd->format);
-			r = sp_disk_source_open(pd->dd->source,
+			r = sp_disk_source_open(pd->raw_store
+						    ? pd->dd->data_source
+						    : pd->dd->source,
 						(enum sp_disk_format)fmt,
 						&pd->src, err);
 			if (r < 0)
@@ -865,6 +899,14 @@ static int open_sources(struct domain_job *j, struct sp_error *err)
 	return 0;
 }
 
+/* "file" or "block": of the disk's data, where the guest's bytes are. */
+static const char *disk_kind(const struct plan_disk *pd)
+{
+	const char *t = pd->raw_store ? pd->dd->data_type : pd->dd->type;
+
+	return t && !strcmp(t, "block") ? "block" : "file";
+}
+
 static int transfer(struct domain_job *j, json_t **manifest_out,
 		    uint64_t t_start, uint64_t t_snap, const char *level,
 		    struct sp_error *err)
@@ -892,8 +934,12 @@ static int transfer(struct domain_job *j, json_t **manifest_out,
 		td[i] = (struct sp_transfer_disk){
 		    .src = pd->src,
 		    .name = pd->dd->target,
-		    .source = pd->dd->source ? pd->dd->source : pd->dd->target,
-		    .format = pd->dd->format ? pd->dd->format : "raw",
+		    .source = pd->raw_store    ? pd->dd->data_source
+			      : pd->dd->source ? pd->dd->source
+					       : pd->dd->target,
+		    .format = pd->raw_store    ? "raw"
+			      : pd->dd->format ? pd->dd->format
+					       : "raw",
 		    .prev = pd->incremental ? pd->prev : NULL,
 		    /* Planned incremental, then not: the base was refused
 		     * at the snapshot (a warning says why). */
@@ -905,12 +951,12 @@ static int transfer(struct domain_job *j, json_t **manifest_out,
 		    /* "kind" of the domain's disk, not of the NBD export it
 		     * was read from. */
 		    .extra = json_pack(
-			"{s:s, s:s, s:b, s:b}", "target", pd->dd->target,
-			"kind",
-			pd->dd->type && !strcmp(pd->dd->type, "block") ? "block"
-								       : "file",
-			"shareable", pd->dd->shareable, "checkpoint_bitmap",
-			j->bk && j->bk->checkpoint && pd->bitmap),
+			"{s:s, s:s, s:b, s:b, s:s?}", "target", pd->dd->target,
+			"kind", disk_kind(pd), "shareable", pd->dd->shareable,
+			"checkpoint_bitmap",
+			j->bk && j->bk->checkpoint && pd->bitmap,
+			"metadata_image",
+			pd->raw_store ? pd->dd->source : NULL),
 		};
 	}
 	sp_vault_clean_drafts(j->v);

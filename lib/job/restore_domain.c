@@ -34,6 +34,7 @@
 #include "domain/domain.h"
 #include "domain/domain_xml.h"
 #include "job/job.h"
+#include "snapshot/cbt.h"
 #include "snapshot/snapshot_libvirt.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
@@ -211,6 +212,41 @@ out:
 	return r;
 }
 
+/* Is disk @dd one of point @m's? */
+static bool in_point(json_t *m, const struct sp_domain_disk *dd)
+{
+	json_t *d;
+	size_t i;
+
+	json_array_foreach(json_object_get(m, "disks"), i, d)
+	{
+		if (!strcmp(disk_target(d), dd->target))
+			return true;
+	}
+	return false;
+}
+
+/* A disk whose guest data lives in a data store is restored into the
+ * store, raw, which only a metadata image that keeps it raw allows, and
+ * only from a raw disk of the point. */
+static int check_data_store(const struct sp_domain_disk *cur, json_t *d,
+			    const char *name, struct sp_error *err)
+{
+	const char *f = json_string_value(json_object_get(d, "format"));
+	int r;
+
+	r = sp_cbt_meta_check(cur->source, cur->data_source, 0, err);
+	if (r < 0)
+		return r;
+	if (f && strcmp(f, "raw") != 0)
+		return sp_error_set(err, SP_E_USAGE,
+				    "disk '%s' of domain '%s' keeps its data "
+				    "raw in '%s', but the point holds it as "
+				    "%s: restore it with --as or --to instead",
+				    cur->target, name, cur->data_source, f);
+	return 0;
+}
+
 static int restore_in_place(struct sp_vault *v,
 			    const struct sp_domain_restore_opts *o, json_t *m,
 			    json_t **result, struct sp_error *err)
@@ -265,15 +301,29 @@ static int restore_in_place(struct sp_vault *v,
 					 t, name);
 			goto out;
 		}
+		if (cur->data_source) {
+			r = check_data_store(cur, d, name, err);
+			if (r < 0)
+				goto out;
+		}
 		if (asprintf(&maps[i], "%s=%s",
 			     json_string_value(json_object_get(d, "name")),
-			     cur->source) < 0) {
+			     cur->data_source ? cur->data_source
+					      : cur->source) < 0) {
 			maps[i] = NULL;
 			r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 			goto out;
 		}
 	}
 	r = restore_disks(v, o, m, maps, n, true, &files, err);
+	if (r < 0)
+		goto out;
+	/* A raw data store was written behind its metadata image: the
+	 * image's bitmaps describe the old content. */
+	for (size_t k = 0; k < def->ndisks && r == 0; k++)
+		if (def->disks[k].data_source && in_point(m, &def->disks[k]))
+			r = sp_cbt_meta_renew(def->disks[k].source,
+					      def->disks[k].data_source, err);
 	if (r < 0)
 		goto out;
 	/* Invariant 3 of the header: the bitmaps left with the old images. */

@@ -107,6 +107,14 @@ static const struct sp_errcode_info catalogue[] = {
      "a disk looks like an image format it was not declared to have",
      "declare the format: --disk PATH:qcow2 or PATH:raw (or --format); "
      "Stillpoint never guesses it from the disk's content"},
+    {SP_E_CBT_META_INVALID, "CbtMetadataInvalid",
+     "a disk's changed-block-tracking metadata image does not describe its "
+     "raw data store (it names another data file, or its data is not kept "
+     "raw)",
+     "run 'stillpoint cbt status DOMAIN'; if the image was not made by "
+     "'stillpoint cbt enable', point the domain back at its raw disk, else "
+     "'stillpoint cbt disable' and 'enable' again with the domain shut "
+     "off"},
     {SP_E_DISK_DUPLICATE, "DiskDuplicate",
      "two disks of one backup have the same file name",
      "give each disk once; disks are named by their file name"},

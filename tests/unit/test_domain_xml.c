@@ -693,7 +693,7 @@ static void test_cbt_adopt_release(void)
 	struct sp_error err;
 
 	CHECK_OK(sp_domain_xml_cbt_adopt(xml, len, "vdd", "/m/db01-vdd.qcow2",
-					 &a, &err),
+					 "0:6:660", &a, &err),
 		 &err);
 	if (!a)
 		exit(1);
@@ -707,6 +707,7 @@ static void test_cbt_adopt_release(void)
 	CHECK_STR(d->data_format, "raw");
 	CHECK_STR(d->data_source, "/dev/vg0/db01-wal");
 	CHECK_STR(d->cbt_meta, "/m/db01-vdd.qcow2");
+	CHECK_STR(d->cbt_owner, "0:6:660");
 	CHECK(sp_domain_disk_keeps_bitmap(d, NULL));
 	/* the rest of the disk is kept: cache and io modes, address */
 	CHECK_INT(count(a, "cache=\"none\" io=\"native\""), 2);
@@ -719,7 +720,7 @@ static void test_cbt_adopt_release(void)
 
 	/* twice is refused */
 	CHECK_INT(sp_domain_xml_cbt_adopt(a, strlen(a), "vdd", "/m/x.qcow2",
-					  &c, &err),
+					  NULL, &c, &err),
 		  SP_E_USAGE);
 	CHECK(strstr(err.msg, "tracked already") != NULL);
 
@@ -743,26 +744,26 @@ static void test_cbt_adopt_release(void)
 		  SP_E_USAGE);
 	CHECK(strstr(err.msg, "not one whose changes") != NULL);
 	/* a qcow2 disk, a shared disk, a network disk, a LUN, no disk */
-	CHECK_INT(sp_domain_xml_cbt_adopt(xml, len, "vda", "/m/a.qcow2", &c,
-					  &err),
+	CHECK_INT(sp_domain_xml_cbt_adopt(xml, len, "vda", "/m/a.qcow2", NULL,
+					  &c, &err),
 		  SP_E_USAGE);
 	CHECK(strstr(err.msg, "not raw") != NULL);
-	CHECK_INT(sp_domain_xml_cbt_adopt(xml, len, "vdc", "/m/a.qcow2", &c,
-					  &err),
+	CHECK_INT(sp_domain_xml_cbt_adopt(xml, len, "vdc", "/m/a.qcow2", NULL,
+					  &c, &err),
 		  SP_E_USAGE);
 	CHECK(strstr(err.msg, "shared") != NULL);
-	CHECK_INT(sp_domain_xml_cbt_adopt(xml, len, "vdb", "/m/a.qcow2", &c,
-					  &err),
+	CHECK_INT(sp_domain_xml_cbt_adopt(xml, len, "vdb", "/m/a.qcow2", NULL,
+					  &c, &err),
 		  SP_E_USAGE);
-	CHECK_INT(sp_domain_xml_cbt_adopt(xml, len, "sda", "/m/a.qcow2", &c,
-					  &err),
+	CHECK_INT(sp_domain_xml_cbt_adopt(xml, len, "sda", "/m/a.qcow2", NULL,
+					  &c, &err),
 		  SP_E_USAGE);
-	CHECK_INT(sp_domain_xml_cbt_adopt(xml, len, "vdz", "/m/a.qcow2", &c,
-					  &err),
+	CHECK_INT(sp_domain_xml_cbt_adopt(xml, len, "vdz", "/m/a.qcow2", NULL,
+					  &c, &err),
 		  SP_E_USAGE);
 	CHECK(strstr(err.msg, "no disk 'vdz'") != NULL);
-	CHECK_INT(sp_domain_xml_cbt_adopt(xml, len, "vdd", "m/a.qcow2", &c,
-					  &err),
+	CHECK_INT(sp_domain_xml_cbt_adopt(xml, len, "vdd", "m/a.qcow2", NULL,
+					  &c, &err),
 		  SP_E_USAGE);
 	CHECK(c == NULL);
 	sp_domain_def_free(orig);
@@ -804,6 +805,46 @@ static void test_cbt_record_must_match(void)
 	sp_domain_def_free(def);
 }
 
+/* libvirt before 10.10 drops <dataStore> from the definition: the record
+ * alone says where the data is, and releasing puts it back as the disk's
+ * source. */
+static void test_cbt_without_datastore(void)
+{
+	static const char xml[] =
+	    "<domain type='kvm'>\n  <name>n</name>\n"
+	    "  <metadata>\n    <sp:cbt xmlns:sp='" SP_CBT_XMLNS "'>\n"
+	    "      <sp:disk target='vdb' meta='/m/b.qcow2' data='/dev/vg/b' "
+	    "type='block'/>\n"
+	    "    </sp:cbt>\n  </metadata>\n  <devices>\n"
+	    "    <disk type='file' device='disk'>\n"
+	    "      <driver name='qemu' type='qcow2' cache='none'/>\n"
+	    "      <source file='/m/b.qcow2'/>\n"
+	    "      <target dev='vdb' bus='virtio'/>\n    </disk>\n"
+	    "  </devices>\n</domain>\n";
+	struct sp_domain_def *def = parse_str(xml, sizeof(xml) - 1);
+	struct sp_error err;
+	char *out = NULL;
+
+	CHECK_STR(def->disks[0].cbt_meta, "/m/b.qcow2");
+	CHECK_STR(def->disks[0].data_source, "/dev/vg/b");
+	CHECK_STR(def->disks[0].data_type, "block");
+	CHECK_STR(def->disks[0].data_format, "raw");
+	sp_domain_def_free(def);
+	CHECK_OK(sp_domain_xml_cbt_release(xml, sizeof(xml) - 1, "vdb", &out,
+					   &err),
+		 &err);
+	if (!out)
+		exit(1);
+	def = parse_str(out, strlen(out));
+	CHECK_STR(def->disks[0].type, "block");
+	CHECK_STR(def->disks[0].source, "/dev/vg/b");
+	CHECK_STR(def->disks[0].format, "raw");
+	CHECK(def->disks[0].data_source == NULL);
+	CHECK_INT(count(out, "cache=\"none\""), 1);
+	sp_domain_def_free(def);
+	free(out);
+}
+
 int main(void)
 {
 	/* a hostile document must be refused, not expanded for minutes */
@@ -821,6 +862,7 @@ int main(void)
 	SP_RUN(test_refused);
 	SP_RUN(test_cbt_adopt_release);
 	SP_RUN(test_cbt_record_must_match);
+	SP_RUN(test_cbt_without_datastore);
 	SP_RUN(test_threads);
 	SP_TEST_EXIT();
 }
