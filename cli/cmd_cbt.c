@@ -8,7 +8,6 @@
 
 #include "cli.h"
 
-
 static const char cbt_help[] =
     "NAME\n"
     "    stillpoint cbt - changed-block tracking for raw disks\n"
@@ -89,7 +88,8 @@ static void print_report(json_t *res)
 	       "TRACKING", "DETAILS");
 	json_array_foreach(json_object_get(res, "disks"), i, d)
 	{
-		const char *meta = json_string_value(json_object_get(d, "meta"));
+		const char *meta =
+		    json_string_value(json_object_get(d, "meta"));
 		const char *why =
 		    json_string_value(json_object_get(d, "reason"));
 
@@ -168,8 +168,9 @@ int cmd_cbt(struct cli *cli, int argc, char **argv)
 		r = sp_cbt_disable(&o, &res, &err);
 	else {
 		free(targets);
-		return cli_usage_error("cbt", "'%s' is not enable, disable or "
-					      "status (or takes other options)",
+		return cli_usage_error("cbt",
+				       "'%s' is not enable, disable or "
+				       "status (or takes other options)",
 				       what);
 	}
 	free(targets);

@@ -120,11 +120,11 @@ int sp_domain_backup_run(struct sp_vault *v,
 #define SP_CBT_DEFAULT_DIR "/var/lib/libvirt/images/stillpoint-cbt"
 
 struct sp_cbt_opts {
-	const char *uri;	     /* libvirt URI; NULL: default */
-	const char *domain;	     /* name or UUID */
-	const char *const *targets;  /* disks ("vdb"); none: every one */
+	const char *uri;	    /* libvirt URI; NULL: default */
+	const char *domain;	    /* name or UUID */
+	const char *const *targets; /* disks ("vdb"); none: every one */
 	size_t ntargets;
-	const char *meta_dir;	     /* enable: NULL: SP_CBT_DEFAULT_DIR */
+	const char *meta_dir; /* enable: NULL: SP_CBT_DEFAULT_DIR */
 };
 
 /* Enable, disable, or report on (@enable ignored) tracking; *@result is

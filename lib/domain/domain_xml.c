@@ -483,9 +483,9 @@ static bool is_cbt_elem(const xmlNode *n, const char *name)
 /* <metadata><cbt xmlns=SP_CBT_XMLNS>, or NULL. */
 static xmlNode *cbt_record(const xmlNode *root)
 {
-	for (xmlNode *n = child(root, "metadata") ? child(root, "metadata")
-							->children
-						  : NULL;
+	for (xmlNode *n = child(root, "metadata")
+			      ? child(root, "metadata")->children
+			      : NULL;
 	     n; n = n->next)
 		if (is_cbt_elem(n, "cbt"))
 			return n;
@@ -1135,8 +1135,9 @@ int sp_domain_xml_cbt_release(const char *xml, size_t len, const char *target,
 		inner = xmlNewDocNode(doc, NULL, BAD_CAST "source", NULL);
 		if (!inner ||
 		    !xmlSetProp(inner,
-				BAD_CAST(strcmp(dd->data_type, "block") ? "file"
-									: "dev"),
+				BAD_CAST(strcmp(dd->data_type, "block")
+					     ? "file"
+					     : "dev"),
 				BAD_CAST dd->data_source)) {
 			xmlFreeNode(inner);
 			return no_memory(err);

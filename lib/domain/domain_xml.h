@@ -39,12 +39,12 @@ struct sp_domain_disk {
 			      NULL otherwise */
 	char *cbt_owner;   /* the data store's owner before the adoption,
 			      "UID:GID:MODE" (octal mode), or NULL */
-	bool readonly;	/* <readonly/> */
-	bool shareable; /* <shareable/> */
-	bool transient; /* <transient/> */
-	bool backup_no; /* <disk ...><backup>? no: libvirt's per-disk opt-out
-			   is not in 9.0; set when device != "disk" or the
-			   disk cannot be captured by a pull-mode backup */
+	bool readonly;	   /* <readonly/> */
+	bool shareable;	   /* <shareable/> */
+	bool transient;	   /* <transient/> */
+	bool backup_no;	   /* <disk ...><backup>? no: libvirt's per-disk opt-out
+			      is not in 9.0; set when device != "disk" or the
+			      disk cannot be captured by a pull-mode backup */
 	const char *why_excluded; /* static text when backup_no is set:
 				     "cdrom", "network disk (rbd/iscsi/...)",
 				     "pass-through LUN", "read-only",

@@ -68,12 +68,12 @@
 
 struct plan_disk {
 	const struct sp_domain_disk *dd;
-	uint64_t size;		    /* capacity now */
-	bool bitmap;		    /* in the new checkpoint (qcow2 only) */
-	bool raw_store; /* a metadata image over a raw data store (cbt.h):
-			   the point holds the raw disk, read as raw */
-	bool incremental;	    /* base usable for this disk */
-	int prev_slot;		    /* index of the disk in the base point */
+	uint64_t size;	  /* capacity now */
+	bool bitmap;	  /* in the new checkpoint (qcow2 only) */
+	bool raw_store;	  /* a metadata image over a raw data store (cbt.h):
+			     the point holds the raw disk, read as raw */
+	bool incremental; /* base usable for this disk */
+	int prev_slot;	  /* index of the disk in the base point */
 	struct sp_disk_index *prev; /* base index, when incremental */
 	struct sp_disk_source *src;
 	char read_reason[200]; /* why it is read in full; first cause wins */
@@ -862,11 +862,10 @@ static int open_sources(struct domain_job *j, struct sp_error *err)
 				    "domain is off (convert it to raw or "
 				    "qcow2, or back it up while it runs)",
 				    t, j->d->name, pd->dd->format);
-			r = sp_disk_source_open(pd->raw_store
-						    ? pd->dd->data_source
-						    : pd->dd->source,
-						(enum sp_disk_format)fmt,
-						&pd->src, err);
+			r = sp_disk_source_open(
+			    pd->raw_store ? pd->dd->data_source
+					  : pd->dd->source,
+			    (enum sp_disk_format)fmt, &pd->src, err);
 			if (r < 0)
 				return r;
 			continue;
@@ -950,13 +949,13 @@ static int transfer(struct domain_job *j, json_t **manifest_out,
 			    : "the base checkpoint could not be used",
 		    /* "kind" of the domain's disk, not of the NBD export it
 		     * was read from. */
-		    .extra = json_pack(
-			"{s:s, s:s, s:b, s:b, s:s?}", "target", pd->dd->target,
-			"kind", disk_kind(pd), "shareable", pd->dd->shareable,
-			"checkpoint_bitmap",
-			j->bk && j->bk->checkpoint && pd->bitmap,
-			"metadata_image",
-			pd->raw_store ? pd->dd->source : NULL),
+		    .extra = json_pack("{s:s, s:s, s:b, s:b, s:s?}", "target",
+				       pd->dd->target, "kind", disk_kind(pd),
+				       "shareable", pd->dd->shareable,
+				       "checkpoint_bitmap",
+				       j->bk && j->bk->checkpoint && pd->bitmap,
+				       "metadata_image",
+				       pd->raw_store ? pd->dd->source : NULL),
 		};
 	}
 	sp_vault_clean_drafts(j->v);

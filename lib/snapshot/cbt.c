@@ -38,7 +38,7 @@ SP_DEFINE_AUTOPTR(sp_domain, sp_domain_close)
 int sp_cbt_meta_check(const char *meta, const char *data, uint64_t size,
 		      struct sp_error *err)
 {
-	const char *argv[] = {"qemu-img", "info", "-U", "--output=json",
+	const char *argv[] = {"qemu-img", "info",  "-U", "--output=json",
 			      "-f",	  "qcow2", meta, NULL};
 	sp_autofree char *out = NULL;
 	json_t *info, *fs;
@@ -63,17 +63,16 @@ int sp_cbt_meta_check(const char *meta, const char *data, uint64_t size,
 				 "file '%s' raw (data-file-raw is off): the "
 				 "file alone is not the disk",
 				 meta, data);
-	else if (size &&
-		 (uint64_t)json_integer_value(
-		     json_object_get(info, "virtual-size")) != size)
-		r = sp_error_set(
-		    err, SP_E_CBT_META_INVALID,
-		    "metadata image '%s' describes %" PRIu64 " bytes, its "
-		    "data '%s' has %" PRIu64,
-		    meta,
-		    (uint64_t)json_integer_value(
-			json_object_get(info, "virtual-size")),
-		    data, size);
+	else if (size && (uint64_t)json_integer_value(
+			     json_object_get(info, "virtual-size")) != size)
+		r = sp_error_set(err, SP_E_CBT_META_INVALID,
+				 "metadata image '%s' describes %" PRIu64
+				 " bytes, its "
+				 "data '%s' has %" PRIu64,
+				 meta,
+				 (uint64_t)json_integer_value(
+				     json_object_get(info, "virtual-size")),
+				 data, size);
 	json_decref(info);
 	return r;
 }
@@ -117,8 +116,7 @@ int sp_cbt_meta_create(const char *data, uint64_t size, const char *meta,
 		     "data_file=%s,data_file_raw=on,preallocation=metadata,"
 		     "cluster_size=" CBT_CLUSTER,
 		     scratch) < 0 ||
-	    asprintf(&amend, "data_file=%s", data) < 0 ||
-	    !(dir = strdup(meta)))
+	    asprintf(&amend, "data_file=%s", data) < 0 || !(dir = strdup(meta)))
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	snprintf(sz, sizeof(sz), "%" PRIu64, size);
 	unlink(tmp);
@@ -128,8 +126,8 @@ int sp_cbt_meta_create(const char *data, uint64_t size, const char *meta,
 	 * (sparse, never written) and pointed at the raw disk after. */
 	const char *create[] = {"qemu-img", "create", "-q", "-f", "qcow2",
 				"-o",	    opts,     tmp,  sz,	  NULL};
-	const char *repoint[] = {"qemu-img", "amend", "-q",  "-f",
-				 "qcow2",    "-o",    amend, tmp, NULL};
+	const char *repoint[] = {"qemu-img", "amend", "-q", "-f", "qcow2",
+				 "-o",	     amend,   tmp,  NULL};
 	r = sp_spawn_run(create, NULL, err);
 	if (r == 0)
 		r = sp_spawn_run(repoint, NULL, err);
@@ -141,11 +139,10 @@ int sp_cbt_meta_create(const char *data, uint64_t size, const char *meta,
 				       "cannot sync metadata image '%s'", tmp);
 	/* link(), not rename(): never over an image that appeared since. */
 	if (r == 0 && link(tmp, meta) < 0)
-		r = sp_error_set_errno(err,
-				       errno == EEXIST ? SP_E_TARGET_EXISTS
-						       : SP_E_TARGET_WRITE,
-				       errno, "cannot create metadata image '%s'",
-				       meta);
+		r = sp_error_set_errno(
+		    err,
+		    errno == EEXIST ? SP_E_TARGET_EXISTS : SP_E_TARGET_WRITE,
+		    errno, "cannot create metadata image '%s'", meta);
 	unlink(tmp);
 	if (r == 0 && (e = sp_fsync_path(AT_FDCWD, dirname(dir))) < 0)
 		r = sp_error_set_errno(err, SP_E_TARGET_WRITE, -e,
@@ -266,8 +263,7 @@ static void restore_owner(const char *data, const char *owner)
 		       data, e.msg);
 }
 
-int sp_cbt_meta_renew(const char *meta, const char *data,
-		      struct sp_error *err)
+int sp_cbt_meta_renew(const char *meta, const char *data, struct sp_error *err)
 {
 	sp_autofree char *fresh = NULL, *dir = strdup(meta);
 	uint64_t size = 0;
@@ -358,8 +354,8 @@ static bool in_use(const struct cbt_dom *c, const char *target,
 
 /* The disks to act on: those named, else each disk @want accepts. */
 static int pick(const struct sp_cbt_opts *o, const struct cbt_dom *c,
-		bool (*want)(const struct sp_domain_disk *),
-		const char ***out, size_t *n, struct sp_error *err)
+		bool (*want)(const struct sp_domain_disk *), const char ***out,
+		size_t *n, struct sp_error *err)
 {
 	const char **t = calloc(c->def->ndisks + o->ntargets + 1, sizeof(*t));
 
@@ -470,11 +466,13 @@ static json_t *report(const struct cbt_dom *c)
 			      "type", d->type, "format", d->format, "tracking",
 			      tracking, "active", active);
 		if (d->cbt_meta) {
-			json_object_set_new(e, "meta", json_string(d->cbt_meta));
+			json_object_set_new(e, "meta",
+					    json_string(d->cbt_meta));
 			json_object_set_new(e, "data",
 					    json_string(d->data_source));
 		} else if (d->source) {
-			json_object_set_new(e, "source", json_string(d->source));
+			json_object_set_new(e, "source",
+					    json_string(d->source));
 		}
 		if (why)
 			json_object_set_new(e, "reason", json_string(why));
@@ -627,10 +625,10 @@ int sp_cbt_disable(const struct sp_cbt_opts *o, json_t **result,
 				 "no disk of domain '%s' has its changes "
 				 "tracked through a metadata image",
 				 c.d->name);
-	if (r == 0 && (!(xml = strdup(c.xml)) ||
-		       !(metas = calloc(n, sizeof(*metas))) ||
-		       !(datas = calloc(n, sizeof(*datas))) ||
-		       !(owners = calloc(n, sizeof(*owners)))))
+	if (r == 0 &&
+	    (!(xml = strdup(c.xml)) || !(metas = calloc(n, sizeof(*metas))) ||
+	     !(datas = calloc(n, sizeof(*datas))) ||
+	     !(owners = calloc(n, sizeof(*owners)))))
 		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		const struct sp_domain_disk *dd = disk_of(c.def, targets[i]);

@@ -49,8 +49,7 @@ int sp_cbt_meta_create(const char *data, uint64_t size, const char *meta,
  * restore in place): its bitmaps describe writes that no longer matter.
  * Errors: as sp_cbt_meta_create().
  */
-int sp_cbt_meta_renew(const char *meta, const char *data,
-		      struct sp_error *err);
+int sp_cbt_meta_renew(const char *meta, const char *data, struct sp_error *err);
 
 /*
  * Is @meta a metadata image whose data is @data, kept raw, of @size

@@ -830,9 +830,9 @@ static void test_cbt_without_datastore(void)
 	CHECK_STR(def->disks[0].data_type, "block");
 	CHECK_STR(def->disks[0].data_format, "raw");
 	sp_domain_def_free(def);
-	CHECK_OK(sp_domain_xml_cbt_release(xml, sizeof(xml) - 1, "vdb", &out,
-					   &err),
-		 &err);
+	CHECK_OK(
+	    sp_domain_xml_cbt_release(xml, sizeof(xml) - 1, "vdb", &out, &err),
+	    &err);
 	if (!out)
 		exit(1);
 	def = parse_str(out, strlen(out));
