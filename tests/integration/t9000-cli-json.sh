@@ -96,6 +96,9 @@ json2 ok errors errors
 json2 ok errors errors VaultFull
 json2 fail errors errors NoSuchCode
 json2 fail writers writers vm1 --connect "$nolibvirt"
+json2 fail "cbt status" cbt status vm1 --connect "$nolibvirt"
+json2 fail "cbt enable" cbt enable vm1 --connect "$nolibvirt"
+json2 fail "cbt disable" cbt disable vm1 --connect "$nolibvirt"
 id=$(point_ids vm1 | head -1)
 json1 ok before delete delete "vm1@$id"
 json1 ok after undelete undelete "vm1@$id"
