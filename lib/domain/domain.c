@@ -200,58 +200,79 @@ static bool same_disk(const struct stat *a, const char *path)
 	return a->st_dev == b.st_dev && a->st_ino == b.st_ino;
 }
 
-int sp_domain_others_using(struct sp_domain *d, const char *source, char **ret,
+/* Append a copy of @name to the NULL-terminated vector *@v of *@n. */
+static int names_add(char ***v, size_t *n, const char *name)
+{
+	char **nv = realloc(*v, (*n + 2) * sizeof(**v));
+
+	if (!nv)
+		return SP_E_NOMEM;
+	*v = nv;
+	nv[*n] = strdup(name);
+	if (!nv[*n])
+		return SP_E_NOMEM;
+	nv[++*n] = NULL;
+	return 0;
+}
+
+void sp_domain_names_free(char **names)
+{
+	for (size_t i = 0; names && names[i]; i++)
+		free(names[i]);
+	free(names);
+}
+
+int sp_domain_others_using(struct sp_domain *d, const char *source,
+			   char ***running, char ***stopped,
 			   struct sp_error *err)
 {
 	virDomainPtr *doms = NULL;
 	struct stat want;
-	char *names = NULL;
-	size_t len = 0;
-	FILE *out;
-	int n;
+	size_t nrun = 0, nstop = 0;
+	int n, r = 0;
 
-	*ret = NULL;
+	*running = *stopped = NULL;
 	if (!source || stat(source, &want) < 0)
 		return 0;
-	n = virConnectListAllDomains(d->conn, &doms,
-				     VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+	n = virConnectListAllDomains(d->conn, &doms, 0);
 	if (n < 0)
 		return sp_domain_error(err, SP_E_LIBVIRT,
-				       "cannot list the running domains of "
-				       "'%s'",
+				       "cannot list the domains of '%s'",
 				       d->uri);
-	out = open_memstream(&names, &len);
 	for (int i = 0; i < n; i++) {
 		char uuid[VIR_UUID_STRING_BUFLEN];
 		struct sp_domain_def *def = NULL;
 		struct sp_error e;
 		char *xml = NULL;
+		int active = virDomainIsActive(doms[i]);
 
-		if (out && virDomainGetUUIDString(doms[i], uuid) == 0 &&
+		/* A running domain: the disks its QEMU has open now; a
+		 * stopped one: those it will open when started. */
+		if (r == 0 && active >= 0 &&
+		    virDomainGetUUIDString(doms[i], uuid) == 0 &&
 		    strcmp(uuid, d->uuid) != 0 &&
 		    (xml = virDomainGetXMLDesc(doms[i], 0)) &&
 		    sp_domain_def_parse(xml, strlen(xml), &def, &e) == 0) {
-			for (size_t k = 0; k < def->ndisks; k++)
-				if (same_disk(&want, def->disks[k].source)) {
-					fprintf(out, "%s%s",
-						ftell(out) ? ", " : "",
-						def->name);
-					break;
-				}
+			for (size_t k = 0; k < def->ndisks; k++) {
+				if (!same_disk(&want, def->disks[k].source))
+					continue;
+				r = active
+					? names_add(running, &nrun, def->name)
+					: names_add(stopped, &nstop, def->name);
+				break;
+			}
 		}
 		sp_domain_def_free(def);
 		free(xml);
 		virDomainFree(doms[i]);
 	}
 	free(doms);
-	if (!out || fclose(out) != 0) {
-		free(names);
+	if (r < 0) {
+		sp_domain_names_free(*running);
+		sp_domain_names_free(*stopped);
+		*running = *stopped = NULL;
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	}
-	if (len == 0)
-		free(names);
-	else
-		*ret = names;
 	return 0;
 }
 

@@ -56,12 +56,16 @@ const char *sp_domain_state_name(enum sp_domain_state s);
 int sp_domain_get_xml(struct sp_domain *d, bool inactive, char **xml,
 		      struct sp_error *err);
 
-/* The names of the other running domains that have a disk on @source
- * (the same file, or the same block device however named), joined by
- * ", " into *@ret, malloc'd; NULL when there is none, or when @source
- * cannot be looked at.  Errors: SP_E_LIBVIRT, SP_E_NOMEM. */
-int sp_domain_others_using(struct sp_domain *d, const char *source, char **ret,
+/* The other domains that have a disk on @source (the same file, or the
+ * same block device however named): the running ones (their QEMU has it
+ * open) into *@running, the defined ones that are not running into
+ * *@stopped, each a NULL-terminated vector of names or NULL when there is
+ * none (free with sp_domain_names_free()); both NULL when @source cannot
+ * be looked at.  Errors: SP_E_LIBVIRT, SP_E_NOMEM. */
+int sp_domain_others_using(struct sp_domain *d, const char *source,
+			   char ***running, char ***stopped,
 			   struct sp_error *err);
+void sp_domain_names_free(char **names);
 
 /* The uid and gid the domain's QEMU process runs as (for sockets it must
  * create); errors: SP_E_LIBVIRT. */

@@ -39,16 +39,22 @@ struct sp_domain_disk {
 			      NULL otherwise */
 	char *cbt_owner;   /* the data store's owner before the adoption,
 			      "UID:GID:MODE" (octal mode), or NULL */
+	char *protocol;	   /* network disks: <source protocol=...>, else NULL */
+	char *net_source;  /* network disks: "nbd://host:port/name" or
+			      "nbd+unix:///name?socket=PATH" (display only) */
 	bool readonly;	   /* <readonly/> */
+	bool media;	   /* a read-only medium: a cdrom or floppy with media,
+			      or a disk with <readonly/>; the guest cannot
+			      change it */
 	bool shareable;	   /* <shareable/> */
 	bool transient;	   /* <transient/> */
 	bool backup_no;	   /* <disk ...><backup>? no: libvirt's per-disk opt-out
-			      is not in 9.0; set when device != "disk" or the
-			      disk cannot be captured by a pull-mode backup */
+			      is not in 9.0; set when the disk cannot be
+			      captured by a pull-mode backup */
 	const char *why_excluded; /* static text when backup_no is set:
-				     "cdrom", "network disk (rbd/iscsi/...)",
-				     "pass-through LUN", "read-only",
-				     "empty drive", ... */
+				     "empty drive", "pass-through LUN",
+				     "network disk (protocol rbd): ...",
+				     ... */
 };
 
 struct sp_domain_def {
@@ -75,9 +81,10 @@ void sp_domain_def_free(struct sp_domain_def *def);
  * a block device (libvirt 9.0 refuses any other format: "checkpoint for
  * disk X unsupported for storage type Y"); a qcow2 image whose data lives
  * in an external raw file (<dataStore>) is qcow2 here.  A disk without
- * <driver type> runs raw.  When it cannot, *@why (may be NULL) gets a
- * static phrase for manifests and messages, e.g. "raw file keeps no
- * checkpoint bitmap (only qcow2 can)".
+ * <driver type> runs raw.  A read-only medium (QEMU opens it read-only:
+ * no bitmap can be written) and a network disk keep none.  When it cannot,
+ * *@why (may be NULL) gets a static phrase for manifests and messages, e.g.
+ * "raw file keeps no checkpoint bitmap (only qcow2 can)".
  */
 bool sp_domain_disk_keeps_bitmap(const struct sp_domain_disk *d,
 				 const char **why);

@@ -77,6 +77,7 @@ struct plan_disk {
 	struct sp_disk_index *prev; /* base index, when incremental */
 	struct sp_disk_source *src;
 	char read_reason[200]; /* why it is read in full; first cause wins */
+	json_t *shared;	       /* a shareable disk: plan_shared_disk() */
 };
 
 struct domain_job {
@@ -89,6 +90,7 @@ struct domain_job {
 	struct sp_writer_config *cfg;
 	char *os_id;
 	bool agent_ok;
+	bool persistent; /* defined, not only created (virsh create) */
 
 	struct plan_disk *disks;
 	size_t ndisks;
@@ -207,49 +209,94 @@ static void exclude(struct domain_job *j, const struct sp_domain_disk *dd,
 				   "source", dd->source, "reason", why));
 }
 
+/* @v joined by ", " into @buf ("none" when empty). */
+static const char *names_join(char **v, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; v && v[i] && len < size; i++)
+		len += (size_t)snprintf(buf + len, size - len, "%s%s",
+					i ? ", " : "", v[i]);
+	return buf[0] ? buf : "none";
+}
+
+static json_t *names_json(char **v)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && v && v[i]; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
 /*
- * A shareable disk: left out (*@out) when the VM's settings say so, or
- * when another running domain has it open: QEMU cannot start a backup
- * job on an image another QEMU holds open for writing, and libvirt 9.0
- * was seen to crash on that failure.  Otherwise captured, with a warning.
+ * A shareable disk, and what became of it, in *@shared for the manifest
+ * ("decision" and the other domains that have it in their definition,
+ * running or not):
+ *   "skipped"  the VM's settings say "shared_disks": "skip";
+ *   "left-out" another running domain has it open: QEMU cannot start a
+ *              backup job on an image another QEMU holds open for
+ *              writing, and libvirt 9.0 was seen to crash on that
+ *              failure; with this domain shut off, its file would be read
+ *              while another VM writes it;
+ *   "captured" read crash-consistent, with a warning naming the other
+ *              domains that can write it (none of them frozen with this
+ *              one).
+ * *@out says whether the disk is left out of the point.
  */
 static int plan_shared_disk(struct domain_job *j,
-			    const struct sp_domain_disk *dd, bool running,
-			    bool *out, struct sp_error *err)
+			    const struct sp_domain_disk *dd, bool *out,
+			    json_t **shared, struct sp_error *err)
 {
-	sp_autofree char *others = NULL;
-	char why[512];
+	char **run = NULL, **stop = NULL;
+	char why[512], rnames[256], snames[256];
+	const char *decision;
+	int r;
 
 	*out = true;
+	r = sp_domain_others_using(j->d, dd->source, &run, &stop, err);
+	if (r < 0)
+		return r;
+	names_join(run, rnames, sizeof(rnames));
+	names_join(stop, snames, sizeof(snames));
 	if (j->cfg->skip_shared_disks) {
+		decision = "skipped";
 		exclude(j, dd,
 			"shareable: the VM's settings say \"shared_disks\": "
 			"\"skip\"");
-		return 0;
-	}
-	if (running) {
-		int r = sp_domain_others_using(j->d, dd->source, &others, err);
-		if (r < 0)
-			return r;
-	}
-	if (others) {
+	} else if (run) {
+		decision = "left-out";
 		snprintf(why, sizeof(why),
 			 "shared with running domain(s) %s: no still point "
 			 "can hold a disk other VMs write; back it up from one "
 			 "of them, or with them shut off",
-			 others);
+			 rnames);
 		exclude(j, dd, why);
 		warn(j, "SharedDisk",
 		     "disk '%s' (%s) is left out of this point: %s", dd->target,
 		     dd->source, why);
-		return 0;
+	} else {
+		decision = "captured";
+		*out = false;
+		warn(
+		    j, "SharedDisk",
+		    "disk '%s' (%s) is shareable and captured "
+		    "crash-consistent: "
+		    "other VMs writing to it are not frozen with '%s' (defined "
+		    "with it, not running now: %s)",
+		    dd->target, dd->source, j->d->name, snames);
 	}
-	*out = false;
-	warn(j, "SharedDisk",
-	     "disk '%s' (%s) is shareable: other VMs writing to it are not "
-	     "frozen with '%s'",
-	     dd->target, dd->source, j->d->name);
-	return 0;
+	*shared = json_pack("{s:s, s:o, s:o}", "decision", decision, "running",
+			    names_json(run), "not_running", names_json(stop));
+	if (*out && *shared)
+		json_object_set(
+		    json_array_get(j->excluded,
+				   json_array_size(j->excluded) - 1),
+		    "shared", *shared);
+	sp_domain_names_free(run);
+	sp_domain_names_free(stop);
+	return *shared ? 0 : sp_error_set(err, SP_E_NOMEM, "out of memory");
 }
 
 /* A qcow2 image whose data lives in a data store: when the image keeps
@@ -310,11 +357,33 @@ static int plan(struct domain_job *j, struct sp_error *err)
 					    dd->target, j->d->name);
 		if (dd->shareable) {
 			bool out = false;
-			int r = plan_shared_disk(j, dd, running, &out, err);
+			json_t *shared = NULL;
+			int r = plan_shared_disk(j, dd, &out, &shared, err);
 			if (r < 0)
 				return r;
-			if (out)
+			if (out) {
+				json_decref(shared);
 				continue;
+			}
+			j->disks[n].shared = shared;
+		}
+		if (!strcmp(dd->type, "network") && !running) {
+			/* Reached only through QEMU's block layer. */
+			exclude(j, dd,
+				dd->protocol && !strcmp(dd->protocol, "nbd")
+				    ? "network disk (protocol nbd): read only "
+				      "while the domain runs (through its "
+				      "backup job)"
+				    : "network disk: read only while the "
+				      "domain runs");
+			json_decref(j->disks[n].shared);
+			j->disks[n].shared = NULL;
+			continue;
+		}
+		if (dd->media) {
+			const char *media_why = NULL;
+			sp_domain_disk_keeps_bitmap(dd, &media_why);
+			reason(&j->disks[n], "%s", media_why);
 		}
 		if (running) {
 			if (virDomainGetBlockInfo(j->d->dom, dd->target, &info,
@@ -898,12 +967,15 @@ static int open_sources(struct domain_job *j, struct sp_error *err)
 	return 0;
 }
 
-/* "file" or "block": of the disk's data, where the guest's bytes are. */
+/* "kind" of the disk's data, where the guest's bytes are (not of the NBD
+ * export it was read from): a metadata image's data store, or the disk. */
 static const char *disk_kind(const struct plan_disk *pd)
 {
 	const char *t = pd->raw_store ? pd->dd->data_type : pd->dd->type;
 
-	return t && !strcmp(t, "block") ? "block" : "file";
+	if (!strcmp(t, "block"))
+		return "block";
+	return strcmp(t, "network") ? "file" : "network";
 }
 
 static int transfer(struct domain_job *j, json_t **manifest_out,
@@ -933,9 +1005,10 @@ static int transfer(struct domain_job *j, json_t **manifest_out,
 		td[i] = (struct sp_transfer_disk){
 		    .src = pd->src,
 		    .name = pd->dd->target,
-		    .source = pd->raw_store    ? pd->dd->data_source
-			      : pd->dd->source ? pd->dd->source
-					       : pd->dd->target,
+		    .source = pd->raw_store	   ? pd->dd->data_source
+			      : pd->dd->source	   ? pd->dd->source
+			      : pd->dd->net_source ? pd->dd->net_source
+						   : pd->dd->target,
 		    .format = pd->raw_store    ? "raw"
 			      : pd->dd->format ? pd->dd->format
 					       : "raw",
@@ -949,13 +1022,16 @@ static int transfer(struct domain_job *j, json_t **manifest_out,
 			    : "the base checkpoint could not be used",
 		    /* "kind" of the domain's disk, not of the NBD export it
 		     * was read from. */
-		    .extra = json_pack("{s:s, s:s, s:b, s:b, s:s?}", "target",
-				       pd->dd->target, "kind", disk_kind(pd),
-				       "shareable", pd->dd->shareable,
-				       "checkpoint_bitmap",
-				       j->bk && j->bk->checkpoint && pd->bitmap,
-				       "metadata_image",
-				       pd->raw_store ? pd->dd->source : NULL),
+		    .extra = json_pack(
+			"{s:s, s:s, s:s, s:b, s:b, s:b, s:s?, s:O?, s:s?}",
+			"target", pd->dd->target, "kind", disk_kind(pd),
+			"device", pd->dd->device, "read_only_media",
+			pd->dd->media, "shareable", pd->dd->shareable,
+			"checkpoint_bitmap",
+			j->bk && j->bk->checkpoint && pd->bitmap, "protocol",
+			pd->dd->protocol, "shared", pd->shared,
+			"metadata_image",
+			pd->raw_store ? pd->dd->source : NULL),
 		};
 	}
 	sp_vault_clean_drafts(j->v);
@@ -984,12 +1060,12 @@ static int transfer(struct domain_job *j, json_t **manifest_out,
 			j->reason ? j->reason : json_null());
 	json_object_set(m, "writers", j->writers);
 	json_object_set(m, "excluded_disks", j->excluded);
-	json_object_set_new(m, "source",
-			    json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?}",
-				      "type", "libvirt", "uri", j->d->uri,
-				      "domain", j->d->name, "uuid", j->d->uuid,
-				      "state", sp_domain_state_name(j->state),
-				      "guest_os", j->os_id));
+	json_object_set_new(
+	    m, "source",
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s?}", "type", "libvirt",
+		      "uri", j->d->uri, "domain", j->d->name, "uuid",
+		      j->d->uuid, "state", sp_domain_state_name(j->state),
+		      "persistent", j->persistent, "guest_os", j->os_id));
 	json_object_set_new(m, "checkpoint",
 			    j->bk && j->bk->checkpoint
 				? json_string(j->bk->checkpoint)
@@ -1062,6 +1138,7 @@ static void release(struct domain_job *j)
 	for (size_t i = 0; j->disks && i < j->ndisks; i++) {
 		sp_disk_source_free(j->disks[i].src);
 		sp_disk_index_free(j->disks[i].prev);
+		json_decref(j->disks[i].shared);
 	}
 	free(j->disks);
 	sp_domain_def_free(j->def);
@@ -1113,6 +1190,14 @@ int sp_domain_backup_run(struct sp_vault *v,
 	    (r = writers_init(&j, err)) < 0 ||
 	    (r = sp_domain_get_state(j.d, &j.state, err)) < 0)
 		goto out_free;
+	j.persistent = virDomainIsPersistent(j.d->dom) != 0;
+	if (!j.persistent)
+		warn(&j, "TransientDomain",
+		     "'%s' is transient: its checkpoints vanish when it stops, "
+		     "and the backup after that reads all data (make it "
+		     "persistent with 'virsh dumpxml %s > %s.xml; virsh define "
+		     "%s.xml')",
+		     j.d->name, j.d->name, j.d->name, j.d->name);
 	if (j.state == SP_DOMAIN_OTHER) {
 		r = sp_error_set(err, SP_E_DOMAIN_STATE,
 				 "domain '%s' is neither running, paused nor "

@@ -29,8 +29,12 @@ static void check_def(const struct sp_domain_def *def)
 		assert(d->device && d->type);
 		assert(!d->source || d->source[0]);
 		assert(d->backup_no == (d->why_excluded != NULL));
-		assert(d->backup_no || !strcmp(d->device, "disk"));
-		assert(d->backup_no || d->source);
+		assert(d->backup_no || !strcmp(d->device, "disk") ||
+		       !strcmp(d->device, "cdrom") ||
+		       !strcmp(d->device, "floppy"));
+		assert(d->backup_no || d->source ||
+		       (!strcmp(d->type, "network") && d->net_source));
+		assert(!d->media || !d->backup_no);
 	}
 }
 

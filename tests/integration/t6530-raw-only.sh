@@ -10,8 +10,13 @@
 # ("Could not replace node: Failed to get shared "write" lock"), and
 # libvirt 9.0's qemu-event thread was seen to crash on that failure, so
 # the disk is left out of the point, with the other guest named, and
-# libvirtd keeps running.  Last, the VM's settings leave the shareable
-# disk out of every point ("shared_disks": "skip").
+# libvirtd keeps running; so it is when the first guest is shut off (its
+# file would be read while the other guest writes it).  Before the second
+# guest starts, the warning of the captured disk names it all the same
+# (defined with the disk, not running), and each point records what
+# became of the shareable disk and which other domains have it.  Last,
+# the VM's settings leave the shareable disk out of every point
+# ("shared_disks": "skip").
 . "$(dirname "$0")/lib.sh"
 . "$SP_TOP/tests/lab/lab.sh"
 lab_need
@@ -34,6 +39,11 @@ virsh detach-disk "$a" vda --config >/dev/null &&
 	virsh attach-disk "$a" "$T/s.raw" vdb --subdriver raw --mode shareable \
 		--config >/dev/null || die "cannot give $a its raw disks"
 lab_start "$a"
+b=sp-t6530b-$$
+lab_make_data_disk "$T/y.qcow2" 16
+LAB_AGENT=0 lab_define_domain "$b" "$T/y.qcow2"
+virsh attach-disk "$b" "$T/s.raw" vdb --subdriver raw --mode shareable \
+	--config >/dev/null || die "cannot give $b the shared disk"
 lab_wait_agent "$a" 300 || die "$a did not come up"
 
 # point N: guest paused, copies of its disks, the backup, resume.
@@ -55,6 +65,10 @@ check "point 1: no checkpoint, every disk read in full" \
 	jqe '.checkpoint == null and [.disks[] | .read_mode] == ["full","full"] and ([.disks[] | .checkpoint_bitmap] | all(. == false))' p1.json
 check "point 1: the shareable disk is named in a warning" \
 	jqe '.warnings | length == 1 and (.[0] | startswith("SharedDisk:"))' p1.json
+check "point 1: ...which names the stopped domain defined with it" \
+	jqe "(.warnings[0] | contains(\"captured crash-consistent\") and contains(\"not running now: $b\"))" p1.json
+check "point 1: the point records the disk captured, and who else has it" \
+	jqe "(.disks[] | select(.name == \"vdb\") | .shared) == {\"decision\": \"captured\", \"running\": [], \"not_running\": [\"$b\"]}" p1.json
 check "no checkpoint was left on the domain" \
 	test "$(virsh checkpoint-list "$a" --name | grep -c stillpoint-)" = 0
 
@@ -67,11 +81,6 @@ check "point 2: both disks full-compare, no CheckpointMissing warning" \
 	jqe '.checkpoint == null and .incremental == null and [.disks[] | .read_mode] == ["full-compare","full-compare"] and ([.warnings[] | select(startswith("CheckpointMissing"))] == [])' p2.json
 check "point 2: the shareable disk stored only the changed chunk(s)" \
 	jqe '.disks[1].chunks_new >= 1 and .disks[1].chunks_new <= 2' p2.json
-b=sp-t6530b-$$
-lab_make_data_disk "$T/y.qcow2" 16
-LAB_AGENT=0 lab_define_domain "$b" "$T/y.qcow2"
-virsh attach-disk "$b" "$T/s.raw" vdb --subdriver raw --mode shareable \
-	--config >/dev/null || die "cannot give $b the shared disk"
 lab_start "$b"
 check "the second guest runs on the shared disk" \
 	bash -c "[ \"\$(virsh domstate '$b')\" = running ]"
@@ -81,9 +90,10 @@ check "...with the shared disk left out, the other guest named" \
 	jqe "(.excluded_disks | map(select(.target == \"vdb\" and (.reason | contains(\"$b\")))) | length == 1) and [.disks[].name] == [\"vda\"]" p3.json
 check "...and said in a SharedDisk warning" \
 	jqe "[.warnings[] | select(startswith(\"SharedDisk:\") and contains(\"$b\"))] | length == 1" p3.json
+check "...and recorded as left out, the running domain named" \
+	jqe "(.excluded_disks[] | select(.target == \"vdb\") | .shared) == {\"decision\": \"left-out\", \"running\": [\"$b\"], \"not_running\": []}" p3.json
 check "libvirtd still answers, no job is left on the first guest" \
 	bash -c "virsh domjobinfo '$a' | grep -q 'Job type: *None'"
-lab_undefine "$b"
 
 # The VM's settings can leave shareable disks out of every point.
 mkdir -m 0700 "$T/wr"
@@ -93,10 +103,17 @@ sp --json backup "$a" --writers "$T/wr/a.json" >p4.json 2>p4.err
 check "with \"shared_disks\": \"skip\", the backup succeeds" test $? = 0
 check "...and leaves the shareable disk out, saying why" \
 	jqe '(.excluded_disks | map(select(.target == "vdb" and (.reason | contains("shared_disks")))) | length == 1) and [.disks[].name] == ["vda"]' p4.json
+check "...recorded as skipped" \
+	jqe '(.excluded_disks[] | select(.target == "vdb") | .shared.decision) == "skipped"' p4.json
 echo '{"shared_disks": "sometimes"}' >"$T/wr/a.json"
 expect_fail WriterConfigInvalid "an unknown shared_disks value is refused" \
 	sp backup "$a" --writers "$T/wr/a.json"
 lab_stop "$a" 60
+sp --json backup "$a" >p5.json 2>p5.err
+check "shut off, with the other guest running: the backup succeeds" test $? = 0
+check "...and leaves the shared disk out, the running domain named" \
+	jqe "(.excluded_disks[] | select(.target == \"vdb\") | .shared) == {\"decision\": \"left-out\", \"running\": [\"$b\"], \"not_running\": []} and [.disks[].name] == [\"vda\"]" p5.json
+lab_undefine "$b"
 
 for n in 1 2; do
 	mkdir "r$n"

@@ -151,8 +151,12 @@ static void test_parse_two_disks_and_cdrom(void)
 	CHECK_STR(d[2].source,
 		  "/var/lib/libvirt/boot/debian-12.2.0-amd64-netinst.iso");
 	CHECK(d[2].readonly);
-	CHECK(d[2].backup_no);
-	CHECK_STR(d[2].why_excluded, "cdrom");
+	/* a cdrom with media is backed up: the guest cannot change it */
+	CHECK(!d[2].backup_no);
+	CHECK_NULL(d[2].why_excluded);
+	CHECK(d[2].media);
+	CHECK(!d[0].media && !d[1].media);
+	CHECK(!sp_domain_disk_keeps_bitmap(&d[2], NULL));
 	sp_domain_def_free(def);
 }
 
@@ -178,7 +182,11 @@ static void test_parse_storage_kinds(void)
 	CHECK_STR(d[1].format, "raw");
 	CHECK(d[1].backup_no);
 	CHECK_STR(d[1].why_excluded,
-		  "network disk (protocol rbd): not readable by the host");
+		  "network disk (protocol rbd): only nbd network disks are "
+		  "read");
+	CHECK_STR(d[1].protocol, "rbd");
+	CHECK_STR(d[1].net_source, "rbd://ceph-mon1.example.net:6789/"
+				   "vms/db01-data");
 
 	CHECK_STR(d[2].target, "sda");
 	CHECK_STR(d[2].device, "lun");
@@ -263,12 +271,13 @@ static void test_parse_exclusions(void)
 		const char *target, *why;
 	} want[] = {
 	    {"hda", NULL},
-	    {"hdc", "cdrom"},
-	    {"fda", "floppy"},
-	    {"vda", "read-only disk"},
+	    {"hdc", "empty drive"},
+	    {"fda", NULL},
+	    {"vda", NULL},
 	    {"vdb", NULL},
 	    {"vdc", "disk type 'volume' is not supported by pull-mode backup"},
-	    {"vdd", "network disk (protocol iscsi): not readable by the host"},
+	    {"vdd",
+	     "network disk (protocol iscsi): only nbd network disks are read"},
 	    {"vde", "empty drive"},
 	};
 	struct sp_domain_def *def = parse_file("lab01.xml");
@@ -294,6 +303,53 @@ static void test_parse_exclusions(void)
 	CHECK_NULL(def->disks[7].source); /* dev='' */
 	CHECK(def->disks[4].transient);	  /* backed up anyway */
 	CHECK_STR(def->disks[2].device, "floppy");
+	/* the floppy and the read-only disk are read-only media, whose
+	 * qcow2 cannot keep a bitmap (QEMU opens it read-only) */
+	CHECK(def->disks[2].media && def->disks[3].media);
+	CHECK(!def->disks[0].media && !def->disks[4].media);
+	CHECK(!sp_domain_disk_keeps_bitmap(&def->disks[3], NULL));
+	sp_domain_def_free(def);
+}
+
+/* An nbd network disk is backed up (through the running domain's backup
+ * job); its source is named as an NBD URI. */
+static void test_parse_nbd(void)
+{
+	static const char xml[] =
+	    "<domain><name>net</name><devices>"
+	    "<disk type='network' device='disk'><driver type='raw'/>"
+	    "<source protocol='nbd' name='exp'>"
+	    "<host transport='unix' socket='/run/n.sock'/></source>"
+	    "<target dev='vda'/></disk>"
+	    "<disk type='network' device='disk'>"
+	    "<source protocol='nbd' name='e2'>"
+	    "<host name='10.0.0.5' port='10809'/></source>"
+	    "<target dev='vdb'/></disk>"
+	    "<disk type='network' device='cdrom'>"
+	    "<source protocol='https' name='/isos/d.iso'>"
+	    "<host name='mirror.example.net'/></source>"
+	    "<target dev='sda'/></disk>"
+	    "</devices></domain>";
+	struct sp_domain_def *def = parse_str(xml, strlen(xml));
+	const char *why = NULL;
+
+	CHECK_INT(def->ndisks, 3);
+	if (def->ndisks != 3)
+		exit(1);
+	CHECK(!def->disks[0].backup_no);
+	CHECK_NULL(def->disks[0].source);
+	CHECK_STR(def->disks[0].protocol, "nbd");
+	CHECK_STR(def->disks[0].net_source,
+		  "nbd+unix:///exp?socket=/run/n.sock");
+	CHECK(!sp_domain_disk_keeps_bitmap(&def->disks[0], &why));
+	CHECK_STR(why, "network disk keeps no checkpoint bitmap here (read in "
+		       "full, compared by chunk hash)");
+	CHECK(!def->disks[1].backup_no);
+	CHECK_STR(def->disks[1].net_source, "nbd://10.0.0.5:10809/e2");
+	CHECK(def->disks[2].backup_no);
+	CHECK_STR(def->disks[2].why_excluded,
+		  "network disk (protocol https): only nbd network disks are "
+		  "read");
 	sp_domain_def_free(def);
 }
 
@@ -323,7 +379,7 @@ static void test_parse_defaults(void)
 	CHECK(!def->disks[0].backup_no);
 	CHECK_STR(def->disks[1].why_excluded, "empty drive");
 	CHECK_STR(def->disks[2].why_excluded,
-		  "network disk: not readable by the host");
+		  "network disk: only nbd network disks are read");
 	sp_domain_def_free(def);
 }
 
@@ -853,6 +909,7 @@ int main(void)
 	SP_RUN(test_parse_storage_kinds);
 	SP_RUN(test_keeps_bitmap);
 	SP_RUN(test_parse_exclusions);
+	SP_RUN(test_parse_nbd);
 	SP_RUN(test_parse_defaults);
 	SP_RUN(test_restore_web01);
 	SP_RUN(test_restore_network_and_backing);
