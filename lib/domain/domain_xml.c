@@ -1080,6 +1080,12 @@ const char *sp_domain_disk_cbt_refusal(const struct sp_domain_disk *d)
 		return "it is a qcow2 image with a data store already";
 	if (d->backup_no)
 		return d->why_excluded;
+	if (strcmp(d->device, "disk") != 0 || d->readonly || d->media)
+		return "it is read-only or removable media: nothing changes "
+		       "on it to track";
+	if (strcmp(d->type, "file") != 0 && strcmp(d->type, "block") != 0)
+		return "only a raw file or block device can be given a "
+		       "metadata image";
 	if (d->shareable)
 		return "it is shared with other domains (<shareable/>), "
 		       "which would not see the metadata image";
