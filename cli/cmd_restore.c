@@ -99,6 +99,17 @@ static int restore_domain(struct cli *cli, struct sp_domain_restore_opts *o)
 		json_array_foreach(json_object_get(res, "files"), i, f) printf(
 		    "    %s\n", json_string_value(json_object_get(f, "path")));
 	}
+	/* A warning even with -q: a disk the new domain does not have. */
+	json_array_foreach(json_object_get(res, "not_attached"), i, f)
+	    fprintf(stderr,
+		    "stillpoint: warning: disk %s was %s: restored to %s but "
+		    "not attached (virsh attach-disk %s %s %s --config)\n",
+		    json_string_value(json_object_get(f, "disk")),
+		    json_string_value(json_object_get(f, "reason")),
+		    json_string_value(json_object_get(f, "path")),
+		    json_string_value(json_object_get(res, "domain")),
+		    json_string_value(json_object_get(f, "path")),
+		    json_string_value(json_object_get(f, "disk")));
 	json_decref(res);
 	return 0;
 }

@@ -9,7 +9,9 @@
  *      file appears only once complete)
  *   3. the definition is rewritten (new name, no UUID, no MACs, disks on
  *      the new files) and defined; if libvirt refuses it, the files of
- *      step 2 are removed again
+ *      step 2 are removed again.  A disk of the point that the stored
+ *      (persistent) definition lacks, one attached to the running domain
+ *      only, is restored to its file but not attached ("not_attached")
  * In place (--in-place):
  *   1. the domain must be shut off (a running QEMU holds its images)
  *   2. each disk is restored aside and renamed over the domain's image
@@ -131,9 +133,12 @@ static int restore_as_new(struct sp_vault *v,
 	virDomainPtr dom = NULL;
 	sp_autofree char *newxml = NULL;
 	char uuid[VIR_UUID_STRING_BUFLEN] = "";
+	struct sp_domain_def *def = NULL;
+	json_t *loose = json_array();
+	size_t ndm = 0;
 	int r;
 
-	if (!dm || !maps) {
+	if (!dm || !maps || !loose) {
 		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 		goto out;
 	}
@@ -155,6 +160,9 @@ static int restore_as_new(struct sp_vault *v,
 				 o->new_name);
 		goto out;
 	}
+	r = sp_domain_def_parse(xml, strlen(xml), &def, err);
+	if (r < 0)
+		goto out;
 	json_array_foreach(disks, i, d)
 	{
 		const char *t = disk_target(d);
@@ -162,7 +170,12 @@ static int restore_as_new(struct sp_vault *v,
 		    o->format ? o->format
 			      : json_string_value(json_object_get(d, "format"));
 		bool qcow2 = fmt && !strcmp(fmt, "qcow2");
+		bool defined = false;
 		char path[1024];
+
+		for (size_t k = 0; k < def->ndisks; k++)
+			if (!strcmp(def->disks[k].target, t))
+				defined = true;
 
 		snprintf(path, sizeof(path), "%s/%s-%s.%s", dir, o->new_name, t,
 			 qcow2 ? "qcow2" : "img");
@@ -173,13 +186,24 @@ static int restore_as_new(struct sp_vault *v,
 			r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 			goto out;
 		}
-		dm[i] = (struct sp_domain_disk_map){
+		if (!defined) {
+			/* Attached to the running domain only: the stored
+			 * (persistent) definition has no place for it. */
+			json_array_append_new(
+			    loose,
+			    json_pack("{s:s, s:s, s:s}", "disk", t, "path",
+				      strchr(maps[i], '=') + 1, "reason",
+				      "attached to the running domain "
+				      "only, not in its definition"));
+			continue;
+		}
+		dm[ndm++] = (struct sp_domain_disk_map){
 		    .target = t,
 		    .path = strchr(maps[i], '=') + 1,
 		    .format = qcow2 ? "qcow2" : "raw"};
 	}
 	/* Check the rewrite before writing gigabytes (invariant 1). */
-	r = sp_domain_xml_for_restore(xml, strlen(xml), o->new_name, dm, n,
+	r = sp_domain_xml_for_restore(xml, strlen(xml), o->new_name, dm, ndm,
 				      &newxml, err);
 	if (r < 0)
 		goto out;
@@ -193,15 +217,17 @@ static int restore_as_new(struct sp_vault *v,
 				    "of '%s' (its disks were removed again)",
 				    o->new_name);
 		for (i = 0; i < n; i++)
-			unlink(dm[i].path);
+			unlink(strchr(maps[i], '=') + 1);
 		goto out;
 	}
 	virDomainGetUUIDString(dom, uuid);
-	*result = json_pack("{s:s, s:s, s:s, s:s, s:O}", "mode", "new",
+	*result = json_pack("{s:s, s:s, s:s, s:s, s:O, s:O}", "mode", "new",
 			    "domain", o->new_name, "uuid", uuid, "point",
 			    json_string_value(json_object_get(m, "id")),
-			    "files", files);
+			    "files", files, "not_attached", loose);
 out:
+	sp_domain_def_free(def);
+	json_decref(loose);
 	if (dom)
 		virDomainFree(dom);
 	if (conn)

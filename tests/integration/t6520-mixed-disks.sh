@@ -160,5 +160,25 @@ done
 check "point 2's copies differ from point 1's on every disk" \
 	bash -c "! cmp -s c1-vda.raw c2-vda.raw && ! cmp -s c1-vdb.raw c2-vdb.raw &&
 		! cmp -s c1-vdc.raw c2-vdc.raw && ! cmp -s c1-vdd.raw c2-vdd.raw"
+# Restored as a new domain: every disk (the block device's too) becomes a
+# file of its own, and the copy boots with its records on every disk.
+# vdd was attached live only: the definition stored in the point has no
+# place for it, so it is restored beside the others but not attached.
+mkdir -m 755 copy
+expect_ok "restore point 2 as a new domain" \
+	sp restore "$vm@$(jq -r .id p2.json)" --as "$vm-copy" --to "$T/copy"
+at_exit lab_undefine "$vm-copy"
+check "the live-only disk is restored, not attached, with a warning" \
+	bash -c "grep -q 'disk vdd was attached to the running domain only' '$T/.err' &&
+		cmp c2-vdd.raw '$T/copy/$vm-copy-vdd.img'"
+virsh domblklist "$vm-copy" --details >copy-disks.txt
+check "the copy's disks are files of its own" \
+	bash -c "test \$(grep -c ' file *disk .*$T/copy/' copy-disks.txt) = 3 &&
+		! grep -q '$T/q.qcow2\|$T/r.raw\|$loop' copy-disks.txt"
+lab_start "$vm-copy"
+check "the copy boots" lab_wait_agent "$vm-copy" 240
+check "the copy's workload finds its records on vda, vdb and vdc" \
+	lab_guest_exec "$vm-copy" /bin/sh -c 'for d in vda vdb vdc; do test -s /mnt/$d/records || exit 1; done'
+lab_stop "$vm-copy" 60
 expect_ok "verify" sp verify "$vm"
 done_testing

@@ -408,7 +408,9 @@ _lab_gave_up() {
 	[ "$(virsh domstate "$1" 2>/dev/null)" != running ] ||
 		[ $SECONDS -ge "$2" ] || return 1
 	_lab_log "$1: $3; console:"
-	tail -n 30 "$T/$1-console.log" >&2
+	tail -n 30 "$T/$1-console.log" >&2 ||
+		_lab_log "$1: no console log (did the domain start?)"
+	return 0
 }
 
 # lab_wait_ready NAME [TIMEOUT]: wait until the guest's init has finished
