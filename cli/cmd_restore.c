@@ -99,6 +99,10 @@ static int restore_domain(struct cli *cli, struct sp_domain_restore_opts *o)
 		json_array_foreach(json_object_get(res, "files"), i, f) printf(
 		    "    %s\n", json_string_value(json_object_get(f, "path")));
 	}
+	json_array_foreach(json_object_get(res, "left_alone"), i, f)
+	    fprintf(stderr, "stillpoint: note: disk %s left as it is: %s\n",
+		    json_string_value(json_object_get(f, "disk")),
+		    json_string_value(json_object_get(f, "reason")));
 	/* A warning even with -q: a disk the new domain does not have. */
 	json_array_foreach(json_object_get(res, "not_attached"), i, f)
 	    fprintf(stderr,

@@ -168,6 +168,7 @@ struct sp_restore_opts {
 	const char *format; /* "raw", "qcow2" or NULL = as source */
 	bool force;	    /* overwrite existing files */
 	bool no_config;	    /* do not write the stored config out */
+	bool only_mapped;   /* restore only the disks in @maps */
 };
 
 /*

@@ -347,6 +347,8 @@ static int plan_targets(const struct sp_restore_opts *o, json_t *disks,
 		const char *dn = json_string_value(json_object_get(d, "name"));
 		const char *m = map_lookup(o, dn);
 
+		if (!m && o->only_mapped)
+			continue; /* p[i] stays NULL: not restored */
 		if (!m && !o->to_dir)
 			return sp_error_set(
 			    err, SP_E_USAGE,
@@ -496,8 +498,12 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 		goto out;
 	}
 	jp.p.what = "restore";
-	json_array_foreach(disks, i, d) jp.p.total +=
-	    (uint64_t)json_integer_value(json_object_get(d, "size"));
+	json_array_foreach(disks, i, d)
+	{
+		if (paths[i])
+			jp.p.total += (uint64_t)json_integer_value(
+			    json_object_get(d, "size"));
+	}
 
 	json_array_foreach(disks, i, d)
 	{
@@ -512,6 +518,8 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 
 		if (fmt != SP_DISK_FORMAT_QCOW2)
 			fmt = SP_DISK_FORMAT_RAW;
+		if (!paths[i])
+			continue; /* left out (only_mapped) */
 		r = sp_point_disk_open(v, pfd, d, where, &pd, err);
 		if (r == 0)
 			r = sp_point_disk_check_digest(pd, &had_digest, err);
@@ -546,6 +554,8 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 	sp_job_progress_tick(&jp, true);
 	/* Publish the disks only once all of them were written whole. */
 	for (i = 0; i < n && r == 0; i++) {
+		if (!targets[i])
+			continue;
 		r = sp_disk_target_commit(targets[i], err);
 		targets[i] = NULL;
 	}

@@ -96,7 +96,8 @@ static int restore_disks(struct sp_vault *v,
 				     .nmaps = n,
 				     .format = o->in_place ? NULL : o->format,
 				     .force = force,
-				     .no_config = true};
+				     .no_config = true,
+				     .only_mapped = o->in_place};
 	char spec[160];
 	json_t *res = NULL;
 	int r;
@@ -279,7 +280,7 @@ static int restore_in_place(struct sp_vault *v,
 {
 	const char *name = json_string_value(json_object_get(m, "name"));
 	json_t *disks = json_object_get(m, "disks"), *d, *files = NULL;
-	size_t n = json_array_size(disks), i;
+	size_t n = json_array_size(disks), i, nm = 0;
 	char **maps = calloc(n ? n : 1, sizeof(*maps));
 	struct sp_domain *dom = NULL;
 	struct sp_domain_def *def = NULL;
@@ -287,10 +288,14 @@ static int restore_in_place(struct sp_vault *v,
 	enum sp_domain_state st;
 	unsigned dropped = 0;
 	struct sp_error ce;
+	json_t *left = json_array();
 	int r;
 
-	if (!maps)
+	if (!maps || !left) {
+		free(maps);
+		json_decref(left);
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	}
 	r = sp_domain_open(o->uri, name, &dom, err);
 	if (r < 0)
 		goto out;
@@ -313,10 +318,26 @@ static int restore_in_place(struct sp_vault *v,
 	{
 		const char *t = disk_target(d);
 		const struct sp_domain_disk *cur = NULL;
+		const char *why = NULL;
 
 		for (size_t k = 0; k < def->ndisks; k++)
 			if (!strcmp(def->disks[k].target, t))
 				cur = &def->disks[k];
+		/* Media and network disks are not the domain's to
+		 * overwrite: an ISO may be shared by other VMs or changed
+		 * since, a network disk lives on its server. */
+		if (json_is_true(json_object_get(d, "read_only_media")) ||
+		    (cur && (cur->media || cur->readonly)))
+			why = "read-only media: not written in place";
+		else if (cur && !strcmp(cur->type, "network"))
+			why = "network disk: not written in place (restore it "
+			      "with --to and copy it to its server)";
+		if (why) {
+			json_array_append_new(
+			    left,
+			    json_pack("{s:s, s:s}", "disk", t, "reason", why));
+			continue;
+		}
 		if (!cur || !cur->source ||
 		    (strcmp(cur->type, "file") && strcmp(cur->type, "block"))) {
 			r = sp_error_set(err, SP_E_USAGE,
@@ -332,16 +353,24 @@ static int restore_in_place(struct sp_vault *v,
 			if (r < 0)
 				goto out;
 		}
-		if (asprintf(&maps[i], "%s=%s",
+		if (asprintf(&maps[nm++], "%s=%s",
 			     json_string_value(json_object_get(d, "name")),
 			     cur->data_source ? cur->data_source
 					      : cur->source) < 0) {
-			maps[i] = NULL;
+			maps[--nm] = NULL;
 			r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 			goto out;
 		}
 	}
-	r = restore_disks(v, o, m, maps, n, true, &files, err);
+	if (nm == 0) {
+		r = sp_error_set(err, SP_E_USAGE,
+				 "point '%s' has no disk to write in place "
+				 "(only media or network disks: restore them "
+				 "with --to)",
+				 json_string_value(json_object_get(m, "id")));
+		goto out;
+	}
+	r = restore_disks(v, o, m, maps, nm, true, &files, err);
 	if (r < 0)
 		goto out;
 	/* A raw data store was written behind its metadata image: the
@@ -356,12 +385,13 @@ static int restore_in_place(struct sp_vault *v,
 	if (sp_libvirt_checkpoints_prune(dom, NULL, &dropped, &ce) < 0)
 		sp_log(SP_LOG_WARNING, "checkpoints not all dropped vm=%s: %s",
 		       name, ce.msg);
-	*result =
-	    json_pack("{s:s, s:s, s:s, s:s, s:O, s:i}", "mode", "in-place",
-		      "domain", name, "uuid", dom->uuid, "point",
-		      json_string_value(json_object_get(m, "id")), "files",
-		      files, "checkpoints_dropped", (int)dropped);
+	*result = json_pack(
+	    "{s:s, s:s, s:s, s:s, s:O, s:i, s:O}", "mode", "in-place", "domain",
+	    name, "uuid", dom->uuid, "point",
+	    json_string_value(json_object_get(m, "id")), "files", files,
+	    "checkpoints_dropped", (int)dropped, "left_alone", left);
 out:
+	json_decref(left);
 	json_decref(files);
 	free_maps(maps, n);
 	sp_domain_def_free(def);

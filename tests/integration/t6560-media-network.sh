@@ -135,5 +135,18 @@ check "the new domain's network disk became a file equal to the paused copy" \
 		! grep -q 'protocol=' new.xml && cmp c2-vdb.raw '$T/as/$new-vdb.img'"
 check "the empty drive stays empty" \
 	bash -c "[ \"\$(virsh domblklist '$new' | awk '\$1 == \"sdb\" {print \$2}')\" = - ]"
+# In place: the media and the network disk are left as they are (an ISO
+# may have been swapped or be shared by other VMs; a network disk lives on
+# its server), the domain's own disk is written.
+random_file "$T/cd.iso" 8 swapped
+cp "$T/cd.iso" swapped.iso
+cp "$T/nbd.raw" nbd-before.raw
+expect_ok "restore point 2 in place" sp restore "$vm@$(jq -r .id p2.json)" --in-place
+check "in place: the cdrom's current ISO is untouched, and said so" \
+	bash -c "cmp swapped.iso '$T/cd.iso' && grep -q 'disk sda left as it is: read-only media' '$T/.err'"
+check "in place: the network disk is untouched, and said so" \
+	bash -c "cmp nbd-before.raw '$T/nbd.raw' && grep -q 'disk vdb left as it is: network disk' '$T/.err'"
+check "in place: the domain's own disk is point 2's" \
+	bash -c "qemu-img convert -f qcow2 -O raw '$T/q.qcow2' q-now.raw && cmp c2-vda.raw q-now.raw"
 expect_ok "verify" sp verify "$vm"
 done_testing
