@@ -179,7 +179,7 @@ static int restore_as_new(struct sp_vault *v,
 	}
 	/* Check the rewrite before writing gigabytes (invariant 1). */
 	r = sp_domain_xml_for_restore(xml, strlen(xml), o->new_name, dm, n,
-				      &newxml, err);
+				      NULL, &newxml, err);
 	if (r < 0)
 		goto out;
 	r = restore_disks(v, o, m, maps, n, o->force, &files, err);
