@@ -21,14 +21,57 @@ static const char points_help[] =
     "    then how it was read: dirty-bitmap (only blocks changed since\n"
     "    the previous point), full-compare (read in full, only chunks\n"
     "    unlike the vault's stored) or full (no earlier point of that\n"
-    "    disk), with the reason when not dirty-bitmap.\n"
+    "    disk), with the reason when not dirty-bitmap.  A point of a\n"
+    "    UEFI or TPM domain also lists the state stored with it: the\n"
+    "    NVRAM (nvram) and the swtpm state files (tpm), each with its\n"
+    "    size and where it came from, or why it was not stored, and the\n"
+    "    firmware code, named only (it is read-only and not stored).\n"
     "\n"
     "    With --json (also accepted before the command): an array of the\n"
     "    points' manifests, each with at least id, name, time (RFC 3339),\n"
     "    consistency, disks (name, size, format, bytes_read, bytes_new,\n"
-    "    read_mode, read_reason, ...), bytes_read, bytes_new, phases and\n"
-    "    warnings.  See\n"
-    "    docs/vault-format.md.\n";
+    "    read_mode, read_reason, ...), bytes_read, bytes_new, phases,\n"
+    "    warnings, and for domains state (kind, name, source, file, size,\n"
+    "    sha256, or reason) and firmware.  See docs/vault-format.md.\n";
+
+/* The NVRAM and TPM state stored with point @m, and its firmware. */
+static void print_state(json_t *m)
+{
+	json_t *fw = json_object_get(m, "firmware"), *it;
+	size_t i;
+
+	json_array_foreach(json_object_get(m, "state"), i, it)
+	{
+		const char *kind =
+		    json_string_value(json_object_get(it, "kind"));
+		const char *src =
+		    json_string_value(json_object_get(it, "source"));
+		char sz[32];
+
+		if (!json_is_string(json_object_get(it, "file"))) {
+			printf(
+			    "    %-5s not stored: %s\n", kind,
+			    json_string_value(json_object_get(it, "reason")));
+			continue;
+		}
+		sp_format_bytes(
+		    (uint64_t)json_integer_value(json_object_get(it, "size")),
+		    sz, sizeof(sz));
+		printf("    %-5s %-24s size %-10s from %s\n", kind,
+		       json_string_value(json_object_get(it, "name")), sz,
+		       src ? src : "?");
+	}
+	if (json_is_string(json_object_get(fw, "loader")))
+		printf(
+		    "    firmware %s (%s%s: not stored)\n",
+		    json_string_value(json_object_get(fw, "loader")),
+		    json_is_string(json_object_get(fw, "loader_type"))
+			? json_string_value(json_object_get(fw, "loader_type"))
+			: "loader",
+		    json_is_true(json_object_get(fw, "loader_readonly"))
+			? ", read-only"
+			: "");
+}
 
 int cmd_points(struct cli *cli, int argc, char **argv)
 {
@@ -133,6 +176,7 @@ int cmd_points(struct cli *cli, int argc, char **argv)
 			       sz, rd, dn);
 			cli_print_read_mode(d, "      ");
 		}
+		print_state(m);
 		json_t *w;
 		size_t wi;
 		json_array_foreach(json_object_get(m, "warnings"), wi, w)

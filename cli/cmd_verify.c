@@ -21,8 +21,11 @@ static const char verify_help[] =
     "    its hash and length; also checks each point's manifest and disk\n"
     "    indexes, and each disk's digest, which shows slots swapped or\n"
     "    substituted in an index.  Chunks shared by several points are\n"
-    "    read once.  A point directory that cannot be opened or read\n"
-    "    counts as damage, never as skipped.\n"
+    "    read once.  The files a point keeps beside its indexes (the VM\n"
+    "    config, a UEFI NVRAM, TPM state files) are checked against the\n"
+    "    size and SHA-256 its manifest records (PointFileCorrupt).  A\n"
+    "    point directory that cannot be opened or read counts as damage,\n"
+    "    never as skipped.\n"
     "\n"
     "    With --against, proves a point against a disk without restoring\n"
     "    it: the point's disk DISK (NAME alone means its newest point) is\n"
@@ -41,6 +44,7 @@ static const char verify_help[] =
     "    0 when everything is sound (or equal); 3 when damage was found,\n"
     "    after naming each damaged point, disk and byte range\n"
     "    (offset+length) with ChunkMissing, ChunkCorrupt or VaultIOError,\n"
+    "    and each damaged file of a point,\n"
     "    or when a disk differs (PointDiffers, with the first ranges);\n"
     "    1 if verify could not run.\n";
 
@@ -155,9 +159,16 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 			size_t k;
 			const char *disk =
 			    json_string_value(json_object_get(d, "disk"));
+			const char *file =
+			    json_string_value(json_object_get(d, "file"));
 			const char *e =
 			    json_string_value(json_object_get(d, "error"));
-			if (e)
+			if (e && file)
+				printf("DAMAGED %s file %s: %s\n",
+				       json_string_value(
+					   json_object_get(d, "point")),
+				       file, e);
+			else if (e)
 				printf("DAMAGED %s%s%s: %s\n",
 				       json_string_value(
 					   json_object_get(d, "point")),
@@ -177,11 +188,14 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 				    json_object_get(rg, "error")));
 		}
 		if (!cli->quiet || r < 0)
-			printf("verified %lld point(s), %lld chunk(s): %s\n",
+			printf("verified %lld point(s), %lld chunk(s), %lld "
+			       "file(s): %s\n",
 			       (long long)json_integer_value(
 				   json_object_get(rep, "points")),
 			       (long long)json_integer_value(
 				   json_object_get(rep, "chunks")),
+			       (long long)json_integer_value(
+				   json_object_get(rep, "files")),
 			       r == 0 ? "all sound" : "DAMAGE FOUND");
 	}
 	json_decref(rep);

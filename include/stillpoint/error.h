@@ -50,6 +50,7 @@ enum sp_errcode {
 	SP_E_NAME_INVALID = -1207,
 	SP_E_POINT_DIFFERS = -1208,
 	SP_E_TRANSFER_MISMATCH = -1209,
+	SP_E_POINT_FILE_CORRUPT = -1210,
 
 	/* source disks */
 	SP_E_DISK_NOT_FOUND = -1300,

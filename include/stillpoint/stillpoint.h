@@ -169,13 +169,18 @@ struct sp_restore_opts {
 	bool force;	    /* overwrite existing files */
 	bool no_config;	    /* do not write the stored config out */
 	bool only_mapped;   /* restore only the disks in @maps */
+	bool no_state;	    /* do not write the stored NVRAM and TPM
+			       state files out */
 };
 
 /*
  * Restore every disk (and the stored config) of a point.  Every chunk is
  * checked against its id before it is written; on any failure the files
  * being written are removed (a block device is left as is and named in
- * the error).  *@result lists the files written.
+ * the error).  A point of a UEFI or TPM domain also writes its stored
+ * NVRAM as DIR/<its file name> and its TPM state files into
+ * DIR/tpm2/ (DIR/tpm1.2/ for a TPM 1.2), each checked against its
+ * SHA-256 first.  *@result lists the files written.
  */
 int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 		   json_t **result, struct sp_error *err);
@@ -196,12 +201,18 @@ struct sp_domain_restore_opts {
  * Restore a domain's point.  As a new domain: disks restored into files,
  * the stored definition defined anew with the new name, no UUID (libvirt
  * makes one), no MAC addresses (libvirt makes new ones) and the disks
- * pointing at the new files.  In place: the original must be shut off;
- * each of its disks is replaced whole (written aside, renamed over), and
- * its checkpoints are dropped (the new images carry no bitmaps), so the
- * next backup reads all data.  *@result: {"domain", "uuid", "files",
- * "point", "mode"}.  Errors: SP_E_DOMAIN_EXISTS, SP_E_DOMAIN_STATE,
- * SP_E_DOMAIN_NOT_FOUND, SP_E_LIBVIRT, restore and vault errors.
+ * pointing at the new files; a stored UEFI NVRAM becomes a new file
+ * (NEWNAME_VARS.fd beside the original's) and a stored TPM state is put
+ * in swtpm's directory for the UUID chosen for the copy.  In place: the
+ * original must be shut off; each of its disks, its NVRAM and its TPM
+ * state files are replaced whole (written aside, renamed over), and its
+ * checkpoints are dropped (the new images carry no bitmaps), so the next
+ * backup reads all data.  Nothing is defined, and nothing is left, unless
+ * every disk and state file was restored.  *@result: {"domain", "uuid",
+ * "files" (disks, then {"state", "name", "path"}), "point", "mode"}.
+ * Errors also: SP_E_POINT_FILE_CORRUPT.  Errors: SP_E_DOMAIN_EXISTS,
+ * SP_E_DOMAIN_STATE, SP_E_DOMAIN_NOT_FOUND, SP_E_LIBVIRT, restore and vault
+ * errors.
  */
 int sp_domain_restore_run(struct sp_vault *v,
 			  const struct sp_domain_restore_opts *o,
@@ -219,9 +230,12 @@ struct sp_verify_opts {
 };
 
 /*
- * Read back every chunk the selected points need and check it.  *@report
- * receives {"points": N, "chunks": N, "damaged": [{"point", "disk",
- * "ranges": [{"offset","length","error"}], "error"}...]}.  Returns 0 when
+ * Read back every chunk the selected points need and check it, and each
+ * file a point keeps beside its indexes (config, NVRAM, TPM state)
+ * against its recorded SHA-256.  *@report receives {"points": N,
+ * "chunks": N, "files": N, "damaged": [{"point", "disk", "ranges":
+ * [{"offset","length","error"}], "error"} or {"point", "file", "state",
+ * "code", "error"}...]}.  Returns 0 when
  * all is sound, SP_E_POINT_DAMAGED when something is damaged (the report
  * says what), or another error when verify itself could not run.
  */

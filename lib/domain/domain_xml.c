@@ -595,6 +595,81 @@ static int cbt_marks_read(const xmlNode *root, struct sp_domain_def *def)
 	return 0;
 }
 
+/* <os>: the firmware and its variable store. */
+static int firmware_read(const xmlNode *root, struct sp_domain_firmware *fw)
+{
+	xmlNode *os = child(root, "os");
+	xmlNode *loader = child(os, "loader"), *nvram = child(os, "nvram");
+	sp_autofree char *ro = NULL;
+
+	if (!os)
+		return 0;
+	if (dup_prop(os, "firmware", true, &fw->firmware) < 0 ||
+	    dup_text(os, "loader", &fw->loader) < 0 ||
+	    dup_prop(loader, "type", true, &fw->loader_type) < 0 ||
+	    dup_prop(loader, "readonly", true, &ro) < 0)
+		return SP_E_NOMEM;
+	fw->loader_readonly = ro && !strcmp(ro, "yes");
+	if (!nvram)
+		return 0;
+	fw->has_nvram = true;
+	if (dup_prop(nvram, "template", true, &fw->nvram_template) < 0 ||
+	    dup_prop(nvram, "type", true, &fw->nvram_type) < 0)
+		return SP_E_NOMEM;
+	if (!fw->nvram_type)
+		return dup_text(os, "nvram", &fw->nvram);
+	if (!strcmp(fw->nvram_type, "file"))
+		return dup_prop(child(nvram, "source"), "file", true,
+				&fw->nvram);
+	if (!strcmp(fw->nvram_type, "block"))
+		return dup_prop(child(nvram, "source"), "dev", true,
+				&fw->nvram);
+	return 0;
+}
+
+bool sp_domain_has_nvram(const struct sp_domain_def *def)
+{
+	const struct sp_domain_firmware *fw = &def->fw;
+
+	return fw->has_nvram ||
+	       (fw->firmware && !strcmp(fw->firmware, "efi")) ||
+	       (fw->loader_readonly && fw->loader_type &&
+		!strcmp(fw->loader_type, "pflash"));
+}
+
+static int tpms_read(const xmlNode *root, struct sp_domain_def *def,
+		     struct sp_error *err)
+{
+	xmlNode *dev, *n;
+	size_t count = 0, i = 0;
+
+	for_each_device(root, dev, n, "tpm")
+	{
+		count++;
+	}
+	if (!count)
+		return 0;
+	def->tpms = calloc(count, sizeof(*def->tpms));
+	if (!def->tpms)
+		return no_memory(err);
+	for_each_device(root, dev, n, "tpm")
+	{
+		struct sp_domain_tpm *t = &def->tpms[i++];
+		xmlNode *backend = child(n, "backend");
+		sp_autofree char *ps = NULL;
+
+		def->ntpms = i;
+		if (dup_prop(n, "model", true, &t->model) < 0 ||
+		    dup_prop(backend, "type", true, &t->backend) < 0 ||
+		    dup_prop(backend, "version", true, &t->version) < 0 ||
+		    dup_prop(backend, "persistent_state", true, &ps) < 0)
+			return no_memory(err);
+		t->persistent_state = ps && !strcmp(ps, "yes");
+		t->encrypted = child(backend, "encryption") != NULL;
+	}
+	return 0;
+}
+
 static int def_from_doc(xmlDocPtr doc, struct sp_domain_def **ret,
 			struct sp_error *err)
 {
@@ -613,6 +688,10 @@ static int def_from_doc(xmlDocPtr doc, struct sp_domain_def **ret,
 	    dup_prop(root, "type", true, &def->type) < 0)
 		return no_memory(err);
 	r = disks_read(root, def, err);
+	if (r == 0 && firmware_read(root, &def->fw) < 0)
+		r = no_memory(err);
+	if (r == 0)
+		r = tpms_read(root, def, err);
 	if (r < 0)
 		return r;
 	if (cbt_marks_read(root, def) < 0)
@@ -658,6 +737,18 @@ void sp_domain_def_free(struct sp_domain_def *def)
 		free(d->net_source);
 	}
 	free(def->disks);
+	for (i = 0; i < def->ntpms; i++) {
+		free(def->tpms[i].model);
+		free(def->tpms[i].backend);
+		free(def->tpms[i].version);
+	}
+	free(def->tpms);
+	free(def->fw.firmware);
+	free(def->fw.loader);
+	free(def->fw.loader_type);
+	free(def->fw.nvram);
+	free(def->fw.nvram_type);
+	free(def->fw.nvram_template);
 	free(def->name);
 	free(def->uuid);
 	free(def->type);
@@ -865,11 +956,58 @@ static int fresh_attr(xmlNode *n, const char *attr, const char *name,
 	return 0;
 }
 
+/* Put a new <@name> element holding @text under @parent, after its
+ * first <@after> (else after its first element, else last).  NULL when
+ * out of memory. */
+static xmlNode *add_text_elem(xmlNode *parent, const char *name,
+			      const char *text, const char *after)
+{
+	xmlNode *n = xmlNewDocNode(parent->doc, NULL, BAD_CAST name, NULL);
+	xmlNode *t = n ? xmlNewDocText(parent->doc, BAD_CAST text) : NULL;
+	xmlNode *prev = child(parent, after);
+
+	if (!t || !xmlAddChild(n, t)) {
+		xmlFreeNode(t);
+		xmlFreeNode(n);
+		return NULL;
+	}
+	if (!prev)
+		prev = elem_from(parent->children);
+	if (insert_before(parent, prev ? elem_from(prev->next) : NULL, n) < 0) {
+		xmlFreeNode(n);
+		return NULL;
+	}
+	return n;
+}
+
+/* The copy's NVRAM is @path: the plain form <nvram>PATH</nvram>, its
+ * template kept; a <source> form (file, block, network) becomes it too. */
+static int nvram_set(xmlNode *root, const char *path)
+{
+	xmlNode *os = child(root, "os"), *nv = child(os, "nvram"), *t;
+
+	if (!os)
+		return SP_E_USAGE;
+	if (!nv)
+		return add_text_elem(os, "nvram", path, "loader") ? 0
+								  : SP_E_NOMEM;
+	xmlUnsetProp(nv, BAD_CAST "type");
+	xmlNodeSetContent(nv, NULL);
+	t = xmlNewDocText(nv->doc, BAD_CAST path);
+	if (!t || !xmlAddChild(nv, t)) {
+		xmlFreeNode(t);
+		return SP_E_NOMEM;
+	}
+	return 0;
+}
+
 /* Character devices writing to files (serial console logs and the like)
  * get files of their own, and a UEFI domain's NVRAM is left for libvirt
- * to create anew from its template: sharing either with the original
- * would make the two domains trip over each other. */
-static int separate_files(xmlNode *root, const char *name, const char *new_name)
+ * to create anew from its template (or is set to @nvram, the restored
+ * store): sharing either with the original would make the two domains
+ * trip over each other. */
+static int separate_files(xmlNode *root, const char *name, const char *new_name,
+			  const char *nvram)
 {
 	static const char *const chardevs[] = {"serial", "console", "parallel",
 					       "channel"};
@@ -890,6 +1028,8 @@ static int separate_files(xmlNode *root, const char *name, const char *new_name)
 				return -1;
 		}
 	}
+	if (nvram)
+		return nvram_set(root, nvram);
 	os = child(root, "os");
 	if (os && child(os, "nvram"))
 		xmlNodeSetContent(child(os, "nvram"), NULL);
@@ -899,6 +1039,7 @@ static int separate_files(xmlNode *root, const char *name, const char *new_name)
 /* Apply the restore edits to @root; 0 or a negative SP_E_* code. */
 static int rewrite(xmlNode *root, const char *name, const char *new_name,
 		   const struct sp_domain_disk_map *maps, size_t nmaps,
+		   const struct sp_domain_restore_ids *ids,
 		   struct sp_error *err)
 {
 	sp_autofree xmlNode **disks = NULL;
@@ -923,6 +1064,8 @@ static int rewrite(xmlNode *root, const char *name, const char *new_name,
 	if (set_text(root, "name", new_name) < 0)
 		return no_memory(err);
 	drop_children(root, "uuid");
+	if (ids && ids->uuid && !add_text_elem(root, "uuid", ids->uuid, "name"))
+		return no_memory(err);
 	for_each_device(root, dev, n, "interface")
 	{
 		drop_children(n, "mac");
@@ -932,7 +1075,13 @@ static int rewrite(xmlNode *root, const char *name, const char *new_name,
 		if (r < 0)
 			return no_memory(err);
 	}
-	if (separate_files(root, name, new_name) < 0)
+	r = separate_files(root, name, new_name, ids ? ids->nvram : NULL);
+	if (r == SP_E_USAGE)
+		return sp_error_set(err, SP_E_USAGE,
+				    "domain '%s' has no <os> to hold its "
+				    "restored NVRAM",
+				    name);
+	if (r < 0)
 		return no_memory(err);
 	return 0;
 }
@@ -963,7 +1112,9 @@ static int doc_text(xmlDocPtr doc, char **out, struct sp_error *err)
 
 int sp_domain_xml_for_restore(const char *xml, size_t len, const char *new_name,
 			      const struct sp_domain_disk_map *maps,
-			      size_t nmaps, char **out, struct sp_error *err)
+			      size_t nmaps,
+			      const struct sp_domain_restore_ids *ids,
+			      char **out, struct sp_error *err)
 {
 	sp_autodoc xmlDocPtr doc = NULL;
 	sp_autoptr(sp_domain_def) struct sp_domain_def *def = NULL;
@@ -974,6 +1125,12 @@ int sp_domain_xml_for_restore(const char *xml, size_t len, const char *new_name,
 	if (out)
 		*out = NULL;
 	r = check_usage(new_name, maps, nmaps, out, err);
+	if (r == 0 && ids &&
+	    ((ids->uuid && !is_text(ids->uuid)) ||
+	     (ids->nvram && !is_text(ids->nvram))))
+		r = sp_error_set(err, SP_E_USAGE,
+				 "the restored domain's UUID and NVRAM path "
+				 "must be non-empty UTF-8 text");
 	if (r < 0)
 		return r;
 	r = xml_read(xml, len, &doc, err);
@@ -986,7 +1143,7 @@ int sp_domain_xml_for_restore(const char *xml, size_t len, const char *new_name,
 
 	quiet_begin(&q, &st);
 	r = rewrite(xmlDocGetRootElement(doc), def->name, new_name, maps, nmaps,
-		    err);
+		    ids, err);
 	quiet_end(&q);
 	if (r < 0)
 		return r;

@@ -57,6 +57,31 @@ struct sp_domain_disk {
 				     ... */
 };
 
+/* The firmware of <os>: what a UEFI domain boots from and where its
+ * variable store lives.  Every field may be NULL (a BIOS domain has none). */
+struct sp_domain_firmware {
+	char *firmware;	   /* <os firmware=...>: "efi", "bios" */
+	char *loader;	   /* <loader> text: the firmware code */
+	char *loader_type; /* <loader type=...>: "pflash", "rom" */
+	bool loader_readonly;
+	bool has_nvram;	  /* an <nvram> element is there */
+	char *nvram;	  /* its file: the element's text, or <source file=...>
+			     (type='file') or <source dev=...> (type='block') */
+	char *nvram_type; /* <nvram type=...>: NULL for the plain path
+			     form, "file", "block", "network" */
+	char *nvram_template; /* <nvram template=...> */
+};
+
+/* One <tpm> device. */
+struct sp_domain_tpm {
+	char *model;	/* "tpm-crb", "tpm-tis", ...; may be NULL */
+	char *backend;	/* <backend type=...>: "emulator", "passthrough",
+			   "external"; may be NULL */
+	char *version;	/* <backend version=...>: "2.0", "1.2"; may be NULL */
+	bool encrypted; /* <backend><encryption secret=.../> */
+	bool persistent_state; /* <backend persistent_state='yes'> */
+};
+
 struct sp_domain_def {
 	char *name;
 	char *uuid; /* may be NULL */
@@ -64,7 +89,14 @@ struct sp_domain_def {
 	struct sp_domain_disk *disks;
 	size_t ndisks;
 	size_t ninterfaces;
+	struct sp_domain_firmware fw;
+	struct sp_domain_tpm *tpms;
+	size_t ntpms;
 };
+
+/* Does the domain boot UEFI firmware with a variable store of its own
+ * (<os firmware='efi'>, a read-only pflash <loader>, or an <nvram>)? */
+bool sp_domain_has_nvram(const struct sp_domain_def *def);
 
 /*
  * Parse a domain definition.  Errors: SP_E_LIBVIRT ("domain XML of '%s'
@@ -96,20 +128,33 @@ struct sp_domain_disk_map {
 	const char *format; /* "qcow2" or "raw" */
 };
 
+/* What identifies the restored copy besides its name (see below). */
+struct sp_domain_restore_ids {
+	const char *uuid;  /* its <uuid>; NULL: none, libvirt makes one */
+	const char *nvram; /* its NVRAM file; NULL: the path is dropped and
+			      libvirt makes one from the template */
+};
+
 /*
  * The definition of a restored copy of a domain: <name> set to @new_name,
- * <uuid> removed (libvirt makes a new one), every <interface>'s <mac>
- * removed (libvirt makes new addresses), each disk in @maps turned into
- * <disk type='file'> with <source file=path>, <driver type=format> and no
- * <backingStore>; disks not in @maps are left as they are.  Checkpoint
- * and runtime-only elements are not part of an inactive definition and
- * are left alone.  *@out is NUL-terminated, malloc'd, owned by the caller.
+ * <uuid> removed (libvirt makes a new one) or set to @ids->uuid, every
+ * <interface>'s <mac> removed (libvirt makes new addresses), each disk in
+ * @maps turned into <disk type='file'> with <source file=path>, <driver
+ * type=format> and no <backingStore>; disks not in @maps are left as they
+ * are.  Console logs get files of their own; the NVRAM's path is dropped
+ * (libvirt makes a fresh store from its template) or, with @ids->nvram,
+ * set to that file (an <nvram> is added to <os> when there is none, as
+ * for <os firmware='efi'>).  @ids may be NULL.  Checkpoint and
+ * runtime-only elements are not part of an inactive definition and are
+ * left alone.  *@out is NUL-terminated, malloc'd, owned by the caller.
  * Errors: as sp_domain_def_parse(); SP_E_USAGE when a map names a target
- * the domain has no disk for.
+ * the domain has no disk for, or @ids is not text.
  */
 int sp_domain_xml_for_restore(const char *xml, size_t len, const char *new_name,
 			      const struct sp_domain_disk_map *maps,
-			      size_t nmaps, char **out, struct sp_error *err);
+			      size_t nmaps,
+			      const struct sp_domain_restore_ids *ids,
+			      char **out, struct sp_error *err);
 
 /*
  * Changed-block tracking for a raw disk (docs/cbt.md): the disk @target, a

@@ -21,6 +21,10 @@
  *      longer needed (or the new one, on failure); record the job's state.
  * A domain that is shut off skips S2-S5: its image files are read as they
  * are (crash-consistent), with no checkpoint.
+ * T0 (between S5 and the post steps, or at once for a domain that is off):
+ * the UEFI NVRAM and the swtpm state files are read whole (vm_state.h:
+ * one version of each file, never a torn one), to be stored beside the
+ * disks; the guest is not held for it (invariant 2).
  *
  * Invariants:
  *  1. No path leaves the guest frozen: every path from S3 goes through S5,
@@ -50,6 +54,7 @@
 #include "domain/guest_agent.h"
 #include "job/job.h"
 #include "job/transfer.h"
+#include "job/vm_state.h"
 #include "job/watchdog.h"
 #include "snapshot/cbt.h"
 #include "snapshot/snapshot_libvirt.h"
@@ -99,6 +104,7 @@ struct domain_job {
 	char new_cp[64];
 	struct sp_libvirt_backup *bk;
 	struct sp_watchdog *wd;
+	struct sp_vmstate *vmstate; /* NVRAM and TPM state, read at T0 */
 
 	/* judging (invariant 4) */
 	bool chain_broken;  /* a checkpoint vanished: bitmaps may be stale */
@@ -883,6 +889,20 @@ static const char *judge(struct domain_job *j, enum sp_consistency *lvl)
 	return sp_consistency_name(*lvl);
 }
 
+/* T0: the NVRAM and TPM state, as close to the still point as the guest
+ * can run on (see the header). */
+static int capture_state(struct domain_job *j, struct sp_error *err)
+{
+	uint64_t t0 = sp_now_mono_ms();
+	int r = sp_vmstate_capture(j->def, j->d->uri, j->d->uuid, j->warnings,
+				   &j->vmstate, err);
+
+	if (r == 0)
+		sp_log(SP_LOG_INFO, "state read vm=%s ms=%llu", j->d->name,
+		       (unsigned long long)(sp_now_mono_ms() - t0));
+	return r;
+}
+
 static int store_xml(struct domain_job *j, int draft_fd, json_t **entry,
 		     struct sp_error *err)
 {
@@ -985,6 +1005,7 @@ static int transfer(struct domain_job *j, json_t **manifest_out,
 	struct sp_point_draft *draft = NULL;
 	struct sp_transfer_disk *td = NULL;
 	json_t *disks = NULL, *config = NULL, *m = NULL;
+	json_t *state = NULL, *firmware = NULL;
 	struct timespec wall;
 	uint64_t t_end;
 	int r;
@@ -1039,6 +1060,9 @@ static int transfer(struct domain_job *j, json_t **manifest_out,
 	if (r < 0)
 		goto out;
 	r = store_xml(j, draft->dirfd, &config, err);
+	if (r == 0 && j->vmstate)
+		r = sp_vmstate_store(j->vmstate, draft->dirfd, &state,
+				     &firmware, err);
 	if (r < 0)
 		goto out;
 	r = sp_transfer_run(j->v, draft, td, j->ndisks, &j->o->job,
@@ -1060,6 +1084,10 @@ static int transfer(struct domain_job *j, json_t **manifest_out,
 			j->reason ? j->reason : json_null());
 	json_object_set(m, "writers", j->writers);
 	json_object_set(m, "excluded_disks", j->excluded);
+	if (state) {
+		json_object_set(m, "state", state);
+		json_object_set(m, "firmware", firmware);
+	}
 	json_object_set_new(
 	    m, "source",
 	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s?}", "type", "libvirt",
@@ -1100,6 +1128,8 @@ out:
 	free(td);
 	json_decref(disks);
 	json_decref(config);
+	json_decref(state);
+	json_decref(firmware);
 	json_decref(m);
 	return r;
 }
@@ -1141,6 +1171,7 @@ static void release(struct domain_job *j)
 		json_decref(j->disks[i].shared);
 	}
 	free(j->disks);
+	sp_vmstate_free(j->vmstate);
 	sp_domain_def_free(j->def);
 	free(j->inactive_xml);
 	sp_writer_config_free(j->cfg);
@@ -1216,6 +1247,9 @@ int sp_domain_backup_run(struct sp_vault *v,
 		lower(&j, true, "domain", NULL, 0,
 		      "the domain is shut off: its disks were read as they "
 		      "are");
+		r = capture_state(&j, err);
+		if (r < 0)
+			goto out_record;
 		goto transfer;
 	}
 	if (j.state == SP_DOMAIN_PAUSED) {
@@ -1279,7 +1313,14 @@ int sp_domain_backup_run(struct sp_vault *v,
 	       j.d->name, j.frozen, (unsigned long long)j.freeze_ms,
 	       (unsigned long long)j.begin_ms, (unsigned long long)j.thaw_ms,
 	       (unsigned long long)j.window_ms);
+	/* T0, before the post steps (which may take long); they run even
+	 * when it fails (out of memory). */
+	r = capture_state(&j, &pe);
 	run_writers(&j, false, &fatal, err);
+	if (r < 0) {
+		*err = pe;
+		goto out_end;
+	}
 	r = check_disks_unchanged(&j, err);
 	if (r < 0)
 		goto out_end;

@@ -18,6 +18,9 @@
  *  3. On failure, files being written are removed (sp_disk_target_abort):
  *     what is left under the final names is either the old content or the
  *     complete restore.
+ *  4. Stored state files (NVRAM, TPM) are read and checked against their
+ *     SHA-256, and their targets checked, before the first disk target is
+ *     made; they are written, like the config, once the disks are.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +33,7 @@
 #include "disk/extent_cursor.h"
 #include "job/job.h"
 #include "job/point_disk.h"
+#include "job/vm_state.h"
 #include "job/workq.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
@@ -434,9 +438,105 @@ static int restore_config(int pfd, json_t *cfg, const char *dir, bool force,
 	return 0;
 }
 
+/* Where a stored state file goes under --to DIR: an NVRAM as DIR/<name>,
+ * a TPM file as DIR/tpm2/<name> (the layout of swtpm's directory). */
+static int state_target(const struct sp_restore_opts *o,
+			const struct sp_state_file *f, char **path)
+{
+	int n = !strcmp(f->kind, "tpm")
+		    ? asprintf(path, "%s/%s/%s", o->to_dir,
+			       sp_tpm_dir_name(f->version), f->name)
+		    : asprintf(path, "%s/%s", o->to_dir, f->name);
+
+	if (n < 0)
+		*path = NULL;
+	return *path ? 0 : SP_E_NOMEM;
+}
+
+/* Invariant 4: every state target is free (or --force) and none is a
+ * disk's target; checked before anything is written. */
+static int plan_state(const struct sp_restore_opts *o,
+		      const struct sp_point_state *ps, char **paths, size_t n,
+		      struct sp_error *err)
+{
+	for (size_t i = 0; i < ps->n; i++) {
+		const struct sp_state_file *f = &ps->files[i];
+		sp_autofree char *path = NULL;
+		struct stat st;
+
+		if (state_target(o, f, &path) < 0)
+			return sp_error_set(err, SP_E_NOMEM, "out of memory");
+		for (size_t k = 0; k < n; k++)
+			if (paths[k] && !strcmp(paths[k], path))
+				return sp_error_set(
+				    err, SP_E_USAGE,
+				    "the point's %s state '%s' would be "
+				    "written over its disk '%s' (restore "
+				    "that disk elsewhere with --disk-to)",
+				    f->kind, f->name, path);
+		if (lstat(path, &st) == 0 &&
+		    (!o->force ||
+		     (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))))
+			return sp_error_set(err, SP_E_TARGET_EXISTS,
+					    "'%s' already exists (restore into "
+					    "another directory, or pass "
+					    "--force to overwrite)",
+					    path);
+	}
+	return 0;
+}
+
+/* Write the state files out (after the disks), through sp_state_put:
+ * each appears only complete, and on failure none does. */
+static int write_state(const struct sp_restore_opts *o,
+		       const struct sp_point_state *ps, json_t *files,
+		       struct sp_error *err)
+{
+	struct sp_state_put *p = sp_state_put_new();
+	json_t *done;
+	int r = p ? 0 : sp_error_set(err, SP_E_NOMEM, "out of memory");
+
+	for (size_t i = 0; r == 0 && i < ps->n; i++) {
+		const struct sp_state_file *f = &ps->files[i];
+		sp_autofree char *path = NULL;
+
+		if (state_target(o, f, &path) < 0) {
+			r = sp_error_set(err, SP_E_NOMEM, "out of memory");
+			break;
+		}
+		if (!strcmp(f->kind, "tpm")) {
+			sp_autofree char *dir = strdup(path);
+			if (!dir) {
+				r = sp_error_set(err, SP_E_NOMEM,
+						 "out of memory");
+				break;
+			}
+			*strrchr(dir, '/') = '\0';
+			r = sp_state_put_mkdir(p, dir, SP_DIR_MODE, (uid_t)-1,
+					       (gid_t)-1, err);
+		}
+		if (r == 0)
+			r = sp_state_put_file(p, path, f, SP_FILE_MODE,
+					      (uid_t)-1, (gid_t)-1, o->force,
+					      err);
+	}
+	if (r == 0)
+		r = sp_state_put_commit(p, err);
+	if (r < 0) {
+		sp_state_put_abort(p, false);
+	} else {
+		done = sp_state_put_files(p);
+		json_array_extend(files, done);
+		json_decref(done);
+	}
+	sp_state_put_free(p);
+	return r;
+}
+
 int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 		   json_t **result, struct sp_error *err)
 {
+	struct sp_point_state ps = {0};
 	json_t *m = NULL, *disks, *d, *files = json_array();
 	char **paths = NULL;
 	struct sp_disk_target **targets = NULL;
@@ -489,6 +589,17 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 		}
 		r = restore_config(pfd, json_object_get(m, "config"), o->to_dir,
 				   o->force, true, files, err);
+		if (r < 0)
+			goto out;
+	}
+	if (!o->no_state) {
+		r = sp_point_state_load(pfd, m, where, &ps, err);
+		if (r == 0 && ps.n && !o->to_dir)
+			r = sp_error_set(err, SP_E_USAGE,
+					 "the point has stored NVRAM or TPM "
+					 "state: give --to DIR for it");
+		if (r == 0)
+			r = plan_state(o, &ps, paths, n, err);
 		if (r < 0)
 			goto out;
 	}
@@ -563,6 +674,8 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 	    !o->no_config)
 		r = restore_config(pfd, json_object_get(m, "config"), o->to_dir,
 				   o->force, false, files, err);
+	if (r == 0 && ps.n)
+		r = write_state(o, &ps, files, err);
 	if (r == 0 && result)
 		*result =
 		    json_pack("{s:s, s:s, s:O}", "name",
@@ -577,6 +690,7 @@ out:
 	for (i = 0; paths && i < n; i++)
 		free(paths[i]);
 	free(paths);
+	sp_point_state_release(&ps);
 	json_decref(files);
 	json_decref(m);
 	return r;

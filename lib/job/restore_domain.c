@@ -4,31 +4,47 @@
  * original, or in place of the original's disks.
  *
  * As new (--as NAME):
- *   1. the point and its stored definition are read; NAME must be free
- *   2. every disk is restored to DIR/NAME-<target>.<fmt> (restore.c: each
- *      file appears only once complete)
- *   3. the definition is rewritten (new name, no UUID, no MACs, disks on
- *      the new files) and defined; if libvirt refuses it, the files of
- *      step 2 are removed again.  A disk of the point that the stored
- *      (persistent) definition lacks, one attached to the running domain
- *      only, is restored to its file but not attached ("not_attached")
- * In place (--in-place):
- *   1. the domain must be shut off (a running QEMU holds its images)
- *   2. each disk is restored aside and renamed over the domain's image
+ *   1. the point and its stored definition are read; NAME must be free;
+ *      the stored NVRAM and TPM state files are read and checked
+ *      (vm_state.h)
+ *   2. the state files are written under temporary names where the new
+ *      domain's will be: the NVRAM beside the original's as NAME_VARS.fd,
+ *      the TPM state in swtpm's directory for a UUID chosen here (libvirt
+ *      looks for it there, by UUID, and runs swtpm_setup only when it
+ *      finds nothing)
+ *   3. every disk is restored to DIR/NAME-<target>.<fmt> (restore.c: each
+ *      file appears only once complete); then the state files get their
+ *      names
+ *   4. the definition is rewritten (new name, no UUID or the chosen one,
+ *      no MACs, disks on the new files, the new NVRAM) and defined; if
+ *      libvirt refuses it, the files of steps 2-3 are removed again.  A disk of
+ * the point that the stored (persistent) definition lacks, one attached to the
+ * running domain only, is restored to its file but not attached
+ * ("not_attached") In place (--in-place):
+ *   1. the domain must be shut off (a running QEMU holds its images, a
+ *      running swtpm its state)
+ *   2. the stored NVRAM and TPM state are written beside the domain's own
+ *      (its current NVRAM file and swtpm directory), then each disk is
+ *      restored aside and renamed over the domain's image, then the state
+ *      files are renamed over theirs (TPM files the point lacks removed)
  *   3. its stillpoint checkpoints are dropped: the images that carried
  *      their bitmaps are gone, and the next backup must read all data
  *
  * Invariants:
- *  1. Nothing is defined in libvirt unless all its disks were restored.
- *  2. An existing domain or image is never overwritten by --as (images
- *     only with force).
+ *  1. Nothing is defined in libvirt unless all its disks and state files
+ *     were restored; on failure the files restored are removed.
+ *  2. An existing domain, image or state file is never overwritten by --as
+ *     (images and the NVRAM file only with force).
  *  3. --in-place never touches a domain that is not shut off.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <libvirt/virterror.h>
@@ -37,6 +53,7 @@
 #include "domain/domain_xml.h"
 #include "job/job.h"
 #include "snapshot/cbt.h"
+#include "job/vm_state.h"
 #include "snapshot/snapshot_libvirt.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
@@ -97,7 +114,8 @@ static int restore_disks(struct sp_vault *v,
 				     .format = o->in_place ? NULL : o->format,
 				     .force = force,
 				     .no_config = true,
-				     .only_mapped = o->in_place};
+				     .only_mapped = o->in_place,
+				     .no_state = true};
 	char spec[160];
 	json_t *res = NULL;
 	int r;
@@ -110,6 +128,256 @@ static int restore_disks(struct sp_vault *v,
 	if (r == 0)
 		*files = json_incref(json_object_get(res, "files"));
 	json_decref(res);
+	return r;
+}
+
+/* The point's stored state files, read and checked (vm_state.h). */
+static int load_state(struct sp_vault *v, json_t *m, struct sp_point_state *ps,
+		      struct sp_error *err)
+{
+	const char *name = json_string_value(json_object_get(m, "name"));
+	const char *id = json_string_value(json_object_get(m, "id"));
+	sp_autoclose int pfd = -1;
+	json_t *disk_m = NULL;
+	char where[160];
+	int r;
+
+	snprintf(where, sizeof(where), "%s@%s", name, id);
+	r = sp_vault_point_dir(v, name, id, &pfd, err);
+	/* The catalog is a cache: the manifest on disk says what is
+	 * stored. */
+	if (r == 0)
+		r = sp_manifest_load_point(pfd, name, id, &disk_m, err);
+	if (r == 0)
+		r = sp_point_state_load(pfd, disk_m, where, ps, err);
+	json_decref(disk_m);
+	return r;
+}
+
+/* The TPM version of the point's TPM state files. */
+static const char *stored_tpm_version(const struct sp_point_state *ps)
+{
+	for (size_t i = 0; i < ps->n; i++)
+		if (!strcmp(ps->files[i].kind, "tpm"))
+			return ps->files[i].version;
+	return NULL;
+}
+
+static uid_t owner_uid(const struct sp_state_file *f)
+{
+	return f->has_owner ? f->uid : (uid_t)-1;
+}
+
+static gid_t owner_gid(const struct sp_state_file *f)
+{
+	return f->has_owner ? f->gid : (gid_t)-1;
+}
+
+/* Make swtpm's directory DIRS->swtpm/@uuid/tpm2 (as libvirt does: the
+ * first two levels root's, 0711; the last swtpm's user's, 0700) through
+ * @p; its path into @dir. */
+static int tpm_dir_make(struct sp_state_put *p,
+			const struct sp_libvirt_dirs *dirs, const char *uuid,
+			const struct sp_point_state *ps, char *dir,
+			size_t dirlen, struct sp_error *err)
+{
+	const struct sp_state_file *first = NULL;
+	char up[PATH_MAX];
+	int r;
+
+	for (size_t i = 0; i < ps->n && !first; i++)
+		if (!strcmp(ps->files[i].kind, "tpm"))
+			first = &ps->files[i];
+	snprintf(up, sizeof(up), "%.3000s/%.40s", dirs->swtpm, uuid);
+	snprintf(dir, dirlen, "%.3100s/%s", up,
+		 sp_tpm_dir_name(first ? first->version : NULL));
+	r = sp_state_put_mkdir(p, dirs->swtpm, 0711, (uid_t)-1, (gid_t)-1, err);
+	if (r == 0)
+		r = sp_state_put_mkdir(p, up, 0711, (uid_t)-1, (gid_t)-1, err);
+	if (r == 0)
+		r = sp_state_put_mkdir(
+		    p, dir, 0700, first ? owner_uid(first) : (uid_t)-1,
+		    first ? owner_gid(first) : (gid_t)-1, err);
+	return r;
+}
+
+/* A random UUID (version 4) that names no domain of @conn and no swtpm
+ * directory. */
+static int new_uuid(virConnectPtr conn, const struct sp_libvirt_dirs *dirs,
+		    char *out, struct sp_error *err)
+{
+	for (int attempt = 0; attempt < 8; attempt++) {
+		unsigned char u[16];
+		char path[PATH_MAX];
+		virDomainPtr other;
+		struct stat st;
+
+		if (getrandom(u, sizeof(u), 0) != (ssize_t)sizeof(u))
+			return sp_error_set(err, SP_E_INTERNAL,
+					    "cannot make a UUID: no random "
+					    "bytes");
+		u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);
+		u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
+		snprintf(out, VIR_UUID_STRING_BUFLEN,
+			 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+			 "%02x%02x%02x%02x%02x%02x",
+			 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8],
+			 u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+		other = virDomainLookupByUUIDString(conn, out);
+		if (other) {
+			virDomainFree(other);
+			continue;
+		}
+		snprintf(path, sizeof(path), "%.3000s/%s", dirs->swtpm, out);
+		if (lstat(path, &st) == 0)
+			continue;
+		return 0;
+	}
+	return sp_error_set(err, SP_E_INTERNAL, "cannot find a free UUID");
+}
+
+/* --as, step 2: the new domain's NVRAM at @nvram, its TPM state under
+ * @uuid; nothing of the original's is touched. */
+static int stage_state_new(const struct sp_domain_restore_opts *o,
+			   const struct sp_point_state *ps,
+			   const struct sp_libvirt_dirs *dirs, const char *uuid,
+			   const char *nvram, struct sp_state_put *p,
+			   struct sp_error *err)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 256];
+	int r = 0;
+
+	if (sp_point_state_has_tpm(ps))
+		r = tpm_dir_make(p, dirs, uuid, ps, dir, sizeof(dir), err);
+	for (size_t i = 0; r == 0 && i < ps->n; i++) {
+		const struct sp_state_file *f = &ps->files[i];
+
+		if (!strcmp(f->kind, "nvram")) {
+			r = sp_state_put_file(p, nvram, f, f->mode & 0777,
+					      owner_uid(f), owner_gid(f),
+					      o->force, err);
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, f->name);
+		r = sp_state_put_file(p, path, f, f->mode & 0777, owner_uid(f),
+				      owner_gid(f), false, err);
+	}
+	return r;
+}
+
+/* Is @name a file swtpm keeps its state in (what a backup stores)? */
+static bool is_tpm_state_file(int dfd, const char *name)
+{
+	struct stat st;
+
+	return name[0] != '.' && strncmp(name, "TMP", 3) &&
+	       fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISREG(st.st_mode);
+}
+
+/* --in-place, step 2: the stored state written beside the domain's own
+ * NVRAM and swtpm state (renamed over them on commit); TPM files the
+ * point does not have go on commit. */
+static int stage_state_in_place(const struct sp_point_state *ps,
+				const struct sp_domain *dom,
+				const struct sp_domain_def *def,
+				struct sp_state_put *p, struct sp_error *err)
+{
+	const struct sp_state_file *nv = sp_point_state_nvram(ps);
+	const struct sp_domain_tpm *t = sp_domain_emulated_tpm(def);
+	const char *version = stored_tpm_version(ps), *no_dirs = NULL;
+	struct sp_libvirt_dirs dirs;
+	bool known = sp_libvirt_dirs(dom->uri, &dirs, &no_dirs);
+	char path[PATH_MAX + 256], dir[PATH_MAX];
+	struct stat st;
+	int r = 0;
+
+	if (ps->n && !known)
+		return sp_error_set(err, SP_E_USAGE,
+				    "the point holds NVRAM or TPM state of "
+				    "'%s', which cannot be put back: %s",
+				    dom->name, no_dirs);
+	if (nv) {
+		const struct sp_domain_firmware *fw = &def->fw;
+
+		if (fw->nvram_type && strcmp(fw->nvram_type, "file"))
+			return sp_error_set(err, SP_E_USAGE,
+					    "domain '%s' keeps its NVRAM in "
+					    "storage of type '%s' now, not in "
+					    "a file (restore it as a new "
+					    "domain with --as)",
+					    dom->name, fw->nvram_type);
+		if (fw->nvram)
+			snprintf(path, sizeof(path), "%s", fw->nvram);
+		else if (sp_domain_has_nvram(def))
+			snprintf(path, sizeof(path), "%.3000s/%.200s_VARS.fd",
+				 dirs.nvram, dom->name);
+		else
+			return sp_error_set(err, SP_E_USAGE,
+					    "the point holds the NVRAM of "
+					    "'%s', but the domain has no UEFI "
+					    "NVRAM now (restore it as a new "
+					    "domain with --as)",
+					    dom->name);
+		/* The store keeps the owner and mode it has now. */
+		if (lstat(path, &st) == 0)
+			r = sp_state_put_file(p, path, nv, st.st_mode & 0777,
+					      st.st_uid, st.st_gid, true, err);
+		else
+			r = sp_state_put_file(p, path, nv, nv->mode & 0777,
+					      owner_uid(nv), owner_gid(nv),
+					      true, err);
+		if (r < 0)
+			return r;
+	}
+	if (!sp_point_state_has_tpm(ps))
+		return 0;
+	if (!t)
+		return sp_error_set(err, SP_E_USAGE,
+				    "the point holds the TPM state of '%s', "
+				    "but the domain has no emulated TPM now "
+				    "(restore it as a new domain with --as)",
+				    dom->name);
+	if (strcmp(sp_tpm_dir_name(t->version), sp_tpm_dir_name(version)))
+		return sp_error_set(err, SP_E_USAGE,
+				    "the point holds the state of a TPM %s, "
+				    "but domain '%s' has a TPM %s now (restore "
+				    "it as a new domain with --as)",
+				    version ? version : "2.0", dom->name,
+				    t->version ? t->version : "2.0");
+	r = tpm_dir_make(p, &dirs, dom->uuid, ps, dir, sizeof(dir), err);
+	for (size_t i = 0; r == 0 && i < ps->n; i++) {
+		const struct sp_state_file *f = &ps->files[i];
+
+		if (strcmp(f->kind, "tpm"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, f->name);
+		r = sp_state_put_file(p, path, f, f->mode & 0777, owner_uid(f),
+				      owner_gid(f), true, err);
+	}
+	if (r == 0) {
+		/* What swtpm wrote since (a volatile state, say) would be
+		 * read with the restored state: it goes. */
+		DIR *d = opendir(dir);
+		struct dirent *de;
+
+		while (d && r == 0 && (de = readdir(d))) {
+			bool stored = false;
+
+			if (!is_tpm_state_file(dirfd(d), de->d_name))
+				continue;
+			for (size_t i = 0; i < ps->n; i++)
+				if (!strcmp(ps->files[i].kind, "tpm") &&
+				    !strcmp(ps->files[i].name, de->d_name))
+					stored = true;
+			if (stored || strstr(de->d_name, ".stillpoint-"))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			r = sp_state_put_unlink(p, path, err);
+		}
+		if (d)
+			closedir(d);
+	}
 	return r;
 }
 
@@ -133,13 +401,22 @@ static int restore_as_new(struct sp_vault *v,
 	virConnectPtr conn = NULL;
 	virDomainPtr dom = NULL;
 	sp_autofree char *newxml = NULL;
+	sp_autofree char *nvram = NULL;
 	char uuid[VIR_UUID_STRING_BUFLEN] = "";
+	char new_id[VIR_UUID_STRING_BUFLEN] = "";
+	struct sp_point_state ps = {0};
+	struct sp_state_put *put = sp_state_put_new();
+	struct sp_domain_restore_ids ids = {0};
+	struct sp_libvirt_dirs dirs;
+	const char *no_dirs = NULL;
+	bool known;
 	struct sp_domain_def *def = NULL;
 	json_t *loose = json_array();
 	size_t ndm = 0;
 	int r;
 
-	if (!dm || !maps || !loose) {
+	known = sp_libvirt_dirs(sp_domain_default_uri(o->uri), &dirs, &no_dirs);
+	if (!dm || !maps || !put || !loose) {
 		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 		goto out;
 	}
@@ -203,25 +480,79 @@ static int restore_as_new(struct sp_vault *v,
 		    .path = strchr(maps[i], '=') + 1,
 		    .format = qcow2 ? "qcow2" : "raw"};
 	}
+	r = load_state(v, m, &ps, err);
+	if (r < 0)
+		goto out;
+	if (ps.n && !known) {
+		r = sp_error_set(err, SP_E_USAGE,
+				 "point '%s' holds NVRAM or TPM state, which "
+				 "cannot be put in place: %s",
+				 o->spec, no_dirs);
+		goto out;
+	}
+	if (sp_point_state_nvram(&ps)) {
+		/* Beside the original's store, under libvirt's name for
+		 * the new domain's. */
+		const char *src = sp_point_state_nvram(&ps)->source;
+		const char *slash = src ? strrchr(src, '/') : NULL;
+		int k;
+
+		if (slash && slash != src)
+			k = asprintf(&nvram, "%.*s/%s_VARS.fd",
+				     (int)(slash - src), src, o->new_name);
+		else
+			k = asprintf(&nvram, "%s/%s_VARS.fd", dirs.nvram,
+				     o->new_name);
+		if (k < 0) {
+			nvram = NULL;
+			r = sp_error_set(err, SP_E_NOMEM, "out of memory");
+			goto out;
+		}
+		ids.nvram = nvram;
+	}
+	if (sp_point_state_has_tpm(&ps)) {
+		r = new_uuid(conn, &dirs, new_id, err);
+		if (r < 0)
+			goto out;
+		ids.uuid = new_id;
+	}
 	/* Check the rewrite before writing gigabytes (invariant 1). */
 	r = sp_domain_xml_for_restore(xml, strlen(xml), o->new_name, dm, ndm,
-				      &newxml, err);
-	if (r < 0)
+				      &ids, &newxml, err);
+	if (r == 0)
+		r = stage_state_new(o, &ps, &dirs, new_id, nvram, put, err);
+	if (r < 0) {
+		sp_state_put_abort(put, false);
 		goto out;
+	}
 	r = restore_disks(v, o, m, maps, n, o->force, &files, err);
-	if (r < 0)
+	if (r == 0)
+		r = sp_state_put_commit(put, err);
+	if (r < 0) {
+		if (files) /* the disks were all written: remove them */
+			for (i = 0; i < n; i++)
+				unlink(dm[i].path);
+		sp_state_put_abort(put, true);
 		goto out;
+	}
 	dom = virDomainDefineXML(conn, newxml);
 	if (!dom) {
 		r = sp_domain_error(err, SP_E_LIBVIRT,
 				    "libvirt refused the restored definition "
-				    "of '%s' (its disks were removed again)",
+				    "of '%s' (its disks and state files were "
+				    "removed again)",
 				    o->new_name);
 		for (i = 0; i < n; i++)
 			unlink(strchr(maps[i], '=') + 1);
+		sp_state_put_abort(put, true);
 		goto out;
 	}
 	virDomainGetUUIDString(dom, uuid);
+	if (ps.n) {
+		json_t *sf = sp_state_put_files(put);
+		json_array_extend(files, sf);
+		json_decref(sf);
+	}
 	*result = json_pack("{s:s, s:s, s:s, s:s, s:O, s:O}", "mode", "new",
 			    "domain", o->new_name, "uuid", uuid, "point",
 			    json_string_value(json_object_get(m, "id")),
@@ -234,6 +565,8 @@ out:
 	if (conn)
 		virConnectClose(conn);
 	json_decref(files);
+	sp_state_put_free(put);
+	sp_point_state_release(&ps);
 	free(dm);
 	free_maps(maps, n);
 	return r;
@@ -289,10 +622,13 @@ static int restore_in_place(struct sp_vault *v,
 	unsigned dropped = 0;
 	struct sp_error ce;
 	json_t *left = json_array();
+	struct sp_point_state ps = {0};
+	struct sp_state_put *put = sp_state_put_new();
 	int r;
 
-	if (!maps || !left) {
+	if (!maps || !put || !left) {
 		free(maps);
+		sp_state_put_free(put);
 		json_decref(left);
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	}
@@ -370,17 +706,28 @@ static int restore_in_place(struct sp_vault *v,
 				 json_string_value(json_object_get(m, "id")));
 		goto out;
 	}
-	r = restore_disks(v, o, m, maps, nm, true, &files, err);
-	if (r < 0)
-		goto out;
+	r = load_state(v, m, &ps, err);
+	if (r == 0)
+		r = stage_state_in_place(&ps, dom, def, put, err);
+	if (r == 0)
+		r = restore_disks(v, o, m, maps, nm, true, &files, err);
 	/* A raw data store was written behind its metadata image: the
 	 * image's bitmaps describe the old content. */
-	for (size_t k = 0; k < def->ndisks && r == 0; k++)
+	for (size_t k = 0; r == 0 && k < def->ndisks; k++)
 		if (def->disks[k].data_source && in_point(m, &def->disks[k]))
 			r = sp_cbt_meta_renew(def->disks[k].source,
 					      def->disks[k].data_source, err);
-	if (r < 0)
+	if (r == 0)
+		r = sp_state_put_commit(put, err);
+	if (r < 0) {
+		sp_state_put_abort(put, false);
 		goto out;
+	}
+	if (ps.n) {
+		json_t *sf = sp_state_put_files(put);
+		json_array_extend(files, sf);
+		json_decref(sf);
+	}
 	/* Invariant 3 of the header: the bitmaps left with the old images. */
 	if (sp_libvirt_checkpoints_prune(dom, NULL, &dropped, &ce) < 0)
 		sp_log(SP_LOG_WARNING, "checkpoints not all dropped vm=%s: %s",
@@ -394,6 +741,8 @@ out:
 	json_decref(left);
 	json_decref(files);
 	free_maps(maps, n);
+	sp_state_put_free(put);
+	sp_point_state_release(&ps);
 	sp_domain_def_free(def);
 	sp_domain_close(dom);
 	return r;

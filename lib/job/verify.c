@@ -2,8 +2,10 @@
 /*
  * The verify job: read back every chunk the selected points need, check it
  * against its id and its slots' length, check each disk's index against
- * its manifest (checksum, size, digest), and name each damaged point, disk
- * and byte range.  (verify_against.c compares a point with a disk.)
+ * its manifest (checksum, size, digest), check the files stored beside the
+ * indexes (config, NVRAM, TPM state) against their SHA-256, and name each
+ * damaged point, disk, file and byte range.  (verify_against.c compares a
+ * point with a disk.)
  *
  * Points are found by scanning points/ (not the catalog, which skips
  * points it cannot read); a point directory that cannot be opened or read
@@ -20,6 +22,7 @@
 
 #include "job/job.h"
 #include "job/point_disk.h"
+#include "job/vm_state.h"
 #include "util/cleanup.h"
 #include "util/text.h"
 #include "vault/catalog.h"
@@ -105,6 +108,7 @@ struct verify_ctx {
 	struct sp_job_status status;
 	atomic_size_t next;
 	atomic_uint_fast64_t checked, bytes;
+	size_t files; /* files beside the indexes checked */
 };
 
 static void *verify_worker(void *arg)
@@ -166,6 +170,16 @@ static void add_damage(json_t *damaged, const char *point, const char *disk,
 	if (error)
 		json_object_set_new(e, "error", json_string(error));
 	json_array_append_new(damaged, e);
+}
+
+static void add_file_damage(json_t *damaged, const char *point,
+			    const char *file, const char *kind,
+			    const struct sp_error *e)
+{
+	json_array_append_new(
+	    damaged, json_pack("{s:s, s:s, s:s?, s:s, s:s}", "point", point,
+			       "file", file, "state", kind, "code",
+			       sp_errcode_name(e->code), "error", e->msg));
 }
 
 static const char *state_name(int st)
@@ -267,6 +281,43 @@ static int select_points(struct sp_vault *v, const char *spec, json_t *set,
 	return 0;
 }
 
+/* The files a point holds beside its indexes: the config and each stored
+ * state file, against the SHA-256 (and size) of the manifest. */
+static void check_files(struct verify_ctx *c, int pfd, json_t *m,
+			const char *key, json_t *damaged)
+{
+	json_t *cfg = json_object_get(m, "config"), *it;
+	struct sp_error e;
+	size_t i;
+
+	if (json_is_object(cfg)) {
+		c->files++;
+		if (sp_point_file_check(
+			pfd, "config", SP_POINT_FILE_ANY_SIZE,
+			json_string_value(json_object_get(cfg, "sha256")),
+			&e) < 0)
+			add_file_damage(damaged, key, "config", NULL, &e);
+	}
+	json_array_foreach(json_object_get(m, "state"), i, it)
+	{
+		const char *file =
+		    json_string_value(json_object_get(it, "file"));
+
+		if (!file)
+			continue;
+		c->files++;
+		if (sp_point_file_check(
+			pfd, file,
+			(uint64_t)json_integer_value(
+			    json_object_get(it, "size")),
+			json_string_value(json_object_get(it, "sha256")),
+			&e) < 0)
+			add_file_damage(
+			    damaged, key, file,
+			    json_string_value(json_object_get(it, "kind")), &e);
+	}
+}
+
 /* Load one point: its manifest, each disk's index (checksums, size and
  * digest); what fails is damage.  Adds the disks' chunk ids to the set. */
 static int load_point(struct verify_ctx *c, const char *key, json_t *damaged,
@@ -338,6 +389,8 @@ static int load_point(struct verify_ctx *c, const char *key, json_t *damaged,
 		}
 		(*pds)[(*npds)++] = pd;
 	}
+	if (r == 0)
+		check_files(c, pfd, m, key, damaged);
 	json_decref(m);
 	return r;
 }
@@ -411,10 +464,11 @@ int sp_verify_run(struct sp_vault *v, const struct sp_verify_opts *o,
 				   NULL);
 	}
 	if (report)
-		*report = json_pack(
-		    "{s:I, s:I, s:I, s:O}", "points", (json_int_t)npoints,
-		    "chunks", (json_int_t)c.set.count, "bytes",
-		    (json_int_t)atomic_load(&c.bytes), "damaged", damaged);
+		*report = json_pack("{s:I, s:I, s:I, s:I, s:O}", "points",
+				    (json_int_t)npoints, "chunks",
+				    (json_int_t)c.set.count, "bytes",
+				    (json_int_t)atomic_load(&c.bytes), "files",
+				    (json_int_t)c.files, "damaged", damaged);
 	if (json_array_size(damaged) > 0)
 		r = sp_error_set(err, SP_E_POINT_DAMAGED,
 				 "%zu damaged item(s) found in %zu point(s)",

@@ -84,6 +84,11 @@ static const struct sp_errcode_info catalogue[] = {
      "the point was not published; if the source changed during the "
      "backup (a disk written outside a snapshot) back it up from a "
      "snapshot, else report it with the message"},
+    {SP_E_POINT_FILE_CORRUPT, "PointFileCorrupt",
+     "a file stored with a recovery point (NVRAM, TPM state, config) "
+     "does not match the size and SHA-256 its manifest records",
+     "restore from another point; run 'stillpoint verify' and back up "
+     "again"},
 
     {SP_E_DISK_NOT_FOUND, "DiskNotFound", "a disk does not exist",
      "check the path given with --disk"},

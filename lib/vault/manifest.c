@@ -67,6 +67,66 @@ void sp_disk_name_quote(const char *name, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
+/* "state": the NVRAM and TPM state files stored beside the indexes.  A
+ * stored entry's file is state-<n> (n its position), and its name is one
+ * restore can write: the point's only NVRAM, or a TPM file of its own name
+ * (no '/', not hidden). */
+static int check_state(json_t *m, const char *where, struct sp_error *err)
+{
+	json_t *state = json_object_get(m, "state"), *it, *o;
+	size_t i, k, nvrams = 0;
+
+	o = json_object_get(m, "firmware");
+	if (o && !json_is_null(o) && !json_is_object(o))
+		return bad(err, where, "invalid 'firmware'");
+	if (!state || json_is_null(state))
+		return 0;
+	if (!json_is_array(state))
+		return bad(err, where, "invalid 'state'");
+	json_array_foreach(state, i, it)
+	{
+		json_t *file = json_object_get(it, "file"), *name;
+		const char *kind, *n;
+		char expect[32];
+
+		if (!json_is_object(it) ||
+		    !json_is_string(json_object_get(it, "kind")))
+			return bad(err, where, "a state entry is incomplete");
+		if (!file || json_is_null(file))
+			continue;
+		kind = json_string_value(json_object_get(it, "kind"));
+		name = json_object_get(it, "name");
+		n = json_string_value(name);
+		snprintf(expect, sizeof(expect), "state-%zu", i);
+		if (!json_is_string(file) ||
+		    strcmp(json_string_value(file), expect) != 0)
+			return bad(err, where,
+				   "a state entry's 'file' is "
+				   "invalid");
+		if (!is_count(json_object_get(it, "size")) ||
+		    !is_hex64(json_object_get(it, "sha256")) || !n ||
+		    !sp_disk_name_is_valid(n, json_string_length(name)) ||
+		    (!strcmp(kind, "tpm") && !sp_name_is_valid(n)))
+			return bad(err, where,
+				   "a stored state entry is "
+				   "incomplete or misnamed");
+		if (!strcmp(kind, "nvram") && ++nvrams > 1)
+			return bad(err, where, "two NVRAM stores are stored");
+		for (k = 0; k < i; k++) {
+			o = json_array_get(state, k);
+			if (json_is_string(json_object_get(o, "file")) &&
+			    !strcmp(kind, json_string_value(
+					      json_object_get(o, "kind"))) &&
+			    !strcmp(n, json_string_value(
+					   json_object_get(o, "name"))))
+				return bad(err, where,
+					   "two state files have the same "
+					   "'name'");
+		}
+	}
+	return 0;
+}
+
 int sp_manifest_check(json_t *m, const char *where, struct sp_error *err)
 {
 	json_t *disks, *d, *cfg;
@@ -131,7 +191,7 @@ int sp_manifest_check(json_t *m, const char *where, struct sp_error *err)
 	if (cfg && !json_is_null(cfg) &&
 	    (!json_is_object(cfg) || !is_hex64(json_object_get(cfg, "sha256"))))
 		return bad(err, where, "invalid 'config'");
-	return 0;
+	return check_state(m, where, err);
 }
 
 int sp_manifest_load_point(int point_dirfd, const char *name, const char *id,

@@ -3,7 +3,8 @@
  * with SP_E_LIBVIRT, without a crash.  What parses has a name and a target
  * for every disk, an exclusion reason exactly for the excluded disks, and
  * goes through the restore rewrite (its first disk mapped to a new file)
- * into text that parses again, with the new name and that file. */
+ * into text that parses again, with the new name and that file; and, given
+ * a UUID and an NVRAM file, with those too. */
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 
 #define NEW_NAME "fuzz-restored"
 #define NEW_PATH "/srv/restore/fuzz & <co>/disk-0.qcow2"
+#define NEW_UUID "0e5c2a7e-8f4b-4d1a-9c3e-2b7f6a1d9e40"
+#define NEW_NVRAM "/var/lib/libvirt/qemu/nvram/fuzz & <x>_VARS.fd"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -50,7 +53,7 @@ static void check_rewrite(const uint8_t *data, size_t size,
 	if (def->ndisks)
 		map.target = def->disks[0].target;
 	r = sp_domain_xml_for_restore((const char *)data, size, NEW_NAME, &map,
-				      def->ndisks ? 1 : 0, &out, &err);
+				      def->ndisks ? 1 : 0, NULL, &out, &err);
 	assert(r == 0 || r == SP_E_NOMEM);
 	if (r < 0)
 		return;
@@ -73,6 +76,38 @@ static void check_rewrite(const uint8_t *data, size_t size,
 	free(out);
 }
 
+/* With a UUID and an NVRAM file: a domain with an <os> takes both. */
+static void check_rewrite_ids(const uint8_t *data, size_t size,
+			      const struct sp_domain_def *def)
+{
+	const struct sp_domain_restore_ids ids = {NEW_UUID, NEW_NVRAM};
+	struct sp_domain_def *again = NULL;
+	struct sp_error err;
+	char *out = NULL;
+	int r;
+
+	r = sp_domain_xml_for_restore((const char *)data, size, NEW_NAME, NULL,
+				      0, &ids, &out, &err);
+	assert(r == 0 || r == SP_E_NOMEM || r == SP_E_USAGE);
+	if (r < 0) {
+		assert(out == NULL);
+		return;
+	}
+	r = sp_domain_def_parse(out, strlen(out), &again, &err);
+	assert(r == 0 || r == SP_E_NOMEM);
+	if (r == 0) {
+		check_def(again);
+		assert(!strcmp(again->name, NEW_NAME));
+		assert(again->uuid && !strcmp(again->uuid, NEW_UUID));
+		assert(again->fw.has_nvram && again->fw.nvram_type == NULL);
+		assert(again->fw.nvram && !strcmp(again->fw.nvram, NEW_NVRAM));
+		assert(again->ndisks == def->ndisks);
+		assert(again->ntpms == def->ntpms);
+	}
+	sp_domain_def_free(again);
+	free(out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct sp_domain_def *def = NULL;
@@ -88,6 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	check_def(def);
 	check_rewrite(data, size, def);
+	check_rewrite_ids(data, size, def);
 	sp_domain_def_free(def);
 	return 0;
 }

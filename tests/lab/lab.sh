@@ -8,8 +8,10 @@
 #                                  virtlogd + libvirtd when nothing manages them
 #   lab_build_guest                kernel + initramfs -> $LAB_KERNEL $LAB_INITRD
 #   lab_make_data_disk PATH MIB    ext4 in a qcow2 image
+#   lab_need_uefi; lab_need_tpm    skip (77) unless OVMF / swtpm are installed
 #   lab_define_domain NAME DISK... define a guest (env: LAB_AGENT LAB_WORKLOAD
-#                                  LAB_WORKLOAD_MS LAB_MAC LAB_MEM_MIB LAB_CMDLINE)
+#                                  LAB_WORKLOAD_MS LAB_MAC LAB_MEM_MIB LAB_CMDLINE
+#                                  LAB_UEFI LAB_TPM)
 #   lab_start NAME; lab_wait_agent NAME [TIMEOUT]; lab_stop NAME [TIMEOUT]
 #   lab_wait_ready NAME [TIMEOUT]  guest init done (for LAB_AGENT=0 guests)
 #   lab_undefine NAME              destroy + undefine (also done at exit)
@@ -23,9 +25,17 @@
 # mounted at /mnt/vdX; qemu-ga runs with guest-exec and an fsfreeze hook
 # that runs /etc/qemu/fsfreeze-hook.d/* (tests add hooks there with
 # lab_guest_write_file); `virsh shutdown` works through the agent or ACPI.
+# With LAB_UEFI=1 the guest boots OVMF (Debian's, no Secure Boot, with a
+# variable store of its own made from the template), which loads the same
+# kernel and initramfs (fw_cfg); efivarfs is mounted at
+# /sys/firmware/efi/efivars.  With LAB_TPM=1 it has an emulated TPM 2.0
+# (swtpm, tpm-crb: /dev/tpm0).  /bin/labfw sets and reads a UEFI variable
+# and a TPM NV index from inside (tests/lab/labfw.c).
 set -u
 LAB_DIR=${SP_TOP:?}/tests/lab
 LAB_CACHE=${LAB_CACHE:-/var/cache/stillpoint-lab}
+LAB_OVMF_CODE=${LAB_OVMF_CODE:-/usr/share/OVMF/OVMF_CODE_4M.fd}
+LAB_OVMF_VARS=${LAB_OVMF_VARS:-/usr/share/OVMF/OVMF_VARS_4M.fd}
 export LIBVIRT_DEFAULT_URI=qemu:///system
 declare -gA _lab_workload=() _lab_agent=()
 
@@ -58,6 +68,18 @@ lab_need() {
 		chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
 	fi
 	_lab_daemons || { say "lab: libvirtd does not answer"; exit 77; }
+}
+
+# lab_need_uefi: skip the test without OVMF (the ovmf package).
+lab_need_uefi() {
+	[ -r "$LAB_OVMF_CODE" ] && [ -r "$LAB_OVMF_VARS" ] ||
+		{ say "lab: no OVMF ($LAB_OVMF_CODE; run tools/setup-debian.sh)"; exit 77; }
+}
+
+# lab_need_tpm: skip the test without swtpm (swtpm, swtpm-tools).
+lab_need_tpm() {
+	command -v swtpm >/dev/null && command -v swtpm_setup >/dev/null ||
+		{ say "lab: no swtpm (run tools/setup-debian.sh)"; exit 77; }
 }
 
 # Start virtlogd and libvirtd unless running; wait until libvirtd answers.
@@ -107,7 +129,8 @@ lab_build_guest() {
 	ktree=$(_lab_kernel_tree) || { say "lab: cannot fetch the guest kernel"; exit 77; }
 	key=$({
 		echo "$ktree"
-		cat "$LAB_DIR/lab.sh" "$LAB_DIR/workload.c" "$LAB_DIR/record.h"
+		cat "$LAB_DIR/lab.sh" "$LAB_DIR/workload.c" "$LAB_DIR/record.h" \
+			"$LAB_DIR/labfw.c"
 		sha256sum /usr/sbin/qemu-ga "$(command -v busybox)"
 		if [ -n "${LAB_GUEST_EXTRA:-}" ]; then
 			tar -C "$LAB_GUEST_EXTRA" -cf - --sort=name --mtime=@0 .
@@ -160,6 +183,16 @@ _lab_build_guest_into() {
 		[ -n "$f" ] || { echo "lab: no module $m" >&2; return 1; }
 		_lab_mod "$f"
 	done
+	# efivarfs is loaded by init only on UEFI (elsewhere it refuses).
+	f=$(grep -o "^[^:]*/efivarfs\.ko[.a-z]*:" "$mdir/modules.dep" | tr -d :)
+	if [ -n "$f" ]; then
+		case $f in
+		*.ko.xz) xz -dc "$mdir/$f" ;;
+		*.ko.zst) zstd -qdc "$mdir/$f" ;;
+		*.ko.gz) gzip -dc "$mdir/$f" ;;
+		*) cat "$mdir/$f" ;;
+		esac >"$root/lib/modules/efivarfs.ko" || return 1
+	fi
 	: >"$root/etc/lab-modules"
 	for m in "${order[@]}"; do
 		f=$root/lib/modules/$(basename "$m")
@@ -185,6 +218,8 @@ _lab_build_guest_into() {
 	done
 	gcc -std=c11 -O2 -Wall -static -s -o "$root/bin/workload" \
 		"$LAB_DIR/workload.c" || return 1
+	gcc -std=gnu11 -O2 -Wall -static -s -o "$root/bin/labfw" \
+		"$LAB_DIR/labfw.c" || return 1
 	_lab_guest_files "$root"
 	if [ -n "${LAB_GUEST_EXTRA:-}" ]; then
 		cp -a "$LAB_GUEST_EXTRA/." "$root/" || return 1
@@ -211,6 +246,12 @@ _lab_guest_files() {
 	mount -t tmpfs -o mode=755 run /run
 	mkdir -p /run/qga /dev/virtio-ports
 	while read -r m; do insmod "/lib/modules/$m" || echo "lab: insmod $m failed"; done </etc/lab-modules
+	efi=0
+	if [ -d /sys/firmware/efi ]; then
+		efi=1
+		insmod /lib/modules/efivarfs.ko 2>/dev/null
+		mount -t efivarfs efivarfs /sys/firmware/efi/efivars || echo "lab: no efivarfs"
+	fi
 	# No udev: name the agent's port ourselves.
 	i=0
 	while [ ! -e /dev/virtio-ports/org.qemu.guest_agent.0 ] && [ $i -lt 50 ]; do
@@ -248,7 +289,7 @@ _lab_guest_files() {
 		workload -i "$ms" $dirs </dev/null >/dev/console 2>&1 &
 		echo $! >/run/workload.pid
 	fi
-	echo "lab: ready, disks:${dirs:- none}, workload=$workload"
+	echo "lab: ready, disks:${dirs:- none}, workload=$workload, efi=$efi"
 	exec /sbin/init
 	EOF
 	cat >"$root/etc/inittab" <<-'EOF'
@@ -327,9 +368,11 @@ lab_make_data_disk() {
 # lab_define_domain NAME DISK...: define the guest (disks become vda, vdb...);
 # env LAB_AGENT=0 omits the agent channel, LAB_WORKLOAD=1 starts the
 # workload (LAB_WORKLOAD_MS between records), LAB_MAC, LAB_MEM_MIB,
-# LAB_CMDLINE (appended).  Undefined again at exit; the disks stay.
+# LAB_CMDLINE (appended); LAB_UEFI=1 boots OVMF with an NVRAM of its own,
+# LAB_TPM=1 adds an emulated TPM 2.0.  Undefined again at exit (NVRAM and
+# TPM state with it); the disks stay.
 lab_define_domain() {
-	local name=$1 d i=0 xml disks="" chan="" mac
+	local name=$1 d i=0 xml disks="" chan="" mac fw="" tpm=""
 	shift
 	: "${LAB_KERNEL:?call lab_build_guest first}"
 	mac=${LAB_MAC:-$(printf '52:54:00:%02x:%02x:%02x' $((RANDOM % 256)) $((RANDOM % 256)) $((RANDOM % 256)))}
@@ -343,6 +386,17 @@ lab_define_domain() {
 "
 		i=$((i + 1))
 	done
+	if [ "${LAB_UEFI:-0}" = 1 ]; then
+		fw="    <loader readonly='yes' type='pflash'>$LAB_OVMF_CODE</loader>
+    <nvram template='$LAB_OVMF_VARS'/>
+"
+	fi
+	if [ "${LAB_TPM:-0}" = 1 ]; then
+		tpm="    <tpm model='tpm-crb'>
+      <backend type='emulator' version='2.0'/>
+    </tpm>
+"
+	fi
 	_lab_agent[$name]=${LAB_AGENT:-1}
 	_lab_workload[$name]=${LAB_WORKLOAD:-0}
 	if [ "${_lab_agent[$name]}" = 1 ]; then
@@ -361,7 +415,7 @@ lab_define_domain() {
 	  <vcpu>1</vcpu>
 	  <os>
 	    <type arch='x86_64' machine='pc'>hvm</type>
-	    <kernel>$LAB_KERNEL</kernel>
+	$fw    <kernel>$LAB_KERNEL</kernel>
 	    <initrd>$LAB_INITRD</initrd>
 	    <cmdline>console=ttyS0 panic=-1 sp.workload=${_lab_workload[$name]} sp.workload_ms=${LAB_WORKLOAD_MS:-10} ${LAB_CMDLINE:-}</cmdline>
 	  </os>
@@ -371,7 +425,7 @@ lab_define_domain() {
 	  <on_reboot>restart</on_reboot>
 	  <on_crash>destroy</on_crash>
 	  <devices>
-	$disks$chan    <interface type='user'>
+	$disks$chan$tpm    <interface type='user'>
 	      <mac address='$mac'/>
 	      <model type='virtio'/>
 	    </interface>
@@ -387,11 +441,14 @@ lab_define_domain() {
 	virsh define "$xml" >/dev/null
 }
 
-# lab_undefine NAME: destroy and undefine, checkpoint/snapshot metadata too.
+# lab_undefine NAME: destroy and undefine, checkpoint/snapshot metadata,
+# NVRAM and TPM state too (libvirt refuses to undefine a domain with an
+# NVRAM without being told what to do with it).
 lab_undefine() {
 	virsh domstate "$1" >/dev/null 2>&1 || return 0
 	virsh destroy "$1" >/dev/null 2>&1
-	virsh undefine --checkpoints-metadata --snapshots-metadata "$1" >/dev/null 2>&1
+	virsh undefine --checkpoints-metadata --snapshots-metadata --nvram \
+		--tpm "$1" >/dev/null 2>&1
 }
 
 # lab_start NAME: start the domain.

@@ -391,9 +391,9 @@ static char *restore(const char *file, const char *name,
 	size_t len;
 
 	xml = load(file, &len);
-	CHECK_OK(
-	    sp_domain_xml_for_restore(xml, len, name, maps, nmaps, &out, &err),
-	    &err);
+	CHECK_OK(sp_domain_xml_for_restore(xml, len, name, maps, nmaps, NULL,
+					   &out, &err),
+		 &err);
 	free(xml);
 	if (!out)
 		exit(1);
@@ -523,7 +523,7 @@ static void test_restore_adds_driver(void)
 	char *out = NULL;
 
 	CHECK_OK(sp_domain_xml_for_restore(xml, sizeof(xml) - 1, "n2", maps, 2,
-					   &out, &err),
+					   NULL, &out, &err),
 		 &err);
 	if (!out)
 		exit(1);
@@ -562,7 +562,7 @@ static void test_restore_separate_files(void)
 	char *out = NULL;
 
 	CHECK_OK(sp_domain_xml_for_restore(xml, sizeof(xml) - 1, "web02", NULL,
-					   0, &out, &err),
+					   0, NULL, &out, &err),
 		 &err);
 	if (!out)
 		exit(1);
@@ -571,6 +571,141 @@ static void test_restore_separate_files(void)
 	CHECK_INT(count(out, "web01"), 0);
 	CHECK_INT(count(out, "OVMF_VARS.fd"), 1); /* the template stays */
 	free(out);
+}
+
+/* <os>: firmware, loader and NVRAM in their forms; <tpm> devices. */
+static void test_parse_firmware_tpm(void)
+{
+	static const char uefi[] =
+	    "<domain type='kvm'><name>u</name>\n"
+	    "  <os>\n    <type machine='q35'>hvm</type>\n"
+	    "    <loader readonly='yes' type='pflash'>/usr/share/OVMF/"
+	    "OVMF_CODE_4M.fd</loader>\n"
+	    "    <nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>"
+	    "/var/lib/libvirt/qemu/nvram/u_VARS.fd</nvram>\n  </os>\n"
+	    "  <devices>\n"
+	    "    <tpm model='tpm-crb'><backend type='emulator' "
+	    "version='2.0'><encryption secret='0e5c2a7e-8f4b-4d1a-9c3e-"
+	    "2b7f6a1d9e40'/></backend></tpm>\n"
+	    "    <tpm model='spapr-tpm-proxy'><backend type='passthrough'>"
+	    "<device path='/dev/tpmrm0'/></backend></tpm>\n"
+	    "  </devices>\n</domain>\n";
+	static const char efi_auto[] =
+	    "<domain><name>e</name><os firmware='efi'><type>hvm</type></os>"
+	    "</domain>";
+	static const char nvram_file[] =
+	    "<domain><name>f</name><os><type>hvm</type>"
+	    "<nvram type='file'><source file='/srv/f.fd'/></nvram></os>"
+	    "</domain>";
+	static const char bios[] =
+	    "<domain><name>b</name><os><type>hvm</type></os>"
+	    "<devices><tpm><backend type='emulator'/></tpm></devices>"
+	    "</domain>";
+	struct sp_domain_def *def = parse_str(uefi, sizeof(uefi) - 1);
+
+	CHECK_STR(def->fw.loader, "/usr/share/OVMF/OVMF_CODE_4M.fd");
+	CHECK_STR(def->fw.loader_type, "pflash");
+	CHECK(def->fw.loader_readonly);
+	CHECK(def->fw.has_nvram);
+	CHECK_STR(def->fw.nvram, "/var/lib/libvirt/qemu/nvram/u_VARS.fd");
+	CHECK_STR(def->fw.nvram_template, "/usr/share/OVMF/OVMF_VARS_4M.fd");
+	CHECK_NULL(def->fw.nvram_type);
+	CHECK_NULL(def->fw.firmware);
+	CHECK(sp_domain_has_nvram(def));
+	CHECK_INT((int)def->ntpms, 2);
+	CHECK_STR(def->tpms[0].model, "tpm-crb");
+	CHECK_STR(def->tpms[0].backend, "emulator");
+	CHECK_STR(def->tpms[0].version, "2.0");
+	CHECK(def->tpms[0].encrypted);
+	CHECK(!def->tpms[0].persistent_state);
+	CHECK_STR(def->tpms[1].backend, "passthrough");
+	sp_domain_def_free(def);
+
+	/* libvirt 9.0 names the store of <os firmware='efi'> only at start */
+	def = parse_str(efi_auto, sizeof(efi_auto) - 1);
+	CHECK_STR(def->fw.firmware, "efi");
+	CHECK(!def->fw.has_nvram);
+	CHECK_NULL(def->fw.nvram);
+	CHECK(sp_domain_has_nvram(def));
+	sp_domain_def_free(def);
+
+	def = parse_str(nvram_file, sizeof(nvram_file) - 1);
+	CHECK_STR(def->fw.nvram_type, "file");
+	CHECK_STR(def->fw.nvram, "/srv/f.fd");
+	sp_domain_def_free(def);
+
+	def = parse_str(bios, sizeof(bios) - 1);
+	CHECK(!sp_domain_has_nvram(def));
+	CHECK_NULL(def->fw.loader);
+	CHECK_INT((int)def->ntpms, 1);
+	CHECK_STR(def->tpms[0].backend, "emulator");
+	CHECK_NULL(def->tpms[0].version);
+	CHECK_NULL(def->tpms[0].model);
+	sp_domain_def_free(def);
+}
+
+/* With ids: the copy gets the UUID given and its NVRAM at the file given,
+ * whatever form the original's had (or none, for <os firmware='efi'>). */
+static void test_restore_ids(void)
+{
+	static const char *const docs[] = {
+	    "<domain><name>web01</name>\n  <uuid>5b7b64cd-0000-4000-8000-"
+	    "000000000001</uuid>\n  <os>\n    <type>hvm</type>\n"
+	    "    <loader readonly='yes' type='pflash'>/c.fd</loader>\n"
+	    "    <nvram template='/t.fd'>/var/lib/libvirt/qemu/nvram/"
+	    "web01_VARS.fd</nvram>\n  </os>\n</domain>\n",
+	    "<domain><name>web01</name>\n  <os firmware='efi'>\n"
+	    "    <type>hvm</type>\n  </os>\n</domain>\n",
+	    "<domain><name>web01</name>\n  <os>\n    <type>hvm</type>\n"
+	    "    <nvram type='file' template='/t.fd'>\n      <source "
+	    "file='/srv/web01.fd'/>\n    </nvram>\n  </os>\n</domain>\n",
+	};
+	const struct sp_domain_restore_ids ids = {
+	    "0e5c2a7e-8f4b-4d1a-9c3e-2b7f6a1d9e40",
+	    "/var/lib/libvirt/qemu/nvram/web02_VARS.fd"};
+	const struct sp_domain_restore_ids bad = {"", NULL};
+	struct sp_error err;
+
+	for (size_t i = 0; i < SP_ARRAY_SIZE(docs); i++) {
+		struct sp_domain_def *def;
+		char *out = NULL;
+
+		CHECK_OK(sp_domain_xml_for_restore(docs[i], strlen(docs[i]),
+						   "web02", NULL, 0, &ids, &out,
+						   &err),
+			 &err);
+		if (!out)
+			exit(1);
+		def = parse_str(out, strlen(out));
+		CHECK_STR(def->name, "web02");
+		CHECK_STR(def->uuid, ids.uuid);
+		CHECK(def->fw.has_nvram);
+		CHECK_NULL(def->fw.nvram_type);
+		CHECK_STR(def->fw.nvram, ids.nvram);
+		CHECK_INT(count(out, "web01"), 0);
+		CHECK_INT(count(out, "<uuid>"), 1);
+		/* the template and the loader stay */
+		CHECK_INT(count(out, "/t.fd"), i == 1 ? 0 : 1);
+		CHECK_INT(count(out, "<source"), 0);
+		sp_domain_def_free(def);
+		free(out);
+	}
+	/* without <os>, an NVRAM has nowhere to go */
+	{
+		static const char no_os[] = "<domain><name>x</name></domain>";
+		char *out = NULL;
+
+		CHECK_INT(sp_domain_xml_for_restore(no_os, sizeof(no_os) - 1,
+						    "y", NULL, 0, &ids, &out,
+						    &err),
+			  SP_E_USAGE);
+		CHECK_NULL(out);
+		CHECK_INT(sp_domain_xml_for_restore(docs[0], strlen(docs[0]),
+						    "y", NULL, 0, &bad, &out,
+						    &err),
+			  SP_E_USAGE);
+		CHECK_NULL(out);
+	}
 }
 
 static void test_restore_usage(void)
@@ -587,27 +722,30 @@ static void test_restore_usage(void)
 	size_t len;
 
 	xml = load("web01.xml", &len);
-	CHECK_INT(sp_domain_xml_for_restore(xml, len, "c", bad, 2, &out, &err),
-		  SP_E_USAGE);
+	CHECK_INT(
+	    sp_domain_xml_for_restore(xml, len, "c", bad, 2, NULL, &out, &err),
+	    SP_E_USAGE);
 	CHECK_INT(err.code, SP_E_USAGE);
 	CHECK(strstr(err.msg, "'vdz'"));
 	CHECK(strstr(err.msg, "'web01'"));
 	CHECK_NULL(out);
-	CHECK_INT(
-	    sp_domain_xml_for_restore(xml, len, "c", incomplete, 1, &out, &err),
-	    SP_E_USAGE);
-	CHECK_INT(sp_domain_xml_for_restore(xml, len, "", NULL, 0, &out, &err),
+	CHECK_INT(sp_domain_xml_for_restore(xml, len, "c", incomplete, 1, NULL,
+					    &out, &err),
 		  SP_E_USAGE);
+	CHECK_INT(
+	    sp_domain_xml_for_restore(xml, len, "", NULL, 0, NULL, &out, &err),
+	    SP_E_USAGE);
 	CHECK_NULL(out);
 	/* no maps: only the identity changes */
-	CHECK_OK(sp_domain_xml_for_restore(xml, len, "c", NULL, 0, &out, &err),
-		 &err);
+	CHECK_OK(
+	    sp_domain_xml_for_restore(xml, len, "c", NULL, 0, NULL, &out, &err),
+	    &err);
 	CHECK(out && strstr(out, "/var/lib/libvirt/images/web01.qcow2"));
 	free(out);
 	/* a name is text, never markup */
 	out = NULL;
-	CHECK_OK(sp_domain_xml_for_restore(xml, len, "a<b>&amp;", NULL, 0, &out,
-					   &err),
+	CHECK_OK(sp_domain_xml_for_restore(xml, len, "a<b>&amp;", NULL, 0, NULL,
+					   &out, &err),
 		 &err);
 	if (out) {
 		struct sp_domain_def *def = parse_str(out, strlen(out));
@@ -673,8 +811,9 @@ static void test_refused(void)
 					   &err[i]);
 		if (def != NULL)
 			r[i] = 12345;
-		r2[i] = sp_domain_xml_for_restore(docs[i], strlen(docs[i]), "c",
-						  NULL, 0, &out, &err2[i]);
+		r2[i] =
+		    sp_domain_xml_for_restore(docs[i], strlen(docs[i]), "c",
+					      NULL, 0, NULL, &out, &err2[i]);
 		if (out != NULL)
 			r2[i] = 12345;
 	}
@@ -915,6 +1054,8 @@ int main(void)
 	SP_RUN(test_restore_network_and_backing);
 	SP_RUN(test_restore_adds_driver);
 	SP_RUN(test_restore_separate_files);
+	SP_RUN(test_parse_firmware_tpm);
+	SP_RUN(test_restore_ids);
 	SP_RUN(test_restore_usage);
 	SP_RUN(test_refused);
 	SP_RUN(test_cbt_adopt_release);

@@ -113,6 +113,91 @@ static void test_check(void)
 	json_decref(m);
 }
 
+#define SHA "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+/* A point of a UEFI domain with a TPM: its NVRAM and a TPM file stored,
+ * a second TPM's state not. */
+static json_t *with_state(void)
+{
+	json_t *m = good();
+
+	json_object_set_new(
+	    m, "state",
+	    json_pack("[{s:s, s:s, s:s, s:s, s:I, s:s}, {s:s, s:s, s:s, s:s, "
+		      "s:I, s:s, s:s}, {s:s, s:n, s:s}]",
+		      "kind", "nvram", "name", "web01_VARS.fd", "source",
+		      "/var/lib/libvirt/qemu/nvram/web01_VARS.fd", "file",
+		      "state-0", "size", (json_int_t)540672, "sha256", SHA,
+		      "kind", "tpm", "name", "tpm2-00.permall", "source",
+		      "/var/lib/libvirt/swtpm/u/tpm2/tpm2-00.permall", "file",
+		      "state-1", "size", (json_int_t)6122, "sha256", SHA,
+		      "tpm_version", "2.0", "kind", "tpm", "file", "reason",
+		      "a TPM with backend 'passthrough' keeps no state"));
+	json_object_set_new(m, "firmware",
+			    json_pack("{s:s}", "loader", "/usr/share/c.fd"));
+	return m;
+}
+
+static json_t *state_n(json_t *m, size_t i)
+{
+	return json_array_get(json_object_get(m, "state"), i);
+}
+
+static void test_state(void)
+{
+	struct sp_error err;
+	json_t *m = with_state();
+
+	CHECK_OK(sp_manifest_check(m, "p", &err), &err);
+	json_decref(m);
+	/* points made before state was stored have none */
+	m = good();
+	json_object_set_new(m, "state", json_null());
+	CHECK_OK(sp_manifest_check(m, "p", &err), &err);
+	json_decref(m);
+	/* a kind a later version stores is no damage */
+	m = with_state();
+	json_object_set_new(state_n(m, 0), "kind", json_string("vtpm-next"));
+	CHECK_OK(sp_manifest_check(m, "p", &err), &err);
+	json_decref(m);
+
+	m = with_state();
+	json_object_set_new(m, "state", json_object());
+	expect_bad(m, "a state that is not an array");
+	m = with_state();
+	json_object_del(state_n(m, 1), "kind");
+	expect_bad(m, "a state entry without a kind");
+	m = with_state();
+	json_object_set_new(state_n(m, 0), "file", json_string("state-1"));
+	expect_bad(m, "a state file of another position");
+	m = with_state();
+	json_object_set_new(state_n(m, 0), "file", json_string("../config"));
+	expect_bad(m, "a state file outside the point");
+	m = with_state();
+	json_object_set_new(state_n(m, 0), "sha256", json_string("abc"));
+	expect_bad(m, "a state file without its hash");
+	m = with_state();
+	json_object_del(state_n(m, 1), "size");
+	expect_bad(m, "a state file without its size");
+	m = with_state();
+	json_object_set_new(state_n(m, 0), "name", json_string("a/b"));
+	expect_bad(m, "an NVRAM name with a slash");
+	m = with_state();
+	json_object_set_new(state_n(m, 1), "name", json_string(".lock"));
+	expect_bad(m, "a hidden TPM file name");
+	m = with_state();
+	json_object_set_new(state_n(m, 1), "kind", json_string("nvram"));
+	expect_bad(m, "two stored NVRAM files");
+	m = with_state();
+	json_object_set_new(state_n(m, 0), "kind", json_string("tpm"));
+	json_object_set_new(state_n(m, 0), "name",
+			    json_string("tpm2-00.permall"));
+	expect_bad(m, "two TPM files of one name");
+	m = with_state();
+	json_object_set_new(m, "firmware", json_string("/usr/share/c.fd"));
+	expect_bad(m, "a firmware that is not an object");
+}
+
 static void test_names(void)
 {
 	char q[64];
@@ -179,6 +264,7 @@ static void test_load_named(void)
 int main(void)
 {
 	SP_RUN(test_check);
+	SP_RUN(test_state);
 	SP_RUN(test_names);
 	SP_RUN(test_load_named);
 	SP_TEST_EXIT();
