@@ -830,15 +830,12 @@ static int set_text(xmlNode *root, const char *name, const char *text)
 	return 0;
 }
 
-/* One mapped disk: a plain file in @m->format at @m->path. */
-static int disk_rewrite(xmlNode *disk, const struct sp_domain_disk_map *m)
+/* <driver type=@fmt>, the <driver name='qemu'> made if missing. */
+static int set_driver_type(xmlNode *disk, const char *fmt)
 {
-	xmlNode *driver = child(disk, "driver"), *old = child(disk, "source");
-	xmlNode *src;
+	xmlNode *driver = child(disk, "driver");
 	int r;
 
-	if (!xmlSetProp(disk, BAD_CAST "type", BAD_CAST "file"))
-		return SP_E_NOMEM;
 	if (!driver) {
 		driver =
 		    xmlNewDocNode(disk->doc, NULL, BAD_CAST "driver", NULL);
@@ -852,8 +849,23 @@ static int disk_rewrite(xmlNode *disk, const struct sp_domain_disk_map *m)
 		if (!xmlSetProp(driver, BAD_CAST "name", BAD_CAST "qemu"))
 			return SP_E_NOMEM;
 	}
-	if (!xmlSetProp(driver, BAD_CAST "type", BAD_CAST m->format))
+	return xmlSetProp(driver, BAD_CAST "type", BAD_CAST fmt) ? 0
+								 : SP_E_NOMEM;
+}
+
+/* One mapped disk: a plain file in @m->format at @m->path. */
+static int disk_rewrite(xmlNode *disk, const struct sp_domain_disk_map *m)
+{
+	xmlNode *driver, *old = child(disk, "source");
+	xmlNode *src;
+	int r;
+
+	if (!xmlSetProp(disk, BAD_CAST "type", BAD_CAST "file"))
 		return SP_E_NOMEM;
+	r = set_driver_type(disk, m->format);
+	if (r < 0)
+		return r;
+	driver = child(disk, "driver");
 
 	src = xmlNewDocNode(disk->doc, NULL, BAD_CAST "source", NULL);
 	if (!src || !xmlSetProp(src, BAD_CAST "file", BAD_CAST m->path)) {
@@ -1152,28 +1164,6 @@ int sp_domain_xml_for_restore(const char *xml, size_t len, const char *new_name,
 
 /* ---- changed-block tracking for raw disks --------------------------------
  */
-
-static int set_driver_type(xmlNode *disk, const char *fmt)
-{
-	xmlNode *driver = child(disk, "driver");
-	int r;
-
-	if (!driver) {
-		driver =
-		    xmlNewDocNode(disk->doc, NULL, BAD_CAST "driver", NULL);
-		if (!driver)
-			return SP_E_NOMEM;
-		r = insert_before(disk, elem_from(disk->children), driver);
-		if (r < 0) {
-			xmlFreeNode(driver);
-			return r;
-		}
-		if (!xmlSetProp(driver, BAD_CAST "name", BAD_CAST "qemu"))
-			return SP_E_NOMEM;
-	}
-	return xmlSetProp(driver, BAD_CAST "type", BAD_CAST fmt) ? 0
-								 : SP_E_NOMEM;
-}
 
 /* The domain's <metadata><cbt xmlns=SP_CBT_XMLNS>, made if missing. */
 static xmlNode *cbt_record_get(xmlNode *root)
