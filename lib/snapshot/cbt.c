@@ -509,6 +509,28 @@ static char *meta_path(const char *dir, const struct sp_domain *d,
 	return p;
 }
 
+/* Does the domain's persistent definition, read back, run each of
+ * @targets on its image in @metas and record it as adopted? */
+static int kept(const struct sp_cbt_opts *o, const char *const *targets,
+		size_t n, char *const *metas, struct sp_error *err)
+{
+	struct cbt_dom c;
+	int r = cbt_dom_open(o, &c, err);
+
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const struct sp_domain_disk *d = disk_of(c.def, targets[i]);
+
+		if (!d || !d->cbt_meta || strcmp(d->cbt_meta, metas[i]) != 0)
+			r = sp_error_set(err, SP_E_LIBVIRT,
+					 "libvirt did not keep disk '%s' of "
+					 "'%s' on its metadata image (its "
+					 "definition is put back as it was)",
+					 targets[i], c.d->name);
+	}
+	cbt_dom_close(&c);
+	return r;
+}
+
 int sp_cbt_enable(const struct sp_cbt_opts *o, json_t **result,
 		  struct sp_error *err)
 {
@@ -518,6 +540,11 @@ int sp_cbt_enable(const struct sp_cbt_opts *o, json_t **result,
 	sp_autofree char *xml = NULL;
 	struct cbt_dom c;
 	size_t n = 0, nmade = 0;
+	struct sp_error e;
+	struct given {
+		const char *data;
+		char was[64];
+	} *given = NULL;
 	int r;
 
 	r = cbt_dom_open(o, &c, err);
@@ -540,7 +567,8 @@ int sp_cbt_enable(const struct sp_cbt_opts *o, json_t **result,
 				 "are not tracked yet (see 'stillpoint cbt "
 				 "status %s')",
 				 c.d->name, c.d->name);
-	if (r == 0 && !(made = calloc(n, sizeof(*made))))
+	if (r == 0 && (!(made = calloc(n, sizeof(*made))) ||
+		       !(given = calloc(n, sizeof(*given)))))
 		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 	if (r == 0 && mkdir(dir, 0711) < 0 && errno != EEXIST)
 		r = sp_error_set_errno(err, SP_E_TARGET_WRITE, errno,
@@ -580,6 +608,10 @@ int sp_cbt_enable(const struct sp_cbt_opts *o, json_t **result,
 		if (r == 0)
 			r = set_owner(dd->source, uid, gid, 0660, was,
 				      sizeof(was), err);
+		if (r == 0) {
+			snprintf(given[i].was, sizeof(given[i].was), "%s", was);
+			given[i].data = dd->source;
+		}
 		if (r == 0)
 			r = sp_domain_xml_cbt_adopt(xml, strlen(xml),
 						    targets[i], made[nmade - 1],
@@ -590,9 +622,16 @@ int sp_cbt_enable(const struct sp_cbt_opts *o, json_t **result,
 	/* Invariant 2: define only once every image exists. */
 	if (r == 0)
 		r = define(&c, xml, err);
+	/* libvirt drops what it does not know without a word: the
+	 * definition is read back, and must say every disk is adopted. */
+	if (r == 0 && (r = kept(o, targets, n, made, err)) < 0)
+		define(&c, c.xml, &e);
 	if (r < 0) {
 		for (size_t i = 0; i < nmade; i++)
 			unlink(made[i]);
+		for (size_t i = 0; given && i < n; i++)
+			if (given[i].data)
+				restore_owner(given[i].data, given[i].was);
 	} else {
 		cbt_dom_close(&c);
 		r = cbt_dom_open(o, &c, err);
@@ -601,6 +640,7 @@ int sp_cbt_enable(const struct sp_cbt_opts *o, json_t **result,
 	}
 	for (size_t i = 0; i < nmade; i++)
 		free(made[i]);
+	free(given);
 	cbt_dom_close(&c);
 	return r;
 }

@@ -21,15 +21,9 @@ disks="vda vdb vdc vdd"
 sp init --chunk-size 256K >/dev/null
 # ext4 on each, holding 24 MiB of data, so that reading a disk in full
 # costs visibly more than reading its changes.
-mkfs_with_data() { # image MiB seed
-	mkdir -p "seed-$3" && random_file "seed-$3/base" 24 "$3" &&
-		truncate -s "$2M" "$1" &&
-		mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 \
-			-d "seed-$3" "$1"
-}
-mkfs_with_data "$T/q.raw" 64 q && qemu-img convert -f raw -O qcow2 "$T/q.raw" "$T/q.qcow2" &&
-	rm "$T/q.raw" && mkfs_with_data "$T/r.raw" 64 r &&
-	mkfs_with_data "$T/b.img" 48 b || die "cannot make the disks"
+lab_mkfs_with_data "$T/q.raw" 64 q && qemu-img convert -f raw -O qcow2 "$T/q.raw" "$T/q.qcow2" &&
+	rm "$T/q.raw" && lab_mkfs_with_data "$T/r.raw" 64 r &&
+	lab_mkfs_with_data "$T/b.img" 48 b || die "cannot make the disks"
 loop=$(losetup -f --show "$T/b.img") || die "no loop device"
 at_exit losetup -d "$loop"
 # Not mounted in the guest (attached after boot): written there with dd.

@@ -365,6 +365,16 @@ lab_make_data_disk() {
 		rm -f "$path.raw"
 }
 
+# lab_mkfs_with_data IMAGE MIB SEED: a raw IMAGE of MIB MiB holding an
+# ext4 file system (initialised now, so no lazy init writes land in later
+# backups) with 24 MiB of seeded random data in /base (built in ./seed-SEED).
+lab_mkfs_with_data() {
+	mkdir -p "seed-$3" && random_file "seed-$3/base" 24 "$3" &&
+		truncate -s "$2M" "$1" &&
+		mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 \
+			-d "seed-$3" "$1"
+}
+
 # lab_define_domain NAME DISK...: define the guest (disks become vda, vdb...);
 # env LAB_AGENT=0 omits the agent channel, LAB_WORKLOAD=1 starts the
 # workload (LAB_WORKLOAD_MS between records), LAB_MAC, LAB_MEM_MIB,
