@@ -445,7 +445,7 @@ static json_t *report(const struct cbt_dom *c)
 			   !d->backup_no) {
 			tracking = "qcow2";
 			why = NULL;
-			/* tracked by Stillpoint's pending adoption? */
+			/* the running QEMU may still have another image */
 			if (c->live) {
 				const struct sp_domain_disk *l =
 				    disk_of(c->live, d->target);
