@@ -15,6 +15,7 @@
 #include "vault.h"
 
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -101,6 +102,36 @@ static int mkdir_parents(const char *path)
 	return 0;
 }
 
+/*
+ * A vault location that starts with a URL scheme ("s3://bucket/prefix")
+ * names no directory: taken as one, it would quietly make a local
+ * directory "s3:".  A directory whose name really looks like that is
+ * reached as "./s3://...".
+ */
+static int check_location(const char *path, struct sp_error *err)
+{
+	size_t n = 0;
+
+	if (!path || !path[0])
+		return sp_error_set(err, SP_E_USAGE,
+				    "the vault location is empty (give a "
+				    "directory with --vault or "
+				    "$STILLPOINT_VAULT)");
+	if (!isalpha((unsigned char)path[0]))
+		return 0;
+	while (isalnum((unsigned char)path[n]) || path[n] == '+' ||
+	       path[n] == '-' || path[n] == '.')
+		n++;
+	if (strncmp(path + n, "://", 3) != 0)
+		return 0;
+	return sp_error_set(err, SP_E_USAGE,
+			    "vault '%s' is a '%.*s://' location, which this "
+			    "version of Stillpoint cannot use (vaults are "
+			    "local directories for now; for a directory of "
+			    "that name, write './%s')",
+			    path, (int)n, path, path);
+}
+
 int sp_vault_init(const char *path, uint32_t chunk_size, struct sp_error *err)
 {
 	sp_autoclose int fd = -1;
@@ -110,6 +141,9 @@ int sp_vault_init(const char *path, uint32_t chunk_size, struct sp_error *err)
 	json_t *cfg;
 	int r;
 
+	r = check_location(path, err);
+	if (r < 0)
+		return r;
 	if (chunk_size < 65536 || chunk_size > SP_CHUNK_MAX_SIZE ||
 	    (chunk_size & (chunk_size - 1)))
 		return sp_error_set(err, SP_E_USAGE,
@@ -267,6 +301,11 @@ int sp_vault_open(const char *path, struct sp_vault **ret, struct sp_error *err)
 
 	if (!v)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	r = check_location(path, err);
+	if (r < 0) {
+		free(v);
+		return r;
+	}
 	v->lock_fd = -1;
 	v->path = strdup(path);
 	v->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

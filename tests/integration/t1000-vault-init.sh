@@ -43,4 +43,12 @@ check "errors --json lists the catalogue" \
 	jqe 'length > 30 and (map(.code) | index("VaultFull")) != null' "$T/errs"
 "$SP" errors SP1104 | grep -q VaultFull
 check "errors looks a code up by number" test $? = 0
+# A URL is no directory: refused before anything is made ("s3:" would
+# otherwise appear here as a local directory).
+expect_fail UsageError "init refuses an s3:// vault" sp --vault s3://bucket/prefix init
+check "  ... naming the scheme" grep -q "'s3://' location" "$T/.err"
+check "  ... and makes no directory 's3:'" test ! -e s3:
+expect_fail UsageError "every command refuses one" sp --vault foo+bar://x points
+expect_ok "a directory of that shape is reached through ./" sp --vault ./s3://b init
+check "  ... and is a vault" test -f s3:/b/stillpoint-vault.json
 done_testing
