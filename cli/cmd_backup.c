@@ -198,7 +198,9 @@ static struct sp_state *job_begin(const char *domain, int64_t *job_id,
 			e.msg);
 		return NULL;
 	}
-	sp_state_jobs_recover(st, NULL, &e);
+	/* Only jobs of commands like this one: a job of the daemon's is
+	 * recovered by the daemon, which tells its failure hook. */
+	sp_state_jobs_recover(st, true, NULL, &e);
 	/* Our own record is made in progress; a job handed over by
 	 * stillpointd (--job-id) must still be ours to run. */
 	if ((*job_id == 0

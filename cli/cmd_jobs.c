@@ -30,6 +30,11 @@ static const char jobs_help[] =
     "    bytes read and in new chunks, the consistency reached, and for a\n"
     "    failure its error code, message and recommended action.\n"
     "\n"
+    "    A job whose process was killed shows \"in progress (gone)\" (in\n"
+    "    --json, \"process_gone\": true) until its owner fails it as\n"
+    "    Interrupted: the next backup command for a command's job,\n"
+    "    stillpointd for its own (which then runs its failure hook).\n"
+    "\n"
     "    'job cancel' stops a queued job, or asks a running one to stop\n"
     "    (it ends its backup job, deletes its checkpoint and publishes\n"
     "    nothing).\n"
@@ -90,6 +95,22 @@ static double phase_s(json_t *job, const char *phase)
 	       1000.0;
 }
 
+/* A job in progress whose process is gone (killed, crashed) says so; it
+ * is recovered by its owner, the next backup command for a command's
+ * job, stillpointd for its own.  Listing changes nothing. */
+static void mark_gone(json_t *j)
+{
+	if (sp_state_job_process_gone(j))
+		json_object_set_new(j, "process_gone", json_true());
+}
+
+static const char *status_text(json_t *j)
+{
+	return json_is_true(json_object_get(j, "process_gone"))
+		   ? "in progress (gone)"
+		   : json_string_value(json_object_get(j, "status"));
+}
+
 static void print_row(json_t *j)
 {
 	char created[32], nw[32];
@@ -103,8 +124,7 @@ static void print_row(json_t *j)
 	printf("%-6lld %-20s %-19s %-23s %-12s %s\n",
 	       (long long)json_integer_value(json_object_get(j, "id")),
 	       json_string_value(json_object_get(j, "vm")), created,
-	       json_string_value(json_object_get(j, "status")),
-	       cons ? cons : "-", code ? code : nw);
+	       status_text(j), cons ? cons : "-", code ? code : nw);
 }
 
 static void print_job(json_t *j)
@@ -125,8 +145,13 @@ static void print_job(json_t *j)
 	       (long long)json_integer_value(json_object_get(j, "id")),
 	       json_string_value(json_object_get(j, "vm")),
 	       json_string_value(json_object_get(j, "trigger")));
-	printf("    status       %s\n",
-	       json_string_value(json_object_get(j, "status")));
+	printf("    status       %s\n", status_text(j));
+	if (json_is_true(json_object_get(j, "process_gone")))
+		printf(
+		    "    its process (pid %lld) is gone: the job is failed "
+		    "as Interrupted by the next backup command (its own "
+		    "jobs) or by stillpointd (the daemon's)\n",
+		    (long long)json_integer_value(json_object_get(j, "pid")));
 	printf(
 	    "    created      %s\n    started      %s\n    ended        %s\n",
 	    a, b, c);
@@ -209,6 +234,7 @@ int cmd_jobs(struct cli *cli, int argc, char **argv)
 	sp_state_close(st);
 	if (r < 0)
 		return cli_fail(cli, &err);
+	json_array_foreach(list, i, j) mark_gone(j);
 	if (cli->json) {
 		cli_print_json(list);
 		return 0;
@@ -295,6 +321,7 @@ int cmd_job(struct cli *cli, int argc, char **argv)
 		json_decref(j);
 		return 0;
 	}
+	mark_gone(j);
 	if (cli->json) {
 		cli_print_json(j);
 		return 0;

@@ -664,7 +664,7 @@ static size_t recover(struct sp_state *st, const char *why)
 	json_t *gone = json_array(), *job;
 	size_t i, n;
 
-	if (sp_state_jobs_recover(st, gone, &err) < 0)
+	if (sp_state_jobs_recover(st, false, gone, &err) < 0)
 		logmsg(3, "job recovery failed: %s", err.msg);
 	json_array_foreach(gone, i, job)
 	{

@@ -113,6 +113,9 @@ int sp_state_job_update(struct sp_state *s, int64_t id, json_t *fields,
 			struct sp_error *err);
 int sp_state_job_get(struct sp_state *s, int64_t id, json_t **ret,
 		     struct sp_error *err);
+/* Is the process recorded as running @job (in progress) gone?  Read
+ * only: recovery is its owner's. */
+bool sp_state_job_process_gone(json_t *job);
 int sp_state_jobs_list(struct sp_state *s, const char *vm, const char *status,
 		       int64_t since, json_t **ret, struct sp_error *err);
 /* Is a job of @vm queued or in progress?  Its id in *@id (0: none). */
@@ -120,9 +123,12 @@ int sp_state_job_active(struct sp_state *s, const char *vm, int64_t *id,
 			struct sp_error *err);
 /* Jobs "in progress" whose process is gone (a crash, a restart) become
  * "failed" with code Interrupted; each is appended, as recorded now, to
- * @recovered (may be NULL).  A job that ends meanwhile keeps its outcome. */
-int sp_state_jobs_recover(struct sp_state *s, json_t *recovered,
-			  struct sp_error *err);
+ * @recovered (may be NULL).  A job that ends meanwhile keeps its outcome.
+ * With @commands_only, only jobs a command made itself ("runner":
+ * "command", sp_state_job_create()) are touched: the daemon's jobs are
+ * the daemon's to recover, with its failure hook. */
+int sp_state_jobs_recover(struct sp_state *s, bool commands_only,
+			  json_t *recovered, struct sp_error *err);
 
 /* Record a job's outcome from a backup's result: @manifest (NULL on
  * failure) and @err (failure).  Sets status, phases, consistency, bytes,

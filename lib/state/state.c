@@ -495,7 +495,7 @@ int sp_state_job_create(struct sp_state *s, const char *vm, const char *kind,
 	json_t *f = running_fields(getpid());
 	int r;
 
-	if (!f)
+	if (!f || json_object_set_new(f, "runner", json_string("command")))
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	r = job_insert(s, vm, kind, trigger, "in progress", f, id, err);
 	json_decref(f);
@@ -692,8 +692,14 @@ static int recover_one(struct sp_state *s, int64_t id, bool *done,
 	return r;
 }
 
-int sp_state_jobs_recover(struct sp_state *s, json_t *recovered,
-			  struct sp_error *err)
+bool sp_state_job_process_gone(json_t *job)
+{
+	return !strcmp(status_of(job), "in progress") &&
+	       process_gone(pid_of(job));
+}
+
+int sp_state_jobs_recover(struct sp_state *s, bool commands_only,
+			  json_t *recovered, struct sp_error *err)
 {
 	json_t *rows = NULL, *job;
 	size_t i;
@@ -706,7 +712,11 @@ int sp_state_jobs_recover(struct sp_state *s, json_t *recovered,
 		int64_t id = json_integer_value(json_object_get(job, "id"));
 		bool done = false;
 
-		if (!process_gone(pid_of(job)))
+		const char *runner =
+		    json_string_value(json_object_get(job, "runner"));
+
+		if (!process_gone(pid_of(job)) ||
+		    (commands_only && (!runner || strcmp(runner, "command"))))
 			continue;
 		r = tx_begin(s, err);
 		if (r == 0)

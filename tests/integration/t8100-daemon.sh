@@ -56,8 +56,9 @@ check "with both phases timed and a point" \
 check "never at once: one ended before the other started" \
 	jqe 'sort_by(.id) | .[0].ended_ms <= .[1].started_ms' jobs.json
 check "the points are in the vault" bash -c "[ \$(sp points $a --json | jq length) = 1 ] && [ \$(sp points $b --json | jq length) = 1 ]"
+# The daemon writes its metrics on the tick after a job ends.
 check "metrics name both VMs' last success and consistency" \
-	bash -c "grep -q 'stillpoint_last_success_timestamp_seconds{vm=\"$a\"}' $T/metrics.prom && grep -q 'stillpoint_last_consistency{vm=\"$b\"} 1' $T/metrics.prom"
+	wait_for 10 bash -c "grep -q 'stillpoint_last_success_timestamp_seconds{vm=\"$a\"}' $T/metrics.prom && grep -q 'stillpoint_last_consistency{vm=\"$b\"} 1' $T/metrics.prom"
 sleep 2
 check "no second run of the same due time" \
 	bash -c "[ \$(sp --json jobs | jq length) = 2 ]"
@@ -108,6 +109,21 @@ job=$(sp --json jobs --vm "$b" --status 'in progress' | jq '.[0].id')
 kill -9 $dpid "$(sp --json job "$job" | jq .pid)"
 wait $dpid 2>/dev/null
 n=$(sp points "$b" --json | jq length)
+check "while no daemon runs, jobs shows the job's process gone" \
+	bash -c "sp --json jobs --vm $b --status 'in progress' | jqe '.[0].process_gone == true' &&
+		sp jobs --vm $b | grep -q 'in progress (gone)'"
+# A command's own job killed with -9: the next backup command fails it.
+STILLPOINT_TEST_HOLD=transfer:60000 sp backup "$a" >/dev/null 2>&1 &
+cpid=$!
+check "a command's backup runs" wait_for 60 bash -c "sp --json jobs --vm $a --status 'in progress' | jqe 'length == 1'"
+cjob=$(sp --json jobs --vm "$a" --status 'in progress' | jq '.[0].id')
+kill -9 "$(sp --json job "$cjob" | jq .pid)"
+wait $cpid 2>/dev/null
+expect_ok "the next backup command runs" sp backup "$a"
+check "it failed the killed command's job as Interrupted" \
+	jqe '.status == "failed" and .code == "Interrupted"' <(sp --json job "$cjob")
+check "but left the daemon's job to the daemon" \
+	jqe '.status == "in progress"' <(sp --json job "$job")
 start_daemon
 check "after restart the job is failed, not in progress" \
 	wait_for 20 bash -c "sp --json job $job | jqe '.status == \"failed\" and .code == \"Interrupted\"'"
