@@ -9,29 +9,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/fs.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/fileio.h"
-
-static int current_size(struct sp_disk_source *src, uint64_t *size)
-{
-	struct stat st;
-
-	if (fstat(src->fd, &st) < 0)
-		return -errno;
-	if (S_ISBLK(st.st_mode)) {
-		if (ioctl(src->fd, BLKGETSIZE64, size) < 0)
-			return -errno;
-	} else {
-		*size = (uint64_t)st.st_size;
-	}
-	return 0;
-}
 
 static int file_extents(struct sp_disk_source *src, uint64_t offset,
 			uint64_t length, struct sp_disk_extent *out, size_t max,
@@ -159,7 +142,7 @@ static int file_check_unchanged(struct sp_disk_source *src,
 				struct sp_error *err)
 {
 	uint64_t now;
-	int r = current_size(src, &now);
+	int r = sp_fd_size(src->fd, &now);
 
 	if (r < 0)
 		return sp_error_set_errno(err, SP_E_DISK_READ, -r,
@@ -194,7 +177,7 @@ int sp_disk_source_file_open(struct sp_disk_source *src, int fd,
 
 	src->fd = fd;
 	src->ops = &sp_disk_source_file_ops;
-	r = current_size(src, &src->size);
+	r = sp_fd_size(src->fd, &src->size);
 	if (r < 0)
 		return sp_error_set_errno(err, SP_E_DISK_READ, -r,
 					  "cannot get the size of disk '%s'",

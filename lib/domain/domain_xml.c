@@ -713,6 +713,15 @@ int sp_domain_def_parse(const char *xml, size_t len, struct sp_domain_def **ret,
 	return def_from_doc(doc, ret, err);
 }
 
+const struct sp_domain_disk *sp_domain_def_disk(const struct sp_domain_def *def,
+						const char *target)
+{
+	for (size_t i = 0; def && i < def->ndisks; i++)
+		if (!strcmp(def->disks[i].target, target))
+			return &def->disks[i];
+	return NULL;
+}
+
 void sp_domain_def_free(struct sp_domain_def *def)
 {
 	size_t i;
@@ -1206,10 +1215,7 @@ static int cbt_open(const char *xml, size_t len, const char *target,
 		r = def_from_doc(*doc, def, err);
 	if (r < 0)
 		return r;
-	*dd = NULL;
-	for (size_t i = 0; i < (*def)->ndisks; i++)
-		if (!strcmp((*def)->disks[i].target, target))
-			*dd = &(*def)->disks[i];
+	*dd = sp_domain_def_disk(*def, target);
 	*node = disk_by_target(xmlDocGetRootElement(*doc), target);
 	if (!*dd || !*node)
 		return sp_error_set(err, SP_E_USAGE,

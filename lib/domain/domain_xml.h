@@ -107,6 +107,10 @@ int sp_domain_def_parse(const char *xml, size_t len, struct sp_domain_def **ret,
 			struct sp_error *err);
 void sp_domain_def_free(struct sp_domain_def *def);
 
+/* The disk of @def (may be NULL) with target @target ("vda"), or NULL. */
+const struct sp_domain_disk *sp_domain_def_disk(const struct sp_domain_def *def,
+						const char *target);
+
 /*
  * Can disk @d keep a persistent dirty bitmap, i.e. take part in a libvirt
  * checkpoint (checkpoint='bitmap')?  Only a qcow2 image can, on a file or

@@ -381,6 +381,14 @@ static int stage_state_in_place(const struct sp_point_state *ps,
 	return r;
 }
 
+/* Remove the files of the "disk=path" @maps restore_disks() wrote. */
+static void remove_disks(char *const *maps, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (maps[i])
+			unlink(strchr(maps[i], '=') + 1);
+}
+
 static void free_maps(char **maps, size_t n)
 {
 	for (size_t i = 0; maps && i < n; i++)
@@ -448,12 +456,8 @@ static int restore_as_new(struct sp_vault *v,
 		    o->format ? o->format
 			      : json_string_value(json_object_get(d, "format"));
 		bool qcow2 = fmt && !strcmp(fmt, "qcow2");
-		bool defined = false;
+		bool defined = sp_domain_def_disk(def, t) != NULL;
 		char path[1024];
-
-		for (size_t k = 0; k < def->ndisks; k++)
-			if (!strcmp(def->disks[k].target, t))
-				defined = true;
 
 		snprintf(path, sizeof(path), "%s/%s-%s.%s", dir, o->new_name, t,
 			 qcow2 ? "qcow2" : "img");
@@ -530,8 +534,7 @@ static int restore_as_new(struct sp_vault *v,
 		r = sp_state_put_commit(put, err);
 	if (r < 0) {
 		if (files) /* the disks were all written: remove them */
-			for (i = 0; i < n; i++)
-				unlink(dm[i].path);
+			remove_disks(maps, n);
 		sp_state_put_abort(put, true);
 		goto out;
 	}
@@ -542,8 +545,7 @@ static int restore_as_new(struct sp_vault *v,
 				    "of '%s' (its disks and state files were "
 				    "removed again)",
 				    o->new_name);
-		for (i = 0; i < n; i++)
-			unlink(strchr(maps[i], '=') + 1);
+		remove_disks(maps, n);
 		sp_state_put_abort(put, true);
 		goto out;
 	}
@@ -653,12 +655,9 @@ static int restore_in_place(struct sp_vault *v,
 	json_array_foreach(disks, i, d)
 	{
 		const char *t = disk_target(d);
-		const struct sp_domain_disk *cur = NULL;
+		const struct sp_domain_disk *cur = sp_domain_def_disk(def, t);
 		const char *why = NULL;
 
-		for (size_t k = 0; k < def->ndisks; k++)
-			if (!strcmp(def->disks[k].target, t))
-				cur = &def->disks[k];
 		/* Media and network disks are not the domain's to
 		 * overwrite: an ISO may be shared by other VMs or changed
 		 * since, a network disk lives on its server. */

@@ -10,11 +10,9 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
-#include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,9 +25,6 @@
 #include "util/log.h"
 #include "util/spawn.h"
 #include "util/text.h"
-
-SP_DEFINE_AUTOPTR(sp_domain_def, sp_domain_def_free)
-SP_DEFINE_AUTOPTR(sp_domain, sp_domain_close)
 
 /* 64 KiB clusters (qcow2's default): the bitmap's granularity, and 8
  * bytes of cluster map per 64 KiB of disk (128 MiB per TiB). */
@@ -49,6 +44,13 @@ int sp_cbt_meta_check(const char *meta, const char *data, uint64_t size,
 	if (r < 0)
 		return r;
 	info = json_loads(out, 0, NULL);
+	if (!json_is_object(info)) {
+		json_decref(info);
+		return sp_error_set(err, SP_E_TOOL_FAILED,
+				    "qemu-img info gave no JSON object for "
+				    "metadata image '%s'",
+				    meta);
+	}
 	fs = json_object_get(json_object_get(info, "format-specific"), "data");
 	df = json_string_value(json_object_get(fs, "data-file"));
 	if (!df || strcmp(df, data) != 0)
@@ -157,24 +159,40 @@ static int raw_size(const char *path, uint64_t *size, struct sp_error *err)
 {
 	sp_autoclose int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
+	int e;
 
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return sp_error_set_errno(err, SP_E_DISK_NOT_FOUND, errno,
 					  "cannot open raw disk '%s'", path);
-	if (S_ISREG(st.st_mode)) {
-		*size = (uint64_t)st.st_size;
-		return 0;
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return sp_error_set(err, SP_E_DISK_NOT_SUPPORTED,
+				    "'%s' is neither a file nor a block device",
+				    path);
+	e = sp_fd_size(fd, size);
+	if (e < 0)
+		return sp_error_set_errno(err, SP_E_DISK_READ, -e,
+					  "cannot get the size of '%s'", path);
+	return 0;
+}
+
+/* qemu.conf's "user" or "group" value @name ("+N": the number N) as a
+ * number; false when no such user or group exists. */
+static bool qemu_conf_id(const char *name, bool group, unsigned *id)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	if (name[0] == '+') {
+		*id = (unsigned)strtoul(name + 1, NULL, 10);
+		return true;
 	}
-	if (S_ISBLK(st.st_mode)) {
-		if (ioctl(fd, BLKGETSIZE64, size) < 0)
-			return sp_error_set_errno(err, SP_E_DISK_READ, errno,
-						  "cannot get the size of "
-						  "'%s'",
-						  path);
-		return 0;
-	}
-	return sp_error_set(err, SP_E_DISK_NOT_SUPPORTED,
-			    "'%s' is neither a file nor a block device", path);
+	if (group && (gr = getgrnam(name)))
+		*id = (unsigned)gr->gr_gid;
+	else if (!group && (pw = getpwnam(name)))
+		*id = (unsigned)pw->pw_uid;
+	else
+		return false;
+	return true;
 }
 
 /*
@@ -188,8 +206,6 @@ static int qemu_identity(struct sp_domain *d, uid_t *uid, gid_t *gid,
 {
 	char user[64] = "libvirt-qemu", group[64] = "libvirt-qemu";
 	char line[256];
-	struct passwd *pw;
-	struct group *gr;
 	unsigned u, g;
 	FILE *f;
 
@@ -205,26 +221,18 @@ static int qemu_identity(struct sp_domain *d, uid_t *uid, gid_t *gid,
 	}
 	if (f)
 		fclose(f);
-	pw = getpwnam(user[0] == '+' ? "" : user);
-	gr = getgrnam(group[0] == '+' ? "" : group);
-	if (user[0] == '+')
-		*uid = (uid_t)strtoul(user + 1, NULL, 10);
-	else if (pw)
-		*uid = pw->pw_uid;
-	else
+	if (!qemu_conf_id(user, false, &u))
 		return sp_error_set(err, SP_E_LIBVIRT,
 				    "QEMU's user '%s' (qemu.conf) does not "
 				    "exist",
 				    user);
-	if (group[0] == '+')
-		*gid = (gid_t)strtoul(group + 1, NULL, 10);
-	else if (gr)
-		*gid = gr->gr_gid;
-	else
+	if (!qemu_conf_id(group, true, &g))
 		return sp_error_set(err, SP_E_LIBVIRT,
 				    "QEMU's group '%s' (qemu.conf) does not "
 				    "exist",
 				    group);
+	*uid = u;
+	*gid = g;
 	return 0;
 }
 
@@ -334,20 +342,11 @@ static int cbt_dom_open(const struct sp_cbt_opts *o, struct cbt_dom *c,
 	return r;
 }
 
-static const struct sp_domain_disk *disk_of(const struct sp_domain_def *def,
-					    const char *target)
-{
-	for (size_t i = 0; def && i < def->ndisks; i++)
-		if (!strcmp(def->disks[i].target, target))
-			return &def->disks[i];
-	return NULL;
-}
-
 /* Does the running QEMU have metadata image @meta open for @target? */
 static bool in_use(const struct cbt_dom *c, const char *target,
 		   const char *meta)
 {
-	const struct sp_domain_disk *l = disk_of(c->live, target);
+	const struct sp_domain_disk *l = sp_domain_def_disk(c->live, target);
 
 	return l && l->source && !strcmp(l->source, meta);
 }
@@ -363,7 +362,7 @@ static int pick(const struct sp_cbt_opts *o, const struct cbt_dom *c,
 	if (!t)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	for (size_t i = 0; i < o->ntargets; i++) {
-		if (!disk_of(c->def, o->targets[i])) {
+		if (!sp_domain_def_disk(c->def, o->targets[i])) {
 			free(t);
 			return sp_error_set(err, SP_E_USAGE,
 					    "domain '%s' has no disk '%s' "
@@ -448,7 +447,7 @@ static json_t *report(const struct cbt_dom *c)
 			/* the running QEMU may still have another image */
 			if (c->live) {
 				const struct sp_domain_disk *l =
-				    disk_of(c->live, d->target);
+				    sp_domain_def_disk(c->live, d->target);
 				active = l && l->source && d->source &&
 					 !strcmp(l->source, d->source);
 			}
@@ -518,7 +517,8 @@ static int kept(const struct sp_cbt_opts *o, const char *const *targets,
 	int r = cbt_dom_open(o, &c, err);
 
 	for (size_t i = 0; r == 0 && i < n; i++) {
-		const struct sp_domain_disk *d = disk_of(c.def, targets[i]);
+		const struct sp_domain_disk *d =
+		    sp_domain_def_disk(c.def, targets[i]);
 
 		if (!d || !d->cbt_meta || strcmp(d->cbt_meta, metas[i]) != 0)
 			r = sp_error_set(err, SP_E_LIBVIRT,
@@ -556,7 +556,7 @@ int sp_cbt_enable(const struct sp_cbt_opts *o, json_t **result,
 		r = pick(o, &c, can_adopt, &targets, &n, err);
 	/* Unnamed disks this host cannot adopt are left as they are. */
 	for (size_t i = 0, k = 0; r == 0 && !o->ntargets && i < n; i++) {
-		if (!host_refusal(&c, disk_of(c.def, targets[i])))
+		if (!host_refusal(&c, sp_domain_def_disk(c.def, targets[i])))
 			targets[k++] = targets[i];
 		if (i + 1 == n)
 			n = k;
@@ -576,7 +576,8 @@ int sp_cbt_enable(const struct sp_cbt_opts *o, json_t **result,
 	if (r == 0 && !(xml = strdup(c.xml)))
 		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 	for (size_t i = 0; r == 0 && i < n; i++) {
-		const struct sp_domain_disk *dd = disk_of(c.def, targets[i]);
+		const struct sp_domain_disk *dd =
+		    sp_domain_def_disk(c.def, targets[i]);
 		const char *why = sp_domain_disk_cbt_refusal(dd);
 		sp_autofree char *meta = meta_path(dir, c.d, targets[i]);
 		char *next = NULL, was[64];
@@ -671,7 +672,8 @@ int sp_cbt_disable(const struct sp_cbt_opts *o, json_t **result,
 	     !(owners = calloc(n, sizeof(*owners)))))
 		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 	for (size_t i = 0; r == 0 && i < n; i++) {
-		const struct sp_domain_disk *dd = disk_of(c.def, targets[i]);
+		const struct sp_domain_disk *dd =
+		    sp_domain_def_disk(c.def, targets[i]);
 		char *next = NULL;
 
 		/* Invariant 3. */

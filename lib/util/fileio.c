@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -255,4 +257,16 @@ int sp_remove_tree_at(int dirfd, const char *path)
 	if (unlinkat(dirfd, path, AT_REMOVEDIR) < 0 && !r)
 		r = -errno;
 	return r;
+}
+
+int sp_fd_size(int fd, uint64_t *size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISBLK(st.st_mode))
+		return ioctl(fd, BLKGETSIZE64, size) < 0 ? -errno : 0;
+	*size = (uint64_t)st.st_size;
+	return 0;
 }

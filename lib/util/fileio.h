@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "error.h"
@@ -23,6 +24,9 @@ int sp_errno_to_code(int errnum, int io_code, int full_code, int perm_code);
 int sp_pwrite_all(int fd, const void *buf, size_t len, off_t off);
 /* Read exactly @len bytes at @off.  Returns 0, -errno, or -EIO on EOF. */
 int sp_pread_all(int fd, void *buf, size_t len, off_t off);
+/* The size of the regular file or block device open as @fd; 0 or
+ * -errno. */
+int sp_fd_size(int fd, uint64_t *size);
 
 /* fsync a directory by fd or path.  Returns 0 or -errno. */
 int sp_fsync_dirfd(int dirfd);

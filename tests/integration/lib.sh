@@ -105,6 +105,16 @@ jqe() {
 	[ -n "$in" ] || { echo "jqe: empty input" >&2; return 1; }
 	printf '%s' "$in" | jq -e "$filter" >/dev/null
 }
+# wait_for SECONDS COMMAND...: poll COMMAND every 0.1 s until it succeeds;
+# fails when SECONDS have passed first.
+wait_for() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ $SECONDS -lt $end ] || return 1
+		sleep 0.1
+	done
+}
 # Checks run some pipelines through bash -c: give them the helpers.
-export -f sp jqe point_ids
+export -f sp jqe point_ids wait_for
 export SP

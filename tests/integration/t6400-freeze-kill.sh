@@ -18,15 +18,6 @@ lab_wait_agent "$vm" || die "guest did not come up"
 uuid=$(virsh domuuid "$vm")
 
 status() { lab_agent "$vm" '{"execute":"guest-fsfreeze-status"}' | jq -r .return; }
-# wait_for SECONDS COMMAND...: poll until the command succeeds.
-wait_for() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ $SECONDS -lt $end ] || return 1
-		sleep 0.05
-	done
-}
 is_frozen() { [ "$(status)" = frozen ]; }
 job_runs() { virsh domjobinfo "$vm" 2>/dev/null | grep -q 'Operation: *Backup'; }
 no_job() { virsh domjobinfo "$vm" | grep -q 'Job type: *None'; }

@@ -20,15 +20,6 @@ lab_wait_agent "$vm" || die "guest did not come up"
 uuid=$(virsh domuuid "$vm")
 
 status() { lab_agent "$vm" '{"execute":"guest-fsfreeze-status"}' | jq -r .return; }
-# wait_for SECONDS COMMAND...: poll until the command succeeds.
-wait_for() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ $SECONDS -lt $end ] || return 1
-		sleep 0.1
-	done
-}
 is_frozen() { [ "$(status)" = frozen ]; }
 is_thawed() { [ "$(status)" = thawed ]; }
 no_job() { virsh domjobinfo "$vm" | grep -q 'Job type: *None'; }

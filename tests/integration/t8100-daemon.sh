@@ -44,7 +44,6 @@ start_daemon() {
 	for _ in $(seq 1 50); do [ -S "$STILLPOINTD_SOCKET" ] && break; sleep 0.1; done
 }
 done_jobs() { [ "$(sp --json jobs | jq '[.[] | select(.status | startswith("completed"))] | length')" -ge "$1" ]; }
-wait_for() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.5; done; }
 
 STILLPOINT_CLOCK_OFFSET=150 start_daemon
 check "both due backups complete" wait_for 180 done_jobs 2

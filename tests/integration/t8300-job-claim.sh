@@ -23,7 +23,6 @@ start_daemon() {
 	for _ in $(seq 1 50); do [ -S "$STILLPOINTD_SOCKET" ] && break; sleep 0.1; done
 }
 stop_daemon() { kill $dpid; wait $dpid 2>/dev/null; }
-wait_for() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.1; done; }
 started() { grep -c "job started job=$1 " "$T/daemon.log"; }
 jobs_of_vm1() { [ "$(sp --json jobs --vm vm1 | jq length)" = "$1" ]; }
 

@@ -17,7 +17,6 @@ STILLPOINT_TEST_HOLD=dispatch:8000 "$D" --socket "$STILLPOINTD_SOCKET" \
 dpid=$!
 at_exit kill $dpid
 for _ in $(seq 1 50); do [ -S "$STILLPOINTD_SOCKET" ] && break; sleep 0.1; done
-wait_for() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.1; done; }
 
 "$SP" --no-progress backup vm1 --now >"$T/now.out" 2>"$T/now.err" &
 npid=$!

@@ -24,7 +24,6 @@ STILLPOINT_CLOCK_OFFSET=150 "$D" --socket "$STILLPOINTD_SOCKET" --tick 20 \
 dpid=$!
 at_exit kill $dpid
 for _ in $(seq 1 50); do [ -S "$STILLPOINTD_SOCKET" ] && break; sleep 0.1; done
-wait_for() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.1; done; }
 loads() { grep -c 'schedules loaded' "$T/daemon.log"; }
 loads_are() { [ "$(loads)" = "$1" ]; }
 recoveries() { grep -c 'recovery done' "$T/daemon.log"; }
