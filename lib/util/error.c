@@ -51,6 +51,33 @@ static const struct sp_errcode_info catalogue[] = {
      "remove the file the message names (a vault holds no links, FIFOs or "
      "devices; lock files are created again), then run 'stillpoint "
      "verify'"},
+    {SP_E_VAULT_REMOTE, "VaultRemoteError",
+     "the vault's object store answered a request with an error",
+     "read the HTTP status and S3 error code in the message; check the "
+     "bucket's settings and the server's health, then retry"},
+    {SP_E_VAULT_AUTH, "VaultAuthFailed",
+     "the vault's object store refused the credentials",
+     "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or the vault's "
+     "config file) and that the key may use the bucket"},
+    {SP_E_VAULT_CLOCK_SKEW, "VaultClockSkew",
+     "the object store refused the request because the host's clock "
+     "differs too much from the server's",
+     "fix the host clock (run NTP: chrony or systemd-timesyncd), then "
+     "retry"},
+    {SP_E_VAULT_UNREACHABLE, "VaultUnreachable",
+     "the vault's object store could not be reached (DNS, connection or "
+     "TLS failed, or it stopped answering)",
+     "check the endpoint URL, the network and, for TLS, the CA file "
+     "(--s3-ca or AWS_CA_BUNDLE)"},
+    {SP_E_VAULT_UNSUPPORTED, "VaultFeatureUnsupported",
+     "the object store lacks a feature the vault needs (conditional "
+     "writes or object lock)",
+     "use a server or bucket that supports it (e.g. a bucket created "
+     "with object lock enabled), or a local vault"},
+    {SP_E_OBJECT_LOCKED, "ObjectLocked",
+     "an object is protected by object lock and cannot be deleted or "
+     "overwritten yet",
+     "wait until its retention date has passed; nothing was changed"},
 
     {SP_E_POINT_NOT_FOUND, "PointNotFound",
      "no recovery point matches the name or id",
