@@ -1,5 +1,6 @@
 #!/bin/sh
 # The dependency rule, checked on #include lines:
+#   util <- storage <- vault
 #   util <- disk, vault, domain <- snapshot, writer <- job
 #        <- include/stillpoint <- cli
 # and a few banned calls (no shell, no unbounded string functions).
@@ -12,15 +13,16 @@ deny() { # dir, pattern, why
 		echo "$3:"; echo "$hits" | sed 's/^/    /'; bad=1
 	fi
 }
-deny lib/util '#include "(disk|vault|job|domain|snapshot|writer)/' "lib/util must not use higher layers"
+deny lib/util '#include "(disk|storage|vault|job|domain|snapshot|writer)/' "lib/util must not use higher layers"
 deny lib/disk '#include "(vault|job|domain|snapshot|writer)/' "lib/disk knows nothing of vaults, jobs or libvirt"
 deny lib/vault '#include "(disk|job|domain|snapshot|writer)/' "lib/vault knows nothing of disks, jobs or libvirt"
+deny lib/storage '#include "(disk|vault|job|domain|snapshot|writer|policy|state)/' "lib/storage uses only util"
 deny lib/domain '#include "(disk|vault|job|snapshot|writer)/' "lib/domain uses only util"
 deny lib/snapshot '#include "(vault|job|writer)/' "lib/snapshot must not use vault, job or writer"
 deny lib/writer '#include "(disk|vault|job|snapshot)/' "lib/writer must not use disk, vault, job or snapshot"
 deny lib/policy '#include "(disk|vault|job|domain|snapshot|writer)/' "lib/policy uses only util"
 deny lib/state '#include "(disk|vault|job|domain|snapshot|writer|policy)/' "lib/state uses only util"
-deny cli '#include "(util|disk|vault|job|domain|snapshot|writer|policy|state)/' "cli uses only <stillpoint/...>"
+deny cli '#include "(util|disk|storage|vault|job|domain|snapshot|writer|policy|state)/' "cli uses only <stillpoint/...>"
 deny daemon '#include "' "daemon uses only <stillpoint/...>"
 deny daemon '\b(system|popen|strcpy|strcat|sprintf|gets)\(' "banned function"
 deny lib '\b(system|popen|strcpy|strcat|sprintf|gets)\(' "banned function"
