@@ -413,10 +413,16 @@ static CURLcode perform_once(struct sp_s3 *s3, struct s3_req *q,
 	return rc;
 }
 
+static const char *endpoint_name(const struct sp_s3 *s3)
+{
+	return s3->cfg.endpoint ? s3->cfg.endpoint : "AWS";
+}
+
 static const char *target(struct sp_s3 *s3, const struct s3_req *q, char *buf,
 			  size_t len)
 {
-	snprintf(buf, len, "s3://%s/%s", s3->cfg.bucket, q->key ? q->key : "");
+	snprintf(buf, len, "s3://%s/%s", s3->cfg.bucket,
+		 q->key ? q->key : s3->cfg.prefix);
 	return buf;
 }
 
@@ -463,7 +469,7 @@ static int transport_error(struct sp_s3 *s3, struct s3_req *q, CURLcode rc,
 	}
 	return sp_error_set(err, SP_E_VAULT_UNREACHABLE,
 			    "cannot %s '%s' at %s: %s after %d attempt%s (%s)",
-			    q->what, t, s3->base, why, attempts,
+			    q->what, t, endpoint_name(s3), why, attempts,
 			    attempts == 1 ? "" : "s", fix);
 }
 
@@ -479,10 +485,13 @@ static int s3_send(struct sp_s3 *s3, struct s3_req *q, struct sp_error *err)
 	char sha_hdr[96], tok_hdr_prefix[] = "x-amz-security-token: ";
 	char sha[65];
 	uint64_t t0 = sp_now_mono_ms();
+	/* about 10 s with the default delay, never under 2 s */
 	uint64_t budget = 25ULL * s3->base_delay_ms;
 	CURLcode rc = CURLE_OK;
 	int attempt, r = 0;
 
+	if (budget < 2000)
+		budget = 2000;
 	url = request_url(s3, q);
 	if (!url)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
@@ -562,7 +571,7 @@ static int status_error(struct sp_s3 *s3, const struct s3_req *q,
 		return sp_error_set(err, SP_E_VAULT_NOT_FOUND,
 				    "bucket '%s' does not exist at %s (create "
 				    "it, or fix the bucket name or endpoint)",
-				    s3->cfg.bucket, s3->base);
+				    s3->cfg.bucket, endpoint_name(s3));
 	if (strcmp(q->code, "RequestTimeTooSkewed") == 0) {
 		if (q->server_date > 0) {
 			long long skew =
@@ -593,7 +602,7 @@ static int status_error(struct sp_s3 *s3, const struct s3_req *q,
 	return sp_error_set(err, SP_E_VAULT_REMOTE,
 			    "cannot %s '%s': HTTP %ld %s%s%s (endpoint %s)",
 			    q->what, t, q->status, code, q->msg[0] ? ": " : "",
-			    q->msg, s3->base);
+			    q->msg, endpoint_name(s3));
 }
 
 static int full_key(struct sp_s3 *s3, const char *key, char **out,
