@@ -9,6 +9,12 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 export SP="$build/stillpoint" SP_TOP="$top" SP_BUILD="$build"
 pass=0 fail=0 skip=0 failed=()
 logdir=$(mktemp -d /tmp/sp-tests-XXXXXX)
+# Tests that need S3 start tests/s3/s3-server.sh on first use (need_s3).
+# A run stops it at the end only if the run started it: a server someone
+# started by hand, or an earlier run kept (SP_S3_KEEP=1), stays up.
+s3_server="$top/tests/s3/s3-server.sh"
+s3_was_running=no
+"$s3_server" status >/dev/null 2>&1 && s3_was_running=yes
 
 run_one() { # name, command...
 	local name=$1; shift
@@ -49,6 +55,10 @@ if [ "${SP_ONLY:-integration}" = integration ] || [ -z "${SP_ONLY:-}" ]; then
 	done
 fi
 rm -rf "$logdir"
+if [ $s3_was_running = no ] && [ -z "${SP_S3_KEEP:-}" ] &&
+	"$s3_server" status >/dev/null 2>&1; then
+	"$s3_server" stop 2>/dev/null
+fi
 [ $fail = 0 ] || echo "failed: ${failed[*]}"
 echo "$pass passed, $fail failed, $skip skipped"
 [ $fail = 0 ]

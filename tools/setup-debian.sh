@@ -11,7 +11,8 @@ qemu-utils e2fsprogs util-linux openssl sqlite3 jq zstd python3
 libvirt-dev libxml2-dev
 libvirt-daemon-system libvirt-daemon-system-sysv libvirt-daemon-driver-qemu
 libvirt-clients qemu-system-x86 qemu-guest-agent busybox-static cpio
-tzdata debootstrap ovmf swtpm swtpm-tools"
+tzdata debootstrap ovmf swtpm swtpm-tools
+libcurl4-openssl-dev curl ceph-mon ceph-osd radosgw uuid-runtime faketime"
 # The test lab (tests/lab/) runs tiny guests under libvirt.  We take
 # libvirt-daemon-system, not the bare libvirt-daemon: its postinst creates
 # the libvirt-qemu user and group the Debian build runs QEMU as, and the
@@ -21,6 +22,11 @@ tzdata debootstrap ovmf swtpm swtpm-tools"
 # and virtlogd by hand).  qemu-guest-agent is only copied into the guest.
 # ovmf and swtpm give lab guests UEFI firmware and an emulated TPM (their
 # NVRAM and TPM state are part of a point).
+# The S3 client (lib/storage) is built on libcurl's SigV4 signing.  Its
+# tests run against a real S3 server, Ceph's RADOS Gateway, which
+# tests/s3/s3-server.sh starts from ceph-mon, ceph-osd and radosgw (uuidgen
+# names the cluster; about 60 MB, no daemon starts on install); faketime
+# runs the client with a skewed clock.
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

@@ -579,8 +579,9 @@ static int status_error(struct sp_s3 *s3, const struct s3_req *q,
 			return sp_error_set(
 			    err, SP_E_VAULT_CLOCK_SKEW,
 			    "cannot %s '%s': the host clock differs from the "
-			    "server's by %lld s (fix the clock: NTP)",
-			    q->what, t, skew);
+			    "server's by %lld s (it is %s; fix the clock: NTP)",
+			    q->what, t, skew < 0 ? -skew : skew,
+			    skew < 0 ? "behind" : "ahead");
 		}
 		return sp_error_set(err, SP_E_VAULT_CLOCK_SKEW,
 				    "cannot %s '%s': the host clock differs "

@@ -118,3 +118,96 @@ wait_for() {
 # Checks run some pipelines through bash -c: give them the helpers.
 export -f sp jqe point_ids wait_for
 export SP
+
+# ---- S3 (tests/s3/s3-server.sh: Ceph RADOS Gateway on 127.0.0.1) ----
+
+# need_s3 [lock]: start the S3 test server unless it runs (one start at a
+# time, tests may run in parallel), export AWS_ACCESS_KEY_ID,
+# AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL and AWS_REGION, and make a
+# fresh bucket for this test, S3_BUCKET (with object lock when asked),
+# removed with all its objects at exit.  Skips (77) when the server's
+# packages are missing and cannot be installed.
+need_s3() {
+	local env
+	if ! command -v radosgw >/dev/null && [ "$(id -u)" != 0 ]; then
+		say "needs radosgw (run tools/setup-debian.sh)"
+		exit 77
+	fi
+	env=$(flock "${SP_S3_DIR:-/var/tmp/sp-s3}.lock" \
+		"$SP_TOP/tests/s3/s3-server.sh" start 2>"$T/.s3-start") ||
+		{ cat "$T/.s3-start"; die "the S3 test server did not start"; }
+	eval "$env"
+	s3_new_bucket S3_BUCKET "${1:-}" || die "cannot create a test bucket"
+	export S3_BUCKET
+}
+
+# s3_new_bucket VAR [lock]: create a uniquely named bucket (from the
+# test's name), removed at exit, and set VAR to its name.
+s3_new_bucket() {
+	local base name hdr=()
+	base=$(basename "$0" .sh | tr 'A-Z_' 'a-z-' | tr -cd 'a-z0-9-' | cut -c1-40)
+	name="$base-$(od -An -N5 -tx1 /dev/urandom | tr -d ' \n')"
+	[ "${2:-}" = lock ] && hdr=(-H 'x-amz-bucket-object-lock-enabled: true')
+	s3_cli PUT "$name" "${hdr[@]}" >/dev/null || return 1
+	at_exit s3_remove_bucket "$name"
+	printf -v "$1" '%s' "$name"
+}
+
+# s3_cli METHOD BUCKET[/KEY][?QUERY] [curl args...]: one signed request to
+# the test server (KEY and QUERY already percent-encoded, the query in
+# canonical order); the answer's body on stdout; fails on HTTP >= 400.
+# curl 7.88 signs but does not hash the payload: it is sent unsigned.
+s3_cli() {
+	local method=$1 path=$2
+	shift 2
+	curl -sS --fail-with-body -X "$method" --aws-sigv4 "aws:amz:${AWS_REGION:-us-east-1}:s3" \
+		--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+		-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$@" \
+		"$AWS_ENDPOINT_URL/$path"
+}
+s3_put() { s3_cli PUT "$1" -T "$2" >/dev/null; } # BUCKET/KEY FILE
+s3_get() { s3_cli GET "$1"; }                     # BUCKET/KEY
+s3_rm() { s3_cli DELETE "$1" >/dev/null; }        # BUCKET/KEY
+# s3_ls BUCKET [PREFIX]: the keys, one a line (the first 1000).
+s3_ls() {
+	local q=list-type=2
+	[ -n "${2:-}" ] && q="$q&prefix=$(s3_urlencode "$2")"
+	s3_cli GET "$1?$q" | s3_xml_values Key
+}
+s3_urlencode() {
+	python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="-_.~"))' "$1"
+}
+# s3_xml_values TAG: the text of every TAG element of the XML on stdin.
+s3_xml_values() {
+	python3 -c '
+import sys, xml.etree.ElementTree as ET
+for e in ET.fromstring(sys.stdin.buffer.read()).iter():
+    if e.tag.split("}")[-1] == sys.argv[1]:
+        print(e.text or "")' "$1"
+}
+
+# Every version of every object (GOVERNANCE retention is bypassed), then
+# the bucket.  Objects under COMPLIANCE retention keep their bucket alive
+# until the server is stopped.
+s3_remove_bucket() {
+	local b=$1 i key ver
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		s3_cli GET "$b?versions=" 2>/dev/null | python3 -c '
+import sys, urllib.parse, xml.etree.ElementTree as ET
+for e in ET.fromstring(sys.stdin.buffer.read()):
+    t = e.tag.split("}")[-1]
+    if t in ("Version", "DeleteMarker"):
+        k = v = ""
+        for c in e:
+            if c.tag.endswith("Key"): k = c.text or ""
+            if c.tag.endswith("VersionId"): v = c.text or ""
+        print(urllib.parse.quote(k, safe="-_.~/"), urllib.parse.quote(v, safe="-_.~"))' >"$T/.s3-versions" || break
+		[ -s "$T/.s3-versions" ] || break
+		while read -r key ver; do
+			s3_cli DELETE "$b/$key?versionId=$ver" \
+				-H 'x-amz-bypass-governance-retention: true' >/dev/null 2>&1
+		done <"$T/.s3-versions"
+	done
+	s3_cli DELETE "$b" >/dev/null
+}
+export -f s3_cli s3_put s3_get s3_rm s3_ls s3_urlencode s3_xml_values
