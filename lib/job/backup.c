@@ -50,7 +50,8 @@ static json_t *previous_point(struct sp_vault *v, const char *name)
 	return m;
 }
 
-static int store_config(int draft_fd, const char *path, json_t **entry,
+static int store_config(struct sp_point_draft *draft, const char *path,
+			json_t **entry,
 			struct sp_error *err)
 {
 	sp_autofree char *data = NULL;
@@ -63,7 +64,7 @@ static int store_config(int draft_fd, const char *path, json_t **entry,
 	if (r < 0)
 		return sp_error_set_errno(err, SP_E_CONFIG_NOT_FOUND, -r,
 					  "cannot read config '%s'", path);
-	r = sp_file_publish(draft_fd, "config", data, len, err);
+	r = sp_point_draft_put(draft, "config", data, len, err);
 	if (r < 0)
 		return r;
 	sp_sha256(data, len, sha);
@@ -166,7 +167,7 @@ int sp_backup_run(struct sp_vault *v, const struct sp_backup_opts *o,
 	if (r < 0)
 		goto out;
 	if (o->config_path) {
-		r = store_config(draft->dirfd, o->config_path, &config, err);
+		r = store_config(draft, o->config_path, &config, err);
 		if (r < 0)
 			goto out;
 	}

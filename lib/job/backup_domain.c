@@ -540,16 +540,11 @@ static bool any_bitmap(const struct domain_job *j)
 /* Open the base point's indexes of the incremental disks. */
 static int open_base_indexes(struct domain_job *j, struct sp_error *err)
 {
-	sp_autoclose int pfd = -1;
+	const char *id = json_string_value(json_object_get(j->prev, "id"));
 	int r;
 
 	if (!j->base)
 		return 0;
-	r = sp_vault_point_dir(
-	    j->v, j->d->name, json_string_value(json_object_get(j->prev, "id")),
-	    &pfd, err);
-	if (r < 0)
-		return r;
 	for (size_t i = 0; i < j->ndisks; i++) {
 		struct plan_disk *pd = &j->disks[i];
 		json_t *p;
@@ -562,8 +557,9 @@ static int open_base_indexes(struct domain_job *j, struct sp_error *err)
 		sp_hex_decode(
 		    json_string_value(json_object_get(p, "index_sha256")), sha,
 		    32);
-		r = sp_disk_index_open(
-		    pfd, json_string_value(json_object_get(p, "index")), sha,
+		r = sp_vault_point_index_open(
+		    j->v, j->d->name, id,
+		    json_string_value(json_object_get(p, "index")), sha,
 		    &pd->prev, err);
 		if (r < 0)
 			return r;
@@ -903,7 +899,8 @@ static int capture_state(struct domain_job *j, struct sp_error *err)
 	return r;
 }
 
-static int store_xml(struct domain_job *j, int draft_fd, json_t **entry,
+static int store_xml(struct domain_job *j, struct sp_point_draft *draft,
+		     json_t **entry,
 		     struct sp_error *err)
 {
 	size_t len = strlen(j->inactive_xml);
@@ -911,7 +908,7 @@ static int store_xml(struct domain_job *j, int draft_fd, json_t **entry,
 	uint8_t sha[32];
 	int r;
 
-	r = sp_file_publish(draft_fd, "config", j->inactive_xml, len, err);
+	r = sp_point_draft_put(draft, "config", j->inactive_xml, len, err);
 	if (r < 0)
 		return r;
 	sp_sha256(j->inactive_xml, len, sha);
@@ -1059,9 +1056,9 @@ static int transfer(struct domain_job *j, json_t **manifest_out,
 	r = sp_point_draft_begin(j->v, j->d->name, &draft, err);
 	if (r < 0)
 		goto out;
-	r = store_xml(j, draft->dirfd, &config, err);
+	r = store_xml(j, draft, &config, err);
 	if (r == 0 && j->vmstate)
-		r = sp_vmstate_store(j->vmstate, draft->dirfd, &state,
+		r = sp_vmstate_store(j->vmstate, draft, &state,
 				     &firmware, err);
 	if (r < 0)
 		goto out;

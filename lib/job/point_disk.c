@@ -24,7 +24,7 @@ struct sp_point_disk {
 	bool chunk_valid;
 };
 
-int sp_point_disk_open(struct sp_vault *v, int point_fd, json_t *d,
+int sp_point_disk_open(const struct sp_point_ref *p, json_t *d,
 		       const char *where, struct sp_point_disk **ret,
 		       struct sp_error *err)
 {
@@ -41,11 +41,12 @@ int sp_point_disk_open(struct sp_vault *v, int point_fd, json_t *d,
 		sp_point_disk_free(pd);
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	}
-	pd->vault = v;
+	pd->vault = p->vault;
 	pd->size = (uint64_t)json_integer_value(json_object_get(d, "size"));
 	sp_hex_decode(json_string_value(json_object_get(d, "index_sha256")),
 		      sha, 32);
-	r = sp_disk_index_open(point_fd, ixname, sha, &pd->ix, err);
+	r = sp_vault_point_index_open(p->vault, p->name, p->id, ixname, sha,
+				      &pd->ix, err);
 	if (r == 0 && sp_disk_index_disk_size(pd->ix) != pd->size)
 		r = sp_error_set(err, SP_E_INDEX_CORRUPT,
 				 "index of disk '%s' of point '%s' disagrees "

@@ -21,12 +21,12 @@
 struct sp_point_disk;
 
 /*
- * Open the disk described by manifest entry @d of the point whose
- * directory is @point_fd; @where names the point in messages.  The index
+ * Open the disk described by manifest entry @d of point @p; @where names
+ * the point in messages.  The index
  * is checked (trailer, the manifest's index_sha256, its size against the
  * manifest's).  Errors: SP_E_INDEX_CORRUPT, SP_E_VAULT_IO, SP_E_NOMEM.
  */
-int sp_point_disk_open(struct sp_vault *v, int point_fd, json_t *d,
+int sp_point_disk_open(const struct sp_point_ref *p, json_t *d,
 		       const char *where, struct sp_point_disk **ret,
 		       struct sp_error *err);
 void sp_point_disk_free(struct sp_point_disk *pd);

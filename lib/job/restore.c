@@ -387,8 +387,9 @@ static int plan_targets(const struct sp_restore_opts *o, json_t *disks,
  * disk named there: nothing is written through a link at its name.  With
  * @check_only, everything is checked (the stored copy, the target name)
  * and nothing written: the restore does that before its first target. */
-static int restore_config(int pfd, json_t *cfg, const char *dir, bool force,
-			  bool check_only, json_t *files, struct sp_error *err)
+static int restore_config(const struct sp_point_ref *p, json_t *cfg,
+			  const char *dir, bool force, bool check_only,
+			  json_t *files, struct sp_error *err)
 {
 	sp_autofree char *data = NULL;
 	sp_autofree char *path = NULL;
@@ -402,12 +403,18 @@ static int restore_config(int pfd, json_t *cfg, const char *dir, bool force,
 	if (!fname || strchr(fname, '/') || fname[0] == '.' ||
 	    !sp_disk_name_is_valid(fname, strlen(fname)))
 		fname = "config";
-	r = sp_file_read(pfd, "config", 16u << 20, &data, &len);
-	if (r < 0)
+	r = sp_vault_point_get(p->vault, p->name, p->id, "config", 16u << 20,
+			       &data, &len, err);
+	if (r == -ENOENT)
 		return sp_error_set(err, SP_E_MANIFEST_CORRUPT,
 				    "cannot read the point's config: %s",
-				    r == -SP_ENOTREG ? "not a regular file"
-						     : strerror(-r));
+				    strerror(-r));
+	if (r == SP_E_POINT_FILE_CORRUPT)
+		return sp_error_set(err, SP_E_MANIFEST_CORRUPT,
+				    "cannot read the point's config: not a "
+				    "regular file");
+	if (r < 0)
+		return r;
 	sp_sha256(data, len, sha);
 	sp_hex_encode(sha, 32, hex);
 	if (strcmp(hex, json_string_value(json_object_get(cfg, "sha256"))))
@@ -540,7 +547,7 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 	json_t *m = NULL, *disks, *d, *files = json_array();
 	char **paths = NULL;
 	struct sp_disk_target **targets = NULL;
-	sp_autoclose int pfd = -1;
+	struct sp_point_ref pref = {v, NULL, NULL};
 	struct sp_job_progress jp = {.opts = &o->job};
 	size_t i, n = 0;
 	int fmt_override = -1;
@@ -566,13 +573,12 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 	snprintf(id, sizeof(id), "%s",
 		 json_string_value(json_object_get(m, "id")));
 	snprintf(where, sizeof(where), "%s@%s", name, id);
-	r = sp_vault_point_dir(v, name, id, &pfd, err);
-	if (r < 0)
-		goto out;
-	/* The catalog is a cache: trust only the manifest on disk. */
+	pref.name = name;
+	pref.id = id;
+	/* The catalog is a cache: trust only the manifest in the vault. */
 	json_decref(m);
 	m = NULL;
-	r = sp_manifest_load_point(pfd, name, id, &m, err);
+	r = sp_vault_point_manifest(v, name, id, &m, err);
 	if (r < 0)
 		goto out;
 	disks = json_object_get(m, "disks");
@@ -587,13 +593,13 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 					 "--to DIR for it");
 			goto out;
 		}
-		r = restore_config(pfd, json_object_get(m, "config"), o->to_dir,
-				   o->force, true, files, err);
+		r = restore_config(&pref, json_object_get(m, "config"),
+				   o->to_dir, o->force, true, files, err);
 		if (r < 0)
 			goto out;
 	}
 	if (!o->no_state) {
-		r = sp_point_state_load(pfd, m, where, &ps, err);
+		r = sp_point_state_load(&pref, m, where, &ps, err);
 		if (r == 0 && ps.n && !o->to_dir)
 			r = sp_error_set(err, SP_E_USAGE,
 					 "the point has stored NVRAM or TPM "
@@ -631,7 +637,7 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 			fmt = SP_DISK_FORMAT_RAW;
 		if (!paths[i])
 			continue; /* left out (only_mapped) */
-		r = sp_point_disk_open(v, pfd, d, where, &pd, err);
+		r = sp_point_disk_open(&pref, d, where, &pd, err);
 		if (r == 0)
 			r = sp_point_disk_check_digest(pd, &had_digest, err);
 		if (r < 0) {
@@ -672,8 +678,8 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 	}
 	if (r == 0 && json_is_object(json_object_get(m, "config")) &&
 	    !o->no_config)
-		r = restore_config(pfd, json_object_get(m, "config"), o->to_dir,
-				   o->force, false, files, err);
+		r = restore_config(&pref, json_object_get(m, "config"),
+				   o->to_dir, o->force, false, files, err);
 	if (r == 0 && ps.n)
 		r = write_state(o, &ps, files, err);
 	if (r == 0 && result)

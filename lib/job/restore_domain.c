@@ -67,7 +67,6 @@
 static int load_point(struct sp_vault *v, const char *spec, json_t **m,
 		      char **xml, struct sp_error *err)
 {
-	sp_autoclose int pfd = -1;
 	size_t len;
 	int r;
 
@@ -81,18 +80,15 @@ static int load_point(struct sp_vault *v, const char *spec, json_t **m,
 				    "was made with --disk): restore its disks "
 				    "with 'stillpoint restore --to DIR'",
 				    spec);
-	r = sp_vault_point_dir(
-	    v, json_string_value(json_object_get(*m, "name")),
-	    json_string_value(json_object_get(*m, "id")), &pfd, err);
-	if (r < 0)
-		return r;
-	r = sp_file_read(pfd, "config", CONFIG_MAX, xml, &len);
-	if (r < 0)
-		return sp_error_set_errno(err, SP_E_VAULT_IO, -r,
-					  "cannot read the definition stored "
-					  "in point '%s'",
-					  spec);
-	return 0;
+	r = sp_vault_point_get(v, json_string_value(json_object_get(*m, "name")),
+			       json_string_value(json_object_get(*m, "id")),
+			       "config", CONFIG_MAX, xml, &len, err);
+	if (r == -ENOENT)
+		return sp_error_set(err, SP_E_VAULT_IO,
+				    "cannot read the definition stored in "
+				    "point '%s': it is missing",
+				    spec);
+	return r;
 }
 
 static const char *disk_target(json_t *d)
@@ -137,19 +133,17 @@ static int load_state(struct sp_vault *v, json_t *m, struct sp_point_state *ps,
 {
 	const char *name = json_string_value(json_object_get(m, "name"));
 	const char *id = json_string_value(json_object_get(m, "id"));
-	sp_autoclose int pfd = -1;
+	struct sp_point_ref pref = {v, name, id};
 	json_t *disk_m = NULL;
 	char where[160];
 	int r;
 
 	snprintf(where, sizeof(where), "%s@%s", name, id);
-	r = sp_vault_point_dir(v, name, id, &pfd, err);
-	/* The catalog is a cache: the manifest on disk says what is
+	/* The catalog is a cache: the manifest in the vault says what is
 	 * stored. */
+	r = sp_vault_point_manifest(v, name, id, &disk_m, err);
 	if (r == 0)
-		r = sp_manifest_load_point(pfd, name, id, &disk_m, err);
-	if (r == 0)
-		r = sp_point_state_load(pfd, disk_m, where, ps, err);
+		r = sp_point_state_load(&pref, disk_m, where, ps, err);
 	json_decref(disk_m);
 	return r;
 }

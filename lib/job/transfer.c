@@ -286,7 +286,8 @@ static int check_transfer(struct transfer *t, struct sp_disk_source *src,
 
 /* Transfer one disk into the draft's index @ixname (the loop above). */
 static int transfer_disk(struct transfer *t, struct sp_transfer_disk *td,
-			 int draft_fd, const char *ixname, bool check,
+			 struct sp_point_draft *draft, const char *ixname,
+			 bool check,
 			 struct sp_job_progress *jp, uint8_t ix_sha[32],
 			 uint8_t digest[32], bool *incremental,
 			 struct sp_error *err)
@@ -318,7 +319,7 @@ static int transfer_disk(struct transfer *t, struct sp_transfer_disk *td,
 				  &cur, err);
 	if (r < 0)
 		return r;
-	r = sp_index_writer_create(draft_fd, ixname, size, cs, &t->index, err);
+	r = sp_point_draft_index_begin(draft, ixname, size, &t->index, err);
 	if (r < 0) {
 		sp_extent_cursor_free(cur);
 		return r;
@@ -390,10 +391,11 @@ progress:
 		goto fail;
 	}
 	r = sp_disk_source_check_unchanged(td->src, err);
-	if (r == 0)
-		r = sp_index_writer_finish(t->index, ix_sha, err);
-	if (r == 0)
-		r = sp_disk_index_open(draft_fd, ixname, ix_sha, &sealed, err);
+	if (r == 0) {
+		struct sp_index_writer *w = t->index;
+		t->index = NULL; /* ended (and freed) whatever the outcome */
+		r = sp_point_draft_index_end(draft, w, ix_sha, &sealed, err);
+	}
 	if (r == 0)
 		r = sp_disk_index_digest(sealed, digest, err);
 	if (r == 0 && check)
@@ -569,7 +571,7 @@ int sp_transfer_run(struct sp_vault *v, struct sp_point_draft *draft,
 		memset(&t.counts, 0, sizeof(t.counts));
 		jp.p.what = "backup";
 		snprintf(ixname, sizeof(ixname), "disk-%zu.idx", i);
-		r = transfer_disk(&t, td, draft->dirfd, ixname, check, &jp, sha,
+		r = transfer_disk(&t, td, draft, ixname, check, &jp, sha,
 				  digest, &incremental, err);
 		if (r < 0)
 			break;

@@ -256,13 +256,13 @@ static int select_points(struct sp_vault *v, const char *spec, json_t *set,
 	int r;
 
 	if (!spec)
-		return sp_catalog_scan(v->fd, NULL, set, unreadable, err);
+		return sp_vault_scan_points(v, NULL, set, unreadable, err);
 	at = strchr(spec, '@');
 	if (!at) {
 		if (!sp_name_is_valid(spec))
 			return sp_error_set(err, SP_E_NAME_INVALID,
 					    "invalid VM name '%s'", spec);
-		r = sp_catalog_scan(v->fd, spec, set, unreadable, err);
+		r = sp_vault_scan_points(v, spec, set, unreadable, err);
 		if (r == 0 && json_object_size(set) == 0 &&
 		    json_object_size(unreadable) == 0)
 			r = sp_error_set(err, SP_E_POINT_NOT_FOUND,
@@ -283,7 +283,8 @@ static int select_points(struct sp_vault *v, const char *spec, json_t *set,
 
 /* The files a point holds beside its indexes: the config and each stored
  * state file, against the SHA-256 (and size) of the manifest. */
-static void check_files(struct verify_ctx *c, int pfd, json_t *m,
+static void check_files(struct verify_ctx *c, const struct sp_point_ref *p,
+			json_t *m,
 			const char *key, json_t *damaged)
 {
 	json_t *cfg = json_object_get(m, "config"), *it;
@@ -293,7 +294,7 @@ static void check_files(struct verify_ctx *c, int pfd, json_t *m,
 	if (json_is_object(cfg)) {
 		c->files++;
 		if (sp_point_file_check(
-			pfd, "config", SP_POINT_FILE_ANY_SIZE,
+			p, "config", SP_POINT_FILE_ANY_SIZE,
 			json_string_value(json_object_get(cfg, "sha256")),
 			&e) < 0)
 			add_file_damage(damaged, key, "config", NULL, &e);
@@ -307,7 +308,7 @@ static void check_files(struct verify_ctx *c, int pfd, json_t *m,
 			continue;
 		c->files++;
 		if (sp_point_file_check(
-			pfd, file,
+			p, file,
 			(uint64_t)json_integer_value(
 			    json_object_get(it, "size")),
 			json_string_value(json_object_get(it, "sha256")),
@@ -326,7 +327,7 @@ static int load_point(struct verify_ctx *c, const char *key, json_t *damaged,
 {
 	char pname[80], where[160];
 	const char *slash = strchr(key, '/');
-	sp_autoclose int pfd = -1;
+	struct sp_point_ref pref = {c->vault, pname, slash + 1};
 	json_t *m = NULL, *d;
 	struct sp_error e;
 	size_t i;
@@ -334,8 +335,7 @@ static int load_point(struct verify_ctx *c, const char *key, json_t *damaged,
 
 	snprintf(pname, sizeof(pname), "%.*s", (int)(slash - key), key);
 	snprintf(where, sizeof(where), "%s@%s", pname, slash + 1);
-	if (sp_vault_point_dir(c->vault, pname, slash + 1, &pfd, &e) < 0 ||
-	    sp_manifest_load_point(pfd, pname, slash + 1, &m, &e) < 0) {
+	if (sp_vault_point_manifest(c->vault, pname, slash + 1, &m, &e) < 0) {
 		add_damage(damaged, key, NULL, NULL, e.msg);
 		return 0;
 	}
@@ -348,8 +348,7 @@ static int load_point(struct verify_ctx *c, const char *key, json_t *damaged,
 		snprintf(pd.point, sizeof(pd.point), "%s", key);
 		snprintf(pd.disk, sizeof(pd.disk), "%s",
 			 json_string_value(json_object_get(d, "name")));
-		if (sp_point_disk_open(c->vault, pfd, d, where, &pd.pd, &e) <
-			0 ||
+		if (sp_point_disk_open(&pref, d, where, &pd.pd, &e) < 0 ||
 		    sp_point_disk_check_digest(pd.pd, &had, &e) < 0) {
 			if (e.code == SP_E_NOMEM) {
 				sp_point_disk_free(pd.pd);
@@ -390,7 +389,7 @@ static int load_point(struct verify_ctx *c, const char *key, json_t *damaged,
 		(*pds)[(*npds)++] = pd;
 	}
 	if (r == 0)
-		check_files(c, pfd, m, key, damaged);
+		check_files(c, &pref, m, key, damaged);
 	json_decref(m);
 	return r;
 }

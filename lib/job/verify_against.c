@@ -203,7 +203,7 @@ int sp_verify_against(struct sp_vault *v, const struct sp_verify_opts *o,
 		      json_t **report, struct sp_error *err)
 {
 	struct sp_job_progress jp = {.opts = &o->job};
-	sp_autoclose int pfd = -1;
+	struct sp_point_ref pref = {v, NULL, NULL};
 	json_t *m = NULL, *found = NULL, *disks = json_array();
 	char where[160], first[512] = "";
 	size_t ndiffer = 0;
@@ -216,18 +216,14 @@ int sp_verify_against(struct sp_vault *v, const struct sp_verify_opts *o,
 				    "NAME or NAME@ID");
 	}
 	r = sp_vault_find_point(v, o->spec, &found, err);
-	if (r == 0)
-		r = sp_vault_point_dir(
-		    v, json_string_value(json_object_get(found, "name")),
-		    json_string_value(json_object_get(found, "id")), &pfd, err);
 	if (r < 0)
 		goto out;
+	pref.name = json_string_value(json_object_get(found, "name"));
+	pref.id = json_string_value(json_object_get(found, "id"));
 	snprintf(where, sizeof(where), "%s@%s",
 		 json_string_value(json_object_get(found, "name")),
 		 json_string_value(json_object_get(found, "id")));
-	r = sp_manifest_load_point(
-	    pfd, json_string_value(json_object_get(found, "name")),
-	    json_string_value(json_object_get(found, "id")), &m, err);
+	r = sp_vault_point_manifest(v, pref.name, pref.id, &m, err);
 	if (r < 0)
 		goto out;
 	jp.p.what = "compare";
@@ -260,7 +256,7 @@ int sp_verify_against(struct sp_vault *v, const struct sp_verify_opts *o,
 			r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 			goto out;
 		}
-		r = sp_point_disk_open(v, pfd, d, where, &pd, err);
+		r = sp_point_disk_open(&pref, d, where, &pd, err);
 		if (r == 0)
 			r = sp_point_disk_check_digest(pd, &had, err);
 		if (r == 0)

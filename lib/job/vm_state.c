@@ -484,7 +484,8 @@ int sp_vmstate_capture(const struct sp_domain_def *def, const char *uri,
 	return 0;
 }
 
-int sp_vmstate_store(const struct sp_vmstate *s, int draft_fd, json_t **state,
+int sp_vmstate_store(const struct sp_vmstate *s, struct sp_point_draft *draft,
+		     json_t **state,
 		     json_t **firmware, struct sp_error *err)
 {
 	json_t *arr = json_array();
@@ -502,8 +503,8 @@ int sp_vmstate_store(const struct sp_vmstate *s, int draft_fd, json_t **state,
 		}
 		if (s->items[i].data) {
 			snprintf(file, sizeof(file), "state-%zu", i);
-			r = sp_file_publish(draft_fd, file, s->items[i].data,
-					    s->items[i].len, err);
+			r = sp_point_draft_put(draft, file, s->items[i].data,
+					       s->items[i].len, err);
 			if (r < 0) {
 				json_decref(j);
 				json_decref(arr);
@@ -533,7 +534,8 @@ void sp_vmstate_free(struct sp_vmstate *s)
 
 /* ---- verify and restore: stored files ----------------------------------- */
 
-static int read_point_file(int pfd, const char *file, uint64_t size,
+static int read_point_file(const struct sp_point_ref *p, const char *file,
+			   uint64_t size,
 			   const char *sha, uint8_t **data, size_t *len,
 			   struct sp_error *err)
 {
@@ -548,19 +550,13 @@ static int read_point_file(int pfd, const char *file, uint64_t size,
 				    "the point's file '%s' is recorded as %llu "
 				    "bytes, more than a state file may hold",
 				    file, (unsigned long long)size);
-	r = sp_file_read(pfd, file, SP_STATE_FILE_MAX, &buf, &n);
-	if (r == -ENOENT || r == -SP_ENOTREG || r == -EFBIG)
+	r = sp_vault_point_get(p->vault, p->name, p->id, file,
+			       SP_STATE_FILE_MAX, &buf, &n, err);
+	if (r == -ENOENT)
 		return sp_error_set(err, SP_E_POINT_FILE_CORRUPT,
-				    "the point's file '%s' is %s", file,
-				    r == -ENOENT       ? "missing"
-				    : r == -SP_ENOTREG ? "not a regular file"
-						       : "too large");
+				    "the point's file '%s' is missing", file);
 	if (r < 0)
-		return sp_error_set_errno(
-		    err,
-		    sp_errno_to_code(-r, SP_E_VAULT_IO, SP_E_VAULT_IO,
-				     SP_E_VAULT_PERMISSION),
-		    -r, "cannot read the point's file '%s'", file);
+		return r;
 	if (size != SP_POINT_FILE_ANY_SIZE && n != size)
 		return sp_error_set(err, SP_E_POINT_FILE_CORRUPT,
 				    "the point's file '%s' has %zu bytes, its "
@@ -580,10 +576,10 @@ static int read_point_file(int pfd, const char *file, uint64_t size,
 	return 0;
 }
 
-int sp_point_file_check(int pfd, const char *file, uint64_t size,
-			const char *sha, struct sp_error *err)
+int sp_point_file_check(const struct sp_point_ref *p, const char *file,
+			uint64_t size, const char *sha, struct sp_error *err)
 {
-	return read_point_file(pfd, file, size, sha, NULL, NULL, err);
+	return read_point_file(p, file, size, sha, NULL, NULL, err);
 }
 
 static bool known_kind(const char *kind)
@@ -591,7 +587,8 @@ static bool known_kind(const char *kind)
 	return !strcmp(kind, "nvram") || !strcmp(kind, "tpm");
 }
 
-int sp_point_state_load(int pfd, json_t *m, const char *where,
+int sp_point_state_load(const struct sp_point_ref *p, json_t *m,
+			const char *where,
 			struct sp_point_state *ps, struct sp_error *err)
 {
 	json_t *arr = json_object_get(m, "state"), *it;
@@ -640,7 +637,7 @@ int sp_point_state_load(int pfd, json_t *m, const char *where,
 		f->uid = (uid_t)json_integer_value(json_object_get(it, "uid"));
 		f->gid = (gid_t)json_integer_value(json_object_get(it, "gid"));
 		r = read_point_file(
-		    pfd, f->file,
+		    p, f->file,
 		    (uint64_t)json_integer_value(json_object_get(it, "size")),
 		    json_string_value(json_object_get(it, "sha256")), &f->data,
 		    &f->len, err);

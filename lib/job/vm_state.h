@@ -38,6 +38,7 @@
 
 #include "domain/domain_xml.h"
 #include "util/error.h"
+#include "vault/vault.h"
 
 /* The largest state file stored (AAVMF's variable store is 64 MiB). */
 #define SP_STATE_FILE_MAX (64u << 20)
@@ -79,10 +80,11 @@ struct sp_vmstate;
 int sp_vmstate_capture(const struct sp_domain_def *def, const char *uri,
 		       const char *uuid, json_t *warnings,
 		       struct sp_vmstate **ret, struct sp_error *err);
-/* Write the captured files into draft directory @draft_fd as state-<n>;
+/* Write the captured files into @draft as state-<n>;
  * *@state receives the manifest's "state" array, *@firmware its
  * "firmware" (an object, or JSON null for a BIOS domain).  Vault errors. */
-int sp_vmstate_store(const struct sp_vmstate *s, int draft_fd, json_t **state,
+int sp_vmstate_store(const struct sp_vmstate *s, struct sp_point_draft *draft,
+		     json_t **state,
 		     json_t **firmware, struct sp_error *err);
 void sp_vmstate_free(struct sp_vmstate *s);
 
@@ -113,14 +115,15 @@ struct sp_point_state {
 };
 
 /*
- * Read every state file of point @where (manifest @m, directory @pfd) and
+ * Read every state file of point @p (manifest @m, @where in messages) and
  * check its size and SHA-256.  A point without "state" (made before state
  * was stored, or of disk images) has none.  Errors:
  * SP_E_POINT_FILE_CORRUPT (missing, another size or SHA-256, not a
  * regular file), SP_E_USAGE (a kind this version cannot restore),
  * SP_E_VAULT_IO, SP_E_NOMEM.
  */
-int sp_point_state_load(int pfd, json_t *m, const char *where,
+int sp_point_state_load(const struct sp_point_ref *p, json_t *m,
+			const char *where,
 			struct sp_point_state *ps, struct sp_error *err);
 void sp_point_state_release(struct sp_point_state *ps);
 /* The stored NVRAM of @ps, or NULL; whether it has TPM state files. */
@@ -128,12 +131,12 @@ const struct sp_state_file *
 sp_point_state_nvram(const struct sp_point_state *ps);
 bool sp_point_state_has_tpm(const struct sp_point_state *ps);
 
-/* Check the file @file of point directory @pfd against @size (any with
+/* Check the file @file of point @p against @size (any with
  * SP_POINT_FILE_ANY_SIZE) and the hex SHA-256 @sha (verify).  0, or
  * SP_E_POINT_FILE_CORRUPT / SP_E_VAULT_IO with a message naming @file. */
 #define SP_POINT_FILE_ANY_SIZE UINT64_MAX
-int sp_point_file_check(int pfd, const char *file, uint64_t size,
-			const char *sha, struct sp_error *err);
+int sp_point_file_check(const struct sp_point_ref *p, const char *file,
+			uint64_t size, const char *sha, struct sp_error *err);
 
 /* Putting files in place (invariant 4). */
 struct sp_state_put;

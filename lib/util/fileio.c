@@ -270,3 +270,29 @@ int sp_fd_size(int fd, uint64_t *size)
 	*size = (uint64_t)st.st_size;
 	return 0;
 }
+
+int sp_tmpfile_open(void)
+{
+	const char *dir = getenv("STILLPOINT_TMPDIR");
+	char path[4096];
+	int fd;
+
+	if (!dir || !*dir)
+		dir = getenv("TMPDIR");
+	if (!dir || !*dir)
+		dir = "/var/tmp";
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, SP_FILE_MODE);
+	if (fd >= 0)
+		return fd;
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		return -errno;
+	/* No O_TMPFILE on that file system: a named file, unlinked at once. */
+	if (snprintf(path, sizeof(path), "%s/.stillpoint-XXXXXX", dir) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	return fd;
+}

@@ -79,6 +79,12 @@ int sp_file_read(int dirfd, const char *path, size_t max, char **data,
  * is.  Returns 0 or -errno. */
 int sp_mkdir_at(int dirfd, const char *path, mode_t mode);
 
+/* An unnamed scratch file (read-write, private, gone when closed) in
+ * $STILLPOINT_TMPDIR, else $TMPDIR, else /var/tmp: room for what a job
+ * keeps on this host while it works on a remote vault.  Returns the
+ * descriptor or -errno. */
+int sp_tmpfile_open(void);
+
 /* Remove a directory tree under @dirfd (no symlink following). */
 int sp_remove_tree_at(int dirfd, const char *path);
 

@@ -22,15 +22,15 @@
 
 #include "util/cleanup.h"
 #include "util/fileio.h"
+#include "vault/store.h"
 
 #define PREFIXES 4096
 #define CODEC_NONE 0
 #define CODEC_ZSTD 1
 
 struct sp_chunk_store {
-	int chunks_fd;
+	struct sp_store *store;
 	int level;
-	_Atomic uint64_t touched[PREFIXES / 64];
 };
 
 struct sp_chunk_codec {
@@ -40,11 +40,6 @@ struct sp_chunk_codec {
 	size_t cap;
 	size_t max_chunk;
 };
-
-static unsigned prefix_of(const struct sp_chunk_id *id)
-{
-	return (unsigned)id->bytes[0] << 4 | id->bytes[1] >> 4;
-}
 
 void sp_chunk_store_path(const struct sp_chunk_id *id, char out[69])
 {
@@ -89,32 +84,21 @@ int sp_chunk_store_create(int vault_fd, struct sp_error *err)
 	return 0;
 }
 
-int sp_chunk_store_open(int vault_fd, int zstd_level,
+int sp_chunk_store_open(struct sp_store *store, int zstd_level,
 			struct sp_chunk_store **ret, struct sp_error *err)
 {
 	struct sp_chunk_store *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	s->store = store;
 	s->level = zstd_level;
-	s->chunks_fd =
-	    openat(vault_fd, "chunks", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s->chunks_fd < 0) {
-		int e = errno;
-		free(s);
-		return sp_error_set_errno(
-		    err, e == ENOENT ? SP_E_NOT_A_VAULT : vault_code(e), e,
-		    "cannot open the vault's 'chunks'");
-	}
 	*ret = s;
 	return 0;
 }
 
 void sp_chunk_store_free(struct sp_chunk_store *s)
 {
-	if (!s)
-		return;
-	close(s->chunks_fd);
 	free(s);
 }
 
@@ -146,73 +130,32 @@ void sp_chunk_codec_free(struct sp_chunk_codec *c)
 	free(c);
 }
 
-static void mark_touched(struct sp_chunk_store *s, unsigned prefix)
+static void chunk_key(const struct sp_chunk_id *id, char out[76])
 {
-	atomic_fetch_or(&s->touched[prefix / 64], 1ull << (prefix % 64));
+	char rel[69];
+
+	sp_chunk_store_path(id, rel);
+	snprintf(out, 76, "chunks/%s", rel);
 }
 
 int sp_chunk_store_resurrect(struct sp_chunk_store *s,
 			     const struct sp_chunk_id *id)
 {
-	char rel[69], fossil[SP_CHUNK_FOSSIL_PATH_MAX];
+	char key[76];
 
-	sp_chunk_store_path(id, rel);
-	snprintf(fossil, sizeof(fossil), "%s" SP_CHUNK_FOSSIL_SUFFIX, rel);
-	if (renameat2(s->chunks_fd, fossil, s->chunks_fd, rel,
-		      RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno == EEXIST)
-		return 0; /* the chunk is there: its fossil is gc's to drop */
-	if (errno != EINVAL)
-		return -errno;
-	/* No RENAME_NOREPLACE here: replacing is harmless, the content of
-	 * a name is fixed by the name. */
-	return renameat(s->chunks_fd, fossil, s->chunks_fd, rel) < 0 ? -errno
-								     : 0;
-}
-
-/* What is under a chunk's name: 1 a regular file (a chunk), 0 nothing,
- * -1 something else (a link, FIFO, directory: damage, never a chunk). */
-static int name_kind(int chunks_fd, const char *rel)
-{
-	struct stat st;
-
-	if (fstatat(chunks_fd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : -1;
-	return S_ISREG(st.st_mode) ? 1 : -1;
+	chunk_key(id, key);
+	return sp_store_local_resurrect(s->store, key);
 }
 
 bool sp_chunk_store_has(struct sp_chunk_store *s, const struct sp_chunk_id *id)
 {
-	char rel[69];
-	int k;
+	char key[76];
+	struct sp_error err;
 
-	sp_chunk_store_path(id, rel);
-	k = name_kind(s->chunks_fd, rel);
-	if (k == 0 && sp_chunk_store_resurrect(s, id) == 0)
-		k = name_kind(s->chunks_fd, rel);
-	if (k != 1)
-		return false; /* a writer stores it again (put repairs) */
-	mark_touched(s, prefix_of(id));
-	return true;
-}
-
-/* A chunk's name is taken by something that is no chunk (a link, a FIFO,
- * a device: damage that would stand for the chunk).  Remove it so that
- * the chunk just written can take its place; a directory is left for a
- * person to look at.  Returns 0 when the name is free again, or -errno
- * (-EISDIR for a directory). */
-static int clear_damaged_name(int chunks_fd, const char *rel)
-{
-	struct stat st;
-
-	if (fstatat(chunks_fd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (S_ISREG(st.st_mode))
-		return -EEXIST; /* a chunk after all: a dedup */
-	if (S_ISDIR(st.st_mode))
-		return -EISDIR;
-	return unlinkat(chunks_fd, rel, 0) < 0 && errno != ENOENT ? -errno : 0;
+	chunk_key(id, key);
+	/* Anything but a chunk under the name (a link, a FIFO): not held,
+	 * and a writer stores it again (put repairs). */
+	return s->store->ops->stat(s->store, key, NULL, &err) == 0;
 }
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -229,79 +172,14 @@ static uint32_t get_le32(const uint8_t *p)
 	       (uint32_t)p[3] << 24;
 }
 
-/* Link an anonymous file in as @rel.  Returns 0, 1 when the name already
- * holds the chunk (someone else stored it), or -errno. */
-static int link_tmpfile(int chunks_fd, int fd, const char *rel)
-{
-	char proc[64];
-	int r;
-
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	for (int attempt = 0; attempt < 2; attempt++) {
-		if (linkat(AT_FDCWD, proc, chunks_fd, rel, AT_SYMLINK_FOLLOW) ==
-		    0)
-			return 0;
-		if (errno != EEXIST)
-			return -errno;
-		r = clear_damaged_name(chunks_fd, rel);
-		if (r == -EEXIST)
-			return 1;
-		if (r < 0)
-			return r;
-	}
-	return 1; /* another writer put the chunk there meanwhile */
-}
-
-/* Fallback for file systems without O_TMPFILE: a named temporary file in
- * the prefix directory, renamed without replacing. */
-static int write_named(int chunks_fd, const char *rel, const uint8_t *data,
-		       size_t len)
-{
-	char tmp[96];
-	static _Atomic unsigned long seq;
-	sp_autoclose int fd = -1;
-	int r;
-
-	snprintf(tmp, sizeof(tmp), "%.3s/.tmp-%ld-%lu", rel, (long)getpid(),
-		 atomic_fetch_add(&seq, 1));
-	fd = openat(chunks_fd, tmp,
-		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		    SP_FILE_MODE);
-	if (fd < 0)
-		return -errno;
-	r = fchmod(fd, SP_FILE_MODE) < 0 ? -errno : 0;
-	if (r == 0)
-		r = sp_pwrite_all(fd, data, len, 0);
-	if (r == 0 && fdatasync(fd) < 0)
-		r = -errno;
-	for (int attempt = 0; r == 0 && attempt < 2; attempt++) {
-		if (renameat2(chunks_fd, tmp, chunks_fd, rel,
-			      RENAME_NOREPLACE) == 0)
-			return 0;
-		if (errno != EEXIST) {
-			r = -errno;
-			break;
-		}
-		r = clear_damaged_name(chunks_fd, rel);
-		if (r == -EEXIST || (r == 0 && attempt == 1))
-			r = 1;
-	}
-	unlinkat(chunks_fd, tmp, 0);
-	return r;
-}
-
 int sp_chunk_store_put(struct sp_chunk_store *s, struct sp_chunk_codec *c,
 		       const struct sp_chunk_id *id, const void *data,
 		       size_t len, bool *added, size_t *stored,
 		       struct sp_error *err)
 {
-	char rel[69];
-	char prefix[4];
-	sp_autoclose int fd = -1;
+	char key[76];
 	size_t payload;
 	uint8_t codec = CODEC_ZSTD;
-	const uint8_t *out;
-	size_t outlen;
 	int r;
 
 	*added = false;
@@ -321,6 +199,7 @@ int sp_chunk_store_put(struct sp_chunk_store *s, struct sp_chunk_codec *c,
 		/* Incompressible: store the plaintext as is. */
 		codec = CODEC_NONE;
 		payload = len;
+		memcpy(c->buf + SP_CHUNK_HEADER_LEN, data, len);
 	}
 	memcpy(c->buf, "SPCH", 4);
 	c->buf[4] = 1;
@@ -328,64 +207,26 @@ int sp_chunk_store_put(struct sp_chunk_store *s, struct sp_chunk_codec *c,
 	c->buf[6] = c->buf[7] = 0;
 	put_le32(c->buf + 8, (uint32_t)len);
 	put_le32(c->buf + 12, (uint32_t)payload);
-	if (codec == CODEC_NONE) {
-		/* Header and data are written by two pwrites below. */
-		out = data;
-	} else {
-		out = c->buf + SP_CHUNK_HEADER_LEN;
-	}
-	outlen = payload;
 
-	sp_chunk_store_path(id, rel);
-	memcpy(prefix, rel, 3);
-	prefix[3] = '\0';
-	fd = openat(s->chunks_fd, prefix, O_TMPFILE | O_WRONLY | O_CLOEXEC,
-		    SP_FILE_MODE);
-	if (fd < 0 &&
-	    (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
-		/* Assemble header + payload contiguously for the named path. */
-		uint8_t *whole = malloc(SP_CHUNK_HEADER_LEN + outlen);
-		if (!whole)
-			return sp_error_set(err, SP_E_NOMEM, "out of memory");
-		memcpy(whole, c->buf, SP_CHUNK_HEADER_LEN);
-		memcpy(whole + SP_CHUNK_HEADER_LEN, out, outlen);
-		r = write_named(s->chunks_fd, rel, whole,
-				SP_CHUNK_HEADER_LEN + outlen);
-		free(whole);
-		goto linked;
-	}
-	if (fd < 0)
-		return sp_error_set_errno(err, vault_code(errno), errno,
-					  "cannot create chunk in 'chunks/%s'",
-					  prefix);
-	r = fchmod(fd, SP_FILE_MODE) < 0 ? -errno : 0;
-	if (r == 0)
-		r = sp_pwrite_all(fd, c->buf, SP_CHUNK_HEADER_LEN, 0);
-	if (r == 0)
-		r = sp_pwrite_all(fd, out, outlen, SP_CHUNK_HEADER_LEN);
-	if (r == 0 && fdatasync(fd) < 0)
-		r = -errno;
-	if (r < 0)
-		return sp_error_set_errno(err, vault_code(-r), -r,
-					  "cannot write chunk 'chunks/%s'",
-					  rel);
-	r = link_tmpfile(s->chunks_fd, fd, rel);
-linked:
+	chunk_key(id, key);
+	r = s->store->ops->put(s->store, key, c->buf,
+			       SP_CHUNK_HEADER_LEN + payload, SP_STORE_CREATE,
+			       err);
+	if (r == -EEXIST)
+		return 0; /* another writer stored it meanwhile */
 	if (r == -EISDIR)
 		return sp_error_set(err, SP_E_CHUNK_CORRUPT,
-				    "chunk 'chunks/%s' is a directory, not a "
+				    "chunk '%s' is a directory, not a "
 				    "chunk (remove it; 'stillpoint verify' "
 				    "names the points that need it)",
-				    rel);
-	if (r < 0)
+				    key);
+	if (SP_STORE_IS_ERRNO(r))
 		return sp_error_set_errno(err, vault_code(-r), -r,
-					  "cannot store chunk 'chunks/%s'",
-					  rel);
-	mark_touched(s, prefix_of(id));
-	if (r == 0) {
-		*added = true;
-		*stored = SP_CHUNK_HEADER_LEN + outlen;
-	}
+					  "cannot store chunk '%s'", key);
+	if (r < 0)
+		return r;
+	*added = true;
+	*stored = SP_CHUNK_HEADER_LEN + payload;
 	return 0;
 }
 
@@ -393,109 +234,76 @@ int sp_chunk_store_get(struct sp_chunk_store *s, struct sp_chunk_codec *c,
 		       const struct sp_chunk_id *id, void *buf, size_t cap,
 		       size_t *len, struct sp_error *err)
 {
-	char rel[69];
-	sp_autoclose int fd = -1;
+	char key[76];
 	struct sp_chunk_id got;
-	struct stat st;
+	uint64_t size = 0;
+	size_t n = 0;
 	uint32_t plain, payload;
 	int r;
 
-	sp_chunk_store_path(id, rel);
+	chunk_key(id, key);
 	/* A FIFO or a directory under a chunk's name is a damaged chunk, told
 	 * at once: never a read that blocks or a job that stops. */
-	fd = sp_open_regular(s->chunks_fd, rel, O_RDONLY, 0);
-	if (fd == -ENOENT) {
-		char fossil[SP_CHUNK_FOSSIL_PATH_MAX];
-
-		snprintf(fossil, sizeof(fossil), "%s" SP_CHUNK_FOSSIL_SUFFIX,
-			 rel);
-		fd = sp_open_regular(s->chunks_fd, fossil, O_RDONLY, 0);
-		if (fd == -SP_ENOTREG)
-			return sp_error_set(err, SP_E_CHUNK_CORRUPT,
-					    "chunk 'chunks/%s' is not a "
-					    "regular file",
-					    fossil);
-		if (fd < 0 && fd != -ENOENT)
-			return sp_error_set_errno(
-			    err, vault_code(-fd), -fd,
-			    "cannot open chunk 'chunks/%s'", fossil);
-	}
-	if (fd == -ENOENT)
+	r = s->store->ops->read(s->store, key, 0, c->buf, c->cap, &n, &size,
+				err);
+	if (r == -ENOENT)
 		return sp_error_set(err, SP_E_CHUNK_MISSING,
-				    "chunk 'chunks/%s' is missing", rel);
-	if (fd == -SP_ENOTREG)
+				    "chunk '%s' is missing", key);
+	if (r == -SP_ENOTREG)
 		return sp_error_set(err, SP_E_CHUNK_CORRUPT,
-				    "chunk 'chunks/%s' is not a regular file",
-				    rel);
-	if (fd < 0)
-		return sp_error_set_errno(err, vault_code(-fd), -fd,
-					  "cannot open chunk 'chunks/%s'", rel);
-	if (fstat(fd, &st) < 0)
-		return sp_error_set_errno(err, SP_E_VAULT_IO, errno,
-					  "cannot stat chunk 'chunks/%s'", rel);
-	if (st.st_size < SP_CHUNK_HEADER_LEN || (size_t)st.st_size > c->cap)
-		return sp_error_set(err, SP_E_CHUNK_CORRUPT,
-				    "chunk 'chunks/%s' has an impossible size "
-				    "(%lld bytes)",
-				    rel, (long long)st.st_size);
-	r = sp_pread_all(fd, c->buf, (size_t)st.st_size, 0);
+				    "chunk '%s' is not a regular file", key);
+	if (SP_STORE_IS_ERRNO(r))
+		return sp_error_set_errno(err, vault_code(-r), -r,
+					  "cannot read chunk '%s'", key);
 	if (r < 0)
-		return sp_error_set_errno(err, SP_E_VAULT_IO, -r,
-					  "cannot read chunk 'chunks/%s'", rel);
+		return r;
+	if (size < SP_CHUNK_HEADER_LEN || size > c->cap || n != size)
+		return sp_error_set(err, SP_E_CHUNK_CORRUPT,
+				    "chunk '%s' has an impossible size "
+				    "(%llu bytes)",
+				    key, (unsigned long long)size);
 	plain = get_le32(c->buf + 8);
 	payload = get_le32(c->buf + 12);
 	if (memcmp(c->buf, "SPCH", 4) != 0 || c->buf[4] != 1 ||
 	    c->buf[5] > CODEC_ZSTD ||
-	    (uint64_t)payload + SP_CHUNK_HEADER_LEN != (uint64_t)st.st_size ||
-	    plain > cap)
+	    (uint64_t)payload + SP_CHUNK_HEADER_LEN != size || plain > cap)
 		return sp_error_set(err, SP_E_CHUNK_CORRUPT,
-				    "chunk 'chunks/%s' has a damaged header",
-				    rel);
+				    "chunk '%s' has a damaged header", key);
 	if (c->buf[5] == CODEC_NONE) {
 		if (payload != plain)
 			return sp_error_set(err, SP_E_CHUNK_CORRUPT,
-					    "chunk 'chunks/%s' has a damaged "
-					    "header",
-					    rel);
+					    "chunk '%s' has a damaged header",
+					    key);
 		memcpy(buf, c->buf + SP_CHUNK_HEADER_LEN, plain);
 	} else {
-		size_t n = ZSTD_decompressDCtx(
+		size_t d = ZSTD_decompressDCtx(
 		    c->dctx, buf, cap, c->buf + SP_CHUNK_HEADER_LEN, payload);
-		if (ZSTD_isError(n) || n != plain)
+		if (ZSTD_isError(d) || d != plain)
 			return sp_error_set(err, SP_E_CHUNK_CORRUPT,
-					    "chunk 'chunks/%s' cannot be "
+					    "chunk '%s' cannot be "
 					    "decompressed (%s)",
-					    rel,
-					    ZSTD_isError(n)
-						? ZSTD_getErrorName(n)
+					    key,
+					    ZSTD_isError(d)
+						? ZSTD_getErrorName(d)
 						: "wrong length");
 	}
 	sp_chunk_id_compute(buf, plain, &got);
 	if (memcmp(got.bytes, id->bytes, SP_CHUNK_ID_LEN) != 0)
 		return sp_error_set(err, SP_E_CHUNK_CORRUPT,
-				    "chunk 'chunks/%s' does not match its id "
+				    "chunk '%s' does not match its id "
 				    "(content damaged)",
-				    rel);
+				    key);
 	*len = plain;
 	return 0;
 }
 
 int sp_chunk_store_sync(struct sp_chunk_store *s, struct sp_error *err)
 {
-	char name[4];
+	int r = s->store->ops->sync(s->store, err);
 
-	for (unsigned w = 0; w < PREFIXES / 64; w++) {
-		uint64_t bits = atomic_exchange(&s->touched[w], 0);
-		while (bits) {
-			unsigned b = (unsigned)__builtin_ctzll(bits);
-			bits &= bits - 1;
-			snprintf(name, sizeof(name), "%03x", w * 64 + b);
-			int r = sp_fsync_path(s->chunks_fd, name);
-			if (r < 0)
-				return sp_error_set_errno(
-				    err, vault_code(-r), -r,
-				    "cannot sync 'chunks/%s'", name);
-		}
-	}
-	return 0;
+	if (SP_STORE_IS_ERRNO(r))
+		return sp_error_set_errno(err, vault_code(-r), -r,
+					  "cannot sync the chunks of '%s'",
+					  s->store->location);
+	return r;
 }

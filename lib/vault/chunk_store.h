@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The chunk store: content-addressed, compressed chunk files under
- * VAULT/chunks/XYZ/<id hex>, where XYZ is the id's first three hex digits.
+ * The chunk store: content-addressed, compressed chunks, each one object
+ * "chunks/XYZ/<id hex>" of the vault's store (store.h), where XYZ is the
+ * id's first three hex digits.
  *
  * Invariants:
- *  1. A chunk file that exists under its name has durable, complete content
- *     (written into an unnamed O_TMPFILE, fdatasync'ed, then linked in; the
- *     link never replaces an existing file).
+ *  1. A chunk that exists under its name has complete content (the store
+ *     puts it whole, create-only: an existing chunk is never replaced).
  *  2. A chunk's id is the hash of its plaintext, so concurrent writers of the
- *     same id write the same content and the first link wins.
- *  3. Names become durable when sp_chunk_store_sync() fsyncs every prefix
- *     directory the caller wrote to or relied on; a recovery point is
- *     published only after that.
+ *     same id write the same content and the first one wins.
+ *  3. Chunks written or relied on become durable with sp_chunk_store_sync()
+ *     (the store's sync: a local store fsyncs every prefix directory
+ *     touched); a recovery point is published only after that.
  *
  * On-disk chunk file: 16-byte header then payload (docs/vault-format.md):
  *	"SPCH" | u8 version=1 | u8 codec (0 none, 1 zstd) | u16 0 |
@@ -29,6 +29,7 @@
 
 #include "util/error.h"
 #include "vault/chunk_id.h"
+#include "vault/store.h"
 
 #define SP_CHUNK_HEADER_LEN 16
 #define SP_CHUNK_MAX_SIZE (16u << 20)
@@ -36,10 +37,12 @@
 struct sp_chunk_store;
 struct sp_chunk_codec;
 
-/* Create VAULT/chunks and its 4096 prefix directories (used by init). */
+/* Create VAULT/chunks and its 4096 prefix directories (init of a local
+ * vault). */
 int sp_chunk_store_create(int vault_fd, struct sp_error *err);
 
-int sp_chunk_store_open(int vault_fd, int zstd_level,
+/* A chunk store over @store (which outlives it). */
+int sp_chunk_store_open(struct sp_store *store, int zstd_level,
 			struct sp_chunk_store **ret, struct sp_error *err);
 void sp_chunk_store_free(struct sp_chunk_store *s);
 

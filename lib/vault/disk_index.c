@@ -70,9 +70,13 @@ int sp_index_writer_create(int dirfd, const char *name, uint64_t disk_size,
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	snprintf(w->name, sizeof(w->name), "%s", name);
 	w->count = count;
-	w->fd = openat(dirfd, name,
-		       O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		       SP_FILE_MODE);
+	if (dirfd == SP_INDEX_ANONYMOUS)
+		w->fd = sp_tmpfile_open();
+	else
+		w->fd = openat(dirfd, name,
+			       O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+				   O_CLOEXEC,
+			       SP_FILE_MODE);
 	if (w->fd < 0 || fchmod(w->fd, SP_FILE_MODE) < 0) {
 		r = errno;
 		sp_index_writer_free(w);
@@ -191,10 +195,6 @@ int sp_disk_index_open(int dirfd, const char *name, const uint8_t *expect_sha,
 		       struct sp_disk_index **ret, struct sp_error *err)
 {
 	sp_autoclose int fd = sp_open_regular(dirfd, name, O_RDONLY, 0);
-	struct sp_disk_index *ix;
-	struct stat st;
-	uint8_t sum[32];
-	const uint8_t *m;
 
 	if (fd == -SP_ENOTREG)
 		return sp_error_set(err, SP_E_INDEX_CORRUPT,
@@ -203,6 +203,27 @@ int sp_disk_index_open(int dirfd, const char *name, const uint8_t *expect_sha,
 		return sp_error_set_errno(
 		    err, fd == -ENOENT ? SP_E_INDEX_CORRUPT : vault_code(-fd),
 		    -fd, "cannot open index '%s'", name);
+	return sp_disk_index_open_fd(fd, name, expect_sha, ret, err);
+}
+
+int sp_index_writer_fd(struct sp_index_writer *w)
+{
+	return w->fd;
+}
+
+const char *sp_index_writer_name(const struct sp_index_writer *w)
+{
+	return w->name;
+}
+
+int sp_disk_index_open_fd(int fd, const char *name, const uint8_t *expect_sha,
+			  struct sp_disk_index **ret, struct sp_error *err)
+{
+	struct sp_disk_index *ix;
+	struct stat st;
+	uint8_t sum[32];
+	const uint8_t *m;
+
 	if (fstat(fd, &st) < 0)
 		return sp_error_set_errno(err, SP_E_VAULT_IO, errno,
 					  "cannot stat index '%s'", name);

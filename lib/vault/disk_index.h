@@ -31,6 +31,9 @@
 struct sp_index_writer;
 struct sp_disk_index;
 
+/* @dirfd SP_INDEX_ANONYMOUS: the index is written into an unnamed
+ * scratch file (sp_tmpfile_open()), read back with sp_index_writer_fd(). */
+#define SP_INDEX_ANONYMOUS (-200)
 int sp_index_writer_create(int dirfd, const char *name, uint64_t disk_size,
 			   uint32_t chunk_size, struct sp_index_writer **ret,
 			   struct sp_error *err);
@@ -42,9 +45,16 @@ int sp_index_writer_set(struct sp_index_writer *w, uint64_t slot,
 int sp_index_writer_finish(struct sp_index_writer *w, uint8_t sha[32],
 			   struct sp_error *err);
 void sp_index_writer_free(struct sp_index_writer *w);
+/* The writer's file (to store it elsewhere once finished). */
+int sp_index_writer_fd(struct sp_index_writer *w);
+const char *sp_index_writer_name(const struct sp_index_writer *w);
 
 /* Open and validate.  @expect_sha (may be NULL) is the manifest's record of
  * the checksum.  Errors: SP_E_INDEX_CORRUPT, SP_E_VAULT_IO. */
+/* The same from an open file @fd (not closed; the index maps it), @name
+ * for messages. */
+int sp_disk_index_open_fd(int fd, const char *name, const uint8_t *expect_sha,
+			  struct sp_disk_index **ret, struct sp_error *err);
 int sp_disk_index_open(int dirfd, const char *name, const uint8_t *expect_sha,
 		       struct sp_disk_index **ret, struct sp_error *err);
 void sp_disk_index_free(struct sp_disk_index *ix);

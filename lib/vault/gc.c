@@ -730,6 +730,14 @@ int sp_gc_run(struct sp_vault *v, const struct sp_gc_opts *o, json_t **report,
 	int64_t now = o->now ? o->now : (int64_t)time(NULL);
 	const char *st;
 	int r;
+	if (!sp_vault_is_local(v)) {
+		json_decref(purged);
+		json_decref(kept);
+		return sp_error_set(err, SP_E_VAULT_UNSUPPORTED,
+				    "gc is not available for vault '%s' yet "
+				    "(it is in object storage)",
+				    v->path);
+	}
 
 	/* G1 */
 	r = sp_vault_lock_open(v->fd, v->path, SP_GC_LOCK, LOCK_EX | LOCK_NB,

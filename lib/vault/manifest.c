@@ -198,8 +198,6 @@ int sp_manifest_load_point(int point_dirfd, const char *name, const char *id,
 			   json_t **ret, struct sp_error *err)
 {
 	sp_autofree char *text = NULL;
-	json_error_t jerr;
-	json_t *m;
 	char where[140];
 	size_t len;
 	int r;
@@ -215,6 +213,18 @@ int sp_manifest_load_point(int point_dirfd, const char *name, const char *id,
 		return sp_error_set_errno(err, SP_E_VAULT_IO, -r,
 					  "cannot read manifest of point '%s'",
 					  where);
+	return sp_manifest_parse_point(text, len, name, id, ret, err);
+}
+
+int sp_manifest_parse_point(const char *text, size_t len, const char *name,
+			    const char *id, json_t **ret, struct sp_error *err)
+{
+	json_error_t jerr;
+	json_t *m;
+	char where[140];
+	int r;
+
+	snprintf(where, sizeof(where), "%.64s@%.64s", name, id);
 	m = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!m)
 		return bad(err, where, jerr.text);

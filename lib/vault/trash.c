@@ -76,6 +76,19 @@ static int lock_trash(struct sp_vault *v, int how, int *fd,
 	return sp_vault_lock_open(v->fd, v->path, SP_TRASH_LOCK, how, fd, err);
 }
 
+/* Trash and gc of a vault whose store has no directories, renames or
+ * flock (an S3 vault) follow their own protocol (trash_objects.c). */
+static int local_only(struct sp_vault *v, const char *what,
+		      struct sp_error *err)
+{
+	if (sp_vault_is_local(v))
+		return 0;
+	return sp_error_set(err, SP_E_VAULT_UNSUPPORTED,
+			    "%s is not available for vault '%s' yet (it is "
+			    "in object storage)",
+			    what, v->path);
+}
+
 bool sp_time_parse_rfc3339(const char *s, int64_t *out)
 {
 	struct tm tm = {0};
@@ -195,6 +208,8 @@ int sp_vault_point_trash(struct sp_vault *v, const char *name, const char *id,
 	char from[200], to[200], dir[100], when[32], until[32];
 	json_t *rec;
 	int r;
+	if (local_only(v, "deleting a point", err) < 0)
+		return err->code;
 
 	if (!sp_name_is_valid(name) || !sp_name_is_valid(id))
 		return sp_error_set(err, SP_E_NAME_INVALID,
@@ -266,6 +281,8 @@ int sp_vault_point_undelete(struct sp_vault *v, const char *name,
 	struct sp_error cat_err;
 	json_t *m = NULL;
 	int r;
+	if (local_only(v, "undelete", err) < 0)
+		return err->code;
 
 	if (!sp_name_is_valid(name) || !sp_name_is_valid(id))
 		return sp_error_set(err, SP_E_NAME_INVALID,
@@ -445,6 +462,10 @@ int sp_vault_trash_list(struct sp_vault *v, json_t **ret, struct sp_error *err)
 	json_t **items;
 	size_t n, i;
 	int r;
+	if (local_only(v, "the trash", err) < 0) {
+		json_decref(arr);
+		return err->code;
+	}
 
 	if (!arr)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
@@ -478,6 +499,8 @@ int sp_vault_trash_find(struct sp_vault *v, const char *spec, json_t **ret,
 	json_t *all = NULL, *e, *found = NULL;
 	size_t i, matches = 0, nlen = at ? (size_t)(at - spec) : 0;
 	int r;
+	if (local_only(v, "the trash", err) < 0)
+		return err->code;
 
 	if (!at || !at[1] || nlen == 0 || nlen > 64)
 		return sp_error_set(err, SP_E_NAME_INVALID,
@@ -608,6 +631,10 @@ int sp_vault_trash_purge(struct sp_vault *v, int64_t now, size_t *purged,
 	sp_autoclose int lock = -1;
 	json_t *list = json_array();
 	int r;
+	if (local_only(v, "purging the trash", err) < 0) {
+		json_decref(list);
+		return err->code;
+	}
 
 	if (!list)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
@@ -627,6 +654,8 @@ void sp_trash_explain(struct sp_vault *v, const char *spec,
 	json_t *all = NULL, *e, *hit = NULL;
 	size_t i, n = 0, nlen = at ? (size_t)(at - spec) : strlen(spec);
 	struct sp_error e2;
+	if (!sp_vault_is_local(v))
+		return;
 
 	if (!err || sp_vault_trash_list(v, &all, &e2) < 0)
 		return;

@@ -103,9 +103,9 @@ static int mkdir_parents(const char *path)
 }
 
 /*
- * A vault location that starts with a URL scheme ("s3://bucket/prefix")
- * names no directory: taken as one, it would quietly make a local
- * directory "s3:".  A directory whose name really looks like that is
+ * A vault location that starts with a URL scheme other than s3:// (which
+ * sp_store_is_s3() takes) names no directory: taken as one, it would
+ * quietly make a local directory "gs:".  A directory whose name really looks like that is
  * reached as "./s3://...".
  */
 static int check_location(const char *path, struct sp_error *err)
@@ -126,21 +126,105 @@ static int check_location(const char *path, struct sp_error *err)
 		return 0;
 	return sp_error_set(err, SP_E_USAGE,
 			    "vault '%s' is a '%.*s://' location, which this "
-			    "version of Stillpoint cannot use (vaults are "
-			    "local directories for now; for a directory of "
-			    "that name, write './%s')",
+			    "version of Stillpoint cannot use (a vault is a "
+			    "directory or an s3://BUCKET[/PREFIX]; for a "
+			    "directory of that name, write './%s')",
 			    path, (int)n, path, path);
+}
+
+/* The text of a new vault's stillpoint-vault.json. */
+static char *config_text(uint32_t chunk_size)
+{
+	char created[32], id[33];
+	json_t *cfg;
+	char *text;
+
+	random_hex(id, 16);
+	sp_time_rfc3339(time(NULL), created, sizeof(created));
+	cfg =
+	    json_pack("{s:s, s:i, s:s, s:s, s:I, s:s, s:s, s:i}", "format",
+		      "stillpoint-vault", "version", SP_VAULT_FORMAT_VERSION,
+		      "id", id, "created", created, "chunk_size",
+		      (json_int_t)chunk_size, "chunk_id", "sha256",
+		      "compression", "zstd", "zstd_level", DEFAULT_ZSTD_LEVEL);
+	text = json_dumps(cfg, JSON_INDENT(2));
+	json_decref(cfg);
+	return text;
+}
+
+static int count_one(void *ctx, const char *name, bool is_dir, uint64_t size)
+{
+	(void)name;
+	(void)is_dir;
+	(void)size;
+	++*(size_t *)ctx;
+	return 1; /* one is enough */
+}
+
+/* A new vault in a bucket: the prefix must hold nothing; the settings are
+ * put create-only, so of two inits at once exactly one wins. */
+static int init_s3(const char *path, uint32_t chunk_size,
+		   const struct sp_vault_remote_opts *o, struct sp_error *err)
+{
+	struct sp_store_s3_opts so = {o ? o->endpoint : NULL,
+				      o ? o->ca_file : NULL};
+	struct sp_store *st = NULL;
+	sp_autofree char *text = NULL;
+	size_t n = 0;
+	int r;
+
+	r = sp_store_s3_open(path, &so, &st, err);
+	if (r < 0)
+		return r;
+	r = st->ops->stat(st, SP_VAULT_CONFIG, NULL, err);
+	if (r == 0) {
+		r = sp_error_set(err, SP_E_VAULT_EXISTS,
+				 "a vault already exists in '%s'", path);
+		goto out;
+	}
+	if (r != -ENOENT)
+		goto out;
+	r = st->ops->list(st, "", count_one, &n, err);
+	if (r < 0 && r != 1)
+		goto out;
+	if (n > 0) {
+		r = sp_error_set(err, SP_E_NOT_A_VAULT,
+				 "'%s' is not empty and holds no vault (init "
+				 "needs a new or empty bucket or prefix)",
+				 path);
+		goto out;
+	}
+	text = config_text(chunk_size);
+	if (!text) {
+		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
+		goto out;
+	}
+	r = st->ops->put(st, SP_VAULT_CONFIG, text, strlen(text),
+			 SP_STORE_CREATE, err);
+	if (r == -EEXIST)
+		r = sp_error_set(err, SP_E_VAULT_EXISTS,
+				 "a vault already exists in '%s'", path);
+out:
+	sp_store_close(st);
+	return r < 0 ? r : 0;
 }
 
 int sp_vault_init(const char *path, uint32_t chunk_size, struct sp_error *err)
 {
+	return sp_vault_init_with(path, chunk_size, NULL, err);
+}
+
+int sp_vault_init_with(const char *path, uint32_t chunk_size,
+		       const struct sp_vault_remote_opts *o,
+		       struct sp_error *err)
+{
 	sp_autoclose int fd = -1;
 	sp_autoclose int lock = -1;
 	sp_autofree char *text = NULL;
-	char created[32], id[33];
-	json_t *cfg;
 	int r;
 
+	if (sp_store_is_s3(path))
+		return init_s3(path, chunk_size, o, err);
 	r = check_location(path, err);
 	if (r < 0)
 		return r;
@@ -187,16 +271,7 @@ int sp_vault_init(const char *path, uint32_t chunk_size, struct sp_error *err)
 	if (lock < 0)
 		return sp_error_set_errno(err, vault_code(-lock), -lock,
 					  "cannot create '%s/lock'", path);
-	random_hex(id, 16);
-	sp_time_rfc3339(time(NULL), created, sizeof(created));
-	cfg =
-	    json_pack("{s:s, s:i, s:s, s:s, s:I, s:s, s:s, s:i}", "format",
-		      "stillpoint-vault", "version", SP_VAULT_FORMAT_VERSION,
-		      "id", id, "created", created, "chunk_size",
-		      (json_int_t)chunk_size, "chunk_id", "sha256",
-		      "compression", "zstd", "zstd_level", DEFAULT_ZSTD_LEVEL);
-	text = json_dumps(cfg, JSON_INDENT(2));
-	json_decref(cfg);
+	text = config_text(chunk_size);
 	if (!text)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	sp_vault_reserve_make(fd);
@@ -209,9 +284,11 @@ static int read_config(struct sp_vault *v, struct sp_error *err)
 	sp_autofree char *text = NULL;
 	json_t *cfg;
 	json_error_t jerr;
+	size_t len = 0;
 	int r;
 
-	r = sp_file_read(v->fd, SP_VAULT_CONFIG, CONFIG_MAX, &text, NULL);
+	r = v->store->ops->get(v->store, SP_VAULT_CONFIG, CONFIG_MAX,
+			       (void **)&text, &len, err);
 	if (r == -ENOENT)
 		return sp_error_set(err, SP_E_NOT_A_VAULT,
 				    "'%s' is not a Stillpoint vault (no %s)",
@@ -222,11 +299,13 @@ static int read_config(struct sp_vault *v, struct sp_error *err)
 				    "regular file (put the vault's own "
 				    "configuration back)",
 				    v->path, SP_VAULT_CONFIG);
-	if (r < 0)
+	if (SP_STORE_IS_ERRNO(r))
 		return sp_error_set_errno(err, vault_code(-r), -r,
 					  "cannot read '%s/%s'", v->path,
 					  SP_VAULT_CONFIG);
-	cfg = json_loads(text, 0, &jerr);
+	if (r < 0)
+		return r;
+	cfg = json_loadb(text, len, 0, &jerr);
 	if (!cfg || !json_is_string(json_object_get(cfg, "format")) ||
 	    strcmp(json_string_value(json_object_get(cfg, "format")),
 		   "stillpoint-vault") != 0) {
@@ -294,20 +373,43 @@ static int check_own_dirs(struct sp_vault *v, struct sp_error *err)
 	return 0;
 }
 
-int sp_vault_open(const char *path, struct sp_vault **ret, struct sp_error *err)
+/* An S3 vault: everything is in the store; there is no directory, no
+ * flock and no reserve (see docs/vault-format.md, "Vaults in S3"). */
+static int open_s3(struct sp_vault *v, const struct sp_vault_remote_opts *o,
+		   struct sp_error *err)
+{
+	struct sp_store_s3_opts so = {o ? o->endpoint : NULL,
+				      o ? o->ca_file : NULL};
+	int r = sp_store_s3_open(v->path, &so, &v->store, err);
+
+	if (r < 0)
+		return r;
+	r = read_config(v, err);
+	if (r < 0)
+		return r;
+	return sp_chunk_store_open(v->store, v->zstd_level, &v->chunks, err);
+}
+
+int sp_vault_open_with(const char *path, const struct sp_vault_remote_opts *o,
+		       struct sp_vault **ret, struct sp_error *err)
 {
 	struct sp_vault *v = calloc(1, sizeof(*v));
 	int r;
 
 	if (!v)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	r = check_location(path, err);
-	if (r < 0) {
-		free(v);
-		return r;
+	v->lock_fd = v->fd = -1;
+	v->path = strdup(path ? path : "");
+	if (sp_store_is_s3(path)) {
+		r = open_s3(v, o, err);
+		if (r < 0)
+			goto fail;
+		*ret = v;
+		return 0;
 	}
-	v->lock_fd = -1;
-	v->path = strdup(path);
+	r = check_location(path, err);
+	if (r < 0)
+		goto fail;
 	v->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (v->fd < 0) {
 		int e = errno;
@@ -322,6 +424,9 @@ int sp_vault_open(const char *path, struct sp_vault **ret, struct sp_error *err)
 					       "cannot open vault '%s'", path);
 		goto fail;
 	}
+	r = sp_store_local_open(v->fd, v->path, &v->store, err);
+	if (r < 0)
+		goto fail;
 	r = read_config(v, err);
 	if (r < 0)
 		goto fail;
@@ -332,7 +437,7 @@ int sp_vault_open(const char *path, struct sp_vault **ret, struct sp_error *err)
 			       err);
 	if (r < 0)
 		goto fail;
-	r = sp_chunk_store_open(v->fd, v->zstd_level, &v->chunks, err);
+	r = sp_chunk_store_open(v->store, v->zstd_level, &v->chunks, err);
 	if (r < 0)
 		goto fail;
 	*ret = v;
@@ -342,17 +447,28 @@ fail:
 	return r;
 }
 
+int sp_vault_open(const char *path, struct sp_vault **ret, struct sp_error *err)
+{
+	return sp_vault_open_with(path, NULL, ret, err);
+}
+
 void sp_vault_close(struct sp_vault *v)
 {
 	if (!v)
 		return;
 	sp_chunk_store_free(v->chunks);
+	sp_store_close(v->store);
 	if (v->lock_fd >= 0)
 		close(v->lock_fd);
 	if (v->fd >= 0)
 		close(v->fd);
 	free(v->path);
 	free(v);
+}
+
+bool sp_vault_is_local(const struct sp_vault *v)
+{
+	return v->fd >= 0;
 }
 
 void sp_vault_reserve_make(int vault_fd)
@@ -406,65 +522,17 @@ bool sp_vault_reserve_release(struct sp_vault *v)
 
 void sp_vault_clean_drafts(struct sp_vault *v)
 {
-	int tfd = openat(v->fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d;
-	struct dirent *de;
-
-	if (tfd < 0)
-		return;
-	d = fdopendir(tfd);
-	if (!d) {
-		close(tfd);
-		return;
-	}
-	while ((de = readdir(d))) {
-		size_t n = strlen(de->d_name);
-		char dir[256];
-
-		if (n >= 3 && n < sizeof(dir) - 5 &&
-		    strncmp(de->d_name, "d-", 2) == 0 &&
-		    strchr(de->d_name, '.') == NULL) {
-			/* A draft directory without its lock: its owner is
-			 * gone, since a lock is made before its draft and
-			 * removed after it (invariant 2). */
-			snprintf(dir, sizeof(dir), "%s.lock", de->d_name);
-			struct stat lst;
-			if (fstatat(tfd, dir, &lst, AT_SYMLINK_NOFOLLOW) < 0 &&
-			    errno == ENOENT) {
-				sp_log(SP_LOG_INFO,
-				       "removing abandoned draft %s",
-				       de->d_name);
-				sp_remove_tree_at(tfd, de->d_name);
-			}
-			continue;
-		}
-		if (n < 6 || strcmp(de->d_name + n - 5, ".lock") != 0)
-			continue;
-		int lfd = sp_open_regular(tfd, de->d_name, O_RDONLY, 0);
-		if (lfd < 0)
-			continue; /* not a draft's lock: left alone */
-		if (flock(lfd, LOCK_EX | LOCK_NB) == 0) {
-			/* Its owner is gone (invariant 2).  The lock goes
-			 * only with its draft. */
-			snprintf(dir, sizeof(dir), "%.*s", (int)(n - 5),
-				 de->d_name);
-			sp_log(SP_LOG_INFO, "removing abandoned draft %s", dir);
-			if (sp_remove_tree_at(tfd, dir) == 0)
-				unlinkat(tfd, de->d_name, 0);
-		}
-		close(lfd);
-	}
-	closedir(d);
+	v->store->ops->drafts_clean(v->store);
 }
 
 int sp_point_draft_begin(struct sp_vault *v, const char *name,
 			 struct sp_point_draft **ret, struct sp_error *err)
 {
 	struct sp_point_draft *d;
-	char lockname[80], rnd[9], stamp[20];
-	struct stat a, b;
+	char rnd[9], stamp[20];
 	time_t now = time(NULL);
 	struct tm tm;
+	int r;
 
 	if (!sp_name_is_valid(name))
 		return sp_error_set(
@@ -476,82 +544,117 @@ int sp_point_draft_begin(struct sp_vault *v, const char *name,
 	if (!d)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	/* Before a backup fills the vault: room for delete and gc. */
-	sp_vault_reserve_make(v->fd);
+	if (v->fd >= 0)
+		sp_vault_reserve_make(v->fd);
 	d->vault = v;
-	d->dirfd = d->lock_fd = -1;
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	random_hex(rnd, 3);
 	snprintf(d->id, sizeof(d->id), "%s-%s", stamp, rnd);
-
-	for (int attempt = 0; attempt < 8; attempt++) {
-		char r8[17];
-		random_hex(r8, 8);
-		snprintf(d->tmp, sizeof(d->tmp), "d-%s", r8);
-		snprintf(lockname, sizeof(lockname), "tmp/%s.lock", d->tmp);
-		d->lock_fd = sp_open_regular(
-		    v->fd, lockname, O_RDWR | O_CREAT | O_EXCL, SP_FILE_MODE);
-		if (d->lock_fd < 0)
-			errno = -d->lock_fd;
-		if (d->lock_fd < 0)
-			goto fail_errno;
-		if (flock(d->lock_fd, LOCK_EX) < 0)
-			goto fail_errno;
-		/* A cleaner may have taken the lock between our create and our
-		 * flock and unlinked it: make sure we lock the live file. */
-		if (fstat(d->lock_fd, &a) == 0 &&
-		    fstatat(v->fd, lockname, &b, 0) == 0 &&
-		    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
-			break;
-		close(d->lock_fd);
-		d->lock_fd = -1;
-	}
-	if (d->lock_fd < 0) {
+	r = v->store->ops->draft_begin(v->store, d->name, d->id, &d->sd, err);
+	if (r < 0) {
 		free(d);
-		return sp_error_set(err, SP_E_VAULT_IO,
-				    "cannot create a draft in '%s/tmp'",
-				    v->path);
+		if (SP_STORE_IS_ERRNO(r))
+			return sp_error_set_errno(
+			    err, vault_code(-r), -r,
+			    "cannot create a draft in '%s/tmp'", v->path);
+		return r;
 	}
-	char rel[80];
-	snprintf(rel, sizeof(rel), "tmp/%s", d->tmp);
-	if (mkdirat(v->fd, rel, SP_DIR_MODE) < 0)
-		goto fail_errno;
-	d->dirfd =
-	    openat(v->fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (d->dirfd < 0 || fchmod(d->dirfd, SP_DIR_MODE) < 0)
-		goto fail_errno;
 	*ret = d;
 	return 0;
-
-fail_errno : {
-	int e = errno;
-	sp_point_draft_discard(d);
-	return sp_error_set_errno(err, vault_code(e), e,
-				  "cannot create a draft in '%s/tmp'", v->path);
-}
 }
 
 void sp_point_draft_discard(struct sp_point_draft *d)
 {
-	char rel[80];
-
 	if (!d)
 		return;
-	if (d->dirfd >= 0)
-		close(d->dirfd);
-	snprintf(rel, sizeof(rel), "tmp/%s", d->tmp);
-	int removed = sp_remove_tree_at(d->vault->fd, rel);
-	if (d->lock_fd >= 0) {
-		/* A draft that could not be removed keeps its lock, released
-		 * by close(): the next sp_vault_clean_drafts() takes it and
-		 * removes both (a lockless draft would stay for ever). */
-		snprintf(rel, sizeof(rel), "tmp/%s.lock", d->tmp);
-		if (removed == 0)
-			unlinkat(d->vault->fd, rel, 0);
-		close(d->lock_fd);
-	}
+	if (d->sd)
+		d->vault->store->ops->draft_discard(d->sd);
 	free(d);
+}
+
+int sp_point_draft_put(struct sp_point_draft *d, const char *file,
+		       const void *data, size_t len, struct sp_error *err)
+{
+	int r = d->vault->store->ops->draft_put(d->sd, file, data, len, err);
+
+	if (SP_STORE_IS_ERRNO(r))
+		return sp_error_set_errno(err, vault_code(-r), -r,
+					  "cannot store '%s' of point '%s@%s'",
+					  file, d->name, d->id);
+	return r;
+}
+
+int sp_point_draft_index_begin(struct sp_point_draft *d, const char *file,
+			       uint64_t disk_size, struct sp_index_writer **ret,
+			       struct sp_error *err)
+{
+	int dfd = sp_store_local_draft_dirfd(d->vault->store, d->sd);
+
+	return sp_index_writer_create(dfd >= 0 ? dfd : SP_INDEX_ANONYMOUS,
+				      file, disk_size, d->vault->chunk_size,
+				      ret, err);
+}
+
+/* The whole of @fd (a finished index) into a buffer. */
+static int slurp_fd(int fd, char **data, size_t *len)
+{
+	uint64_t size;
+	int r = sp_fd_size(fd, &size);
+
+	if (r < 0)
+		return r;
+	*data = malloc(size ? (size_t)size : 1);
+	if (!*data)
+		return -ENOMEM;
+	r = sp_pread_all(fd, *data, (size_t)size, 0);
+	if (r < 0) {
+		free(*data);
+		*data = NULL;
+		return r;
+	}
+	*len = (size_t)size;
+	return 0;
+}
+
+int sp_point_draft_index_end(struct sp_point_draft *d,
+			     struct sp_index_writer *w, uint8_t sha[32],
+			     struct sp_disk_index **sealed,
+			     struct sp_error *err)
+{
+	int dfd = sp_store_local_draft_dirfd(d->vault->store, d->sd);
+	sp_autofree char *file = NULL;
+	sp_autofree char *bytes = NULL;
+	size_t len = 0;
+	int r;
+
+	r = sp_index_writer_finish(w, sha, err);
+	if (r < 0)
+		goto out;
+	file = strdup(sp_index_writer_name(w));
+	if (!file) {
+		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if (dfd >= 0) {
+		/* Written in place: read back what is on disk. */
+		r = sp_disk_index_open(dfd, file, sha, sealed, err);
+		goto out;
+	}
+	r = slurp_fd(sp_index_writer_fd(w), &bytes, &len);
+	if (r < 0) {
+		r = sp_error_set_errno(err, SP_E_VAULT_IO, -r,
+				       "cannot read back index '%s'", file);
+		goto out;
+	}
+	r = sp_point_draft_put(d, file, bytes, len, err);
+	if (r == 0)
+		r = sp_disk_index_open_fd(sp_index_writer_fd(w), file, sha,
+					  sealed, err);
+out:
+	sp_index_writer_free(w);
+	return r;
 }
 
 /* A point is published only with a manifest every reader accepts: disk
@@ -609,7 +712,6 @@ int sp_point_draft_publish(struct sp_point_draft *d, json_t *manifest,
 {
 	struct sp_vault *v = d->vault;
 	sp_autofree char *text = NULL;
-	char from[80], to[200], namedir[100];
 	struct sp_error cat_err;
 	int r;
 
@@ -624,58 +726,53 @@ int sp_point_draft_publish(struct sp_point_draft *d, json_t *manifest,
 		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 		goto fail;
 	}
-	r = sp_file_publish(d->dirfd, "manifest.json", text, strlen(text), err);
+	r = v->store->ops->draft_publish(d->sd, text, strlen(text), err);
+	if (SP_STORE_IS_ERRNO(r))
+		r = sp_error_set_errno(err, vault_code(-r), -r,
+				       "cannot publish point '%s@%s'", d->name,
+				       d->id);
 	if (r < 0)
 		goto fail;
-	snprintf(namedir, sizeof(namedir), "points/%s", d->name);
-	r = sp_mkdir_at(v->fd, namedir, SP_DIR_MODE);
-	if (r == 0)
-		r = sp_fsync_path(v->fd, "points");
-	if (r < 0) {
-		r = sp_error_set_errno(err, vault_code(-r), -r,
-				       "cannot create '%s'", namedir);
-		goto fail;
-	}
-	snprintf(from, sizeof(from), "tmp/%s", d->tmp);
-	snprintf(to, sizeof(to), "%s/%s", namedir, d->id);
-	if (renameat(v->fd, from, v->fd, to) < 0) {
-		r = sp_error_set_errno(err, vault_code(errno), errno,
-				       "cannot publish point '%s'", to);
-		goto fail;
-	}
-	r = sp_fsync_path(v->fd, namedir);
-	if (r < 0) {
-		/* Renamed but not known durable: report it, and let the
-		 * operator decide; the point itself is complete. */
-		r = sp_error_set_errno(err, vault_code(-r), -r,
-				       "cannot sync '%s'", namedir);
-	}
-	if (sp_catalog_add(v->fd, manifest, &cat_err) < 0)
+	d->sd = NULL; /* published: the store freed its draft */
+	if (v->fd >= 0 && sp_catalog_add(v->fd, manifest, &cat_err) < 0)
 		sp_log(SP_LOG_WARNING, "%s (the next listing repairs it)",
 		       cat_err.msg);
-	/* The draft directory has moved: only its lock remains. */
-	close(d->dirfd);
-	d->dirfd = -1;
-	snprintf(from, sizeof(from), "tmp/%s.lock", d->tmp);
-	unlinkat(v->fd, from, 0);
-	close(d->lock_fd);
 	free(d);
-	return r;
+	return 0;
 fail:
 	sp_point_draft_discard(d);
 	return r;
+}
+
+static int point_key(char *out, size_t cap, const char *name, const char *id,
+		     const char *file, struct sp_error *err)
+{
+	if (!sp_name_is_valid(name) || !sp_name_is_valid(id))
+		return sp_error_set(err, SP_E_NAME_INVALID,
+				    "invalid point '%s@%s'", name, id);
+	if (file && (!*file || strchr(file, '/') || file[0] == '.'))
+		return sp_error_set(err, SP_E_NAME_INVALID,
+				    "invalid file name '%s' of point '%s@%s'",
+				    file, name, id);
+	snprintf(out, cap, "points/%s/%s%s%s", name, id, file ? "/" : "",
+		 file ? file : "");
+	return 0;
 }
 
 int sp_vault_point_dir(struct sp_vault *v, const char *name, const char *id,
 		       int *dirfd, struct sp_error *err)
 {
 	char rel[200];
-	int fd;
+	int fd, r;
 
-	if (!sp_name_is_valid(name) || !sp_name_is_valid(id))
-		return sp_error_set(err, SP_E_NAME_INVALID,
-				    "invalid point '%s@%s'", name, id);
-	snprintf(rel, sizeof(rel), "points/%s/%s", name, id);
+	r = point_key(rel, sizeof(rel), name, id, NULL, err);
+	if (r < 0)
+		return r;
+	if (v->fd < 0)
+		return sp_error_set(err, SP_E_VAULT_UNSUPPORTED,
+				    "point '%s@%s' of '%s' is not in a local "
+				    "directory",
+				    name, id, v->path);
 	fd =
 	    openat(v->fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -684,6 +781,169 @@ int sp_vault_point_dir(struct sp_vault *v, const char *name, const char *id,
 		    errno == ENOENT ? SP_E_POINT_NOT_FOUND : vault_code(errno),
 		    errno, "cannot open point '%s@%s'", name, id);
 	*dirfd = fd;
+	return 0;
+}
+
+int sp_vault_point_get(struct sp_vault *v, const char *name, const char *id,
+		       const char *file, size_t max, char **data, size_t *len,
+		       struct sp_error *err)
+{
+	char key[300];
+	void *buf = NULL;
+	size_t n = 0;
+	int r;
+
+	r = point_key(key, sizeof(key), name, id, file, err);
+	if (r < 0)
+		return r;
+	r = v->store->ops->get(v->store, key, max, &buf, &n, err);
+	if (r == -ENOENT)
+		return r;
+	if (r == -SP_ENOTREG)
+		return sp_error_set(err, SP_E_POINT_FILE_CORRUPT,
+				    "'%s' of point '%s@%s' is not a regular "
+				    "file",
+				    file, name, id);
+	if (r == -EFBIG)
+		return sp_error_set(err, SP_E_POINT_FILE_CORRUPT,
+				    "'%s' of point '%s@%s' is larger than "
+				    "%zu bytes",
+				    file, name, id, max);
+	if (SP_STORE_IS_ERRNO(r))
+		return sp_error_set_errno(err, vault_code(-r), -r,
+					  "cannot read '%s' of point '%s@%s'",
+					  file, name, id);
+	if (r < 0)
+		return r;
+	/* NUL-terminated for text readers. */
+	char *t = realloc(buf, n + 1);
+	if (!t) {
+		free(buf);
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	}
+	t[n] = '\0';
+	*data = t;
+	if (len)
+		*len = n;
+	return 0;
+}
+
+int sp_vault_point_index_open(struct sp_vault *v, const char *name,
+			      const char *id, const char *file,
+			      const uint8_t *sha, struct sp_disk_index **ret,
+			      struct sp_error *err)
+{
+	char key[300];
+	sp_autoclose int fd = -1;
+	uint8_t *buf = NULL;
+	uint64_t off = 0, size = 0;
+	int r;
+
+	r = point_key(key, sizeof(key), name, id, file, err);
+	if (r < 0)
+		return r;
+	if (v->fd >= 0) {
+		sp_autoclose int pfd = -1;
+		r = sp_vault_point_dir(v, name, id, &pfd, err);
+		return r < 0 ? r : sp_disk_index_open(pfd, file, sha, ret, err);
+	}
+	/* Remote: into a scratch file, which the index maps (memory stays
+	 * bounded whatever the disk's size). */
+	fd = sp_tmpfile_open();
+	if (fd < 0)
+		return sp_error_set_errno(err, SP_E_VAULT_IO, -fd,
+					  "cannot make a scratch file for "
+					  "index '%s'",
+					  key);
+	buf = malloc(1u << 20);
+	if (!buf)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	for (;;) {
+		size_t got = 0;
+		r = v->store->ops->read(v->store, key, off, buf, 1u << 20,
+					&got, &size, err);
+		if (r == -ENOENT)
+			r = sp_error_set(err, SP_E_INDEX_CORRUPT,
+					 "index '%s' is missing", key);
+		else if (SP_STORE_IS_ERRNO(r))
+			r = sp_error_set_errno(err, vault_code(-r), -r,
+					       "cannot read index '%s'", key);
+		if (r == 0 && got > 0) {
+			int w = sp_pwrite_all(fd, buf, got, (off_t)off);
+			if (w < 0)
+				r = sp_error_set_errno(
+				    err, SP_E_VAULT_IO, -w,
+				    "cannot keep index '%s' in a scratch "
+				    "file",
+				    key);
+		}
+		if (r < 0 || got == 0)
+			break;
+		off += got;
+		if (off >= size)
+			break;
+	}
+	free(buf);
+	if (r < 0)
+		return r;
+	return sp_disk_index_open_fd(fd, key, sha, ret, err);
+}
+
+int sp_vault_point_manifest(struct sp_vault *v, const char *name,
+			    const char *id, json_t **ret, struct sp_error *err)
+{
+	sp_autofree char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	if (v->fd >= 0) {
+		sp_autoclose int pfd = -1;
+		r = sp_vault_point_dir(v, name, id, &pfd, err);
+		return r < 0 ? r
+			     : sp_manifest_load_point(pfd, name, id, ret, err);
+	}
+	r = sp_vault_point_get(v, name, id, "manifest.json", SP_MANIFEST_MAX,
+			       &text, &len, err);
+	if (r == -ENOENT)
+		return sp_error_set(err, SP_E_POINT_NOT_FOUND,
+				    "no recovery point '%s@%s' in '%s'", name,
+				    id, v->path);
+	if (r < 0)
+		return r;
+	return sp_manifest_parse_point(text, len, name, id, ret, err);
+}
+
+static int add_name(void *ctx, const char *name, bool is_dir, uint64_t size)
+{
+	(void)size;
+	if (!is_dir)
+		json_array_append_new(ctx, json_string(name));
+	return 0;
+}
+
+int sp_vault_point_files(struct sp_vault *v, const char *name, const char *id,
+			 json_t **ret, struct sp_error *err)
+{
+	char key[300];
+	json_t *arr;
+	int r;
+
+	r = point_key(key, sizeof(key), name, id, "x", err);
+	if (r < 0)
+		return r;
+	key[strlen(key) - 1] = '\0'; /* "points/N/ID/" */
+	arr = json_array();
+	if (!arr)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	r = v->store->ops->list(v->store, key, add_name, arr, err);
+	if (SP_STORE_IS_ERRNO(r))
+		r = sp_error_set_errno(err, vault_code(-r), -r,
+				       "cannot list point '%s@%s'", name, id);
+	if (r < 0) {
+		json_decref(arr);
+		return r;
+	}
+	*ret = arr;
 	return 0;
 }
 
@@ -842,6 +1102,163 @@ static int list_from_manifests(struct sp_vault *v, const char *name,
 	return 0;
 }
 
+struct name_list {
+	json_t *names;
+};
+
+static int collect_dir(void *ctx, const char *name, bool is_dir,
+		       uint64_t size)
+{
+	(void)size;
+	if (is_dir && sp_name_is_valid(name))
+		json_array_append_new(((struct name_list *)ctx)->names,
+				      json_string(name));
+	return 0;
+}
+
+/* The points of a vault without a catalog: every manifest, read.  A point
+ * whose manifest is missing (a draft being written, or one a writer left)
+ * or damaged is not listed (verify names damaged ones). */
+static int list_remote(struct sp_vault *v, const char *only, json_t **ret,
+		       struct sp_error *err)
+{
+	struct name_list vms = {json_array()}, ids = {NULL};
+	json_t *items = json_array(), *vm, *idj;
+	size_t i, k;
+	int r = 0;
+
+	if (!vms.names || !items) {
+		json_decref(vms.names);
+		json_decref(items);
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	}
+	if (only)
+		json_array_append_new(vms.names, json_string(only));
+	else
+		r = v->store->ops->list(v->store, "points/", collect_dir, &vms,
+					err);
+	json_array_foreach(vms.names, i, vm)
+	{
+		char prefix[100];
+		if (r < 0)
+			break;
+		snprintf(prefix, sizeof(prefix), "points/%s/",
+			 json_string_value(vm));
+		ids.names = json_array();
+		r = v->store->ops->list(v->store, prefix, collect_dir, &ids,
+					err);
+		json_array_foreach(ids.names, k, idj)
+		{
+			sp_autofree char *text = NULL;
+			size_t len = 0;
+			struct sp_error e2;
+			json_t *m = NULL;
+			char where[140];
+			if (r < 0)
+				break;
+			r = sp_vault_point_get(v, json_string_value(vm),
+					       json_string_value(idj),
+					       "manifest.json", SP_MANIFEST_MAX,
+					       &text, &len, &e2);
+			if (r == -ENOENT) {
+				r = 0; /* not published (yet) */
+				continue;
+			}
+			if (r == SP_E_VAULT_IO || r == SP_E_VAULT_REMOTE ||
+			    r == SP_E_VAULT_UNREACHABLE ||
+			    r == SP_E_VAULT_AUTH) {
+				sp_error_set(err, r, "%s", e2.msg);
+				break;
+			}
+			snprintf(where, sizeof(where), "%s@%s",
+				 json_string_value(vm), json_string_value(idj));
+			if (r == 0)
+				r = sp_manifest_parse_point(
+				    text, len, json_string_value(vm),
+				    json_string_value(idj), &m, &e2);
+			if (r < 0)
+				sp_log(SP_LOG_WARNING, "skipping point %s: %s",
+				       where, e2.msg);
+			r = 0;
+			if (m)
+				json_array_append_new(items, m);
+		}
+		json_decref(ids.names);
+	}
+	json_decref(vms.names);
+	if (SP_STORE_IS_ERRNO(r))
+		r = sp_error_set_errno(err, vault_code(-r), -r,
+				       "cannot list the points of '%s'", v->path);
+	if (r < 0) {
+		json_decref(items);
+		return r;
+	}
+	size_t n = json_array_size(items);
+	json_t **arr = calloc(n + 1, sizeof(*arr));
+	if (!arr) {
+		json_decref(items);
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	}
+	for (i = 0; i < n; i++)
+		arr[i] = json_incref(json_array_get(items, i));
+	json_decref(items);
+	qsort(arr, n, sizeof(*arr), cmp_points);
+	*ret = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(*ret, arr[i]);
+	free(arr);
+	return 0;
+}
+
+int sp_vault_scan_points(struct sp_vault *v, const char *only, json_t *set,
+			 json_t *unreadable, struct sp_error *err)
+{
+	struct name_list vms = {json_array()}, ids = {NULL};
+	json_t *vm, *idj;
+	size_t i, k;
+	int r = 0;
+
+	if (v->fd >= 0)
+		return sp_catalog_scan(v->fd, only, set, unreadable, err);
+	if (only)
+		json_array_append_new(vms.names, json_string(only));
+	else
+		r = v->store->ops->list(v->store, "points/", collect_dir, &vms,
+					err);
+	json_array_foreach(vms.names, i, vm)
+	{
+		char prefix[100];
+		if (r < 0)
+			break;
+		snprintf(prefix, sizeof(prefix), "points/%s/",
+			 json_string_value(vm));
+		ids.names = json_array();
+		r = v->store->ops->list(v->store, prefix, collect_dir, &ids,
+					err);
+		json_array_foreach(ids.names, k, idj)
+		{
+			char key[140], mkey[200];
+			snprintf(key, sizeof(key), "%s/%s",
+				 json_string_value(vm), json_string_value(idj));
+			/* A point is published by its manifest, put last:
+			 * without one it is a draft being written. */
+			snprintf(mkey, sizeof(mkey), "points/%s/manifest.json",
+				 key);
+			if (v->store->ops->stat(v->store, mkey, NULL, err) ==
+			    0)
+				json_object_set_new(set, key, json_true());
+		}
+		json_decref(ids.names);
+	}
+	json_decref(vms.names);
+	if (SP_STORE_IS_ERRNO(r)) {
+		json_object_set_new(unreadable, "points",
+				    json_string(strerror(-r)));
+		r = 0;
+	}
+	return r;
+}
+
 int sp_vault_list_points(struct sp_vault *v, const char *name, json_t **ret,
 			 struct sp_error *err)
 {
@@ -850,6 +1267,8 @@ int sp_vault_list_points(struct sp_vault *v, const char *name, json_t **ret,
 	if (name && !sp_name_is_valid(name))
 		return sp_error_set(err, SP_E_NAME_INVALID,
 				    "invalid VM name '%s'", name);
+	if (v->fd < 0)
+		return list_remote(v, name, ret, err);
 	r = sp_catalog_list(v->fd, name, ret, err);
 	if (r == SP_E_CATALOG) {
 		sp_log(SP_LOG_WARNING, "%s; listing from the manifests instead",
@@ -916,6 +1335,8 @@ int sp_vault_find_point(struct sp_vault *v, const char *spec, json_t **ret,
 
 int sp_vault_rebuild_catalog(struct sp_vault *v, struct sp_error *err)
 {
+	if (v->fd < 0)
+		return 0; /* no catalog: every listing reads the manifests */
 	return sp_catalog_rebuild(v->fd, err);
 }
 
@@ -934,28 +1355,21 @@ int sp_vault_state_put(struct sp_vault *v, const char *name, const char *file,
 		       json_t *doc, struct sp_error *err)
 {
 	sp_autofree char *text = NULL;
-	char rel[128];
-	int dirfd, r;
+	char key[200];
+	int r;
 
 	if (!sp_name_is_valid(name) || !sp_name_is_valid(file))
 		return sp_error_set(err, SP_E_NAME_INVALID,
 				    "invalid state name '%s/%s'", name, file);
-	snprintf(rel, sizeof(rel), "state/%s", name);
-	if ((r = sp_mkdir_at(v->fd, "state", SP_DIR_MODE)) < 0 ||
-	    (r = sp_mkdir_at(v->fd, rel, SP_DIR_MODE)) < 0)
-		return sp_error_set_errno(err, vault_code(-r), -r,
-					  "cannot create '%s' in vault '%s'",
-					  rel, v->path);
+	snprintf(key, sizeof(key), "state/%s/%s", name, file);
 	text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
 	if (!text)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	dirfd = openat(v->fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
-		return sp_error_set_errno(err, vault_code(errno), errno,
-					  "cannot open '%s' in vault '%s'", rel,
-					  v->path);
-	r = sp_file_publish(dirfd, file, text, strlen(text), err);
-	close(dirfd);
+	r = v->store->ops->put(v->store, key, text, strlen(text), 0, err);
+	if (SP_STORE_IS_ERRNO(r))
+		return sp_error_set_errno(err, vault_code(-r), -r,
+					  "cannot write '%s' in vault '%s'",
+					  key, v->path);
 	return r;
 }
 
@@ -963,22 +1377,25 @@ int sp_vault_state_get(struct sp_vault *v, const char *name, const char *file,
 		       json_t **doc, struct sp_error *err)
 {
 	sp_autofree char *text = NULL;
-	char rel[200];
-	size_t len;
+	char key[200];
+	size_t len = 0;
 	int r;
 
 	*doc = NULL;
 	if (!sp_name_is_valid(name) || !sp_name_is_valid(file))
 		return sp_error_set(err, SP_E_NAME_INVALID,
 				    "invalid state name '%s/%s'", name, file);
-	snprintf(rel, sizeof(rel), "state/%s/%s", name, file);
-	r = sp_file_read(v->fd, rel, 1u << 20, &text, &len);
+	snprintf(key, sizeof(key), "state/%s/%s", name, file);
+	r = v->store->ops->get(v->store, key, 1u << 20, (void **)&text, &len,
+			       err);
 	if (r == -ENOENT)
 		return 0;
-	if (r < 0)
+	if (SP_STORE_IS_ERRNO(r))
 		return sp_error_set_errno(err, vault_code(-r), -r,
-					  "cannot read '%s' in vault '%s'", rel,
+					  "cannot read '%s' in vault '%s'", key,
 					  v->path);
+	if (r < 0)
+		return r;
 	*doc = json_loadb(text, len, 0, NULL);
 	return 0;
 }

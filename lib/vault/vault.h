@@ -35,6 +35,8 @@
 
 #include "util/error.h"
 #include "vault/chunk_store.h"
+#include "vault/disk_index.h"
+#include "vault/store.h"
 
 #define SP_VAULT_FORMAT_VERSION 1
 #define SP_VAULT_CONFIG "stillpoint-vault.json"
@@ -44,11 +46,12 @@
 #define SP_POINT_ID_MAX 40
 
 struct sp_vault {
-	int fd;
-	char *path;
+	int fd;     /* the vault directory of a local vault; -1 otherwise */
+	char *path; /* where it is: a directory, or s3://bucket/prefix */
 	uint32_t chunk_size;
 	int zstd_level;
 	char vault_id[33];
+	struct sp_store *store; /* every object of the vault (store.h) */
 	struct sp_chunk_store *chunks;
 	int lock_fd;
 };
@@ -57,15 +60,27 @@ struct sp_point_draft {
 	struct sp_vault *vault;
 	char name[65];
 	char id[SP_POINT_ID_MAX];
-	char tmp[64]; /* draft directory name under tmp/ */
-	int dirfd;
-	int lock_fd;
+	struct sp_store_draft *sd;
 };
 
 /* Create a vault in @path (created if missing; must be empty otherwise).
  * Errors: SP_E_VAULT_EXISTS, SP_E_NOT_A_VAULT (non-empty directory),
  * SP_E_USAGE (bad chunk size), SP_E_VAULT_IO/FULL/PERMISSION. */
 int sp_vault_init(const char *path, uint32_t chunk_size, struct sp_error *err);
+
+/* Where a remote vault's server is, when the environment does not say
+ * (NULL members: from the environment; see sp_s3_config_from_url()). */
+struct sp_vault_remote_opts {
+	const char *endpoint;
+	const char *ca_file;
+};
+/* sp_vault_init() of a vault at @path: a directory, or "s3://BUCKET[/P]"
+ * (an empty bucket or prefix; the settings object is put create-only). */
+int sp_vault_init_with(const char *path, uint32_t chunk_size,
+		       const struct sp_vault_remote_opts *o,
+		       struct sp_error *err);
+int sp_vault_open_with(const char *path, const struct sp_vault_remote_opts *o,
+		       struct sp_vault **ret, struct sp_error *err);
 
 /* Open and take the shared lock.  Errors: SP_E_VAULT_NOT_FOUND,
  * SP_E_NOT_A_VAULT, SP_E_VAULT_VERSION, SP_E_VAULT_PERMISSION. */
@@ -105,9 +120,60 @@ int sp_point_draft_publish(struct sp_point_draft *d, json_t *manifest,
 /* Remove the draft and free it. */
 void sp_point_draft_discard(struct sp_point_draft *d);
 
-/* Open a published point's directory (O_DIRECTORY fd). */
+/* A published point, as job code names it. */
+struct sp_point_ref {
+	struct sp_vault *vault;
+	const char *name;
+	const char *id;
+};
+
+/* Load and validate the manifest of point @name@@id (as
+ * sp_manifest_load_point()).  Errors: SP_E_POINT_NOT_FOUND (no such
+ * point), SP_E_MANIFEST_CORRUPT, vault I/O codes. */
+int sp_vault_point_manifest(struct sp_vault *v, const char *name,
+			    const char *id, json_t **ret, struct sp_error *err);
+
+/* Store @file (config, a state file) in the draft.  Errors: vault I/O
+ * codes. */
+int sp_point_draft_put(struct sp_point_draft *d, const char *file,
+		       const void *data, size_t len, struct sp_error *err);
+/* Start the disk index @file of a disk of @disk_size bytes.  A local
+ * draft's index is written in place as the job goes (gc reads it to keep
+ * the chunks a running backup relies on); another store's index is kept
+ * in a scratch file until sp_point_draft_index_end(). */
+int sp_point_draft_index_begin(struct sp_point_draft *d, const char *file,
+			       uint64_t disk_size, struct sp_index_writer **ret,
+			       struct sp_error *err);
+/* Finish @w (freed here), store it in the draft, and read it back checked
+ * against its checksum *@sha into *@sealed (which the caller frees). */
+int sp_point_draft_index_end(struct sp_point_draft *d,
+			     struct sp_index_writer *w, uint8_t sha[32],
+			     struct sp_disk_index **sealed,
+			     struct sp_error *err);
+
+/* A file of a published point, whole (at most @max bytes), in a
+ * NUL-terminated malloc'd buffer.  -ENOENT when the point has no such
+ * file (@err untouched); otherwise SP_E_POINT_NOT_FOUND,
+ * SP_E_POINT_FILE_CORRUPT (not a regular file, too large), vault I/O
+ * codes. */
+int sp_vault_point_get(struct sp_vault *v, const char *name, const char *id,
+		       const char *file, size_t max, char **data, size_t *len,
+		       struct sp_error *err);
+/* Open the disk index @file of a published point, checked against its
+ * checksum @sha (may be NULL).  Errors: SP_E_INDEX_CORRUPT, vault I/O. */
+int sp_vault_point_index_open(struct sp_vault *v, const char *name,
+			      const char *id, const char *file,
+			      const uint8_t *sha, struct sp_disk_index **ret,
+			      struct sp_error *err);
+/* The names of the files of a published point, as a JSON array. */
+int sp_vault_point_files(struct sp_vault *v, const char *name, const char *id,
+			 json_t **ret, struct sp_error *err);
+/* Open a published point's directory (O_DIRECTORY fd) of a local vault;
+ * SP_E_VAULT_UNSUPPORTED on another store. */
 int sp_vault_point_dir(struct sp_vault *v, const char *name, const char *id,
 		       int *dirfd, struct sp_error *err);
+/* Is the vault in this host's file system? */
+bool sp_vault_is_local(const struct sp_vault *v);
 
 /*
  * All points (of @name, or of every VM when NULL) as a JSON array of
@@ -130,6 +196,12 @@ int sp_vault_find_point(struct sp_vault *v, const char *spec, json_t **ret,
 int sp_vault_unreadable_points(struct sp_vault *v, const char *name,
 			       json_t **ret, struct sp_error *err);
 
+/* Every point's "NAME/ID" (of VM @only, or all) as a key of @set, read
+ * from the store, not the catalog; what cannot be listed goes into
+ * @unreadable (key: its path, value: why). */
+int sp_vault_scan_points(struct sp_vault *v, const char *only, json_t *set,
+			 json_t *unreadable, struct sp_error *err);
+
 /* Drop and rebuild the catalog from points/. */
 int sp_vault_rebuild_catalog(struct sp_vault *v, struct sp_error *err);
 
@@ -146,6 +218,11 @@ int sp_vault_state_get(struct sp_vault *v, const char *name, const char *file,
  * SP_E_MANIFEST_CORRUPT, vault I/O codes. */
 int sp_manifest_load_point(int point_dirfd, const char *name, const char *id,
 			   json_t **ret, struct sp_error *err);
+/* The same from a manifest's text @text of @len bytes (read from any
+ * store). */
+int sp_manifest_parse_point(const char *text, size_t len, const char *name,
+			    const char *id, json_t **ret, struct sp_error *err);
+#define SP_MANIFEST_MAX (16u << 20)
 /* Validate a parsed manifest's schema (used by load and by the fuzzer):
  * every field a reader relies on, disk names valid and distinct. */
 int sp_manifest_check(json_t *m, const char *where, struct sp_error *err);

@@ -43,12 +43,19 @@ check "errors --json lists the catalogue" \
 	jqe 'length > 30 and (map(.code) | index("VaultFull")) != null' "$T/errs"
 "$SP" errors SP1104 | grep -q VaultFull
 check "errors looks a code up by number" test $? = 0
-# A URL is no directory: refused before anything is made ("s3:" would
-# otherwise appear here as a local directory).
-expect_fail UsageError "init refuses an s3:// vault" sp --vault s3://bucket/prefix init
-check "  ... naming the scheme" grep -q "'s3://' location" "$T/.err"
-check "  ... and makes no directory 's3:'" test ! -e s3:
+# A URL of a kind the tool does not know is no directory: refused before
+# anything is made ("gs:" would otherwise appear here as a directory).
+expect_fail UsageError "init refuses a gs:// vault" sp --vault gs://bucket/prefix init
+check "  ... naming the scheme" grep -q "'gs://' location" "$T/.err"
+check "  ... and makes no directory 'gs:'" test ! -e gs:
 expect_fail UsageError "every command refuses one" sp --vault foo+bar://x points
+# s3:// is a vault in object storage (t1510): without credentials it says
+# which variables to set, and makes nothing here either.
+env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
+	"$SP" --vault s3://bucket/prefix init >"$T/.out" 2>"$T/.err"
+check "s3:// without credentials: VaultAuthFailed" grep -q VaultAuthFailed "$T/.err"
+check "  ... naming AWS_ACCESS_KEY_ID" grep -q AWS_ACCESS_KEY_ID "$T/.err"
+check "  ... and makes no directory 's3:'" test ! -e s3:
 expect_ok "a directory of that shape is reached through ./" sp --vault ./s3://b init
 check "  ... and is a vault" test -f s3:/b/stillpoint-vault.json
 done_testing

@@ -38,7 +38,7 @@ struct opts {
 	double seconds;
 	unsigned weight[RT_KIND_COUNT];
 	int jobs;
-	const char *work, *scratch;
+	const char *work, *scratch, *vault_base;
 	bool keep, keep_failed, list;
 	int nsingle;
 	enum rt_kind single_kind[MAX_SINGLE];
@@ -76,6 +76,8 @@ static const char usage[] =
     "  --scratch DIR      where their vaults, reference copies and\n"
     "                     restores go (default: with the sources; a\n"
     "                     tmpfs spares the fsyncs)\n"
+    "  --vault-base URL   put each case's vault under URL (an\n"
+    "                     s3://BUCKET/PREFIX), not in its scratch\n"
     "  --keep             keep every case's files\n"
     "  --keep-failed      keep the files of failing cases\n"
     "  --list             print the cases' plans, run nothing\n"
@@ -144,6 +146,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"jobs", required_argument, NULL, 'j'},
 	    {"work", required_argument, NULL, 'w'},
 	    {"scratch", required_argument, NULL, 'V'},
+	    {"vault-base", required_argument, NULL, 'B'},
 	    {"keep", no_argument, NULL, 'k'},
 	    {"keep-failed", no_argument, NULL, 'K'},
 	    {"list", no_argument, NULL, 'l'},
@@ -203,6 +206,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'V':
 			o->scratch = optarg;
+			break;
+		case 'B':
+			o->vault_base = optarg;
 			break;
 		case 'k':
 			o->keep = true;
@@ -287,6 +293,7 @@ static int setup_env(const struct opts *o, const char *work, struct rt_env *env)
 	if (!log)
 		return -1;
 	env->timeout_s = 300;
+	env->vault_base = o->vault_base;
 	env->keep_all = o->keep;
 	if (!runs(env->sp, "--version", log)) {
 		fprintf(stderr, "sp-roundtrip: cannot run %s\n", env->sp);

@@ -190,6 +190,9 @@ struct rt_env {
 	bool loop_ok;	     /* root with loop devices */
 	bool keep_all;	     /* keep restored files too (--keep) */
 	unsigned timeout_s;  /* per command */
+	const char *vault_base; /* NULL: a vault in each case's scratch
+				   directory; else "s3://B/P": the case's
+				   vault is B/P/<case> */
 };
 
 /* A disk while its case runs. */

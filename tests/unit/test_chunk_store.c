@@ -11,6 +11,8 @@
 
 #define CS (1u << 20)
 
+static struct sp_store *store;
+static struct sp_store *store;
 static int vault_fd;
 
 static void fill_random(unsigned char *b, size_t n, unsigned seed)
@@ -31,7 +33,7 @@ static void test_roundtrip_and_dedup(void)
 	bool added;
 	size_t stored, len;
 
-	CHECK_OK(sp_chunk_store_open(vault_fd, 1, &s, &err), &err);
+	CHECK_OK(sp_chunk_store_open(store, 1, &s, &err), &err);
 	memset(data, 'x', CS);
 	memcpy(data, "header", 6);
 	sp_chunk_id_compute(data, CS, &id);
@@ -78,7 +80,7 @@ static void test_damage(void)
 	size_t stored, len;
 	int fd;
 
-	CHECK_OK(sp_chunk_store_open(vault_fd, 3, &s, &err), &err);
+	CHECK_OK(sp_chunk_store_open(store, 3, &s, &err), &err);
 	fill_random(data, CS / 2, 9);
 	memset(data + CS / 2, 0, CS / 2);
 	sp_chunk_id_compute(data, CS, &id);
@@ -121,8 +123,10 @@ int main(void)
 	mkdir(path, 0755);
 	vault_fd = open(path, O_RDONLY | O_DIRECTORY);
 	CHECK_OK(sp_chunk_store_create(vault_fd, &err), &err);
+	CHECK_OK(sp_store_local_open(vault_fd, path, &store, &err), &err);
 	SP_RUN(test_roundtrip_and_dedup);
 	SP_RUN(test_damage);
+	sp_store_close(store);
 	close(vault_fd);
 	SP_TEST_EXIT();
 }

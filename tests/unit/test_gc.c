@@ -77,8 +77,8 @@ static struct sp_point_draft *draft(const char *name,
 	struct sp_error err;
 
 	CHECK_OK(sp_point_draft_begin(v, name, &d, &err), &err);
-	CHECK_OK(sp_index_writer_create(d->dirfd, "disk-0.idx",
-					(uint64_t)n * CS, CS, w, &err),
+	CHECK_OK(sp_point_draft_index_begin(d, "disk-0.idx", (uint64_t)n * CS,
+					    w, &err),
 		 &err);
 	for (size_t i = 0; i < n; i++)
 		CHECK_OK(sp_index_writer_set(*w, i, &ids[i], &err), &err);
@@ -93,8 +93,10 @@ static void publish(struct sp_point_draft *d, struct sp_index_writer *w,
 	char hex[65], when[32];
 	json_t *m;
 
-	CHECK_OK(sp_index_writer_finish(w, sha, &err), &err);
-	sp_index_writer_free(w);
+	struct sp_disk_index *sealed = NULL;
+
+	CHECK_OK(sp_point_draft_index_end(d, w, sha, &sealed, &err), &err);
+	sp_disk_index_free(sealed);
 	sp_hex_encode(sha, 32, hex);
 	sp_time_rfc3339(time(NULL), when, sizeof(when));
 	snprintf(id_out, SP_POINT_ID_MAX, "%s", d->id);
@@ -242,7 +244,8 @@ static void test_drafts(void)
 	CHECK_INT(where(&g), 2);
 	json_decref(rep);
 	CHECK_OK(sp_index_writer_set(w, 0, &g, &err), &err);
-	flock(d->lock_fd, LOCK_UN); /* as if its process died */
+	/* as if its process died */
+	flock(sp_store_local_draft_lockfd(v->store, d->sd), LOCK_UN);
 	rep = gc(false, 0);
 	CHECK_INT(json_array_size(json_object_get(rep, "waiting_for")), 0);
 	CHECK(json_is_true(json_object_get(rep, "swept")));

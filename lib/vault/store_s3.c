@@ -1,0 +1,564 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The S3 store: a vault in a bucket (and prefix) of an S3 object store
+ * (store.h), over the S3 client (storage/s3_client.h).  A key is an object
+ * key under the prefix.  How each invariant of store.h is kept here:
+ *
+ *  1. Whole or absent: an S3 PUT is atomic; its body's SHA-256 is signed,
+ *     so the server refuses a damaged upload.
+ *  2. Create-only: PUT with "If-None-Match: *".  A server without
+ *     conditional writes answers VaultFeatureUnsupported; for chunks (whose
+ *     content is fixed by their name, so a second write changes nothing)
+ *     the store then falls back to HEAD + PUT, and says so once.
+ *  3. A PUT is durable when the server answers it: sync() has nothing to
+ *     do.
+ *  4. A draft's objects are put under points/<name>/<id>/ and its
+ *     manifest.json last, create-only: readers take a point to exist when
+ *     its manifest does.  While the draft is written, a lease object
+ *     leases/<name>@<id> says who writes it and since when (gc keeps what
+ *     a lease's draft may rely on; drafts_clean() removes a draft whose
+ *     lease is older than SP_S3_LEASE_MAX and whose manifest never came).
+ *
+ * Chunk presence: a backup asks for each chunk it would reuse or store
+ * whether the vault has it.  Asking the server each time would cost one
+ * request per chunk; instead the store keeps the chunk keys it has seen
+ * exist (put or found) in memory for the life of the store, and asks the
+ * server only about the others.
+ */
+#include "vault/store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "storage/s3_client.h"
+#include "util/cleanup.h"
+#include "util/log.h"
+#include "util/text.h"
+
+/* A lease older than this belongs to a writer that is gone. */
+#define SP_S3_LEASE_MAX (24 * 3600)
+
+struct key_set {
+	char **slots;
+	size_t cap, n;
+};
+
+struct store_s3 {
+	struct sp_store base;
+	struct sp_s3 *s3;
+	bool no_conditional; /* the server refused If-None-Match */
+	pthread_mutex_t lock;
+	struct key_set present; /* chunk keys known to exist */
+};
+
+struct sp_store_draft {
+	struct store_s3 *st;
+	char name[65];
+	char id[64];
+	char lease[160];
+	json_t *written; /* file names put so far */
+};
+
+static struct store_s3 *s3_of(struct sp_store *st)
+{
+	return (struct store_s3 *)st;
+}
+
+static bool is_chunk_key(const char *key)
+{
+	return strncmp(key, "chunks/", 7) == 0;
+}
+
+/* ---- the set of chunk keys known present ------------------------------- */
+
+static uint64_t key_hash(const char *k)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *k; k++)
+		h = (h ^ (unsigned char)*k) * 1099511628211ull;
+	return h;
+}
+
+static bool set_has(struct key_set *s, const char *k)
+{
+	if (!s->cap)
+		return false;
+	for (size_t i = key_hash(k) & (s->cap - 1);; i = (i + 1) & (s->cap - 1))
+		if (!s->slots[i])
+			return false;
+		else if (!strcmp(s->slots[i], k))
+			return true;
+}
+
+static void set_add(struct key_set *s, const char *k)
+{
+	if (set_has(s, k))
+		return;
+	if ((s->n + 1) * 2 > s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 1024;
+		char **ns = calloc(ncap, sizeof(*ns));
+		if (!ns)
+			return; /* a cache: forgetting is safe */
+		for (size_t i = 0; i < s->cap; i++) {
+			if (!s->slots[i])
+				continue;
+			size_t j = key_hash(s->slots[i]) & (ncap - 1);
+			while (ns[j])
+				j = (j + 1) & (ncap - 1);
+			ns[j] = s->slots[i];
+		}
+		free(s->slots);
+		s->slots = ns;
+		s->cap = ncap;
+	}
+	char *dup = strdup(k);
+	if (!dup)
+		return;
+	size_t i = key_hash(k) & (s->cap - 1);
+	while (s->slots[i])
+		i = (i + 1) & (s->cap - 1);
+	s->slots[i] = dup;
+	s->n++;
+}
+
+static void set_release(struct key_set *s)
+{
+	for (size_t i = 0; i < s->cap; i++)
+		free(s->slots[i]);
+	free(s->slots);
+	memset(s, 0, sizeof(*s));
+}
+
+static bool known_present(struct store_s3 *s, const char *key)
+{
+	pthread_mutex_lock(&s->lock);
+	bool r = set_has(&s->present, key);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+static void note_present(struct store_s3 *s, const char *key)
+{
+	pthread_mutex_lock(&s->lock);
+	set_add(&s->present, key);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- the store operations ------------------------------------------- */
+
+static int s3_put(struct sp_store *st, const char *key, const void *data,
+		  size_t len, unsigned flags, struct sp_error *err)
+{
+	struct store_s3 *s = s3_of(st);
+	struct sp_s3_put_opts o = {0};
+	bool chunk = is_chunk_key(key);
+	int r;
+
+	if (chunk)
+		flags |= SP_STORE_CREATE;
+	if ((flags & SP_STORE_CREATE) && !s->no_conditional)
+		o.flags = SP_S3_IF_NONE_MATCH;
+	if ((flags & SP_STORE_CREATE) && s->no_conditional) {
+		if (!chunk)
+			return sp_error_set(
+			    err, SP_E_VAULT_UNSUPPORTED,
+			    "the object store of '%s' cannot create '%s' "
+			    "only if it is absent (no conditional writes): "
+			    "use a server that has them (Ceph RGW, AWS S3, "
+			    "MinIO)",
+			    st->location, key);
+		uint64_t size;
+		r = sp_s3_head(s->s3, key, &size, NULL, err);
+		if (r == 0) {
+			note_present(s, key);
+			return -EEXIST;
+		}
+		if (r != -ENOENT)
+			return r;
+	}
+	r = sp_s3_put(s->s3, key, data, len, &o, err);
+	if (r == SP_E_VAULT_UNSUPPORTED && chunk && !s->no_conditional) {
+		sp_log(SP_LOG_WARNING,
+		       "the object store of '%s' has no conditional writes: "
+		       "chunks are checked before they are written",
+		       st->location);
+		s->no_conditional = true;
+		sp_error_clear(err);
+		return s3_put(st, key, data, len, flags, err);
+	}
+	if (chunk && (r == 0 || r == -EEXIST))
+		note_present(s, key);
+	return r;
+}
+
+static int s3_get(struct sp_store *st, const char *key, size_t max,
+		  void **data, size_t *len, struct sp_error *err)
+{
+	int r = sp_s3_get(s3_of(st)->s3, key, max, data, len, err);
+
+	if (r == SP_E_VAULT_REMOTE && strstr(err->msg, "larger than"))
+		return -EFBIG;
+	return r;
+}
+
+static int s3_read(struct sp_store *st, const char *key, uint64_t off,
+		   void *buf, size_t cap, size_t *got, uint64_t *size,
+		   struct sp_error *err)
+{
+	struct store_s3 *s = s3_of(st);
+	int r = sp_s3_get_range(s->s3, key, off, cap, buf, got, err);
+
+	if (r < 0)
+		return r;
+	if (size) {
+		if (*got < cap)
+			*size = off + *got;
+		else
+			r = sp_s3_head(s->s3, key, size, NULL, err);
+	}
+	return r;
+}
+
+static int s3_stat(struct sp_store *st, const char *key, uint64_t *size,
+		   struct sp_error *err)
+{
+	struct store_s3 *s = s3_of(st);
+	bool chunk = is_chunk_key(key);
+	int r;
+
+	uint64_t n = 0;
+
+	if (chunk && !size && known_present(s, key))
+		return 0;
+	r = sp_s3_head(s->s3, key, &n, NULL, err);
+	if (r == 0 && chunk)
+		note_present(s, key);
+	if (r == 0 && size)
+		*size = n;
+	return r;
+}
+
+struct list_ctx {
+	size_t skip; /* length of the listed prefix */
+	sp_store_list_cb cb;
+	void *ctx;
+};
+
+static int list_one(void *ctx, const char *key, bool is_prefix, uint64_t size,
+		    int64_t mtime)
+{
+	struct list_ctx *l = ctx;
+	char name[512];
+	size_t n;
+
+	(void)mtime;
+	if (strlen(key) <= l->skip)
+		return 0;
+	snprintf(name, sizeof(name), "%s", key + l->skip);
+	n = strlen(name);
+	if (is_prefix && n > 0 && name[n - 1] == '/')
+		name[n - 1] = '\0';
+	if (!name[0])
+		return 0;
+	return l->cb(l->ctx, name, is_prefix, size);
+}
+
+static int s3_list(struct sp_store *st, const char *prefix,
+		   sp_store_list_cb cb, void *ctx, struct sp_error *err)
+{
+	struct list_ctx l = {strlen(prefix), cb, ctx};
+
+	return sp_s3_list(s3_of(st)->s3, prefix, "/", list_one, &l, err);
+}
+
+static int s3_remove(struct sp_store *st, const char *key,
+		     struct sp_error *err)
+{
+	return sp_s3_delete(s3_of(st)->s3, key, err);
+}
+
+static int s3_sync(struct sp_store *st, struct sp_error *err)
+{
+	(void)st;
+	(void)err;
+	return 0; /* invariant 3: an answered PUT is durable */
+}
+
+/* ---- drafts ------------------------------------------------------------ */
+
+static int s3_draft_begin(struct sp_store *st, const char *name,
+			  const char *id, struct sp_store_draft **ret,
+			  struct sp_error *err)
+{
+	struct store_s3 *s = s3_of(st);
+	struct sp_store_draft *d = calloc(1, sizeof(*d));
+	char host[128] = "", started[32];
+	sp_autofree char *text = NULL;
+	json_t *lease;
+	int r;
+
+	if (!d)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	d->st = s;
+	d->written = json_array();
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	snprintf(d->id, sizeof(d->id), "%s", id);
+	snprintf(d->lease, sizeof(d->lease), "leases/%s@%s", name, id);
+	gethostname(host, sizeof(host) - 1);
+	sp_time_rfc3339(time(NULL), started, sizeof(started));
+	lease = json_pack("{s:s, s:s, s:s, s:I, s:s}", "point", d->lease + 7,
+			  "host", host, "started", started, "pid",
+			  (json_int_t)getpid(), "kind", "backup");
+	text = lease ? json_dumps(lease, JSON_COMPACT) : NULL;
+	json_decref(lease);
+	if (!text || !d->written) {
+		json_decref(d->written);
+		free(d);
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	}
+	r = s3_put(st, d->lease, text, strlen(text), SP_STORE_CREATE, err);
+	if (r == -EEXIST)
+		r = sp_error_set(err, SP_E_POINT_EXISTS,
+				 "point '%s@%s' is being written already", name,
+				 id);
+	if (r < 0) {
+		json_decref(d->written);
+		free(d);
+		return r;
+	}
+	*ret = d;
+	return 0;
+}
+
+static void draft_key(const struct sp_store_draft *d, const char *file,
+		      char *out, size_t cap)
+{
+	snprintf(out, cap, "points/%s/%s/%s", d->name, d->id, file);
+}
+
+static int s3_draft_put(struct sp_store_draft *d, const char *file,
+			const void *data, size_t len, struct sp_error *err)
+{
+	char key[300];
+	int r;
+
+	draft_key(d, file, key, sizeof(key));
+	r = s3_put(&d->st->base, key, data, len, 0, err);
+	if (r == 0)
+		json_array_append_new(d->written, json_string(file));
+	return r;
+}
+
+static void draft_free(struct sp_store_draft *d)
+{
+	json_decref(d->written);
+	free(d);
+}
+
+static int s3_draft_publish(struct sp_store_draft *d, const void *manifest,
+			    size_t len, struct sp_error *err)
+{
+	struct sp_error e2;
+	char key[300];
+	int r;
+
+	draft_key(d, "manifest.json", key, sizeof(key));
+	r = s3_put(&d->st->base, key, manifest, len, SP_STORE_CREATE, err);
+	if (r == -EEXIST)
+		r = sp_error_set(err, SP_E_POINT_EXISTS,
+				 "point '%s@%s' exists already", d->name,
+				 d->id);
+	if (r < 0)
+		return r;
+	if (sp_s3_delete(d->st->s3, d->lease, &e2) < 0)
+		sp_log(SP_LOG_WARNING,
+		       "cannot remove lease '%s' (%s): the point is published; "
+		       "the lease expires by itself",
+		       d->lease, e2.msg);
+	draft_free(d);
+	return 0;
+}
+
+static void s3_draft_discard(struct sp_store_draft *d)
+{
+	struct sp_error e;
+	json_t *f;
+	size_t i;
+
+	if (!d)
+		return;
+	json_array_foreach(d->written, i, f)
+	{
+		char key[300];
+		draft_key(d, json_string_value(f), key, sizeof(key));
+		if (sp_s3_delete(d->st->s3, key, &e) < 0)
+			sp_log(SP_LOG_WARNING,
+			       "cannot remove '%s' of a discarded draft: %s",
+			       key, e.msg);
+	}
+	if (sp_s3_delete(d->st->s3, d->lease, &e) < 0)
+		sp_log(SP_LOG_WARNING, "cannot remove lease '%s': %s",
+		       d->lease, e.msg);
+	draft_free(d);
+}
+
+struct stale {
+	json_t *leases;
+	int64_t now;
+};
+
+static int note_stale(void *ctx, const char *key, bool is_prefix,
+		      uint64_t size, int64_t mtime)
+{
+	struct stale *st = ctx;
+
+	(void)size;
+	if (!is_prefix && mtime > 0 && st->now - mtime > SP_S3_LEASE_MAX)
+		json_array_append_new(st->leases, json_string(key));
+	return 0;
+}
+
+static int collect_keys(void *ctx, const char *key, bool is_prefix,
+			uint64_t size, int64_t mtime)
+{
+	(void)size;
+	(void)mtime;
+	if (!is_prefix)
+		json_array_append_new(ctx, json_string(key));
+	return 0;
+}
+
+static void s3_drafts_clean(struct sp_store *st)
+{
+	struct store_s3 *s = s3_of(st);
+	struct stale stale = {json_array(), (int64_t)time(NULL)};
+	struct sp_error e;
+	json_t *l;
+	size_t i;
+
+	if (!stale.leases ||
+	    sp_s3_list(s->s3, "leases/", NULL, note_stale, &stale, &e) < 0) {
+		json_decref(stale.leases);
+		return;
+	}
+	json_array_foreach(stale.leases, i, l)
+	{
+		const char *point = json_string_value(l) + 7;
+		const char *at = strchr(point, '@');
+		char prefix[200], mkey[260];
+		uint64_t size;
+		json_t *keys = json_array();
+		json_t *k;
+		size_t j;
+
+		if (!at || !keys) {
+			json_decref(keys);
+			continue;
+		}
+		snprintf(prefix, sizeof(prefix), "points/%.*s/%s/",
+			 (int)(at - point), point, at + 1);
+		snprintf(mkey, sizeof(mkey), "%smanifest.json", prefix);
+		if (sp_s3_head(s->s3, mkey, &size, NULL, &e) == -ENOENT &&
+		    sp_s3_list(s->s3, prefix, NULL, collect_keys, keys, &e) ==
+			0) {
+			sp_log(SP_LOG_INFO, "removing abandoned draft %s",
+			       point);
+			json_array_foreach(keys, j, k)
+			    sp_s3_delete(s->s3, json_string_value(k), &e);
+		}
+		json_decref(keys);
+		sp_s3_delete(s->s3, json_string_value(l), &e);
+	}
+	json_decref(stale.leases);
+}
+
+static void s3_counters(struct sp_store *st, struct sp_store_counters *out)
+{
+	struct sp_s3_stats s;
+
+	sp_s3_stats_get(s3_of(st)->s3, &s);
+	*out = (struct sp_store_counters){
+	    .requests = s.requests,
+	    .puts = s.puts,
+	    .gets = s.gets,
+	    .heads = s.heads,
+	    .lists = s.lists,
+	    .deletes = s.deletes,
+	    .retries = s.retries,
+	    .bytes_up = s.bytes_up,
+	    .bytes_down = s.bytes_down,
+	};
+}
+
+static void s3_close(struct sp_store *st)
+{
+	struct store_s3 *s = s3_of(st);
+
+	sp_s3_close(s->s3);
+	set_release(&s->present);
+	pthread_mutex_destroy(&s->lock);
+	free(s->base.location);
+	free(s);
+}
+
+static const struct sp_store_ops sp_store_s3_ops = {
+    .kind = "s3",
+    .close = s3_close,
+    .put = s3_put,
+    .get = s3_get,
+    .read = s3_read,
+    .stat = s3_stat,
+    .list = s3_list,
+    .remove = s3_remove,
+    .sync = s3_sync,
+    .draft_begin = s3_draft_begin,
+    .draft_put = s3_draft_put,
+    .draft_publish = s3_draft_publish,
+    .draft_discard = s3_draft_discard,
+    .drafts_clean = s3_drafts_clean,
+    .counters = s3_counters,
+};
+
+bool sp_store_is_s3(const char *location)
+{
+	return location && strncmp(location, "s3://", 5) == 0;
+}
+
+int sp_store_s3_open(const char *location, const struct sp_store_s3_opts *o,
+		     struct sp_store **ret, struct sp_error *err)
+{
+	struct sp_s3_config cfg = {0};
+	struct store_s3 *s;
+	int r;
+
+	r = sp_s3_config_from_url(location, o ? o->endpoint : NULL,
+				  o ? o->ca_file : NULL, &cfg, err);
+	if (r < 0)
+		return r;
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->base.location = strdup(location))) {
+		free(s);
+		sp_s3_config_release(&cfg);
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	}
+	s->base.ops = &sp_store_s3_ops;
+	pthread_mutex_init(&s->lock, NULL);
+	r = sp_s3_open(&cfg, &s->s3, err);
+	sp_s3_config_release(&cfg);
+	if (r < 0) {
+		pthread_mutex_destroy(&s->lock);
+		free(s->base.location);
+		free(s);
+		return r;
+	}
+	*ret = &s->base;
+	return 0;
+}
