@@ -38,6 +38,8 @@ enum sp_errcode {
 	SP_E_CATALOG = -1107,
 	SP_E_VAULT_LOCKED = -1108,
 	SP_E_VAULT_FILE_TYPE = -1109,
+	SP_E_VAULT_KEY_WRONG = -1115,
+	SP_E_VAULT_KEY_NEEDED = -1116,
 
 	/* recovery points and their data */
 	SP_E_POINT_NOT_FOUND = -1200,
