@@ -8,6 +8,7 @@
  */
 #include "seal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -100,6 +101,11 @@ int sp_seal(struct sp_sealer *s, const uint8_t key[SP_SEAL_KEY_LEN],
 	uint8_t *body = nonce + SP_SEAL_NONCE_LEN;
 	int n;
 
+	/* In place, or apart: GCM handles in == out, never a shifted
+	 * overlap, and the nonce must not land on the plaintext. */
+	assert((const uint8_t *)plain == body || len == 0 ||
+	       (const uint8_t *)plain + len <= o ||
+	       (const uint8_t *)plain >= body + len + SP_SEAL_TAG_LEN);
 	if (outcap < SP_SEAL_OVERHEAD || len > outcap - SP_SEAL_OVERHEAD)
 		return -ENOBUFS;
 	o[0] = SP_SEAL_VERSION;

@@ -36,7 +36,8 @@
 #define SP_SEAL_KEY_LEN 32
 #define SP_SEAL_NONCE_LEN 12
 #define SP_SEAL_TAG_LEN 16
-#define SP_SEAL_OVERHEAD (1 + SP_SEAL_NONCE_LEN + SP_SEAL_TAG_LEN)
+#define SP_SEAL_HEADER_LEN (1 + SP_SEAL_NONCE_LEN)
+#define SP_SEAL_OVERHEAD (SP_SEAL_HEADER_LEN + SP_SEAL_TAG_LEN)
 
 struct sp_sealer;
 
@@ -46,10 +47,12 @@ void sp_sealer_free(struct sp_sealer *s);
 
 /*
  * Seal @len bytes of @plain under @key with @aad (@aadlen bytes; NULL when
- * 0) into @out, which has room for @outcap bytes and must not overlap
- * @plain.  Sets *@outlen to len + SP_SEAL_OVERHEAD.  Returns 0, -ENOBUFS
- * when @outcap is too small, or -EIO when libcrypto fails (no randomness):
- * then @out holds nothing usable.
+ * 0) into @out, which has room for @outcap bytes.  @plain either does not
+ * overlap @out or is exactly out + SP_SEAL_HEADER_LEN: a caller that
+ * compresses straight into that place seals in place, without a second
+ * pass through memory.  Sets *@outlen to len + SP_SEAL_OVERHEAD.  Returns 0,
+ * -ENOBUFS when @outcap is too small, or -EIO when libcrypto fails (no
+ * randomness): then @out holds nothing usable.
  */
 int sp_seal(struct sp_sealer *s, const uint8_t key[SP_SEAL_KEY_LEN],
 	    const void *aad, size_t aadlen, const void *plain, size_t len,
@@ -58,7 +61,8 @@ int sp_seal(struct sp_sealer *s, const uint8_t key[SP_SEAL_KEY_LEN],
 /*
  * Open the sealed object @in (@inlen bytes) with @key and the same @aad it
  * was sealed with, writing the plaintext to @out (room for @outcap bytes;
- * must not overlap @in).  Sets *@outlen.  Returns 0, or:
+ * not overlapping @in, or exactly in + SP_SEAL_HEADER_LEN to open in
+ * place).  Sets *@outlen.  Returns 0, or:
  *   -EBADMSG  the object is not authentic: too short, unknown version, or
  *             the tag does not match (a flipped bit anywhere, another key,
  *             another AAD).  Nothing of @out may be used.  The caller maps

@@ -197,6 +197,29 @@ static void test_nonces_differ(void)
 	sp_sealer_free(s);
 }
 
+/* In place: plaintext at out + SP_SEAL_HEADER_LEN, both ways. */
+static void test_in_place(void)
+{
+	struct sp_sealer *s = sp_sealer_new();
+	size_t n = (1 << 20) + 3, sl, bl;
+	uint8_t *buf = malloc(n + SP_SEAL_OVERHEAD), *plain = malloc(n);
+
+	fill(plain, n, 9);
+	memcpy(buf + SP_SEAL_HEADER_LEN, plain, n);
+	CHECK_INT(sp_seal(s, key, aad, sizeof(aad), buf + SP_SEAL_HEADER_LEN, n,
+			  buf, n + SP_SEAL_OVERHEAD, &sl),
+		  0);
+	CHECK(memcmp(buf + SP_SEAL_HEADER_LEN, plain, 64) != 0);
+	CHECK_INT(sp_unseal(s, key, aad, sizeof(aad), buf, sl,
+			    buf + SP_SEAL_HEADER_LEN, n, &bl),
+		  0);
+	CHECK_INT(bl, n);
+	CHECK(memcmp(buf + SP_SEAL_HEADER_LEN, plain, n) == 0);
+	free(buf);
+	free(plain);
+	sp_sealer_free(s);
+}
+
 /* The format as docs/encryption.md gives it to an independent reader:
  * plain AES-256-GCM, nonce at 1, tag at the end, and the version byte
  * followed by the caller's AAD as GCM's associated data. */
@@ -235,6 +258,7 @@ int main(void)
 	SP_RUN(test_tamper_large);
 	SP_RUN(test_wrong_aad_or_key);
 	SP_RUN(test_nonces_differ);
+	SP_RUN(test_in_place);
 	SP_RUN(test_independent_reader);
 	SP_TEST_EXIT();
 }
