@@ -11,11 +11,12 @@
  * The tag authenticates the version byte, the caller's associated data
  * (AAD) and the ciphertext.
  *
- * The AAD is how an object is bound to its identity.  Callers pass the
- * object's kind and name, e.g. "chunk\0<64 hex id>" or
- * "manifest\0<name>/<point id>": a chunk sealed for id A then fails to
- * open as chunk B, and point X's manifest cannot be swapped for point Y's,
- * even by someone who can write every object of the vault.  The AAD is not
+ * The AAD is how an object is bound to its identity.  Callers pass
+ * "stillpoint-object-v1", a NUL and the object's logical name, e.g.
+ * "chunk/<64 hex id>" or "point/<name>/<id>/manifest.json" (the table is
+ * in docs/encryption.md): a chunk sealed for id A then fails to open as
+ * chunk B, and point X's manifest cannot be swapped for point Y's, even by
+ * someone who can write every object of the vault.  The AAD is not
  * stored: the reader must know it, which it does, since it asked for the
  * object by that name.
  *
