@@ -43,6 +43,8 @@ enum sp_errcode {
 	SP_E_VAULT_CLOCK_SKEW = -1112,
 	SP_E_VAULT_UNREACHABLE = -1113,
 	SP_E_VAULT_UNSUPPORTED = -1114,
+	SP_E_VAULT_KEY_WRONG = -1115,
+	SP_E_VAULT_KEY_NEEDED = -1116,
 	SP_E_OBJECT_LOCKED = -1117,
 
 	/* recovery points and their data */

@@ -78,6 +78,14 @@ static const struct sp_errcode_info catalogue[] = {
      "an object is protected by object lock and cannot be deleted or "
      "overwritten yet",
      "wait until its retention date has passed; nothing was changed"},
+    {SP_E_VAULT_KEY_WRONG, "VaultKeyWrong",
+     "the passphrase or key file does not open the encrypted vault",
+     "give the vault's passphrase or key file (a paper key file works "
+     "too; a typo in it is named by line); nothing was written"},
+    {SP_E_VAULT_KEY_NEEDED, "VaultKeyNeeded",
+     "the vault is encrypted and no passphrase or key file was given",
+     "set STILLPOINT_PASSPHRASE or STILLPOINT_PASSPHRASE_FILE, run on a "
+     "terminal to be asked, or pass --key-file"},
 
     {SP_E_POINT_NOT_FOUND, "PointNotFound",
      "no recovery point matches the name or id",

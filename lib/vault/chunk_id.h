@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Chunk ids: SHA-256 of the chunk's plaintext (vault format 1, "sha256").
- * The id algorithm is named in the vault's config so that a keyed id
- * (HMAC-SHA-256 under the vault key) can come with encryption without a
- * format break.  The all-zero id is reserved: it marks an all-zero chunk,
- * which is never hashed nor stored.
+ * Chunk ids: SHA-256 of the chunk's plaintext (vault format 1, "sha256"),
+ * or, in an encrypted vault ("hmac-sha256"), HMAC-SHA-256 of the plaintext
+ * under the vault's chunk-id key, so that an id tells nothing about the
+ * content to whoever lacks the key.  The id algorithm is named in the
+ * vault's config.  The all-zero id is reserved whatever the algorithm: it
+ * marks an all-zero chunk, which is never hashed nor stored, so callers
+ * test sp_buffer_is_zero() before computing an id.
  */
 #ifndef SP_VAULT_CHUNK_ID_H
 #define SP_VAULT_CHUNK_ID_H
@@ -21,6 +23,11 @@ struct sp_chunk_id {
 };
 
 void sp_chunk_id_compute(const void *data, size_t len, struct sp_chunk_id *id);
+/* HMAC-SHA-256 of @data under @key (the vault key's id_key, vault_key.h).
+ * Thread-safe; allocates nothing that outlives the call. */
+void sp_chunk_id_compute_keyed(const uint8_t key[SP_CHUNK_ID_LEN],
+			       const void *data, size_t len,
+			       struct sp_chunk_id *id);
 /* The reserved all-zero id ("this chunk reads as zeroes"). */
 bool sp_chunk_id_is_zero(const struct sp_chunk_id *id);
 void sp_chunk_id_to_hex(const struct sp_chunk_id *id,
