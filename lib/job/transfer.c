@@ -150,7 +150,7 @@ static void *transfer_worker(void *arg)
 			atomic_fetch_add(&t->counts.chunks_zero, 1);
 			goto next;
 		}
-		sp_chunk_id_compute(s->buf, s->len, &id);
+		sp_chunk_store_id(t->vault->chunks, s->buf, s->len, &id);
 		if (sp_chunk_store_put(t->vault->chunks, codec, &id, s->buf,
 				       s->len, &added, &stored, &e) < 0 ||
 		    sp_index_writer_set(t->index, s->slot, &id, &e) < 0) {

@@ -46,6 +46,12 @@ int sp_chunk_store_open(struct sp_store *store, int zstd_level,
 			struct sp_chunk_store **ret, struct sp_error *err);
 void sp_chunk_store_free(struct sp_chunk_store *s);
 
+/* The id of a chunk of @len bytes in this store: SHA-256 of the bytes (a
+ * vault with keyed ids will use its key here).  Callers give zero slices
+ * the reserved zero id before they ask. */
+void sp_chunk_store_id(const struct sp_chunk_store *s, const void *data,
+		       size_t len, struct sp_chunk_id *id);
+
 /* Per-thread scratch (compression contexts and buffers) for chunks of up to
  * @max_chunk bytes.  Returns NULL when out of memory. */
 struct sp_chunk_codec *sp_chunk_codec_new(size_t max_chunk);

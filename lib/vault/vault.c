@@ -528,12 +528,22 @@ void sp_vault_clean_drafts(struct sp_vault *v)
 int sp_point_draft_begin(struct sp_vault *v, const char *name,
 			 struct sp_point_draft **ret, struct sp_error *err)
 {
+	return sp_point_draft_begin_as(v, name, NULL, ret, err);
+}
+
+int sp_point_draft_begin_as(struct sp_vault *v, const char *name,
+			    const char *id, struct sp_point_draft **ret,
+			    struct sp_error *err)
+{
 	struct sp_point_draft *d;
 	char rnd[9], stamp[20];
 	time_t now = time(NULL);
 	struct tm tm;
 	int r;
 
+	if (id && (!sp_name_is_valid(id) || strlen(id) >= SP_POINT_ID_MAX))
+		return sp_error_set(err, SP_E_NAME_INVALID,
+				    "invalid point id '%s'", id);
 	if (!sp_name_is_valid(name))
 		return sp_error_set(
 		    err, SP_E_NAME_INVALID,
@@ -551,7 +561,10 @@ int sp_point_draft_begin(struct sp_vault *v, const char *name,
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	random_hex(rnd, 3);
-	snprintf(d->id, sizeof(d->id), "%s-%s", stamp, rnd);
+	if (id)
+		snprintf(d->id, sizeof(d->id), "%s", id);
+	else
+		snprintf(d->id, sizeof(d->id), "%s-%s", stamp, rnd);
 	r = v->store->ops->draft_begin(v->store, d->name, d->id, &d->sd, err);
 	if (r < 0) {
 		free(d);

@@ -113,6 +113,11 @@ void sp_vault_clean_drafts(struct sp_vault *v);
 /* Start a draft for a new point of VM @name.  The id is chosen here. */
 int sp_point_draft_begin(struct sp_vault *v, const char *name,
 			 struct sp_point_draft **ret, struct sp_error *err);
+/* The same for a point whose id is given (a copy of a point of another
+ * vault keeps its id).  Errors as above, SP_E_NAME_INVALID for @id. */
+int sp_point_draft_begin_as(struct sp_vault *v, const char *name,
+			    const char *id, struct sp_point_draft **ret,
+			    struct sp_error *err);
 /* Write @manifest, sync chunks and the draft, and publish it (invariant 1).
  * Frees the draft whatever the outcome. */
 int sp_point_draft_publish(struct sp_point_draft *d, json_t *manifest,
