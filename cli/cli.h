@@ -69,6 +69,7 @@ int cmd_jobs(struct cli *cli, int argc, char **argv);
 int cmd_job(struct cli *cli, int argc, char **argv);
 int cmd_prune(struct cli *cli, int argc, char **argv);
 int cmd_cbt(struct cli *cli, int argc, char **argv);
+int cmd_key(struct cli *cli, int argc, char **argv);
 
 struct sp_state;
 /* Cancel job @id: a queued job is cancelled in the state database (the

@@ -11,7 +11,8 @@ static const char init_help[] =
     "    stillpoint init - create a vault\n"
     "\n"
     "SYNOPSIS\n"
-    "    stillpoint [--vault DIR] init [--chunk-size SIZE] [--json]\n"
+    "    stillpoint [--vault DIR] init [--chunk-size SIZE]\n"
+    "                   [--encrypt | --no-encrypt] [--key-file F] [--json]\n"
     "\n"
     "DESCRIPTION\n"
     "    Creates a vault in DIR (made if missing; it must be empty\n"
@@ -21,25 +22,48 @@ static const char init_help[] =
     "    when the vault's file system is full.  The vault's layout is\n"
     "    documented in docs/vault-format.md.\n"
     "\n"
+    "    An encrypted vault (the default for s3:// vaults; --encrypt for\n"
+    "    a directory) seals every chunk and every metadata object with\n"
+    "    AES-256-GCM on this host, and its chunk ids are keyed, so that\n"
+    "    whoever holds the storage learns neither content nor ids\n"
+    "    (docs/encryption.md).  Its key is kept in key slots (keys.json):\n"
+    "    a passphrase slot, the passphrase from $STILLPOINT_PASSPHRASE,\n"
+    "    $STILLPOINT_PASSPHRASE_FILE or asked twice on the terminal, and\n"
+    "    with --key-file a key-file slot.  Every later command opens it\n"
+    "    with the passphrase or with --key-file (or $STILLPOINT_KEY_FILE).\n"
+    "    Losing every passphrase and key file loses the vault: print a\n"
+    "    paper key ('stillpoint key export --paper') and keep it offline.\n"
+    "\n"
     "OPTIONS\n"
     "    --chunk-size SIZE  size of the fixed chunks disks are cut into,\n"
     "                       a power of two from 64K to 16M (default 4M;\n"
     "                       see bench/README.md for why).  Fixed for the\n"
     "                       life of the vault.\n"
+    "    --encrypt          make an encrypted vault (default for s3://)\n"
+    "    --no-encrypt       make a vault that is not encrypted (must be\n"
+    "                       said for an s3:// vault)\n"
+    "    --key-file F       add a key-file slot for F, made (32 random\n"
+    "                       bytes, mode 0600) when it does not exist; with\n"
+    "                       no passphrase at hand, the only slot\n"
     "    --json             the vault's path and chunk size as JSON (also\n"
     "                       accepted before the command)\n"
     "\n"
     "ERRORS\n"
-    "    VaultExists, NotAVault (a non-empty directory), UsageError.\n";
+    "    VaultExists, NotAVault (a non-empty directory), UsageError,\n"
+    "    VaultKeyNeeded (encrypted, but no passphrase and no key file).\n";
 
 int cmd_init(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"chunk-size", required_argument, NULL, 'c'},
+	    {"encrypt", no_argument, NULL, 'e'},
+	    {"no-encrypt", no_argument, NULL, 'E'},
+	    {"key-file", required_argument, NULL, 'k'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	uint64_t chunk = SP_DEFAULT_CHUNK_SIZE;
+	struct sp_vault_init_opts io = {0, -1, NULL};
 	struct sp_error err = {0};
 	int c;
 
@@ -53,6 +77,17 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 						       "'%s' (e.g. 1M, 4M)",
 						       optarg);
 			break;
+		case 'e':
+		case 'E':
+			if (io.encrypt >= 0 && io.encrypt != (c == 'e'))
+				return cli_usage_error(
+				    "init", "--encrypt and --no-encrypt "
+					    "exclude each other");
+			io.encrypt = c == 'e';
+			break;
+		case 'k':
+			io.key_file = optarg;
+			break;
 		case 'h':
 			fputs(init_help, stdout);
 			return 0;
@@ -63,13 +98,20 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 	if (optind < argc)
 		return cli_usage_error("init", "unexpected argument '%s'",
 				       argv[optind]);
-	if (sp_vault_init(cli->vault, (uint32_t)chunk, &err) < 0)
+	io.chunk_size = (uint32_t)chunk;
+	if (io.key_file && io.encrypt < 0)
+		io.encrypt = 1;
+	if (sp_vault_init_opts(cli->vault, &io, &err) < 0)
 		return cli_fail(cli, &err);
+	bool enc =
+	    io.encrypt < 0 ? !strncmp(cli->vault, "s3://", 5) : io.encrypt == 1;
 	if (cli->json)
-		cli_print_json(json_pack("{s:s, s:I}", "vault", cli->vault,
-					 "chunk_size", (json_int_t)chunk));
+		cli_print_json(json_pack("{s:s, s:I, s:b}", "vault", cli->vault,
+					 "chunk_size", (json_int_t)chunk,
+					 "encrypted", enc));
 	else if (!cli->quiet)
-		printf("created vault %s (chunk size %llu)\n", cli->vault,
+		printf("created %svault %s (chunk size %llu)\n",
+		       enc ? "encrypted " : "", cli->vault,
 		       (unsigned long long)chunk);
 	return 0;
 }

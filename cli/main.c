@@ -57,11 +57,16 @@ static const char main_help[] =
     "    jobs       the job history\n"
     "    job        one job (job ID), or cancel it (job cancel ID)\n"
     "    prune      apply protected VMs' retention (--dry-run shows why)\n"
+    "    key        an encrypted vault's key slots: list, add, remove,\n"
+    "               passwd, export --paper\n"
     "    errors     list the error codes with their recommended actions\n"
     "\n"
     "GLOBAL OPTIONS\n"
     "    --vault DIR     the vault (default: $STILLPOINT_VAULT, else\n"
     "                    " SP_DEFAULT_VAULT ")\n"
+    "    --key-file F    open an encrypted vault with the key file (or\n"
+    "                    paper key) F instead of a passphrase (default:\n"
+    "                    $STILLPOINT_KEY_FILE)\n"
     "    --json          machine-readable output: one JSON document on\n"
     "                    stdout, errors as JSON on stderr; every command\n"
     "                    also takes it after its name\n"
@@ -113,6 +118,7 @@ static const struct {
     {"job", cmd_job},
     {"prune", cmd_prune},
     {"cbt", cmd_cbt},
+    {"key", cmd_key},
 };
 
 /*
@@ -146,6 +152,7 @@ int main(int argc, char **argv)
 	struct cli cli = {.progress = -1, .cancel = &cancel_requested};
 	static const struct option opts[] = {
 	    {"vault", required_argument, NULL, 'V'},
+	    {"key-file", required_argument, NULL, 'K'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"progress", no_argument, NULL, 'P'},
@@ -169,6 +176,10 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'V':
 			cli.vault = optarg;
+			break;
+		case 'K':
+			/* Read where the vault is opened (the library). */
+			setenv("STILLPOINT_KEY_FILE", optarg, 1);
 			break;
 		case 'j':
 			cli.json = true;

@@ -34,6 +34,49 @@ int sp_vault_list_points(struct sp_vault *v, const char *name, json_t **ret,
 int sp_vault_find_point(struct sp_vault *v, const char *spec, json_t **ret,
 			struct sp_error *err);
 int sp_vault_rebuild_catalog(struct sp_vault *v, struct sp_error *err);
+/*
+ * A new vault, encrypted or not (docs/encryption.md).  @encrypt: 1 to
+ * encrypt, 0 not to, -1 the default (encrypted for s3:// vaults, not for
+ * directories).  An encrypted vault gets a passphrase slot when a
+ * passphrase is at hand (STILLPOINT_PASSPHRASE, STILLPOINT_PASSPHRASE_FILE,
+ * a prompt on a terminal, asked twice) and a key-file slot for @key_file
+ * (made, 32 random bytes, when it does not exist); at least one.  Errors:
+ * those of sp_vault_init(), SP_E_VAULT_KEY_NEEDED (no passphrase and no key
+ * file), SP_E_USAGE.
+ */
+struct sp_vault_init_opts {
+	uint32_t chunk_size; /* 0: SP_DEFAULT_CHUNK_SIZE */
+	int encrypt;
+	const char *key_file;
+};
+int sp_vault_init_opts(const char *path, const struct sp_vault_init_opts *o,
+		       struct sp_error *err);
+/* Opening an encrypted vault asks for its key: the key file named by
+ * $STILLPOINT_KEY_FILE (a raw key file or a paper key) when set, else a
+ * passphrase (STILLPOINT_PASSPHRASE, STILLPOINT_PASSPHRASE_FILE, a prompt).
+ * Errors: SP_E_VAULT_KEY_NEEDED, SP_E_VAULT_KEY_WRONG (nothing written). */
+bool sp_vault_is_encrypted(const struct sp_vault *v);
+
+/*
+ * The key slots of an open encrypted vault (SP_E_USAGE for a vault that
+ * is not encrypted).  keys.json is replaced by one atomic put each time.
+ *  - list: [{id, kind, label, created, kdf, unlocked}] (no secret);
+ *  - add: a passphrase slot (@key_file NULL; the new passphrase from
+ *    $STILLPOINT_NEW_PASSPHRASE or a prompt, asked twice) or a key-file
+ *    slot (the file made when missing); its id into @id;
+ *  - remove: slot @id; the last slot is refused (SP_E_USAGE);
+ *  - passwd: a new passphrase slot replaces the slot the vault was opened
+ *    with (a key-file or paper-key opening only adds one);
+ *  - paper: the paper key, malloc'ed (wipe it before free()).
+ */
+int sp_vault_keys_list(struct sp_vault *v, json_t **ret, struct sp_error *err);
+int sp_vault_keys_add(struct sp_vault *v, const char *key_file,
+		      const char *label, char id[9], struct sp_error *err);
+int sp_vault_keys_remove(struct sp_vault *v, const char *id,
+			 struct sp_error *err);
+int sp_vault_keys_passwd(struct sp_vault *v, const char *label, char id[9],
+			 struct sp_error *err);
+int sp_vault_keys_paper(struct sp_vault *v, char **text, struct sp_error *err);
 /* Settings from the vault's config, as JSON (path, id, chunk_size, ...). */
 json_t *sp_vault_describe(struct sp_vault *v);
 

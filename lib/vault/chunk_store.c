@@ -31,6 +31,8 @@
 struct sp_chunk_store {
 	struct sp_store *store;
 	int level;
+	bool keyed;
+	uint8_t id_key[SP_CHUNK_ID_LEN];
 };
 
 struct sp_chunk_codec {
@@ -97,15 +99,26 @@ int sp_chunk_store_open(struct sp_store *store, int zstd_level,
 	return 0;
 }
 
+void sp_chunk_store_set_id_key(struct sp_chunk_store *s,
+			       const uint8_t id_key[SP_CHUNK_ID_LEN])
+{
+	memcpy(s->id_key, id_key, SP_CHUNK_ID_LEN);
+	s->keyed = true;
+}
+
 void sp_chunk_store_id(const struct sp_chunk_store *s, const void *data,
 		       size_t len, struct sp_chunk_id *id)
 {
-	(void)s;
-	sp_chunk_id_compute(data, len, id);
+	if (s->keyed)
+		sp_chunk_id_compute_keyed(s->id_key, data, len, id);
+	else
+		sp_chunk_id_compute(data, len, id);
 }
 
 void sp_chunk_store_free(struct sp_chunk_store *s)
 {
+	if (s)
+		explicit_bzero(s->id_key, sizeof(s->id_key));
 	free(s);
 }
 
@@ -259,6 +272,12 @@ int sp_chunk_store_get(struct sp_chunk_store *s, struct sp_chunk_codec *c,
 	if (r == -SP_ENOTREG)
 		return sp_error_set(err, SP_E_CHUNK_CORRUPT,
 				    "chunk '%s' is not a regular file", key);
+	if (r == -EBADMSG)
+		return sp_error_set(err, SP_E_CHUNK_CORRUPT,
+				    "chunk '%s' does not open with the "
+				    "vault's key (damaged, or not this "
+				    "chunk)",
+				    key);
 	if (SP_STORE_IS_ERRNO(r))
 		return sp_error_set_errno(err, vault_code(-r), -r,
 					  "cannot read chunk '%s'", key);

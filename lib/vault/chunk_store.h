@@ -46,9 +46,15 @@ int sp_chunk_store_open(struct sp_store *store, int zstd_level,
 			struct sp_chunk_store **ret, struct sp_error *err);
 void sp_chunk_store_free(struct sp_chunk_store *s);
 
-/* The id of a chunk of @len bytes in this store: SHA-256 of the bytes (a
- * vault with keyed ids will use its key here).  Callers give zero slices
- * the reserved zero id before they ask. */
+/* Key this store's chunk ids: HMAC-SHA-256 under @id_key (an encrypted
+ * vault's id key, vault_key.h) instead of SHA-256.  Before any chunk is
+ * put or got. */
+void sp_chunk_store_set_id_key(struct sp_chunk_store *s,
+			       const uint8_t id_key[SP_CHUNK_ID_LEN]);
+
+/* The id of a chunk of @len bytes in this store: SHA-256 of the bytes, or
+ * for a keyed store HMAC-SHA-256 under its id key.  Callers give zero
+ * slices the reserved zero id before they ask. */
 void sp_chunk_store_id(const struct sp_chunk_store *s, const void *data,
 		       size_t len, struct sp_chunk_id *id);
 

@@ -262,7 +262,7 @@ static int mark_point(struct gc *g, int ndir, const char *name, const char *id,
 	pfd = openat(ndir, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (pfd < 0)
 		return unsafe(err, where, strerror(errno));
-	if (sp_manifest_load_point(pfd, name, id, &m, &e) < 0)
+	if (sp_vault_manifest_load_dir(g->v, pfd, name, id, &m, &e) < 0)
 		return e.code == SP_E_NOMEM
 			   ? sp_error_set(err, SP_E_NOMEM, "out of memory")
 			   : unsafe(err, where, e.msg);
@@ -276,9 +276,10 @@ static int mark_point(struct gc *g, int ndir, const char *name, const char *id,
 		sp_hex_decode(
 		    json_string_value(json_object_get(d, "index_sha256")), sha,
 		    32);
-		r = sp_disk_index_open(
-		    pfd, json_string_value(json_object_get(d, "index")), sha,
-		    &ix, &e);
+		r = sp_vault_index_open_dir(
+		    g->v, pfd, name, id,
+		    json_string_value(json_object_get(d, "index")), sha, &ix,
+		    &e);
 		if (r < 0) {
 			r = unsafe(err, where, e.msg);
 			break;

@@ -148,6 +148,37 @@ struct sp_store_s3_opts {
 int sp_store_s3_open(const char *location, const struct sp_store_s3_opts *o,
 		     struct sp_store **ret, struct sp_error *err);
 
+/* The key slots of an encrypted vault (vault_key.h); never sealed. */
+#define SP_STORE_KEYS "keys.json"
+
+/*
+ * A sealing store over @inner (which it owns from then on, and closes):
+ * every object but the settings and the key slots is sealed with the
+ * vault's data key (AES-256-GCM, seal.h), bound to its logical name
+ * (docs/encryption.md).  Sizes (stat, list, read) are plaintext sizes.
+ * An object that does not open (damaged, moved under another key, another
+ * vault's) is -EBADMSG from get and read, which callers word as the damage
+ * of that object (ChunkCorrupt, ManifestCorrupt, IndexCorrupt, ...).
+ */
+struct sp_vault_key;
+extern const struct sp_store_ops sp_store_sealed_ops;
+int sp_store_sealed_wrap(struct sp_store *inner, const struct sp_vault_key *key,
+			 struct sp_store **ret, struct sp_error *err);
+bool sp_store_is_sealed(const struct sp_store *st);
+/* Is object @key sealed in an encrypted vault? */
+bool sp_store_key_is_sealed(const char *key);
+/* The store under a sealing store (@st itself for any other store), and
+ * the same for one of its drafts. */
+struct sp_store *sp_store_inner(struct sp_store *st);
+struct sp_store_draft *sp_store_inner_draft(struct sp_store *st,
+					    struct sp_store_draft *d);
+/* Open @buf (@len bytes of object @key, read by other means, e.g. a local
+ * file) in place: the plaintext moves to @buf's start, *@outlen its
+ * length.  A store that does not seal leaves @buf as it is.  -EBADMSG when
+ * it does not open. */
+int sp_store_unseal_in_place(struct sp_store *st, const char *key, void *buf,
+			     size_t len, size_t *outlen);
+
 static inline void sp_store_close(struct sp_store *st)
 {
 	if (st)

@@ -165,11 +165,13 @@ static int resurrect(int chunks_fd, const char *rel)
 
 int sp_store_local_resurrect(struct sp_store *st, const char *key)
 {
-	struct store_local *s = local_of(st);
+	struct store_local *s;
 	unsigned prefix;
 	const char *rel;
 	int r;
 
+	st = sp_store_inner(st);
+	s = local_of(st);
 	if (!st || st->ops != &sp_store_local_ops ||
 	    !(rel = chunk_rel(key, &prefix)))
 		return -EINVAL;
@@ -733,11 +735,13 @@ int sp_store_local_open(int vault_fd, const char *path, struct sp_store **ret,
 
 int sp_store_local_fd(struct sp_store *st)
 {
+	st = sp_store_inner(st);
 	return st && st->ops == &sp_store_local_ops ? local_of(st)->fd : -1;
 }
 
 int sp_store_local_chunks_fd(struct sp_store *st)
 {
+	st = sp_store_inner(st);
 	if (!st || st->ops != &sp_store_local_ops)
 		return -1;
 	return ensure_chunks_fd(local_of(st)) < 0 ? -1
@@ -746,10 +750,14 @@ int sp_store_local_chunks_fd(struct sp_store *st)
 
 int sp_store_local_draft_dirfd(struct sp_store *st, struct sp_store_draft *d)
 {
+	d = sp_store_inner_draft(st, d);
+	st = sp_store_inner(st);
 	return st && st->ops == &sp_store_local_ops ? d->dirfd : -1;
 }
 
 int sp_store_local_draft_lockfd(struct sp_store *st, struct sp_store_draft *d)
 {
+	d = sp_store_inner_draft(st, d);
+	st = sp_store_inner(st);
 	return st && st->ops == &sp_store_local_ops ? d->lock_fd : -1;
 }

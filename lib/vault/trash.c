@@ -332,7 +332,8 @@ int sp_vault_point_undelete(struct sp_vault *v, const char *name,
 	if (unlinkat(pfd, SP_TRASH_RECORD, 0) == 0)
 		sp_fsync_dirfd(pfd);
 	/* The catalog would notice at the next listing; tell it now. */
-	if (sp_manifest_load_point(pfd, name, id, &m, &cat_err) == 0 &&
+	if (!sp_vault_via_store(v) &&
+	    sp_manifest_load_point(pfd, name, id, &m, &cat_err) == 0 &&
 	    sp_catalog_add(v->fd, m, &cat_err) < 0)
 		sp_log(SP_LOG_WARNING, "%s (the next listing repairs it)",
 		       cat_err.msg);
@@ -421,7 +422,7 @@ static int list_one(struct sp_vault *v, const char *name, const char *id,
 	if (pfd < 0)
 		sp_error_set_errno(&e2, SP_E_VAULT_IO, errno,
 				   "cannot open trash entry '%s'", where);
-	else if (sp_manifest_load_point(pfd, name, id, &m, &e2) == 0 &&
+	else if (sp_vault_manifest_load_dir(v, pfd, name, id, &m, &e2) == 0 &&
 		 entry_expiry(v, name, id, &expires, e2.msg, sizeof(e2.msg)) <
 		     0)
 		e2.code = SP_E_MANIFEST_CORRUPT;

@@ -33,6 +33,8 @@
 #include "util/text.h"
 #include "vault/catalog.h"
 #include "vault/gc.h"
+#include "vault/passphrase.h"
+#include "vault/vault_key.h"
 #include <stillpoint/stillpoint.h>
 
 #define CONFIG_MAX (1u << 20)
@@ -132,8 +134,9 @@ static int check_location(const char *path, struct sp_error *err)
 			    path, (int)n, path, path);
 }
 
-/* The text of a new vault's stillpoint-vault.json. */
-static char *config_text(uint32_t chunk_size)
+/* The text of a new vault's stillpoint-vault.json; @key_check for an
+ * encrypted vault, NULL otherwise. */
+static char *config_text(uint32_t chunk_size, const char *key_check)
 {
 	char created[32], id[33];
 	json_t *cfg;
@@ -141,15 +144,68 @@ static char *config_text(uint32_t chunk_size)
 
 	random_hex(id, 16);
 	sp_time_rfc3339(time(NULL), created, sizeof(created));
-	cfg =
-	    json_pack("{s:s, s:i, s:s, s:s, s:I, s:s, s:s, s:i}", "format",
-		      "stillpoint-vault", "version", SP_VAULT_FORMAT_VERSION,
-		      "id", id, "created", created, "chunk_size",
-		      (json_int_t)chunk_size, "chunk_id", "sha256",
-		      "compression", "zstd", "zstd_level", DEFAULT_ZSTD_LEVEL);
+	cfg = json_pack("{s:s, s:i, s:s, s:s, s:I, s:s, s:s, s:i}", "format",
+			"stillpoint-vault", "version", SP_VAULT_FORMAT_VERSION,
+			"id", id, "created", created, "chunk_size",
+			(json_int_t)chunk_size, "chunk_id",
+			key_check ? "hmac-sha256" : "sha256", "compression",
+			"zstd", "zstd_level", DEFAULT_ZSTD_LEVEL);
+	if (cfg && key_check) {
+		json_object_set_new(cfg, "encryption",
+				    json_string("aes-256-gcm"));
+		json_object_set_new(cfg, "key_check", json_string(key_check));
+	}
 	text = json_dumps(cfg, JSON_INDENT(2));
 	json_decref(cfg);
 	return text;
+}
+
+/* The key slots of a new encrypted vault: a passphrase slot when one is at
+ * hand, a key-file slot for @key_file (made when missing).  *@doc gets
+ * keys.json, *@check the key check. */
+static int new_keys(const char *path, const char *key_file, char **doc,
+		    char check[SP_VAULT_KEY_CHECK_LEN + 1],
+		    struct sp_error *err)
+{
+	sp_autoptr(sp_vault_key) struct sp_vault_key *key = NULL;
+	char *pass = NULL, prompt[300];
+	struct stat st;
+	int r;
+
+	r = sp_vault_key_new(&key, err);
+	if (r < 0)
+		return r;
+	r = sp_vault_keys_new(key, doc, err);
+	if (r < 0)
+		return r;
+	snprintf(prompt, sizeof(prompt), "new vault '%s'", path);
+	r = sp_passphrase_get(prompt, true, &pass, err);
+	if (r == SP_E_VAULT_KEY_NEEDED && key_file) {
+		sp_error_clear(err);
+		r = 0;
+	} else if (r == SP_E_VAULT_KEY_NEEDED) {
+		sp_error_set(err, SP_E_VAULT_KEY_NEEDED,
+			     "an encrypted vault needs a passphrase "
+			     "(STILLPOINT_PASSPHRASE, "
+			     "STILLPOINT_PASSPHRASE_FILE, or a terminal to "
+			     "ask on) or --key-file; or say --no-encrypt");
+	}
+	if (r == 0 && pass)
+		r = sp_vault_key_slot_add_passphrase(doc, key, pass, NULL, NULL,
+						     NULL, err);
+	sp_passphrase_free(pass);
+	if (r == 0 && key_file && stat(key_file, &st) < 0 && errno == ENOENT)
+		r = sp_vault_key_file_create(key_file, err);
+	if (r == 0 && key_file)
+		r = sp_vault_key_slot_add_keyfile(doc, key, key_file, NULL,
+						  NULL, err);
+	if (r < 0) {
+		free(*doc);
+		*doc = NULL;
+		return r;
+	}
+	sp_vault_key_check(key, check);
+	return 0;
 }
 
 static int count_one(void *ctx, const char *name, bool is_dir, uint64_t size)
@@ -163,13 +219,16 @@ static int count_one(void *ctx, const char *name, bool is_dir, uint64_t size)
 
 /* A new vault in a bucket: the prefix must hold nothing; the settings are
  * put create-only, so of two inits at once exactly one wins. */
-static int init_s3(const char *path, uint32_t chunk_size,
-		   const struct sp_vault_remote_opts *o, struct sp_error *err)
+static int init_s3(const char *path, uint32_t chunk_size, bool encrypt,
+		   const char *key_file, const struct sp_vault_remote_opts *o,
+		   struct sp_error *err)
 {
 	struct sp_store_s3_opts so = {o ? o->endpoint : NULL,
 				      o ? o->ca_file : NULL};
 	struct sp_store *st = NULL;
 	sp_autofree char *text = NULL;
+	sp_autofree char *keys = NULL;
+	char check[SP_VAULT_KEY_CHECK_LEN + 1];
 	size_t n = 0;
 	int r;
 
@@ -194,7 +253,19 @@ static int init_s3(const char *path, uint32_t chunk_size,
 				 path);
 		goto out;
 	}
-	text = config_text(chunk_size);
+	if (encrypt) {
+		r = new_keys(path, key_file, &keys, check, err);
+		if (r < 0)
+			goto out;
+		r = st->ops->put(st, SP_STORE_KEYS, keys, strlen(keys),
+				 SP_STORE_CREATE, err);
+		if (r == -EEXIST)
+			r = sp_error_set(err, SP_E_VAULT_EXISTS,
+					 "a vault is being made in '%s'", path);
+		if (r < 0)
+			goto out;
+	}
+	text = config_text(chunk_size, encrypt ? check : NULL);
 	if (!text) {
 		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 		goto out;
@@ -218,13 +289,37 @@ int sp_vault_init_with(const char *path, uint32_t chunk_size,
 		       const struct sp_vault_remote_opts *o,
 		       struct sp_error *err)
 {
+	struct sp_vault_init_opts io = {chunk_size, -1, NULL};
+
+	return sp_vault_init_full(path, &io, o, err);
+}
+
+int sp_vault_init_opts(const char *path, const struct sp_vault_init_opts *o,
+		       struct sp_error *err)
+{
+	return sp_vault_init_full(path, o, NULL, err);
+}
+
+int sp_vault_init_full(const char *path, const struct sp_vault_init_opts *io,
+		       const struct sp_vault_remote_opts *o,
+		       struct sp_error *err)
+{
 	sp_autoclose int fd = -1;
 	sp_autoclose int lock = -1;
 	sp_autofree char *text = NULL;
+	sp_autofree char *keys = NULL;
+	char check[SP_VAULT_KEY_CHECK_LEN + 1];
+	uint32_t chunk_size =
+	    io->chunk_size ? io->chunk_size : SP_DEFAULT_CHUNK_SIZE;
+	bool encrypt = io->encrypt < 0 ? sp_store_is_s3(path) : io->encrypt;
 	int r;
 
+	if (!encrypt && io->key_file)
+		return sp_error_set(err, SP_E_USAGE,
+				    "a key file is for an encrypted vault "
+				    "(drop --no-encrypt)");
 	if (sp_store_is_s3(path))
-		return init_s3(path, chunk_size, o, err);
+		return init_s3(path, chunk_size, encrypt, io->key_file, o, err);
 	r = check_location(path, err);
 	if (r < 0)
 		return r;
@@ -271,7 +366,15 @@ int sp_vault_init_with(const char *path, uint32_t chunk_size,
 	if (lock < 0)
 		return sp_error_set_errno(err, vault_code(-lock), -lock,
 					  "cannot create '%s/lock'", path);
-	text = config_text(chunk_size);
+	if (encrypt) {
+		r = new_keys(path, io->key_file, &keys, check, err);
+		if (r < 0)
+			return r;
+		r = sp_file_publish(fd, SP_STORE_KEYS, keys, strlen(keys), err);
+		if (r < 0)
+			return r;
+	}
+	text = config_text(chunk_size, encrypt ? check : NULL);
 	if (!text)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	sp_vault_reserve_make(fd);
@@ -321,8 +424,14 @@ static int read_config(struct sp_vault *v, struct sp_error *err)
 	const char *idalg = json_string_value(json_object_get(cfg, "chunk_id"));
 	const char *vid = json_string_value(json_object_get(cfg, "id"));
 	json_t *lvl = json_object_get(cfg, "zstd_level");
+	const char *enc = json_string_value(json_object_get(cfg, "encryption"));
+	const char *kc = json_string_value(json_object_get(cfg, "key_check"));
+	bool keyed = idalg && !strcmp(idalg, "hmac-sha256");
 	if (version != SP_VAULT_FORMAT_VERSION || !idalg ||
-	    strcmp(idalg, "sha256") != 0) {
+	    (strcmp(idalg, "sha256") != 0 && !keyed) ||
+	    (json_object_get(cfg, "encryption") &&
+	     (!enc || strcmp(enc, "aes-256-gcm") != 0)) ||
+	    keyed != (enc != NULL)) {
 		json_decref(cfg);
 		return sp_error_set(err, SP_E_VAULT_VERSION,
 				    "vault '%s' has format version %lld; this "
@@ -330,7 +439,8 @@ static int read_config(struct sp_vault *v, struct sp_error *err)
 				    v->path, (long long)version,
 				    SP_VAULT_FORMAT_VERSION);
 	}
-	if (cs < 65536 || cs > SP_CHUNK_MAX_SIZE || !vid) {
+	if (cs < 65536 || cs > SP_CHUNK_MAX_SIZE || !vid ||
+	    (enc && (!kc || strlen(kc) != SP_VAULT_KEY_CHECK_LEN))) {
 		json_decref(cfg);
 		return sp_error_set(err, SP_E_NOT_A_VAULT,
 				    "'%s/%s' is damaged (chunk_size, id)",
@@ -340,8 +450,88 @@ static int read_config(struct sp_vault *v, struct sp_error *err)
 	v->zstd_level = json_is_integer(lvl) ? (int)json_integer_value(lvl)
 					     : DEFAULT_ZSTD_LEVEL;
 	snprintf(v->vault_id, sizeof(v->vault_id), "%s", vid);
+	v->encrypted = enc != NULL;
+	if (enc)
+		snprintf(v->key_check, sizeof(v->key_check), "%s", kc);
 	json_decref(cfg);
 	return 0;
+}
+
+/*
+ * An encrypted vault's key: from $STILLPOINT_KEY_FILE, else a passphrase,
+ * tried against keys.json and checked against the settings' key check
+ * before anything is written; then every object goes through a sealing
+ * store, and chunk ids are keyed.
+ */
+static int unlock(struct sp_vault *v, struct sp_error *err)
+{
+	sp_autofree char *doc = NULL;
+	const char *key_file = getenv("STILLPOINT_KEY_FILE");
+	char *pass = NULL, prompt[300], check[SP_VAULT_KEY_CHECK_LEN + 1];
+	struct sp_store *sealed = NULL;
+	size_t len = 0;
+	int r;
+
+	r = v->store->ops->get(v->store, SP_STORE_KEYS, CONFIG_MAX,
+			       (void **)&doc, &len, err);
+	if (r == -ENOENT)
+		return sp_error_set(err, SP_E_NOT_A_VAULT,
+				    "encrypted vault '%s' has no %s (its key "
+				    "slots): it cannot be opened",
+				    v->path, SP_STORE_KEYS);
+	if (SP_STORE_IS_ERRNO(r))
+		return sp_error_set_errno(err, vault_code(-r), -r,
+					  "cannot read '%s/%s'", v->path,
+					  SP_STORE_KEYS);
+	if (r < 0)
+		return r;
+	char *t = realloc(doc, len + 1);
+	if (!t)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	doc = t;
+	doc[len] = '\0';
+	if (key_file && !*key_file)
+		key_file = NULL;
+	if (!key_file) {
+		snprintf(prompt, sizeof(prompt), "vault '%s'", v->path);
+		r = sp_passphrase_get(prompt, false, &pass, err);
+		if (r == SP_E_VAULT_KEY_NEEDED)
+			return sp_error_set(
+			    err, SP_E_VAULT_KEY_NEEDED,
+			    "vault '%s' is encrypted: give its passphrase "
+			    "(STILLPOINT_PASSPHRASE, "
+			    "STILLPOINT_PASSPHRASE_FILE, or a terminal to ask "
+			    "on) or a key file (--key-file, "
+			    "STILLPOINT_KEY_FILE)",
+			    v->path);
+		if (r < 0)
+			return r;
+	}
+	r = sp_vault_key_unlock(doc, pass, key_file, &v->key, err);
+	sp_passphrase_free(pass);
+	if (r < 0)
+		return r;
+	sp_vault_key_check(v->key, check);
+	if (strcmp(check, v->key_check) != 0)
+		return sp_error_set(err, SP_E_VAULT_KEY_WRONG,
+				    "the key of '%s' does not match the "
+				    "vault's key check (keys.json belongs to "
+				    "another vault?)",
+				    v->path);
+	r = sp_store_sealed_wrap(v->store, v->key, &sealed, err);
+	if (r < 0)
+		return r;
+	v->store = sealed;
+	return 0;
+}
+
+static int open_chunks(struct sp_vault *v, struct sp_error *err)
+{
+	int r = sp_chunk_store_open(v->store, v->zstd_level, &v->chunks, err);
+
+	if (r == 0 && v->key)
+		sp_chunk_store_set_id_key(v->chunks, v->key->id_key);
+	return r;
 }
 
 /* The vault's directories are its own: one replaced by a symbolic link
@@ -385,9 +575,11 @@ static int open_s3(struct sp_vault *v, const struct sp_vault_remote_opts *o,
 	if (r < 0)
 		return r;
 	r = read_config(v, err);
+	if (r == 0 && v->encrypted)
+		r = unlock(v, err);
 	if (r < 0)
 		return r;
-	return sp_chunk_store_open(v->store, v->zstd_level, &v->chunks, err);
+	return open_chunks(v, err);
 }
 
 int sp_vault_open_with(const char *path, const struct sp_vault_remote_opts *o,
@@ -430,6 +622,11 @@ int sp_vault_open_with(const char *path, const struct sp_vault_remote_opts *o,
 	r = read_config(v, err);
 	if (r < 0)
 		goto fail;
+	if (v->encrypted) {
+		r = unlock(v, err);
+		if (r < 0)
+			goto fail;
+	}
 	r = check_own_dirs(v, err);
 	if (r < 0)
 		goto fail;
@@ -437,7 +634,7 @@ int sp_vault_open_with(const char *path, const struct sp_vault_remote_opts *o,
 			       err);
 	if (r < 0)
 		goto fail;
-	r = sp_chunk_store_open(v->store, v->zstd_level, &v->chunks, err);
+	r = open_chunks(v, err);
 	if (r < 0)
 		goto fail;
 	*ret = v;
@@ -458,6 +655,7 @@ void sp_vault_close(struct sp_vault *v)
 		return;
 	sp_chunk_store_free(v->chunks);
 	sp_store_close(v->store);
+	sp_vault_key_free(v->key);
 	if (v->lock_fd >= 0)
 		close(v->lock_fd);
 	if (v->fd >= 0)
@@ -469,6 +667,16 @@ void sp_vault_close(struct sp_vault *v)
 bool sp_vault_is_local(const struct sp_vault *v)
 {
 	return v->fd >= 0;
+}
+
+bool sp_vault_via_store(const struct sp_vault *v)
+{
+	return v->fd < 0 || v->encrypted;
+}
+
+bool sp_vault_is_encrypted(const struct sp_vault *v)
+{
+	return v->encrypted;
 }
 
 void sp_vault_reserve_make(int vault_fd)
@@ -650,11 +858,13 @@ int sp_point_draft_index_end(struct sp_point_draft *d,
 		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if (dfd >= 0) {
+	if (dfd >= 0 && !d->vault->encrypted) {
 		/* Written in place: read back what is on disk. */
 		r = sp_disk_index_open(dfd, file, sha, sealed, err);
 		goto out;
 	}
+	/* Another store's, or an encrypted local vault's: the plain index
+	 * written in place (for gc) is replaced by its sealed form. */
 	r = slurp_fd(sp_index_writer_fd(w), &bytes, &len);
 	if (r < 0) {
 		r = sp_error_set_errno(err, SP_E_VAULT_IO, -r,
@@ -747,7 +957,8 @@ int sp_point_draft_publish(struct sp_point_draft *d, json_t *manifest,
 	if (r < 0)
 		goto fail;
 	d->sd = NULL; /* published: the store freed its draft */
-	if (v->fd >= 0 && sp_catalog_add(v->fd, manifest, &cat_err) < 0)
+	if (!sp_vault_via_store(v) &&
+	    sp_catalog_add(v->fd, manifest, &cat_err) < 0)
 		sp_log(SP_LOG_WARNING, "%s (the next listing repairs it)",
 		       cat_err.msg);
 	free(d);
@@ -797,6 +1008,13 @@ int sp_vault_point_dir(struct sp_vault *v, const char *name, const char *id,
 	return 0;
 }
 
+static bool is_index_name(const char *file)
+{
+	size_t n = strlen(file);
+
+	return n > 4 && !strcmp(file + n - 4, ".idx");
+}
+
 int sp_vault_point_get(struct sp_vault *v, const char *name, const char *id,
 		       const char *file, size_t max, char **data, size_t *len,
 		       struct sp_error *err)
@@ -822,6 +1040,16 @@ int sp_vault_point_get(struct sp_vault *v, const char *name, const char *id,
 				    "'%s' of point '%s@%s' is larger than "
 				    "%zu bytes",
 				    file, name, id, max);
+	if (r == -EBADMSG)
+		return sp_error_set(
+		    err,
+		    !strcmp(file, "manifest.json") ? SP_E_MANIFEST_CORRUPT
+		    : is_index_name(file)	   ? SP_E_INDEX_CORRUPT
+						   : SP_E_POINT_FILE_CORRUPT,
+		    "'%s' of point '%s@%s' does not open with "
+		    "the vault's key (damaged, or not this "
+		    "point's)",
+		    file, name, id);
 	if (SP_STORE_IS_ERRNO(r))
 		return sp_error_set_errno(err, vault_code(-r), -r,
 					  "cannot read '%s' of point '%s@%s'",
@@ -841,6 +1069,33 @@ int sp_vault_point_get(struct sp_vault *v, const char *name, const char *id,
 	return 0;
 }
 
+/* Big enough for a disk of 2^40 chunks' worth... of a 64 TiB disk in 4 MiB
+ * chunks (32 bytes a slot). */
+#define INDEX_MAX (1u << 30)
+
+/* An index held in memory (an opened sealed one), as a scratch file the
+ * index maps. */
+static int index_from_bytes(const void *bytes, size_t len, const char *name,
+			    const uint8_t *sha, struct sp_disk_index **ret,
+			    struct sp_error *err)
+{
+	sp_autoclose int fd = sp_tmpfile_open();
+	int r;
+
+	if (fd < 0)
+		return sp_error_set_errno(err, SP_E_VAULT_IO, -fd,
+					  "cannot make a scratch file for "
+					  "index '%s'",
+					  name);
+	r = sp_pwrite_all(fd, bytes, len, 0);
+	if (r < 0)
+		return sp_error_set_errno(err, SP_E_VAULT_IO, -r,
+					  "cannot keep index '%s' in a scratch "
+					  "file",
+					  name);
+	return sp_disk_index_open_fd(fd, name, sha, ret, err);
+}
+
 int sp_vault_point_index_open(struct sp_vault *v, const char *name,
 			      const char *id, const char *file,
 			      const uint8_t *sha, struct sp_disk_index **ret,
@@ -855,6 +1110,17 @@ int sp_vault_point_index_open(struct sp_vault *v, const char *name,
 	r = point_key(key, sizeof(key), name, id, file, err);
 	if (r < 0)
 		return r;
+	if (v->encrypted) {
+		sp_autofree char *text = NULL;
+		size_t len = 0;
+		r = sp_vault_point_get(v, name, id, file, INDEX_MAX, &text,
+				       &len, err);
+		if (r == -ENOENT)
+			return sp_error_set(err, SP_E_INDEX_CORRUPT,
+					    "index '%s' is missing", key);
+		return r < 0 ? r
+			     : index_from_bytes(text, len, key, sha, ret, err);
+	}
 	if (v->fd >= 0) {
 		sp_autoclose int pfd = -1;
 		r = sp_vault_point_dir(v, name, id, &pfd, err);
@@ -909,7 +1175,7 @@ int sp_vault_point_manifest(struct sp_vault *v, const char *name,
 	size_t len = 0;
 	int r;
 
-	if (v->fd >= 0) {
+	if (!sp_vault_via_store(v)) {
 		sp_autoclose int pfd = -1;
 		r = sp_vault_point_dir(v, name, id, &pfd, err);
 		return r < 0 ? r
@@ -1014,8 +1280,8 @@ int sp_vault_unreadable_points(struct sp_vault *v, const char *name,
 			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (pfd < 0)
 			add_unreadable(arr, spec, strerror(errno));
-		else if (sp_manifest_load_point(pfd, name, de->d_name, &m, &e) <
-			 0)
+		else if (sp_vault_manifest_load_dir(v, pfd, name, de->d_name,
+						    &m, &e) < 0)
 			add_unreadable(arr, spec, e.msg);
 		json_decref(m);
 	}
@@ -1231,7 +1497,7 @@ int sp_vault_scan_points(struct sp_vault *v, const char *only, json_t *set,
 	size_t i, k;
 	int r = 0;
 
-	if (v->fd >= 0)
+	if (!sp_vault_via_store(v))
 		return sp_catalog_scan(v->fd, only, set, unreadable, err);
 	if (only)
 		json_array_append_new(vms.names, json_string(only));
@@ -1280,7 +1546,7 @@ int sp_vault_list_points(struct sp_vault *v, const char *name, json_t **ret,
 	if (name && !sp_name_is_valid(name))
 		return sp_error_set(err, SP_E_NAME_INVALID,
 				    "invalid VM name '%s'", name);
-	if (v->fd < 0)
+	if (sp_vault_via_store(v))
 		return list_remote(v, name, ret, err);
 	r = sp_catalog_list(v->fd, name, ret, err);
 	if (r == SP_E_CATALOG) {
@@ -1348,18 +1614,20 @@ int sp_vault_find_point(struct sp_vault *v, const char *spec, json_t **ret,
 
 int sp_vault_rebuild_catalog(struct sp_vault *v, struct sp_error *err)
 {
-	if (v->fd < 0)
+	if (sp_vault_via_store(v))
 		return 0; /* no catalog: every listing reads the manifests */
 	return sp_catalog_rebuild(v->fd, err);
 }
 
 json_t *sp_vault_describe(struct sp_vault *v)
 {
-	return json_pack("{s:s, s:s, s:i, s:I, s:s, s:s, s:i}", "path", v->path,
-			 "id", v->vault_id, "version", SP_VAULT_FORMAT_VERSION,
-			 "chunk_size", (json_int_t)v->chunk_size, "chunk_id",
-			 "sha256", "compression", "zstd", "zstd_level",
-			 v->zstd_level);
+	return json_pack("{s:s, s:s, s:i, s:I, s:s, s:s, s:i, s:s}", "path",
+			 v->path, "id", v->vault_id, "version",
+			 SP_VAULT_FORMAT_VERSION, "chunk_size",
+			 (json_int_t)v->chunk_size, "chunk_id",
+			 v->encrypted ? "hmac-sha256" : "sha256", "compression",
+			 "zstd", "zstd_level", v->zstd_level, "encryption",
+			 v->encrypted ? "aes-256-gcm" : "none");
 }
 
 /* ---- per-VM state: the last job's record -------------------------------- */
@@ -1403,6 +1671,11 @@ int sp_vault_state_get(struct sp_vault *v, const char *name, const char *file,
 			       err);
 	if (r == -ENOENT)
 		return 0;
+	if (r == -EBADMSG)
+		return sp_error_set(err, SP_E_POINT_FILE_CORRUPT,
+				    "'%s' in vault '%s' does not open with the "
+				    "vault's key (damaged)",
+				    key, v->path);
 	if (SP_STORE_IS_ERRNO(r))
 		return sp_error_set_errno(err, vault_code(-r), -r,
 					  "cannot read '%s' in vault '%s'", key,
@@ -1411,4 +1684,88 @@ int sp_vault_state_get(struct sp_vault *v, const char *name, const char *file,
 		return r;
 	*doc = json_loadb(text, len, 0, NULL);
 	return 0;
+}
+
+/* ---- encrypted local vaults: point files read through fds --------------- */
+
+int sp_vault_unseal_point_file(struct sp_vault *v, const char *name,
+			       const char *id, const char *file, void *buf,
+			       size_t len, size_t *outlen)
+{
+	char key[300];
+
+	if (!v->encrypted) {
+		*outlen = len;
+		return 0;
+	}
+	snprintf(key, sizeof(key), "points/%s/%s/%s", name, id, file);
+	return sp_store_unseal_in_place(v->store, key, buf, len, outlen);
+}
+
+int sp_vault_manifest_load_dir(struct sp_vault *v, int point_dirfd,
+			       const char *name, const char *id, json_t **ret,
+			       struct sp_error *err)
+{
+	sp_autofree char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	if (!v->encrypted)
+		return sp_manifest_load_point(point_dirfd, name, id, ret, err);
+	r = sp_file_read(point_dirfd, "manifest.json", SP_MANIFEST_MAX, &text,
+			 &len);
+	if (r == -ENOENT || r == -SP_ENOTREG)
+		return sp_error_set(err, SP_E_MANIFEST_CORRUPT,
+				    "manifest of point '%s@%s' is missing or "
+				    "not a regular file",
+				    name, id);
+	if (r < 0)
+		return sp_error_set_errno(err, SP_E_VAULT_IO, -r,
+					  "cannot read manifest of point "
+					  "'%s@%s'",
+					  name, id);
+	r = sp_vault_unseal_point_file(v, name, id, "manifest.json", text, len,
+				       &len);
+	if (r < 0)
+		return sp_error_set(err, SP_E_MANIFEST_CORRUPT,
+				    "manifest of point '%s@%s' does not open "
+				    "with the vault's key (damaged, or not "
+				    "this point's)",
+				    name, id);
+	return sp_manifest_parse_point(text, len, name, id, ret, err);
+}
+
+int sp_vault_index_open_dir(struct sp_vault *v, int point_dirfd,
+			    const char *name, const char *id, const char *file,
+			    const uint8_t *sha, struct sp_disk_index **ret,
+			    struct sp_error *err)
+{
+	sp_autofree char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	if (!v->encrypted)
+		return sp_disk_index_open(point_dirfd, file, sha, ret, err);
+	if (!file || !*file || strchr(file, '/') || file[0] == '.')
+		return sp_error_set(err, SP_E_INDEX_CORRUPT,
+				    "invalid index name of point '%s@%s'", name,
+				    id);
+	r = sp_file_read(point_dirfd, file, INDEX_MAX, &text, &len);
+	if (r < 0)
+		return sp_error_set_errno(err,
+					  r == -ENOENT || r == -SP_ENOTREG
+					      ? SP_E_INDEX_CORRUPT
+					      : SP_E_VAULT_IO,
+					  -r,
+					  "cannot read index '%s' of point "
+					  "'%s@%s'",
+					  file, name, id);
+	r = sp_vault_unseal_point_file(v, name, id, file, text, len, &len);
+	if (r < 0)
+		return sp_error_set(err, SP_E_INDEX_CORRUPT,
+				    "index '%s' of point '%s@%s' does not open "
+				    "with the vault's key (damaged, or not "
+				    "this point's)",
+				    file, name, id);
+	return index_from_bytes(text, len, file, sha, ret, err);
 }

@@ -37,6 +37,7 @@
 #include "vault/chunk_store.h"
 #include "vault/disk_index.h"
 #include "vault/store.h"
+#include <stillpoint/stillpoint.h>
 
 #define SP_VAULT_FORMAT_VERSION 1
 #define SP_VAULT_CONFIG "stillpoint-vault.json"
@@ -54,6 +55,12 @@ struct sp_vault {
 	struct sp_store *store; /* every object of the vault (store.h) */
 	struct sp_chunk_store *chunks;
 	int lock_fd;
+	/* An encrypted vault (docs/encryption.md): its key check from the
+	 * settings, and once unlocked its key; v->store is then a sealing
+	 * store over the vault's own store. */
+	bool encrypted;
+	char key_check[33];
+	struct sp_vault_key *key;
 };
 
 struct sp_point_draft {
@@ -77,6 +84,10 @@ struct sp_vault_remote_opts {
 /* sp_vault_init() of a vault at @path: a directory, or "s3://BUCKET[/P]"
  * (an empty bucket or prefix; the settings object is put create-only). */
 int sp_vault_init_with(const char *path, uint32_t chunk_size,
+		       const struct sp_vault_remote_opts *o,
+		       struct sp_error *err);
+/* The same with the encryption settings of sp_vault_init_opts(). */
+int sp_vault_init_full(const char *path, const struct sp_vault_init_opts *io,
 		       const struct sp_vault_remote_opts *o,
 		       struct sp_error *err);
 int sp_vault_open_with(const char *path, const struct sp_vault_remote_opts *o,
@@ -179,6 +190,26 @@ int sp_vault_point_dir(struct sp_vault *v, const char *name, const char *id,
 		       int *dirfd, struct sp_error *err);
 /* Is the vault in this host's file system? */
 bool sp_vault_is_local(const struct sp_vault *v);
+/* Are its points read through the store rather than a directory's fds
+ * (a remote vault, or an encrypted one: its files are sealed and it keeps
+ * no catalog)? */
+bool sp_vault_via_store(const struct sp_vault *v);
+/* Open the point file @file of point @name@@id whose @len bytes in @buf
+ * were read from a local directory (a draft, the trash): in place, as
+ * sp_store_unseal_in_place().  A vault that is not encrypted leaves them
+ * as they are. */
+int sp_vault_unseal_point_file(struct sp_vault *v, const char *name,
+			       const char *id, const char *file, void *buf,
+			       size_t len, size_t *outlen);
+/* sp_manifest_load_point() for a vault that may be encrypted. */
+int sp_vault_manifest_load_dir(struct sp_vault *v, int point_dirfd,
+			       const char *name, const char *id, json_t **ret,
+			       struct sp_error *err);
+/* sp_disk_index_open() for a vault that may be encrypted. */
+int sp_vault_index_open_dir(struct sp_vault *v, int point_dirfd,
+			    const char *name, const char *id, const char *file,
+			    const uint8_t *sha, struct sp_disk_index **ret,
+			    struct sp_error *err);
 
 /*
  * All points (of @name, or of every VM when NULL) as a JSON array of
