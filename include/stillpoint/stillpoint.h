@@ -79,6 +79,10 @@ int sp_vault_keys_passwd(struct sp_vault *v, const char *label, char id[9],
 int sp_vault_keys_paper(struct sp_vault *v, char **text, struct sp_error *err);
 /* Settings from the vault's config, as JSON (path, id, chunk_size, ...). */
 json_t *sp_vault_describe(struct sp_vault *v);
+/* The requests made to a remote vault's server since it was opened, as
+ * JSON {requests, puts, gets, heads, lists, deletes, retries, bytes_up,
+ * bytes_down}; NULL for a local vault. */
+json_t *sp_vault_requests(struct sp_vault *v);
 
 /* Progress of a long job, reported about four times a second from the
  * job's own thread.  @total is 0 when unknown. */

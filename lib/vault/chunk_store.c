@@ -106,6 +106,14 @@ void sp_chunk_store_set_id_key(struct sp_chunk_store *s,
 	s->keyed = true;
 }
 
+static void chunk_key(const struct sp_chunk_id *id, char out[76])
+{
+	char rel[69];
+
+	sp_chunk_store_path(id, rel);
+	snprintf(out, 76, "chunks/%s", rel);
+}
+
 void sp_chunk_store_id(const struct sp_chunk_store *s, const void *data,
 		       size_t len, struct sp_chunk_id *id)
 {
@@ -113,6 +121,17 @@ void sp_chunk_store_id(const struct sp_chunk_store *s, const void *data,
 		sp_chunk_id_compute_keyed(s->id_key, data, len, id);
 	else
 		sp_chunk_id_compute(data, len, id);
+}
+
+void sp_chunk_store_assume(struct sp_chunk_store *s,
+			   const struct sp_chunk_id *id)
+{
+	char key[76];
+
+	if (!s->store->ops->assume_present || sp_chunk_id_is_zero(id))
+		return;
+	chunk_key(id, key);
+	s->store->ops->assume_present(s->store, key);
 }
 
 void sp_chunk_store_free(struct sp_chunk_store *s)
@@ -150,13 +169,6 @@ void sp_chunk_codec_free(struct sp_chunk_codec *c)
 	free(c);
 }
 
-static void chunk_key(const struct sp_chunk_id *id, char out[76])
-{
-	char rel[69];
-
-	sp_chunk_store_path(id, rel);
-	snprintf(out, 76, "chunks/%s", rel);
-}
 
 int sp_chunk_store_resurrect(struct sp_chunk_store *s,
 			     const struct sp_chunk_id *id)

@@ -459,6 +459,14 @@ static void sealed_drafts_clean(struct sp_store *st)
 	s->inner->ops->drafts_clean(s->inner);
 }
 
+static void sealed_assume_present(struct sp_store *st, const char *key)
+{
+	struct sealed *s = sealed_of(st);
+
+	if (s->inner->ops->assume_present)
+		s->inner->ops->assume_present(s->inner, key);
+}
+
 static void sealed_counters(struct sp_store *st, struct sp_store_counters *out)
 {
 	struct sealed *s = sealed_of(st);
@@ -484,6 +492,7 @@ const struct sp_store_ops sp_store_sealed_ops = {
     .draft_publish = sealed_draft_publish,
     .draft_discard = sealed_draft_discard,
     .drafts_clean = sealed_drafts_clean,
+    .assume_present = sealed_assume_present,
     .counters = sealed_counters,
 };
 
