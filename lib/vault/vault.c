@@ -1669,6 +1669,20 @@ int sp_vault_find_point(struct sp_vault *v, const char *spec, json_t **ret,
 				     : "VM '%s' has no recovery points (list "
 				       "them with 'stillpoint points%s')",
 				 spec, idp ? name : "");
+	if (matches == 0 && idp) {
+		/* Not listed: a point whose manifest is damaged says so
+		 * rather than that it is not there. */
+		struct sp_error e2 = {0};
+		json_t *m2 = NULL;
+		if (sp_vault_point_manifest(v, name, idp, &m2, &e2) < 0 &&
+		    e2.code != SP_E_POINT_NOT_FOUND &&
+		    e2.code != SP_E_NAME_INVALID) {
+			json_decref(all);
+			*err = e2;
+			return e2.code;
+		}
+		json_decref(m2);
+	}
 	if (matches == 0)
 		sp_trash_explain(v, spec, err); /* deleted, not gone? */
 	else if (matches > 1)
