@@ -463,17 +463,50 @@ static int read_config(struct sp_vault *v, struct sp_error *err)
  * before anything is written; then every object goes through a sealing
  * store, and chunk ids are keyed.
  */
+static int wrap_sealed(struct sp_vault *v, struct sp_error *err);
+
+/* keys.json is gone: a paper key still opens the vault, checked against
+ * the settings' key check (and `key add` writes a new keys.json). */
+static int unlock_paper(struct sp_vault *v, const char *key_file,
+			struct sp_error *err)
+{
+	sp_autofree char *text = NULL;
+	char check[SP_VAULT_KEY_CHECK_LEN + 1];
+	size_t len = 0;
+	int r = sp_file_read(AT_FDCWD, key_file, 65536, &text, &len);
+
+	if (r < 0)
+		return sp_error_set_errno(
+		    err, SP_E_USAGE, -r, "cannot read key file '%s'", key_file);
+	r = sp_vault_key_paper_decode(text, &v->key, err);
+	explicit_bzero(text, len);
+	if (r < 0)
+		return r;
+	sp_vault_key_check(v->key, check);
+	if (strcmp(check, v->key_check) != 0)
+		return sp_error_set(err, SP_E_VAULT_KEY_WRONG,
+				    "the paper key '%s' is not the key of '%s' "
+				    "(nothing was written)",
+				    key_file, v->path);
+	sp_log(SP_LOG_WARNING,
+	       "vault '%s' has no %s: opened with the paper key (add a "
+	       "slot with 'stillpoint key add')",
+	       v->path, SP_STORE_KEYS);
+	return wrap_sealed(v, err);
+}
+
 static int unlock(struct sp_vault *v, struct sp_error *err)
 {
 	sp_autofree char *doc = NULL;
 	const char *key_file = getenv("STILLPOINT_KEY_FILE");
 	char *pass = NULL, prompt[300], check[SP_VAULT_KEY_CHECK_LEN + 1];
-	struct sp_store *sealed = NULL;
 	size_t len = 0;
 	int r;
 
 	r = v->store->ops->get(v->store, SP_STORE_KEYS, CONFIG_MAX,
 			       (void **)&doc, &len, err);
+	if (r == -ENOENT && key_file && *key_file)
+		return unlock_paper(v, key_file, err);
 	if (r == -ENOENT)
 		return sp_error_set(err, SP_E_NOT_A_VAULT,
 				    "encrypted vault '%s' has no %s (its key "
@@ -518,7 +551,14 @@ static int unlock(struct sp_vault *v, struct sp_error *err)
 				    "vault's key check (keys.json belongs to "
 				    "another vault?)",
 				    v->path);
-	r = sp_store_sealed_wrap(v->store, v->key, &sealed, err);
+	return wrap_sealed(v, err);
+}
+
+static int wrap_sealed(struct sp_vault *v, struct sp_error *err)
+{
+	struct sp_store *sealed = NULL;
+	int r = sp_store_sealed_wrap(v->store, v->key, &sealed, err);
+
 	if (r < 0)
 		return r;
 	v->store = sealed;

@@ -42,6 +42,8 @@ static int keys_get(struct sp_vault *v, char **doc, struct sp_error *err)
 	if (r < 0)
 		return r;
 	r = st->ops->get(st, SP_STORE_KEYS, KEYS_MAX, (void **)doc, &len, err);
+	if (r == -ENOENT) /* opened with a paper key: a new document */
+		return sp_vault_keys_new(v->key, doc, err);
 	if (SP_STORE_IS_ERRNO(r))
 		return sp_error_set_errno(err, SP_E_VAULT_IO, -r,
 					  "cannot read '%s/%s'", v->path,

@@ -180,6 +180,17 @@ check "local: ... by its time" grep -q "$old" "$T/.out"
 expect_ok "local: undelete it" sp --vault "$V" undelete "$VM@$old"
 expect_ok "local: gc reads the sealed points" sp --vault "$V" gc
 expect_ok "local: verify after gc" sp --vault "$V" verify
+
+# keys.json lost: the paper key still opens the vault, and key add makes
+# a new keys.json.
+sp --vault "$V" key export --paper >paper.txt
+mv "$V/keys.json" keys.json.saved
+expect_fail NotAVault "local: without keys.json a passphrase cannot open it" sp --vault "$V" points
+expect_ok "local: the paper key opens it" \
+	env -u STILLPOINT_PASSPHRASE "$SP" --vault "$V" --key-file "$T/paper.txt" verify
+expect_ok "local: key add writes a new keys.json" \
+	env -u STILLPOINT_PASSPHRASE STILLPOINT_NEW_PASSPHRASE=after-loss "$SP" --vault "$V" --key-file "$T/paper.txt" key add
+expect_ok "local: which opens it" env STILLPOINT_PASSPHRASE=after-loss "$SP" --vault "$V" points
 unset STILLPOINT_PASSPHRASE
 
 # ---- a key-file-only vault ------------------------------------------------
