@@ -65,6 +65,8 @@ suite() { # KIND VAULT
 		sp --vault "$V" backup --name $VM --disk "$T/disk.raw:raw"
 	expect_ok "$kind: a second point" \
 		sp --vault "$V" backup --name $VM --disk "$T/disk.raw:raw"
+	check "$kind: the points say their ids are keyed" \
+		bash -c "sp --vault '$V' points --json | jq -e 'length == 2 and all(.[]; .chunk_id == \"hmac-sha256\")' >/dev/null"
 	check "$kind: the objects were stored" test "$("${kind}_objects" | wc -l)" -gt 6
 	check "$kind: the marker is in no object" test -z "$("${kind}_bodies_with" "$MARK")"
 	check "$kind: the VM name is in no object" test -z "$("${kind}_bodies_with" "$VM")"
