@@ -183,6 +183,11 @@ struct sp_store_draft *sp_store_inner_draft(struct sp_store *st,
  * it does not open. */
 int sp_store_unseal_in_place(struct sp_store *st, const char *key, void *buf,
 			     size_t len, size_t *outlen);
+/* @data sealed as object @key of the sealing store @st, into a malloc'd
+ * *@out (for a copy kept elsewhere, e.g. a cache).  -EINVAL for another
+ * store or a key that is not sealed. */
+int sp_store_seal_copy(struct sp_store *st, const char *key, const void *data,
+		       size_t len, void **out, size_t *outlen);
 
 static inline void sp_store_close(struct sp_store *st)
 {

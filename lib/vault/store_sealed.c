@@ -89,7 +89,9 @@ static struct scratch *scratch_get(size_t need)
 		}
 	}
 	if (t->incap < need) {
-		size_t cap = need < 65536 ? 65536 : need;
+		/* Chunks differ in size: grow with room to spare, so that a
+		 * thread reallocates a few times, not per chunk. */
+		size_t cap = need < 65536 ? 65536 : need + need / 8;
 		uint8_t *b = malloc(cap);
 		if (!b)
 			return NULL;
@@ -224,6 +226,32 @@ int sp_store_unseal_in_place(struct sp_store *st, const char *key, void *buf,
 	return 0;
 }
 
+int sp_store_seal_copy(struct sp_store *st, const char *key, const void *data,
+		       size_t len, void **out, size_t *outlen)
+{
+	struct sealed *s;
+	struct scratch *t;
+	char aad[AAD_MAX];
+	size_t aadlen, n = 0;
+
+	if (!st || st->ops != &sp_store_sealed_ops ||
+	    !sp_store_key_is_sealed(key))
+		return -EINVAL;
+	s = sealed_of(st);
+	aadlen = object_aad(key, aad);
+	t = scratch_get(len + SP_SEAL_OVERHEAD);
+	*out = malloc(len + SP_SEAL_OVERHEAD);
+	if (!aadlen || !t || !*out ||
+	    sp_seal(t->sealer, s->key, aad, aadlen, data, len, *out,
+		    len + SP_SEAL_OVERHEAD, &n) < 0) {
+		free(*out);
+		*out = NULL;
+		return -ENOMEM;
+	}
+	*outlen = n;
+	return 0;
+}
+
 static int sealed_get(struct sp_store *st, const char *key, size_t max,
 		      void **data, size_t *len, struct sp_error *err)
 {
@@ -249,11 +277,13 @@ static int sealed_get(struct sp_store *st, const char *key, size_t max,
 	return 0;
 }
 
-/* The whole sealed object @key into this thread's scratch. */
-static int fetch(struct sealed *s, const char *key, struct scratch **tp,
-		 size_t *sealed_len, struct sp_error *err)
+/* The whole sealed object @key into this thread's scratch, which is made
+ * room for @hint bytes first (what the caller expects at most: a chunk is
+ * then one read, one request to a remote store). */
+static int fetch(struct sealed *s, const char *key, size_t hint,
+		 struct scratch **tp, size_t *sealed_len, struct sp_error *err)
 {
-	struct scratch *t = scratch_get(0);
+	struct scratch *t = scratch_get(hint);
 	uint64_t size = 0;
 	size_t got = 0, more = 0;
 	int r;
@@ -304,7 +334,9 @@ static int sealed_read(struct sp_store *st, const char *key, uint64_t off,
 	aadlen = object_aad(key, aad);
 	if (!aadlen)
 		return -ENAMETOOLONG;
-	r = fetch(s, key, &t, &n, err);
+	r = fetch(s, key,
+		  off == 0 && cap < OBJECT_MAX ? cap + SP_SEAL_OVERHEAD : 0, &t,
+		  &n, err);
 	if (r < 0)
 		return r;
 	if (n < SP_SEAL_OVERHEAD)

@@ -204,6 +204,25 @@ bool sp_vault_via_store(const struct sp_vault *v);
 int sp_vault_unseal_point_file(struct sp_vault *v, const char *name,
 			       const char *id, const char *file, void *buf,
 			       size_t len, size_t *outlen);
+/* Internal to lib/vault (vault.c, vault_crypt.c, vault_list.c). */
+/* Make directory @path and its parents. */
+int sp_vault_mkdir_parents(const char *path);
+/* The key slots of a new encrypted vault: a passphrase slot when one is at
+ * hand, a key-file slot for @key_file (made when missing).  *@doc gets
+ * keys.json (free()), @check the key check. */
+int sp_vault_new_keys(const char *path, const char *key_file, char **doc,
+		      char check[33], struct sp_error *err);
+/* Unlock the vault @v whose settings say it is encrypted (v->key) and put
+ * the sealing store in front of v->store.  Errors: SP_E_VAULT_KEY_NEEDED,
+ * SP_E_VAULT_KEY_WRONG (nothing written), SP_E_NOT_A_VAULT. */
+int sp_vault_unlock(struct sp_vault *v, struct sp_error *err);
+/* The largest index read whole (an encrypted vault's): 32 bytes a slot,
+ * a 128 TiB disk in 4 MiB chunks, 2 TiB in 64 KiB ones. */
+#define SP_INDEX_MAX (1u << 30)
+/* Open an index held in memory (@len bytes) through a scratch file. */
+int sp_vault_index_from_bytes(const void *bytes, size_t len, const char *name,
+			      const uint8_t *sha, struct sp_disk_index **ret,
+			      struct sp_error *err);
 /* sp_manifest_load_point() for a vault that may be encrypted. */
 int sp_vault_manifest_load_dir(struct sp_vault *v, int point_dirfd,
 			       const char *name, const char *id, json_t **ret,

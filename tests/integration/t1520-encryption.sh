@@ -11,6 +11,7 @@
 need_s3
 export STILLPOINT_S3_RETRIES=4,20
 unset STILLPOINT_PASSPHRASE STILLPOINT_PASSPHRASE_FILE STILLPOINT_KEY_FILE
+export STILLPOINT_CACHE_DIR=$T/cache # listings cache manifests here
 MARK=STILLPOINT-PLAINTEXT-MARKER-7f3a
 VM=secretvm-c41d
 
@@ -171,6 +172,8 @@ suite local "$T/lv"
 check "local: no catalog (it would hold manifests in the clear)" test ! -e "$T/lv/catalog.sqlite"
 PFX=enc
 suite s3 "s3://$S3_BUCKET/$PFX"
+check "the manifest cache was used" test -n "$(find cache -name '*.json')"
+check "it holds manifests sealed: no VM name in any" test -z "$(grep -rlaF "$VM" cache)"
 
 # ---- gc and trash of an encrypted local vault --------------------------------
 export STILLPOINT_PASSPHRASE=correct-horse-1
