@@ -659,9 +659,8 @@ json_t *sp_transfer_manifest(struct sp_vault *v, const char *name,
 	    "time", when, "consistency", consistency, "host", host, "tool",
 	    "stillpoint " SP_VERSION, "chunk_size", (json_int_t)v->chunk_size,
 	    "chunk_id", v->encrypted ? "hmac-sha256" : "sha256", "disks", disks,
-	    "config",
-	    config ? config : json_null(), "warnings", warnings, "phases",
-	    "snapshot", "duration_ms", (json_int_t)(t_snap - t_start),
+	    "config", config ? config : json_null(), "warnings", warnings,
+	    "phases", "snapshot", "duration_ms", (json_int_t)(t_snap - t_start),
 	    "transfer", "duration_ms", (json_int_t)(t_end - t_snap),
 	    "duration_ms", (json_int_t)(t_end - t_start));
 	json_decref(disks);
