@@ -3,14 +3,23 @@
 # benchmark corpus (state0: root.img + db.img) into an unencrypted and an
 # encrypted vault of the same kind, from a cold page cache, ROUNDS times,
 # the two interleaved round by round so that a slow spell of the machine
-# hits both.  Prints the times, the throughput over the allocated bytes
-# and the ratio encrypted / unencrypted of the median times.
+# hits both.  Prints wall and CPU (user + system) times, the throughput
+# over the allocated bytes and the ratios encrypted / unencrypted of the
+# medians.  On a shared machine the CPU time is the steadier figure:
+# encryption costs CPU, and other loads move wall times by more than it.
 #
 #   bench/encryption.sh                       # local vaults in BENCH_DIR
 #   ROUNDS=5 bench/encryption.sh
+#   UNLOCK=passphrase bench/encryption.sh     # see below
+#   FILES=db.img bench/encryption.sh          # a part of the corpus
 #   S3_VAULT=s3://BUCKET/PREFIX bench/encryption.sh
 #       # vaults in S3 instead (PREFIX-plain-N, PREFIX-enc-N; AWS_* from
 #       # the environment, e.g. eval "$(tests/s3/s3-server.sh env)")
+#
+# The encrypted vault is opened with a key file by default: a passphrase
+# costs each command one scrypt run (about 0.3 s of one core, whatever the
+# amount of data), which is a fixed cost per command, not a throughput
+# cost; UNLOCK=passphrase includes it.
 #
 # As root (drop_caches), after make-corpus.sh made the corpus (bench/run.sh
 # does on its first run).  Results also in bench/results/encryption.md.
@@ -22,7 +31,10 @@ sp=${STILLPOINT:-$top/build/stillpoint}
 rounds=${ROUNDS:-3}
 s3=${S3_VAULT:-}
 corpus=$dir/corpus/state0
+files=${FILES:-root.img db.img}
 out=$here/results/encryption.md
+unlock=${UNLOCK:-keyfile}
+keyfile=$dir/enc-bench.key
 export STILLPOINT_PASSPHRASE=bench-passphrase
 unset STILLPOINT_PASSPHRASE_FILE STILLPOINT_KEY_FILE
 
@@ -31,7 +43,11 @@ unset STILLPOINT_PASSPHRASE_FILE STILLPOINT_KEY_FILE
 [ -x "$sp" ] || { echo "no $sp (run make)" >&2; exit 1; }
 
 cold() { sync; echo 3 >/proc/sys/vm/drop_caches; }
-alloc=$(($(du -k "$corpus/root.img" | cut -f1) + $(du -k "$corpus/db.img" | cut -f1)))
+alloc=0 disks=()
+for f in $files; do
+	alloc=$((alloc + $(du -k "$corpus/$f" | cut -f1)))
+	disks+=(--disk "$corpus/$f")
+done
 times=$dir/encryption.tsv
 : >"$times"
 
@@ -43,45 +59,58 @@ for ((r = 1; r <= rounds; r++)); do
 		v=$(vault_of $mode $r)
 		[ -n "$s3" ] || rm -rf "$v"
 		rm -rf "$dir/enc-restore" && mkdir -p "$dir/enc-restore"
-		if [ $mode = enc ]; then flag=--encrypt; else flag=--no-encrypt; fi
-		"$sp" --quiet --vault "$v" init $flag >/dev/null
+		unset STILLPOINT_KEY_FILE
+		if [ $mode = plain ]; then
+			"$sp" --quiet --vault "$v" init --no-encrypt >/dev/null
+		elif [ "$unlock" = passphrase ]; then
+			"$sp" --quiet --vault "$v" init --encrypt >/dev/null
+		else
+			rm -f "$keyfile"
+			"$sp" --quiet --vault "$v" init --encrypt --key-file "$keyfile" >/dev/null
+			export STILLPOINT_KEY_FILE=$keyfile
+		fi
 		cold
-		t0=$(date +%s.%N)
-		"$sp" --quiet --vault "$v" backup --name bench \
-			--disk "$corpus/root.img" --disk "$corpus/db.img"
-		t1=$(date +%s.%N)
+		/usr/bin/time -f "%e %U %S" -o "$dir/enc-time" \
+			"$sp" --quiet --vault "$v" backup --name bench "${disks[@]}"
+		read -r full fu fs <"$dir/enc-time"
 		cold
-		"$sp" --quiet --vault "$v" restore bench --to "$dir/enc-restore"
-		t2=$(date +%s.%N)
-		cmp "$corpus/db.img" "$dir/enc-restore/db.img"
-		full=$(echo "$t1 - $t0" | bc -l)
-		rest=$(echo "$t2 - $t1" | bc -l)
-		printf '%s\t%s\t%.2f\t%.2f\n' "$mode" "$r" "$full" "$rest" >>"$times"
-		printf 'round %d %-5s full %6.2f s  restore %6.2f s\n' "$r" "$mode" "$full" "$rest" >&2
+		/usr/bin/time -f "%e %U %S" -o "$dir/enc-time" \
+			"$sp" --quiet --vault "$v" restore bench --to "$dir/enc-restore"
+		read -r rest ru rs <"$dir/enc-time"
+		for f in $files; do cmp "$corpus/$f" "$dir/enc-restore/$f"; done
+		fcpu=$(echo "$fu + $fs" | bc -l)
+		rcpu=$(echo "$ru + $rs" | bc -l)
+		printf '%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\n' "$mode" "$r" "$full" "$rest" "$fcpu" "$rcpu" >>"$times"
+		printf 'round %d %-5s full %6.2f s (cpu %6.2f s)  restore %6.2f s (cpu %6.2f s)\n' \
+			"$r" "$mode" "$full" "$fcpu" "$rest" "$rcpu" >&2
 	done
 done
-rm -rf "$dir/enc-restore"
+rm -rf "$dir/enc-restore" "$keyfile"
 [ -n "$s3" ] || rm -rf "$dir/enc-bench-plain" "$dir/enc-bench-enc"
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 med() { awk -v m="$1" -v c="$2" '$1 == m { print $c }' "$times" | median; }
 pf=$(med plain 3) ef=$(med enc 3) pr=$(med plain 4) er=$(med enc 4)
+pc=$(med plain 5) ec=$(med enc 5) prc=$(med plain 6) erc=$(med enc 6)
 kind=local
 [ -z "$s3" ] || kind=s3
 {
-	echo "Corpus: $((alloc / 1024)) MiB allocated (state0 root.img + db.img), $kind vaults, $rounds rounds, medians"
+	echo "Corpus: $((alloc / 1024)) MiB allocated (state0: $files), $kind vaults, $rounds rounds, medians; encrypted vault opened with a $unlock"
 	echo
-	echo "| vault | full (s) | full MB/s | restore (s) |"
-	echo "|---|---|---|---|"
+	echo "| vault | full wall (s) | full MB/s | full CPU (s) | restore wall (s) | restore CPU (s) |"
+	echo "|---|---|---|---|---|---|"
 	for m in plain enc; do
 		f=$(med $m 3)
-		printf '| %s | %.2f | %.0f | %.2f |\n' "$m" "$f" "$(echo "$alloc * 1024 / 1000000 / $f" | bc -l)" "$(med $m 4)"
+		printf '| %s | %.2f | %.0f | %.2f | %.2f | %.2f |\n' "$m" "$f" \
+			"$(echo "$alloc * 1024 / 1000000 / $f" | bc -l)" "$(med $m 5)" "$(med $m 4)" "$(med $m 6)"
 	done
 	echo
-	printf 'encrypted / unencrypted time: full %.3f (cost %+.1f %% throughput), restore %.3f\n' \
-		"$(echo "$ef / $pf" | bc -l)" "$(echo "(1 - $pf / $ef) * 100" | bc -l)" "$(echo "$er / $pr" | bc -l)"
+	printf 'encrypted / unencrypted, full backup: wall %.3f (throughput %+.1f %%), CPU %.3f\n' \
+		"$(echo "$ef / $pf" | bc -l)" "$(echo "($pf / $ef - 1) * 100" | bc -l)" "$(echo "$ec / $pc" | bc -l)"
+	printf 'encrypted / unencrypted, restore:     wall %.3f, CPU %.3f\n' \
+		"$(echo "$er / $pr" | bc -l)" "$(echo "$erc / $prc" | bc -l)"
 	echo
-	echo "Every round (mode, round, full s, restore s):"
+	echo "Every round (mode, round, full s, restore s, full CPU s, restore CPU s):"
 	echo
 	sed 's/^/    /' "$times"
 } | tee "$out"
