@@ -22,7 +22,7 @@
 # cost; UNLOCK=passphrase includes it.
 #
 # As root (drop_caches), after make-corpus.sh made the corpus (bench/run.sh
-# does on its first run).  Results also in bench/results/encryption.md.
+# does on its first run).  Results also in bench/results/encryption-KIND.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -32,7 +32,9 @@ rounds=${ROUNDS:-3}
 s3=${S3_VAULT:-}
 corpus=$dir/corpus/state0
 files=${FILES:-root.img db.img}
-out=$here/results/encryption.md
+kind=local
+[ -z "$s3" ] || kind=s3
+out=$here/results/encryption-$kind.md
 unlock=${UNLOCK:-keyfile}
 keyfile=$dir/enc-bench.key
 export STILLPOINT_PASSPHRASE=bench-passphrase
@@ -92,8 +94,6 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] 
 med() { awk -v m="$1" -v c="$2" '$1 == m { print $c }' "$times" | median; }
 pf=$(med plain 3) ef=$(med enc 3) pr=$(med plain 4) er=$(med enc 4)
 pc=$(med plain 5) ec=$(med enc 5) prc=$(med plain 6) erc=$(med enc 6)
-kind=local
-[ -z "$s3" ] || kind=s3
 {
 	echo "Corpus: $((alloc / 1024)) MiB allocated (state0: $files), $kind vaults, $rounds rounds, medians; encrypted vault opened with a $unlock"
 	echo
