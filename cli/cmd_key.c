@@ -84,18 +84,20 @@ static int key_list(struct cli *cli, struct sp_vault *v)
 		cli_print_json(arr);
 		return 0;
 	}
-	printf("%-9s %-10s %-20s %-22s %s\n", "SLOT", "KIND", "CREATED", "KDF",
+	printf("%-9s %-10s %-20s %-24s %s\n", "SLOT", "KIND", "CREATED", "KDF",
 	       "LABEL");
 	json_array_foreach(arr, i, s)
 	{
-		printf("%-9s %-10s %-20s %-22s %s%s\n",
+		const char *label =
+		    json_string_value(json_object_get(s, "label"));
+		printf("%-9s %-10s %-20s %-24s %s%s%s\n",
 		       json_string_value(json_object_get(s, "id")),
 		       json_string_value(json_object_get(s, "kind")),
 		       json_string_value(json_object_get(s, "created")),
-		       json_string_value(json_object_get(s, "kdf")),
-		       json_string_value(json_object_get(s, "label")),
+		       json_string_value(json_object_get(s, "kdf")), label,
+		       *label ? " " : "",
 		       json_is_true(json_object_get(s, "unlocked"))
-			   ? " (opened with)"
+			   ? "(opened with)"
 			   : "");
 	}
 	json_decref(arr);
