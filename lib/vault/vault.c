@@ -852,9 +852,6 @@ int sp_vault_point_index_open(struct sp_vault *v, const char *name,
 			      struct sp_error *err)
 {
 	char key[300];
-	sp_autoclose int fd = -1;
-	uint8_t *buf = NULL;
-	uint64_t off = 0, size = 0;
 	int r;
 
 	r = point_key(key, sizeof(key), name, id, file, err);
@@ -865,6 +862,18 @@ int sp_vault_point_index_open(struct sp_vault *v, const char *name,
 		r = sp_vault_point_dir(v, name, id, &pfd, err);
 		return r < 0 ? r : sp_disk_index_open(pfd, file, sha, ret, err);
 	}
+	return sp_vault_index_open_key(v, key, sha, ret, err);
+}
+
+int sp_vault_index_open_key(struct sp_vault *v, const char *key,
+			    const uint8_t *sha, struct sp_disk_index **ret,
+			    struct sp_error *err)
+{
+	sp_autoclose int fd = -1;
+	uint8_t *buf = NULL;
+	uint64_t off = 0, size = 0;
+	int r = 0;
+
 	/* Remote: into a scratch file, which the index maps (memory stays
 	 * bounded whatever the disk's size). */
 	fd = sp_tmpfile_open();

@@ -170,6 +170,11 @@ int sp_vault_point_index_open(struct sp_vault *v, const char *name,
 			      const char *id, const char *file,
 			      const uint8_t *sha, struct sp_disk_index **ret,
 			      struct sp_error *err);
+/* Open the disk index object @key through the store (into a scratch
+ * file; gc reads trashed points' indexes this way). */
+int sp_vault_index_open_key(struct sp_vault *v, const char *key,
+			    const uint8_t *sha, struct sp_disk_index **ret,
+			    struct sp_error *err);
 /* The names of the files of a published point, as a JSON array. */
 int sp_vault_point_files(struct sp_vault *v, const char *name, const char *id,
 			 json_t **ret, struct sp_error *err);
