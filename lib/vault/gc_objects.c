@@ -129,7 +129,8 @@ static int mark_point(struct ogc *g, const char *dir, const char *name,
 		}
 		for (uint64_t s = 0; r == 0 && s < sp_disk_index_count(ix);
 		     s++) {
-			const struct sp_chunk_id *cid = sp_disk_index_get(ix, s);
+			const struct sp_chunk_id *cid =
+			    sp_disk_index_get(ix, s);
 			if (!sp_chunk_id_is_zero(cid) &&
 			    sp_id_set_add(&g->refs, cid) < 0)
 				r = sp_error_set(err, SP_E_NOMEM,
@@ -238,8 +239,8 @@ static bool in_array(json_t *arr, const char *s)
 	json_t *it;
 	size_t i;
 
-	json_array_foreach(arr, i, it) if (!strcmp(json_string_value(it), s))
-	    return true;
+	json_array_foreach(
+	    arr, i, it) if (!strcmp(json_string_value(it), s)) return true;
 	return false;
 }
 
@@ -284,8 +285,9 @@ static int sweep(struct ogc *g, json_t *state, bool dry_run, bool *swept,
 	if (r < 0)
 		return r;
 	*waiting = json_array();
-	json_array_foreach(now, i, l) if (in_array(
-	    json_object_get(state, "leases"), json_string_value(l)))
+	json_array_foreach(now, i,
+			   l) if (in_array(json_object_get(state, "leases"),
+					   json_string_value(l)))
 	    json_array_append(*waiting, l);
 	json_decref(now);
 	if (json_array_size(*waiting) > 0 || dry_run)
@@ -446,8 +448,7 @@ int sp_gc_objects_run(struct sp_vault *v, const struct sp_gc_opts *o,
 	       "gc done chunks=%llu referenced=%llu candidates=%llu "
 	       "deleted=%llu bytes_freed=%llu",
 	       (unsigned long long)g.chunks, (unsigned long long)g.referenced,
-	       (unsigned long long)g.candidates,
-	       (unsigned long long)g.deleted,
+	       (unsigned long long)g.candidates, (unsigned long long)g.deleted,
 	       (unsigned long long)g.bytes_freed);
 report:
 	if (!waiting)

@@ -30,8 +30,7 @@ struct name_list {
 	json_t *names;
 };
 
-static int collect_dir(void *ctx, const char *name, bool is_dir,
-		       uint64_t size)
+static int collect_dir(void *ctx, const char *name, bool is_dir, uint64_t size)
 {
 	(void)size;
 	if (is_dir && sp_name_is_valid(name))
@@ -177,7 +176,8 @@ int sp_vault_list_remote(struct sp_vault *v, const char *only, json_t **ret,
 	json_decref(vms.names);
 	if (SP_STORE_IS_ERRNO(r))
 		r = sp_error_set_errno(err, vault_code(-r), -r,
-				       "cannot list the points of '%s'", v->path);
+				       "cannot list the points of '%s'",
+				       v->path);
 	if (r < 0) {
 		json_decref(items);
 		return r;
@@ -233,8 +233,7 @@ int sp_vault_scan_points(struct sp_vault *v, const char *only, json_t *set,
 			 * without one it is a draft being written. */
 			snprintf(mkey, sizeof(mkey), "points/%s/manifest.json",
 				 key);
-			if (v->store->ops->stat(v->store, mkey, NULL, err) ==
-			    0)
+			if (v->store->ops->stat(v->store, mkey, NULL, err) == 0)
 				json_object_set_new(set, key, json_true());
 		}
 		json_decref(ids.names);
@@ -247,4 +246,3 @@ int sp_vault_scan_points(struct sp_vault *v, const char *only, json_t *set,
 	}
 	return r;
 }
-

@@ -144,9 +144,8 @@ static int copy_files(struct sp_vault *v, const char *from_dir,
 }
 
 /* Remove every file under @dir: @first first, @last last (may be NULL). */
-static int remove_files(struct sp_vault *v, const char *dir,
-			const char *first, const char *last,
-			struct sp_error *err)
+static int remove_files(struct sp_vault *v, const char *dir, const char *first,
+			const char *last, struct sp_error *err)
 {
 	json_t *files = NULL, *f;
 	char key[300];
@@ -183,9 +182,8 @@ static int remove_files(struct sp_vault *v, const char *dir,
 	return r;
 }
 
-int sp_objects_point_trash(struct sp_vault *v, const char *name,
-			   const char *id, const char *why,
-			   unsigned retain_days, int64_t now,
+int sp_objects_point_trash(struct sp_vault *v, const char *name, const char *id,
+			   const char *why, unsigned retain_days, int64_t now,
 			   struct sp_error *err)
 {
 	char from[200], to[200], key[260], when[32], until[32];
@@ -346,10 +344,10 @@ static int list_one(struct sp_vault *v, const char *name, const char *id,
 		sp_error_set(&e2, SP_E_MANIFEST_CORRUPT,
 			     "point %s: manifest.json %s", where,
 			     r == -ENOENT ? "is missing" : strerror(-r));
-	if (r == 0 && (!rec || !sp_time_parse_rfc3339(
-				   json_string_value(
-				       json_object_get(rec, "expires_at")),
-				   &expires)))
+	if (r == 0 &&
+	    (!rec || !sp_time_parse_rfc3339(
+			 json_string_value(json_object_get(rec, "expires_at")),
+			 &expires)))
 		sp_error_set(&e2, SP_E_MANIFEST_CORRUPT, "%s",
 			     why[0] ? why
 				    : "its " SP_TRASH_RECORD
@@ -374,8 +372,7 @@ static int list_one(struct sp_vault *v, const char *name, const char *id,
 	return 0;
 }
 
-int sp_objects_trash_list(struct sp_vault *v, json_t *arr,
-			  struct sp_error *err)
+int sp_objects_trash_list(struct sp_vault *v, json_t *arr, struct sp_error *err)
 {
 	return each_entry(v, list_one, arr, err);
 }
@@ -419,17 +416,17 @@ static int purge_one(struct sp_vault *v, const char *name, const char *id,
 	snprintf(dir, sizeof(dir), SP_TRASH_DIR "/%s/%s/", name, id);
 	snprintf(key, sizeof(key), "%s" SP_TRASH_RECORD, dir);
 	rec = get_json(v, key, why, sizeof(why));
-	ok = rec && sp_time_parse_rfc3339(json_string_value(json_object_get(
-					      rec, "expires_at")),
-					  &expires);
+	ok = rec && sp_time_parse_rfc3339(
+			json_string_value(json_object_get(rec, "expires_at")),
+			&expires);
 	json_decref(rec);
 	if (!ok) {
 		if (p->kept)
 			json_array_append_new(
-			    p->kept, json_pack("{s:s++, s:s}", "entry", name,
-					       "@", id, "error",
-					       why[0] ? why
-						      : "no valid expires_at"));
+			    p->kept,
+			    json_pack("{s:s++, s:s}", "entry", name, "@", id,
+				      "error",
+				      why[0] ? why : "no valid expires_at"));
 		sp_log(SP_LOG_WARNING,
 		       "trash entry %s@%s is kept: %s (see 'stillpoint "
 		       "trash')",

@@ -18,9 +18,8 @@
 
 /* sp_vault_point_trash() and sp_vault_point_undelete() of such a vault
  * (names already checked). */
-int sp_objects_point_trash(struct sp_vault *v, const char *name,
-			   const char *id, const char *why,
-			   unsigned retain_days, int64_t now,
+int sp_objects_point_trash(struct sp_vault *v, const char *name, const char *id,
+			   const char *why, unsigned retain_days, int64_t now,
 			   struct sp_error *err);
 int sp_objects_point_undelete(struct sp_vault *v, const char *name,
 			      const char *id, struct sp_error *err);

@@ -85,8 +85,8 @@ static bool dir_is_empty(int fd)
 /*
  * A vault location that starts with a URL scheme other than s3:// (which
  * sp_store_is_s3() takes) names no directory: taken as one, it would
- * quietly make a local directory "gs:".  A directory whose name really looks like that is
- * reached as "./s3://...".
+ * quietly make a local directory "gs:".  A directory whose name really looks
+ * like that is reached as "./s3://...".
  */
 static int check_location(const char *path, struct sp_error *err)
 {
@@ -590,9 +590,9 @@ int sp_point_draft_index_begin(struct sp_point_draft *d, const char *file,
 {
 	int dfd = sp_store_local_draft_dirfd(d->vault->store, d->sd);
 
-	return sp_index_writer_create(dfd >= 0 ? dfd : SP_INDEX_ANONYMOUS,
-				      file, disk_size, d->vault->chunk_size,
-				      ret, err);
+	return sp_index_writer_create(dfd >= 0 ? dfd : SP_INDEX_ANONYMOUS, file,
+				      disk_size, d->vault->chunk_size, ret,
+				      err);
 }
 
 /* The whole of @fd (a finished index) into a buffer. */
@@ -867,8 +867,8 @@ int sp_vault_index_open_key(struct sp_vault *v, const char *key,
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	for (;;) {
 		size_t got = 0;
-		r = v->store->ops->read(v->store, key, off, buf, 1u << 20,
-					&got, &size, err);
+		r = v->store->ops->read(v->store, key, off, buf, 1u << 20, &got,
+					&size, err);
 		if (r == -ENOENT)
 			r = sp_error_set(err, SP_E_INDEX_CORRUPT,
 					 "index '%s' is missing", key);
@@ -894,6 +894,16 @@ int sp_vault_index_open_key(struct sp_vault *v, const char *key,
 	if (r < 0)
 		return r;
 	return sp_disk_index_open_fd(fd, key, sha, ret, err);
+}
+
+bool sp_vault_point_exists(struct sp_vault *v, const char *name, const char *id)
+{
+	char key[300];
+	struct sp_error e;
+
+	return point_key(key, sizeof(key), name, id, "manifest.json", &e) ==
+		   0 &&
+	       v->store->ops->stat(v->store, key, NULL, &e) == 0;
 }
 
 int sp_vault_point_manifest(struct sp_vault *v, const char *name,
@@ -1197,14 +1207,13 @@ json_t *sp_vault_requests(struct sp_vault *v)
 	if (!v->store->ops->counters)
 		return NULL;
 	v->store->ops->counters(v->store, &c);
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-			 "requests", (json_int_t)c.requests, "puts",
-			 (json_int_t)c.puts, "gets", (json_int_t)c.gets,
-			 "heads", (json_int_t)c.heads, "lists",
-			 (json_int_t)c.lists, "deletes", (json_int_t)c.deletes,
-			 "retries", (json_int_t)c.retries, "bytes_up",
-			 (json_int_t)c.bytes_up, "bytes_down",
-			 (json_int_t)c.bytes_down);
+	return json_pack(
+	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "requests",
+	    (json_int_t)c.requests, "puts", (json_int_t)c.puts, "gets",
+	    (json_int_t)c.gets, "heads", (json_int_t)c.heads, "lists",
+	    (json_int_t)c.lists, "deletes", (json_int_t)c.deletes, "retries",
+	    (json_int_t)c.retries, "bytes_up", (json_int_t)c.bytes_up,
+	    "bytes_down", (json_int_t)c.bytes_down);
 }
 
 json_t *sp_vault_describe(struct sp_vault *v)

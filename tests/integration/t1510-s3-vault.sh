@@ -49,8 +49,8 @@ cp "$T/.out" incr.json
 check "two new chunks" jqe '.disks[0].chunks_new == 2' incr.json
 check "at most 20 requests besides its PUTs" \
 	jqe '(.requests.requests - .requests.puts) <= 20' incr.json
-check "a HEAD for each new chunk and the gc marker, none for the 94 others" \
-	jqe '.requests.heads <= 3' incr.json
+check "a HEAD for each new chunk, the gc marker and the base point; none for the 94 others" \
+	jqe '.requests.heads <= 4' incr.json
 mkdir r1
 expect_ok "restore" s3 restore vm --to r1
 check "restored equal" cmp d.raw r1/d.raw
