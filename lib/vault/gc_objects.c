@@ -269,6 +269,28 @@ static int walk_chunk(void *ctx, const char *key, uint64_t size, int64_t mtime)
 	return 0;
 }
 
+/* Before any chunk is deleted: hosts' caches of what is present are void
+ * from now on (store_s3.c). */
+static int raise_epoch(struct sp_vault *v, struct sp_error *err)
+{
+	sp_autofree char *text = NULL;
+	char next[32];
+	size_t len = 0;
+	long long e = 0;
+	int r;
+
+	r = v->store->ops->get(v->store, SP_STORE_EPOCH_KEY, 64, (void **)&text,
+			       &len, err);
+	if (r == 0)
+		e = strtoll(text, NULL, 10);
+	else if (r != -ENOENT)
+		return store_error(v, r, "read", SP_STORE_EPOCH_KEY, err);
+	snprintf(next, sizeof(next), "%lld", e + 1);
+	r = v->store->ops->put(v->store, SP_STORE_EPOCH_KEY, next, strlen(next),
+			       0, err);
+	return r < 0 ? store_error(v, r, "write", SP_STORE_EPOCH_KEY, err) : 0;
+}
+
 /* O2: sweep the recorded candidates, when every lease recorded with them
  * is gone and no writer runs.  *@waiting gets the leases that stop it. */
 static int sweep(struct ogc *g, json_t *state, bool dry_run, bool *swept,
@@ -312,6 +334,8 @@ static int sweep(struct ogc *g, json_t *state, bool dry_run, bool *swept,
 	}
 	json_decref(now);
 	now = NULL;
+	if (r == 0)
+		r = raise_epoch(v, err);
 	if (r == 0)
 		r = mark(g, err);
 	json_array_foreach(json_object_get(state, "candidates"), i, c)

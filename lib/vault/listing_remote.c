@@ -51,18 +51,9 @@ static int collect_dir(void *ctx, const char *name, bool is_dir, uint64_t size)
 static bool cache_path(struct sp_vault *v, const char *name, const char *id,
 		       char *out, size_t cap)
 {
-	const char *dir = getenv("STILLPOINT_CACHE_DIR");
 	char base[2048];
 
-	if (dir && *dir)
-		snprintf(base, sizeof(base), "%s", dir);
-	else if (geteuid() == 0)
-		snprintf(base, sizeof(base), "/var/cache/stillpoint");
-	else if ((dir = getenv("XDG_CACHE_HOME")) && *dir)
-		snprintf(base, sizeof(base), "%s/stillpoint", dir);
-	else if ((dir = getenv("HOME")) && *dir)
-		snprintf(base, sizeof(base), "%s/.cache/stillpoint", dir);
-	else
+	if (!sp_cache_dir(base, sizeof(base)))
 		return false;
 	return snprintf(out, cap, "%s/%s/manifests/%s@%s.json", base,
 			v->vault_id, name, id) < (int)cap;

@@ -56,6 +56,9 @@ struct sp_store_draft;
 /* The marker a gc of an object store puts while it deletes chunks; a
  * writer waits while it is there (gc_objects.c). */
 #define SP_STORE_SWEEP_KEY "gc/sweep"
+/* A counter a gc of an object store raises before it deletes chunks:
+ * what a host saw present at one epoch is present while it lasts. */
+#define SP_STORE_EPOCH_KEY "gc/epoch"
 
 /* sp_store_ops.put flags */
 #define SP_STORE_CREATE 1u /* create only: -EEXIST when the key exists */

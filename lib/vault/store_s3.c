@@ -22,14 +22,19 @@
  * Chunk presence: a backup asks for each chunk it would reuse or store
  * whether the vault has it.  Asking the server each time would cost one
  * request per chunk; instead the store keeps the chunk keys it has seen
- * exist (put or found) in memory for the life of the store, takes the
- * chunks of the base point's indexes to exist (assume_present: gc sweeps
- * nothing while a backup's lease is held), and asks the server only about
- * the others.
+ * exist (put or found), takes the chunks of the base point's indexes to
+ * exist (assume_present: gc sweeps nothing while a backup's lease is
+ * held), and asks the server only about the others.  What it has seen is
+ * kept between jobs in this host's cache (sp_cache_dir()/chunks/<hash of
+ * the location>), stamped with the vault's gc epoch (gc/epoch, which a gc
+ * raises before it deletes anything): read back only while the epoch is
+ * the same, that is while no chunk has been deleted since; otherwise
+ * dropped and filled again as jobs go.
  */
 #include "vault/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +46,7 @@
 
 #include "storage/s3_client.h"
 #include "util/cleanup.h"
+#include "util/fileio.h"
 #include "util/log.h"
 #include "util/text.h"
 
@@ -61,6 +67,8 @@ struct store_s3 {
 	char lock_mode[16];
 	pthread_mutex_t lock;
 	struct key_set present; /* chunk keys known to exist */
+	char epoch[64];		/* gc/epoch when the lease was taken, "" */
+	bool present_loaded;
 };
 
 struct sp_store_draft {
@@ -330,6 +338,82 @@ static int s3_sync(struct sp_store *st, struct sp_error *err)
 
 /* ---- drafts ------------------------------------------------------------ */
 
+/* The presence cache's file for this vault. */
+static bool present_path(struct store_s3 *s, char *out, size_t cap)
+{
+	char dir[2048];
+
+	if (!sp_cache_dir(dir, sizeof(dir)))
+		return false;
+	return snprintf(out, cap, "%s/chunks/%016llx", dir,
+			(unsigned long long)key_hash(s->base.location)) <
+	       (int)cap;
+}
+
+/* Once a lease is held (no sweep can start before it ends): the vault's
+ * gc epoch, and the cached chunk keys when they were seen at that epoch. */
+static void load_present(struct store_s3 *s)
+{
+	sp_autofree char *text = NULL;
+	sp_autofree char *cached = NULL;
+	struct sp_error e;
+	char path[4096];
+	size_t len = 0;
+
+	if (s->present_loaded)
+		return;
+	s->present_loaded = true;
+	if (sp_s3_get(s->s3, SP_STORE_EPOCH_KEY, 64, (void **)&text, &len,
+		      &e) == 0)
+		snprintf(s->epoch, sizeof(s->epoch), "%.*s", (int)len, text);
+	else
+		snprintf(s->epoch, sizeof(s->epoch), "0");
+	if (!present_path(s, path, sizeof(path)) ||
+	    sp_file_read(AT_FDCWD, path, 256u << 20, &cached, &len) < 0)
+		return;
+	char *line = cached, *nl = strchr(line, '\n');
+	if (!nl || strncmp(line, "epoch ", 6) ||
+	    (size_t)(nl - line - 6) != strlen(s->epoch) ||
+	    strncmp(line + 6, s->epoch, strlen(s->epoch)))
+		return; /* chunks may have been deleted since: not used */
+	for (line = nl + 1; (nl = strchr(line, '\n')); line = nl + 1) {
+		*nl = '\0';
+		if (!strncmp(line, "chunks/", 7))
+			note_present(s, line);
+	}
+}
+
+/* Keep what this job saw for the next one (best effort). */
+static void save_present(struct store_s3 *s)
+{
+	char path[4096], *slash;
+	struct sp_error e;
+	size_t cap = 64, n = 0;
+	char *buf;
+	int dfd;
+
+	if (!s->present_loaded || !s->epoch[0] ||
+	    !present_path(s, path, sizeof(path)))
+		return;
+	cap += s->present.n * 80;
+	buf = malloc(cap);
+	if (!buf)
+		return;
+	n = (size_t)snprintf(buf, cap, "epoch %s\n", s->epoch);
+	for (size_t i = 0; i < s->present.cap; i++)
+		if (s->present.slots[i])
+			n += (size_t)snprintf(buf + n, cap - n, "%s\n",
+					      s->present.slots[i]);
+	slash = strrchr(path, '/');
+	*slash = '\0';
+	if (sp_mkdir_parents(path) == 0 &&
+	    (dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		sp_file_publish(dfd, slash + 1, buf, n, &e);
+		close(dfd);
+	}
+	free(buf);
+}
+
 /* Put the draft's lease, then make sure no gc sweeps: a writer relies on
  * chunks only once both hold (gc_objects.c).  While a sweep runs, the
  * lease is taken back and the writer waits for the sweep to end. */
@@ -354,8 +438,10 @@ static int take_lease(struct store_s3 *s, struct sp_store_draft *d,
 		if (r < 0)
 			return r;
 		r = sp_s3_head(s->s3, SP_STORE_SWEEP_KEY, &size, NULL, err);
-		if (r == -ENOENT)
+		if (r == -ENOENT) {
+			load_present(s);
 			return 0;
+		}
 		sp_s3_delete(s->s3, d->lease, err);
 		if (r < 0)
 			return r;
@@ -578,6 +664,7 @@ static void s3_close(struct sp_store *st)
 {
 	struct store_s3 *s = s3_of(st);
 
+	save_present(s);
 	sp_s3_close(s->s3);
 	set_release(&s->present);
 	pthread_mutex_destroy(&s->lock);
