@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,22 +42,6 @@ static int vault_code(int errnum)
 {
 	return sp_errno_to_code(errnum, SP_E_VAULT_IO, SP_E_VAULT_FULL,
 				SP_E_VAULT_PERMISSION);
-}
-
-static void random_hex(char *out, size_t bytes)
-{
-	uint8_t buf[32];
-
-	if (bytes > sizeof(buf))
-		bytes = sizeof(buf);
-	if (getrandom(buf, bytes, 0) != (ssize_t)bytes) {
-		/* getrandom cannot fail for small sizes once the pool is
-		 * initialised; fall back to time and pid to stay unique. */
-		uint64_t t = sp_now_mono_ns() ^ (uint64_t)getpid() << 40;
-		for (size_t i = 0; i < bytes; i++)
-			buf[i] = (uint8_t)(t >> (8 * (i % 8)));
-	}
-	sp_hex_encode(buf, bytes, out);
 }
 
 static bool dir_is_empty(int fd)
@@ -120,7 +103,7 @@ static char *config_text(uint32_t chunk_size, unsigned lock_days,
 	json_t *cfg;
 	char *text;
 
-	random_hex(id, 16);
+	sp_random_hex(id, 16);
 	sp_time_rfc3339(time(NULL), created, sizeof(created));
 	cfg =
 	    json_pack("{s:s, s:i, s:s, s:s, s:I, s:s, s:s, s:i}", "format",
@@ -586,7 +569,7 @@ int sp_point_draft_begin_as(struct sp_vault *v, const char *name,
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	random_hex(rnd, 3);
+	sp_random_hex(rnd, 3);
 	if (id)
 		snprintf(d->id, sizeof(d->id), "%s", id);
 	else
@@ -1333,4 +1316,14 @@ int sp_vault_state_get(struct sp_vault *v, const char *name, const char *file,
 		return r;
 	*doc = json_loadb(text, len, 0, NULL);
 	return 0;
+}
+
+int sp_vault_store_error(struct sp_vault *v, int r, const char *what,
+			 const char *key, struct sp_error *err)
+{
+	if (!SP_STORE_IS_ERRNO(r))
+		return r;
+	return sp_error_set_errno(err, vault_code(-r), -r,
+				  "cannot %s '%s' in vault '%s'", what, key,
+				  v->path);
 }

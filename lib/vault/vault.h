@@ -183,6 +183,11 @@ int sp_vault_point_dir(struct sp_vault *v, const char *name, const char *id,
 /* Does the vault's store take chunks to be present on its word
  * (sp_chunk_store_assume), because asking costs a request? */
 bool sp_vault_assumes_chunks(const struct sp_vault *v);
+/* A store call's result @r as the vault's error: a negative errno becomes
+ * SP_E_VAULT_IO "cannot @what '@key' in vault ..."; an SP_E_* code (its
+ * message already in @err) and 0 pass through. */
+int sp_vault_store_error(struct sp_vault *v, int r, const char *what,
+			 const char *key, struct sp_error *err);
 /* Is the vault in this host's file system? */
 bool sp_vault_is_local(const struct sp_vault *v);
 
