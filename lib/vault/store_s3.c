@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,6 +295,72 @@ static int s3_sync(struct sp_store *st, struct sp_error *err)
 
 /* ---- drafts ------------------------------------------------------------ */
 
+static int collect_keys(void *ctx, const char *key, bool is_prefix,
+			uint64_t size, int64_t mtime);
+
+/* The lease @key exists: does it belong to a process of this host that is
+ * gone (killed before it published or discarded its draft)?  Then its
+ * draft is abandoned, and a rerun of the same point (a copy keeps the
+ * point's id) takes it over at once rather than after SP_S3_LEASE_MAX. */
+static bool lease_abandoned_here(struct store_s3 *s, const char *key)
+{
+	sp_autofree char *text = NULL;
+	char host[128] = "";
+	struct sp_error e;
+	size_t len = 0;
+	json_t *l;
+	json_int_t pid;
+	bool dead = false;
+
+	if (sp_s3_get(s->s3, key, 4096, (void **)&text, &len, &e) < 0)
+		return false;
+	l = json_loadb(text, len, 0, NULL);
+	gethostname(host, sizeof(host) - 1);
+	pid = json_integer_value(json_object_get(l, "pid"));
+	if (json_is_string(json_object_get(l, "host")) &&
+	    !strcmp(json_string_value(json_object_get(l, "host")), host) &&
+	    pid > 0 && pid != getpid() && pid <= INT32_MAX &&
+	    kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+		dead = true;
+	json_decref(l);
+	return dead;
+}
+
+/* Remove the abandoned draft of lease @lease (points/@name/@id/ unless it
+ * has a manifest: then it is a point, and nothing of it is touched), and
+ * the lease.  0 when the lease is gone. */
+static int draft_take_over(struct store_s3 *s, const char *lease,
+			   const char *name, const char *id,
+			   struct sp_error *err)
+{
+	char prefix[200], mkey[260];
+	json_t *keys = json_array(), *k;
+	uint64_t size;
+	size_t i;
+	int r;
+
+	if (!keys)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	snprintf(prefix, sizeof(prefix), "points/%s/%s/", name, id);
+	snprintf(mkey, sizeof(mkey), "%smanifest.json", prefix);
+	r = sp_s3_head(s->s3, mkey, &size, NULL, err);
+	if (r == 0)
+		r = -EEXIST;
+	else if (r == -ENOENT)
+		r = sp_s3_list(s->s3, prefix, NULL, collect_keys, keys, err);
+	json_array_foreach(keys, i, k) if (r == 0) r =
+	    sp_s3_delete(s->s3, json_string_value(k), err);
+	json_decref(keys);
+	if (r == 0) {
+		sp_log(SP_LOG_INFO,
+		       "taking over draft %s@%s of a process of this host "
+		       "that is gone",
+		       name, id);
+		r = sp_s3_delete(s->s3, lease, err);
+	}
+	return r;
+}
+
 static int s3_draft_begin(struct sp_store *st, const char *name,
 			  const char *id, struct sp_store_draft **ret,
 			  struct sp_error *err)
@@ -325,6 +392,10 @@ static int s3_draft_begin(struct sp_store *st, const char *name,
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	}
 	r = s3_put(st, d->lease, text, strlen(text), SP_STORE_CREATE, err);
+	if (r == -EEXIST && lease_abandoned_here(s, d->lease) &&
+	    draft_take_over(s, d->lease, name, id, err) == 0)
+		r = s3_put(st, d->lease, text, strlen(text), SP_STORE_CREATE,
+			   err);
 	if (r == -EEXIST)
 		r = sp_error_set(err, SP_E_POINT_EXISTS,
 				 "point '%s@%s' is being written already", name,

@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* `stillpoint copy`: recovery points copied into another vault. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char copy_help[] =
+    "NAME\n"
+    "    stillpoint copy - copy recovery points into another vault\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    stillpoint [--vault SRC] copy NAME[@ID] --to DST [--json]\n"
+    "    stillpoint [--vault SRC] copy --all [NAME] --to DST [--json]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Copies recovery points of vault SRC (the global --vault) into\n"
+    "    vault DST, an offsite copy: a directory or an S3 location\n"
+    "    s3://BUCKET[/PREFIX], made with 'stillpoint init' and of the\n"
+    "    same chunk size.  Either may be local or in S3.  NAME copies\n"
+    "    VM NAME's newest point, NAME@ID that point (ID may be a unique\n"
+    "    prefix), --all every point of every VM, --all NAME every point\n"
+    "    of VM NAME; points are copied oldest first.\n"
+    "\n"
+    "    Only the chunks DST lacks travel.  When both vaults use plain\n"
+    "    SHA-256 chunk ids, a chunk DST has is not even read from SRC;\n"
+    "    when their ids differ (a vault with keyed ids), each chunk is\n"
+    "    read, checked, given DST's id and stored unless DST has it.\n"
+    "    Every chunk read is checked against its id before it is stored.\n"
+    "    A copy keeps the point's name and id and records where it came\n"
+    "    from (\"copied_from\" in its manifest); a point DST has already\n"
+    "    is skipped, and said so, so running the same copy again is\n"
+    "    cheap.\n"
+    "\n"
+    "    A copy appears in DST only once it is whole.  A copy that is\n"
+    "    interrupted or killed leaves no point in DST; run it again and\n"
+    "    it sends only the chunks still missing.  The draft a killed\n"
+    "    copy left is taken over by the rerun (S3) or removed as any\n"
+    "    abandoned draft (directory).\n"
+    "\n"
+    "    S3 credentials and endpoint come from the environment\n"
+    "    (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL,\n"
+    "    AWS_REGION), for both vaults.\n"
+    "\n"
+    "OPTIONS\n"
+    "    --to DST        the destination vault (required)\n"
+    "    --all           every point (of VM NAME, if given)\n"
+    "    --threads N     chunks moved at once (default: twice the CPUs;\n"
+    "                    S3 requests wait on the network, more helps)\n"
+    "    --json          the report as JSON on stdout: per point the\n"
+    "                    chunks read, reused (present in DST, not read),\n"
+    "                    present (read, found in DST), new, the bytes,\n"
+    "                    and each S3 store's request counts\n"
+    "\n"
+    "EXIT STATUS\n"
+    "    0 when every selected point is in DST; 1 on failure (the points\n"
+    "    copied before it stay, the one being copied does not appear);\n"
+    "    2 on a usage error.  DST missing: VaultNotFound; not a vault:\n"
+    "    NotAVault; the same vault as SRC or another chunk size:\n"
+    "    UsageError.\n"
+    "\n"
+    "EXAMPLES\n"
+    "    stillpoint --vault /srv/vault copy web01 --to s3://offsite/vault\n"
+    "    stillpoint --vault /srv/vault copy --all --to /mnt/usb/vault\n"
+    "    stillpoint --vault s3://offsite/vault copy web01@20261122T1518 \\\n"
+    "        --to /srv/restore-vault\n";
+
+static void print_entry(void *ctx, json_t *e)
+{
+	const struct cli *cli = ctx;
+	const char *point = json_string_value(json_object_get(e, "point"));
+	char nb[32], sb[32];
+
+	if (cli->json || cli->quiet)
+		return;
+	cli_progress_done();
+	if (!strcmp(json_string_value(json_object_get(e, "status")),
+		    "exists")) {
+		printf("%s: in the destination already, skipped\n", point);
+		return;
+	}
+	sp_format_bytes(
+	    (uint64_t)json_integer_value(json_object_get(e, "bytes_new")), nb,
+	    sizeof(nb));
+	sp_format_bytes(
+	    (uint64_t)json_integer_value(json_object_get(e, "bytes_stored")),
+	    sb, sizeof(sb));
+	printf("%s: copied, %lld chunk(s): %lld new (%s, %s stored), "
+	       "%lld reused, %lld read, %lld zero\n",
+	       point, (long long)json_integer_value(json_object_get(e, "chunks")),
+	       (long long)json_integer_value(json_object_get(e, "chunks_new")),
+	       nb, sb,
+	       (long long)json_integer_value(
+		   json_object_get(e, "chunks_reused")) +
+		   (long long)json_integer_value(
+		       json_object_get(e, "chunks_present")),
+	       (long long)json_integer_value(json_object_get(e, "chunks_read")),
+	       (long long)json_integer_value(
+		   json_object_get(e, "chunks_zero")));
+	fflush(stdout);
+}
+
+int cmd_copy(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"to", required_argument, NULL, 't'},
+	    {"all", no_argument, NULL, 'a'},
+	    {"threads", required_argument, NULL, 'T'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct sp_copy_opts o = {0};
+	struct sp_vault *src = NULL, *dst = NULL;
+	struct sp_error err = {0};
+	const char *to = NULL;
+	unsigned threads = 0;
+	json_t *rep = NULL;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			to = optarg;
+			break;
+		case 'a':
+			o.all = true;
+			break;
+		case 'T': {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (*end || n < 1 || n > 64)
+				return cli_usage_error(
+				    "copy", "--threads wants 1 to 64, not '%s'",
+				    optarg);
+			threads = (unsigned)n;
+			break;
+		}
+		case 'h':
+			fputs(copy_help, stdout);
+			return 0;
+		default:
+			return cli_usage_error("copy", "unknown option");
+		}
+	}
+	if (optind < argc)
+		o.spec = argv[optind++];
+	if (optind < argc)
+		return cli_usage_error("copy", "unexpected argument '%s'",
+				       argv[optind]);
+	if (!to)
+		return cli_usage_error("copy", "--to DST names the vault to "
+					       "copy into");
+	if (!o.spec && !o.all)
+		return cli_usage_error("copy", "name a point (NAME[@ID]) or "
+					       "give --all");
+	if (o.all && o.spec && strchr(o.spec, '@'))
+		return cli_usage_error("copy", "--all takes a VM's name, not "
+					       "a point");
+	cli_job_opts(cli, &o.job);
+	if (threads)
+		o.job.threads = threads;
+	o.on_point = print_entry;
+	o.on_point_ctx = cli;
+	r = sp_vault_open(cli->vault, &src, &err);
+	if (r == 0) {
+		r = sp_vault_open(to, &dst, &err);
+		if (r < 0) {
+			struct sp_error e = err;
+			sp_error_set(&err, e.code, "copy destination: %s",
+				     e.msg);
+		}
+	}
+	if (r == 0)
+		r = sp_copy_run(src, dst, &o, &rep, &err);
+	sp_vault_close(dst);
+	sp_vault_close(src);
+	cli_progress_done();
+	if (rep && cli->json && r == 0)
+		cli_print_json(json_incref(rep));
+	else if (rep && !cli->quiet && r == 0)
+		printf("%lld point(s) copied, %lld already there\n",
+		       (long long)json_integer_value(json_object_get(rep, "copied")),
+		       (long long)json_integer_value(
+			   json_object_get(rep, "skipped")));
+	json_decref(rep);
+	if (r < 0)
+		return cli_fail(cli, &err);
+	return 0;
+}
