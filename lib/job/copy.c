@@ -44,6 +44,7 @@
 #include "job/job.h"
 #include "job/point_disk.h"
 #include "util/cleanup.h"
+#include "util/fault.h"
 #include "util/log.h"
 #include "util/text.h"
 #include "vault/disk_index.h"
@@ -130,16 +131,13 @@ static void copy_slot(struct copy_disk *cd, struct sp_chunk_codec *codec,
 		sp_job_status_fail(cd->status, &e);
 		return;
 	}
-	if (!cd->same_ids && sp_chunk_store_has(cd->dst->chunks, &did)) {
-		atomic_fetch_add(&cd->c->present, 1);
-		goto set;
-	}
 	if (sp_chunk_store_put(cd->dst->chunks, codec, &did, buf, len, &added,
 			       &stored, &e) < 0) {
 		sp_job_status_fail(cd->status, &e);
 		return;
 	}
 	if (added) {
+		sp_test_hold("copy");
 		atomic_fetch_add(&cd->c->added, 1);
 		atomic_fetch_add(&cd->c->bytes_new, len);
 		atomic_fetch_add(&cd->c->bytes_stored, stored);
