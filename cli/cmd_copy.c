@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stillpoint/state.h>
+
 #include "cli.h"
 
 static const char copy_help[] =
@@ -47,6 +49,10 @@ static const char copy_help[] =
     "OPTIONS\n"
     "    --to DST        the destination vault (required)\n"
     "    --all           every point (of VM NAME, if given)\n"
+    "    --job-id N      run job N of the state database, queued by\n"
+    "                    stillpointd for a policy's copy target, and\n"
+    "                    record its phases and outcome there ('stillpoint\n"
+    "                    jobs'); one point only\n"
     "    --threads N     chunks moved at once (default: twice the CPUs;\n"
     "                    S3 requests wait on the network, more helps)\n"
     "    --json          the report as JSON on stdout: per point the\n"
@@ -102,12 +108,41 @@ static void print_entry(void *ctx, json_t *e)
 	fflush(stdout);
 }
 
+/* The outcome of job @id: the copied point's phases and bytes, or the
+ * failure @failure. */
+static void record_job(struct sp_state *st, int64_t id, json_t *rep,
+		       const struct sp_error *failure)
+{
+	json_t *e = json_array_get(json_object_get(rep, "points"), 0);
+	json_t *m = NULL;
+	struct sp_error err;
+	const char *point;
+
+	if (rep) {
+		point = json_string_value(json_object_get(e, "point"));
+		point = point && strchr(point, '@') ? strchr(point, '@') + 1
+						   : point;
+		m = json_pack("{s:s?, s:O?, s:O?, s:O?, s:O?, s:[]}", "id",
+			      point, "consistency",
+			      json_object_get(e, "consistency"), "phases",
+			      json_object_get(e, "phases"), "bytes_read",
+			      json_object_get(e, "bytes_read"), "bytes_new",
+			      json_object_get(e, "bytes_new"), "warnings");
+	}
+	if (sp_state_job_finish(st, id, m, m ? NULL : failure, &err) < 0)
+		fprintf(stderr,
+			"stillpoint: warning: job %lld not recorded: %s\n",
+			(long long)id, err.msg);
+	json_decref(m);
+}
+
 int cmd_copy(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"to", required_argument, NULL, 't'},
 	    {"all", no_argument, NULL, 'a'},
 	    {"threads", required_argument, NULL, 'T'},
+	    {"job-id", required_argument, NULL, 'J'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -116,6 +151,8 @@ int cmd_copy(struct cli *cli, int argc, char **argv)
 	struct sp_error err = {0};
 	const char *to = NULL;
 	unsigned threads = 0;
+	int64_t job_id = 0;
+	struct sp_state *st = NULL;
 	json_t *rep = NULL;
 	int c, r;
 
@@ -135,6 +172,16 @@ int cmd_copy(struct cli *cli, int argc, char **argv)
 				    "copy", "--threads wants 1 to 64, not '%s'",
 				    optarg);
 			threads = (unsigned)n;
+			break;
+		}
+		case 'J': {
+			char *end;
+			job_id = strtoll(optarg, &end, 10);
+			if (*end || job_id < 1)
+				return cli_usage_error(
+				    "copy", "--job-id wants a job number, not "
+					    "'%s'",
+				    optarg);
 			break;
 		}
 		case 'h':
@@ -158,6 +205,20 @@ int cmd_copy(struct cli *cli, int argc, char **argv)
 	if (o.all && o.spec && strchr(o.spec, '@'))
 		return cli_usage_error("copy", "--all takes a VM's name, not "
 					       "a point");
+	if (job_id && (o.all || strchr(o.spec, '@') == NULL))
+		return cli_usage_error("copy", "--job-id copies one point: "
+					       "NAME@ID");
+	if (job_id) {
+		/* The job must still be ours (stillpointd claimed it for
+		 * this process). */
+		r = sp_state_open(NULL, &st, &err);
+		if (r == 0)
+			r = sp_state_job_claim(st, job_id, getpid(), &err);
+		if (r < 0) {
+			sp_state_close(st);
+			return cli_fail(cli, &err);
+		}
+	}
 	cli_job_opts(cli, &o.job);
 	if (threads)
 		o.job.threads = threads;
@@ -177,6 +238,10 @@ int cmd_copy(struct cli *cli, int argc, char **argv)
 	sp_vault_close(dst);
 	sp_vault_close(src);
 	cli_progress_done();
+	if (st) {
+		record_job(st, job_id, r == 0 ? rep : NULL, &err);
+		sp_state_close(st);
+	}
 	if (rep && cli->json && r == 0)
 		cli_print_json(json_incref(rep));
 	else if (rep && !cli->quiet && r == 0)

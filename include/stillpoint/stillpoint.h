@@ -276,7 +276,8 @@ struct sp_copy_opts {
  * "to_chunk_id", "ok", "points": [{"point", "status" ("copied" or
  * "exists"), "time", "chunks", "chunks_zero", "chunks_reused",
  * "chunks_read", "chunks_present", "chunks_new", "bytes_read",
- * "bytes_new", "bytes_stored", "bytes_reused", "files", "duration_ms"}],
+ * "bytes_new", "bytes_stored", "bytes_reused", "files", "consistency",
+ * "phases": {"transfer", "publish": {"duration_ms"}}, "duration_ms"}],
  * "copied", "skipped", "totals": {...}, "duration_ms", "requests":
  * {"source", "destination"} (each store's request counts, null for a
  * local vault)}.  Errors: SP_E_USAGE (same vault, chunk sizes differ),

@@ -378,7 +378,7 @@ static int copy_point(struct sp_vault *src, struct sp_vault *dst,
 	sp_autofree char *where_abs = NULL;
 	json_t *full = NULL, *have = NULL, *d;
 	char where[140], when[32];
-	uint64_t t0 = sp_now_mono_ms();
+	uint64_t t0 = sp_now_mono_ms(), t_pub = 0;
 	size_t i, nfiles = 0;
 	int r;
 
@@ -418,6 +418,7 @@ static int copy_point(struct sp_vault *src, struct sp_vault *dst,
 				 where);
 		goto out;
 	}
+	t_pub = sp_now_mono_ms();
 	sp_time_rfc3339(time(NULL), when, sizeof(when));
 	if (sp_vault_is_local(src))
 		where_abs = realpath(src->path, NULL);
@@ -436,6 +437,13 @@ static int copy_point(struct sp_vault *src, struct sp_vault *dst,
 	json_object_set_new(*entry, "status", json_string("copied"));
 	json_object_set(*entry, "time", json_object_get(m, "time"));
 	json_object_set_new(*entry, "files", json_integer((json_int_t)nfiles));
+	json_object_set(*entry, "consistency",
+			json_object_get(full, "consistency"));
+	json_object_set_new(
+	    *entry, "phases",
+	    json_pack("{s:{s:I}, s:{s:I}}", "transfer", "duration_ms",
+		      (json_int_t)(t_pub - t0), "publish", "duration_ms",
+		      (json_int_t)(sp_now_mono_ms() - t_pub)));
 	json_object_set_new(
 	    *entry, "duration_ms",
 	    json_integer((json_int_t)(sp_now_mono_ms() - t0)));
