@@ -93,18 +93,17 @@ static void print_entry(void *ctx, json_t *e)
 	sp_format_bytes(
 	    (uint64_t)json_integer_value(json_object_get(e, "bytes_stored")),
 	    sb, sizeof(sb));
-	printf("%s: copied, %lld chunk(s): %lld new (%s, %s stored), "
-	       "%lld reused, %lld read, %lld zero\n",
-	       point, (long long)json_integer_value(json_object_get(e, "chunks")),
-	       (long long)json_integer_value(json_object_get(e, "chunks_new")),
-	       nb, sb,
-	       (long long)json_integer_value(
-		   json_object_get(e, "chunks_reused")) +
-		   (long long)json_integer_value(
-		       json_object_get(e, "chunks_present")),
-	       (long long)json_integer_value(json_object_get(e, "chunks_read")),
-	       (long long)json_integer_value(
-		   json_object_get(e, "chunks_zero")));
+	printf(
+	    "%s: copied, %lld chunk(s): %lld new (%s, %s stored), "
+	    "%lld reused, %lld read, %lld zero\n",
+	    point, (long long)json_integer_value(json_object_get(e, "chunks")),
+	    (long long)json_integer_value(json_object_get(e, "chunks_new")), nb,
+	    sb,
+	    (long long)json_integer_value(json_object_get(e, "chunks_reused")) +
+		(long long)json_integer_value(
+		    json_object_get(e, "chunks_present")),
+	    (long long)json_integer_value(json_object_get(e, "chunks_read")),
+	    (long long)json_integer_value(json_object_get(e, "chunks_zero")));
 	fflush(stdout);
 }
 
@@ -121,7 +120,7 @@ static void record_job(struct sp_state *st, int64_t id, json_t *rep,
 	if (rep) {
 		point = json_string_value(json_object_get(e, "point"));
 		point = point && strchr(point, '@') ? strchr(point, '@') + 1
-						   : point;
+						    : point;
 		m = json_pack("{s:s?, s:O?, s:O?, s:O?, s:O?, s:[]}", "id",
 			      point, "consistency",
 			      json_object_get(e, "consistency"), "phases",
@@ -179,8 +178,9 @@ int cmd_copy(struct cli *cli, int argc, char **argv)
 			job_id = strtoll(optarg, &end, 10);
 			if (*end || job_id < 1)
 				return cli_usage_error(
-				    "copy", "--job-id wants a job number, not "
-					    "'%s'",
+				    "copy",
+				    "--job-id wants a job number, not "
+				    "'%s'",
 				    optarg);
 			break;
 		}
@@ -246,7 +246,8 @@ int cmd_copy(struct cli *cli, int argc, char **argv)
 		cli_print_json(json_incref(rep));
 	else if (rep && !cli->quiet && r == 0)
 		printf("%lld point(s) copied, %lld already there\n",
-		       (long long)json_integer_value(json_object_get(rep, "copied")),
+		       (long long)json_integer_value(
+			   json_object_get(rep, "copied")),
 		       (long long)json_integer_value(
 			   json_object_get(rep, "skipped")));
 	json_decref(rep);

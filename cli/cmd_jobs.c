@@ -138,8 +138,7 @@ static void print_row(json_t *j)
 		 is_copy(j) ? " [copy]" : "");
 	printf("%-6lld %-20s %-19s %-23s %-12s %s\n",
 	       (long long)json_integer_value(json_object_get(j, "id")), vm,
-	       created,
-	       status_text(j), cons ? cons : "-", code ? code : nw);
+	       created, status_text(j), cons ? cons : "-", code ? code : nw);
 }
 
 static void print_job(json_t *j)

@@ -195,10 +195,10 @@ static void apply(json_t *p, const struct policy_args *a)
 	}
 	if (a->copy_to) {
 		/* The daemon runs elsewhere: a directory is kept absolute. */
-		char *abs = strncmp(a->copy_to, "s3://", 5) &&
-				    a->copy_to[0] != '/'
-				? realpath(a->copy_to, NULL)
-				: NULL;
+		char *abs =
+		    strncmp(a->copy_to, "s3://", 5) && a->copy_to[0] != '/'
+			? realpath(a->copy_to, NULL)
+			: NULL;
 		json_object_set_new(p, "copy_to",
 				    json_string(abs ? abs : a->copy_to));
 		free(abs);

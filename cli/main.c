@@ -99,6 +99,7 @@ static const struct {
     {"points", cmd_points},
     {"restore", cmd_restore},
     {"verify", cmd_verify},
+    /* offsite copies */
     {"copy", cmd_copy},
     {"catalog", cmd_catalog},
     {"errors", cmd_errors},

@@ -690,14 +690,16 @@ static void job_ended(struct sp_state *st, struct child *c, int status)
 			if (f && is_copy) {
 				json_object_set(f, "point",
 						json_object_get(job, "point"));
-				json_object_set(f, "copy_to",
-						json_object_get(job, "copy_to"));
-				json_object_set(f, "copy_of",
-						json_object_get(job, "copy_of"));
+				json_object_set(
+				    f, "copy_to",
+				    json_object_get(job, "copy_to"));
+				json_object_set(
+				    f, "copy_of",
+				    json_object_get(job, "copy_of"));
 			}
-			if (f && queue_kind(st, c->vm,
-					    is_copy ? "copy" : "backup",
-					    "retry", f, &id, &err) == 0) {
+			if (f &&
+			    queue_kind(st, c->vm, is_copy ? "copy" : "backup",
+				       "retry", f, &id, &err) == 0) {
 				logmsg(
 				    5,
 				    "retry queued job=%lld vm=%s attempt=%lld",
@@ -790,8 +792,8 @@ static void write_metrics(struct sp_state *st)
 		{
 			const char *kind =
 			    json_string_value(json_object_get(j, "kind"));
-			json_t *to = kind && !strcmp(kind, "copy") ? copies
-								    : counts;
+			json_t *to =
+			    kind && !strcmp(kind, "copy") ? copies : counts;
 			char k[400];
 			snprintf(
 			    k, sizeof(k), "vm=\"%s\",status=\"%s\"",
@@ -828,7 +830,8 @@ static void write_metrics(struct sp_state *st)
 		const char *s = json_string_value(json_object_get(j, "status"));
 		const char *c =
 		    json_string_value(json_object_get(j, "consistency"));
-		const char *kind = json_string_value(json_object_get(j, "kind"));
+		const char *kind =
+		    json_string_value(json_object_get(j, "kind"));
 		json_t *ph = json_object_get(j, "phases");
 		if (!vm || !s || strncmp(s, "completed", 9) ||
 		    (kind && !strcmp(kind, "copy")) ||

@@ -105,8 +105,8 @@ static void copy_slot(struct copy_disk *cd, struct sp_chunk_codec *codec,
 		did = *sid;
 		goto set;
 	}
-	if (sp_chunk_store_get(cd->src->chunks, codec, sid, buf, cs, &len,
-			       &e) < 0) {
+	if (sp_chunk_store_get(cd->src->chunks, codec, sid, buf, cs, &len, &e) <
+	    0) {
 		sp_job_status_fail(cd->status, &e);
 		return;
 	}
@@ -332,14 +332,13 @@ static json_t *store_counters(struct sp_vault *v)
 	if (!v->store->ops->counters)
 		return json_null();
 	v->store->ops->counters(v->store, &c);
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-			 "requests", (json_int_t)c.requests, "puts",
-			 (json_int_t)c.puts, "gets", (json_int_t)c.gets,
-			 "heads", (json_int_t)c.heads, "lists",
-			 (json_int_t)c.lists, "deletes", (json_int_t)c.deletes,
-			 "retries", (json_int_t)c.retries, "bytes_up",
-			 (json_int_t)c.bytes_up, "bytes_down",
-			 (json_int_t)c.bytes_down);
+	return json_pack(
+	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "requests",
+	    (json_int_t)c.requests, "puts", (json_int_t)c.puts, "gets",
+	    (json_int_t)c.gets, "heads", (json_int_t)c.heads, "lists",
+	    (json_int_t)c.lists, "deletes", (json_int_t)c.deletes, "retries",
+	    (json_int_t)c.retries, "bytes_up", (json_int_t)c.bytes_up,
+	    "bytes_down", (json_int_t)c.bytes_down);
 }
 
 static json_t *counts_json(struct copy_counts *c)
@@ -386,9 +385,9 @@ static int copy_point(struct sp_vault *src, struct sp_vault *dst,
 	r = sp_vault_point_manifest(dst, name, id, &have, err);
 	if (r == 0) {
 		json_decref(have);
-		*entry = json_pack("{s:s, s:s, s:s}", "point", where, "status",
-				   "exists", "time",
-				   json_string_value(json_object_get(m, "time")));
+		*entry = json_pack(
+		    "{s:s, s:s, s:s}", "point", where, "status", "exists",
+		    "time", json_string_value(json_object_get(m, "time")));
 		return 0;
 	}
 	if (r != SP_E_POINT_NOT_FOUND)
@@ -423,11 +422,10 @@ static int copy_point(struct sp_vault *src, struct sp_vault *dst,
 	if (sp_vault_is_local(src))
 		where_abs = realpath(src->path, NULL);
 	json_object_set_new(full, "chunk_id", json_string(dst_scheme));
-	json_object_set_new(full, "copied_from",
-			    json_pack("{s:s, s:s, s:s}", "vault", src->vault_id,
-				      "location",
-				      where_abs ? where_abs : src->path,
-				      "time", when));
+	json_object_set_new(
+	    full, "copied_from",
+	    json_pack("{s:s, s:s, s:s}", "vault", src->vault_id, "location",
+		      where_abs ? where_abs : src->path, "time", when));
 	r = sp_point_draft_publish(draft, full, err);
 	draft = NULL;
 	if (r < 0)
@@ -439,14 +437,13 @@ static int copy_point(struct sp_vault *src, struct sp_vault *dst,
 	json_object_set_new(*entry, "files", json_integer((json_int_t)nfiles));
 	json_object_set(*entry, "consistency",
 			json_object_get(full, "consistency"));
-	json_object_set_new(
-	    *entry, "phases",
-	    json_pack("{s:{s:I}, s:{s:I}}", "transfer", "duration_ms",
-		      (json_int_t)(t_pub - t0), "publish", "duration_ms",
-		      (json_int_t)(sp_now_mono_ms() - t_pub)));
-	json_object_set_new(
-	    *entry, "duration_ms",
-	    json_integer((json_int_t)(sp_now_mono_ms() - t0)));
+	json_object_set_new(*entry, "phases",
+			    json_pack("{s:{s:I}, s:{s:I}}", "transfer",
+				      "duration_ms", (json_int_t)(t_pub - t0),
+				      "publish", "duration_ms",
+				      (json_int_t)(sp_now_mono_ms() - t_pub)));
+	json_object_set_new(*entry, "duration_ms",
+			    json_integer((json_int_t)(sp_now_mono_ms() - t0)));
 out:
 	if (draft)
 		sp_point_draft_discard(draft);
@@ -554,17 +551,17 @@ int sp_copy_run(struct sp_vault *src, struct sp_vault *dst,
 	if (report) {
 		json_t *tot = json_object();
 		static const char *const sum[] = {
-		    "chunks",	     "chunks_zero", "chunks_reused",
-		    "chunks_read",   "chunks_present", "chunks_new",
-		    "bytes_read",    "bytes_new",   "bytes_stored",
+		    "chunks",	   "chunks_zero",    "chunks_reused",
+		    "chunks_read", "chunks_present", "chunks_new",
+		    "bytes_read",  "bytes_new",	     "bytes_stored",
 		    "bytes_reused"};
 		json_t *e;
 		size_t k;
 
 		for (size_t s = 0; s < sizeof(sum) / sizeof(sum[0]); s++) {
 			json_int_t n = 0;
-			json_array_foreach(done, k, e) n += json_integer_value(
-			    json_object_get(e, sum[s]));
+			json_array_foreach(done, k, e) n +=
+			    json_integer_value(json_object_get(e, sum[s]));
 			json_object_set_new(tot, sum[s], json_integer(n));
 		}
 		*report = json_pack(

@@ -200,8 +200,8 @@ static int s3_put(struct sp_store *st, const char *key, const void *data,
 	return r;
 }
 
-static int s3_get(struct sp_store *st, const char *key, size_t max,
-		  void **data, size_t *len, struct sp_error *err)
+static int s3_get(struct sp_store *st, const char *key, size_t max, void **data,
+		  size_t *len, struct sp_error *err)
 {
 	int r = sp_s3_get(s3_of(st)->s3, key, max, data, len, err);
 
@@ -272,16 +272,15 @@ static int list_one(void *ctx, const char *key, bool is_prefix, uint64_t size,
 	return l->cb(l->ctx, name, is_prefix, size);
 }
 
-static int s3_list(struct sp_store *st, const char *prefix,
-		   sp_store_list_cb cb, void *ctx, struct sp_error *err)
+static int s3_list(struct sp_store *st, const char *prefix, sp_store_list_cb cb,
+		   void *ctx, struct sp_error *err)
 {
 	struct list_ctx l = {strlen(prefix), cb, ctx};
 
 	return sp_s3_list(s3_of(st)->s3, prefix, "/", list_one, &l, err);
 }
 
-static int s3_remove(struct sp_store *st, const char *key,
-		     struct sp_error *err)
+static int s3_remove(struct sp_store *st, const char *key, struct sp_error *err)
 {
 	return sp_s3_delete(s3_of(st)->s3, key, err);
 }
@@ -361,9 +360,8 @@ static int draft_take_over(struct store_s3 *s, const char *lease,
 	return r;
 }
 
-static int s3_draft_begin(struct sp_store *st, const char *name,
-			  const char *id, struct sp_store_draft **ret,
-			  struct sp_error *err)
+static int s3_draft_begin(struct sp_store *st, const char *name, const char *id,
+			  struct sp_store_draft **ret, struct sp_error *err)
 {
 	struct store_s3 *s = s3_of(st);
 	struct sp_store_draft *d = calloc(1, sizeof(*d));
@@ -476,8 +474,8 @@ static void s3_draft_discard(struct sp_store_draft *d)
 			       key, e.msg);
 	}
 	if (sp_s3_delete(d->st->s3, d->lease, &e) < 0)
-		sp_log(SP_LOG_WARNING, "cannot remove lease '%s': %s",
-		       d->lease, e.msg);
+		sp_log(SP_LOG_WARNING, "cannot remove lease '%s': %s", d->lease,
+		       e.msg);
 	draft_free(d);
 }
 
@@ -486,8 +484,8 @@ struct stale {
 	int64_t now;
 };
 
-static int note_stale(void *ctx, const char *key, bool is_prefix,
-		      uint64_t size, int64_t mtime)
+static int note_stale(void *ctx, const char *key, bool is_prefix, uint64_t size,
+		      int64_t mtime)
 {
 	struct stale *st = ctx;
 
