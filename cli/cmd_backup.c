@@ -266,6 +266,8 @@ static int backup_domain(struct cli *cli, const char *domain,
 	r = sp_vault_open(cli->vault, &v, &err);
 	if (r == 0)
 		r = sp_domain_backup_run(v, o, &m, &err);
+	if (r == 0 && m && v)
+		json_object_set_new(m, "requests", sp_vault_requests(v));
 	sp_vault_close(v);
 	cli_progress_done();
 	if (st) {
@@ -421,6 +423,8 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 	r = sp_vault_open(cli->vault, &v, &err);
 	if (r == 0)
 		r = sp_backup_run(v, &o, &m, &err);
+	if (r == 0 && m && v)
+		json_object_set_new(m, "requests", sp_vault_requests(v));
 	sp_vault_close(v);
 	free(disks);
 	cli_progress_done();

@@ -88,6 +88,8 @@ static int restore_domain(struct cli *cli, struct sp_domain_restore_opts *o)
 	r = sp_vault_open(cli->vault, &v, &err);
 	if (r == 0)
 		r = sp_domain_restore_run(v, o, &res, &err);
+	if (r == 0 && res && v)
+		json_object_set_new(res, "requests", sp_vault_requests(v));
 	sp_vault_close(v);
 	cli_progress_done();
 	if (r < 0)
@@ -230,6 +232,8 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	r = sp_vault_open(cli->vault, &v, &err);
 	if (r == 0)
 		r = sp_restore_run(v, &o, &res, &err);
+	if (r == 0 && res && v)
+		json_object_set_new(res, "requests", sp_vault_requests(v));
 	sp_vault_close(v);
 	free(maps);
 	cli_progress_done();

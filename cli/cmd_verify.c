@@ -143,6 +143,8 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 	r = sp_vault_open(cli->vault, &v, &err);
 	if (r == 0)
 		r = sp_verify_run(v, &o, &rep, &err);
+	if (rep && v)
+		json_object_set_new(rep, "requests", sp_vault_requests(v));
 	sp_vault_close(v);
 	free(against);
 	cli_progress_done();

@@ -63,7 +63,15 @@ static const char main_help[] =
     "\n"
     "GLOBAL OPTIONS\n"
     "    --vault DIR     the vault (default: $STILLPOINT_VAULT, else\n"
-    "                    " SP_DEFAULT_VAULT ")\n"
+    "                    " SP_DEFAULT_VAULT "); a directory, or\n"
+    "                    s3://BUCKET[/PREFIX] for a vault in S3 object\n"
+    "                    storage (see S3 VAULTS)\n"
+    "    --s3-endpoint URL  the S3 server (default: $AWS_ENDPOINT_URL,\n"
+    "                    else AWS); path-style addressing is used for any\n"
+    "                    endpoint but AWS's\n"
+    "    --s3-ca FILE    trust the CA certificates in FILE for the S3\n"
+    "                    server's TLS (default: $AWS_CA_BUNDLE, else the\n"
+    "                    system's); TLS is always verified\n"
     "    --json          machine-readable output: one JSON document on\n"
     "                    stdout, errors as JSON on stderr; every command\n"
     "                    also takes it after its name\n"
@@ -73,6 +81,16 @@ static const char main_help[] =
     "    --threads N     worker threads (default: twice the number of CPUs)\n"
     "    -h, --help      this text\n"
     "    --version       print the version\n"
+    "\n"
+    "S3 VAULTS\n"
+    "    Credentials come the way AWS tools take them:\n"
+    "    AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,\n"
+    "    AWS_REGION (default us-east-1), AWS_ENDPOINT_URL, AWS_CA_BUNDLE.\n"
+    "    A file /etc/stillpoint/vaults/BUCKET.conf (mode 0600, owned by\n"
+    "    the user; keys endpoint, region, access_key_id,\n"
+    "    secret_access_key, session_token, ca_file, path_style) gives them\n"
+    "    to the daemon, and wins over the environment.  Secrets never\n"
+    "    appear in arguments, logs, job records or --json output.\n"
     "\n"
     "EXIT STATUS\n"
     "    0 success, 1 failure, 2 usage error, 3 verify found damage.\n"
@@ -150,6 +168,8 @@ int main(int argc, char **argv)
 	struct cli cli = {.progress = -1, .cancel = &cancel_requested};
 	static const struct option opts[] = {
 	    {"vault", required_argument, NULL, 'V'},
+	    {"s3-endpoint", required_argument, NULL, 'E'},
+	    {"s3-ca", required_argument, NULL, 'C'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"progress", no_argument, NULL, 'P'},
@@ -173,6 +193,14 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'V':
 			cli.vault = optarg;
+			break;
+		case 'E':
+			/* As AWS tools take it: every vault this process
+			 * opens (a copy's target too) sees it. */
+			setenv("AWS_ENDPOINT_URL", optarg, 1);
+			break;
+		case 'C':
+			setenv("AWS_CA_BUNDLE", optarg, 1);
 			break;
 		case 'j':
 			cli.json = true;

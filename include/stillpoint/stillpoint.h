@@ -36,6 +36,10 @@ int sp_vault_find_point(struct sp_vault *v, const char *spec, json_t **ret,
 int sp_vault_rebuild_catalog(struct sp_vault *v, struct sp_error *err);
 /* Settings from the vault's config, as JSON (path, id, chunk_size, ...). */
 json_t *sp_vault_describe(struct sp_vault *v);
+/* The requests made to a remote vault's server since it was opened, as
+ * JSON {requests, puts, gets, heads, lists, deletes, retries, bytes_up,
+ * bytes_down}; NULL for a local vault. */
+json_t *sp_vault_requests(struct sp_vault *v);
 
 /* Progress of a long job, reported about four times a second from the
  * job's own thread.  @total is 0 when unknown. */

@@ -513,6 +513,31 @@ static json_t *disk_entry(struct sp_transfer_disk *td, const char *ixname,
 	return entry;
 }
 
+/* The chunks of the disk's previous point are in the vault: a remote store
+ * need not be asked about each one this backup finds again.  Best effort:
+ * without the index, the store asks. */
+static void assume_base_chunks(struct sp_vault *v, json_t *prev_manifest,
+			       json_t *pd)
+{
+	struct sp_disk_index *ix = NULL;
+	struct sp_error e;
+	uint8_t sha[32];
+
+	if (!pd || !sp_vault_assumes_chunks(v))
+		return;
+	sp_hex_decode(json_string_value(json_object_get(pd, "index_sha256")),
+		      sha, 32);
+	if (sp_vault_point_index_open(
+		v, json_string_value(json_object_get(prev_manifest, "name")),
+		json_string_value(json_object_get(prev_manifest, "id")),
+		json_string_value(json_object_get(pd, "index")), sha, &ix,
+		&e) < 0)
+		return;
+	for (uint64_t i = 0; i < sp_disk_index_count(ix); i++)
+		sp_chunk_store_assume(v->chunks, sp_disk_index_get(ix, i));
+	sp_disk_index_free(ix);
+}
+
 int sp_transfer_run(struct sp_vault *v, struct sp_point_draft *draft,
 		    struct sp_transfer_disk *disks, size_t ndisks,
 		    const struct sp_job_opts *o, bool check,
@@ -569,6 +594,7 @@ int sp_transfer_run(struct sp_vault *v, struct sp_point_draft *draft,
 		json_t *entry;
 
 		memset(&t.counts, 0, sizeof(t.counts));
+		assume_base_chunks(v, prev_manifest, pd);
 		jp.p.what = "backup";
 		snprintf(ixname, sizeof(ixname), "disk-%zu.idx", i);
 		r = transfer_disk(&t, td, draft, ixname, check, &jp, sha,

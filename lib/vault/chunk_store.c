@@ -97,11 +97,30 @@ int sp_chunk_store_open(struct sp_store *store, int zstd_level,
 	return 0;
 }
 
+static void chunk_key(const struct sp_chunk_id *id, char out[76])
+{
+	char rel[69];
+
+	sp_chunk_store_path(id, rel);
+	snprintf(out, 76, "chunks/%s", rel);
+}
+
 void sp_chunk_store_id(const struct sp_chunk_store *s, const void *data,
 		       size_t len, struct sp_chunk_id *id)
 {
 	(void)s;
 	sp_chunk_id_compute(data, len, id);
+}
+
+void sp_chunk_store_assume(struct sp_chunk_store *s,
+			   const struct sp_chunk_id *id)
+{
+	char key[76];
+
+	if (!s->store->ops->assume_present || sp_chunk_id_is_zero(id))
+		return;
+	chunk_key(id, key);
+	s->store->ops->assume_present(s->store, key);
 }
 
 void sp_chunk_store_free(struct sp_chunk_store *s)
@@ -137,13 +156,6 @@ void sp_chunk_codec_free(struct sp_chunk_codec *c)
 	free(c);
 }
 
-static void chunk_key(const struct sp_chunk_id *id, char out[76])
-{
-	char rel[69];
-
-	sp_chunk_store_path(id, rel);
-	snprintf(out, 76, "chunks/%s", rel);
-}
 
 int sp_chunk_store_resurrect(struct sp_chunk_store *s,
 			     const struct sp_chunk_id *id)

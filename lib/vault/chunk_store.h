@@ -52,6 +52,11 @@ void sp_chunk_store_free(struct sp_chunk_store *s);
 void sp_chunk_store_id(const struct sp_chunk_store *s, const void *data,
 		       size_t len, struct sp_chunk_id *id);
 
+/* Take chunk @id, named by a published point, to be present (see
+ * sp_store_ops.assume_present); a no-op where asking is cheap. */
+void sp_chunk_store_assume(struct sp_chunk_store *s,
+			   const struct sp_chunk_id *id);
+
 /* Per-thread scratch (compression contexts and buffers) for chunks of up to
  * @max_chunk bytes.  Returns NULL when out of memory. */
 struct sp_chunk_codec *sp_chunk_codec_new(size_t max_chunk);

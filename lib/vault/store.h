@@ -109,6 +109,11 @@ struct sp_store_ops {
 	/* Remove drafts whose writers are gone (best effort). */
 	void (*drafts_clean)(struct sp_store *st);
 
+	/* Take @key (a chunk) to exist without asking the server: a chunk
+	 * a published point names, while this process holds a draft's lease
+	 * (gc sweeps nothing while a lease is held; gc_objects.c).  NULL
+	 * where asking costs nothing. */
+	void (*assume_present)(struct sp_store *st, const char *key);
 	/* Request counters (NULL for a store that makes no requests). */
 	void (*counters)(struct sp_store *st, struct sp_store_counters *out);
 };

@@ -22,8 +22,10 @@
  * Chunk presence: a backup asks for each chunk it would reuse or store
  * whether the vault has it.  Asking the server each time would cost one
  * request per chunk; instead the store keeps the chunk keys it has seen
- * exist (put or found) in memory for the life of the store, and asks the
- * server only about the others.
+ * exist (put or found) in memory for the life of the store, takes the
+ * chunks of the base point's indexes to exist (assume_present: gc sweeps
+ * nothing while a backup's lease is held), and asks the server only about
+ * the others.
  */
 #include "vault/store.h"
 
@@ -283,6 +285,11 @@ static int s3_list(struct sp_store *st, const char *prefix, sp_store_list_cb cb,
 static int s3_remove(struct sp_store *st, const char *key, struct sp_error *err)
 {
 	return sp_s3_delete(s3_of(st)->s3, key, err);
+}
+
+static void s3_assume_present(struct sp_store *st, const char *key)
+{
+	note_present(s3_of(st), key);
 }
 
 static int s3_sync(struct sp_store *st, struct sp_error *err)
@@ -593,12 +600,33 @@ static const struct sp_store_ops sp_store_s3_ops = {
     .draft_publish = s3_draft_publish,
     .draft_discard = s3_draft_discard,
     .drafts_clean = s3_drafts_clean,
+    .assume_present = s3_assume_present,
     .counters = s3_counters,
 };
 
 bool sp_store_is_s3(const char *location)
 {
 	return location && strncmp(location, "s3://", 5) == 0;
+}
+
+/* The credentials file of the vault's bucket, for the daemon (and anyone
+ * who prefers a file to the environment): $STILLPOINT_VAULTS_DIR, else
+ * /etc/stillpoint/vaults, /BUCKET.conf.  Loaded when it exists; its values
+ * win over the environment's. */
+static int load_vault_file(const char *location, struct sp_s3_config *cfg,
+			   struct sp_error *err)
+{
+	const char *dir = getenv("STILLPOINT_VAULTS_DIR");
+	const char *b = location + 5, *slash = strchr(b, '/');
+	char path[4096];
+
+	if (!dir || !*dir)
+		dir = "/etc/stillpoint/vaults";
+	snprintf(path, sizeof(path), "%s/%.*s.conf", dir,
+		 slash ? (int)(slash - b) : (int)strlen(b), b);
+	if (access(path, F_OK) < 0)
+		return 0;
+	return sp_s3_config_load_file(path, cfg, err);
 }
 
 int sp_store_s3_open(const char *location, const struct sp_store_s3_opts *o,
@@ -608,6 +636,9 @@ int sp_store_s3_open(const char *location, const struct sp_store_s3_opts *o,
 	struct store_s3 *s;
 	int r;
 
+	r = load_vault_file(location, &cfg, err);
+	if (r < 0)
+		return r;
 	r = sp_s3_config_from_url(location, o ? o->endpoint : NULL,
 				  o ? o->ca_file : NULL, &cfg, err);
 	if (r < 0)

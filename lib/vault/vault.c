@@ -466,6 +466,11 @@ void sp_vault_close(struct sp_vault *v)
 	free(v);
 }
 
+bool sp_vault_assumes_chunks(const struct sp_vault *v)
+{
+	return v->store->ops->assume_present != NULL;
+}
+
 bool sp_vault_is_local(const struct sp_vault *v)
 {
 	return v->fd >= 0;
@@ -1129,6 +1134,64 @@ static int collect_dir(void *ctx, const char *name, bool is_dir,
 	return 0;
 }
 
+/*
+ * The manifest cache of a remote vault: a published manifest never changes
+ * (a point is replaced only by deleting it), so the listing keeps each one
+ * it read in $STILLPOINT_CACHE_DIR (else /var/cache/stillpoint for root,
+ * else $XDG_CACHE_HOME or ~/.cache/stillpoint), under the vault's id, and
+ * reads from the server only the manifests of points it has not seen.
+ * What points exist is still asked of the server every time.  A cache
+ * that cannot be used is no cache: everything is read.
+ */
+static bool cache_path(struct sp_vault *v, const char *name, const char *id,
+		       char *out, size_t cap)
+{
+	const char *dir = getenv("STILLPOINT_CACHE_DIR");
+	char base[2048];
+
+	if (dir && *dir)
+		snprintf(base, sizeof(base), "%s", dir);
+	else if (geteuid() == 0)
+		snprintf(base, sizeof(base), "/var/cache/stillpoint");
+	else if ((dir = getenv("XDG_CACHE_HOME")) && *dir)
+		snprintf(base, sizeof(base), "%s/stillpoint", dir);
+	else if ((dir = getenv("HOME")) && *dir)
+		snprintf(base, sizeof(base), "%s/.cache/stillpoint", dir);
+	else
+		return false;
+	return snprintf(out, cap, "%s/%s/manifests/%s@%s.json", base,
+			v->vault_id, name, id) < (int)cap;
+}
+
+static bool cache_get(struct sp_vault *v, const char *name, const char *id,
+		      char **text, size_t *len)
+{
+	char path[4096];
+
+	return cache_path(v, name, id, path, sizeof(path)) &&
+	       sp_file_read(AT_FDCWD, path, SP_MANIFEST_MAX, text, len) == 0;
+}
+
+static void cache_put(struct sp_vault *v, const char *name, const char *id,
+		      const char *text, size_t len)
+{
+	char path[4096], *slash;
+	struct sp_error e;
+	int dfd;
+
+	if (!cache_path(v, name, id, path, sizeof(path)))
+		return;
+	slash = strrchr(path, '/');
+	*slash = '\0';
+	if (mkdir_parents(path) < 0)
+		return;
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return;
+	sp_file_publish(dfd, slash + 1, text, len, &e);
+	close(dfd);
+}
+
 /* The points of a vault without a catalog: every manifest, read.  A point
  * whose manifest is missing (a draft being written, or one a writer left)
  * or damaged is not listed (verify names damaged ones). */
@@ -1169,10 +1232,14 @@ static int list_remote(struct sp_vault *v, const char *only, json_t **ret,
 			char where[140];
 			if (r < 0)
 				break;
-			r = sp_vault_point_get(v, json_string_value(vm),
-					       json_string_value(idj),
-					       "manifest.json", SP_MANIFEST_MAX,
-					       &text, &len, &e2);
+			if (cache_get(v, json_string_value(vm),
+				      json_string_value(idj), &text, &len))
+				r = 0;
+			else
+				r = sp_vault_point_get(
+				    v, json_string_value(vm),
+				    json_string_value(idj), "manifest.json",
+				    SP_MANIFEST_MAX, &text, &len, &e2);
 			if (r == -ENOENT) {
 				r = 0; /* not published (yet) */
 				continue;
@@ -1192,6 +1259,9 @@ static int list_remote(struct sp_vault *v, const char *only, json_t **ret,
 			if (r < 0)
 				sp_log(SP_LOG_WARNING, "skipping point %s: %s",
 				       where, e2.msg);
+			if (m)
+				cache_put(v, json_string_value(vm),
+					  json_string_value(idj), text, len);
 			r = 0;
 			if (m)
 				json_array_append_new(items, m);
@@ -1351,6 +1421,23 @@ int sp_vault_rebuild_catalog(struct sp_vault *v, struct sp_error *err)
 	if (v->fd < 0)
 		return 0; /* no catalog: every listing reads the manifests */
 	return sp_catalog_rebuild(v->fd, err);
+}
+
+json_t *sp_vault_requests(struct sp_vault *v)
+{
+	struct sp_store_counters c;
+
+	if (!v->store->ops->counters)
+		return NULL;
+	v->store->ops->counters(v->store, &c);
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "requests", (json_int_t)c.requests, "puts",
+			 (json_int_t)c.puts, "gets", (json_int_t)c.gets,
+			 "heads", (json_int_t)c.heads, "lists",
+			 (json_int_t)c.lists, "deletes", (json_int_t)c.deletes,
+			 "retries", (json_int_t)c.retries, "bytes_up",
+			 (json_int_t)c.bytes_up, "bytes_down",
+			 (json_int_t)c.bytes_down);
 }
 
 json_t *sp_vault_describe(struct sp_vault *v)

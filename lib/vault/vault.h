@@ -177,6 +177,9 @@ int sp_vault_point_files(struct sp_vault *v, const char *name, const char *id,
  * SP_E_VAULT_UNSUPPORTED on another store. */
 int sp_vault_point_dir(struct sp_vault *v, const char *name, const char *id,
 		       int *dirfd, struct sp_error *err);
+/* Does the vault's store take chunks to be present on its word
+ * (sp_chunk_store_assume), because asking costs a request? */
+bool sp_vault_assumes_chunks(const struct sp_vault *v);
 /* Is the vault in this host's file system? */
 bool sp_vault_is_local(const struct sp_vault *v);
 
