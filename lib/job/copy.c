@@ -337,8 +337,7 @@ static json_t *store_counters(struct sp_vault *v)
  * again (an incremental copy then asks only about the chunks that are
  * new since; sp_chunk_store_assume).  Called while the draft's lease is
  * held.  Best effort: without that point's index, the store asks. */
-static void assume_dst_chunks(struct sp_vault *dst, const char *name,
-			      json_t *m)
+static void assume_dst_chunks(struct sp_vault *dst, const char *name, json_t *m)
 {
 	json_t *pts = NULL, *prev, *d, *pd;
 	struct sp_error e;
@@ -364,7 +363,8 @@ static void assume_dst_chunks(struct sp_vault *dst, const char *name,
 					   sha, 32) ||
 			    sp_vault_point_index_open(
 				dst,
-				json_string_value(json_object_get(prev, "name")),
+				json_string_value(
+				    json_object_get(prev, "name")),
 				json_string_value(json_object_get(prev, "id")),
 				json_string_value(json_object_get(pd, "index")),
 				sha, &ix, &e) < 0)
