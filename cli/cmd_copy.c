@@ -31,6 +31,9 @@ static const char copy_help[] =
     "    when their ids differ (a vault with keyed ids), each chunk is\n"
     "    read, checked, given DST's id and stored unless DST has it.\n"
     "    Every chunk read is checked against its id before it is stored.\n"
+    "    Between vaults with different keys each chunk is sealed anew\n"
+    "    under DST's key; give DST's passphrase or key file with\n"
+    "    --to-passphrase-file or --to-key-file.\n"
     "    A copy keeps the point's name and id and records where it came\n"
     "    from (\"copied_from\" in its manifest); a point DST has already\n"
     "    is skipped, and said so, so running the same copy again is\n"
@@ -49,6 +52,13 @@ static const char copy_help[] =
     "OPTIONS\n"
     "    --to DST        the destination vault (required)\n"
     "    --all           every point (of VM NAME, if given)\n"
+    "    --to-passphrase-file F\n"
+    "                    open an encrypted DST with the passphrase in F\n"
+    "                    (default: DST opens as SRC does, with\n"
+    "                    $STILLPOINT_PASSPHRASE, $STILLPOINT_PASSPHRASE_FILE\n"
+    "                    or --key-file; $STILLPOINT_TO_PASSPHRASE gives\n"
+    "                    DST's passphrase itself)\n"
+    "    --to-key-file F open an encrypted DST with key file F\n"
     "    --job-id N      run job N of the state database, queued by\n"
     "                    stillpointd for a policy's copy target, and\n"
     "                    record its phases and outcome there ('stillpoint\n"
@@ -135,6 +145,46 @@ static void record_job(struct sp_state *st, int64_t id, json_t *rep,
 	json_decref(m);
 }
 
+/* The variables an encrypted vault is opened with (its passphrase or key
+ * file): the destination's may differ from the source's. */
+static const char *const key_vars[] = {"STILLPOINT_PASSPHRASE",
+				       "STILLPOINT_PASSPHRASE_FILE",
+				       "STILLPOINT_KEY_FILE"};
+#define NKEY_VARS (sizeof(key_vars) / sizeof(key_vars[0]))
+
+/* Open vault @to with the destination's key material, when given, in
+ * place of the source's; the environment is put back after. */
+static int open_dst(const char *to, const char *pass_file, const char *key_file,
+		    struct sp_vault **ret, struct sp_error *err)
+{
+	const char *to_pass = getenv("STILLPOINT_TO_PASSPHRASE");
+	char *saved[NKEY_VARS];
+	int r;
+
+	if (!pass_file && !key_file && !to_pass)
+		return sp_vault_open(to, ret, err);
+	for (size_t i = 0; i < NKEY_VARS; i++) {
+		const char *v = getenv(key_vars[i]);
+		saved[i] = v ? strdup(v) : NULL;
+		unsetenv(key_vars[i]);
+	}
+	if (key_file)
+		setenv("STILLPOINT_KEY_FILE", key_file, 1);
+	else if (pass_file)
+		setenv("STILLPOINT_PASSPHRASE_FILE", pass_file, 1);
+	else
+		setenv("STILLPOINT_PASSPHRASE", to_pass, 1);
+	r = sp_vault_open(to, ret, err);
+	for (size_t i = 0; i < NKEY_VARS; i++) {
+		if (saved[i])
+			setenv(key_vars[i], saved[i], 1);
+		else
+			unsetenv(key_vars[i]);
+		free(saved[i]);
+	}
+	return r;
+}
+
 int cmd_copy(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -142,6 +192,8 @@ int cmd_copy(struct cli *cli, int argc, char **argv)
 	    {"all", no_argument, NULL, 'a'},
 	    {"threads", required_argument, NULL, 'T'},
 	    {"job-id", required_argument, NULL, 'J'},
+	    {"to-passphrase-file", required_argument, NULL, 'p'},
+	    {"to-key-file", required_argument, NULL, 'k'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -151,6 +203,7 @@ int cmd_copy(struct cli *cli, int argc, char **argv)
 	const char *to = NULL;
 	unsigned threads = 0;
 	int64_t job_id = 0;
+	const char *to_pass_file = NULL, *to_key_file = NULL;
 	struct sp_state *st = NULL;
 	json_t *rep = NULL;
 	int c, r;
@@ -184,6 +237,12 @@ int cmd_copy(struct cli *cli, int argc, char **argv)
 				    optarg);
 			break;
 		}
+		case 'p':
+			to_pass_file = optarg;
+			break;
+		case 'k':
+			to_key_file = optarg;
+			break;
 		case 'h':
 			fputs(copy_help, stdout);
 			return 0;
@@ -226,7 +285,7 @@ int cmd_copy(struct cli *cli, int argc, char **argv)
 	o.on_point_ctx = cli;
 	r = sp_vault_open(cli->vault, &src, &err);
 	if (r == 0) {
-		r = sp_vault_open(to, &dst, &err);
+		r = open_dst(to, to_pass_file, to_key_file, &dst, &err);
 		if (r < 0) {
 			struct sp_error e = err;
 			sp_error_set(&err, e.code, "copy destination: %s",
