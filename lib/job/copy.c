@@ -19,11 +19,12 @@
  *                       there unless the destination has that id
  *
  * The copy's index is the destination's own (its index_sha256 replaces
- * the source's in the manifest); the disk's digest, which is of the
- * content, stays and, with plain SHA-256 ids on both sides, is recomputed
- * from the new index and must be equal.  The files beside the indexes
- * (config, NVRAM, TPM state) are copied as they are; the manifest is the
- * source's with "copied_from" added, and is published last.
+ * the source's in the manifest).  The disk's digest, taken over the
+ * index's ids, is checked on the source's index first; with plain SHA-256
+ * ids on both sides the copy's index is the same and must match it too,
+ * otherwise (keyed ids) the digest is computed anew from the copy's index.  The
+ * files beside the indexes (config, NVRAM, TPM state) are copied as they are;
+ * the manifest is the source's with "copied_from" added, and is published last.
  *
  * Invariants:
  *  1. A copy appears in the destination all at once, at publish, after
@@ -263,6 +264,16 @@ static int copy_disk(struct point_copy *pc, const struct sp_point_ref *p,
 		r = sp_disk_index_check_digest(sealed, digest, what, err);
 		if (r < 0)
 			goto out;
+	} else {
+		/* The digest is taken over the index's ids, which are the
+		 * destination's own now (the source's index passed its own
+		 * digest above, and each chunk its id). */
+		uint8_t dg[32];
+		r = sp_disk_index_digest(sealed, dg, err);
+		if (r < 0)
+			goto out;
+		sp_hex_encode(dg, 32, hex);
+		json_object_set_new(d, "digest", json_string(hex));
 	}
 	sp_hex_encode(sha, 32, hex);
 	json_object_set_new(d, "index_sha256", json_string(hex));
