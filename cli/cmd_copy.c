@@ -301,7 +301,8 @@ int cmd_copy(struct cli *cli, int argc, char **argv)
 		record_job(st, job_id, r == 0 ? rep : NULL, &err);
 		sp_state_close(st);
 	}
-	if (rep && cli->json && r == 0)
+	if (rep && cli->json)
+		/* Also on failure: which points did get there. */
 		cli_print_json(json_incref(rep));
 	else if (rep && !cli->quiet && r == 0)
 		printf("%lld point(s) copied, %lld already there\n",
