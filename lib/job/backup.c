@@ -51,8 +51,7 @@ static json_t *previous_point(struct sp_vault *v, const char *name)
 }
 
 static int store_config(struct sp_point_draft *draft, const char *path,
-			json_t **entry,
-			struct sp_error *err)
+			json_t **entry, struct sp_error *err)
 {
 	sp_autofree char *data = NULL;
 	size_t len;

@@ -900,8 +900,7 @@ static int capture_state(struct domain_job *j, struct sp_error *err)
 }
 
 static int store_xml(struct domain_job *j, struct sp_point_draft *draft,
-		     json_t **entry,
-		     struct sp_error *err)
+		     json_t **entry, struct sp_error *err)
 {
 	size_t len = strlen(j->inactive_xml);
 	char file[128], src[512], hex[65];
@@ -1058,8 +1057,7 @@ static int transfer(struct domain_job *j, json_t **manifest_out,
 		goto out;
 	r = store_xml(j, draft, &config, err);
 	if (r == 0 && j->vmstate)
-		r = sp_vmstate_store(j->vmstate, draft, &state,
-				     &firmware, err);
+		r = sp_vmstate_store(j->vmstate, draft, &state, &firmware, err);
 	if (r < 0)
 		goto out;
 	r = sp_transfer_run(j->v, draft, td, j->ndisks, &j->o->job,

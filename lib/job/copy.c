@@ -358,6 +358,14 @@ static void assume_dst_chunks(struct sp_vault *dst, const char *name, json_t *m)
 	    sp_vault_list_points(dst, name, &pts, &e) < 0)
 		return;
 	prev = json_array_get(pts, json_array_size(pts) - 1);
+	/* Still there now that the lease is held: gc then deletes none of
+	 * its chunks until the lease ends. */
+	if (!prev || !sp_vault_point_exists(
+			 dst, json_string_value(json_object_get(prev, "name")),
+			 json_string_value(json_object_get(prev, "id")))) {
+		json_decref(pts);
+		return;
+	}
 	json_array_foreach(json_object_get(m, "disks"), i, d)
 	{
 		const char *dn = json_string_value(json_object_get(d, "name"));

@@ -287,10 +287,9 @@ static int check_transfer(struct transfer *t, struct sp_disk_source *src,
 /* Transfer one disk into the draft's index @ixname (the loop above). */
 static int transfer_disk(struct transfer *t, struct sp_transfer_disk *td,
 			 struct sp_point_draft *draft, const char *ixname,
-			 bool check,
-			 struct sp_job_progress *jp, uint8_t ix_sha[32],
-			 uint8_t digest[32], bool *incremental,
-			 struct sp_error *err)
+			 bool check, struct sp_job_progress *jp,
+			 uint8_t ix_sha[32], uint8_t digest[32],
+			 bool *incremental, struct sp_error *err)
 {
 	const uint32_t cs = t->vault->chunk_size;
 	const uint64_t size = sp_disk_source_size(td->src);
@@ -514,8 +513,11 @@ static json_t *disk_entry(struct sp_transfer_disk *td, const char *ixname,
 }
 
 /* The chunks of the disk's previous point are in the vault: a remote store
- * need not be asked about each one this backup finds again.  Best effort:
- * without the index, the store asks. */
+ * need not be asked about each one this backup finds again.  Only while
+ * the draft's lease is held (sp_transfer_run() runs in a draft) and only
+ * if the point is still there then: from that moment gc deletes none of
+ * its chunks until the lease ends (docs/vault-format.md, "Vaults in object
+ * storage").  Best effort: without the index, the store asks. */
 static void assume_base_chunks(struct sp_vault *v, json_t *prev_manifest,
 			       json_t *pd)
 {
@@ -523,7 +525,10 @@ static void assume_base_chunks(struct sp_vault *v, json_t *prev_manifest,
 	struct sp_error e;
 	uint8_t sha[32];
 
-	if (!pd || !sp_vault_assumes_chunks(v))
+	if (!pd || !sp_vault_assumes_chunks(v) ||
+	    !sp_vault_point_exists(
+		v, json_string_value(json_object_get(prev_manifest, "name")),
+		json_string_value(json_object_get(prev_manifest, "id"))))
 		return;
 	sp_hex_decode(json_string_value(json_object_get(pd, "index_sha256")),
 		      sha, 32);

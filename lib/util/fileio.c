@@ -296,3 +296,24 @@ int sp_tmpfile_open(void)
 	unlink(path);
 	return fd;
 }
+
+int sp_mkdir_parents(const char *path)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, SP_DIR_MODE) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}

@@ -85,6 +85,10 @@ int sp_mkdir_at(int dirfd, const char *path, mode_t mode);
  * descriptor or -errno. */
 int sp_tmpfile_open(void);
 
+/* mkdir -p @path: missing parents 0755, the last one SP_DIR_MODE (an
+ * existing one is left as it is).  Returns 0 or -errno. */
+int sp_mkdir_parents(const char *path);
+
 /* Remove a directory tree under @dirfd (no symlink following). */
 int sp_remove_tree_at(int dirfd, const char *path);
 

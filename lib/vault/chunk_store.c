@@ -156,7 +156,6 @@ void sp_chunk_codec_free(struct sp_chunk_codec *c)
 	free(c);
 }
 
-
 int sp_chunk_store_resurrect(struct sp_chunk_store *s,
 			     const struct sp_chunk_id *id)
 {

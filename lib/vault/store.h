@@ -50,6 +50,13 @@ struct sp_store_draft;
  * below. */
 #define SP_STORE_IS_ERRNO(r) ((r) < 0 && (r) > -1000)
 
+/* A draft's lease (store_s3.c) older than this belongs to a writer that is
+ * gone: gc stops waiting for it and drafts_clean() removes its draft. */
+#define SP_STORE_LEASE_MAX (24 * 3600)
+/* The marker a gc of an object store puts while it deletes chunks; a
+ * writer waits while it is there (gc_objects.c). */
+#define SP_STORE_SWEEP_KEY "gc/sweep"
+
 /* sp_store_ops.put flags */
 #define SP_STORE_CREATE 1u /* create only: -EEXIST when the key exists */
 
@@ -57,6 +64,10 @@ struct sp_store_draft;
  * deeper level, given without its trailing '/'.  Return 0 to go on. */
 typedef int (*sp_store_list_cb)(void *ctx, const char *name, bool is_dir,
 				uint64_t size);
+/* One object of a walk: its whole key, size and time of writing (UNIX
+ * s, the server's clock). */
+typedef int (*sp_store_walk_cb)(void *ctx, const char *key, uint64_t size,
+				int64_t mtime);
 
 struct sp_store_counters {
 	uint64_t requests, puts, gets, heads, lists, deletes, retries;
@@ -87,6 +98,10 @@ struct sp_store_ops {
 	 * the top), in no particular order. */
 	int (*list)(struct sp_store *st, const char *prefix,
 		    sp_store_list_cb cb, void *ctx, struct sp_error *err);
+	/* Every object under @prefix, at any depth (NULL for a store whose
+	 * gc walks its directories itself: the local one). */
+	int (*walk)(struct sp_store *st, const char *prefix,
+		    sp_store_walk_cb cb, void *ctx, struct sp_error *err);
 	/* Remove @key; an absent key is not an error. */
 	int (*remove)(struct sp_store *st, const char *key,
 		      struct sp_error *err);

@@ -151,8 +151,7 @@ static int resurrect(int chunks_fd, const char *rel)
 	char fossil[SP_CHUNK_FOSSIL_PATH_MAX];
 
 	snprintf(fossil, sizeof(fossil), "%s" SP_CHUNK_FOSSIL_SUFFIX, rel);
-	if (renameat2(chunks_fd, fossil, chunks_fd, rel, RENAME_NOREPLACE) ==
-	    0)
+	if (renameat2(chunks_fd, fossil, chunks_fd, rel, RENAME_NOREPLACE) == 0)
 		return 0;
 	if (errno == EEXIST)
 		return 0; /* the chunk is there: its fossil is gc's to drop */
@@ -368,8 +367,8 @@ static int local_read(struct sp_store *st, const char *key, uint64_t off,
 		return -errno;
 	if (size)
 		*size = (uint64_t)sb.st_size;
-	uint64_t left = off < (uint64_t)sb.st_size ? (uint64_t)sb.st_size - off
-						   : 0;
+	uint64_t left =
+	    off < (uint64_t)sb.st_size ? (uint64_t)sb.st_size - off : 0;
 	size_t want = left < cap ? (size_t)left : cap;
 	int r = sp_pread_all(fd, buf, want, (off_t)off);
 	if (r < 0)
@@ -417,7 +416,8 @@ static int local_list(struct sp_store *st, const char *prefix,
 	size_t n = strlen(dir);
 	if (n > 1 && dir[n - 1] == '/')
 		dir[n - 1] = '\0';
-	fd = openat(s->fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd =
+	    openat(s->fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
 	d = fdopendir(fd);
@@ -619,11 +619,11 @@ static int local_draft_publish(struct sp_store_draft *d, const void *manifest,
 	if (r < 0)
 		/* Renamed but not known durable: report it, and let the
 		 * operator decide; the point itself is complete. */
-		r = sp_error_set_errno(
-		    err,
-		    sp_errno_to_code(-r, SP_E_VAULT_IO, SP_E_VAULT_FULL,
-				     SP_E_VAULT_PERMISSION),
-		    -r, "cannot sync '%s'", namedir);
+		r = sp_error_set_errno(err,
+				       sp_errno_to_code(-r, SP_E_VAULT_IO,
+							SP_E_VAULT_FULL,
+							SP_E_VAULT_PERMISSION),
+				       -r, "cannot sync '%s'", namedir);
 	/* The draft directory has moved: only its lock remains. */
 	close(d->dirfd);
 	snprintf(from, sizeof(from), "tmp/%s.lock", d->tmp);

@@ -45,8 +45,9 @@
 #include "util/log.h"
 #include "util/text.h"
 
-/* A lease older than this belongs to a writer that is gone. */
-#define SP_S3_LEASE_MAX (24 * 3600)
+#define SP_S3_LEASE_MAX SP_STORE_LEASE_MAX
+/* How long a writer waits for a gc's sweep to end (tests shorten it). */
+#define SWEEP_WAIT_S 900
 
 struct key_set {
 	char **slots;
@@ -282,6 +283,27 @@ static int s3_list(struct sp_store *st, const char *prefix, sp_store_list_cb cb,
 	return sp_s3_list(s3_of(st)->s3, prefix, "/", list_one, &l, err);
 }
 
+struct walk_ctx {
+	sp_store_walk_cb cb;
+	void *ctx;
+};
+
+static int walk_one(void *ctx, const char *key, bool is_prefix, uint64_t size,
+		    int64_t mtime)
+{
+	struct walk_ctx *w = ctx;
+
+	return is_prefix ? 0 : w->cb(w->ctx, key, size, mtime);
+}
+
+static int s3_walk(struct sp_store *st, const char *prefix, sp_store_walk_cb cb,
+		   void *ctx, struct sp_error *err)
+{
+	struct walk_ctx w = {cb, ctx};
+
+	return sp_s3_list(s3_of(st)->s3, prefix, NULL, walk_one, &w, err);
+}
+
 static int s3_remove(struct sp_store *st, const char *key, struct sp_error *err)
 {
 	return sp_s3_delete(s3_of(st)->s3, key, err);
@@ -367,6 +389,57 @@ static int draft_take_over(struct store_s3 *s, const char *lease,
 	return r;
 }
 
+/* Put the draft's lease, then make sure no gc sweeps: a writer relies on
+ * chunks only once both hold (gc_objects.c).  While a sweep runs, the
+ * lease is taken back and the writer waits for the sweep to end. */
+static int take_lease(struct store_s3 *s, struct sp_store_draft *d,
+		      const char *text, struct sp_error *err)
+{
+	const char *w = getenv("STILLPOINT_GC_WAIT");
+	int64_t wait_s = w && *w ? atoll(w) : SWEEP_WAIT_S;
+	time_t until = time(NULL) + (time_t)wait_s;
+	bool said = false, took_over = false;
+	uint64_t size;
+	int r;
+
+	for (;;) {
+		r = s3_put(&s->base, d->lease, text, strlen(text),
+			   SP_STORE_CREATE, err);
+		if (r == -EEXIST && !took_over &&
+		    lease_abandoned_here(s, d->lease) &&
+		    draft_take_over(s, d->lease, d->name, d->id, err) == 0) {
+			took_over = true;
+			continue;
+		}
+		if (r == -EEXIST)
+			return sp_error_set(err, SP_E_POINT_EXISTS,
+					    "point '%s@%s' is being written "
+					    "already",
+					    d->name, d->id);
+		if (r < 0)
+			return r;
+		r = sp_s3_head(s->s3, SP_STORE_SWEEP_KEY, &size, NULL, err);
+		if (r == -ENOENT)
+			return 0;
+		sp_s3_delete(s->s3, d->lease, err);
+		if (r < 0)
+			return r;
+		if (time(NULL) >= until)
+			return sp_error_set(err, SP_E_GC_BUSY,
+					    "a gc has been deleting chunks of "
+					    "'%s' for too long (if no gc runs, "
+					    "remove its '%s')",
+					    s->base.location,
+					    SP_STORE_SWEEP_KEY);
+		if (!said)
+			sp_log(SP_LOG_INFO,
+			       "a gc is deleting chunks of '%s': waiting",
+			       s->base.location);
+		said = true;
+		sleep(2);
+	}
+}
+
 static int s3_draft_begin(struct sp_store *st, const char *name, const char *id,
 			  struct sp_store_draft **ret, struct sp_error *err)
 {
@@ -396,15 +469,7 @@ static int s3_draft_begin(struct sp_store *st, const char *name, const char *id,
 		free(d);
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	}
-	r = s3_put(st, d->lease, text, strlen(text), SP_STORE_CREATE, err);
-	if (r == -EEXIST && lease_abandoned_here(s, d->lease) &&
-	    draft_take_over(s, d->lease, name, id, err) == 0)
-		r = s3_put(st, d->lease, text, strlen(text), SP_STORE_CREATE,
-			   err);
-	if (r == -EEXIST)
-		r = sp_error_set(err, SP_E_POINT_EXISTS,
-				 "point '%s@%s' is being written already", name,
-				 id);
+	r = take_lease(s, d, text, err);
 	if (r < 0) {
 		json_decref(d->written);
 		free(d);
@@ -593,6 +658,7 @@ static const struct sp_store_ops sp_store_s3_ops = {
     .read = s3_read,
     .stat = s3_stat,
     .list = s3_list,
+    .walk = s3_walk,
     .remove = s3_remove,
     .sync = s3_sync,
     .draft_begin = s3_draft_begin,

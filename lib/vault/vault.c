@@ -33,6 +33,7 @@
 #include "util/text.h"
 #include "vault/catalog.h"
 #include "vault/gc.h"
+#include "vault/listing_remote.h"
 #include <stillpoint/stillpoint.h>
 
 #define CONFIG_MAX (1u << 20)
@@ -81,32 +82,11 @@ static bool dir_is_empty(int fd)
 	return empty;
 }
 
-static int mkdir_parents(const char *path)
-{
-	char buf[4096];
-	size_t n = strlen(path);
-
-	if (n >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, n + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, SP_DIR_MODE) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /*
  * A vault location that starts with a URL scheme other than s3:// (which
  * sp_store_is_s3() takes) names no directory: taken as one, it would
- * quietly make a local directory "gs:".  A directory whose name really looks like that is
- * reached as "./s3://...".
+ * quietly make a local directory "gs:".  A directory whose name really looks
+ * like that is reached as "./s3://...".
  */
 static int check_location(const char *path, struct sp_error *err)
 {
@@ -234,7 +214,7 @@ int sp_vault_init_with(const char *path, uint32_t chunk_size,
 				    "invalid chunk size %u (use a power of two "
 				    "from 64K to 16M)",
 				    chunk_size);
-	r = mkdir_parents(path);
+	r = sp_mkdir_parents(path);
 	if (r < 0)
 		return sp_error_set_errno(err, vault_code(-r), -r,
 					  "cannot create vault directory '%s'",
@@ -610,9 +590,9 @@ int sp_point_draft_index_begin(struct sp_point_draft *d, const char *file,
 {
 	int dfd = sp_store_local_draft_dirfd(d->vault->store, d->sd);
 
-	return sp_index_writer_create(dfd >= 0 ? dfd : SP_INDEX_ANONYMOUS,
-				      file, disk_size, d->vault->chunk_size,
-				      ret, err);
+	return sp_index_writer_create(dfd >= 0 ? dfd : SP_INDEX_ANONYMOUS, file,
+				      disk_size, d->vault->chunk_size, ret,
+				      err);
 }
 
 /* The whole of @fd (a finished index) into a buffer. */
@@ -852,9 +832,6 @@ int sp_vault_point_index_open(struct sp_vault *v, const char *name,
 			      struct sp_error *err)
 {
 	char key[300];
-	sp_autoclose int fd = -1;
-	uint8_t *buf = NULL;
-	uint64_t off = 0, size = 0;
 	int r;
 
 	r = point_key(key, sizeof(key), name, id, file, err);
@@ -865,6 +842,18 @@ int sp_vault_point_index_open(struct sp_vault *v, const char *name,
 		r = sp_vault_point_dir(v, name, id, &pfd, err);
 		return r < 0 ? r : sp_disk_index_open(pfd, file, sha, ret, err);
 	}
+	return sp_vault_index_open_key(v, key, sha, ret, err);
+}
+
+int sp_vault_index_open_key(struct sp_vault *v, const char *key,
+			    const uint8_t *sha, struct sp_disk_index **ret,
+			    struct sp_error *err)
+{
+	sp_autoclose int fd = -1;
+	uint8_t *buf = NULL;
+	uint64_t off = 0, size = 0;
+	int r = 0;
+
 	/* Remote: into a scratch file, which the index maps (memory stays
 	 * bounded whatever the disk's size). */
 	fd = sp_tmpfile_open();
@@ -878,8 +867,8 @@ int sp_vault_point_index_open(struct sp_vault *v, const char *name,
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	for (;;) {
 		size_t got = 0;
-		r = v->store->ops->read(v->store, key, off, buf, 1u << 20,
-					&got, &size, err);
+		r = v->store->ops->read(v->store, key, off, buf, 1u << 20, &got,
+					&size, err);
 		if (r == -ENOENT)
 			r = sp_error_set(err, SP_E_INDEX_CORRUPT,
 					 "index '%s' is missing", key);
@@ -905,6 +894,16 @@ int sp_vault_point_index_open(struct sp_vault *v, const char *name,
 	if (r < 0)
 		return r;
 	return sp_disk_index_open_fd(fd, key, sha, ret, err);
+}
+
+bool sp_vault_point_exists(struct sp_vault *v, const char *name, const char *id)
+{
+	char key[300];
+	struct sp_error e;
+
+	return point_key(key, sizeof(key), name, id, "manifest.json", &e) ==
+		   0 &&
+	       v->store->ops->stat(v->store, key, NULL, &e) == 0;
 }
 
 int sp_vault_point_manifest(struct sp_vault *v, const char *name,
@@ -1031,7 +1030,7 @@ int sp_vault_unreadable_points(struct sp_vault *v, const char *name,
 	return 0;
 }
 
-static int cmp_points(const void *a, const void *b)
+int sp_points_cmp(const void *a, const void *b)
 {
 	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
 	int c = strcmp(json_string_value(json_object_get(x, "name")),
@@ -1111,235 +1110,13 @@ static int list_from_manifests(struct sp_vault *v, const char *name,
 		free(items);
 		return r;
 	}
-	qsort(items, n, sizeof(*items), cmp_points);
+	qsort(items, n, sizeof(*items), sp_points_cmp);
 	arr = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(arr, items[i]);
 	free(items);
 	*ret = arr;
 	return 0;
-}
-
-struct name_list {
-	json_t *names;
-};
-
-static int collect_dir(void *ctx, const char *name, bool is_dir,
-		       uint64_t size)
-{
-	(void)size;
-	if (is_dir && sp_name_is_valid(name))
-		json_array_append_new(((struct name_list *)ctx)->names,
-				      json_string(name));
-	return 0;
-}
-
-/*
- * The manifest cache of a remote vault: a published manifest never changes
- * (a point is replaced only by deleting it), so the listing keeps each one
- * it read in $STILLPOINT_CACHE_DIR (else /var/cache/stillpoint for root,
- * else $XDG_CACHE_HOME or ~/.cache/stillpoint), under the vault's id, and
- * reads from the server only the manifests of points it has not seen.
- * What points exist is still asked of the server every time.  A cache
- * that cannot be used is no cache: everything is read.
- */
-static bool cache_path(struct sp_vault *v, const char *name, const char *id,
-		       char *out, size_t cap)
-{
-	const char *dir = getenv("STILLPOINT_CACHE_DIR");
-	char base[2048];
-
-	if (dir && *dir)
-		snprintf(base, sizeof(base), "%s", dir);
-	else if (geteuid() == 0)
-		snprintf(base, sizeof(base), "/var/cache/stillpoint");
-	else if ((dir = getenv("XDG_CACHE_HOME")) && *dir)
-		snprintf(base, sizeof(base), "%s/stillpoint", dir);
-	else if ((dir = getenv("HOME")) && *dir)
-		snprintf(base, sizeof(base), "%s/.cache/stillpoint", dir);
-	else
-		return false;
-	return snprintf(out, cap, "%s/%s/manifests/%s@%s.json", base,
-			v->vault_id, name, id) < (int)cap;
-}
-
-static bool cache_get(struct sp_vault *v, const char *name, const char *id,
-		      char **text, size_t *len)
-{
-	char path[4096];
-
-	return cache_path(v, name, id, path, sizeof(path)) &&
-	       sp_file_read(AT_FDCWD, path, SP_MANIFEST_MAX, text, len) == 0;
-}
-
-static void cache_put(struct sp_vault *v, const char *name, const char *id,
-		      const char *text, size_t len)
-{
-	char path[4096], *slash;
-	struct sp_error e;
-	int dfd;
-
-	if (!cache_path(v, name, id, path, sizeof(path)))
-		return;
-	slash = strrchr(path, '/');
-	*slash = '\0';
-	if (mkdir_parents(path) < 0)
-		return;
-	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return;
-	sp_file_publish(dfd, slash + 1, text, len, &e);
-	close(dfd);
-}
-
-/* The points of a vault without a catalog: every manifest, read.  A point
- * whose manifest is missing (a draft being written, or one a writer left)
- * or damaged is not listed (verify names damaged ones). */
-static int list_remote(struct sp_vault *v, const char *only, json_t **ret,
-		       struct sp_error *err)
-{
-	struct name_list vms = {json_array()}, ids = {NULL};
-	json_t *items = json_array(), *vm, *idj;
-	size_t i, k;
-	int r = 0;
-
-	if (!vms.names || !items) {
-		json_decref(vms.names);
-		json_decref(items);
-		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	}
-	if (only)
-		json_array_append_new(vms.names, json_string(only));
-	else
-		r = v->store->ops->list(v->store, "points/", collect_dir, &vms,
-					err);
-	json_array_foreach(vms.names, i, vm)
-	{
-		char prefix[100];
-		if (r < 0)
-			break;
-		snprintf(prefix, sizeof(prefix), "points/%s/",
-			 json_string_value(vm));
-		ids.names = json_array();
-		r = v->store->ops->list(v->store, prefix, collect_dir, &ids,
-					err);
-		json_array_foreach(ids.names, k, idj)
-		{
-			sp_autofree char *text = NULL;
-			size_t len = 0;
-			struct sp_error e2;
-			json_t *m = NULL;
-			char where[140];
-			if (r < 0)
-				break;
-			if (cache_get(v, json_string_value(vm),
-				      json_string_value(idj), &text, &len))
-				r = 0;
-			else
-				r = sp_vault_point_get(
-				    v, json_string_value(vm),
-				    json_string_value(idj), "manifest.json",
-				    SP_MANIFEST_MAX, &text, &len, &e2);
-			if (r == -ENOENT) {
-				r = 0; /* not published (yet) */
-				continue;
-			}
-			if (r == SP_E_VAULT_IO || r == SP_E_VAULT_REMOTE ||
-			    r == SP_E_VAULT_UNREACHABLE ||
-			    r == SP_E_VAULT_AUTH) {
-				sp_error_set(err, r, "%s", e2.msg);
-				break;
-			}
-			snprintf(where, sizeof(where), "%s@%s",
-				 json_string_value(vm), json_string_value(idj));
-			if (r == 0)
-				r = sp_manifest_parse_point(
-				    text, len, json_string_value(vm),
-				    json_string_value(idj), &m, &e2);
-			if (r < 0)
-				sp_log(SP_LOG_WARNING, "skipping point %s: %s",
-				       where, e2.msg);
-			if (m)
-				cache_put(v, json_string_value(vm),
-					  json_string_value(idj), text, len);
-			r = 0;
-			if (m)
-				json_array_append_new(items, m);
-		}
-		json_decref(ids.names);
-	}
-	json_decref(vms.names);
-	if (SP_STORE_IS_ERRNO(r))
-		r = sp_error_set_errno(err, vault_code(-r), -r,
-				       "cannot list the points of '%s'", v->path);
-	if (r < 0) {
-		json_decref(items);
-		return r;
-	}
-	size_t n = json_array_size(items);
-	json_t **arr = calloc(n + 1, sizeof(*arr));
-	if (!arr) {
-		json_decref(items);
-		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	}
-	for (i = 0; i < n; i++)
-		arr[i] = json_incref(json_array_get(items, i));
-	json_decref(items);
-	qsort(arr, n, sizeof(*arr), cmp_points);
-	*ret = json_array();
-	for (i = 0; i < n; i++)
-		json_array_append_new(*ret, arr[i]);
-	free(arr);
-	return 0;
-}
-
-int sp_vault_scan_points(struct sp_vault *v, const char *only, json_t *set,
-			 json_t *unreadable, struct sp_error *err)
-{
-	struct name_list vms = {json_array()}, ids = {NULL};
-	json_t *vm, *idj;
-	size_t i, k;
-	int r = 0;
-
-	if (v->fd >= 0)
-		return sp_catalog_scan(v->fd, only, set, unreadable, err);
-	if (only)
-		json_array_append_new(vms.names, json_string(only));
-	else
-		r = v->store->ops->list(v->store, "points/", collect_dir, &vms,
-					err);
-	json_array_foreach(vms.names, i, vm)
-	{
-		char prefix[100];
-		if (r < 0)
-			break;
-		snprintf(prefix, sizeof(prefix), "points/%s/",
-			 json_string_value(vm));
-		ids.names = json_array();
-		r = v->store->ops->list(v->store, prefix, collect_dir, &ids,
-					err);
-		json_array_foreach(ids.names, k, idj)
-		{
-			char key[140], mkey[200];
-			snprintf(key, sizeof(key), "%s/%s",
-				 json_string_value(vm), json_string_value(idj));
-			/* A point is published by its manifest, put last:
-			 * without one it is a draft being written. */
-			snprintf(mkey, sizeof(mkey), "points/%s/manifest.json",
-				 key);
-			if (v->store->ops->stat(v->store, mkey, NULL, err) ==
-			    0)
-				json_object_set_new(set, key, json_true());
-		}
-		json_decref(ids.names);
-	}
-	json_decref(vms.names);
-	if (SP_STORE_IS_ERRNO(r)) {
-		json_object_set_new(unreadable, "points",
-				    json_string(strerror(-r)));
-		r = 0;
-	}
-	return r;
 }
 
 int sp_vault_list_points(struct sp_vault *v, const char *name, json_t **ret,
@@ -1351,7 +1128,7 @@ int sp_vault_list_points(struct sp_vault *v, const char *name, json_t **ret,
 		return sp_error_set(err, SP_E_NAME_INVALID,
 				    "invalid VM name '%s'", name);
 	if (v->fd < 0)
-		return list_remote(v, name, ret, err);
+		return sp_vault_list_remote(v, name, ret, err);
 	r = sp_catalog_list(v->fd, name, ret, err);
 	if (r == SP_E_CATALOG) {
 		sp_log(SP_LOG_WARNING, "%s; listing from the manifests instead",
@@ -1430,14 +1207,13 @@ json_t *sp_vault_requests(struct sp_vault *v)
 	if (!v->store->ops->counters)
 		return NULL;
 	v->store->ops->counters(v->store, &c);
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-			 "requests", (json_int_t)c.requests, "puts",
-			 (json_int_t)c.puts, "gets", (json_int_t)c.gets,
-			 "heads", (json_int_t)c.heads, "lists",
-			 (json_int_t)c.lists, "deletes", (json_int_t)c.deletes,
-			 "retries", (json_int_t)c.retries, "bytes_up",
-			 (json_int_t)c.bytes_up, "bytes_down",
-			 (json_int_t)c.bytes_down);
+	return json_pack(
+	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "requests",
+	    (json_int_t)c.requests, "puts", (json_int_t)c.puts, "gets",
+	    (json_int_t)c.gets, "heads", (json_int_t)c.heads, "lists",
+	    (json_int_t)c.lists, "deletes", (json_int_t)c.deletes, "retries",
+	    (json_int_t)c.retries, "bytes_up", (json_int_t)c.bytes_up,
+	    "bytes_down", (json_int_t)c.bytes_down);
 }
 
 json_t *sp_vault_describe(struct sp_vault *v)

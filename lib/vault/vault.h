@@ -46,7 +46,7 @@
 #define SP_POINT_ID_MAX 40
 
 struct sp_vault {
-	int fd;     /* the vault directory of a local vault; -1 otherwise */
+	int fd;	    /* the vault directory of a local vault; -1 otherwise */
 	char *path; /* where it is: a directory, or s3://bucket/prefix */
 	uint32_t chunk_size;
 	int zstd_level;
@@ -170,6 +170,14 @@ int sp_vault_point_index_open(struct sp_vault *v, const char *name,
 			      const char *id, const char *file,
 			      const uint8_t *sha, struct sp_disk_index **ret,
 			      struct sp_error *err);
+/* Open the disk index object @key through the store (into a scratch
+ * file; gc reads trashed points' indexes this way). */
+int sp_vault_index_open_key(struct sp_vault *v, const char *key,
+			    const uint8_t *sha, struct sp_disk_index **ret,
+			    struct sp_error *err);
+/* Is point @name@@id published (its manifest there) right now? */
+bool sp_vault_point_exists(struct sp_vault *v, const char *name,
+			   const char *id);
 /* The names of the files of a published point, as a JSON array. */
 int sp_vault_point_files(struct sp_vault *v, const char *name, const char *id,
 			 json_t **ret, struct sp_error *err);
