@@ -378,7 +378,17 @@ int cmd_protect(struct cli *cli, int argc, char **argv)
 				       "--require wants application, "
 				       "file-system or crash, not '%s'",
 				       require);
-	vault_abs = realpath(cli->vault, NULL);
+	if (!strncmp(cli->vault, "s3://", 5)) {
+		/* A bucket is named by its location: check it is a vault
+		 * (and that the credentials work) now, not at 2 a.m. */
+		struct sp_vault *v = NULL;
+		if (sp_vault_open(cli->vault, &v, &err) < 0)
+			return cli_fail(cli, &err);
+		sp_vault_close(v);
+		vault_abs = strdup(cli->vault);
+	} else {
+		vault_abs = realpath(cli->vault, NULL);
+	}
 	if (!vault_abs) {
 		sp_error_set(&err, SP_E_VAULT_NOT_FOUND,
 			     "vault '%s' does not exist (create it with "
@@ -651,6 +661,12 @@ int cmd_prune(struct cli *cli, int argc, char **argv)
 		    printf("    %s  %s  %s\n", dry ? "would go" : "deleted ",
 			   json_string_value(json_object_get(e, "id")),
 			   json_string_value(json_object_get(e, "time")));
+		json_array_foreach(json_object_get(p, "locked"), k, e) printf(
+		    "    locked  %s  %s  (object lock until %s; pruned "
+		    "after that)\n",
+		    json_string_value(json_object_get(e, "id")),
+		    json_string_value(json_object_get(e, "time")),
+		    json_string_value(json_object_get(e, "locked_until")));
 		json_array_foreach(json_object_get(p, "unreadable"), k, e)
 		    printf("    keep    %s  (unreadable: %s)\n",
 			   json_string_value(json_object_get(e, "point")),

@@ -68,7 +68,8 @@ static const char help[] =
     "    up every VM of a host at once hurts them all) and --max-per-vault\n"
     "    into one vault (default 1).  A job that failed for a transient\n"
     "    reason (libvirt unreachable, domain busy, guest agent not\n"
-    "    answering, vault locked) is retried up to --retries times (default\n"
+    "    answering, vault locked, the S3 server unreachable or failing, a\n"
+    "    gc sweeping) is retried up to --retries times (default\n"
     "    2), after --retry-delay seconds (default 300), doubling each time.\n"
     "    After a successful backup the VM's points are pruned by its\n"
     "    policy's retention, and when the policy names a copy target\n"
@@ -557,10 +558,17 @@ static void dispatch(struct sp_state *st)
 
 static bool transient(const char *code)
 {
-	static const char *const codes[] = {
-	    "LibvirtFailed", "DomainBusy",	 "GuestAgentUnavailable",
-	    "VaultLocked",   "SnapshotFailed",	 "ExportReadFailed",
-	    "Interrupted",   "CheckpointRefused"};
+	static const char *const codes[] = {"LibvirtFailed",
+					    "DomainBusy",
+					    "GuestAgentUnavailable",
+					    "VaultLocked",
+					    "SnapshotFailed",
+					    "ExportReadFailed",
+					    "Interrupted",
+					    "CheckpointRefused",
+					    "VaultUnreachable",
+					    "VaultRemoteError",
+					    "GcBusy"};
 
 	for (size_t i = 0; code && i < sizeof(codes) / sizeof(codes[0]); i++)
 		if (!strcmp(code, codes[i]))

@@ -26,6 +26,17 @@
 struct sp_vault;
 
 int sp_vault_init(const char *path, uint32_t chunk_size, struct sp_error *err);
+/* Where a remote vault's server is, when the environment does not say
+ * (NULL members: from the environment), and (init) its object lock. */
+struct sp_vault_remote_opts {
+	const char *endpoint;
+	const char *ca_file;
+	unsigned object_lock_days; /* 0: no object lock */
+	const char *lock_mode;	   /* "GOVERNANCE" (NULL) or "COMPLIANCE" */
+};
+int sp_vault_init_with(const char *path, uint32_t chunk_size,
+		       const struct sp_vault_remote_opts *o,
+		       struct sp_error *err);
 int sp_vault_open(const char *path, struct sp_vault **ret,
 		  struct sp_error *err);
 void sp_vault_close(struct sp_vault *v);

@@ -167,6 +167,12 @@ struct sp_store_s3_opts {
 };
 int sp_store_s3_open(const char *location, const struct sp_store_s3_opts *o,
 		     struct sp_store **ret, struct sp_error *err);
+/* Does the S3 store's bucket have object lock enabled? */
+int sp_store_s3_has_object_lock(struct sp_store *st, bool *enabled,
+				struct sp_error *err);
+/* From now on, lock every object put under chunks/, points/ and trash/
+ * for @days days in @mode ("GOVERNANCE", "COMPLIANCE"). */
+void sp_store_s3_set_lock(struct sp_store *st, unsigned days, const char *mode);
 
 static inline void sp_store_close(struct sp_store *st)
 {

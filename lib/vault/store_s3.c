@@ -58,6 +58,8 @@ struct store_s3 {
 	struct sp_store base;
 	struct sp_s3 *s3;
 	bool no_conditional; /* the server refused If-None-Match */
+	unsigned lock_days;  /* object lock of what points need */
+	char lock_mode[16];
 	pthread_mutex_t lock;
 	struct key_set present; /* chunk keys known to exist */
 };
@@ -168,6 +170,12 @@ static int s3_put(struct sp_store *st, const char *key, const void *data,
 
 	if (chunk)
 		flags |= SP_STORE_CREATE;
+	if (s->lock_days && (chunk || !strncmp(key, "points/", 7) ||
+			     !strncmp(key, "trash/", 6))) {
+		o.retain_until =
+		    (int64_t)time(NULL) + 86400 * (int64_t)s->lock_days;
+		o.lock_mode = s->lock_mode;
+	}
 	if ((flags & SP_STORE_CREATE) && !s->no_conditional)
 		o.flags = SP_S3_IF_NONE_MATCH;
 	if ((flags & SP_STORE_CREATE) && s->no_conditional) {
@@ -669,6 +677,24 @@ static const struct sp_store_ops sp_store_s3_ops = {
     .assume_present = s3_assume_present,
     .counters = s3_counters,
 };
+
+int sp_store_s3_has_object_lock(struct sp_store *st, bool *enabled,
+				struct sp_error *err)
+{
+	if (st->ops != &sp_store_s3_ops)
+		return sp_error_set(err, SP_E_VAULT_UNSUPPORTED,
+				    "object lock needs an S3 vault");
+	return sp_s3_probe(s3_of(st)->s3, NULL, enabled, err);
+}
+
+void sp_store_s3_set_lock(struct sp_store *st, unsigned days, const char *mode)
+{
+	if (st->ops != &sp_store_s3_ops)
+		return;
+	s3_of(st)->lock_days = days;
+	snprintf(s3_of(st)->lock_mode, sizeof(s3_of(st)->lock_mode), "%s",
+		 mode && *mode ? mode : "GOVERNANCE");
+}
 
 bool sp_store_is_s3(const char *location)
 {

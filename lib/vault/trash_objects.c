@@ -205,6 +205,16 @@ int sp_objects_point_trash(struct sp_vault *v, const char *name, const char *id,
 				    "no recovery point '%s@%s' in vault '%s'",
 				    name, id, v->path);
 	}
+	r = sp_objects_point_locked(v, name, id, now, until, sizeof(until),
+				    err);
+	if (r < 0)
+		return r;
+	if (r > 0)
+		return sp_error_set(err, SP_E_OBJECT_LOCKED,
+				    "point '%s@%s' is locked until %s (object "
+				    "lock of vault '%s'); it can be deleted "
+				    "after that",
+				    name, id, until, v->path);
 	sp_time_rfc3339((time_t)now, when, sizeof(when));
 	sp_time_rfc3339((time_t)(now + (int64_t)retain_days * 86400), until,
 			sizeof(until));
@@ -227,6 +237,27 @@ int sp_objects_point_trash(struct sp_vault *v, const char *name, const char *id,
 	sp_log(SP_LOG_INFO, "point trashed name=%s id=%s expires=%s", name, id,
 	       until);
 	return 0;
+}
+
+int sp_objects_point_locked(struct sp_vault *v, const char *name,
+			    const char *id, int64_t now, char *until,
+			    size_t untillen, struct sp_error *err)
+{
+	json_t *m = NULL;
+	int64_t t;
+	int r;
+
+	if (!v->lock_days)
+		return 0;
+	r = sp_vault_point_manifest(v, name, id, &m, err);
+	if (r < 0)
+		return r;
+	const char *u = json_string_value(json_object_get(m, "locked_until"));
+	r = u && sp_time_parse_rfc3339(u, &t) && t > now;
+	if (r && until)
+		snprintf(until, untillen, "%s", u);
+	json_decref(m);
+	return r;
 }
 
 int sp_objects_point_undelete(struct sp_vault *v, const char *name,

@@ -65,7 +65,7 @@ check "the backup holds a lease" bash -c "s3_ls '$S3_BUCKET' vault/leases/ | gre
 kill -9 $kpid
 wait $kpid 2>/dev/null
 check "no point of the killed backup is listed" \
-	bash -c "! s3 points killed --json 2>/dev/null | jq -e 'length > 0' >/dev/null"
+	bash -c "! s3 points killed --json 2>/dev/null | jqe 'length > 0'"
 expect_ok "the vault verifies" s3 verify
 expect_ok "the next backup succeeds" s3 backup --name killed --disk k.raw
 mkdir r2
@@ -81,9 +81,9 @@ check "its lease is gone" bash -c "! s3_ls '$S3_BUCKET' vault/leases/ | grep -q 
 before=$(nchunks)
 id1=$(s3 points vm --json | jq -r '.[0].id')
 expect_ok "delete the first point of vm" s3 delete "vm@$id1"
-check "it is in the trash" bash -c "s3 trash --json | jq -e 'length == 1' >/dev/null"
+check "it is in the trash" bash -c "s3 trash --json | jqe 'length == 1'"
 expect_ok "undelete it" s3 undelete "vm@$id1"
-check "it is listed again" bash -c "s3 points vm --json | jq -e 'length == 2' >/dev/null"
+check "it is listed again" bash -c "s3 points vm --json | jqe 'length == 2'"
 expect_ok "delete both points of vm" bash -c \
 	"for id in \$(s3 points vm --json | jq -r '.[].id'); do s3 delete vm@\$id || exit 1; done"
 sleep 2 # chunks older than the gc run
@@ -193,7 +193,7 @@ check "the backup fails when the server goes away" test $rc != 0
 check "with a code" grep -Eq 'VaultUnreachable|VaultRemoteError' p.out
 [ $rc != 0 ] || cat p.out
 check "no point of it is listed" \
-	bash -c "! s3 points proxied --json 2>/dev/null | jq -e 'length > 0' >/dev/null"
+	bash -c "! s3 points proxied --json 2>/dev/null | jqe 'length > 0'"
 expect_ok "the next backup succeeds" s3 backup --name proxied --disk p.raw
 mkdir r4
 expect_ok "and restores" s3 restore proxied --to r4
