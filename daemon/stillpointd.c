@@ -634,11 +634,13 @@ out:
 	json_decref(prot);
 }
 
-/* Codes worth a retry of a copy: the destination's server or network. */
+/* Codes worth a retry of a copy: the destination's server or network, a
+ * gc sweeping it, a vault locked for a while. */
 static bool copy_transient(const char *code)
 {
 	return code && (!strcmp(code, "VaultUnreachable") ||
 			!strcmp(code, "VaultRemoteError") ||
+			!strcmp(code, "GcBusy") || !strcmp(code, "VaultLocked") ||
 			!strcmp(code, "Interrupted"));
 }
 
