@@ -638,10 +638,10 @@ out:
  * gc sweeping it, a vault locked for a while. */
 static bool copy_transient(const char *code)
 {
-	return code && (!strcmp(code, "VaultUnreachable") ||
-			!strcmp(code, "VaultRemoteError") ||
-			!strcmp(code, "GcBusy") || !strcmp(code, "VaultLocked") ||
-			!strcmp(code, "Interrupted"));
+	return code &&
+	       (!strcmp(code, "VaultUnreachable") ||
+		!strcmp(code, "VaultRemoteError") || !strcmp(code, "GcBusy") ||
+		!strcmp(code, "VaultLocked") || !strcmp(code, "Interrupted"));
 }
 
 /* A child ended: make sure its job is recorded, retry, prune, or queue
