@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -414,6 +415,72 @@ static void save_present(struct store_s3 *s)
 	free(buf);
 }
 
+static int collect_keys(void *ctx, const char *key, bool is_prefix,
+			uint64_t size, int64_t mtime);
+
+/* The lease @key exists: does it belong to a process of this host that is
+ * gone (killed before it published or discarded its draft)?  Then its
+ * draft is abandoned, and a rerun of the same point (a copy keeps the
+ * point's id) takes it over at once rather than after SP_S3_LEASE_MAX. */
+static bool lease_abandoned_here(struct store_s3 *s, const char *key)
+{
+	sp_autofree char *text = NULL;
+	char host[128] = "";
+	struct sp_error e;
+	size_t len = 0;
+	json_t *l;
+	json_int_t pid;
+	bool dead = false;
+
+	if (sp_s3_get(s->s3, key, 4096, (void **)&text, &len, &e) < 0)
+		return false;
+	l = json_loadb(text, len, 0, NULL);
+	gethostname(host, sizeof(host) - 1);
+	pid = json_integer_value(json_object_get(l, "pid"));
+	if (json_is_string(json_object_get(l, "host")) &&
+	    !strcmp(json_string_value(json_object_get(l, "host")), host) &&
+	    pid > 0 && pid != getpid() && pid <= INT32_MAX &&
+	    kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+		dead = true;
+	json_decref(l);
+	return dead;
+}
+
+/* Remove the abandoned draft of lease @lease (points/@name/@id/ unless it
+ * has a manifest: then it is a point, and nothing of it is touched), and
+ * the lease.  0 when the lease is gone. */
+static int draft_take_over(struct store_s3 *s, const char *lease,
+			   const char *name, const char *id,
+			   struct sp_error *err)
+{
+	char prefix[200], mkey[260];
+	json_t *keys = json_array(), *k;
+	uint64_t size;
+	size_t i;
+	int r;
+
+	if (!keys)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	snprintf(prefix, sizeof(prefix), "points/%s/%s/", name, id);
+	snprintf(mkey, sizeof(mkey), "%smanifest.json", prefix);
+	r = sp_s3_head(s->s3, mkey, &size, NULL, err);
+	if (r == 0)
+		r = -EEXIST;
+	else if (r == -ENOENT)
+		r = sp_s3_list(s->s3, prefix, NULL, collect_keys, keys, err);
+	json_array_foreach(keys, i, k) if (r == 0) r =
+	    sp_s3_delete(s->s3, json_string_value(k), err);
+	json_decref(keys);
+	if (r == 0) {
+		sp_log(SP_LOG_INFO,
+		       "taking over draft %s@%s of a process of this host "
+		       "that is gone",
+		       name, id);
+		r = sp_s3_delete(s->s3, lease, err);
+	}
+	return r;
+}
+
 /* Put the draft's lease, then make sure no gc sweeps: a writer relies on
  * chunks only once both hold (gc_objects.c).  While a sweep runs, the
  * lease is taken back and the writer waits for the sweep to end. */
@@ -423,13 +490,19 @@ static int take_lease(struct store_s3 *s, struct sp_store_draft *d,
 	const char *w = getenv("STILLPOINT_GC_WAIT");
 	int64_t wait_s = w && *w ? atoll(w) : SWEEP_WAIT_S;
 	time_t until = time(NULL) + (time_t)wait_s;
-	bool said = false;
+	bool said = false, took_over = false;
 	uint64_t size;
 	int r;
 
 	for (;;) {
 		r = s3_put(&s->base, d->lease, text, strlen(text),
 			   SP_STORE_CREATE, err);
+		if (r == -EEXIST && !took_over &&
+		    lease_abandoned_here(s, d->lease) &&
+		    draft_take_over(s, d->lease, d->name, d->id, err) == 0) {
+			took_over = true;
+			continue;
+		}
 		if (r == -EEXIST)
 			return sp_error_set(err, SP_E_POINT_EXISTS,
 					    "point '%s@%s' is being written "
