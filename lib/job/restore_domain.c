@@ -80,7 +80,8 @@ static int load_point(struct sp_vault *v, const char *spec, json_t **m,
 				    "was made with --disk): restore its disks "
 				    "with 'stillpoint restore --to DIR'",
 				    spec);
-	r = sp_vault_point_get(v, json_string_value(json_object_get(*m, "name")),
+	r = sp_vault_point_get(v,
+			       json_string_value(json_object_get(*m, "name")),
 			       json_string_value(json_object_get(*m, "id")),
 			       "config", CONFIG_MAX, xml, &len, err);
 	if (r == -ENOENT)

@@ -287,10 +287,9 @@ static int check_transfer(struct transfer *t, struct sp_disk_source *src,
 /* Transfer one disk into the draft's index @ixname (the loop above). */
 static int transfer_disk(struct transfer *t, struct sp_transfer_disk *td,
 			 struct sp_point_draft *draft, const char *ixname,
-			 bool check,
-			 struct sp_job_progress *jp, uint8_t ix_sha[32],
-			 uint8_t digest[32], bool *incremental,
-			 struct sp_error *err)
+			 bool check, struct sp_job_progress *jp,
+			 uint8_t ix_sha[32], uint8_t digest[32],
+			 bool *incremental, struct sp_error *err)
 {
 	const uint32_t cs = t->vault->chunk_size;
 	const uint64_t size = sp_disk_source_size(td->src);
@@ -514,8 +513,11 @@ static json_t *disk_entry(struct sp_transfer_disk *td, const char *ixname,
 }
 
 /* The chunks of the disk's previous point are in the vault: a remote store
- * need not be asked about each one this backup finds again.  Best effort:
- * without the index, the store asks. */
+ * need not be asked about each one this backup finds again.  Only while
+ * the draft's lease is held (sp_transfer_run() runs in a draft) and only
+ * if the point is still there then: from that moment gc deletes none of
+ * its chunks until the lease ends (docs/vault-format.md, "Vaults in object
+ * storage").  Best effort: without the index, the store asks. */
 static void assume_base_chunks(struct sp_vault *v, json_t *prev_manifest,
 			       json_t *pd)
 {
@@ -523,7 +525,10 @@ static void assume_base_chunks(struct sp_vault *v, json_t *prev_manifest,
 	struct sp_error e;
 	uint8_t sha[32];
 
-	if (!pd || !sp_vault_assumes_chunks(v))
+	if (!pd || !sp_vault_assumes_chunks(v) ||
+	    !sp_vault_point_exists(
+		v, json_string_value(json_object_get(prev_manifest, "name")),
+		json_string_value(json_object_get(prev_manifest, "id"))))
 		return;
 	sp_hex_decode(json_string_value(json_object_get(pd, "index_sha256")),
 		      sha, 32);
@@ -547,7 +552,7 @@ int sp_transfer_run(struct sp_vault *v, struct sp_point_draft *draft,
 	struct transfer t = {.vault = v};
 	struct sp_job_progress jp = {.opts = o};
 	pthread_t *threads = NULL;
-	unsigned nthreads = sp_job_threads(o), started = 0;
+	unsigned nthreads = sp_job_threads_for(o, v), started = 0;
 	int r = 0;
 
 	for (size_t i = 0; i < ndisks; i++) /* a second pass to check */
@@ -669,4 +674,48 @@ json_t *sp_transfer_manifest(struct sp_vault *v, const char *name,
 	if (m)
 		sp_transfer_totals(json_object_get(m, "disks"), m);
 	return m;
+}
+
+int sp_point_write(const struct sp_point_writer *w, json_t **manifest_out,
+		   struct sp_error *err)
+{
+	struct sp_point_draft *draft = NULL;
+	json_t *disks = json_array(), *config = NULL, *m = NULL;
+	int r;
+
+	if (!disks)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	sp_vault_clean_drafts(w->v);
+	r = sp_point_draft_begin(w->v, w->name, &draft, err);
+	if (r == 0 && w->store_files)
+		r = w->store_files(w->ctx, draft, &config, err);
+	if (r == 0)
+		r = sp_transfer_run(w->v, draft, w->disks, w->ndisks, w->job,
+				    w->check, w->prev, disks, w->warnings, err);
+	if (r < 0)
+		goto out;
+	m = sp_transfer_manifest(
+	    w->v, w->name, draft->id, w->wall, w->consistency, disks, config,
+	    json_incref(w->warnings), w->t_start, w->t_snap, sp_now_mono_ms());
+	disks = config = NULL;
+	if (!m) {
+		r = sp_error_set(err, SP_E_NOMEM, "cannot build the manifest");
+		goto out;
+	}
+	if (w->complete) {
+		r = w->complete(w->ctx, m, err);
+		if (r < 0)
+			goto out;
+	}
+	r = sp_point_draft_publish(draft, m, err);
+	draft = NULL;
+	if (r == 0 && manifest_out)
+		*manifest_out = json_incref(m);
+out:
+	if (draft)
+		sp_point_draft_discard(draft);
+	json_decref(m);
+	json_decref(disks);
+	json_decref(config);
+	return r;
 }

@@ -284,8 +284,7 @@ static int select_points(struct sp_vault *v, const char *spec, json_t *set,
 /* The files a point holds beside its indexes: the config and each stored
  * state file, against the SHA-256 (and size) of the manifest. */
 static void check_files(struct verify_ctx *c, const struct sp_point_ref *p,
-			json_t *m,
-			const char *key, json_t *damaged)
+			json_t *m, const char *key, json_t *damaged)
 {
 	json_t *cfg = json_object_get(m, "config"), *it;
 	struct sp_error e;
@@ -404,7 +403,7 @@ int sp_verify_run(struct sp_vault *v, const struct sp_verify_opts *o,
 	struct point_disk *pds = NULL;
 	size_t npds = 0, cap = 0, npoints = 0;
 	const char *key;
-	unsigned nthreads = sp_job_threads(&o->job), started = 0;
+	unsigned nthreads = sp_job_threads_for(&o->job, v), started = 0;
 	pthread_t th[32];
 	int r;
 

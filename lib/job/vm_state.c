@@ -485,8 +485,7 @@ int sp_vmstate_capture(const struct sp_domain_def *def, const char *uri,
 }
 
 int sp_vmstate_store(const struct sp_vmstate *s, struct sp_point_draft *draft,
-		     json_t **state,
-		     json_t **firmware, struct sp_error *err)
+		     json_t **state, json_t **firmware, struct sp_error *err)
 {
 	json_t *arr = json_array();
 
@@ -535,9 +534,8 @@ void sp_vmstate_free(struct sp_vmstate *s)
 /* ---- verify and restore: stored files ----------------------------------- */
 
 static int read_point_file(const struct sp_point_ref *p, const char *file,
-			   uint64_t size,
-			   const char *sha, uint8_t **data, size_t *len,
-			   struct sp_error *err)
+			   uint64_t size, const char *sha, uint8_t **data,
+			   size_t *len, struct sp_error *err)
 {
 	sp_autofree char *buf = NULL;
 	uint8_t got[32];
@@ -588,8 +586,8 @@ static bool known_kind(const char *kind)
 }
 
 int sp_point_state_load(const struct sp_point_ref *p, json_t *m,
-			const char *where,
-			struct sp_point_state *ps, struct sp_error *err)
+			const char *where, struct sp_point_state *ps,
+			struct sp_error *err)
 {
 	json_t *arr = json_object_get(m, "state"), *it;
 	size_t i;

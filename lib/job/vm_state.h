@@ -84,8 +84,7 @@ int sp_vmstate_capture(const struct sp_domain_def *def, const char *uri,
  * *@state receives the manifest's "state" array, *@firmware its
  * "firmware" (an object, or JSON null for a BIOS domain).  Vault errors. */
 int sp_vmstate_store(const struct sp_vmstate *s, struct sp_point_draft *draft,
-		     json_t **state,
-		     json_t **firmware, struct sp_error *err);
+		     json_t **state, json_t **firmware, struct sp_error *err);
 void sp_vmstate_free(struct sp_vmstate *s);
 
 /* ---- verify and restore --------------------------------------------------
@@ -123,8 +122,8 @@ struct sp_point_state {
  * SP_E_VAULT_IO, SP_E_NOMEM.
  */
 int sp_point_state_load(const struct sp_point_ref *p, json_t *m,
-			const char *where,
-			struct sp_point_state *ps, struct sp_error *err);
+			const char *where, struct sp_point_state *ps,
+			struct sp_error *err);
 void sp_point_state_release(struct sp_point_state *ps);
 /* The stored NVRAM of @ps, or NULL; whether it has TPM state files. */
 const struct sp_state_file *

@@ -296,3 +296,42 @@ int sp_tmpfile_open(void)
 	unlink(path);
 	return fd;
 }
+
+int sp_mkdir_parents(const char *path)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, SP_DIR_MODE) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+bool sp_cache_dir(char *out, size_t cap)
+{
+	const char *dir = getenv("STILLPOINT_CACHE_DIR");
+	int n;
+
+	if (dir && *dir)
+		n = snprintf(out, cap, "%s", dir);
+	else if (geteuid() == 0)
+		n = snprintf(out, cap, "/var/cache/stillpoint");
+	else if ((dir = getenv("XDG_CACHE_HOME")) && *dir)
+		n = snprintf(out, cap, "%s/stillpoint", dir);
+	else if ((dir = getenv("HOME")) && *dir)
+		n = snprintf(out, cap, "%s/.cache/stillpoint", dir);
+	else
+		return false;
+	return n > 0 && (size_t)n < cap;
+}

@@ -73,10 +73,10 @@ int sp_index_writer_create(int dirfd, const char *name, uint64_t disk_size,
 	if (dirfd == SP_INDEX_ANONYMOUS)
 		w->fd = sp_tmpfile_open();
 	else
-		w->fd = openat(dirfd, name,
-			       O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
-				   O_CLOEXEC,
-			       SP_FILE_MODE);
+		w->fd =
+		    openat(dirfd, name,
+			   O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			   SP_FILE_MODE);
 	if (w->fd < 0 || fchmod(w->fd, SP_FILE_MODE) < 0) {
 		r = errno;
 		sp_index_writer_free(w);

@@ -50,6 +50,7 @@
 #include "util/log.h"
 #include "util/text.h"
 #include "vault/disk_index.h"
+#include "vault/gc_objects.h"
 #include <stillpoint/stillpoint.h>
 
 #define PREFIXES 4096
@@ -734,10 +735,7 @@ int sp_gc_run(struct sp_vault *v, const struct sp_gc_opts *o, json_t **report,
 	if (!sp_vault_is_local(v)) {
 		json_decref(purged);
 		json_decref(kept);
-		return sp_error_set(err, SP_E_VAULT_UNSUPPORTED,
-				    "gc is not available for vault '%s' yet "
-				    "(it is in object storage)",
-				    v->path);
+		return sp_gc_objects_run(v, o, report, err);
 	}
 
 	/* G1 */

@@ -50,6 +50,16 @@ struct sp_store_draft;
  * below. */
 #define SP_STORE_IS_ERRNO(r) ((r) < 0 && (r) > -1000)
 
+/* A draft's lease (store_s3.c) older than this belongs to a writer that is
+ * gone: gc stops waiting for it and drafts_clean() removes its draft. */
+#define SP_STORE_LEASE_MAX (24 * 3600)
+/* The marker a gc of an object store puts while it deletes chunks; a
+ * writer waits while it is there (gc_objects.c). */
+#define SP_STORE_SWEEP_KEY "gc/sweep"
+/* A counter a gc of an object store raises before it deletes chunks:
+ * what a host saw present at one epoch is present while it lasts. */
+#define SP_STORE_EPOCH_KEY "gc/epoch"
+
 /* sp_store_ops.put flags */
 #define SP_STORE_CREATE 1u /* create only: -EEXIST when the key exists */
 
@@ -57,6 +67,10 @@ struct sp_store_draft;
  * deeper level, given without its trailing '/'.  Return 0 to go on. */
 typedef int (*sp_store_list_cb)(void *ctx, const char *name, bool is_dir,
 				uint64_t size);
+/* One object of a walk: its whole key, size and time of writing (UNIX
+ * s, the server's clock). */
+typedef int (*sp_store_walk_cb)(void *ctx, const char *key, uint64_t size,
+				int64_t mtime);
 
 struct sp_store_counters {
 	uint64_t requests, puts, gets, heads, lists, deletes, retries;
@@ -87,6 +101,10 @@ struct sp_store_ops {
 	 * the top), in no particular order. */
 	int (*list)(struct sp_store *st, const char *prefix,
 		    sp_store_list_cb cb, void *ctx, struct sp_error *err);
+	/* Every object under @prefix, at any depth (NULL for a store whose
+	 * gc walks its directories itself: the local one). */
+	int (*walk)(struct sp_store *st, const char *prefix,
+		    sp_store_walk_cb cb, void *ctx, struct sp_error *err);
 	/* Remove @key; an absent key is not an error. */
 	int (*remove)(struct sp_store *st, const char *key,
 		      struct sp_error *err);
@@ -114,6 +132,11 @@ struct sp_store_ops {
 	 * (gc sweeps nothing while a lease is held; gc_objects.c).  NULL
 	 * where asking costs nothing. */
 	void (*assume_present)(struct sp_store *st, const char *key);
+	/* Is @key a chunk this store knows to exist, without a request?
+	 * NULL for a store where sp_store_ops.stat costs nothing; with it,
+	 * a chunk not known is put create-only without asking first (one
+	 * request, not two, for a new chunk). */
+	bool (*known_present)(struct sp_store *st, const char *key);
 	/* Request counters (NULL for a store that makes no requests). */
 	void (*counters)(struct sp_store *st, struct sp_store_counters *out);
 };
@@ -152,6 +175,12 @@ struct sp_store_s3_opts {
 };
 int sp_store_s3_open(const char *location, const struct sp_store_s3_opts *o,
 		     struct sp_store **ret, struct sp_error *err);
+/* Does the S3 store's bucket have object lock enabled? */
+int sp_store_s3_has_object_lock(struct sp_store *st, bool *enabled,
+				struct sp_error *err);
+/* From now on, lock every object put under chunks/, points/ and trash/
+ * for @days days in @mode ("GOVERNANCE", "COMPLIANCE"). */
+void sp_store_s3_set_lock(struct sp_store *st, unsigned days, const char *mode);
 
 /* The key slots of an encrypted vault (vault_key.h); never sealed. */
 #define SP_STORE_KEYS "keys.json"

@@ -36,7 +36,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -151,8 +150,7 @@ static int resurrect(int chunks_fd, const char *rel)
 	char fossil[SP_CHUNK_FOSSIL_PATH_MAX];
 
 	snprintf(fossil, sizeof(fossil), "%s" SP_CHUNK_FOSSIL_SUFFIX, rel);
-	if (renameat2(chunks_fd, fossil, chunks_fd, rel, RENAME_NOREPLACE) ==
-	    0)
+	if (renameat2(chunks_fd, fossil, chunks_fd, rel, RENAME_NOREPLACE) == 0)
 		return 0;
 	if (errno == EEXIST)
 		return 0; /* the chunk is there: its fossil is gc's to drop */
@@ -370,8 +368,8 @@ static int local_read(struct sp_store *st, const char *key, uint64_t off,
 		return -errno;
 	if (size)
 		*size = (uint64_t)sb.st_size;
-	uint64_t left = off < (uint64_t)sb.st_size ? (uint64_t)sb.st_size - off
-						   : 0;
+	uint64_t left =
+	    off < (uint64_t)sb.st_size ? (uint64_t)sb.st_size - off : 0;
 	size_t want = left < cap ? (size_t)left : cap;
 	int r = sp_pread_all(fd, buf, want, (off_t)off);
 	if (r < 0)
@@ -419,7 +417,8 @@ static int local_list(struct sp_store *st, const char *prefix,
 	size_t n = strlen(dir);
 	if (n > 1 && dir[n - 1] == '/')
 		dir[n - 1] = '\0';
-	fd = openat(s->fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd =
+	    openat(s->fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
 	d = fdopendir(fd);
@@ -480,20 +479,6 @@ static int local_sync(struct sp_store *st, struct sp_error *err)
 
 /* ---- drafts ------------------------------------------------------------ */
 
-static void random_hex(char *out, size_t bytes)
-{
-	uint8_t buf[32];
-
-	if (bytes > sizeof(buf))
-		bytes = sizeof(buf);
-	if (getrandom(buf, bytes, 0) != (ssize_t)bytes) {
-		uint64_t t = sp_now_mono_ns() ^ (uint64_t)getpid() << 40;
-		for (size_t i = 0; i < bytes; i++)
-			buf[i] = (uint8_t)(t >> (8 * (i % 8)));
-	}
-	sp_hex_encode(buf, bytes, out);
-}
-
 static void local_draft_discard(struct sp_store_draft *d)
 {
 	char rel[80];
@@ -536,7 +521,7 @@ static int local_draft_begin(struct sp_store *st, const char *name,
 	snprintf(d->id, sizeof(d->id), "%s", id);
 	for (int attempt = 0; attempt < 8; attempt++) {
 		char r8[17];
-		random_hex(r8, 8);
+		sp_random_hex(r8, 8);
 		snprintf(d->tmp, sizeof(d->tmp), "d-%s", r8);
 		snprintf(lockname, sizeof(lockname), "tmp/%s.lock", d->tmp);
 		d->lock_fd = sp_open_regular(
@@ -621,11 +606,11 @@ static int local_draft_publish(struct sp_store_draft *d, const void *manifest,
 	if (r < 0)
 		/* Renamed but not known durable: report it, and let the
 		 * operator decide; the point itself is complete. */
-		r = sp_error_set_errno(
-		    err,
-		    sp_errno_to_code(-r, SP_E_VAULT_IO, SP_E_VAULT_FULL,
-				     SP_E_VAULT_PERMISSION),
-		    -r, "cannot sync '%s'", namedir);
+		r = sp_error_set_errno(err,
+				       sp_errno_to_code(-r, SP_E_VAULT_IO,
+							SP_E_VAULT_FULL,
+							SP_E_VAULT_PERMISSION),
+				       -r, "cannot sync '%s'", namedir);
 	/* The draft directory has moved: only its lock remains. */
 	close(d->dirfd);
 	snprintf(from, sizeof(from), "tmp/%s.lock", d->tmp);

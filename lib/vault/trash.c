@@ -14,6 +14,7 @@
  * trash/, and its chunks stay referenced until the purge's rename.
  */
 #include "vault/gc.h"
+#include "vault/trash_objects.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -74,19 +75,6 @@ static int lock_trash(struct sp_vault *v, int how, int *fd,
 		      struct sp_error *err)
 {
 	return sp_vault_lock_open(v->fd, v->path, SP_TRASH_LOCK, how, fd, err);
-}
-
-/* Trash and gc of a vault whose store has no directories, renames or
- * flock (an S3 vault) follow their own protocol (trash_objects.c). */
-static int local_only(struct sp_vault *v, const char *what,
-		      struct sp_error *err)
-{
-	if (sp_vault_is_local(v))
-		return 0;
-	return sp_error_set(err, SP_E_VAULT_UNSUPPORTED,
-			    "%s is not available for vault '%s' yet (it is "
-			    "in object storage)",
-			    what, v->path);
 }
 
 bool sp_time_parse_rfc3339(const char *s, int64_t *out)
@@ -165,6 +153,8 @@ bool sp_trash_is_expired(struct sp_vault *v, const char *name, const char *id,
 	char why[160];
 	int64_t expires;
 
+	if (!sp_vault_is_local(v))
+		return sp_objects_trash_is_expired(v, name, id, now);
 	return entry_expiry(v, name, id, &expires, why, sizeof(why)) == 0 &&
 	       expires <= now;
 }
@@ -208,8 +198,6 @@ int sp_vault_point_trash(struct sp_vault *v, const char *name, const char *id,
 	char from[200], to[200], dir[100], when[32], until[32];
 	json_t *rec;
 	int r;
-	if (local_only(v, "deleting a point", err) < 0)
-		return err->code;
 
 	if (!sp_name_is_valid(name) || !sp_name_is_valid(id))
 		return sp_error_set(err, SP_E_NAME_INVALID,
@@ -219,6 +207,9 @@ int sp_vault_point_trash(struct sp_vault *v, const char *name, const char *id,
 				    "retention of %u days is too long (at most "
 				    "36500)",
 				    retain_days);
+	if (!sp_vault_is_local(v))
+		return sp_objects_point_trash(v, name, id, why, retain_days,
+					      now, err);
 	r = lock_trash(v, LOCK_SH, &lock, err);
 	if (r < 0)
 		return r;
@@ -281,12 +272,12 @@ int sp_vault_point_undelete(struct sp_vault *v, const char *name,
 	struct sp_error cat_err;
 	json_t *m = NULL;
 	int r;
-	if (local_only(v, "undelete", err) < 0)
-		return err->code;
 
 	if (!sp_name_is_valid(name) || !sp_name_is_valid(id))
 		return sp_error_set(err, SP_E_NAME_INVALID,
 				    "invalid point '%s@%s'", name, id);
+	if (!sp_vault_is_local(v))
+		return sp_objects_point_undelete(v, name, id, err);
 	r = lock_trash(v, LOCK_SH, &lock, err);
 	if (r < 0)
 		return r;
@@ -463,14 +454,13 @@ int sp_vault_trash_list(struct sp_vault *v, json_t **ret, struct sp_error *err)
 	json_t **items;
 	size_t n, i;
 	int r;
-	if (local_only(v, "the trash", err) < 0) {
-		json_decref(arr);
-		return err->code;
-	}
 
 	if (!arr)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	r = each_entry(v, list_one, arr, NULL, err);
+	if (sp_vault_is_local(v))
+		r = each_entry(v, list_one, arr, NULL, err);
+	else
+		r = sp_objects_trash_list(v, arr, err);
 	n = json_array_size(arr);
 	items = calloc(n + 1, sizeof(*items));
 	sorted = json_array();
@@ -500,8 +490,6 @@ int sp_vault_trash_find(struct sp_vault *v, const char *spec, json_t **ret,
 	json_t *all = NULL, *e, *found = NULL;
 	size_t i, matches = 0, nlen = at ? (size_t)(at - spec) : 0;
 	int r;
-	if (local_only(v, "the trash", err) < 0)
-		return err->code;
 
 	if (!at || !at[1] || nlen == 0 || nlen > 64)
 		return sp_error_set(err, SP_E_NAME_INVALID,
@@ -619,7 +607,12 @@ int sp_trash_purge_locked(struct sp_vault *v, int64_t now, bool dry_run,
 {
 	struct purge_ctx p = {
 	    .now = now, .dry_run = dry_run, .purged = purged, .kept = kept};
-	int r = each_entry(v, purge_one, &p, kept, err);
+	int r;
+
+	if (!sp_vault_is_local(v))
+		return sp_objects_trash_purge(v, now, dry_run, purged, kept,
+					      err);
+	r = each_entry(v, purge_one, &p, kept, err);
 
 	if (r == 0 && !dry_run)
 		sweep_purged(v);
@@ -632,14 +625,12 @@ int sp_vault_trash_purge(struct sp_vault *v, int64_t now, size_t *purged,
 	sp_autoclose int lock = -1;
 	json_t *list = json_array();
 	int r;
-	if (local_only(v, "purging the trash", err) < 0) {
-		json_decref(list);
-		return err->code;
-	}
 
 	if (!list)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	r = lock_trash(v, LOCK_EX, &lock, err);
+	/* A vault in object storage has no lock file: its purges are
+	 * idempotent, object by object. */
+	r = sp_vault_is_local(v) ? lock_trash(v, LOCK_EX, &lock, err) : 0;
 	if (r == 0)
 		r = sp_trash_purge_locked(v, now, false, list, NULL, err);
 	if (purged)
@@ -655,8 +646,6 @@ void sp_trash_explain(struct sp_vault *v, const char *spec,
 	json_t *all = NULL, *e, *hit = NULL;
 	size_t i, n = 0, nlen = at ? (size_t)(at - spec) : strlen(spec);
 	struct sp_error e2;
-	if (!sp_vault_is_local(v))
-		return;
 
 	if (!err || sp_vault_trash_list(v, &all, &e2) < 0)
 		return;

@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +34,7 @@
 #include "vault/gc.h"
 #include "vault/passphrase.h"
 #include "vault/vault_key.h"
+#include "vault/listing_remote.h"
 #include <stillpoint/stillpoint.h>
 
 #define CONFIG_MAX (1u << 20)
@@ -44,22 +44,6 @@ static int vault_code(int errnum)
 {
 	return sp_errno_to_code(errnum, SP_E_VAULT_IO, SP_E_VAULT_FULL,
 				SP_E_VAULT_PERMISSION);
-}
-
-static void random_hex(char *out, size_t bytes)
-{
-	uint8_t buf[32];
-
-	if (bytes > sizeof(buf))
-		bytes = sizeof(buf);
-	if (getrandom(buf, bytes, 0) != (ssize_t)bytes) {
-		/* getrandom cannot fail for small sizes once the pool is
-		 * initialised; fall back to time and pid to stay unique. */
-		uint64_t t = sp_now_mono_ns() ^ (uint64_t)getpid() << 40;
-		for (size_t i = 0; i < bytes; i++)
-			buf[i] = (uint8_t)(t >> (8 * (i % 8)));
-	}
-	sp_hex_encode(buf, bytes, out);
 }
 
 static bool dir_is_empty(int fd)
@@ -83,32 +67,11 @@ static bool dir_is_empty(int fd)
 	return empty;
 }
 
-int sp_vault_mkdir_parents(const char *path)
-{
-	char buf[4096];
-	size_t n = strlen(path);
-
-	if (n >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, n + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, SP_DIR_MODE) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /*
  * A vault location that starts with a URL scheme other than s3:// (which
  * sp_store_is_s3() takes) names no directory: taken as one, it would
- * quietly make a local directory "gs:".  A directory whose name really looks like that is
- * reached as "./s3://...".
+ * quietly make a local directory "gs:".  A directory whose name really looks
+ * like that is reached as "./s3://...".
  */
 static int check_location(const char *path, struct sp_error *err)
 {
@@ -136,13 +99,14 @@ static int check_location(const char *path, struct sp_error *err)
 
 /* The text of a new vault's stillpoint-vault.json; @key_check for an
  * encrypted vault, NULL otherwise. */
-static char *config_text(uint32_t chunk_size, const char *key_check)
+static char *config_text(uint32_t chunk_size, unsigned lock_days,
+			 const char *lock_mode, const char *key_check)
 {
 	char created[32], id[33];
 	json_t *cfg;
 	char *text;
 
-	random_hex(id, 16);
+	sp_random_hex(id, 16);
 	sp_time_rfc3339(time(NULL), created, sizeof(created));
 	cfg = json_pack("{s:s, s:i, s:s, s:s, s:I, s:s, s:s, s:i}", "format",
 			"stillpoint-vault", "version", SP_VAULT_FORMAT_VERSION,
@@ -150,6 +114,11 @@ static char *config_text(uint32_t chunk_size, const char *key_check)
 			(json_int_t)chunk_size, "chunk_id",
 			key_check ? "hmac-sha256" : "sha256", "compression",
 			"zstd", "zstd_level", DEFAULT_ZSTD_LEVEL);
+	if (cfg && lock_days)
+		json_object_set_new(cfg, "object_lock",
+				    json_pack("{s:i, s:s}", "days",
+					      (int)lock_days, "mode",
+					      lock_mode));
 	if (cfg && key_check) {
 		json_object_set_new(cfg, "encryption",
 				    json_string("aes-256-gcm"));
@@ -181,6 +150,7 @@ static int init_s3(const char *path, uint32_t chunk_size, bool encrypt,
 	sp_autofree char *text = NULL;
 	sp_autofree char *keys = NULL;
 	char check[SP_VAULT_KEY_CHECK_LEN + 1];
+	const char *mode = o && o->lock_mode ? o->lock_mode : "GOVERNANCE";
 	size_t n = 0;
 	int r;
 
@@ -205,6 +175,26 @@ static int init_s3(const char *path, uint32_t chunk_size, bool encrypt,
 				 path);
 		goto out;
 	}
+	if (o && o->object_lock_days) {
+		bool lock = false;
+		if (strcmp(mode, "GOVERNANCE") && strcmp(mode, "COMPLIANCE")) {
+			r = sp_error_set(err, SP_E_USAGE,
+					 "unknown lock mode '%s' (use "
+					 "governance or compliance)",
+					 mode);
+			goto out;
+		}
+		r = sp_store_s3_has_object_lock(st, &lock, err);
+		if (r == 0 && !lock)
+			r = sp_error_set(
+			    err, SP_E_VAULT_UNSUPPORTED,
+			    "bucket of '%s' has no object lock (create the "
+			    "bucket with object lock enabled; it cannot be "
+			    "turned on later on every server)",
+			    path);
+		if (r < 0)
+			goto out;
+	}
 	if (encrypt) {
 		r = sp_vault_new_keys(path, key_file, &keys, check, err);
 		if (r < 0)
@@ -217,7 +207,8 @@ static int init_s3(const char *path, uint32_t chunk_size, bool encrypt,
 		if (r < 0)
 			goto out;
 	}
-	text = config_text(chunk_size, encrypt ? check : NULL);
+	text = config_text(chunk_size, o ? o->object_lock_days : 0, mode,
+			   encrypt ? check : NULL);
 	if (!text) {
 		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 		goto out;
@@ -243,16 +234,10 @@ int sp_vault_init_with(const char *path, uint32_t chunk_size,
 {
 	struct sp_vault_init_opts io = {chunk_size, -1, NULL};
 
-	return sp_vault_init_full(path, &io, o, err);
+	return sp_vault_init_opts(path, &io, o, err);
 }
 
-int sp_vault_init_opts(const char *path, const struct sp_vault_init_opts *o,
-		       struct sp_error *err)
-{
-	return sp_vault_init_full(path, o, NULL, err);
-}
-
-int sp_vault_init_full(const char *path, const struct sp_vault_init_opts *io,
+int sp_vault_init_opts(const char *path, const struct sp_vault_init_opts *io,
 		       const struct sp_vault_remote_opts *o,
 		       struct sp_error *err)
 {
@@ -281,7 +266,7 @@ int sp_vault_init_full(const char *path, const struct sp_vault_init_opts *io,
 				    "invalid chunk size %u (use a power of two "
 				    "from 64K to 16M)",
 				    chunk_size);
-	r = sp_vault_mkdir_parents(path);
+	r = sp_mkdir_parents(path);
 	if (r < 0)
 		return sp_error_set_errno(err, vault_code(-r), -r,
 					  "cannot create vault directory '%s'",
@@ -318,6 +303,10 @@ int sp_vault_init_full(const char *path, const struct sp_vault_init_opts *io,
 	if (lock < 0)
 		return sp_error_set_errno(err, vault_code(-lock), -lock,
 					  "cannot create '%s/lock'", path);
+	if (o && o->object_lock_days)
+		return sp_error_set(err, SP_E_USAGE,
+				    "--object-lock needs an s3:// vault (a "
+				    "local directory has no object lock)");
 	if (encrypt) {
 		r = sp_vault_new_keys(path, io->key_file, &keys, check, err);
 		if (r < 0)
@@ -326,7 +315,7 @@ int sp_vault_init_full(const char *path, const struct sp_vault_init_opts *io,
 		if (r < 0)
 			return r;
 	}
-	text = config_text(chunk_size, encrypt ? check : NULL);
+	text = config_text(chunk_size, 0, NULL, encrypt ? check : NULL);
 	if (!text)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	sp_vault_reserve_make(fd);
@@ -399,6 +388,14 @@ static int read_config(struct sp_vault *v, struct sp_error *err)
 				    v->path, SP_VAULT_CONFIG);
 	}
 	v->chunk_size = (uint32_t)cs;
+	json_t *lock = json_object_get(cfg, "object_lock");
+	if (json_is_object(lock)) {
+		v->lock_days =
+		    (unsigned)json_integer_value(json_object_get(lock, "days"));
+		snprintf(v->lock_mode, sizeof(v->lock_mode), "%s",
+			 json_string_value(json_object_get(lock, "mode"))
+			     ?: "GOVERNANCE");
+	}
 	v->zstd_level = json_is_integer(lvl) ? (int)json_integer_value(lvl)
 					     : DEFAULT_ZSTD_LEVEL;
 	snprintf(v->vault_id, sizeof(v->vault_id), "%s", vid);
@@ -470,6 +467,8 @@ static int open_s3(struct sp_vault *v, const struct sp_vault_remote_opts *o,
 		r = sp_vault_unlock(v, err);
 	if (r < 0)
 		return r;
+	if (v->lock_days)
+		sp_store_s3_set_lock(v->store, v->lock_days, v->lock_mode);
 	return open_chunks(v, err);
 }
 
@@ -664,7 +663,7 @@ int sp_point_draft_begin_as(struct sp_vault *v, const char *name,
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	random_hex(rnd, 3);
+	sp_random_hex(rnd, 3);
 	if (id)
 		snprintf(d->id, sizeof(d->id), "%s", id);
 	else
@@ -709,9 +708,9 @@ int sp_point_draft_index_begin(struct sp_point_draft *d, const char *file,
 {
 	int dfd = sp_store_local_draft_dirfd(d->vault->store, d->sd);
 
-	return sp_index_writer_create(dfd >= 0 ? dfd : SP_INDEX_ANONYMOUS,
-				      file, disk_size, d->vault->chunk_size,
-				      ret, err);
+	return sp_index_writer_create(dfd >= 0 ? dfd : SP_INDEX_ANONYMOUS, file,
+				      disk_size, d->vault->chunk_size, ret,
+				      err);
 }
 
 /* The whole of @fd (a finished index) into a buffer. */
@@ -840,6 +839,15 @@ int sp_point_draft_publish(struct sp_point_draft *d, json_t *manifest,
 	r = sp_chunk_store_sync(v->chunks, err);
 	if (r < 0)
 		goto fail;
+	if (v->lock_days) {
+		/* Its objects are locked at least until then (the store
+		 * locks each as it is put). */
+		char until[32];
+		sp_time_rfc3339(time(NULL) + 86400 * (time_t)v->lock_days,
+				until, sizeof(until));
+		json_object_set_new(manifest, "locked_until",
+				    json_string(until));
+	}
 	text = json_dumps(manifest, JSON_INDENT(2) | JSON_SORT_KEYS);
 	if (!text) {
 		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
@@ -971,9 +979,6 @@ int sp_vault_point_index_open(struct sp_vault *v, const char *name,
 			      struct sp_error *err)
 {
 	char key[300];
-	sp_autoclose int fd = -1;
-	uint8_t *buf = NULL;
-	uint64_t off = 0, size = 0;
 	int r;
 
 	r = point_key(key, sizeof(key), name, id, file, err);
@@ -996,6 +1001,42 @@ int sp_vault_point_index_open(struct sp_vault *v, const char *name,
 		r = sp_vault_point_dir(v, name, id, &pfd, err);
 		return r < 0 ? r : sp_disk_index_open(pfd, file, sha, ret, err);
 	}
+	return sp_vault_index_open_key(v, key, sha, ret, err);
+}
+
+int sp_vault_index_open_key(struct sp_vault *v, const char *key,
+			    const uint8_t *sha, struct sp_disk_index **ret,
+			    struct sp_error *err)
+{
+	sp_autoclose int fd = -1;
+	uint8_t *buf = NULL;
+	uint64_t off = 0, size = 0;
+	int r = 0;
+
+	if (v->encrypted) {
+		/* Sealed: opened whole, then kept in a scratch file. */
+		sp_autofree char *text = NULL;
+		size_t len = 0;
+		r = v->store->ops->get(v->store, key, SP_INDEX_MAX,
+				       (void **)&text, &len, err);
+		if (r == -ENOENT)
+			return sp_error_set(err, SP_E_INDEX_CORRUPT,
+					    "index '%s' is missing", key);
+		if (r == -EBADMSG || r == -EFBIG)
+			return sp_error_set(err, SP_E_INDEX_CORRUPT,
+					    "index '%s' does not open with the "
+					    "vault's key (damaged, or not "
+					    "this point's)",
+					    key);
+		if (SP_STORE_IS_ERRNO(r))
+			return sp_error_set_errno(err, vault_code(-r), -r,
+						  "cannot read index '%s'",
+						  key);
+		return r < 0 ? r
+			     : sp_vault_index_from_bytes(text, len, key, sha,
+							 ret, err);
+	}
+
 	/* Remote: into a scratch file, which the index maps (memory stays
 	 * bounded whatever the disk's size). */
 	fd = sp_tmpfile_open();
@@ -1009,8 +1050,8 @@ int sp_vault_point_index_open(struct sp_vault *v, const char *name,
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	for (;;) {
 		size_t got = 0;
-		r = v->store->ops->read(v->store, key, off, buf, 1u << 20,
-					&got, &size, err);
+		r = v->store->ops->read(v->store, key, off, buf, 1u << 20, &got,
+					&size, err);
 		if (r == -ENOENT)
 			r = sp_error_set(err, SP_E_INDEX_CORRUPT,
 					 "index '%s' is missing", key);
@@ -1036,6 +1077,16 @@ int sp_vault_point_index_open(struct sp_vault *v, const char *name,
 	if (r < 0)
 		return r;
 	return sp_disk_index_open_fd(fd, key, sha, ret, err);
+}
+
+bool sp_vault_point_exists(struct sp_vault *v, const char *name, const char *id)
+{
+	char key[300];
+	struct sp_error e;
+
+	return point_key(key, sizeof(key), name, id, "manifest.json", &e) ==
+		   0 &&
+	       v->store->ops->stat(v->store, key, NULL, &e) == 0;
 }
 
 int sp_vault_point_manifest(struct sp_vault *v, const char *name,
@@ -1096,6 +1147,265 @@ int sp_vault_point_files(struct sp_vault *v, const char *name, const char *id,
 	return 0;
 }
 
+/* One entry of sp_vault_unreadable_points(). */
+static int add_unreadable(json_t *arr, const char *point, const char *why)
+{
+	sp_log(SP_LOG_WARNING,
+	       "cannot read point %s: %s (it is left as it "
+	       "is; see 'stillpoint verify')",
+	       point, why);
+	return json_array_append_new(
+	    arr, json_pack("{s:s, s:s}", "point", point, "error", why));
+}
+
+int sp_vault_unreadable_points(struct sp_vault *v, const char *name,
+			       json_t **ret, struct sp_error *err)
+{
+	char rel[100];
+	json_t *arr;
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	if (!sp_name_is_valid(name))
+		return sp_error_set(err, SP_E_NAME_INVALID,
+				    "invalid VM name '%s'", name);
+	arr = json_array();
+	if (!arr)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	if (sp_vault_via_store(v)) {
+		int r = sp_vault_unreadable_remote(v, name, arr, err);
+		if (r < 0) {
+			json_decref(arr);
+			return r;
+		}
+		*ret = arr;
+		return 0;
+	}
+	snprintf(rel, sizeof(rel), "points/%s", name);
+	fd =
+	    openat(v->fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		else if (errno != ENOENT)
+			add_unreadable(arr, name, strerror(errno));
+		*ret = arr;
+		return 0;
+	}
+	for (;;) {
+		char spec[140];
+		sp_autoclose int pfd = -1;
+		struct sp_error e;
+		json_t *m = NULL;
+
+		errno = 0;
+		if (!(de = readdir(d)))
+			break;
+		if (!sp_name_is_valid(de->d_name))
+			continue;
+		snprintf(spec, sizeof(spec), "%s@%.64s", name, de->d_name);
+		pfd = openat(dirfd(d), de->d_name,
+			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (pfd < 0)
+			add_unreadable(arr, spec, strerror(errno));
+		else if (sp_manifest_load_point(pfd, name, de->d_name, &m, &e) <
+			 0)
+			add_unreadable(arr, spec, e.msg);
+		json_decref(m);
+	}
+	if (errno)
+		add_unreadable(arr, name, strerror(errno));
+	closedir(d);
+	*ret = arr;
+	return 0;
+}
+
+int sp_points_cmp(const void *a, const void *b)
+{
+	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	int c = strcmp(json_string_value(json_object_get(x, "name")),
+		       json_string_value(json_object_get(y, "name")));
+	if (!c)
+		c = strcmp(json_string_value(json_object_get(x, "time")),
+			   json_string_value(json_object_get(y, "time")));
+	if (!c)
+		c = strcmp(json_string_value(json_object_get(x, "id")),
+			   json_string_value(json_object_get(y, "id")));
+	return c;
+}
+
+/* The slow path, when the catalog cannot be used (e.g. the vault's file
+ * system is full): read every manifest. */
+static int list_from_manifests(struct sp_vault *v, const char *name,
+			       json_t **ret, struct sp_error *err)
+{
+	json_t *set = json_object(), *unreadable = json_object(), *val, *arr;
+	const char *key;
+	json_t **items = NULL;
+	size_t n = 0;
+	int r = sp_catalog_scan(v->fd, name, set, unreadable, err);
+
+	/* Without the catalog nothing else knows the points of a directory
+	 * that cannot be read: no listing rather than a short one. */
+	void *first = json_object_iter(unreadable);
+	if (r == 0 && first)
+		r = sp_error_set(
+		    err, SP_E_VAULT_IO, "%s",
+		    json_string_value(json_object_iter_value(first)));
+	json_decref(unreadable);
+	if (r < 0) {
+		json_decref(set);
+		return r;
+	}
+	items = calloc(json_object_size(set) + 1, sizeof(*items));
+	json_object_foreach(set, key, val)
+	{
+		char rel[200];
+		sp_autoclose int pd = -1;
+		struct sp_error e2;
+		json_t *m;
+
+		char vm[80];
+		const char *slash = strchr(key, '/');
+
+		snprintf(vm, sizeof(vm), "%.*s", (int)(slash - key), key);
+		snprintf(rel, sizeof(rel), "points/%s", key);
+		pd = openat(v->fd, rel,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (!items)
+			break;
+		if (pd < 0) {
+			r = sp_error_set_errno(err, SP_E_VAULT_IO, errno,
+					       "cannot open '%s'", rel);
+			break;
+		}
+		r = sp_manifest_load_point(pd, vm, slash + 1, &m, &e2);
+		if (r == SP_E_VAULT_IO) {
+			sp_error_set(err, r, "%s", e2.msg);
+			break;
+		}
+		if (r == 0)
+			items[n++] = m;
+		else /* a damaged point is listed by verify, not here */
+			sp_log(SP_LOG_WARNING, "skipping point %s: %s", key,
+			       e2.msg);
+		r = 0;
+	}
+	json_decref(set);
+	if (!items)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	if (r < 0) {
+		while (n > 0)
+			json_decref(items[--n]);
+		free(items);
+		return r;
+	}
+	qsort(items, n, sizeof(*items), sp_points_cmp);
+	arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, items[i]);
+	free(items);
+	*ret = arr;
+	return 0;
+}
+
+int sp_vault_list_points(struct sp_vault *v, const char *name, json_t **ret,
+			 struct sp_error *err)
+{
+	int r;
+
+	if (name && !sp_name_is_valid(name))
+		return sp_error_set(err, SP_E_NAME_INVALID,
+				    "invalid VM name '%s'", name);
+	if (sp_vault_via_store(v))
+		return sp_vault_list_remote(v, name, ret, err);
+	r = sp_catalog_list(v->fd, name, ret, err);
+	if (r == SP_E_CATALOG) {
+		sp_log(SP_LOG_WARNING, "%s; listing from the manifests instead",
+		       err->msg);
+		sp_error_clear(err);
+		r = list_from_manifests(v, name, ret, err);
+	}
+	return r;
+}
+
+int sp_vault_find_point(struct sp_vault *v, const char *spec, json_t **ret,
+			struct sp_error *err)
+{
+	char name[80];
+	const char *at = strchr(spec, '@');
+	const char *idp = at ? at + 1 : NULL;
+	json_t *all = NULL, *m, *found = NULL;
+	size_t i, matches = 0;
+	int r;
+
+	snprintf(name, sizeof(name), "%.*s",
+		 at ? (int)(at - spec) : (int)strlen(spec), spec);
+	if (!sp_name_is_valid(name) || (idp && !*idp))
+		return sp_error_set(err, SP_E_NAME_INVALID,
+				    "invalid point '%s' (use NAME or NAME@ID)",
+				    spec);
+	r = sp_vault_list_points(v, name, &all, err);
+	if (r < 0)
+		return r;
+	json_array_foreach(all, i, m)
+	{
+		const char *id = json_string_value(json_object_get(m, "id"));
+		if (!idp) {
+			found = m; /* oldest first: the last one wins */
+			matches = 1;
+		} else if (!strcmp(id, idp)) {
+			found = m;
+			matches = 1;
+			break;
+		} else if (!strncmp(id, idp, strlen(idp))) {
+			found = m;
+			matches++;
+		}
+	}
+	if (matches == 0)
+		r = sp_error_set(err, SP_E_POINT_NOT_FOUND,
+				 idp ? "no recovery point '%s' in the vault "
+				       "(list them with 'stillpoint points %s')"
+				     : "VM '%s' has no recovery points (list "
+				       "them with 'stillpoint points%s')",
+				 spec, idp ? name : "");
+	if (matches == 0 && idp) {
+		/* Not listed: a point whose manifest is damaged says so
+		 * rather than that it is not there. */
+		struct sp_error e2 = {0};
+		json_t *m2 = NULL;
+		if (sp_vault_point_manifest(v, name, idp, &m2, &e2) < 0 &&
+		    e2.code != SP_E_POINT_NOT_FOUND &&
+		    e2.code != SP_E_NAME_INVALID) {
+			json_decref(all);
+			*err = e2;
+			return e2.code;
+		}
+		json_decref(m2);
+	}
+	if (matches == 0)
+		sp_trash_explain(v, spec, err); /* deleted, not gone? */
+	else if (matches > 1)
+		r = sp_error_set(err, SP_E_POINT_AMBIGUOUS,
+				 "'%s' matches %zu recovery points (give more "
+				 "of the id)",
+				 spec, matches);
+	else
+		*ret = json_incref(found);
+	json_decref(all);
+	return r;
+}
+
+int sp_vault_rebuild_catalog(struct sp_vault *v, struct sp_error *err)
+{
+	if (sp_vault_via_store(v))
+		return 0; /* no catalog: every listing reads the manifests */
+	return sp_catalog_rebuild(v->fd, err);
+}
+
 json_t *sp_vault_requests(struct sp_vault *v)
 {
 	struct sp_store_counters c;
@@ -1103,14 +1413,13 @@ json_t *sp_vault_requests(struct sp_vault *v)
 	if (!v->store->ops->counters)
 		return NULL;
 	v->store->ops->counters(v->store, &c);
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-			 "requests", (json_int_t)c.requests, "puts",
-			 (json_int_t)c.puts, "gets", (json_int_t)c.gets,
-			 "heads", (json_int_t)c.heads, "lists",
-			 (json_int_t)c.lists, "deletes", (json_int_t)c.deletes,
-			 "retries", (json_int_t)c.retries, "bytes_up",
-			 (json_int_t)c.bytes_up, "bytes_down",
-			 (json_int_t)c.bytes_down);
+	return json_pack(
+	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "requests",
+	    (json_int_t)c.requests, "puts", (json_int_t)c.puts, "gets",
+	    (json_int_t)c.gets, "heads", (json_int_t)c.heads, "lists",
+	    (json_int_t)c.lists, "deletes", (json_int_t)c.deletes, "retries",
+	    (json_int_t)c.retries, "bytes_up", (json_int_t)c.bytes_up,
+	    "bytes_down", (json_int_t)c.bytes_down);
 }
 
 json_t *sp_vault_describe(struct sp_vault *v)
@@ -1178,4 +1487,14 @@ int sp_vault_state_get(struct sp_vault *v, const char *name, const char *file,
 		return r;
 	*doc = json_loadb(text, len, 0, NULL);
 	return 0;
+}
+
+int sp_vault_store_error(struct sp_vault *v, int r, const char *what,
+			 const char *key, struct sp_error *err)
+{
+	if (!SP_STORE_IS_ERRNO(r))
+		return r;
+	return sp_error_set_errno(err, vault_code(-r), -r,
+				  "cannot %s '%s' in vault '%s'", what, key,
+				  v->path);
 }

@@ -47,7 +47,7 @@
 #define SP_POINT_ID_MAX 40
 
 struct sp_vault {
-	int fd;     /* the vault directory of a local vault; -1 otherwise */
+	int fd;	    /* the vault directory of a local vault; -1 otherwise */
 	char *path; /* where it is: a directory, or s3://bucket/prefix */
 	uint32_t chunk_size;
 	int zstd_level;
@@ -61,6 +61,8 @@ struct sp_vault {
 	bool encrypted;
 	char key_check[33];
 	struct sp_vault_key *key;
+	unsigned lock_days; /* object lock of an S3 vault; 0: none */
+	char lock_mode[16];
 };
 
 struct sp_point_draft {
@@ -75,21 +77,9 @@ struct sp_point_draft {
  * SP_E_USAGE (bad chunk size), SP_E_VAULT_IO/FULL/PERMISSION. */
 int sp_vault_init(const char *path, uint32_t chunk_size, struct sp_error *err);
 
-/* Where a remote vault's server is, when the environment does not say
- * (NULL members: from the environment; see sp_s3_config_from_url()). */
-struct sp_vault_remote_opts {
-	const char *endpoint;
-	const char *ca_file;
-};
-/* sp_vault_init() of a vault at @path: a directory, or "s3://BUCKET[/P]"
- * (an empty bucket or prefix; the settings object is put create-only). */
-int sp_vault_init_with(const char *path, uint32_t chunk_size,
-		       const struct sp_vault_remote_opts *o,
-		       struct sp_error *err);
-/* The same with the encryption settings of sp_vault_init_opts(). */
-int sp_vault_init_full(const char *path, const struct sp_vault_init_opts *io,
-		       const struct sp_vault_remote_opts *o,
-		       struct sp_error *err);
+/* sp_vault_init_with() (stillpoint.h) makes a vault at a directory or at
+ * "s3://BUCKET[/P]" (an empty bucket or prefix; the settings object is
+ * put create-only). */
 int sp_vault_open_with(const char *path, const struct sp_vault_remote_opts *o,
 		       struct sp_vault **ret, struct sp_error *err);
 
@@ -181,6 +171,14 @@ int sp_vault_point_index_open(struct sp_vault *v, const char *name,
 			      const char *id, const char *file,
 			      const uint8_t *sha, struct sp_disk_index **ret,
 			      struct sp_error *err);
+/* Open the disk index object @key through the store (into a scratch
+ * file; gc reads trashed points' indexes this way). */
+int sp_vault_index_open_key(struct sp_vault *v, const char *key,
+			    const uint8_t *sha, struct sp_disk_index **ret,
+			    struct sp_error *err);
+/* Is point @name@@id published (its manifest there) right now? */
+bool sp_vault_point_exists(struct sp_vault *v, const char *name,
+			   const char *id);
 /* The names of the files of a published point, as a JSON array. */
 int sp_vault_point_files(struct sp_vault *v, const char *name, const char *id,
 			 json_t **ret, struct sp_error *err);
@@ -191,6 +189,11 @@ int sp_vault_point_dir(struct sp_vault *v, const char *name, const char *id,
 /* Does the vault's store take chunks to be present on its word
  * (sp_chunk_store_assume), because asking costs a request? */
 bool sp_vault_assumes_chunks(const struct sp_vault *v);
+/* A store call's result @r as the vault's error: a negative errno becomes
+ * SP_E_VAULT_IO "cannot @what '@key' in vault ..."; an SP_E_* code (its
+ * message already in @err) and 0 pass through. */
+int sp_vault_store_error(struct sp_vault *v, int r, const char *what,
+			 const char *key, struct sp_error *err);
 /* Is the vault in this host's file system? */
 bool sp_vault_is_local(const struct sp_vault *v);
 /* Are its points read through the store rather than a directory's fds
@@ -205,8 +208,6 @@ int sp_vault_unseal_point_file(struct sp_vault *v, const char *name,
 			       const char *id, const char *file, void *buf,
 			       size_t len, size_t *outlen);
 /* Internal to lib/vault (vault.c, vault_crypt.c, vault_list.c). */
-/* Make directory @path and its parents. */
-int sp_vault_mkdir_parents(const char *path);
 /* The key slots of a new encrypted vault: a passphrase slot when one is at
  * hand, a key-file slot for @key_file (made when missing).  *@doc gets
  * keys.json (free()), @check the key check. */

@@ -185,11 +185,11 @@ int rt_rm_rf(const char *path);
 /* ---- disks (rt_disk.c) -------------------------------------------------- */
 
 struct rt_env {
-	const char *sp;	     /* the stillpoint binary */
-	bool declare_format; /* backup takes --disk PATH:FORMAT */
-	bool loop_ok;	     /* root with loop devices */
-	bool keep_all;	     /* keep restored files too (--keep) */
-	unsigned timeout_s;  /* per command */
+	const char *sp;		/* the stillpoint binary */
+	bool declare_format;	/* backup takes --disk PATH:FORMAT */
+	bool loop_ok;		/* root with loop devices */
+	bool keep_all;		/* keep restored files too (--keep) */
+	unsigned timeout_s;	/* per command */
 	const char *vault_base; /* NULL: a vault in each case's scratch
 				   directory; else "s3://B/P": the case's
 				   vault is B/P/<case> */
