@@ -19,7 +19,7 @@ check "  ... and nothing was made there" test -z "$(s3_ls "$plain")"
 expect_fail UsageError "--object-lock on a local directory" sp --vault local init --object-lock 1
 expect_fail UsageError "a lock mode of no kind" s3 init --object-lock 1 --lock-mode loose
 
-expect_ok "init with a 1-day governance lock" s3 init --object-lock 1 --chunk-size 1M
+expect_ok "init with a 1-day governance lock" s3 init --no-encrypt --object-lock 1 --chunk-size 1M
 check "the settings record it" bash -c \
 	"s3_get '$S3_BUCKET/v/stillpoint-vault.json' | jq -e '.object_lock.days == 1 and .object_lock.mode == \"GOVERNANCE\"' >/dev/null"
 head -c 6M /dev/urandom >d.raw

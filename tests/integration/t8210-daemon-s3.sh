@@ -12,7 +12,7 @@ D="$(dirname "$SP")/stillpointd"
 V="s3://$S3_BUCKET/v"
 export STILLPOINT_CACHE_DIR=$T/cache
 
-expect_ok "init the S3 vault" sp --vault "$V" init
+expect_ok "init the S3 vault" sp --vault "$V" init --no-encrypt
 sp policy create p --schedule "daily 03:00" --keep-last 1 >/dev/null
 expect_ok "protect a VM into it" sp --vault "$V" protect vm1 --policy p \
 	--connect "qemu:///system?socket=$T/no-libvirt.sock"
