@@ -17,7 +17,7 @@ static const char key_help[] =
     "    stillpoint key add [--key-file NEWFILE] [--label TEXT] [--json]\n"
     "    stillpoint key remove SLOT-ID [--json]\n"
     "    stillpoint key passwd [--label TEXT] [--json]\n"
-    "    stillpoint key export --paper\n"
+    "    stillpoint key export --paper [--json]\n"
     "\n"
     "DESCRIPTION\n"
     "    An encrypted vault has one key, kept in key slots (keys.json):\n"
@@ -54,7 +54,7 @@ static const char key_help[] =
     "    --paper             (export) the only export form\n"
     "    --json              list: [{id, kind, label, created, kdf,\n"
     "                        unlocked}]; add, passwd: {slot}; remove:\n"
-    "                        {removed}\n"
+    "                        {removed}; export: {paper_key} (the text)\n"
     "\n"
     "EXIT STATUS\n"
     "    0 success, 1 failure, 2 usage error.\n"
@@ -120,9 +120,12 @@ int cmd_key(struct cli *cli, int argc, char **argv)
 	char id[9] = "";
 	int c, r = 0;
 
-	if (argc < 2 || cli_wants_help(argc, argv)) {
-		fputs(key_help, argc < 2 ? stderr : stdout);
-		return argc < 2 ? EXIT_USAGE : 0;
+	if (argc < 2)
+		return cli_usage_error("key", "which key command: list, add, "
+					      "remove, passwd or export?");
+	if (cli_wants_help(argc, argv)) {
+		fputs(key_help, stdout);
+		return 0;
 	}
 	sub = argv[1];
 	argc--;
@@ -176,8 +179,11 @@ int cmd_key(struct cli *cli, int argc, char **argv)
 	else {
 		char *text = NULL;
 		r = sp_vault_keys_paper(v, &text, &err);
-		if (r == 0) {
+		if (r == 0 && cli->json)
+			cli_print_json(json_pack("{s:s}", "paper_key", text));
+		else if (r == 0)
 			fputs(text, stdout);
+		if (r == 0) {
 			explicit_bzero(text, strlen(text));
 			free(text);
 		}

@@ -121,6 +121,24 @@ json2 ok "policy edit" policy edit p1 --keep-daily 3
 json1 ok before "policy delete" policy delete p2
 json1 ok after "policy delete" policy delete p3
 json2 fail "policy delete" policy delete p3
+# key: an encrypted vault, its passphrase from the environment
+ve=(--vault "$T/ve")
+STILLPOINT_PASSPHRASE=pw1 sp "${ve[@]}" init --encrypt >/dev/null
+export STILLPOINT_PASSPHRASE=pw1
+json2 ok "key list" "${ve[@]}" key list
+json2 fail "key list" key list
+STILLPOINT_NEW_PASSPHRASE=pw2 json1 ok before "key add" "${ve[@]}" key add
+STILLPOINT_NEW_PASSPHRASE=pw3 json1 ok after "key add" "${ve[@]}" key add --label x
+json2 fail "key remove" "${ve[@]}" key remove 00000000
+slots=($(sp "${ve[@]}" --json key list | jq -r '.[1:][].id'))
+json1 ok before "key remove" "${ve[@]}" key remove "${slots[0]}"
+json1 ok after "key remove" "${ve[@]}" key remove "${slots[1]}"
+STILLPOINT_NEW_PASSPHRASE=pw4 json1 ok before "key passwd" "${ve[@]}" key passwd
+STILLPOINT_PASSPHRASE=pw4 STILLPOINT_NEW_PASSPHRASE=pw1 json1 ok after "key passwd" "${ve[@]}" key passwd
+json2 fail "key passwd" key passwd
+json2 ok "key export" "${ve[@]}" key export --paper
+json2 fail "key export" "${ve[@]}" key export
+unset STILLPOINT_PASSPHRASE
 json2 ok protect protect vm1 --policy p1
 json2 ok protected protected
 json2 ok prune prune --dry-run
