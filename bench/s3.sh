@@ -367,6 +367,7 @@ rss() {
 			$([ $has_encrypt = yes ] && echo --no-encrypt) >/dev/null
 		measure "threads-$n" full "$sp" --threads "$n" --json --vault "s3://$bucket/t$n" \
 			backup --name rss --disk "$img"
+		rm -rf "$work/rss-restore"; mkdir -p "$work/rss-restore"
 		measure "threads-$n" restore "$sp" --threads "$n" --json --vault "s3://$bucket/t$n" \
 			restore rss --to "$work/rss-restore"
 		cmp -s "$img" "$work/rss-restore/rss.img" || { echo "threads $n: restore differs" >&2; exit 1; }
