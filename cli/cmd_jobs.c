@@ -14,7 +14,7 @@
 
 static const char jobs_help[] =
     "NAME\n"
-    "    stillpoint jobs - backup jobs, their phases and outcome\n"
+    "    stillpoint jobs - backup and copy jobs, their phases and outcome\n"
     "\n"
     "SYNOPSIS\n"
     "    stillpoint jobs [--vm DOMAIN] [--status STATUS] [--since WHEN]\n"
@@ -29,6 +29,11 @@ static const char jobs_help[] =
     "    Snapshot, Transfer data to vault) with their durations, the\n"
     "    bytes read and in new chunks, the consistency reached, and for a\n"
     "    failure its error code, message and recommended action.\n"
+    "\n"
+    "    When a policy names a copy target (policy --copy-to), stillpointd\n"
+    "    copies each new point there as a job of its own, of kind \"copy\"\n"
+    "    (listed as \"VM [copy]\"), with the phases Transfer chunks to the\n"
+    "    copy target and Publish, the bytes read and new there.\n"
     "\n"
     "    A job whose process was killed shows \"in progress (gone)\" (in\n"
     "    --json, \"process_gone\": true) until its owner fails it as\n"
@@ -111,9 +116,16 @@ static const char *status_text(json_t *j)
 		   : json_string_value(json_object_get(j, "status"));
 }
 
+static bool is_copy(json_t *j)
+{
+	const char *k = json_string_value(json_object_get(j, "kind"));
+
+	return k && !strcmp(k, "copy");
+}
+
 static void print_row(json_t *j)
 {
-	char created[32], nw[32];
+	char created[32], nw[32], vm[160];
 	const char *cons = json_string_value(json_object_get(j, "consistency"));
 	const char *code = json_string_value(json_object_get(j, "code"));
 
@@ -121,10 +133,12 @@ static void print_row(json_t *j)
 	sp_format_bytes(
 	    (uint64_t)json_integer_value(json_object_get(j, "bytes_new")), nw,
 	    sizeof(nw));
+	snprintf(vm, sizeof(vm), "%s%s",
+		 json_string_value(json_object_get(j, "vm")),
+		 is_copy(j) ? " [copy]" : "");
 	printf("%-6lld %-20s %-19s %-23s %-12s %s\n",
-	       (long long)json_integer_value(json_object_get(j, "id")),
-	       json_string_value(json_object_get(j, "vm")), created,
-	       status_text(j), cons ? cons : "-", code ? code : nw);
+	       (long long)json_integer_value(json_object_get(j, "id")), vm,
+	       created, status_text(j), cons ? cons : "-", code ? code : nw);
 }
 
 static void print_job(json_t *j)
@@ -141,10 +155,18 @@ static void print_job(json_t *j)
 	sp_format_bytes(
 	    (uint64_t)json_integer_value(json_object_get(j, "bytes_new")), nw,
 	    sizeof(nw));
-	printf("job %lld: backup of %s (%s)\n",
-	       (long long)json_integer_value(json_object_get(j, "id")),
-	       json_string_value(json_object_get(j, "vm")),
-	       json_string_value(json_object_get(j, "trigger")));
+	if (is_copy(j))
+		printf("job %lld: copy of %s@%s to %s (%s)\n",
+		       (long long)json_integer_value(json_object_get(j, "id")),
+		       json_string_value(json_object_get(j, "vm")),
+		       json_string_value(json_object_get(j, "point")),
+		       json_string_value(json_object_get(j, "copy_to")),
+		       json_string_value(json_object_get(j, "trigger")));
+	else
+		printf("job %lld: backup of %s (%s)\n",
+		       (long long)json_integer_value(json_object_get(j, "id")),
+		       json_string_value(json_object_get(j, "vm")),
+		       json_string_value(json_object_get(j, "trigger")));
 	printf("    status       %s\n", status_text(j));
 	if (json_is_true(json_object_get(j, "process_gone")))
 		printf(
@@ -155,7 +177,11 @@ static void print_job(json_t *j)
 	printf(
 	    "    created      %s\n    started      %s\n    ended        %s\n",
 	    a, b, c);
-	if (json_object_get(j, "phases"))
+	if (json_object_get(j, "phases") && is_copy(j))
+		printf("    Transfer chunks to the copy target %.1f s\n"
+		       "    Publish                            %.1f s\n",
+		       phase_s(j, "transfer"), phase_s(j, "publish"));
+	else if (json_object_get(j, "phases"))
 		printf("    Take Snapshot          %.1f s\n"
 		       "    Transfer data to vault %.1f s\n",
 		       phase_s(j, "snapshot"), phase_s(j, "transfer"));

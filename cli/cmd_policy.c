@@ -21,7 +21,9 @@ static const char policy_help[] =
     "    stillpoint policy create NAME --schedule SPEC [--window HH:MM-HH:MM]\n"
     "               [--tz ZONE] [--keep-last N] [--keep-daily N]\n"
     "               [--keep-weekly N] [--keep-monthly N] [--keep-yearly N]\n"
-    "               [--soft-delete-days N] [--json]\n"
+    "               [--soft-delete-days N] [--copy-to VAULT] [--json]\n"
+    "    stillpoint policy edit NAME [the same options] [--no-copy-to]\n"
+    "               [--json]\n"
     "    stillpoint policy edit NAME [the same options] [--json]\n"
     "    stillpoint policy list [--json]\n"
     "    stillpoint policy show NAME [--json]\n"
@@ -34,6 +36,13 @@ static const char policy_help[] =
     "    recoverable with 'stillpoint undelete' for --soft-delete-days).\n"
     "    The most recent point is never pruned.  A policy that protects\n"
     "    VMs cannot be deleted.\n"
+    "\n"
+    "    --copy-to VAULT names an offsite copy target (a vault made with\n"
+    "    'stillpoint init': an absolute directory or s3://BUCKET[/PREFIX]):\n"
+    "    after each backup of a VM of the policy, stillpointd copies the\n"
+    "    new point there as a job of its own (kind \"copy\", phases\n"
+    "    transfer and publish; see 'stillpoint copy').  --no-copy-to\n"
+    "    (edit) removes it.\n"
     "\n"
     "SCHEDULES (local time of --tz, default the host's zone)\n"
     "    daily HH:MM[,HH:MM...]          e.g. 'daily 02:00,14:00'\n"
@@ -91,6 +100,8 @@ struct policy_args {
 	const char *schedule, *window, *tz;
 	long keep[5]; /* last daily weekly monthly yearly; -1 unset */
 	long soft_days;
+	const char *copy_to;
+	bool no_copy_to;
 };
 
 static const char *const keep_names[] = {"last", "daily", "weekly", "monthly",
@@ -108,6 +119,8 @@ static int parse_policy_args(int argc, char **argv, struct policy_args *a)
 	    {"keep-monthly", required_argument, NULL, '3'},
 	    {"keep-yearly", required_argument, NULL, '4'},
 	    {"soft-delete-days", required_argument, NULL, 'd'},
+	    {"copy-to", required_argument, NULL, 'c'},
+	    {"no-copy-to", no_argument, NULL, 'C'},
 	    {NULL, 0, NULL, 0},
 	};
 	int c;
@@ -127,6 +140,12 @@ static int parse_policy_args(int argc, char **argv, struct policy_args *a)
 			break;
 		case 'z':
 			a->tz = optarg;
+			break;
+		case 'c':
+			a->copy_to = optarg;
+			break;
+		case 'C':
+			a->no_copy_to = true;
 			break;
 		case '0':
 		case '1':
@@ -174,6 +193,18 @@ static void apply(json_t *p, const struct policy_args *a)
 			json_object_set_new(keep, keep_names[i],
 					    json_integer(0));
 	}
+	if (a->copy_to) {
+		/* The daemon runs elsewhere: a directory is kept absolute. */
+		char *abs =
+		    strncmp(a->copy_to, "s3://", 5) && a->copy_to[0] != '/'
+			? realpath(a->copy_to, NULL)
+			: NULL;
+		json_object_set_new(p, "copy_to",
+				    json_string(abs ? abs : a->copy_to));
+		free(abs);
+	}
+	if (a->no_copy_to)
+		json_object_del(p, "copy_to");
 	if (a->soft_days >= 0)
 		json_object_set_new(p, "soft_delete_days",
 				    json_integer(a->soft_days));
@@ -187,9 +218,10 @@ static void print_policy(json_t *p)
 	json_t *k = json_object_get(p, "keep");
 	const char *w = json_string_value(json_object_get(p, "window"));
 	const char *tz = json_string_value(json_object_get(p, "tz"));
+	const char *to = json_string_value(json_object_get(p, "copy_to"));
 
 	printf("%-16s %s%s%s%s%s  keep last %lld daily %lld weekly %lld "
-	       "monthly %lld yearly %lld  soft-delete %lld days\n",
+	       "monthly %lld yearly %lld  soft-delete %lld days%s%s\n",
 	       json_string_value(json_object_get(p, "name")),
 	       json_string_value(json_object_get(p, "schedule")),
 	       w ? " window " : "", w ? w : "", tz ? " tz " : "", tz ? tz : "",
@@ -199,7 +231,8 @@ static void print_policy(json_t *p)
 	       (long long)json_integer_value(json_object_get(k, "monthly")),
 	       (long long)json_integer_value(json_object_get(k, "yearly")),
 	       (long long)json_integer_value(
-		   json_object_get(p, "soft_delete_days")));
+		   json_object_get(p, "soft_delete_days")),
+	       to ? "  copy to " : "", to ? to : "");
 }
 
 int cmd_policy(struct cli *cli, int argc, char **argv)
@@ -345,7 +378,17 @@ int cmd_protect(struct cli *cli, int argc, char **argv)
 				       "--require wants application, "
 				       "file-system or crash, not '%s'",
 				       require);
-	vault_abs = realpath(cli->vault, NULL);
+	if (!strncmp(cli->vault, "s3://", 5)) {
+		/* A bucket is named by its location: check it is a vault
+		 * (and that the credentials work) now, not at 2 a.m. */
+		struct sp_vault *v = NULL;
+		if (sp_vault_open(cli->vault, &v, &err) < 0)
+			return cli_fail(cli, &err);
+		sp_vault_close(v);
+		vault_abs = strdup(cli->vault);
+	} else {
+		vault_abs = realpath(cli->vault, NULL);
+	}
 	if (!vault_abs) {
 		sp_error_set(&err, SP_E_VAULT_NOT_FOUND,
 			     "vault '%s' does not exist (create it with "
@@ -618,6 +661,12 @@ int cmd_prune(struct cli *cli, int argc, char **argv)
 		    printf("    %s  %s  %s\n", dry ? "would go" : "deleted ",
 			   json_string_value(json_object_get(e, "id")),
 			   json_string_value(json_object_get(e, "time")));
+		json_array_foreach(json_object_get(p, "locked"), k, e) printf(
+		    "    locked  %s  %s  (object lock until %s; pruned "
+		    "after that)\n",
+		    json_string_value(json_object_get(e, "id")),
+		    json_string_value(json_object_get(e, "time")),
+		    json_string_value(json_object_get(e, "locked_until")));
 		json_array_foreach(json_object_get(p, "unreadable"), k, e)
 		    printf("    keep    %s  (unreadable: %s)\n",
 			   json_string_value(json_object_get(e, "point")),

@@ -2,7 +2,9 @@
 /* `stillpoint init`, `info`, `catalog` and `errors`: the vault itself. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 
@@ -12,6 +14,8 @@ static const char init_help[] =
     "\n"
     "SYNOPSIS\n"
     "    stillpoint [--vault DIR] init [--chunk-size SIZE] [--json]\n"
+    "    stillpoint --vault s3://BUCKET[/PREFIX] init [--chunk-size SIZE]\n"
+    "        [--object-lock DAYS [--lock-mode governance|compliance]]\n"
     "\n"
     "DESCRIPTION\n"
     "    Creates a vault in DIR (made if missing; it must be empty\n"
@@ -21,26 +25,48 @@ static const char init_help[] =
     "    when the vault's file system is full.  The vault's layout is\n"
     "    documented in docs/vault-format.md.\n"
     "\n"
+    "    With s3://BUCKET[/PREFIX] the vault is made in S3 object storage\n"
+    "    (the bucket must exist; the prefix must hold nothing).  See\n"
+    "    'stillpoint --help' for credentials and endpoints.\n"
+    "\n"
     "OPTIONS\n"
     "    --chunk-size SIZE  size of the fixed chunks disks are cut into,\n"
     "                       a power of two from 64K to 16M (default 4M;\n"
     "                       see bench/README.md for why).  Fixed for the\n"
     "                       life of the vault.\n"
+    "    --object-lock DAYS  (S3) lock every chunk and point object for\n"
+    "                       DAYS days with S3 Object Lock: no one, not\n"
+    "                       even with this host's credentials, can delete\n"
+    "                       or overwrite it before then.  The bucket must\n"
+    "                       have been created with object lock enabled.\n"
+    "                       delete and prune refuse a point until its\n"
+    "                       locked_until; gc keeps locked chunks.\n"
+    "    --lock-mode MODE   governance (default: a user with the bypass\n"
+    "                       permission may still delete) or compliance\n"
+    "                       (nobody may, root account included)\n"
     "    --json             the vault's path and chunk size as JSON (also\n"
     "                       accepted before the command)\n"
     "\n"
     "ERRORS\n"
-    "    VaultExists, NotAVault (a non-empty directory), UsageError.\n";
+    "    VaultExists, NotAVault (a non-empty directory or prefix),\n"
+    "    UsageError, VaultAuthFailed, VaultNotFound (no such bucket),\n"
+    "    VaultUnreachable, VaultFeatureUnsupported (no object lock on the\n"
+    "    bucket).\n";
 
 int cmd_init(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"chunk-size", required_argument, NULL, 'c'},
+	    {"object-lock", required_argument, NULL, 'L'},
+	    {"lock-mode", required_argument, NULL, 'M'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	uint64_t chunk = SP_DEFAULT_CHUNK_SIZE;
+	struct sp_vault_remote_opts ro = {0};
 	struct sp_error err = {0};
+	char *end;
+	long days;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -53,6 +79,28 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 						       "'%s' (e.g. 1M, 4M)",
 						       optarg);
 			break;
+		case 'L':
+			days = strtol(optarg, &end, 10);
+			if (*end || days < 1 || days > 36500)
+				return cli_usage_error("init",
+						       "--object-lock wants "
+						       "1 to 36500 days, not "
+						       "'%s'",
+						       optarg);
+			ro.object_lock_days = (unsigned)days;
+			break;
+		case 'M':
+			if (!strcasecmp(optarg, "governance"))
+				ro.lock_mode = "GOVERNANCE";
+			else if (!strcasecmp(optarg, "compliance"))
+				ro.lock_mode = "COMPLIANCE";
+			else
+				return cli_usage_error(
+				    "init",
+				    "--lock-mode is governance or "
+				    "compliance, not '%s'",
+				    optarg);
+			break;
 		case 'h':
 			fputs(init_help, stdout);
 			return 0;
@@ -63,7 +111,10 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 	if (optind < argc)
 		return cli_usage_error("init", "unexpected argument '%s'",
 				       argv[optind]);
-	if (sp_vault_init(cli->vault, (uint32_t)chunk, &err) < 0)
+	if (ro.lock_mode && !ro.object_lock_days)
+		return cli_usage_error("init", "--lock-mode goes with "
+					       "--object-lock DAYS");
+	if (sp_vault_init_with(cli->vault, (uint32_t)chunk, &ro, &err) < 0)
 		return cli_fail(cli, &err);
 	if (cli->json)
 		cli_print_json(json_pack("{s:s, s:I}", "vault", cli->vault,

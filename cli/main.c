@@ -41,6 +41,8 @@ static const char main_help[] =
     "    restore    write a point's disks back out, define it as a new\n"
     "               domain (--as) or replace the original's (--in-place)\n"
     "    verify     read back and check every chunk points need\n"
+    "    copy       copy points into another vault (an offsite copy),\n"
+    "               sending only the chunks it lacks\n"
     "    delete     move a point to the trash\n"
     "    undelete   bring a point back from the trash\n"
     "    trash      list the points in the trash\n"
@@ -115,6 +117,8 @@ static const struct {
     {"points", cmd_points},
     {"restore", cmd_restore},
     {"verify", cmd_verify},
+    /* offsite copies */
+    {"copy", cmd_copy},
     {"catalog", cmd_catalog},
     {"errors", cmd_errors},
     {"info", cmd_info},

@@ -68,10 +68,14 @@ static const char help[] =
     "    up every VM of a host at once hurts them all) and --max-per-vault\n"
     "    into one vault (default 1).  A job that failed for a transient\n"
     "    reason (libvirt unreachable, domain busy, guest agent not\n"
-    "    answering, vault locked) is retried up to --retries times (default\n"
+    "    answering, vault locked, the S3 server unreachable or failing, a\n"
+    "    gc sweeping) is retried up to --retries times (default\n"
     "    2), after --retry-delay seconds (default 300), doubling each time.\n"
     "    After a successful backup the VM's points are pruned by its\n"
-    "    policy's retention.\n"
+    "    policy's retention, and when the policy names a copy target\n"
+    "    (policy --copy-to) the new point is copied there by a job of\n"
+    "    kind \"copy\" ('stillpoint copy'; retried when the target is\n"
+    "    unreachable).\n"
     "\n"
     "    The command line reaches it on --socket (default " SP_DAEMON_SOCKET
     ",\n"
@@ -299,18 +303,25 @@ static void plan_refresh(struct sp_state *st)
 
 static size_t recover(struct sp_state *st, const char *why);
 
-/* Queue a backup of @vm.  A job of the VM left "in progress" by a process
- * that is gone (a command killed with -9) stands in the way: recovery runs
- * then, and the queueing is tried once more. */
+/* Queue a job of @kind ("backup", "copy") of @vm.  A job of the VM left
+ * "in progress" by a process that is gone (a command killed with -9)
+ * stands in the way: recovery runs then, and the queueing is tried once
+ * more. */
+static int queue_kind(struct sp_state *st, const char *vm, const char *kind,
+		      const char *trigger, json_t *fields, int64_t *id,
+		      struct sp_error *err)
+{
+	int r = sp_state_job_queue(st, vm, kind, trigger, fields, id, err);
+
+	if (r == SP_E_JOB_RUNNING && recover(st, "blocked") > 0)
+		r = sp_state_job_queue(st, vm, kind, trigger, fields, id, err);
+	return r;
+}
+
 static int queue_job(struct sp_state *st, const char *vm, const char *trigger,
 		     json_t *fields, int64_t *id, struct sp_error *err)
 {
-	int r = sp_state_job_queue(st, vm, "backup", trigger, fields, id, err);
-
-	if (r == SP_E_JOB_RUNNING && recover(st, "blocked") > 0)
-		r = sp_state_job_queue(st, vm, "backup", trigger, fields, id,
-				       err);
-	return r;
+	return queue_kind(st, vm, "backup", trigger, fields, id, err);
 }
 
 /* Invariant 1: each VM's next due instant after the last one handled; a
@@ -399,7 +410,9 @@ static void start_job(struct sp_state *st, json_t *job)
 	json_t *prot = NULL;
 	const char *vm = json_string_value(json_object_get(job, "vm"));
 	int64_t id = json_integer_value(json_object_get(job, "id"));
-	char exe[PATH_MAX], idtxt[24];
+	const char *kind = json_string_value(json_object_get(job, "kind"));
+	bool is_copy = kind && !strcmp(kind, "copy");
+	char exe[PATH_MAX], idtxt[24], point[300];
 	const char *argv[20];
 	int n = 0, gate[2];
 	size_t slot;
@@ -424,6 +437,18 @@ static void start_job(struct sp_state *st, json_t *job)
 	argv[n++] = json_string_value(json_object_get(prot, "vault"));
 	argv[n++] = "--quiet";
 	argv[n++] = "--no-progress";
+	if (is_copy) {
+		/* A policy's offsite copy of the point a backup made. */
+		snprintf(point, sizeof(point), "%s@%s", vm,
+			 json_string_value(json_object_get(job, "point")));
+		argv[n++] = "copy";
+		argv[n++] = point;
+		argv[n++] = "--to";
+		argv[n++] = json_string_value(json_object_get(job, "copy_to"));
+		argv[n++] = "--job-id";
+		argv[n++] = idtxt;
+		goto argv_done;
+	}
 	argv[n++] = "backup";
 	argv[n++] = vm;
 	argv[n++] = "--job-id";
@@ -440,6 +465,7 @@ static void start_job(struct sp_state *st, json_t *job)
 		argv[n++] = "--require";
 		argv[n++] = json_string_value(json_object_get(prot, "require"));
 	}
+argv_done:
 	argv[n] = NULL;
 	if (pipe2(gate, O_CLOEXEC) < 0) {
 		/* Still queued: the next tick tries again. */
@@ -532,10 +558,17 @@ static void dispatch(struct sp_state *st)
 
 static bool transient(const char *code)
 {
-	static const char *const codes[] = {
-	    "LibvirtFailed", "DomainBusy",	 "GuestAgentUnavailable",
-	    "VaultLocked",   "SnapshotFailed",	 "ExportReadFailed",
-	    "Interrupted",   "CheckpointRefused"};
+	static const char *const codes[] = {"LibvirtFailed",
+					    "DomainBusy",
+					    "GuestAgentUnavailable",
+					    "VaultLocked",
+					    "SnapshotFailed",
+					    "ExportReadFailed",
+					    "Interrupted",
+					    "CheckpointRefused",
+					    "VaultUnreachable",
+					    "VaultRemoteError",
+					    "GcBusy"};
 
 	for (size_t i = 0; code && i < sizeof(codes) / sizeof(codes[0]); i++)
 		if (!strcmp(code, codes[i]))
@@ -568,12 +601,57 @@ static void on_failure_hook(json_t *job)
 	/* Reaped with the jobs' children (waitpid(-1)). */
 }
 
-/* A child ended: make sure its job is recorded, retry or prune. */
+/* After backup job @job of @c->vm completed: when the VM's policy names a
+ * copy target, queue a copy of the new point there (a job of its own). */
+static void queue_copy(struct sp_state *st, struct child *c, json_t *job)
+{
+	struct sp_error err;
+	json_t *prot = NULL, *policy = NULL, *f = NULL;
+	const char *to, *point;
+	int64_t id = 0;
+
+	point = json_string_value(json_object_get(job, "point"));
+	if (!point || sp_state_protection_get(st, c->vm, &prot, &err) < 0)
+		goto out;
+	if (sp_state_policy_get(
+		st, json_string_value(json_object_get(prot, "policy")), &policy,
+		&err) < 0)
+		goto out;
+	to = json_string_value(json_object_get(policy, "copy_to"));
+	if (!to)
+		goto out;
+	f = json_pack("{s:s, s:s, s:I}", "point", point, "copy_to", to,
+		      "copy_of", (json_int_t)c->job);
+	if (f && queue_kind(st, c->vm, "copy", "policy", f, &id, &err) == 0)
+		logmsg(6, "copy queued job=%lld vm=%s point=%s to=%s",
+		       (long long)id, c->vm, point, to);
+	else
+		logmsg(4, "copy not queued vm=%s point=%s to=%s: %s", c->vm,
+		       point, to, f ? err.msg : "out of memory");
+out:
+	json_decref(f);
+	json_decref(policy);
+	json_decref(prot);
+}
+
+/* Codes worth a retry of a copy: the destination's server or network, a
+ * gc sweeping it, a vault locked for a while. */
+static bool copy_transient(const char *code)
+{
+	return code &&
+	       (!strcmp(code, "VaultUnreachable") ||
+		!strcmp(code, "VaultRemoteError") || !strcmp(code, "GcBusy") ||
+		!strcmp(code, "VaultLocked") || !strcmp(code, "Interrupted"));
+}
+
+/* A child ended: make sure its job is recorded, retry, prune, or queue
+ * the copy of the new point. */
 static void job_ended(struct sp_state *st, struct child *c, int status)
 {
 	struct sp_error err;
 	json_t *job = NULL;
-	const char *s, *code;
+	const char *s, *code, *kind;
+	bool is_copy;
 
 	if (sp_state_job_get(st, c->job, &job, &err) < 0)
 		goto out;
@@ -600,15 +678,18 @@ static void job_ended(struct sp_state *st, struct child *c, int status)
 	}
 	s = json_string_value(json_object_get(job, "status"));
 	code = json_string_value(json_object_get(job, "code"));
+	kind = json_string_value(json_object_get(job, "kind"));
+	is_copy = kind && !strcmp(kind, "copy");
 	logmsg(s && !strncmp(s, "completed", 9) ? 6 : 4,
-	       "job ended job=%lld vm=%s status=%s code=%s", (long long)c->job,
-	       c->vm, s ? s : "?", code ? code : "-");
+	       "job ended job=%lld vm=%s kind=%s status=%s code=%s",
+	       (long long)c->job, c->vm, kind ? kind : "backup", s ? s : "?",
+	       code ? code : "-");
 	if (s && !strcmp(s, "failed")) {
 		json_int_t attempt =
 		    json_integer_value(json_object_get(job, "attempt"));
 		on_failure_hook(job);
-		if (transient(code) && attempt <= (json_int_t)cfg.retries &&
-		    !stopping) {
+		if ((is_copy ? copy_transient(code) : transient(code)) &&
+		    attempt <= (json_int_t)cfg.retries && !stopping) {
 			int64_t id = 0;
 			json_t *f = json_pack(
 			    "{s:I, s:I, s:I}", "attempt", attempt + 1,
@@ -616,8 +697,19 @@ static void job_ended(struct sp_state *st, struct child *c, int status)
 			    (json_int_t)(now_s() + ((int64_t)cfg.retry_delay
 						    << (attempt - 1))),
 			    "retry_of", (json_int_t)c->job);
+			if (f && is_copy) {
+				json_object_set(f, "point",
+						json_object_get(job, "point"));
+				json_object_set(
+				    f, "copy_to",
+				    json_object_get(job, "copy_to"));
+				json_object_set(
+				    f, "copy_of",
+				    json_object_get(job, "copy_of"));
+			}
 			if (f &&
-			    queue_job(st, c->vm, "retry", f, &id, &err) == 0) {
+			    queue_kind(st, c->vm, is_copy ? "copy" : "backup",
+				       "retry", f, &id, &err) == 0) {
 				logmsg(
 				    5,
 				    "retry queued job=%lld vm=%s attempt=%lld",
@@ -626,7 +718,7 @@ static void job_ended(struct sp_state *st, struct child *c, int status)
 			}
 			json_decref(f);
 		}
-	} else if (s && !strncmp(s, "completed", 9)) {
+	} else if (s && !strncmp(s, "completed", 9) && !is_copy) {
 		json_t *report = NULL;
 		if (sp_prune_vm(st, c->vault, c->vm, false, now_s(), &report,
 				&err) < 0)
@@ -636,6 +728,7 @@ static void job_ended(struct sp_state *st, struct child *c, int status)
 			       json_array_size(
 				   json_object_get(report, "deleted")));
 		json_decref(report);
+		queue_copy(st, c, job);
 	}
 out:
 	json_decref(job);
@@ -702,26 +795,37 @@ static void write_metrics(struct sp_state *st)
 		"# HELP stillpoint_jobs_total Backup jobs by VM and status.\n"
 		"# TYPE stillpoint_jobs_total gauge\n");
 	{
-		json_t *counts = json_object();
+		json_t *counts = json_object(), *copies = json_object();
 		const char *key;
 		json_t *v;
 		json_array_foreach(jobs, i, j)
 		{
+			const char *kind =
+			    json_string_value(json_object_get(j, "kind"));
+			json_t *to =
+			    kind && !strcmp(kind, "copy") ? copies : counts;
 			char k[400];
 			snprintf(
 			    k, sizeof(k), "vm=\"%s\",status=\"%s\"",
 			    json_string_value(json_object_get(j, "vm")),
 			    json_string_value(json_object_get(j, "status")));
 			json_object_set_new(
-			    counts, k,
+			    to, k,
 			    json_integer(
-				json_integer_value(json_object_get(counts, k)) +
+				json_integer_value(json_object_get(to, k)) +
 				1));
 		}
 		json_object_foreach(counts, key, v)
 		    fprintf(f, "stillpoint_jobs_total{%s} %lld\n", key,
 			    (long long)json_integer_value(v));
+		fprintf(f, "# HELP stillpoint_copy_jobs_total Offsite copy "
+			   "jobs (a policy's copy-to) by VM and status.\n"
+			   "# TYPE stillpoint_copy_jobs_total gauge\n");
+		json_object_foreach(copies, key, v)
+		    fprintf(f, "stillpoint_copy_jobs_total{%s} %lld\n", key,
+			    (long long)json_integer_value(v));
 		json_decref(counts);
+		json_decref(copies);
 	}
 	fprintf(f,
 		"# HELP stillpoint_last_success_timestamp_seconds End of "
@@ -736,8 +840,11 @@ static void write_metrics(struct sp_state *st)
 		const char *s = json_string_value(json_object_get(j, "status"));
 		const char *c =
 		    json_string_value(json_object_get(j, "consistency"));
+		const char *kind =
+		    json_string_value(json_object_get(j, "kind"));
 		json_t *ph = json_object_get(j, "phases");
 		if (!vm || !s || strncmp(s, "completed", 9) ||
+		    (kind && !strcmp(kind, "copy")) ||
 		    json_object_get(seen, vm))
 			continue;
 		json_object_set_new(seen, vm, json_true());

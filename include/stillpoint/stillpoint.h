@@ -26,6 +26,17 @@
 struct sp_vault;
 
 int sp_vault_init(const char *path, uint32_t chunk_size, struct sp_error *err);
+/* Where a remote vault's server is, when the environment does not say
+ * (NULL members: from the environment), and (init) its object lock. */
+struct sp_vault_remote_opts {
+	const char *endpoint;
+	const char *ca_file;
+	unsigned object_lock_days; /* 0: no object lock */
+	const char *lock_mode;	   /* "GOVERNANCE" (NULL) or "COMPLIANCE" */
+};
+int sp_vault_init_with(const char *path, uint32_t chunk_size,
+		       const struct sp_vault_remote_opts *o,
+		       struct sp_error *err);
 int sp_vault_open(const char *path, struct sp_vault **ret,
 		  struct sp_error *err);
 void sp_vault_close(struct sp_vault *v);
@@ -253,6 +264,44 @@ int sp_verify_run(struct sp_vault *v, const struct sp_verify_opts *o,
  * them).  Returns 0 when every compared disk is equal, SP_E_POINT_DIFFERS
  * otherwise; the point's own damage and the disk's read errors are errors.
  */
+
+/* ---- offsite copies ---- */
+
+struct sp_copy_opts {
+	struct sp_job_opts job;
+	const char *spec; /* NAME (its newest point) or NAME@ID; with @all:
+			     every point of VM NAME, or NULL: every point */
+	bool all;
+	/* Called after each point with its report entry (may be NULL). */
+	void (*on_point)(void *ctx, json_t *entry);
+	void *on_point_ctx;
+};
+
+/*
+ * Copy points of @src into @dst (another vault, made with init, of the
+ * same chunk size), oldest first, each with only the chunks @dst lacks: a
+ * chunk whose id @dst has is not even read when both vaults use plain
+ * SHA-256 ids; otherwise each chunk is read, its id computed by @dst (a
+ * vault with keyed ids has its own) and stored unless present.  A point
+ * @dst has already (same name and id) is skipped.  Each copy keeps the
+ * point's name and id, records "copied_from" in its manifest, and appears
+ * in @dst only when whole: a copy that is killed leaves no point, and the
+ * next run sends only the chunks still missing.  *@report (also on
+ * failure, listing what was done): {"from", "to", "from_chunk_id",
+ * "to_chunk_id", "ok", "points": [{"point", "status" ("copied" or
+ * "exists"), "time", "chunks", "chunks_zero", "chunks_reused",
+ * "chunks_read", "chunks_present", "chunks_new", "bytes_read",
+ * "bytes_new", "bytes_stored", "bytes_reused", "files", "consistency",
+ * "phases": {"transfer", "publish": {"duration_ms"}}, "duration_ms"}],
+ * "copied", "skipped", "totals": {...}, "duration_ms", "requests":
+ * {"source", "destination"} (each store's request counts, null for a
+ * local vault)}.  Errors: SP_E_USAGE (same vault, chunk sizes differ),
+ * SP_E_POINT_NOT_FOUND, SP_E_POINT_EXISTS (being written by a live
+ * writer), SP_E_INTERRUPTED, chunk, index and vault errors.
+ */
+int sp_copy_run(struct sp_vault *src, struct sp_vault *dst,
+		const struct sp_copy_opts *o, json_t **report,
+		struct sp_error *err);
 
 /* ---- policies (see also <stillpoint/state.h>) ---- */
 struct sp_state;

@@ -50,9 +50,11 @@ static json_t *previous_point(struct sp_vault *v, const char *name)
 	return m;
 }
 
-static int store_config(struct sp_point_draft *draft, const char *path,
-			json_t **entry, struct sp_error *err)
+/* sp_point_writer.store_files: the file --config names. */
+static int store_config(void *ctx, struct sp_point_draft *draft, json_t **entry,
+			struct sp_error *err)
 {
+	const char *path = ctx;
 	sp_autofree char *data = NULL;
 	size_t len;
 	uint8_t sha[32];
@@ -81,10 +83,9 @@ int sp_backup_run(struct sp_vault *v, const struct sp_backup_opts *o,
 	struct sp_transfer_disk *td = NULL;
 	char **abs = NULL, **paths = NULL;
 	int deflt = SP_DISK_FORMAT_UNDECLARED;
-	struct sp_point_draft *draft = NULL;
-	json_t *manifest = NULL, *disks = NULL, *warnings = NULL;
-	json_t *prev = NULL, *config = NULL;
-	uint64_t t_start = sp_now_mono_ms(), t_snap, t_end;
+	json_t *warnings = NULL, *prev = NULL;
+	struct sp_point_writer w;
+	uint64_t t_start = sp_now_mono_ms(), t_snap;
 	struct timespec wall;
 	int r = 0;
 
@@ -160,44 +161,32 @@ int sp_backup_run(struct sp_vault *v, const struct sp_backup_opts *o,
 	t_snap = sp_now_mono_ms();
 
 	/* Phase 2, transfer. */
-	sp_vault_clean_drafts(v);
 	prev = previous_point(v, o->name);
-	r = sp_point_draft_begin(v, o->name, &draft, err);
-	if (r < 0)
-		goto out;
-	if (o->config_path) {
-		r = store_config(draft, o->config_path, &config, err);
-		if (r < 0)
-			goto out;
-	}
-	disks = json_array();
 	warnings = json_array();
-	r = sp_transfer_run(v, draft, td, o->ndisks, &o->job, o->check_transfer,
-			    prev, disks, warnings, err);
-	if (r < 0)
-		goto out;
-
-	t_end = sp_now_mono_ms();
-	manifest =
-	    sp_transfer_manifest(v, o->name, draft->id, &wall, "crash", disks,
-				 config, warnings, t_start, t_snap, t_end);
-	config = disks = warnings = NULL;
-	if (!manifest) {
-		r = sp_error_set(err, SP_E_NOMEM, "cannot build the manifest");
+	if (!warnings) {
+		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 		goto out;
 	}
-	r = sp_point_draft_publish(draft, manifest, err);
-	draft = NULL;
-	if (r == 0 && manifest_out)
-		*manifest_out = json_incref(manifest);
+	w = (struct sp_point_writer){
+	    .v = v,
+	    .name = o->name,
+	    .disks = td,
+	    .ndisks = o->ndisks,
+	    .job = &o->job,
+	    .check = o->check_transfer,
+	    .prev = prev,
+	    .warnings = warnings,
+	    .consistency = "crash",
+	    .wall = &wall,
+	    .t_start = t_start,
+	    .t_snap = t_snap,
+	    .store_files = o->config_path ? store_config : NULL,
+	    .ctx = (void *)o->config_path,
+	};
+	r = sp_point_write(&w, manifest_out, err);
 
 out:
-	if (draft)
-		sp_point_draft_discard(draft);
-	json_decref(manifest);
-	json_decref(disks);
 	json_decref(warnings);
-	json_decref(config);
 	json_decref(prev);
 	for (size_t i = 0; src && i < o->ndisks; i++) {
 		sp_disk_source_free(src[i]);

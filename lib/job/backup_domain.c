@@ -105,6 +105,7 @@ struct domain_job {
 	struct sp_libvirt_backup *bk;
 	struct sp_watchdog *wd;
 	struct sp_vmstate *vmstate; /* NVRAM and TPM state, read at T0 */
+	json_t *state_entry, *firmware_entry; /* stored: manifest entries */
 
 	/* judging (invariant 4) */
 	bool chain_broken;  /* a checkpoint vanished: bitmaps may be stale */
@@ -994,87 +995,26 @@ static const char *disk_kind(const struct plan_disk *pd)
 	return strcmp(t, "network") ? "file" : "network";
 }
 
-static int transfer(struct domain_job *j, json_t **manifest_out,
-		    uint64_t t_start, uint64_t t_snap, const char *level,
-		    struct sp_error *err)
+/* sp_point_writer.store_files: the definition, NVRAM and TPM state. */
+static int store_files(void *ctx, struct sp_point_draft *draft, json_t **config,
+		       struct sp_error *err)
 {
-	struct sp_point_draft *draft = NULL;
-	struct sp_transfer_disk *td = NULL;
-	json_t *disks = NULL, *config = NULL, *m = NULL;
-	json_t *state = NULL, *firmware = NULL;
-	struct timespec wall;
-	uint64_t t_end;
-	int r;
+	struct domain_job *j = ctx;
+	int r = store_xml(j, draft, config, err);
 
-	clock_gettime(CLOCK_REALTIME, &wall);
-	r = open_sources(j, err);
-	if (r < 0)
-		return r;
-	sp_test_hold("transfer");
-	td = calloc(j->ndisks, sizeof(*td));
-	disks = json_array();
-	if (!td || !disks) {
-		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < j->ndisks; i++) {
-		struct plan_disk *pd = &j->disks[i];
-		td[i] = (struct sp_transfer_disk){
-		    .src = pd->src,
-		    .name = pd->dd->target,
-		    .source = pd->raw_store	   ? pd->dd->data_source
-			      : pd->dd->source	   ? pd->dd->source
-			      : pd->dd->net_source ? pd->dd->net_source
-						   : pd->dd->target,
-		    .format = pd->raw_store    ? "raw"
-			      : pd->dd->format ? pd->dd->format
-					       : "raw",
-		    .prev = pd->incremental ? pd->prev : NULL,
-		    /* Planned incremental, then not: the base was refused
-		     * at the snapshot (a warning says why). */
-		    .read_reason =
-			pd->incremental ? NULL
-			: pd->read_reason[0]
-			    ? pd->read_reason
-			    : "the base checkpoint could not be used",
-		    /* "kind" of the domain's disk, not of the NBD export it
-		     * was read from. */
-		    .extra = json_pack(
-			"{s:s, s:s, s:s, s:b, s:b, s:b, s:s?, s:O?, s:s?}",
-			"target", pd->dd->target, "kind", disk_kind(pd),
-			"device", pd->dd->device, "read_only_media",
-			pd->dd->media, "shareable", pd->dd->shareable,
-			"checkpoint_bitmap",
-			j->bk && j->bk->checkpoint && pd->bitmap, "protocol",
-			pd->dd->protocol, "shared", pd->shared,
-			"metadata_image",
-			pd->raw_store ? pd->dd->source : NULL),
-		};
-	}
-	sp_vault_clean_drafts(j->v);
-	r = sp_point_draft_begin(j->v, j->d->name, &draft, err);
-	if (r < 0)
-		goto out;
-	r = store_xml(j, draft, &config, err);
 	if (r == 0 && j->vmstate)
-		r = sp_vmstate_store(j->vmstate, draft, &state, &firmware, err);
-	if (r < 0)
-		goto out;
-	r = sp_transfer_run(j->v, draft, td, j->ndisks, &j->o->job,
-			    j->o->check_transfer, j->prev, disks, j->warnings,
-			    err);
-	if (r < 0)
-		goto out;
+		r = sp_vmstate_store(j->vmstate, draft, &j->state_entry,
+				     &j->firmware_entry, err);
+	return r;
+}
 
-	t_end = sp_now_mono_ms();
-	m = sp_transfer_manifest(
-	    j->v, j->d->name, draft->id, &wall, level, json_incref(disks),
-	    config, json_incref(j->warnings), t_start, t_snap, t_end);
-	config = NULL;
-	if (!m) {
-		r = sp_error_set(err, SP_E_NOMEM, "cannot build the manifest");
-		goto out;
-	}
+/* sp_point_writer.complete: what a point of a libvirt domain records. */
+static int complete_manifest(void *ctx, json_t *m, struct sp_error *err)
+{
+	struct domain_job *j = ctx;
+	json_t *state = j->state_entry, *firmware = j->firmware_entry;
+
+	(void)err;
 	json_object_set(m, "consistency_reason",
 			j->reason ? j->reason : json_null());
 	json_object_set(m, "writers", j->writers);
@@ -1111,21 +1051,80 @@ static int transfer(struct domain_job *j, json_t **manifest_out,
 		      (json_int_t)j->thaw_ms, "deadline_ms",
 		      (json_int_t)j->cfg->freeze_deadline_ms, "stun_ms",
 		      (json_int_t)j->stun_ms));
-	r = sp_point_draft_publish(draft, m, err);
-	draft = NULL;
-	if (r == 0 && manifest_out)
-		*manifest_out = json_incref(m);
-out:
-	if (draft)
-		sp_point_draft_discard(draft);
-	for (size_t i = 0; td && i < j->ndisks; i++)
+	return 0;
+}
+
+static int transfer(struct domain_job *j, json_t **manifest_out,
+		    uint64_t t_start, uint64_t t_snap, const char *level,
+		    struct sp_error *err)
+{
+	struct sp_transfer_disk *td = NULL;
+	struct timespec wall;
+	int r;
+
+	clock_gettime(CLOCK_REALTIME, &wall);
+	r = open_sources(j, err);
+	if (r < 0)
+		return r;
+	sp_test_hold("transfer");
+	td = calloc(j->ndisks, sizeof(*td));
+	if (!td)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < j->ndisks; i++) {
+		struct plan_disk *pd = &j->disks[i];
+		td[i] = (struct sp_transfer_disk){
+		    .src = pd->src,
+		    .name = pd->dd->target,
+		    .source = pd->raw_store	   ? pd->dd->data_source
+			      : pd->dd->source	   ? pd->dd->source
+			      : pd->dd->net_source ? pd->dd->net_source
+						   : pd->dd->target,
+		    .format = pd->raw_store    ? "raw"
+			      : pd->dd->format ? pd->dd->format
+					       : "raw",
+		    .prev = pd->incremental ? pd->prev : NULL,
+		    /* Planned incremental, then not: the base was refused
+		     * at the snapshot (a warning says why). */
+		    .read_reason =
+			pd->incremental ? NULL
+			: pd->read_reason[0]
+			    ? pd->read_reason
+			    : "the base checkpoint could not be used",
+		    /* "kind" of the domain's disk, not of the NBD export it
+		     * was read from. */
+		    .extra = json_pack(
+			"{s:s, s:s, s:s, s:b, s:b, s:b, s:s?, s:O?, s:s?}",
+			"target", pd->dd->target, "kind", disk_kind(pd),
+			"device", pd->dd->device, "read_only_media",
+			pd->dd->media, "shareable", pd->dd->shareable,
+			"checkpoint_bitmap",
+			j->bk && j->bk->checkpoint && pd->bitmap, "protocol",
+			pd->dd->protocol, "shared", pd->shared,
+			"metadata_image",
+			pd->raw_store ? pd->dd->source : NULL),
+		};
+	}
+	struct sp_point_writer w = {
+	    .v = j->v,
+	    .name = j->d->name,
+	    .disks = td,
+	    .ndisks = j->ndisks,
+	    .job = &j->o->job,
+	    .check = j->o->check_transfer,
+	    .prev = j->prev,
+	    .warnings = j->warnings,
+	    .consistency = level,
+	    .wall = &wall,
+	    .t_start = t_start,
+	    .t_snap = t_snap,
+	    .store_files = store_files,
+	    .complete = complete_manifest,
+	    .ctx = j,
+	};
+	r = sp_point_write(&w, manifest_out, err);
+	for (size_t i = 0; i < j->ndisks; i++)
 		json_decref(td[i].extra);
 	free(td);
-	json_decref(disks);
-	json_decref(config);
-	json_decref(state);
-	json_decref(firmware);
-	json_decref(m);
 	return r;
 }
 
@@ -1167,6 +1166,8 @@ static void release(struct domain_job *j)
 	}
 	free(j->disks);
 	sp_vmstate_free(j->vmstate);
+	json_decref(j->state_entry);
+	json_decref(j->firmware_entry);
 	sp_domain_def_free(j->def);
 	free(j->inactive_xml);
 	sp_writer_config_free(j->cfg);

@@ -38,6 +38,16 @@ int sp_policy_check(json_t *policy, struct sp_error *err)
 	sp_schedule_free(s);
 	if (r < 0)
 		return r;
+	if (json_object_get(policy, "copy_to")) {
+		const char *to =
+		    json_string_value(json_object_get(policy, "copy_to"));
+		if (!to || (strncmp(to, "s3://", 5) && to[0] != '/'))
+			return sp_error_set(
+			    err, SP_E_USAGE,
+			    "copy-to of policy '%s' must be an absolute "
+			    "directory or s3://BUCKET[/PREFIX]",
+			    json_string_value(json_object_get(policy, "name")));
+	}
 	if (json_is_object(keep)) {
 		const char *k;
 		json_t *v;

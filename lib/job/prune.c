@@ -69,7 +69,8 @@ int sp_prune_vm(struct sp_state *st, const char *vault_path, const char *vm,
 {
 	json_t *prot = NULL, *policy = NULL, *points = NULL, *m, *keep;
 	json_t *unreadable = NULL;
-	json_t *kept = json_array(), *deleted = json_array();
+	json_t *kept = json_array(), *deleted = json_array(),
+	       *locked = json_array();
 	struct sp_retention_point *rp = NULL;
 	struct sp_retention ret;
 	struct sp_vault *v = NULL;
@@ -134,6 +135,16 @@ int sp_prune_vm(struct sp_state *st, const char *vault_path, const char *vm,
 			json_array_append_new(kept, e);
 			continue;
 		}
+		/* Object lock: the point cannot go before its date; said,
+		 * and tried again by a later prune. */
+		int64_t until;
+		const char *lu =
+		    json_string_value(json_object_get(pm, "locked_until"));
+		if (lu && sp_time_parse_rfc3339(lu, &until) && until > now) {
+			json_object_set_new(e, "locked_until", json_string(lu));
+			json_array_append_new(locked, e);
+			continue;
+		}
 		json_array_append_new(deleted, e);
 		if (dry_run)
 			continue;
@@ -145,15 +156,16 @@ int sp_prune_vm(struct sp_state *st, const char *vault_path, const char *vm,
 			goto out;
 		sp_log(SP_LOG_INFO, "point pruned vm=%s id=%s", vm, id);
 	}
-	*report =
-	    json_pack("{s:s, s:O, s:b, s:O, s:O, s:O, s:i}", "vm", vm, "policy",
-		      json_object_get(policy, "name"), "dry_run", dry_run,
-		      "kept", kept, "deleted", deleted, "unreadable",
-		      unreadable, "soft_delete_days", (int)days);
+	*report = json_pack("{s:s, s:O, s:b, s:O, s:O, s:O, s:O, s:i}", "vm",
+			    vm, "policy", json_object_get(policy, "name"),
+			    "dry_run", dry_run, "kept", kept, "deleted",
+			    deleted, "locked", locked, "unreadable", unreadable,
+			    "soft_delete_days", (int)days);
 out:
 	free(rp);
 	json_decref(kept);
 	json_decref(deleted);
+	json_decref(locked);
 	json_decref(points);
 	json_decref(unreadable);
 	json_decref(prot);

@@ -675,3 +675,47 @@ json_t *sp_transfer_manifest(struct sp_vault *v, const char *name,
 		sp_transfer_totals(json_object_get(m, "disks"), m);
 	return m;
 }
+
+int sp_point_write(const struct sp_point_writer *w, json_t **manifest_out,
+		   struct sp_error *err)
+{
+	struct sp_point_draft *draft = NULL;
+	json_t *disks = json_array(), *config = NULL, *m = NULL;
+	int r;
+
+	if (!disks)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	sp_vault_clean_drafts(w->v);
+	r = sp_point_draft_begin(w->v, w->name, &draft, err);
+	if (r == 0 && w->store_files)
+		r = w->store_files(w->ctx, draft, &config, err);
+	if (r == 0)
+		r = sp_transfer_run(w->v, draft, w->disks, w->ndisks, w->job,
+				    w->check, w->prev, disks, w->warnings, err);
+	if (r < 0)
+		goto out;
+	m = sp_transfer_manifest(
+	    w->v, w->name, draft->id, w->wall, w->consistency, disks, config,
+	    json_incref(w->warnings), w->t_start, w->t_snap, sp_now_mono_ms());
+	disks = config = NULL;
+	if (!m) {
+		r = sp_error_set(err, SP_E_NOMEM, "cannot build the manifest");
+		goto out;
+	}
+	if (w->complete) {
+		r = w->complete(w->ctx, m, err);
+		if (r < 0)
+			goto out;
+	}
+	r = sp_point_draft_publish(draft, m, err);
+	draft = NULL;
+	if (r == 0 && manifest_out)
+		*manifest_out = json_incref(m);
+out:
+	if (draft)
+		sp_point_draft_discard(draft);
+	json_decref(m);
+	json_decref(disks);
+	json_decref(config);
+	return r;
+}

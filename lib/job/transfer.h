@@ -51,6 +51,36 @@ int sp_transfer_run(struct sp_vault *v, struct sp_point_draft *draft,
 		    json_t *prev_manifest, json_t *disks_out, json_t *warnings,
 		    struct sp_error *err);
 
+/*
+ * Phase 2 of every backup, written once: abandoned drafts cleaned, a draft
+ * begun, the files beside the disks stored (@store_files), the disks
+ * transferred (sp_transfer_run), the manifest built (sp_transfer_manifest)
+ * and completed with what this kind of point records (@complete), then
+ * published.  Whatever fails, nothing half-made is left in the vault.
+ */
+struct sp_point_writer {
+	struct sp_vault *v;
+	const char *name;
+	struct sp_transfer_disk *disks;
+	size_t ndisks;
+	const struct sp_job_opts *job;
+	bool check;
+	json_t *prev;	  /* the VM's newest point, or NULL */
+	json_t *warnings; /* the job's warnings, added to (borrowed) */
+	const char *consistency;
+	const struct timespec *wall;
+	uint64_t t_start, t_snap;
+	/* Store the files beside the disks in @d; *@config gets the
+	 * manifest's "config" entry (left NULL: none).  May be NULL. */
+	int (*store_files)(void *ctx, struct sp_point_draft *d, json_t **config,
+			   struct sp_error *err);
+	/* Add this kind of point's fields to @m.  May be NULL. */
+	int (*complete)(void *ctx, json_t *m, struct sp_error *err);
+	void *ctx;
+};
+int sp_point_write(const struct sp_point_writer *w, json_t **manifest_out,
+		   struct sp_error *err);
+
 /* Sum "bytes_read", "bytes_new", "bytes_stored" of @disks into @m. */
 void sp_transfer_totals(json_t *disks, json_t *m);
 

@@ -5,7 +5,8 @@
  * STILLPOINT_TEST_HOLD=STEP:MS makes sp_test_hold("STEP") sleep MS.  Steps:
  * "frozen", "begun" (virDomainBackupBegin returned, the watchdog not yet
  * told), "transfer" (live backups), "slice" (each slice read), "gc"
- * (each gc rename or unlink), "job-created" (a command just made the
+ * (each gc rename or unlink), "copy" (each chunk a copy stores),
+ * "job-created" (a command just made the
  * record of a job it runs), "dispatch" (stillpointd about to start a
  * queued job it listed), "target" (each write of a restored file).  Unset,
  * it costs one getenv.

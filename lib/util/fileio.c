@@ -317,3 +317,21 @@ int sp_mkdir_parents(const char *path)
 		return -errno;
 	return 0;
 }
+
+bool sp_cache_dir(char *out, size_t cap)
+{
+	const char *dir = getenv("STILLPOINT_CACHE_DIR");
+	int n;
+
+	if (dir && *dir)
+		n = snprintf(out, cap, "%s", dir);
+	else if (geteuid() == 0)
+		n = snprintf(out, cap, "/var/cache/stillpoint");
+	else if ((dir = getenv("XDG_CACHE_HOME")) && *dir)
+		n = snprintf(out, cap, "%s/stillpoint", dir);
+	else if ((dir = getenv("HOME")) && *dir)
+		n = snprintf(out, cap, "%s/.cache/stillpoint", dir);
+	else
+		return false;
+	return n > 0 && (size_t)n < cap;
+}

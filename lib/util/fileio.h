@@ -85,6 +85,11 @@ int sp_mkdir_at(int dirfd, const char *path, mode_t mode);
  * descriptor or -errno. */
 int sp_tmpfile_open(void);
 
+/* Stillpoint's cache directory on this host: $STILLPOINT_CACHE_DIR, else
+ * /var/cache/stillpoint for root, else $XDG_CACHE_HOME/stillpoint or
+ * ~/.cache/stillpoint.  False when none can be named. */
+bool sp_cache_dir(char *out, size_t cap);
+
 /* mkdir -p @path: missing parents 0755, the last one SP_DIR_MODE (an
  * existing one is left as it is).  Returns 0 or -errno. */
 int sp_mkdir_parents(const char *path);

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 void sp_hex_encode(const uint8_t *in, size_t len, char *out)
 {
@@ -139,4 +141,20 @@ bool sp_name_is_valid(const char *name)
 			return false;
 	}
 	return true;
+}
+
+void sp_random_hex(char *out, size_t bytes)
+{
+	uint8_t buf[32];
+
+	if (bytes > sizeof(buf))
+		bytes = sizeof(buf);
+	if (getrandom(buf, bytes, 0) != (ssize_t)bytes) {
+		/* getrandom cannot fail for small sizes once the pool is
+		 * initialised; fall back to time and pid to stay unique. */
+		uint64_t t = sp_now_mono_ns() ^ (uint64_t)getpid() << 40;
+		for (size_t i = 0; i < bytes; i++)
+			buf[i] = (uint8_t)(t >> (8 * (i % 8)));
+	}
+	sp_hex_encode(buf, bytes, out);
 }

@@ -12,6 +12,9 @@
 void sp_hex_encode(const uint8_t *in, size_t len, char *out);
 /* Parse exactly 2*@len hex digits; returns false on any other input. */
 bool sp_hex_decode(const char *in, uint8_t *out, size_t len);
+/* @bytes (at most 32) random bytes as 2 * @bytes hex digits and a NUL in
+ * @out: names and ids that must not collide, not secrets. */
+void sp_random_hex(char *out, size_t bytes);
 
 /* "2026-11-22T15:01:02Z" (UTC) into @out (>= 21 bytes). */
 void sp_time_rfc3339(time_t t, char *out, size_t outlen);

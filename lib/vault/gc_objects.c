@@ -62,16 +62,6 @@ struct ogc {
 	json_t *cand; /* hex ids of the new candidates */
 };
 
-static int store_error(struct sp_vault *v, int r, const char *what,
-		       const char *key, struct sp_error *err)
-{
-	if (!SP_STORE_IS_ERRNO(r))
-		return r;
-	return sp_error_set_errno(err, SP_E_VAULT_IO, -r,
-				  "cannot %s '%s' in vault '%s'", what, key,
-				  v->path);
-}
-
 static int unsafe(struct sp_error *err, const char *what, const char *why)
 {
 	return sp_error_set(err, SP_E_GC_UNSAFE,
@@ -158,7 +148,7 @@ static int mark_top(struct ogc *g, const char *top, bool published,
 	snprintf(prefix, sizeof(prefix), "%s/", top);
 	r = v->store->ops->list(v->store, prefix, add_dir, names, err);
 	if (r < 0)
-		r = store_error(v, r, "list", prefix, err);
+		r = sp_vault_store_error(v, r, "list", prefix, err);
 	json_array_foreach(names, i, n)
 	{
 		json_t *ids = json_array(), *id;
@@ -171,7 +161,7 @@ static int mark_top(struct ogc *g, const char *top, bool published,
 			 json_string_value(n));
 		r = v->store->ops->list(v->store, prefix, add_dir, ids, err);
 		if (r < 0)
-			r = store_error(v, r, "list", prefix, err);
+			r = sp_vault_store_error(v, r, "list", prefix, err);
 		json_array_foreach(ids, k, id)
 		{
 			char dir[200];
@@ -228,7 +218,7 @@ static int live_leases(struct sp_vault *v, json_t **ret, struct sp_error *err)
 	r = v->store->ops->walk(v->store, "leases/", note_lease, &l, err);
 	if (r < 0) {
 		json_decref(l.keys);
-		return store_error(v, r, "list", "leases/", err);
+		return sp_vault_store_error(v, r, "list", "leases/", err);
 	}
 	*ret = l.keys;
 	return 0;
@@ -269,6 +259,31 @@ static int walk_chunk(void *ctx, const char *key, uint64_t size, int64_t mtime)
 	return 0;
 }
 
+/* Before any chunk is deleted: hosts' caches of what is present are void
+ * from now on (store_s3.c). */
+static int raise_epoch(struct sp_vault *v, struct sp_error *err)
+{
+	sp_autofree char *text = NULL;
+	char next[32];
+	size_t len = 0;
+	long long e = 0;
+	int r;
+
+	r = v->store->ops->get(v->store, SP_STORE_EPOCH_KEY, 64, (void **)&text,
+			       &len, err);
+	if (r == 0)
+		e = strtoll(text, NULL, 10);
+	else if (r != -ENOENT)
+		return sp_vault_store_error(v, r, "read", SP_STORE_EPOCH_KEY,
+					    err);
+	snprintf(next, sizeof(next), "%lld", e + 1);
+	r = v->store->ops->put(v->store, SP_STORE_EPOCH_KEY, next, strlen(next),
+			       0, err);
+	return r < 0 ? sp_vault_store_error(v, r, "write", SP_STORE_EPOCH_KEY,
+					    err)
+		     : 0;
+}
+
 /* O2: sweep the recorded candidates, when every lease recorded with them
  * is gone and no writer runs.  *@waiting gets the leases that stop it. */
 static int sweep(struct ogc *g, json_t *state, bool dry_run, bool *swept,
@@ -300,7 +315,7 @@ static int sweep(struct ogc *g, json_t *state, bool dry_run, bool *swept,
 				    "none runs, remove its '%s')",
 				    v->path, SWEEP_KEY);
 	if (r < 0)
-		return store_error(v, r, "write", SWEEP_KEY, err);
+		return sp_vault_store_error(v, r, "write", SWEEP_KEY, err);
 	/* Any lease now, and the sweep is off: its writer may rely on a
 	 * candidate it found before gc/sweep was there. */
 	r = live_leases(v, &now, err);
@@ -312,6 +327,8 @@ static int sweep(struct ogc *g, json_t *state, bool dry_run, bool *swept,
 	}
 	json_decref(now);
 	now = NULL;
+	if (r == 0)
+		r = raise_epoch(v, err);
 	if (r == 0)
 		r = mark(g, err);
 	json_array_foreach(json_object_get(state, "candidates"), i, c)
@@ -341,7 +358,7 @@ static int sweep(struct ogc *g, json_t *state, bool dry_run, bool *swept,
 			continue;
 		}
 		if (r < 0) {
-			r = store_error(v, r, "remove", key, err);
+			r = sp_vault_store_error(v, r, "remove", key, err);
 			break;
 		}
 		g->deleted++;
@@ -350,7 +367,8 @@ static int sweep(struct ogc *g, json_t *state, bool dry_run, bool *swept,
 	if (r == 0) {
 		r = v->store->ops->remove(v->store, STATE_KEY, err);
 		if (r < 0)
-			r = store_error(v, r, "remove", STATE_KEY, err);
+			r = sp_vault_store_error(v, r, "remove", STATE_KEY,
+						 err);
 		*swept = r == 0;
 	}
 out:
@@ -394,7 +412,7 @@ int sp_gc_objects_run(struct sp_vault *v, const struct sp_gc_opts *o,
 	if (r == 0)
 		state = json_loadb(text, len, 0, NULL);
 	else if (r != -ENOENT) {
-		r = store_error(v, r, "read", STATE_KEY, err);
+		r = sp_vault_store_error(v, r, "read", STATE_KEY, err);
 		goto out;
 	}
 	r = 0;
@@ -422,7 +440,7 @@ int sp_gc_objects_run(struct sp_vault *v, const struct sp_gc_opts *o,
 		r = v->store->ops->walk(v->store, "chunks/", walk_chunk, &g,
 					err);
 		if (r < 0)
-			r = store_error(v, r, "list", "chunks/", err);
+			r = sp_vault_store_error(v, r, "list", "chunks/", err);
 	}
 	if (r == 0 && !o->dry_run && g.candidates > 0) {
 		char since[32];
@@ -440,7 +458,7 @@ int sp_gc_objects_run(struct sp_vault *v, const struct sp_gc_opts *o,
 			r = v->store->ops->put(v->store, STATE_KEY, out,
 					       strlen(out), 0, err);
 		if (r < 0)
-			r = store_error(v, r, "write", STATE_KEY, err);
+			r = sp_vault_store_error(v, r, "write", STATE_KEY, err);
 	}
 	if (r < 0)
 		goto out;

@@ -51,18 +51,9 @@ static int collect_dir(void *ctx, const char *name, bool is_dir, uint64_t size)
 static bool cache_path(struct sp_vault *v, const char *name, const char *id,
 		       char *out, size_t cap)
 {
-	const char *dir = getenv("STILLPOINT_CACHE_DIR");
 	char base[2048];
 
-	if (dir && *dir)
-		snprintf(base, sizeof(base), "%s", dir);
-	else if (geteuid() == 0)
-		snprintf(base, sizeof(base), "/var/cache/stillpoint");
-	else if ((dir = getenv("XDG_CACHE_HOME")) && *dir)
-		snprintf(base, sizeof(base), "%s/stillpoint", dir);
-	else if ((dir = getenv("HOME")) && *dir)
-		snprintf(base, sizeof(base), "%s/.cache/stillpoint", dir);
-	else
+	if (!sp_cache_dir(base, sizeof(base)))
 		return false;
 	return snprintf(out, cap, "%s/%s/manifests/%s@%s.json", base,
 			v->vault_id, name, id) < (int)cap;
@@ -244,5 +235,59 @@ int sp_vault_scan_points(struct sp_vault *v, const char *only, json_t *set,
 				    json_string(strerror(-r)));
 		r = 0;
 	}
+	return r;
+}
+
+int sp_vault_unreadable_remote(struct sp_vault *v, const char *name,
+			       json_t *arr, struct sp_error *err)
+{
+	struct name_list ids = {json_array()};
+	char prefix[100];
+	json_t *idj;
+	size_t k;
+	int r;
+
+	if (!ids.names)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	snprintf(prefix, sizeof(prefix), "points/%s/", name);
+	r = v->store->ops->list(v->store, prefix, collect_dir, &ids, err);
+	if (SP_STORE_IS_ERRNO(r))
+		r = sp_error_set_errno(err, vault_code(-r), -r,
+				       "cannot list the points of '%s'", name);
+	json_array_foreach(ids.names, k, idj)
+	{
+		const char *id = json_string_value(idj);
+		sp_autofree char *text = NULL;
+		struct sp_error e2;
+		json_t *m = NULL;
+		size_t len = 0;
+		char spec[140];
+		if (r < 0)
+			break;
+		if (cache_get(v, name, id, &text, &len))
+			continue; /* read and parsed before */
+		r = sp_vault_point_get(v, name, id, "manifest.json",
+				       SP_MANIFEST_MAX, &text, &len, &e2);
+		if (r == -ENOENT) {
+			r = 0; /* a draft */
+			continue;
+		}
+		if (r == 0)
+			r = sp_manifest_parse_point(text, len, name, id, &m,
+						    &e2);
+		json_decref(m);
+		if (r < 0) {
+			snprintf(spec, sizeof(spec), "%s@%s", name, id);
+			sp_log(SP_LOG_WARNING,
+			       "cannot read point %s: %s (it is left as it "
+			       "is; see 'stillpoint verify')",
+			       spec, e2.msg);
+			json_array_append_new(arr,
+					      json_pack("{s:s, s:s}", "point",
+							spec, "error", e2.msg));
+		}
+		r = 0;
+	}
+	json_decref(ids.names);
 	return r;
 }

@@ -17,6 +17,11 @@
 /* sp_vault_list_points() of such a vault. */
 int sp_vault_list_remote(struct sp_vault *v, const char *only, json_t **ret,
 			 struct sp_error *err);
+/* sp_vault_unreadable_points() of such a vault: each published point of
+ * VM @name (its manifest there) whose manifest cannot be read or parsed,
+ * as {point, error} appended to @arr. */
+int sp_vault_unreadable_remote(struct sp_vault *v, const char *name,
+			       json_t *arr, struct sp_error *err);
 /* Order of listings: by name, then time, then id (qsort of json_t *). */
 int sp_points_cmp(const void *a, const void *b);
 

@@ -56,6 +56,9 @@ struct sp_store_draft;
 /* The marker a gc of an object store puts while it deletes chunks; a
  * writer waits while it is there (gc_objects.c). */
 #define SP_STORE_SWEEP_KEY "gc/sweep"
+/* A counter a gc of an object store raises before it deletes chunks:
+ * what a host saw present at one epoch is present while it lasts. */
+#define SP_STORE_EPOCH_KEY "gc/epoch"
 
 /* sp_store_ops.put flags */
 #define SP_STORE_CREATE 1u /* create only: -EEXIST when the key exists */
@@ -167,6 +170,12 @@ struct sp_store_s3_opts {
 };
 int sp_store_s3_open(const char *location, const struct sp_store_s3_opts *o,
 		     struct sp_store **ret, struct sp_error *err);
+/* Does the S3 store's bucket have object lock enabled? */
+int sp_store_s3_has_object_lock(struct sp_store *st, bool *enabled,
+				struct sp_error *err);
+/* From now on, lock every object put under chunks/, points/ and trash/
+ * for @days days in @mode ("GOVERNANCE", "COMPLIANCE"). */
+void sp_store_s3_set_lock(struct sp_store *st, unsigned days, const char *mode);
 
 static inline void sp_store_close(struct sp_store *st)
 {

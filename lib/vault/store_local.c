@@ -36,7 +36,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -478,20 +477,6 @@ static int local_sync(struct sp_store *st, struct sp_error *err)
 
 /* ---- drafts ------------------------------------------------------------ */
 
-static void random_hex(char *out, size_t bytes)
-{
-	uint8_t buf[32];
-
-	if (bytes > sizeof(buf))
-		bytes = sizeof(buf);
-	if (getrandom(buf, bytes, 0) != (ssize_t)bytes) {
-		uint64_t t = sp_now_mono_ns() ^ (uint64_t)getpid() << 40;
-		for (size_t i = 0; i < bytes; i++)
-			buf[i] = (uint8_t)(t >> (8 * (i % 8)));
-	}
-	sp_hex_encode(buf, bytes, out);
-}
-
 static void local_draft_discard(struct sp_store_draft *d)
 {
 	char rel[80];
@@ -534,7 +519,7 @@ static int local_draft_begin(struct sp_store *st, const char *name,
 	snprintf(d->id, sizeof(d->id), "%s", id);
 	for (int attempt = 0; attempt < 8; attempt++) {
 		char r8[17];
-		random_hex(r8, 8);
+		sp_random_hex(r8, 8);
 		snprintf(d->tmp, sizeof(d->tmp), "d-%s", r8);
 		snprintf(lockname, sizeof(lockname), "tmp/%s.lock", d->tmp);
 		d->lock_fd = sp_open_regular(

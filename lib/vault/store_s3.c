@@ -22,15 +22,21 @@
  * Chunk presence: a backup asks for each chunk it would reuse or store
  * whether the vault has it.  Asking the server each time would cost one
  * request per chunk; instead the store keeps the chunk keys it has seen
- * exist (put or found) in memory for the life of the store, takes the
- * chunks of the base point's indexes to exist (assume_present: gc sweeps
- * nothing while a backup's lease is held), and asks the server only about
- * the others.
+ * exist (put or found), takes the chunks of the base point's indexes to
+ * exist (assume_present: gc sweeps nothing while a backup's lease is
+ * held), and asks the server only about the others.  What it has seen is
+ * kept between jobs in this host's cache (sp_cache_dir()/chunks/<hash of
+ * the location>), stamped with the vault's gc epoch (gc/epoch, which a gc
+ * raises before it deletes anything): read back only while the epoch is
+ * the same, that is while no chunk has been deleted since; otherwise
+ * dropped and filled again as jobs go.
  */
 #include "vault/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +47,7 @@
 
 #include "storage/s3_client.h"
 #include "util/cleanup.h"
+#include "util/fileio.h"
 #include "util/log.h"
 #include "util/text.h"
 
@@ -57,8 +64,12 @@ struct store_s3 {
 	struct sp_store base;
 	struct sp_s3 *s3;
 	bool no_conditional; /* the server refused If-None-Match */
+	unsigned lock_days;  /* object lock of what points need */
+	char lock_mode[16];
 	pthread_mutex_t lock;
 	struct key_set present; /* chunk keys known to exist */
+	char epoch[64];		/* gc/epoch when the lease was taken, "" */
+	bool present_loaded;
 };
 
 struct sp_store_draft {
@@ -167,6 +178,12 @@ static int s3_put(struct sp_store *st, const char *key, const void *data,
 
 	if (chunk)
 		flags |= SP_STORE_CREATE;
+	if (s->lock_days && (chunk || !strncmp(key, "points/", 7) ||
+			     !strncmp(key, "trash/", 6))) {
+		o.retain_until =
+		    (int64_t)time(NULL) + 86400 * (int64_t)s->lock_days;
+		o.lock_mode = s->lock_mode;
+	}
 	if ((flags & SP_STORE_CREATE) && !s->no_conditional)
 		o.flags = SP_S3_IF_NONE_MATCH;
 	if ((flags & SP_STORE_CREATE) && s->no_conditional) {
@@ -322,6 +339,148 @@ static int s3_sync(struct sp_store *st, struct sp_error *err)
 
 /* ---- drafts ------------------------------------------------------------ */
 
+/* The presence cache's file for this vault. */
+static bool present_path(struct store_s3 *s, char *out, size_t cap)
+{
+	char dir[2048];
+
+	if (!sp_cache_dir(dir, sizeof(dir)))
+		return false;
+	return snprintf(out, cap, "%s/chunks/%016llx", dir,
+			(unsigned long long)key_hash(s->base.location)) <
+	       (int)cap;
+}
+
+/* Once a lease is held (no sweep can start before it ends): the vault's
+ * gc epoch, and the cached chunk keys when they were seen at that epoch. */
+static void load_present(struct store_s3 *s)
+{
+	sp_autofree char *text = NULL;
+	sp_autofree char *cached = NULL;
+	struct sp_error e;
+	char path[4096];
+	size_t len = 0;
+
+	if (s->present_loaded)
+		return;
+	s->present_loaded = true;
+	if (sp_s3_get(s->s3, SP_STORE_EPOCH_KEY, 64, (void **)&text, &len,
+		      &e) == 0)
+		snprintf(s->epoch, sizeof(s->epoch), "%.*s", (int)len, text);
+	else
+		snprintf(s->epoch, sizeof(s->epoch), "0");
+	if (!present_path(s, path, sizeof(path)) ||
+	    sp_file_read(AT_FDCWD, path, 256u << 20, &cached, &len) < 0)
+		return;
+	char *line = cached, *nl = strchr(line, '\n');
+	if (!nl || strncmp(line, "epoch ", 6) ||
+	    (size_t)(nl - line - 6) != strlen(s->epoch) ||
+	    strncmp(line + 6, s->epoch, strlen(s->epoch)))
+		return; /* chunks may have been deleted since: not used */
+	for (line = nl + 1; (nl = strchr(line, '\n')); line = nl + 1) {
+		*nl = '\0';
+		if (!strncmp(line, "chunks/", 7))
+			note_present(s, line);
+	}
+}
+
+/* Keep what this job saw for the next one (best effort). */
+static void save_present(struct store_s3 *s)
+{
+	char path[4096], *slash;
+	struct sp_error e;
+	size_t cap = 64, n = 0;
+	char *buf;
+	int dfd;
+
+	if (!s->present_loaded || !s->epoch[0] ||
+	    !present_path(s, path, sizeof(path)))
+		return;
+	cap += s->present.n * 80;
+	buf = malloc(cap);
+	if (!buf)
+		return;
+	n = (size_t)snprintf(buf, cap, "epoch %s\n", s->epoch);
+	for (size_t i = 0; i < s->present.cap; i++)
+		if (s->present.slots[i])
+			n += (size_t)snprintf(buf + n, cap - n, "%s\n",
+					      s->present.slots[i]);
+	slash = strrchr(path, '/');
+	*slash = '\0';
+	if (sp_mkdir_parents(path) == 0 &&
+	    (dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		sp_file_publish(dfd, slash + 1, buf, n, &e);
+		close(dfd);
+	}
+	free(buf);
+}
+
+static int collect_keys(void *ctx, const char *key, bool is_prefix,
+			uint64_t size, int64_t mtime);
+
+/* The lease @key exists: does it belong to a process of this host that is
+ * gone (killed before it published or discarded its draft)?  Then its
+ * draft is abandoned, and a rerun of the same point (a copy keeps the
+ * point's id) takes it over at once rather than after SP_S3_LEASE_MAX. */
+static bool lease_abandoned_here(struct store_s3 *s, const char *key)
+{
+	sp_autofree char *text = NULL;
+	char host[128] = "";
+	struct sp_error e;
+	size_t len = 0;
+	json_t *l;
+	json_int_t pid;
+	bool dead = false;
+
+	if (sp_s3_get(s->s3, key, 4096, (void **)&text, &len, &e) < 0)
+		return false;
+	l = json_loadb(text, len, 0, NULL);
+	gethostname(host, sizeof(host) - 1);
+	pid = json_integer_value(json_object_get(l, "pid"));
+	if (json_is_string(json_object_get(l, "host")) &&
+	    !strcmp(json_string_value(json_object_get(l, "host")), host) &&
+	    pid > 0 && pid != getpid() && pid <= INT32_MAX &&
+	    kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+		dead = true;
+	json_decref(l);
+	return dead;
+}
+
+/* Remove the abandoned draft of lease @lease (points/@name/@id/ unless it
+ * has a manifest: then it is a point, and nothing of it is touched), and
+ * the lease.  0 when the lease is gone. */
+static int draft_take_over(struct store_s3 *s, const char *lease,
+			   const char *name, const char *id,
+			   struct sp_error *err)
+{
+	char prefix[200], mkey[260];
+	json_t *keys = json_array(), *k;
+	uint64_t size;
+	size_t i;
+	int r;
+
+	if (!keys)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	snprintf(prefix, sizeof(prefix), "points/%s/%s/", name, id);
+	snprintf(mkey, sizeof(mkey), "%smanifest.json", prefix);
+	r = sp_s3_head(s->s3, mkey, &size, NULL, err);
+	if (r == 0)
+		r = -EEXIST;
+	else if (r == -ENOENT)
+		r = sp_s3_list(s->s3, prefix, NULL, collect_keys, keys, err);
+	json_array_foreach(keys, i, k) if (r == 0) r =
+	    sp_s3_delete(s->s3, json_string_value(k), err);
+	json_decref(keys);
+	if (r == 0) {
+		sp_log(SP_LOG_INFO,
+		       "taking over draft %s@%s of a process of this host "
+		       "that is gone",
+		       name, id);
+		r = sp_s3_delete(s->s3, lease, err);
+	}
+	return r;
+}
+
 /* Put the draft's lease, then make sure no gc sweeps: a writer relies on
  * chunks only once both hold (gc_objects.c).  While a sweep runs, the
  * lease is taken back and the writer waits for the sweep to end. */
@@ -331,13 +490,19 @@ static int take_lease(struct store_s3 *s, struct sp_store_draft *d,
 	const char *w = getenv("STILLPOINT_GC_WAIT");
 	int64_t wait_s = w && *w ? atoll(w) : SWEEP_WAIT_S;
 	time_t until = time(NULL) + (time_t)wait_s;
-	bool said = false;
+	bool said = false, took_over = false;
 	uint64_t size;
 	int r;
 
 	for (;;) {
 		r = s3_put(&s->base, d->lease, text, strlen(text),
 			   SP_STORE_CREATE, err);
+		if (r == -EEXIST && !took_over &&
+		    lease_abandoned_here(s, d->lease) &&
+		    draft_take_over(s, d->lease, d->name, d->id, err) == 0) {
+			took_over = true;
+			continue;
+		}
 		if (r == -EEXIST)
 			return sp_error_set(err, SP_E_POINT_EXISTS,
 					    "point '%s@%s' is being written "
@@ -346,8 +511,10 @@ static int take_lease(struct store_s3 *s, struct sp_store_draft *d,
 		if (r < 0)
 			return r;
 		r = sp_s3_head(s->s3, SP_STORE_SWEEP_KEY, &size, NULL, err);
-		if (r == -ENOENT)
+		if (r == -ENOENT) {
+			load_present(s);
 			return 0;
+		}
 		sp_s3_delete(s->s3, d->lease, err);
 		if (r < 0)
 			return r;
@@ -570,6 +737,7 @@ static void s3_close(struct sp_store *st)
 {
 	struct store_s3 *s = s3_of(st);
 
+	save_present(s);
 	sp_s3_close(s->s3);
 	set_release(&s->present);
 	pthread_mutex_destroy(&s->lock);
@@ -596,6 +764,24 @@ static const struct sp_store_ops sp_store_s3_ops = {
     .assume_present = s3_assume_present,
     .counters = s3_counters,
 };
+
+int sp_store_s3_has_object_lock(struct sp_store *st, bool *enabled,
+				struct sp_error *err)
+{
+	if (st->ops != &sp_store_s3_ops)
+		return sp_error_set(err, SP_E_VAULT_UNSUPPORTED,
+				    "object lock needs an S3 vault");
+	return sp_s3_probe(s3_of(st)->s3, NULL, enabled, err);
+}
+
+void sp_store_s3_set_lock(struct sp_store *st, unsigned days, const char *mode)
+{
+	if (st->ops != &sp_store_s3_ops)
+		return;
+	s3_of(st)->lock_days = days;
+	snprintf(s3_of(st)->lock_mode, sizeof(s3_of(st)->lock_mode), "%s",
+		 mode && *mode ? mode : "GOVERNANCE");
+}
 
 bool sp_store_is_s3(const char *location)
 {

@@ -39,16 +39,6 @@
 #define RECORD_MAX (64u << 10)
 #define FILE_MAX (1u << 30)
 
-static int store_error(struct sp_vault *v, int r, const char *what,
-		       const char *key, struct sp_error *err)
-{
-	if (!SP_STORE_IS_ERRNO(r))
-		return r;
-	return sp_error_set_errno(err, SP_E_VAULT_IO, -r,
-				  "cannot %s '%s' in vault '%s'", what, key,
-				  v->path);
-}
-
 static int add_file(void *ctx, const char *name, bool is_dir, uint64_t size)
 {
 	(void)size;
@@ -77,7 +67,7 @@ static int list_under(struct sp_vault *v, const char *prefix, bool dirs,
 				arr, err);
 	if (r < 0) {
 		json_decref(arr);
-		return store_error(v, r, "list", prefix, err);
+		return sp_vault_store_error(v, r, "list", prefix, err);
 	}
 	*ret = arr;
 	return 0;
@@ -104,11 +94,11 @@ static int copy_one(struct sp_vault *v, const char *from_dir,
 	snprintf(to, sizeof(to), "%s%s", to_dir, file);
 	r = v->store->ops->get(v->store, from, FILE_MAX, &data, &len, err);
 	if (r < 0)
-		return store_error(v, r, "read", from, err);
+		return sp_vault_store_error(v, r, "read", from, err);
 	r = v->store->ops->put(v->store, to, data, len, flags, err);
 	if (r == -EEXIST)
 		return r;
-	return r < 0 ? store_error(v, r, "write", to, err) : 0;
+	return r < 0 ? sp_vault_store_error(v, r, "write", to, err) : 0;
 }
 
 /* Copy every file of @from_dir but @skip to @to_dir, manifest.json last
@@ -156,7 +146,7 @@ static int remove_files(struct sp_vault *v, const char *dir, const char *first,
 		snprintf(key, sizeof(key), "%s%s", dir, first);
 		r = v->store->ops->remove(v->store, key, err);
 		if (r < 0)
-			return store_error(v, r, "remove", key, err);
+			return sp_vault_store_error(v, r, "remove", key, err);
 	}
 	r = list_under(v, dir, false, &files, err);
 	json_array_foreach(files, i, f)
@@ -170,14 +160,14 @@ static int remove_files(struct sp_vault *v, const char *dir, const char *first,
 		snprintf(key, sizeof(key), "%s%s", dir, name);
 		r = v->store->ops->remove(v->store, key, err);
 		if (r < 0)
-			r = store_error(v, r, "remove", key, err);
+			r = sp_vault_store_error(v, r, "remove", key, err);
 	}
 	json_decref(files);
 	if (r == 0 && last) {
 		snprintf(key, sizeof(key), "%s%s", dir, last);
 		r = v->store->ops->remove(v->store, key, err);
 		if (r < 0)
-			r = store_error(v, r, "remove", key, err);
+			r = sp_vault_store_error(v, r, "remove", key, err);
 	}
 	return r;
 }
@@ -205,6 +195,16 @@ int sp_objects_point_trash(struct sp_vault *v, const char *name, const char *id,
 				    "no recovery point '%s@%s' in vault '%s'",
 				    name, id, v->path);
 	}
+	r = sp_objects_point_locked(v, name, id, now, until, sizeof(until),
+				    err);
+	if (r < 0)
+		return r;
+	if (r > 0)
+		return sp_error_set(err, SP_E_OBJECT_LOCKED,
+				    "point '%s@%s' is locked until %s (object "
+				    "lock of vault '%s'); it can be deleted "
+				    "after that",
+				    name, id, until, v->path);
 	sp_time_rfc3339((time_t)now, when, sizeof(when));
 	sp_time_rfc3339((time_t)(now + (int64_t)retain_days * 86400), until,
 			sizeof(until));
@@ -218,7 +218,7 @@ int sp_objects_point_trash(struct sp_vault *v, const char *name, const char *id,
 	snprintf(key, sizeof(key), "%s" SP_TRASH_RECORD, to);
 	r = v->store->ops->put(v->store, key, text, strlen(text), 0, err);
 	if (r < 0)
-		return store_error(v, r, "write", key, err);
+		return sp_vault_store_error(v, r, "write", key, err);
 	r = copy_files(v, from, to, NULL, false, err);
 	if (r == 0)
 		r = remove_files(v, from, "manifest.json", NULL, err);
@@ -227,6 +227,27 @@ int sp_objects_point_trash(struct sp_vault *v, const char *name, const char *id,
 	sp_log(SP_LOG_INFO, "point trashed name=%s id=%s expires=%s", name, id,
 	       until);
 	return 0;
+}
+
+int sp_objects_point_locked(struct sp_vault *v, const char *name,
+			    const char *id, int64_t now, char *until,
+			    size_t untillen, struct sp_error *err)
+{
+	json_t *m = NULL;
+	int64_t t;
+	int r;
+
+	if (!v->lock_days)
+		return 0;
+	r = sp_vault_point_manifest(v, name, id, &m, err);
+	if (r < 0)
+		return r;
+	const char *u = json_string_value(json_object_get(m, "locked_until"));
+	r = u && sp_time_parse_rfc3339(u, &t) && t > now;
+	if (r && until)
+		snprintf(until, untillen, "%s", u);
+	json_decref(m);
+	return r;
 }
 
 int sp_objects_point_undelete(struct sp_vault *v, const char *name,

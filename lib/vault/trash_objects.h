@@ -21,6 +21,11 @@
 int sp_objects_point_trash(struct sp_vault *v, const char *name, const char *id,
 			   const char *why, unsigned retain_days, int64_t now,
 			   struct sp_error *err);
+/* Is point @name@@id of a vault with object lock still locked at @now?
+ * 1 (and its locked_until in @until), 0, or an error. */
+int sp_objects_point_locked(struct sp_vault *v, const char *name,
+			    const char *id, int64_t now, char *until,
+			    size_t untillen, struct sp_error *err);
 int sp_objects_point_undelete(struct sp_vault *v, const char *name,
 			      const char *id, struct sp_error *err);
 /* Append each trash entry, as sp_vault_trash_list() describes it, to

@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,22 +42,6 @@ static int vault_code(int errnum)
 {
 	return sp_errno_to_code(errnum, SP_E_VAULT_IO, SP_E_VAULT_FULL,
 				SP_E_VAULT_PERMISSION);
-}
-
-static void random_hex(char *out, size_t bytes)
-{
-	uint8_t buf[32];
-
-	if (bytes > sizeof(buf))
-		bytes = sizeof(buf);
-	if (getrandom(buf, bytes, 0) != (ssize_t)bytes) {
-		/* getrandom cannot fail for small sizes once the pool is
-		 * initialised; fall back to time and pid to stay unique. */
-		uint64_t t = sp_now_mono_ns() ^ (uint64_t)getpid() << 40;
-		for (size_t i = 0; i < bytes; i++)
-			buf[i] = (uint8_t)(t >> (8 * (i % 8)));
-	}
-	sp_hex_encode(buf, bytes, out);
 }
 
 static bool dir_is_empty(int fd)
@@ -113,13 +96,14 @@ static int check_location(const char *path, struct sp_error *err)
 }
 
 /* The text of a new vault's stillpoint-vault.json. */
-static char *config_text(uint32_t chunk_size)
+static char *config_text(uint32_t chunk_size, unsigned lock_days,
+			 const char *lock_mode)
 {
 	char created[32], id[33];
 	json_t *cfg;
 	char *text;
 
-	random_hex(id, 16);
+	sp_random_hex(id, 16);
 	sp_time_rfc3339(time(NULL), created, sizeof(created));
 	cfg =
 	    json_pack("{s:s, s:i, s:s, s:s, s:I, s:s, s:s, s:i}", "format",
@@ -127,6 +111,11 @@ static char *config_text(uint32_t chunk_size)
 		      "id", id, "created", created, "chunk_size",
 		      (json_int_t)chunk_size, "chunk_id", "sha256",
 		      "compression", "zstd", "zstd_level", DEFAULT_ZSTD_LEVEL);
+	if (cfg && lock_days)
+		json_object_set_new(cfg, "object_lock",
+				    json_pack("{s:i, s:s}", "days",
+					      (int)lock_days, "mode",
+					      lock_mode));
 	text = json_dumps(cfg, JSON_INDENT(2));
 	json_decref(cfg);
 	return text;
@@ -150,6 +139,7 @@ static int init_s3(const char *path, uint32_t chunk_size,
 				      o ? o->ca_file : NULL};
 	struct sp_store *st = NULL;
 	sp_autofree char *text = NULL;
+	const char *mode = o && o->lock_mode ? o->lock_mode : "GOVERNANCE";
 	size_t n = 0;
 	int r;
 
@@ -174,7 +164,27 @@ static int init_s3(const char *path, uint32_t chunk_size,
 				 path);
 		goto out;
 	}
-	text = config_text(chunk_size);
+	if (o && o->object_lock_days) {
+		bool lock = false;
+		if (strcmp(mode, "GOVERNANCE") && strcmp(mode, "COMPLIANCE")) {
+			r = sp_error_set(err, SP_E_USAGE,
+					 "unknown lock mode '%s' (use "
+					 "governance or compliance)",
+					 mode);
+			goto out;
+		}
+		r = sp_store_s3_has_object_lock(st, &lock, err);
+		if (r == 0 && !lock)
+			r = sp_error_set(
+			    err, SP_E_VAULT_UNSUPPORTED,
+			    "bucket of '%s' has no object lock (create the "
+			    "bucket with object lock enabled; it cannot be "
+			    "turned on later on every server)",
+			    path);
+		if (r < 0)
+			goto out;
+	}
+	text = config_text(chunk_size, o ? o->object_lock_days : 0, mode);
 	if (!text) {
 		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 		goto out;
@@ -251,7 +261,11 @@ int sp_vault_init_with(const char *path, uint32_t chunk_size,
 	if (lock < 0)
 		return sp_error_set_errno(err, vault_code(-lock), -lock,
 					  "cannot create '%s/lock'", path);
-	text = config_text(chunk_size);
+	if (o && o->object_lock_days)
+		return sp_error_set(err, SP_E_USAGE,
+				    "--object-lock needs an s3:// vault (a "
+				    "local directory has no object lock)");
+	text = config_text(chunk_size, 0, NULL);
 	if (!text)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	sp_vault_reserve_make(fd);
@@ -317,6 +331,14 @@ static int read_config(struct sp_vault *v, struct sp_error *err)
 				    v->path, SP_VAULT_CONFIG);
 	}
 	v->chunk_size = (uint32_t)cs;
+	json_t *lock = json_object_get(cfg, "object_lock");
+	if (json_is_object(lock)) {
+		v->lock_days =
+		    (unsigned)json_integer_value(json_object_get(lock, "days"));
+		snprintf(v->lock_mode, sizeof(v->lock_mode), "%s",
+			 json_string_value(json_object_get(lock, "mode"))
+			     ?: "GOVERNANCE");
+	}
 	v->zstd_level = json_is_integer(lvl) ? (int)json_integer_value(lvl)
 					     : DEFAULT_ZSTD_LEVEL;
 	snprintf(v->vault_id, sizeof(v->vault_id), "%s", vid);
@@ -367,6 +389,8 @@ static int open_s3(struct sp_vault *v, const struct sp_vault_remote_opts *o,
 	r = read_config(v, err);
 	if (r < 0)
 		return r;
+	if (v->lock_days)
+		sp_store_s3_set_lock(v->store, v->lock_days, v->lock_mode);
 	return sp_chunk_store_open(v->store, v->zstd_level, &v->chunks, err);
 }
 
@@ -545,7 +569,7 @@ int sp_point_draft_begin_as(struct sp_vault *v, const char *name,
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	random_hex(rnd, 3);
+	sp_random_hex(rnd, 3);
 	if (id)
 		snprintf(d->id, sizeof(d->id), "%s", id);
 	else
@@ -719,6 +743,15 @@ int sp_point_draft_publish(struct sp_point_draft *d, json_t *manifest,
 	r = sp_chunk_store_sync(v->chunks, err);
 	if (r < 0)
 		goto fail;
+	if (v->lock_days) {
+		/* Its objects are locked at least until then (the store
+		 * locks each as it is put). */
+		char until[32];
+		sp_time_rfc3339(time(NULL) + 86400 * (time_t)v->lock_days,
+				until, sizeof(until));
+		json_object_set_new(manifest, "locked_until",
+				    json_string(until));
+	}
 	text = json_dumps(manifest, JSON_INDENT(2) | JSON_SORT_KEYS);
 	if (!text) {
 		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
@@ -990,6 +1023,15 @@ int sp_vault_unreadable_points(struct sp_vault *v, const char *name,
 	arr = json_array();
 	if (!arr)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	if (v->fd < 0) {
+		int r = sp_vault_unreadable_remote(v, name, arr, err);
+		if (r < 0) {
+			json_decref(arr);
+			return r;
+		}
+		*ret = arr;
+		return 0;
+	}
 	snprintf(rel, sizeof(rel), "points/%s", name);
 	fd =
 	    openat(v->fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -1274,4 +1316,14 @@ int sp_vault_state_get(struct sp_vault *v, const char *name, const char *file,
 		return r;
 	*doc = json_loadb(text, len, 0, NULL);
 	return 0;
+}
+
+int sp_vault_store_error(struct sp_vault *v, int r, const char *what,
+			 const char *key, struct sp_error *err)
+{
+	if (!SP_STORE_IS_ERRNO(r))
+		return r;
+	return sp_error_set_errno(err, vault_code(-r), -r,
+				  "cannot %s '%s' in vault '%s'", what, key,
+				  v->path);
 }

@@ -37,6 +37,7 @@
 #include "vault/chunk_store.h"
 #include "vault/disk_index.h"
 #include "vault/store.h"
+#include <stillpoint/stillpoint.h>
 
 #define SP_VAULT_FORMAT_VERSION 1
 #define SP_VAULT_CONFIG "stillpoint-vault.json"
@@ -54,6 +55,8 @@ struct sp_vault {
 	struct sp_store *store; /* every object of the vault (store.h) */
 	struct sp_chunk_store *chunks;
 	int lock_fd;
+	unsigned lock_days; /* object lock of an S3 vault; 0: none */
+	char lock_mode[16];
 };
 
 struct sp_point_draft {
@@ -68,17 +71,9 @@ struct sp_point_draft {
  * SP_E_USAGE (bad chunk size), SP_E_VAULT_IO/FULL/PERMISSION. */
 int sp_vault_init(const char *path, uint32_t chunk_size, struct sp_error *err);
 
-/* Where a remote vault's server is, when the environment does not say
- * (NULL members: from the environment; see sp_s3_config_from_url()). */
-struct sp_vault_remote_opts {
-	const char *endpoint;
-	const char *ca_file;
-};
-/* sp_vault_init() of a vault at @path: a directory, or "s3://BUCKET[/P]"
- * (an empty bucket or prefix; the settings object is put create-only). */
-int sp_vault_init_with(const char *path, uint32_t chunk_size,
-		       const struct sp_vault_remote_opts *o,
-		       struct sp_error *err);
+/* sp_vault_init_with() (stillpoint.h) makes a vault at a directory or at
+ * "s3://BUCKET[/P]" (an empty bucket or prefix; the settings object is
+ * put create-only). */
 int sp_vault_open_with(const char *path, const struct sp_vault_remote_opts *o,
 		       struct sp_vault **ret, struct sp_error *err);
 
@@ -188,6 +183,11 @@ int sp_vault_point_dir(struct sp_vault *v, const char *name, const char *id,
 /* Does the vault's store take chunks to be present on its word
  * (sp_chunk_store_assume), because asking costs a request? */
 bool sp_vault_assumes_chunks(const struct sp_vault *v);
+/* A store call's result @r as the vault's error: a negative errno becomes
+ * SP_E_VAULT_IO "cannot @what '@key' in vault ..."; an SP_E_* code (its
+ * message already in @err) and 0 pass through. */
+int sp_vault_store_error(struct sp_vault *v, int r, const char *what,
+			 const char *key, struct sp_error *err);
 /* Is the vault in this host's file system? */
 bool sp_vault_is_local(const struct sp_vault *v);
 

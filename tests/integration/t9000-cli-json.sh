@@ -90,6 +90,8 @@ mkdir r
 json2 ok restore restore vm1 --to "$T/r" --force
 json2 fail restore restore nosuch --to "$T/r"
 json2 ok verify verify
+json2 ok copy copy vm1 --to "$T/vb"
+json2 fail copy copy vm1 --to "$T/nosuch"
 json2 ok info info
 json2 ok "catalog rebuild" catalog rebuild
 json2 ok errors errors
