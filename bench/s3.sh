@@ -31,6 +31,7 @@
 #                     reported; 1: the same, but fail without encryption;
 #                     0: one unencrypted Stillpoint vault only
 #   BIG_DATA_MIB=4096  random data in the 16 GiB disk of `requests`
+#   RESULTS_NAME=s3-latest   file name of the compare part's results
 #
 # Installs nothing: needs restic, time, curl, python3 (apt-get install
 # restic time) and root (drop_caches).  Its buckets are removed at exit.
@@ -284,10 +285,11 @@ if "stillpoint-plain" in r:
 text = "\n".join(md) + "\n"
 print(text)
 os.makedirs(outdir, exist_ok=True)
-open(os.path.join(outdir, "s3-latest.md"), "w").write(text)
+name = os.environ.get("RESULTS_NAME", "s3-latest")
+open(os.path.join(outdir, name + ".md"), "w").write(text)
 json.dump({"virtual_bytes": virt, "allocated_bytes": alloc, "endpoint": endpoint,
            "stillpoint": sp_v, "restic": restic_v, "results": r, "requests": reqs},
-          open(os.path.join(outdir, "s3-latest.json"), "w"), indent=2)
+          open(os.path.join(outdir, name + ".json"), "w"), indent=2)
 PY
 }
 
