@@ -32,6 +32,8 @@
 #                     0: one unencrypted Stillpoint vault only
 #   BIG_DATA_MIB=4096  random data in the 16 GiB disk of `requests`
 #   RESULTS_NAME=s3-latest   file name of the compare part's results
+#   TOOLS="stillpoint restic"   the compare part's tools, in this order
+#                     (stillpoint-plain: Stillpoint with --no-encrypt)
 #
 # Installs nothing: needs restic, time, curl, python3 (apt-get install
 # restic time) and root (drop_caches).  Its buckets are removed at exit.
@@ -175,7 +177,9 @@ compare() {
 	}
 	: >"$results"
 	cut -d' ' -f1-3 /proc/loadavg >"$work/loadavg"
-	if [ $encrypt = yes ]; then
+	if [ -n "${TOOLS:-}" ]; then
+		read -ra tools <<<"$TOOLS"
+	elif [ $encrypt = yes ]; then
 		tools=(stillpoint stillpoint-plain restic)
 	else
 		tools=(stillpoint restic)
