@@ -102,11 +102,11 @@ new_bucket() { # new_bucket NAME
 	buckets+=("$1")
 }
 remove_bucket() { # every object (1000 per listing), then the bucket
-	local key size
+	local key
 	while :; do
 		s3_objects "$1" >"$work/.objects" || break
 		[ -s "$work/.objects" ] || break
-		while read -r key size; do
+		while read -r key _; do
 			[[ $key =~ ^[A-Za-z0-9/._~-]+$ ]] ||
 				key=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="-_.~/"))' "$key")
 			s3 DELETE "$1/$key" >/dev/null
@@ -121,7 +121,6 @@ cleanup() {
 	local b
 	for b in "${buckets[@]}"; do remove_bucket "$b"; done
 }
-trap cleanup EXIT
 tag=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 
 # Encryption: does this build have it?
@@ -136,6 +135,11 @@ esac
 
 mkdir -p "$work"
 results=$work/results.tsv
+# What a host saw present in a vault is cached between jobs: its own
+# cache, so that runs start alike and leave nothing in the host's.
+export STILLPOINT_CACHE_DIR=$work/cache
+rm -rf "$STILLPOINT_CACHE_DIR"
+trap 'cleanup; rm -rf "$STILLPOINT_CACHE_DIR"' EXIT
 cold() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 server_pids() { pgrep -d, -x 'radosgw|ceph-osd|ceph-mon' || true; }
 # server_cpu: CPU seconds (user+sys) the S3 server's daemons have used.
@@ -192,7 +196,7 @@ compare() {
 		stillpoint*)
 			init=""
 			if [ $has_encrypt = yes ]; then
-				[ $tool = stillpoint ] && [ $encrypt = yes ] && init=--encrypt || init=--no-encrypt
+				[ "$tool" = stillpoint ] && [ $encrypt = yes ] && init=--encrypt || init=--no-encrypt
 			fi
 			# shellcheck disable=SC2086
 			"$sp" --vault "s3://$bucket/v" init $init ${SP_INIT_ARGS:-} >/dev/null
@@ -362,15 +366,15 @@ PY
 
 # ---- part 3: peak RSS against worker threads ----
 rss() {
-	local bucket=spbench-$tag-rss img=$work/rss.img n
+	local bucket=spbench-$tag-rss img=$work/rss.img n plain=()
+	[ $has_encrypt = yes ] && plain=(--no-encrypt)
 	: >"$results"
 	new_bucket "$bucket"
 	rm -f "$img"; truncate -s 4G "$img"
 	{ openssl enc -aes-128-ctr -nosalt -pass pass:rss -in /dev/zero 2>/dev/null || :; } |
 		head -c 1G | dd of="$img" bs=1M conv=notrunc status=none iflag=fullblock
 	for n in ${RSS_THREADS:-1 2 4 8 16 32}; do
-		"$sp" --vault "s3://$bucket/t$n" init \
-			$([ $has_encrypt = yes ] && echo --no-encrypt) >/dev/null
+		"$sp" --vault "s3://$bucket/t$n" init "${plain[@]}" >/dev/null
 		measure "threads-$n" full "$sp" --threads "$n" --json --vault "s3://$bucket/t$n" \
 			backup --name rss --disk "$img"
 		rm -rf "$work/rss-restore"; mkdir -p "$work/rss-restore"
