@@ -14,7 +14,7 @@ static const char init_help[] =
     "\n"
     "SYNOPSIS\n"
     "    stillpoint [--vault DIR] init [--chunk-size SIZE] [--json]\n"
-    "    stillpoint --vault s3://BUCKET[/PREFIX] init [--chunk-size SIZE]\n"
+    "    stillpoint [--vault s3://BUCKET[/PREFIX]] init [--chunk-size SIZE]\n"
     "        [--object-lock DAYS [--lock-mode governance|compliance]]\n"
     "\n"
     "DESCRIPTION\n"

@@ -2,6 +2,8 @@
 /* Shared job helpers; see job.h. */
 #include "job.h"
 
+#include "vault/vault.h"
+
 #include <string.h>
 #include <unistd.h>
 
@@ -60,6 +62,18 @@ json_t *sp_json_named(json_t *obj, const char *member, const char *name,
 		}
 	}
 	return NULL;
+}
+
+unsigned sp_job_threads_for(const struct sp_job_opts *o,
+			    const struct sp_vault *v)
+{
+	unsigned n = sp_job_threads(o);
+
+	/* A remote vault's requests wait on the network and on the server,
+	 * not on this host's CPUs: more of them in flight. */
+	if (!o->threads && v && !sp_vault_is_local(v) && n < 8)
+		n = 8;
+	return n;
 }
 
 unsigned sp_job_threads(const struct sp_job_opts *o)

@@ -27,6 +27,10 @@ void sp_job_status_fail(struct sp_job_status *s, const struct sp_error *e);
 bool sp_job_status_stopped(struct sp_job_status *s);
 
 unsigned sp_job_threads(const struct sp_job_opts *o);
+/* The same for a job on vault @v: at least 8 for a remote one, unless
+ * --threads says otherwise. */
+unsigned sp_job_threads_for(const struct sp_job_opts *o,
+			    const struct sp_vault *v);
 
 /* verify --against (verify_against.c); called by sp_verify_run(). */
 int sp_verify_against(struct sp_vault *v, const struct sp_verify_opts *o,

@@ -656,7 +656,8 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 		}
 		sp_job_status_init(&c.status, o->job.cancel);
 		jp.p.item = dn;
-		r = restore_disk(&c, pd, sp_job_threads(&o->job), &jp, err);
+		r = restore_disk(&c, pd, sp_job_threads_for(&o->job, v), &jp,
+				 err);
 		sp_job_status_release(&c.status);
 		sp_point_disk_free(pd);
 		targets[i] = c.target;

@@ -552,7 +552,7 @@ int sp_transfer_run(struct sp_vault *v, struct sp_point_draft *draft,
 	struct transfer t = {.vault = v};
 	struct sp_job_progress jp = {.opts = o};
 	pthread_t *threads = NULL;
-	unsigned nthreads = sp_job_threads(o), started = 0;
+	unsigned nthreads = sp_job_threads_for(o, v), started = 0;
 	int r = 0;
 
 	for (size_t i = 0; i < ndisks; i++) /* a second pass to check */

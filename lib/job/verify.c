@@ -403,7 +403,7 @@ int sp_verify_run(struct sp_vault *v, const struct sp_verify_opts *o,
 	struct point_disk *pds = NULL;
 	size_t npds = 0, cap = 0, npoints = 0;
 	const char *key;
-	unsigned nthreads = sp_job_threads(&o->job), started = 0;
+	unsigned nthreads = sp_job_threads_for(&o->job, v), started = 0;
 	pthread_t th[32];
 	int r;
 

@@ -810,6 +810,11 @@ int sp_s3_put(struct sp_s3 *s3, const char *key, const void *data, size_t len,
 		return r;
 	if (create_only)
 		q.headers[nh++] = "If-None-Match: *";
+	/* Objects written by a host whose credential is not the bucket
+	 * owner's (an add-only user, docs/vault-format.md) stay the owner's
+	 * to read, copy and collect.  Where ACLs are off this is the one ACL
+	 * still accepted. */
+	q.headers[nh++] = "x-amz-acl: bucket-owner-full-control";
 	if (opts && opts->retain_until > 0) {
 		unsigned char md[EVP_MAX_MD_SIZE];
 		unsigned int mdn = 0;

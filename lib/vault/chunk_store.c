@@ -207,8 +207,14 @@ int sp_chunk_store_put(struct sp_chunk_store *s, struct sp_chunk_codec *c,
 		    err, SP_E_INTERNAL,
 		    "chunk of %zu bytes exceeds the codec's %zu", len,
 		    c->max_chunk);
-	if (sp_chunk_store_has(s, id))
+	if (s->store->ops->known_present) {
+		char k[76];
+		chunk_key(id, k);
+		if (s->store->ops->known_present(s->store, k))
+			return 0;
+	} else if (sp_chunk_store_has(s, id)) {
 		return 0;
+	}
 
 	payload = ZSTD_compressCCtx(c->cctx, c->buf + SP_CHUNK_HEADER_LEN,
 				    c->cap - SP_CHUNK_HEADER_LEN, data, len,

@@ -70,14 +70,6 @@ static int unsafe(struct sp_error *err, const char *what, const char *why)
 			    what, why);
 }
 
-static int add_dir(void *ctx, const char *name, bool is_dir, uint64_t size)
-{
-	(void)size;
-	if (is_dir && sp_name_is_valid(name))
-		json_array_append_new(ctx, json_string(name));
-	return 0;
-}
-
 /* Mark the point whose objects are under @dir ("points/N/I/" or
  * "trash/N/I/"). */
 static int mark_point(struct ogc *g, const char *dir, const char *name,
@@ -134,48 +126,24 @@ static int mark_point(struct ogc *g, const char *dir, const char *name,
 	return r;
 }
 
-static int mark_top(struct ogc *g, const char *top, bool published,
-		    struct sp_error *err)
+static int mark_published(struct sp_vault *v, const char *name, const char *id,
+			  void *ctx, struct sp_error *err)
 {
-	struct sp_vault *v = g->v;
-	json_t *names = json_array(), *n;
-	char prefix[100];
-	size_t i;
-	int r;
+	char dir[200];
 
-	if (!names)
-		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	snprintf(prefix, sizeof(prefix), "%s/", top);
-	r = v->store->ops->list(v->store, prefix, add_dir, names, err);
-	if (r < 0)
-		r = sp_vault_store_error(v, r, "list", prefix, err);
-	json_array_foreach(names, i, n)
-	{
-		json_t *ids = json_array(), *id;
-		size_t k;
-		if (r < 0 || !ids) {
-			json_decref(ids);
-			break;
-		}
-		snprintf(prefix, sizeof(prefix), "%s/%s/", top,
-			 json_string_value(n));
-		r = v->store->ops->list(v->store, prefix, add_dir, ids, err);
-		if (r < 0)
-			r = sp_vault_store_error(v, r, "list", prefix, err);
-		json_array_foreach(ids, k, id)
-		{
-			char dir[200];
-			if (r < 0)
-				break;
-			snprintf(dir, sizeof(dir), "%s%s/", prefix,
-				 json_string_value(id));
-			r = mark_point(g, dir, json_string_value(n),
-				       json_string_value(id), published, err);
-		}
-		json_decref(ids);
-	}
-	json_decref(names);
-	return r;
+	snprintf(dir, sizeof(dir), "points/%s/%s/", name, id);
+	(void)v;
+	return mark_point(ctx, dir, name, id, true, err);
+}
+
+static int mark_trashed(struct sp_vault *v, const char *name, const char *id,
+			void *ctx, struct sp_error *err)
+{
+	char dir[200];
+
+	snprintf(dir, sizeof(dir), "trash/%s/%s/", name, id);
+	(void)v;
+	return mark_point(ctx, dir, name, id, false, err);
 }
 
 static int mark(struct ogc *g, struct sp_error *err)
@@ -183,9 +151,9 @@ static int mark(struct ogc *g, struct sp_error *err)
 	int r;
 
 	sp_id_set_release(&g->refs);
-	r = mark_top(g, "points", true, err);
+	r = sp_objects_each_point(g->v, "points", mark_published, g, err);
 	if (r == 0)
-		r = mark_top(g, "trash", false, err);
+		r = sp_objects_each_point(g->v, "trash", mark_trashed, g, err);
 	g->referenced = g->refs.count;
 	return r;
 }

@@ -132,6 +132,11 @@ struct sp_store_ops {
 	 * (gc sweeps nothing while a lease is held; gc_objects.c).  NULL
 	 * where asking costs nothing. */
 	void (*assume_present)(struct sp_store *st, const char *key);
+	/* Is @key a chunk this store knows to exist, without a request?
+	 * NULL for a store where sp_store_ops.stat costs nothing; with it,
+	 * a chunk not known is put create-only without asking first (one
+	 * request, not two, for a new chunk). */
+	bool (*known_present)(struct sp_store *st, const char *key);
 	/* Request counters (NULL for a store that makes no requests). */
 	void (*counters)(struct sp_store *st, struct sp_store_counters *out);
 };

@@ -325,6 +325,20 @@ static int s3_remove(struct sp_store *st, const char *key, struct sp_error *err)
 	return sp_s3_delete(s3_of(st)->s3, key, err);
 }
 
+static bool s3_known_present(struct sp_store *st, const char *key)
+{
+	struct store_s3 *s = s3_of(st);
+	struct sp_error e;
+
+	if (known_present(s, key))
+		return true;
+	/* A bucket with object lock keeps versions, and RGW ignores
+	 * If-None-Match there: a PUT of a chunk that exists would store it
+	 * again.  Ask first. */
+	return (s->lock_days || s->no_conditional) &&
+	       s3_stat(st, key, NULL, &e) == 0;
+}
+
 static void s3_assume_present(struct sp_store *st, const char *key)
 {
 	note_present(s3_of(st), key);
@@ -762,6 +776,7 @@ static const struct sp_store_ops sp_store_s3_ops = {
     .draft_discard = s3_draft_discard,
     .drafts_clean = s3_drafts_clean,
     .assume_present = s3_assume_present,
+    .known_present = s3_known_present,
     .counters = s3_counters,
 };
 

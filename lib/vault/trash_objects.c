@@ -307,24 +307,25 @@ static json_t *get_json(struct sp_vault *v, const char *key, char *why,
 }
 
 /* Call @fn for each trash/NAME/ID/ entry. */
-static int each_entry(struct sp_vault *v,
-		      int (*fn)(struct sp_vault *, const char *, const char *,
-				void *, struct sp_error *),
-		      void *ctx, struct sp_error *err)
+int sp_objects_each_point(struct sp_vault *v, const char *top,
+			  int (*fn)(struct sp_vault *, const char *,
+				    const char *, void *, struct sp_error *),
+			  void *ctx, struct sp_error *err)
 {
 	json_t *names = NULL, *n;
+	char prefix[100];
 	size_t i;
 	int r;
 
-	r = list_under(v, SP_TRASH_DIR "/", true, &names, err);
+	snprintf(prefix, sizeof(prefix), "%s/", top);
+	r = list_under(v, prefix, true, &names, err);
 	json_array_foreach(names, i, n)
 	{
-		char prefix[100];
 		json_t *ids = NULL, *id;
 		size_t k;
 		if (r < 0)
 			break;
-		snprintf(prefix, sizeof(prefix), SP_TRASH_DIR "/%s/",
+		snprintf(prefix, sizeof(prefix), "%s/%s/", top,
 			 json_string_value(n));
 		r = list_under(v, prefix, true, &ids, err);
 		json_array_foreach(ids, k, id)
@@ -395,7 +396,7 @@ static int list_one(struct sp_vault *v, const char *name, const char *id,
 
 int sp_objects_trash_list(struct sp_vault *v, json_t *arr, struct sp_error *err)
 {
-	return each_entry(v, list_one, arr, err);
+	return sp_objects_each_point(v, SP_TRASH_DIR, list_one, arr, err);
 }
 
 bool sp_objects_trash_is_expired(struct sp_vault *v, const char *name,
@@ -471,5 +472,5 @@ int sp_objects_trash_purge(struct sp_vault *v, int64_t now, bool dry_run,
 {
 	struct purge_ctx p = {now, dry_run, purged, kept};
 
-	return each_entry(v, purge_one, &p, err);
+	return sp_objects_each_point(v, SP_TRASH_DIR, purge_one, &p, err);
 }

@@ -49,8 +49,10 @@ cp "$T/.out" incr.json
 check "two new chunks" jqe '.disks[0].chunks_new == 2' incr.json
 check "at most 20 requests besides its PUTs" \
 	jqe '(.requests.requests - .requests.puts) <= 20' incr.json
-check "a HEAD for each new chunk, the gc marker and the base point; none for the 94 others" \
-	jqe '.requests.heads <= 4' incr.json
+check "no HEAD for a chunk: only the gc marker and the base point" \
+	jqe '.requests.heads <= 2' incr.json
+check "a PUT per new chunk, and the lease, index and manifest" \
+	jqe '.requests.puts == 5' incr.json
 mkdir r1
 expect_ok "restore" s3 restore vm --to r1
 check "restored equal" cmp d.raw r1/d.raw
