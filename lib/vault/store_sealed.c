@@ -35,6 +35,10 @@
 
 struct sealed {
 	struct sp_store base;
+	/* sp_store_sealed_ops, less the optional operations the inner store
+	 * has not: a caller that tests for one (walk, known_present, ...)
+	 * must see what the store under it does. */
+	struct sp_store_ops ops;
 	struct sp_store *inner;
 	uint8_t key[SP_SEAL_KEY_LEN];
 };
@@ -206,8 +210,7 @@ int sp_store_unseal_in_place(struct sp_store *st, const char *key, void *buf,
 	char aad[AAD_MAX];
 	size_t aadlen;
 
-	if (!st || st->ops != &sp_store_sealed_ops ||
-	    !sp_store_key_is_sealed(key)) {
+	if (!st || !sp_store_is_sealed(st) || !sp_store_key_is_sealed(key)) {
 		*outlen = len;
 		return 0;
 	}
@@ -234,8 +237,7 @@ int sp_store_seal_copy(struct sp_store *st, const char *key, const void *data,
 	char aad[AAD_MAX];
 	size_t aadlen, n = 0;
 
-	if (!st || st->ops != &sp_store_sealed_ops ||
-	    !sp_store_key_is_sealed(key))
+	if (!st || !sp_store_is_sealed(st) || !sp_store_key_is_sealed(key))
 		return -EINVAL;
 	s = sealed_of(st);
 	aadlen = object_aad(key, aad);
@@ -491,22 +493,48 @@ static void sealed_drafts_clean(struct sp_store *st)
 	s->inner->ops->drafts_clean(s->inner);
 }
 
+struct walk_ctx {
+	sp_store_walk_cb cb;
+	void *ctx;
+};
+
+static int walk_one(void *ctx, const char *key, uint64_t size, int64_t mtime)
+{
+	struct walk_ctx *w = ctx;
+
+	if (sp_store_key_is_sealed(key))
+		size = size >= SP_SEAL_OVERHEAD ? size - SP_SEAL_OVERHEAD : 0;
+	return w->cb(w->ctx, key, size, mtime);
+}
+
+static int sealed_walk(struct sp_store *st, const char *prefix,
+		       sp_store_walk_cb cb, void *ctx, struct sp_error *err)
+{
+	struct sealed *s = sealed_of(st);
+	struct walk_ctx w = {cb, ctx};
+
+	return s->inner->ops->walk(s->inner, prefix, walk_one, &w, err);
+}
+
+static bool sealed_known_present(struct sp_store *st, const char *key)
+{
+	struct sealed *s = sealed_of(st);
+
+	return s->inner->ops->known_present(s->inner, key);
+}
+
 static void sealed_assume_present(struct sp_store *st, const char *key)
 {
 	struct sealed *s = sealed_of(st);
 
-	if (s->inner->ops->assume_present)
-		s->inner->ops->assume_present(s->inner, key);
+	s->inner->ops->assume_present(s->inner, key);
 }
 
 static void sealed_counters(struct sp_store *st, struct sp_store_counters *out)
 {
 	struct sealed *s = sealed_of(st);
 
-	if (s->inner->ops->counters)
-		s->inner->ops->counters(s->inner, out);
-	else
-		memset(out, 0, sizeof(*out));
+	s->inner->ops->counters(s->inner, out);
 }
 
 const struct sp_store_ops sp_store_sealed_ops = {
@@ -517,6 +545,7 @@ const struct sp_store_ops sp_store_sealed_ops = {
     .read = sealed_read,
     .stat = sealed_stat,
     .list = sealed_list,
+    .walk = sealed_walk,
     .remove = sealed_remove,
     .sync = sealed_sync,
     .draft_begin = sealed_draft_begin,
@@ -525,6 +554,7 @@ const struct sp_store_ops sp_store_sealed_ops = {
     .draft_discard = sealed_draft_discard,
     .drafts_clean = sealed_drafts_clean,
     .assume_present = sealed_assume_present,
+    .known_present = sealed_known_present,
     .counters = sealed_counters,
 };
 
@@ -537,7 +567,16 @@ int sp_store_sealed_wrap(struct sp_store *inner, const struct sp_vault_key *key,
 		free(s);
 		return nomem(err);
 	}
-	s->base.ops = &sp_store_sealed_ops;
+	s->ops = sp_store_sealed_ops;
+	if (!inner->ops->walk)
+		s->ops.walk = NULL;
+	if (!inner->ops->assume_present)
+		s->ops.assume_present = NULL;
+	if (!inner->ops->known_present)
+		s->ops.known_present = NULL;
+	if (!inner->ops->counters)
+		s->ops.counters = NULL;
+	s->base.ops = &s->ops;
 	s->inner = inner;
 	memcpy(s->key, key->data_key, sizeof(s->key));
 	*ret = &s->base;
@@ -546,17 +585,16 @@ int sp_store_sealed_wrap(struct sp_store *inner, const struct sp_vault_key *key,
 
 struct sp_store *sp_store_inner(struct sp_store *st)
 {
-	return st && st->ops == &sp_store_sealed_ops ? sealed_of(st)->inner
-						     : st;
+	return sp_store_is_sealed(st) ? sealed_of(st)->inner : st;
 }
 
 struct sp_store_draft *sp_store_inner_draft(struct sp_store *st,
 					    struct sp_store_draft *d)
 {
-	return st && d && st->ops == &sp_store_sealed_ops ? d->inner : d;
+	return d && sp_store_is_sealed(st) ? d->inner : d;
 }
 
 bool sp_store_is_sealed(const struct sp_store *st)
 {
-	return st && st->ops == &sp_store_sealed_ops;
+	return st && st->ops->close == sealed_close;
 }

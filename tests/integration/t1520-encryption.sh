@@ -175,6 +175,34 @@ suite s3 "s3://$S3_BUCKET/$PFX"
 check "the manifest cache was used" test -n "$(find cache -name '*.json')"
 check "it holds manifests sealed: no VM name in any" test -z "$(grep -rlaF "$VM" cache)"
 
+# ---- trash and gc of the encrypted S3 vault ---------------------------------
+export STILLPOINT_PASSPHRASE=correct-horse-1
+V="s3://$S3_BUCKET/$PFX"
+sp --vault "$V" backup --name $VM --disk "$T/disk.raw:raw" --json >again.json
+check "s3: a backup that finds every chunk again asks the server about none" \
+	jqe '.requests.heads <= 2' again.json
+random_file other.raw 3 other
+expect_ok "s3: back up another VM" sp --vault "$V" backup --name other --disk "$T/other.raw:raw"
+nchunks() { s3_ls "$S3_BUCKET" "$PFX/chunks/" | wc -l; }
+before=$(nchunks)
+oid=$(sp --vault "$V" points other --json | jq -r '.[0].id')
+expect_ok "s3: delete it" sp --vault "$V" delete "other@$oid"
+expect_ok "s3: the trash lists it" sp --vault "$V" trash --json
+check "  ... by name (read from its sealed objects)" jqe '[.[] | select(.name == "other")] | length == 1' "$T/.out"
+check "  ... and its trashed objects are sealed too" test -z "$(kind=s3 s3_bodies_with '"other"')"
+sleep 2
+later() { STILLPOINT_NOW=$(($(date +%s) + 30 * 86400)) "$SP" --no-progress --vault "$V" "$@"; }
+expect_ok "s3: gc 1 (walks the sealed vault) makes candidates" later gc --json
+check "  ... of the deleted VM's chunks" jqe '.fossilized >= 1 and .deleted == 0' "$T/.out"
+expect_ok "s3: gc 2 sweeps" later gc --json
+check "  ... deleting them" jqe '.swept and .deleted >= 1' "$T/.out"
+check "  ... fewer chunk objects" test "$(nchunks)" -lt "$before"
+expect_ok "s3: the vault verifies after gc" sp --vault "$V" verify
+rm -rf gcr && mkdir gcr
+expect_ok "s3: the first VM still restores" sp --vault "$V" restore $VM --to "$T/gcr"
+check "  ... equal" cmp disk.raw gcr/disk.raw
+unset STILLPOINT_PASSPHRASE
+
 # ---- gc and trash of an encrypted local vault --------------------------------
 export STILLPOINT_PASSPHRASE=correct-horse-1
 V=$T/lv
