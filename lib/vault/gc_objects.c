@@ -47,6 +47,7 @@
 #include "util/log.h"
 #include "util/text.h"
 #include "vault/disk_index.h"
+#include "vault/listing_remote.h"
 #include "vault/trash_objects.h"
 
 #define STATE_KEY "gc/state.json"
@@ -151,9 +152,11 @@ static int mark(struct ogc *g, struct sp_error *err)
 	int r;
 
 	sp_id_set_release(&g->refs);
-	r = sp_objects_each_point(g->v, "points", mark_published, g, err);
+	r = sp_vault_each_point(g->v, "points", NULL, mark_published, g, err);
 	if (r == 0)
-		r = sp_objects_each_point(g->v, "trash", mark_trashed, g, err);
+		r = sp_vault_each_point(g->v, "trash", NULL, mark_trashed, g,
+					err);
+	r = sp_vault_store_error(g->v, r, "list", "points/ and trash/", err);
 	g->referenced = g->refs.count;
 	return r;
 }

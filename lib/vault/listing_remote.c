@@ -110,80 +110,95 @@ static void cache_put(struct sp_vault *v, const char *name, const char *id,
 /* The points of a vault without a catalog: every manifest, read.  A point
  * whose manifest is missing (a draft being written, or one a writer left)
  * or damaged is not listed (verify names damaged ones). */
-int sp_vault_list_remote(struct sp_vault *v, const char *only, json_t **ret,
-			 struct sp_error *err)
+int sp_vault_each_point(struct sp_vault *v, const char *top, const char *only,
+			sp_point_fn fn, void *ctx, struct sp_error *err)
 {
-	struct name_list vms = {json_array()}, ids = {NULL};
-	json_t *items = json_array(), *vm, *idj;
+	struct name_list vms = {json_array()};
+	json_t *vm, *idj;
+	char prefix[100];
 	size_t i, k;
 	int r = 0;
 
-	if (!vms.names || !items) {
-		json_decref(vms.names);
-		json_decref(items);
+	if (!vms.names)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	}
+	snprintf(prefix, sizeof(prefix), "%s/", top);
 	if (only)
 		json_array_append_new(vms.names, json_string(only));
 	else
-		r = v->store->ops->list(v->store, "points/", collect_dir, &vms,
+		r = v->store->ops->list(v->store, prefix, collect_dir, &vms,
 					err);
 	json_array_foreach(vms.names, i, vm)
 	{
-		char prefix[100];
-		if (r < 0)
+		struct name_list ids = {json_array()};
+		if (r != 0 || !ids.names) {
+			json_decref(ids.names);
 			break;
-		snprintf(prefix, sizeof(prefix), "points/%s/",
+		}
+		snprintf(prefix, sizeof(prefix), "%s/%s/", top,
 			 json_string_value(vm));
-		ids.names = json_array();
 		r = v->store->ops->list(v->store, prefix, collect_dir, &ids,
 					err);
 		json_array_foreach(ids.names, k, idj)
 		{
-			sp_autofree char *text = NULL;
-			size_t len = 0;
-			struct sp_error e2;
-			json_t *m = NULL;
-			char where[140];
-			if (r < 0)
+			if (r != 0)
 				break;
-			if (cache_get(v, json_string_value(vm),
-				      json_string_value(idj), &text, &len))
-				r = 0;
-			else
-				r = sp_vault_point_get(
-				    v, json_string_value(vm),
-				    json_string_value(idj), "manifest.json",
-				    SP_MANIFEST_MAX, &text, &len, &e2);
-			if (r == -ENOENT) {
-				r = 0; /* not published (yet) */
-				continue;
-			}
-			if (r == SP_E_VAULT_IO || r == SP_E_VAULT_REMOTE ||
-			    r == SP_E_VAULT_UNREACHABLE ||
-			    r == SP_E_VAULT_AUTH) {
-				sp_error_set(err, r, "%s", e2.msg);
-				break;
-			}
-			snprintf(where, sizeof(where), "%s@%s",
-				 json_string_value(vm), json_string_value(idj));
-			if (r == 0)
-				r = sp_manifest_parse_point(
-				    text, len, json_string_value(vm),
-				    json_string_value(idj), &m, &e2);
-			if (r < 0)
-				sp_log(SP_LOG_WARNING, "skipping point %s: %s",
-				       where, e2.msg);
-			if (m)
-				cache_put(v, json_string_value(vm),
-					  json_string_value(idj), text, len);
-			r = 0;
-			if (m)
-				json_array_append_new(items, m);
+			r = fn(v, json_string_value(vm), json_string_value(idj),
+			       ctx, err);
 		}
 		json_decref(ids.names);
 	}
 	json_decref(vms.names);
+	return r;
+}
+
+/* One point of a listing: its manifest (from the cache, else the store),
+ * parsed, appended to @ctx.  A draft (no manifest) or a damaged point is
+ * left out; a failing store stops the listing. */
+static int list_one(struct sp_vault *v, const char *vm, const char *id,
+		    void *ctx, struct sp_error *err)
+{
+	sp_autofree char *text = NULL;
+	size_t len = 0;
+	struct sp_error e2;
+	json_t *m = NULL;
+	char where[140];
+	int r;
+
+	if (cache_get(v, vm, id, &text, &len))
+		r = 0;
+	else
+		r = sp_vault_point_get(v, vm, id, "manifest.json",
+				       SP_MANIFEST_MAX, &text, &len, &e2);
+	if (r == -ENOENT)
+		return 0; /* not published (yet) */
+	if (r == SP_E_VAULT_IO || r == SP_E_VAULT_REMOTE ||
+	    r == SP_E_VAULT_UNREACHABLE || r == SP_E_VAULT_AUTH)
+		return sp_error_set(err, r, "%s", e2.msg);
+	snprintf(where, sizeof(where), "%s@%s", vm, id);
+	if (r == 0)
+		r = sp_manifest_parse_point(text, len, vm, id, &m, &e2);
+	if (r < 0)
+		sp_log(SP_LOG_WARNING, "skipping point %s: %s", where, e2.msg);
+	if (m) {
+		cache_put(v, vm, id, text, len);
+		json_array_append_new(ctx, m);
+	}
+	return 0;
+}
+
+/* The points of a vault without a catalog: every manifest, read.  A point
+ * whose manifest is missing (a draft being written, or one a writer left)
+ * or damaged is not listed (verify names damaged ones). */
+int sp_vault_list_remote(struct sp_vault *v, const char *only, json_t **ret,
+			 struct sp_error *err)
+{
+	json_t *items = json_array();
+	size_t i;
+	int r;
+
+	if (!items)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	r = sp_vault_each_point(v, "points", only, list_one, items, err);
 	if (SP_STORE_IS_ERRNO(r))
 		r = sp_error_set_errno(err, vault_code(-r), -r,
 				       "cannot list the points of '%s'",
@@ -209,46 +224,28 @@ int sp_vault_list_remote(struct sp_vault *v, const char *only, json_t **ret,
 	return 0;
 }
 
+/* A point is published by its manifest, put last: without one it is a
+ * draft being written. */
+static int scan_one(struct sp_vault *v, const char *vm, const char *id,
+		    void *ctx, struct sp_error *err)
+{
+	char key[140], mkey[200];
+
+	snprintf(key, sizeof(key), "%s/%s", vm, id);
+	snprintf(mkey, sizeof(mkey), "points/%s/manifest.json", key);
+	if (v->store->ops->stat(v->store, mkey, NULL, err) == 0)
+		json_object_set_new(ctx, key, json_true());
+	return 0;
+}
+
 int sp_vault_scan_points(struct sp_vault *v, const char *only, json_t *set,
 			 json_t *unreadable, struct sp_error *err)
 {
-	struct name_list vms = {json_array()}, ids = {NULL};
-	json_t *vm, *idj;
-	size_t i, k;
-	int r = 0;
+	int r;
 
 	if (!sp_vault_via_store(v))
 		return sp_catalog_scan(v->fd, only, set, unreadable, err);
-	if (only)
-		json_array_append_new(vms.names, json_string(only));
-	else
-		r = v->store->ops->list(v->store, "points/", collect_dir, &vms,
-					err);
-	json_array_foreach(vms.names, i, vm)
-	{
-		char prefix[100];
-		if (r < 0)
-			break;
-		snprintf(prefix, sizeof(prefix), "points/%s/",
-			 json_string_value(vm));
-		ids.names = json_array();
-		r = v->store->ops->list(v->store, prefix, collect_dir, &ids,
-					err);
-		json_array_foreach(ids.names, k, idj)
-		{
-			char key[140], mkey[200];
-			snprintf(key, sizeof(key), "%s/%s",
-				 json_string_value(vm), json_string_value(idj));
-			/* A point is published by its manifest, put last:
-			 * without one it is a draft being written. */
-			snprintf(mkey, sizeof(mkey), "points/%s/manifest.json",
-				 key);
-			if (v->store->ops->stat(v->store, mkey, NULL, err) == 0)
-				json_object_set_new(set, key, json_true());
-		}
-		json_decref(ids.names);
-	}
-	json_decref(vms.names);
+	r = sp_vault_each_point(v, "points", only, scan_one, set, err);
 	if (SP_STORE_IS_ERRNO(r)) {
 		json_object_set_new(unreadable, "points",
 				    json_string(strerror(-r)));
@@ -257,56 +254,47 @@ int sp_vault_scan_points(struct sp_vault *v, const char *only, json_t *set,
 	return r;
 }
 
+/* One point whose manifest cannot be read or parsed, into @ctx. */
+static int unreadable_one(struct sp_vault *v, const char *name, const char *id,
+			  void *ctx, struct sp_error *err)
+{
+	sp_autofree char *text = NULL;
+	struct sp_error e2;
+	json_t *m = NULL;
+	size_t len = 0;
+	char spec[140];
+	int r;
+
+	(void)err;
+	if (cache_get(v, name, id, &text, &len))
+		return 0; /* read and parsed before */
+	r = sp_vault_point_get(v, name, id, "manifest.json", SP_MANIFEST_MAX,
+			       &text, &len, &e2);
+	if (r == -ENOENT)
+		return 0; /* a draft */
+	if (r == 0)
+		r = sp_manifest_parse_point(text, len, name, id, &m, &e2);
+	json_decref(m);
+	if (r < 0) {
+		snprintf(spec, sizeof(spec), "%s@%s", name, id);
+		sp_log(SP_LOG_WARNING,
+		       "cannot read point %s: %s (it is left as it is; see "
+		       "'stillpoint verify')",
+		       spec, e2.msg);
+		json_array_append_new(ctx, json_pack("{s:s, s:s}", "point",
+						     spec, "error", e2.msg));
+	}
+	return 0;
+}
+
 int sp_vault_unreadable_remote(struct sp_vault *v, const char *name,
 			       json_t *arr, struct sp_error *err)
 {
-	struct name_list ids = {json_array()};
-	char prefix[100];
-	json_t *idj;
-	size_t k;
-	int r;
+	int r =
+	    sp_vault_each_point(v, "points", name, unreadable_one, arr, err);
 
-	if (!ids.names)
-		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	snprintf(prefix, sizeof(prefix), "points/%s/", name);
-	r = v->store->ops->list(v->store, prefix, collect_dir, &ids, err);
 	if (SP_STORE_IS_ERRNO(r))
 		r = sp_error_set_errno(err, vault_code(-r), -r,
 				       "cannot list the points of '%s'", name);
-	json_array_foreach(ids.names, k, idj)
-	{
-		const char *id = json_string_value(idj);
-		sp_autofree char *text = NULL;
-		struct sp_error e2;
-		json_t *m = NULL;
-		size_t len = 0;
-		char spec[140];
-		if (r < 0)
-			break;
-		if (cache_get(v, name, id, &text, &len))
-			continue; /* read and parsed before */
-		r = sp_vault_point_get(v, name, id, "manifest.json",
-				       SP_MANIFEST_MAX, &text, &len, &e2);
-		if (r == -ENOENT) {
-			r = 0; /* a draft */
-			continue;
-		}
-		if (r == 0)
-			r = sp_manifest_parse_point(text, len, name, id, &m,
-						    &e2);
-		json_decref(m);
-		if (r < 0) {
-			snprintf(spec, sizeof(spec), "%s@%s", name, id);
-			sp_log(SP_LOG_WARNING,
-			       "cannot read point %s: %s (it is left as it "
-			       "is; see 'stillpoint verify')",
-			       spec, e2.msg);
-			json_array_append_new(arr,
-					      json_pack("{s:s, s:s}", "point",
-							spec, "error", e2.msg));
-		}
-		r = 0;
-	}
-	json_decref(ids.names);
 	return r;
 }

@@ -14,6 +14,15 @@
 #include "util/error.h"
 #include "vault/vault.h"
 
+/* Call @fn(v, name, id, ctx, err) for each "<@top>/<name>/<id>/" of the
+ * store ("points" or "trash"; of VM @only, or every VM), valid names only.
+ * Stops at the first non-zero return of @fn, and returns it, or the
+ * store's error (a negative errno, @err untouched, or an SP_E_* code). */
+typedef int (*sp_point_fn)(struct sp_vault *v, const char *name, const char *id,
+			   void *ctx, struct sp_error *err);
+int sp_vault_each_point(struct sp_vault *v, const char *top, const char *only,
+			sp_point_fn fn, void *ctx, struct sp_error *err);
+
 /* sp_vault_list_points() of such a vault. */
 int sp_vault_list_remote(struct sp_vault *v, const char *only, json_t **ret,
 			 struct sp_error *err);

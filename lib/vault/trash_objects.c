@@ -35,6 +35,7 @@
 #include "util/log.h"
 #include "util/text.h"
 #include "vault/gc.h"
+#include "vault/listing_remote.h"
 
 #define RECORD_MAX (64u << 10)
 #define FILE_MAX (1u << 30)
@@ -307,40 +308,6 @@ static json_t *get_json(struct sp_vault *v, const char *key, char *why,
 }
 
 /* Call @fn for each trash/NAME/ID/ entry. */
-int sp_objects_each_point(struct sp_vault *v, const char *top,
-			  int (*fn)(struct sp_vault *, const char *,
-				    const char *, void *, struct sp_error *),
-			  void *ctx, struct sp_error *err)
-{
-	json_t *names = NULL, *n;
-	char prefix[100];
-	size_t i;
-	int r;
-
-	snprintf(prefix, sizeof(prefix), "%s/", top);
-	r = list_under(v, prefix, true, &names, err);
-	json_array_foreach(names, i, n)
-	{
-		json_t *ids = NULL, *id;
-		size_t k;
-		if (r < 0)
-			break;
-		snprintf(prefix, sizeof(prefix), "%s/%s/", top,
-			 json_string_value(n));
-		r = list_under(v, prefix, true, &ids, err);
-		json_array_foreach(ids, k, id)
-		{
-			if (r < 0)
-				break;
-			r = fn(v, json_string_value(n), json_string_value(id),
-			       ctx, err);
-		}
-		json_decref(ids);
-	}
-	json_decref(names);
-	return r;
-}
-
 static int list_one(struct sp_vault *v, const char *name, const char *id,
 		    void *ctx, struct sp_error *err)
 {
@@ -396,7 +363,9 @@ static int list_one(struct sp_vault *v, const char *name, const char *id,
 
 int sp_objects_trash_list(struct sp_vault *v, json_t *arr, struct sp_error *err)
 {
-	return sp_objects_each_point(v, SP_TRASH_DIR, list_one, arr, err);
+	return sp_vault_store_error(
+	    v, sp_vault_each_point(v, SP_TRASH_DIR, NULL, list_one, arr, err),
+	    "list", SP_TRASH_DIR "/", err);
 }
 
 bool sp_objects_trash_is_expired(struct sp_vault *v, const char *name,
@@ -472,5 +441,7 @@ int sp_objects_trash_purge(struct sp_vault *v, int64_t now, bool dry_run,
 {
 	struct purge_ctx p = {now, dry_run, purged, kept};
 
-	return sp_objects_each_point(v, SP_TRASH_DIR, purge_one, &p, err);
+	return sp_vault_store_error(
+	    v, sp_vault_each_point(v, SP_TRASH_DIR, NULL, purge_one, &p, err),
+	    "list", SP_TRASH_DIR "/", err);
 }

@@ -16,14 +16,6 @@
 #include "util/error.h"
 #include "vault/vault.h"
 
-/* Call @fn(v, name, id, ctx, err) for each "<@top>/<name>/<id>/" of the
- * store (valid names only: "points" or "trash"); stops at the first
- * non-zero return, which it returns. */
-int sp_objects_each_point(struct sp_vault *v, const char *top,
-			  int (*fn)(struct sp_vault *, const char *,
-				    const char *, void *, struct sp_error *),
-			  void *ctx, struct sp_error *err);
-
 /* sp_vault_point_trash() and sp_vault_point_undelete() of such a vault
  * (names already checked). */
 int sp_objects_point_trash(struct sp_vault *v, const char *name, const char *id,

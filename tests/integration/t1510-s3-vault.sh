@@ -175,31 +175,12 @@ done
 
 # 8. The server goes away mid-backup (a proxy in front of it is killed):
 # the job fails with a code; through the server again, the next succeeds.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-python3 - "$port" "${AWS_ENDPOINT_URL#http://}" >proxy.log 2>&1 <<'EOF' &
-import socket, sys, threading
-lp = int(sys.argv[1]); host, port = sys.argv[2].split(":")
-srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", lp)); srv.listen(64)
-def pipe(a, b):
-    try:
-        while True:
-            d = a.recv(65536)
-            if not d: break
-            b.sendall(d)
-    except OSError: pass
-    finally:
-        for s in (a, b):
-            try: s.close()
-            except OSError: pass
-while True:
-    c, _ = srv.accept(); u = socket.create_connection((host, int(port)))
-    threading.Thread(target=pipe, args=(c, u), daemon=True).start()
-    threading.Thread(target=pipe, args=(u, c), daemon=True).start()
-EOF
+python3 "$SP_TOP/tests/s3/forward.py" proxy.port "${AWS_ENDPOINT_URL#http://}" \
+	>proxy.log 2>&1 &
 ppid=$!
 at_exit "kill $ppid"
-wait_for 10 curl -s -o /dev/null "http://127.0.0.1:$port/"
+wait_for 10 test -s proxy.port
+port=$(cat proxy.port)
 head -c 48M /dev/urandom >p.raw
 STILLPOINT_S3_RETRIES=2,100 STILLPOINT_S3_TIMEOUT=5 STILLPOINT_TEST_HOLD=slice:100 \
 	"$SP" --no-progress --s3-endpoint "http://127.0.0.1:$port" --vault "$V" \

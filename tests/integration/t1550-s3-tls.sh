@@ -22,35 +22,9 @@ for n in good bad; do
 done
 check "certificates made" test -s good.pem -a -s bad.pem
 
-front() { # CERT: a TLS listener forwarding to the gateway; prints its port
-	python3 - "$1" "${AWS_ENDPOINT_URL#http://}" >front-$1.log 2>&1 <<'PY' &
-import socket, ssl, sys, threading
-cert, up = sys.argv[1], sys.argv[2].split(":")
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(cert + ".pem", cert + ".key")
-srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(32)
-open("port-" + cert, "w").write(str(srv.getsockname()[1]))
-def pipe(a, b):
-    try:
-        while True:
-            d = a.recv(65536)
-            if not d: break
-            b.sendall(d)
-    except OSError: pass
-    finally:
-        for s in (a, b):
-            try: s.close()
-            except OSError: pass
-def serve(c):
-    try: t = ctx.wrap_socket(c, server_side=True)
-    except (ssl.SSLError, OSError): c.close(); return
-    u = socket.create_connection((up[0], int(up[1])))
-    threading.Thread(target=pipe, args=(t, u), daemon=True).start()
-    pipe(u, t)
-while True:
-    c, _ = srv.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-PY
+front() { # CERT: a TLS listener forwarding to the gateway
+	python3 "$SP_TOP/tests/s3/forward.py" "port-$1" \
+		"${AWS_ENDPOINT_URL#http://}" "$1" >"front-$1.log" 2>&1 &
 	at_exit "kill $!"
 }
 front good
