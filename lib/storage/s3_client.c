@@ -988,6 +988,34 @@ static int list_entry(void *u, const struct sp_s3_entry *e)
 		      e->mtime > 0 ? e->mtime : 0);
 }
 
+/* One page of a listing (ListObjectsV2 or ListObjectVersions) of the
+ * bucket with query @params: fetched, and parsed into @page with each
+ * entry given to @fn.  0, what @fn returned, -EBADMSG (no listing), or an
+ * error. */
+static int list_page(struct sp_s3 *s3, struct sp_s3_param *params, size_t n,
+		     const char *what, sp_s3_entry_fn fn, void *ctx,
+		     struct sp_s3_listing_page *page, struct sp_error *err)
+{
+	sp_autofree char *query = sp_s3_query_canonical(params, n);
+	struct s3_req q = {0};
+	int r;
+
+	if (!query)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	q.method = "GET";
+	q.op = OP_LIST;
+	q.query = query;
+	q.what = what;
+	q.max = LIST_PAGE_MAX;
+	r = s3_send(s3, &q, err);
+	if (r == 0 && q.status != 200)
+		r = status_error(s3, &q, err);
+	if (r == 0)
+		r = sp_s3_parse_listing(q.out.data, q.out.len, page, fn, ctx);
+	req_release(&q);
+	return r;
+}
+
 int sp_s3_list(struct sp_s3 *s3, const char *prefix, const char *delimiter,
 	       sp_s3_list_cb cb, void *ctx, struct sp_error *err)
 {
@@ -1004,8 +1032,6 @@ int sp_s3_list(struct sp_s3 *s3, const char *prefix, const char *delimiter,
 	for (;;) {
 		struct sp_s3_param params[4];
 		struct sp_s3_listing_page page;
-		struct s3_req q = {0};
-		sp_autofree char *query = NULL;
 		size_t n = 0;
 
 		params[n++] = (struct sp_s3_param){"list-type", "2"};
@@ -1016,26 +1042,10 @@ int sp_s3_list(struct sp_s3 *s3, const char *prefix, const char *delimiter,
 		if (token)
 			params[n++] =
 			    (struct sp_s3_param){"continuation-token", token};
-		query = sp_s3_query_canonical(params, n);
-		if (!query) {
-			r = sp_error_set(err, SP_E_NOMEM, "out of memory");
+		r = list_page(s3, params, n, "list", list_entry, &lc, &page,
+			      err);
+		if (r < 0 && r != -EBADMSG)
 			break;
-		}
-		q.method = "GET";
-		q.op = OP_LIST;
-		q.query = query;
-		q.what = "list";
-		q.max = LIST_PAGE_MAX;
-		r = s3_send(s3, &q, err);
-		if (r == 0 && q.status != 200)
-			r = status_error(s3, &q, err);
-		if (r < 0) {
-			req_release(&q);
-			break;
-		}
-		r = sp_s3_parse_listing(q.out.data, q.out.len, &page,
-					list_entry, &lc);
-		req_release(&q);
 		if (r == -EBADMSG)
 			r = sp_error_set(err, SP_E_VAULT_REMOTE,
 					 "cannot list 's3://%s/%s': the answer "
@@ -1184,8 +1194,6 @@ static int delete_versions(struct sp_s3 *s3, const char *fk,
 	for (;;) {
 		struct sp_s3_param params[4];
 		struct sp_s3_listing_page page;
-		struct s3_req q = {0};
-		sp_autofree char *query = NULL;
 		size_t n = 0;
 
 		params[n++] = (struct sp_s3_param){"prefix", fk};
@@ -1196,27 +1204,10 @@ static int delete_versions(struct sp_s3 *s3, const char *fk,
 		if (version_marker)
 			params[n++] = (struct sp_s3_param){"version-id-marker",
 							   version_marker};
-		query = sp_s3_query_canonical(params, n);
-		if (!query) {
-			r = sp_error_set(err, SP_E_NOMEM, "out of memory");
+		r = list_page(s3, params, n, "list the versions of",
+			      collect_version, &v, &page, err);
+		if (r < 0 && r != -EBADMSG)
 			break;
-		}
-		q.method = "GET";
-		q.op = OP_LIST;
-		q.query = query;
-		q.what = "list the versions of";
-		q.key = NULL;
-		q.max = LIST_PAGE_MAX;
-		r = s3_send(s3, &q, err);
-		if (r == 0 && q.status != 200)
-			r = status_error(s3, &q, err);
-		if (r < 0) {
-			req_release(&q);
-			break;
-		}
-		r = sp_s3_parse_listing(q.out.data, q.out.len, &page,
-					collect_version, &v);
-		req_release(&q);
 		free(key_marker);
 		free(version_marker);
 		key_marker = version_marker = NULL;
