@@ -286,6 +286,32 @@ linked:
 
 /* ---- the store operations ------------------------------------------- */
 
+/* Invariant 2 for any object: written whole into an unnamed file, then
+ * linked in, which never replaces a name (-EEXIST), then the directory
+ * synced. */
+static int create_only(int dirfd, const char *name, const void *data,
+		       size_t len)
+{
+	sp_autoclose int fd = -1;
+	char proc[64];
+	int r;
+
+	fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, SP_FILE_MODE);
+	if (fd < 0)
+		return -errno;
+	r = fchmod(fd, SP_FILE_MODE) < 0 ? -errno : 0;
+	if (r == 0)
+		r = sp_pwrite_all(fd, data, len, 0);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r < 0)
+		return r;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW) < 0)
+		return -errno;
+	return sp_fsync_dirfd(dirfd);
+}
+
 static int local_put(struct sp_store *st, const char *key, const void *data,
 		     size_t len, unsigned flags, struct sp_error *err)
 {
@@ -315,6 +341,10 @@ static int local_put(struct sp_store *st, const char *key, const void *data,
 	int at = slash ? dfd : s->fd;
 	const char *base = slash ? slash + 1 : key;
 	if (flags & SP_STORE_CREATE) {
+		r = create_only(at, base, data, len);
+		if (r != -EOPNOTSUPP && r != -EISDIR && r != -EINVAL)
+			return r;
+		/* No O_TMPFILE here: as close as a rename gets. */
 		struct stat sb;
 		if (fstatat(at, base, &sb, AT_SYMLINK_NOFOLLOW) == 0)
 			return -EEXIST;
