@@ -513,6 +513,25 @@ int sp_vault_trash_find(struct sp_vault *v, const char *spec, json_t **ret,
 			matches++;
 		}
 	}
+	if (matches == 0 && sp_vault_is_local(v)) {
+		/* A trash/NAME that cannot be read is no empty one: the
+		 * listing left it out, and the point may be in it. */
+		char rel[100];
+		snprintf(rel, sizeof(rel), SP_TRASH_DIR "/%.*s", (int)nlen,
+			 spec);
+		int fd =
+		    openat(v->fd, rel,
+			   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		else if (errno != ENOENT) {
+			r = sp_error_set_errno(err, vault_code(errno), errno,
+					       "cannot read '%s' of vault '%s'",
+					       rel, v->path);
+			json_decref(all);
+			return r;
+		}
+	}
 	if (matches == 0)
 		r = sp_error_set(
 		    err, SP_E_POINT_NOT_FOUND,
