@@ -866,6 +866,12 @@ int sp_s3_put(struct sp_s3 *s3, const char *key, const void *data, size_t len,
 	return r;
 }
 
+/* A 404 about the key (not about the bucket, which is an error). */
+static bool key_not_found(const struct s3_req *q)
+{
+	return q->status == 404 && strcmp(q->code, "NoSuchBucket") != 0;
+}
+
 int sp_s3_get(struct sp_s3 *s3, const char *key, size_t max, void **data,
 	      size_t *len, struct sp_error *err)
 {
@@ -882,7 +888,7 @@ int sp_s3_get(struct sp_s3 *s3, const char *key, size_t max, void **data,
 	q.what = "read";
 	q.max = max;
 	r = s3_send(s3, &q, err);
-	if (r == 0 && q.status == 404 && strcmp(q.code, "NoSuchBucket") != 0)
+	if (r == 0 && key_not_found(&q))
 		r = -ENOENT;
 	else if (r == 0 && q.status != 200)
 		r = status_error(s3, &q, err);
@@ -925,7 +931,7 @@ int sp_s3_get_range(struct sp_s3 *s3, const char *key, uint64_t off, size_t len,
 	q.range_len = len;
 	q.range_skip = off;
 	r = s3_send(s3, &q, err);
-	if (r == 0 && q.status == 404 && strcmp(q.code, "NoSuchBucket") != 0)
+	if (r == 0 && key_not_found(&q))
 		r = -ENOENT;
 	else if (r == 0 && q.status == 416)
 		r = 0; /* at or past the end: nothing to read */
@@ -1148,7 +1154,7 @@ static int delete_one(struct sp_s3 *s3, const char *fk, const char *version,
 	q.query = query;
 	q.what = "delete";
 	r = s3_send(s3, &q, err);
-	if (r == 0 && (q.status == 404 && strcmp(q.code, "NoSuchBucket") != 0))
+	if (r == 0 && key_not_found(&q))
 		r = 0;
 	else if (r == 0 && q.status != 204 && q.status != 200)
 		r = delete_error(s3, &q, fk, err);
@@ -1301,6 +1307,15 @@ int sp_s3_copy(struct sp_s3 *s3, const char *from_key, const char *to_key,
 
 /* ---- capabilities ---- */
 
+/* The answer of a bucket without object lock: 404 (AWS, RGW: no lock
+ * configuration) or 400/405/501 (a server that has no object lock at
+ * all).  *on stays false; any other answer is an error. */
+static bool no_object_lock(const struct s3_req *q)
+{
+	return (key_not_found(q) || q->status == 400 || q->status == 405 ||
+		q->status == 501);
+}
+
 static int probe_object_lock(struct sp_s3 *s3, bool *on, struct sp_error *err)
 {
 	struct s3_req q = {0};
@@ -1319,12 +1334,7 @@ static int probe_object_lock(struct sp_s3 *s3, bool *on, struct sp_error *err)
 			  q.out.data, q.out.len, "ObjectLockConfiguration",
 			  "ObjectLockEnabled", enabled, sizeof(enabled)) &&
 		      strcmp(enabled, "Enabled") == 0;
-	else if (r == 0 &&
-		 (q.status == 404 || q.status == 400 || q.status == 405 ||
-		  q.status == 501) &&
-		 strcmp(q.code, "NoSuchBucket") != 0)
-		*on = false; /* not configured, or not implemented */
-	else if (r == 0)
+	else if (r == 0 && !no_object_lock(&q))
 		r = status_error(s3, &q, err);
 	req_release(&q);
 	return r;

@@ -214,6 +214,20 @@ static int link_tmpfile(int chunks_fd, int fd, const char *rel)
 	return -EEXIST; /* another writer put the chunk there meanwhile */
 }
 
+/* Fill a new file @fd with @data: private mode, the bytes, durable
+ * (fdatasync is enough for a file that gets its name after).  0 or
+ * -errno. */
+static int fill_new_file(int fd, const void *data, size_t len)
+{
+	int r = fchmod(fd, SP_FILE_MODE) < 0 ? -errno : 0;
+
+	if (r == 0)
+		r = sp_pwrite_all(fd, data, len, 0);
+	if (r == 0 && fdatasync(fd) < 0)
+		r = -errno;
+	return r;
+}
+
 /* Fallback for file systems without O_TMPFILE: a named temporary file in
  * the prefix directory, renamed without replacing. */
 static int write_named(int chunks_fd, const char *rel, const void *data,
@@ -231,11 +245,7 @@ static int write_named(int chunks_fd, const char *rel, const void *data,
 		    SP_FILE_MODE);
 	if (fd < 0)
 		return -errno;
-	r = fchmod(fd, SP_FILE_MODE) < 0 ? -errno : 0;
-	if (r == 0)
-		r = sp_pwrite_all(fd, data, len, 0);
-	if (r == 0 && fdatasync(fd) < 0)
-		r = -errno;
+	r = fill_new_file(fd, data, len);
 	for (int attempt = 0; r == 0 && attempt < 2; attempt++) {
 		if (renameat2(chunks_fd, tmp, chunks_fd, rel,
 			      RENAME_NOREPLACE) == 0)
@@ -270,11 +280,7 @@ static int chunk_put(struct store_local *s, const char *rel, unsigned prefix,
 	}
 	if (fd < 0)
 		return -errno;
-	r = fchmod(fd, SP_FILE_MODE) < 0 ? -errno : 0;
-	if (r == 0)
-		r = sp_pwrite_all(fd, data, len, 0);
-	if (r == 0 && fdatasync(fd) < 0)
-		r = -errno;
+	r = fill_new_file(fd, data, len);
 	if (r < 0)
 		return r;
 	r = link_tmpfile(s->chunks_fd, fd, rel);
@@ -299,11 +305,7 @@ static int create_only(int dirfd, const char *name, const void *data,
 	fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, SP_FILE_MODE);
 	if (fd < 0)
 		return -errno;
-	r = fchmod(fd, SP_FILE_MODE) < 0 ? -errno : 0;
-	if (r == 0)
-		r = sp_pwrite_all(fd, data, len, 0);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
+	r = fill_new_file(fd, data, len);
 	if (r < 0)
 		return r;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
