@@ -134,7 +134,7 @@ need_s3() {
 		exit 77
 	fi
 	env=$(flock "${SP_S3_DIR:-/var/tmp/sp-s3}.lock" \
-		"$SP_TOP/tests/s3/s3-server.sh" start 2>"$T/.s3-start") ||
+		"$SP_TOP/tests/s3/s3-server.sh" start 2>"$T/.s3-start" </dev/null) ||
 		{ cat "$T/.s3-start"; die "the S3 test server did not start"; }
 	eval "$env"
 	s3_new_bucket S3_BUCKET "${1:-}" || die "cannot create a test bucket"

@@ -275,8 +275,22 @@ start() {
 	exports
 }
 
+# The daemons outlive this script: they must not inherit a descriptor it
+# was given.  A caller that serialises starts with flock(1) hands its lock
+# down as fd 3, and a daemon holding it would block every later start.
+close_inherited_fds() {
+	local fd
+	for fd in $(ls /proc/$$/fd); do
+		[ "$fd" -gt 2 ] && [ "$fd" -lt 255 ] && eval "exec $fd>&-"
+	done
+	return 0
+}
+
 case ${1:-} in
-start) start ;;
+start)
+	close_inherited_fds
+	start
+	;;
 stop) stop ;;
 env)
 	healthy || { note "not running"; exit 1; }
