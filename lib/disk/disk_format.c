@@ -426,7 +426,7 @@ int sp_disk_target_create(const char *path, enum sp_disk_format fmt,
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	t->fd = t->dir_fd = t->lock_fd = -1;
+	t->fd = t->dir_fd = t->lock_fd = t->direct_fd = -1;
 	t->size = size;
 	slash = strrchr(path, '/');
 	base = slash ? slash + 1 : path;
@@ -508,6 +508,8 @@ int sp_disk_target_write_zeroes(struct sp_disk_target *t, uint64_t offset,
 
 static void target_free(struct sp_disk_target *t)
 {
+	if (t->direct_fd >= 0)
+		close(t->direct_fd);
 	if (t->fd >= 0)
 		close(t->fd);
 	if (t->lock_fd >= 0)

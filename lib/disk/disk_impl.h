@@ -57,6 +57,7 @@ struct sp_disk_target {
 	uint64_t size;
 	bool zeroed;
 	int fd;
+	int direct_fd; /* the same file opened O_DIRECT, or -1 */
 	struct nbd_handle *nbd;
 };
 

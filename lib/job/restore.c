@@ -38,6 +38,7 @@
 #include "util/cleanup.h"
 #include "util/fileio.h"
 #include "util/text.h"
+#include "vault/chunk_id.h"
 #include "vault/disk_index.h"
 #include "vault/vault.h"
 
@@ -56,15 +57,58 @@ struct restore_ctx {
 	atomic_uint_fast64_t bytes_written;
 };
 
+static size_t next_block(size_t len, size_t at, size_t bs)
+{
+	return len - at < bs ? len : at + bs;
+}
+
+static bool block_is_zero(const uint8_t *buf, size_t len, size_t at, size_t bs)
+{
+	return sp_buffer_is_zero(buf + at, next_block(len, at, bs) - at);
+}
+
+/* A slot's bytes at @off.  A fresh target already reads as zeroes: only
+ * the runs of blocks that hold data are written, so the restored file is
+ * as sparse as the disk was and no zero block costs a write. */
+static int write_slot(struct sp_disk_target *t, const uint8_t *buf, size_t len,
+		      uint64_t off, struct sp_error *err)
+{
+	const size_t bs = SP_DISK_DIRECT_ALIGN;
+	size_t at = 0;
+
+	if (!sp_disk_target_is_zeroed(t))
+		return sp_disk_target_pwrite(t, buf, len, off, err);
+	while (at < len) {
+		size_t start;
+		int r;
+
+		while (at < len && block_is_zero(buf, len, at, bs))
+			at = next_block(len, at, bs);
+		start = at;
+		while (at < len && !block_is_zero(buf, len, at, bs))
+			at = next_block(len, at, bs);
+		if (at > start) {
+			r = sp_disk_target_pwrite(t, buf + start, at - start,
+						  off + start, err);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
 static void *restore_worker(void *arg)
 {
 	struct restore_ctx *c = arg;
 	const uint32_t cs = sp_disk_index_chunk_size(c->index);
 	struct sp_chunk_codec *codec = sp_chunk_codec_new(cs);
-	uint8_t *buf = malloc(cs);
+	uint8_t *buf = NULL;
 	struct rjob *j;
 	struct sp_error e;
 
+	/* aligned, so that the target can write it without a copy */
+	if (posix_memalign((void **)&buf, SP_DISK_DIRECT_ALIGN, cs))
+		buf = NULL;
 	if (!codec || !buf) {
 		sp_error_set(&e, SP_E_NOMEM, "out of memory");
 		sp_job_status_fail(&c->status, &e);
@@ -101,7 +145,7 @@ static void *restore_worker(void *arg)
 			sp_job_status_fail(&c->status, &ctx);
 			goto next;
 		}
-		r = sp_disk_target_pwrite(c->target, buf, want, off, &e);
+		r = write_slot(c->target, buf, want, off, &e);
 		if (r < 0) {
 			sp_job_status_fail(&c->status, &e);
 			goto next;
