@@ -80,6 +80,16 @@ int sp_vault_init(const char *path, uint32_t chunk_size, struct sp_error *err);
 /* sp_vault_init_with() (stillpoint.h) makes a vault at a directory or at
  * "s3://BUCKET[/P]" (an empty bucket or prefix; the settings object is
  * put create-only). */
+/* The text of a new vault's stillpoint-vault.json; @key_check for an
+ * encrypted vault, NULL otherwise. */
+char *sp_vault_config_text(uint32_t chunk_size, unsigned lock_days,
+			   const char *lock_mode, const char *key_check);
+/* The s3:// part of sp_vault_init_with() (vault_init_s3.c).  Beyond those
+ * of the store: SP_E_VAULT_EXISTS, SP_E_NOT_A_VAULT, and
+ * SP_E_VAULT_UNSUPPORTED for a server without conditional writes. */
+int sp_vault_init_s3(const char *path, uint32_t chunk_size, bool encrypt,
+		     const char *key_file, const struct sp_vault_remote_opts *o,
+		     struct sp_error *err);
 int sp_vault_open_with(const char *path, const struct sp_vault_remote_opts *o,
 		       struct sp_vault **ret, struct sp_error *err);
 
