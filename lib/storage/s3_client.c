@@ -275,6 +275,10 @@ static char *request_url(struct sp_s3 *s3, const struct s3_req *q)
 
 static bool status_retryable(const struct s3_req *q)
 {
+	/* 501: the server lacks what the request asks for (a conditional
+	 * write); asking again changes nothing. */
+	if (q->status == 501 || strcmp(q->code, "NotImplemented") == 0)
+		return false;
 	if (q->status >= 500 || q->status == 429)
 		return true;
 	return strcmp(q->code, "SlowDown") == 0 ||
@@ -856,9 +860,10 @@ int sp_s3_put(struct sp_s3 *s3, const char *key, const void *data, size_t len,
 		 (q.status == 501 || strcmp(q.code, "NotImplemented") == 0))
 		r = sp_error_set(
 		    err, SP_E_VAULT_UNSUPPORTED,
-		    "cannot store 's3://%s/%s': the server does "
-		    "not support create-only writes (If-None-Match: "
-		    "*; HTTP %ld %s)",
+		    "cannot create 's3://%s/%s': the server refuses "
+		    "conditional writes (If-None-Match: *; HTTP %ld %s), "
+		    "which a vault needs: use an object store that has "
+		    "them (AWS S3, Ceph RGW) or a local vault",
 		    s3->cfg.bucket, fk, q.status, q.code);
 	else if (r == 0 && q.status != 200)
 		r = status_error(s3, &q, err);

@@ -72,8 +72,9 @@ static const struct sp_errcode_info catalogue[] = {
     {SP_E_VAULT_UNSUPPORTED, "VaultFeatureUnsupported",
      "the object store lacks a feature the vault needs (conditional "
      "writes or object lock)",
-     "use a server or bucket that supports it (e.g. a bucket created "
-     "with object lock enabled), or a local vault"},
+     "use a server or bucket that supports it (conditional writes: AWS "
+     "S3, or Ceph RGW in a bucket without versioning; object lock: a "
+     "bucket created with it enabled), or a local vault"},
     {SP_E_OBJECT_LOCKED, "ObjectLocked",
      "an object is protected by object lock and cannot be deleted or "
      "overwritten yet",

@@ -431,7 +431,8 @@ static json_t *load_state(struct sp_vault *v)
 	sp_autofree char *text = NULL;
 	size_t len;
 
-	if (sp_file_read(v->fd, SP_GC_STATE, STATE_MAX, &text, &len) < 0)
+	if (sp_file_read(v->fd, SP_GC_STATE, STATE_MAX, &text, &len) < 0 ||
+	    sp_vault_record_open(v, SP_GC_STATE, text, len, &len) < 0)
 		return NULL;
 	return json_loadb(text, len, 0, NULL);
 }
@@ -440,7 +441,9 @@ static int write_state(struct sp_vault *v, const char *state, uint64_t fossils,
 		       json_t *drafts, struct sp_error *err)
 {
 	sp_autofree char *text = NULL;
+	sp_autofree void *sealed = NULL;
 	char since[32];
+	size_t len = 0;
 	time_t now = time(NULL);
 	json_t *doc;
 	int r;
@@ -454,10 +457,13 @@ static int write_state(struct sp_vault *v, const char *state, uint64_t fossils,
 	json_decref(doc);
 	if (!text)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	r = sp_file_publish(v->fd, SP_GC_STATE, text, strlen(text), err);
+	/* Sealed in an encrypted vault: its drafts name VMs. */
+	r = sp_vault_record_seal(v, SP_GC_STATE, text, &sealed, &len, err);
+	if (r < 0)
+		return r;
+	r = sp_file_publish(v->fd, SP_GC_STATE, sealed, len, err);
 	if (r == SP_E_VAULT_FULL && sp_vault_reserve_release(v))
-		r = sp_file_publish(v->fd, SP_GC_STATE, text, strlen(text),
-				    err);
+		r = sp_file_publish(v->fd, SP_GC_STATE, sealed, len, err);
 	return r;
 }
 

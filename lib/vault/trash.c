@@ -93,14 +93,31 @@ bool sp_time_parse_rfc3339(const char *s, int64_t *out)
 	return true;
 }
 
-static json_t *read_record(int pointfd)
+/* The logical key of trash entry @name/@id's record: what an encrypted
+ * vault seals it under, wherever the entry's directory is. */
+static void record_key(char *out, size_t cap, const char *name, const char *id)
+{
+	snprintf(out, cap, SP_TRASH_DIR "/%s/%s/" SP_TRASH_RECORD, name, id);
+}
+
+/* The record of trash entry @name/@id in @pointfd, opened; NULL and
+ * *@errp (a negative errno) when it cannot be read or does not open. */
+static json_t *read_record(struct sp_vault *v, int pointfd, const char *name,
+			   const char *id, int *errp)
 {
 	sp_autofree char *text = NULL;
+	char key[200];
 	size_t len;
+	int r;
 
-	if (sp_file_read(pointfd, SP_TRASH_RECORD, RECORD_MAX, &text, &len) < 0)
-		return NULL;
-	return json_loadb(text, len, 0, NULL);
+	r = sp_file_read(pointfd, SP_TRASH_RECORD, RECORD_MAX, &text, &len);
+	if (r == 0) {
+		record_key(key, sizeof(key), name, id);
+		r = sp_vault_record_open(v, key, text, len, &len);
+	}
+	if (errp)
+		*errp = r;
+	return r < 0 ? NULL : json_loadb(text, len, 0, NULL);
 }
 
 static int open_entry(struct sp_vault *v, const char *name, const char *id)
@@ -118,9 +135,7 @@ static int entry_expiry(struct sp_vault *v, const char *name, const char *id,
 			int64_t *expires, char *why, size_t whylen)
 {
 	sp_autoclose int pfd = open_entry(v, name, id);
-	sp_autofree char *text = NULL;
 	json_t *rec;
-	size_t len;
 	bool ok;
 	int r;
 
@@ -128,13 +143,13 @@ static int entry_expiry(struct sp_vault *v, const char *name, const char *id,
 		snprintf(why, whylen, "cannot open it: %s", strerror(errno));
 		return -1;
 	}
-	r = sp_file_read(pfd, SP_TRASH_RECORD, RECORD_MAX, &text, &len);
+	rec = read_record(v, pfd, name, id, &r);
 	if (r < 0) {
 		snprintf(why, whylen, "cannot read its " SP_TRASH_RECORD ": %s",
-			 strerror(-r));
+			 r == -EBADMSG ? "it does not open with the vault's key"
+				       : strerror(-r));
 		return -1;
 	}
-	rec = json_loadb(text, len, 0, NULL);
 	ok = rec && sp_time_parse_rfc3339(
 			json_string_value(json_object_get(rec, "expires_at")),
 			expires);
@@ -174,7 +189,7 @@ static void keep_unreadable(json_t *kept, const char *what, const char *why)
 /* trash/ and trash/NAME (@dir) made and durable, then the record
  * published in the point. */
 static int write_record(struct sp_vault *v, int pfd, const char *dir,
-			const char *text, struct sp_error *err)
+			const void *rec, size_t len, struct sp_error *err)
 {
 	int r;
 
@@ -185,7 +200,7 @@ static int write_record(struct sp_vault *v, int pfd, const char *dir,
 		return sp_error_set_errno(err, vault_code(-r), -r,
 					  "cannot create '%s' in vault '%s'",
 					  dir, v->path);
-	return sp_file_publish(pfd, SP_TRASH_RECORD, text, strlen(text), err);
+	return sp_file_publish(pfd, SP_TRASH_RECORD, rec, len, err);
 }
 
 int sp_vault_point_trash(struct sp_vault *v, const char *name, const char *id,
@@ -195,7 +210,9 @@ int sp_vault_point_trash(struct sp_vault *v, const char *name, const char *id,
 	sp_autoclose int lock = -1;
 	sp_autoclose int pfd = -1;
 	sp_autofree char *text = NULL;
-	char from[200], to[200], dir[100], when[32], until[32];
+	sp_autofree void *sealed = NULL;
+	char from[200], to[200], dir[100], when[32], until[32], key[200];
+	size_t slen = 0;
 	json_t *rec;
 	int r;
 
@@ -235,13 +252,18 @@ int sp_vault_point_trash(struct sp_vault *v, const char *name, const char *id,
 	json_decref(rec);
 	if (!text)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	/* Sealed in an encrypted vault: it names the VM and says why. */
+	record_key(key, sizeof(key), name, id);
+	r = sp_vault_record_seal(v, key, text, &sealed, &slen, err);
+	if (r < 0)
+		return r;
 	/* The record goes in first, so the trash never holds an entry
 	 * without one; a crash before the rename leaves it in a published
 	 * point, where it is ignored.  On a full vault the reserve makes
 	 * room for it (and for the trash's directories). */
-	r = write_record(v, pfd, dir, text, err);
+	r = write_record(v, pfd, dir, sealed, slen, err);
 	if (r == SP_E_VAULT_FULL && sp_vault_reserve_release(v))
-		r = write_record(v, pfd, dir, text, err);
+		r = write_record(v, pfd, dir, sealed, slen, err);
 	if (r < 0)
 		return r;
 	snprintf(from, sizeof(from), "points/%s/%s", name, id);
@@ -403,7 +425,7 @@ static int list_one(struct sp_vault *v, const char *name, const char *id,
 		    void *ctx, struct sp_error *err)
 {
 	sp_autoclose int pfd = open_entry(v, name, id);
-	json_t *rec = pfd >= 0 ? read_record(pfd) : NULL;
+	json_t *rec = pfd >= 0 ? read_record(v, pfd, name, id, NULL) : NULL;
 	json_t *m = NULL, *e;
 	struct sp_error e2 = {0};
 	char where[160];

@@ -97,10 +97,8 @@ static int check_location(const char *path, struct sp_error *err)
 			    path, (int)n, path, path);
 }
 
-/* The text of a new vault's stillpoint-vault.json; @key_check for an
- * encrypted vault, NULL otherwise. */
-static char *config_text(uint32_t chunk_size, unsigned lock_days,
-			 const char *lock_mode, const char *key_check)
+char *sp_vault_config_text(uint32_t chunk_size, unsigned lock_days,
+			   const char *lock_mode, const char *key_check)
 {
 	char created[32], id[33];
 	json_t *cfg;
@@ -127,100 +125,6 @@ static char *config_text(uint32_t chunk_size, unsigned lock_days,
 	text = json_dumps(cfg, JSON_INDENT(2));
 	json_decref(cfg);
 	return text;
-}
-
-static int count_one(void *ctx, const char *name, bool is_dir, uint64_t size)
-{
-	(void)name;
-	(void)is_dir;
-	(void)size;
-	++*(size_t *)ctx;
-	return 1; /* one is enough */
-}
-
-/* A new vault in a bucket: the prefix must hold nothing; the settings are
- * put create-only, so of two inits at once exactly one wins. */
-static int init_s3(const char *path, uint32_t chunk_size, bool encrypt,
-		   const char *key_file, const struct sp_vault_remote_opts *o,
-		   struct sp_error *err)
-{
-	struct sp_store_s3_opts so = {o ? o->endpoint : NULL,
-				      o ? o->ca_file : NULL};
-	struct sp_store *st = NULL;
-	sp_autofree char *text = NULL;
-	sp_autofree char *keys = NULL;
-	char check[SP_VAULT_KEY_CHECK_LEN + 1];
-	const char *mode = o && o->lock_mode ? o->lock_mode : "GOVERNANCE";
-	size_t n = 0;
-	int r;
-
-	r = sp_store_s3_open(path, &so, &st, err);
-	if (r < 0)
-		return r;
-	r = st->ops->stat(st, SP_VAULT_CONFIG, NULL, err);
-	if (r == 0) {
-		r = sp_error_set(err, SP_E_VAULT_EXISTS,
-				 "a vault already exists in '%s'", path);
-		goto out;
-	}
-	if (r != -ENOENT)
-		goto out;
-	r = st->ops->list(st, "", count_one, &n, err);
-	if (r < 0 && r != 1)
-		goto out;
-	if (n > 0) {
-		r = sp_error_set(err, SP_E_NOT_A_VAULT,
-				 "'%s' is not empty and holds no vault (init "
-				 "needs a new or empty bucket or prefix)",
-				 path);
-		goto out;
-	}
-	if (o && o->object_lock_days) {
-		bool lock = false;
-		if (strcmp(mode, "GOVERNANCE") && strcmp(mode, "COMPLIANCE")) {
-			r = sp_error_set(err, SP_E_USAGE,
-					 "unknown lock mode '%s' (use "
-					 "governance or compliance)",
-					 mode);
-			goto out;
-		}
-		r = sp_store_s3_has_object_lock(st, &lock, err);
-		if (r == 0 && !lock)
-			r = sp_error_set(
-			    err, SP_E_VAULT_UNSUPPORTED,
-			    "bucket of '%s' has no object lock (create the "
-			    "bucket with object lock enabled; it cannot be "
-			    "turned on later on every server)",
-			    path);
-		if (r < 0)
-			goto out;
-	}
-	if (encrypt) {
-		r = sp_vault_new_keys(path, key_file, &keys, check, err);
-		if (r < 0)
-			goto out;
-		r = st->ops->put(st, SP_STORE_KEYS, keys, strlen(keys),
-				 SP_STORE_CREATE, err);
-		if (r == -EEXIST)
-			r = sp_error_set(err, SP_E_VAULT_EXISTS,
-					 "a vault is being made in '%s'", path);
-		if (r < 0)
-			goto out;
-	}
-	text = config_text(chunk_size, o ? o->object_lock_days : 0, mode,
-			   encrypt ? check : NULL);
-	if (!text) {
-		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
-		goto out;
-	}
-	r = st->ops->put(st, SP_VAULT_CONFIG, text, strlen(text),
-			 SP_STORE_CREATE, err);
-	if (r == -EEXIST)
-		r = sp_error_set(err, SP_E_VAULT_EXISTS,
-				 "a vault already exists in '%s'", path);
-out:
-	sp_store_close(st);
-	return r < 0 ? r : 0;
 }
 
 int sp_vault_init(const char *path, uint32_t chunk_size, struct sp_error *err)
@@ -256,7 +160,8 @@ int sp_vault_init_opts(const char *path, const struct sp_vault_init_opts *io,
 				    "a key file is for an encrypted vault "
 				    "(drop --no-encrypt)");
 	if (sp_store_is_s3(path))
-		return init_s3(path, chunk_size, encrypt, io->key_file, o, err);
+		return sp_vault_init_s3(path, chunk_size, encrypt, io->key_file,
+					o, err);
 	r = check_location(path, err);
 	if (r < 0)
 		return r;
@@ -315,7 +220,8 @@ int sp_vault_init_opts(const char *path, const struct sp_vault_init_opts *io,
 		if (r < 0)
 			return r;
 	}
-	text = config_text(chunk_size, 0, NULL, encrypt ? check : NULL);
+	text =
+	    sp_vault_config_text(chunk_size, 0, NULL, encrypt ? check : NULL);
 	if (!text)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	sp_vault_reserve_make(fd);

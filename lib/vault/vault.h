@@ -80,6 +80,16 @@ int sp_vault_init(const char *path, uint32_t chunk_size, struct sp_error *err);
 /* sp_vault_init_with() (stillpoint.h) makes a vault at a directory or at
  * "s3://BUCKET[/P]" (an empty bucket or prefix; the settings object is
  * put create-only). */
+/* The text of a new vault's stillpoint-vault.json; @key_check for an
+ * encrypted vault, NULL otherwise. */
+char *sp_vault_config_text(uint32_t chunk_size, unsigned lock_days,
+			   const char *lock_mode, const char *key_check);
+/* The s3:// part of sp_vault_init_with() (vault_init_s3.c).  Beyond those
+ * of the store: SP_E_VAULT_EXISTS, SP_E_NOT_A_VAULT, and
+ * SP_E_VAULT_UNSUPPORTED for a server without conditional writes. */
+int sp_vault_init_s3(const char *path, uint32_t chunk_size, bool encrypt,
+		     const char *key_file, const struct sp_vault_remote_opts *o,
+		     struct sp_error *err);
 int sp_vault_open_with(const char *path, const struct sp_vault_remote_opts *o,
 		       struct sp_vault **ret, struct sp_error *err);
 
@@ -207,6 +217,18 @@ bool sp_vault_via_store(const struct sp_vault *v);
 int sp_vault_unseal_point_file(struct sp_vault *v, const char *name,
 			       const char *id, const char *file, void *buf,
 			       size_t len, size_t *outlen);
+/* A record a local vault keeps beside its points (the trash's
+ * deleted.json, gc.json) as it goes to its file: in an encrypted vault
+ * sealed with the logical @key as associated data ("trash/NAME/ID/
+ * deleted.json", "gc.json": the key an S3 vault keeps it under), otherwise
+ * @text itself.  *@out: free(). */
+int sp_vault_record_seal(struct sp_vault *v, const char *key, const char *text,
+			 void **out, size_t *outlen, struct sp_error *err);
+/* Such a record's @len bytes read from its file, opened in place (a vault
+ * that is not encrypted leaves them as they are); -EBADMSG when they do not
+ * open under @key. */
+int sp_vault_record_open(struct sp_vault *v, const char *key, void *buf,
+			 size_t len, size_t *outlen);
 /* Internal to lib/vault (vault.c, vault_crypt.c, vault_list.c). */
 /* The key slots of a new encrypted vault: a passphrase slot when one is at
  * hand, a key-file slot for @key_file (made when missing).  *@doc gets

@@ -179,6 +179,32 @@ static int wrap_sealed(struct sp_vault *v, struct sp_error *err)
 	return 0;
 }
 
+int sp_vault_record_seal(struct sp_vault *v, const char *key, const char *text,
+			 void **out, size_t *outlen, struct sp_error *err)
+{
+	size_t len = strlen(text);
+
+	if (!v->encrypted) {
+		*out = strdup(text);
+		*outlen = len;
+		return *out ? 0
+			    : sp_error_set(err, SP_E_NOMEM, "out of memory");
+	}
+	if (sp_store_seal_copy(v->store, key, text, len, out, outlen) < 0)
+		return sp_error_set(err, SP_E_NOMEM, "cannot seal '%s'", key);
+	return 0;
+}
+
+int sp_vault_record_open(struct sp_vault *v, const char *key, void *buf,
+			 size_t len, size_t *outlen)
+{
+	if (!v->encrypted) {
+		*outlen = len;
+		return 0;
+	}
+	return sp_store_unseal_in_place(v->store, key, buf, len, outlen);
+}
+
 /* An index held in memory (an opened sealed one), as a scratch file the
  * index maps. */
 int sp_vault_index_from_bytes(const void *bytes, size_t len, const char *name,

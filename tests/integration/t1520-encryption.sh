@@ -207,10 +207,35 @@ unset STILLPOINT_PASSPHRASE
 export STILLPOINT_PASSPHRASE=correct-horse-1
 V=$T/lv
 old=$(point_ids_in "$V" | head -n 1)
-expect_ok "local: delete a point" sp --vault "$V" delete "$VM@$old"
-expect_ok "local: trash lists it" sp --vault "$V" trash
-check "local: ... by its time" grep -q "$old" "$T/.out"
+# in_clear: the files of the vault directory holding any of the strings
+# given (the VM's name, the keys of the trash record and of gc.json).
+in_clear() {
+	local a=() w
+	for w in "$@"; do a+=(-e "$w"); done
+	(cd "$V" && grep -rlaF "${a[@]}" . || true)
+}
+records=(deleted_at expires_at fossils_since drafts '"why"')
+expect_ok "local: delete a point" sp --vault "$V" delete "$VM@$old" --reason "$VM-reason"
+check "local: ... its trash record is there" test -s "$V/trash/$VM/$old/deleted.json"
+check "local: ... sealed: no file holds the VM's name or a record's key" \
+	test -z "$(in_clear "$VM" "${records[@]}")"
+expect_ok "local: trash lists it" sp --vault "$V" trash --json
+check "local: ... with its record read: deletion, expiry, reason" \
+	jqe ".[0].id == \"$old\" and (.[0].expires_at | type == \"string\") and .[0].why == \"$VM-reason\" and (.[0] | has(\"error\") | not)" "$T/.out"
+expect_ok "local: gc with the point in the trash" sp --vault "$V" gc --json
+check "local: ... keeps it (its sealed record read: not expired)" \
+	jqe '.trash_purged == [] and .trash_kept == [] and .state.state == "fossils"' "$T/.out"
+check "local: ... gc.json is written" test -s "$V/gc.json"
+check "local: ... sealed: no file holds the VM's name or a record's key" \
+	test -z "$(in_clear "$VM" "${records[@]}")"
+expect_ok "local: a second gc reads the sealed gc.json and sweeps" sp --vault "$V" gc --json
+check "local: ... swept" jqe '.swept == true' "$T/.out"
+check "local: ... still nothing in the clear" test -z "$(in_clear "$VM" "${records[@]}")"
 expect_ok "local: undelete it" sp --vault "$V" undelete "$VM@$old"
+check "local: ... no record left in the point" test ! -e "$V/points/$VM/$old/deleted.json"
+rm -rf undel && mkdir undel
+expect_ok "local: the undeleted point restores" sp --vault "$V" restore "$VM@$old" --to "$T/undel"
+check "local: ... equal to its source" cmp disk.raw undel/disk.raw
 expect_ok "local: gc reads the sealed points" sp --vault "$V" gc
 expect_ok "local: verify after gc" sp --vault "$V" verify
 
