@@ -61,10 +61,14 @@ static int source_extents(void *opaque, uint64_t offset, uint64_t length,
 	return sp_disk_source_extents(opaque, offset, length, out, max, n, err);
 }
 
+/* Past the page cache where the source allows it (O_DIRECT): a backup
+ * reads each byte once, so the copy through the cache was pure cost (as
+ * much system time as the hashing's user time) and evicted what the host
+ * had cached. */
 static int source_pread(void *opaque, void *buf, size_t len, uint64_t offset,
 			struct sp_error *err)
 {
-	return sp_disk_source_pread(opaque, buf, len, offset, err);
+	return sp_disk_source_pread_uncached(opaque, buf, len, offset, err);
 }
 
 int sp_extent_cursor_open(struct sp_disk_source *src, uint64_t step,
