@@ -25,6 +25,18 @@ check "restored disk is byte-identical" cmp d.img r1/d.img
 check "restored disk is sparse" test "$(du -k r1/d.img | cut -f1)" -lt 40000
 check "no temporary files left" test "$(ls -A r1)" = d.img
 
+# Zero blocks inside a chunk are not written either: 64 KiB of data, then
+# written (allocated) zeroes to the end of the 4 MiB chunk.
+head -c 65536 /dev/urandom >z.img
+dd if=/dev/zero of=z.img bs=64K seek=1 count=63 conv=notrunc status=none
+check "the source holds 4 MiB allocated" test "$(du -k z.img | cut -f1)" -ge 4096
+expect_ok "back up a chunk that is mostly zeroes" sp backup --name vmz --disk z.img
+mkdir rz
+expect_ok "restore it" sp restore vmz --to rz
+check "restored byte-identical" cmp z.img rz/z.img
+check "restored with only its data blocks allocated" \
+	test "$(du -k rz/z.img | cut -f1)" -lt 1024
+
 # A small change: 1 MiB in the middle of an allocated region.
 poke d.img 129 1 change1
 cp --sparse=always d.img d.v2
