@@ -177,14 +177,20 @@ static size_t on_body(char *p, size_t size, size_t n, void *u)
 	if (q->range) {
 		/* A server that ignores Range sends the whole object. */
 		uint64_t skip = status == 200 ? q->range_skip : 0;
-		for (size_t i = 0; i < k; i++, q->pos++) {
-			if (q->pos < skip)
-				continue;
-			if (q->range_got == q->range_len) {
-				q->enough = true;
-				return 0;
-			}
-			q->range[q->range_got++] = p[i];
+		size_t from = 0, room, take;
+
+		if (q->pos < skip)
+			from = skip - q->pos < k ? (size_t)(skip - q->pos) : k;
+		q->pos += k;
+		if (from == k)
+			return k;
+		room = q->range_len - q->range_got;
+		take = k - from < room ? k - from : room;
+		memcpy(q->range + q->range_got, p + from, take);
+		q->range_got += take;
+		if (take < k - from) {
+			q->enough = true; /* more than asked for: stop it */
+			return 0;
 		}
 		return k;
 	}
