@@ -365,6 +365,36 @@ static bool present_path(struct store_s3 *s, char *out, size_t cap)
 	       (int)cap;
 }
 
+static int list_present(void *ctx, const char *key, bool is_prefix,
+			uint64_t size, int64_t mtime)
+{
+	(void)mtime;
+	if (!is_prefix && size && is_chunk_key(key))
+		note_present(ctx, key);
+	return 0;
+}
+
+/* The host has no usable record of the vault's chunks (@why): list them
+ * (one request per 1000 chunks) rather than send each new chunk's bytes
+ * only to hear that the vault has it.  A lease is held, so no sweep can
+ * remove a listed chunk before the lease ends.  A failed listing only
+ * costs what it would have saved. */
+static void rebuild_present(struct store_s3 *s, const char *why)
+{
+	struct sp_error e;
+
+	if (sp_s3_list(s->s3, "chunks/", NULL, list_present, s, &e) < 0)
+		sp_log(SP_LOG_DEBUG,
+		       "the chunks of '%s' could not be listed (%s): each new "
+		       "chunk is written only if absent",
+		       s->base.location, e.msg);
+	else
+		sp_log(SP_LOG_DEBUG,
+		       "chunk presence of '%s' rebuilt by listing (%s): %zu "
+		       "chunks",
+		       s->base.location, why, s->present.n);
+}
+
 /* Once a lease is held (no sweep can start before it ends): the vault's
  * gc epoch, and the cached chunk keys when they were seen at that epoch. */
 static void load_present(struct store_s3 *s)
@@ -384,13 +414,18 @@ static void load_present(struct store_s3 *s)
 	else
 		snprintf(s->epoch, sizeof(s->epoch), "0");
 	if (!present_path(s, path, sizeof(path)) ||
-	    sp_file_read(AT_FDCWD, path, 256u << 20, &cached, &len) < 0)
+	    sp_file_read(AT_FDCWD, path, 256u << 20, &cached, &len) < 0) {
+		rebuild_present(s, "none on this host");
 		return;
+	}
 	char *line = cached, *nl = strchr(line, '\n');
 	if (!nl || strncmp(line, "epoch ", 6) ||
 	    (size_t)(nl - line - 6) != strlen(s->epoch) ||
-	    strncmp(line + 6, s->epoch, strlen(s->epoch)))
-		return; /* chunks may have been deleted since: not used */
+	    strncmp(line + 6, s->epoch, strlen(s->epoch))) {
+		/* chunks may have been deleted since: not used */
+		rebuild_present(s, "a gc ran since it was written");
+		return;
+	}
 	for (line = nl + 1; (nl = strchr(line, '\n')); line = nl + 1) {
 		*nl = '\0';
 		if (!strncmp(line, "chunks/", 7))

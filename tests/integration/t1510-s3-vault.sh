@@ -65,6 +65,15 @@ expect_ok "a full backup of another VM with the same disk" \
 	s3 backup --name twin --disk twin.raw --json
 check "no chunk stored, and no HEAD for any" \
 	jqe '.disks[0].chunks_new == 0 and .requests.heads <= 1' "$T/.out"
+# That record lost, the next writer rebuilds it by listing the vault's
+# chunks (one request per 1000) instead of sending each chunk's bytes
+# only to hear that the vault has it.
+rm -rf "$T/cache/chunks"
+cp d.raw twin2.raw
+expect_ok "a full backup with the host's record of chunks lost" \
+	s3 backup --name twin2 --disk twin2.raw --json
+check "no chunk sent: the listing found them all" \
+	jqe '.disks[0].chunks_new == 0 and .requests.puts <= 3 and .requests.lists >= 1' "$T/.out"
 
 # 4. kill -9 mid-backup: no half point; the next backup succeeds.
 head -c 64M /dev/urandom >k.raw
@@ -95,9 +104,10 @@ expect_ok "delete the first point of vm" s3 delete "vm@$id1"
 check "it is in the trash" bash -c "s3 trash --json | jqe 'length == 1'"
 expect_ok "undelete it" s3 undelete "vm@$id1"
 check "it is listed again" bash -c "s3 points vm --json | jqe 'length == 2'"
-expect_ok "delete both points of vm, and twin's" bash -c \
+expect_ok "delete both points of vm, and twin's and twin2's" bash -c \
 	"for id in \$(s3 points vm --json | jq -r '.[].id'); do s3 delete vm@\$id || exit 1; done &&
-	 s3 delete twin@\$(s3 points twin --json | jq -r '.[0].id')"
+	 s3 delete twin@\$(s3 points twin --json | jq -r '.[0].id') &&
+	 s3 delete twin2@\$(s3 points twin2 --json | jq -r '.[0].id')"
 sleep 2 # chunks older than the gc run
 expect_ok "gc 1 purges and marks candidates" later gc --json
 check "98 candidates, nothing deleted" jqe '.fossilized == 98 and .deleted == 0' "$T/.out"
