@@ -344,6 +344,10 @@ static CURLcode perform_once(struct sp_s3 *s3, struct sp_s3_req *q,
 		curl_easy_setopt(c, CURLOPT_SEEKDATA, q);
 		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
 				 (curl_off_t)q->body_len);
+		/* RGW sends no "100 Continue" to a PutObjectRetention: do
+		 * not wait a second for it before the (small) body. */
+		if (q->op == SP_S3_OP_RETENTION)
+			curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
 	} else if (strcmp(q->method, "HEAD") == 0) {
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 		curl_easy_setopt(c, CURLOPT_FILETIME, 1L);

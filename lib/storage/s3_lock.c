@@ -95,6 +95,7 @@ int sp_s3_put_retention(struct sp_s3 *s3, const char *key, int64_t until,
 	else if (r == 0 && q.status == 200)
 		*held = until;
 	else if (r == 0 && q.status == 403 &&
+		 strcmp(q.code, "AccessDenied") == 0 &&
 		 get_retention(s3, fk, &now_held, &e2) == 0 &&
 		 now_held >= until)
 		/* A later date is there already (another host extended
