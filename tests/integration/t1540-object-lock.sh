@@ -129,6 +129,10 @@ expect_ok "a fourth, unchanged, with this host's cache lost" later backup --name
 check "  ... extends each chunk's lock once (dates unknown)" jqe '.requests.retentions == 8' "$T/.out"
 expect_ok "a fifth" later backup --name vm --disk e.raw --json
 check "  ... extends none" jqe '.requests.retentions == 0' "$T/.out"
+rm -rf "$STILLPOINT_CACHE_DIR"
+expect_ok "a sixth, cache lost, clock 10 minutes behind the others" g backup --name vm --disk e.raw --json
+check "  ... asks to extend each chunk, which the server refuses: locked longer already" \
+	jqe '.requests.retentions == 8 and .requests.gets >= 8' "$T/.out"
 expect_ok "the vault verifies" g verify
 
 # The same through an encrypted vault's sealing store.
