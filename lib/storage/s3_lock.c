@@ -42,8 +42,9 @@ static int get_retention(struct sp_s3 *s3, const char *fk, int64_t *until,
 	else if (r == 0 &&
 		 sp_s3_parse_text(q.out.data, q.out.len, "Retention",
 				  "RetainUntilDate", date, sizeof(date)))
-		*until =
-		    sp_s3_parse_time(date) > 0 ? sp_s3_parse_time(date) : 0;
+		*until = sp_s3_parse_time(date);
+	if (*until < 0)
+		*until = 0; /* a date that does not parse: none known */
 	sp_s3_req_release(&q);
 	return r;
 }
