@@ -40,7 +40,6 @@
 
 #define EMPTY_SHA256                                                           \
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-#define ERROR_BODY_MAX (64 * 1024)
 #define LIST_PAGE_MAX (16 * 1024 * 1024)
 #define KEY_MAX 1024
 #define CONNECT_TIMEOUT_S 10L
@@ -69,39 +68,7 @@ struct sp_s3 {
 	int versioned; /* -1 not asked yet */
 
 	_Atomic uint64_t n_requests, n_puts, n_gets, n_heads, n_lists,
-	    n_deletes, n_copies, n_retries, n_up, n_down;
-};
-
-enum s3_op { OP_PUT, OP_GET, OP_HEAD, OP_LIST, OP_DELETE, OP_COPY };
-
-struct s3_req {
-	/* what to send */
-	const char *method;
-	enum s3_op op;
-	const char *key;   /* full key, or NULL for the bucket */
-	const char *query; /* canonical, or NULL */
-	const void *body;
-	size_t body_len;
-	const char *headers[6]; /* "Name: value", NULL-terminated */
-	const char *what;	/* "store", "read"...: for messages */
-	/* where the answer goes */
-	size_t max;		 /* cap of @out */
-	struct sp_s3_strbuf out; /* a 2xx body, unless @range */
-	char *range;		 /* a 2xx body into this buffer... */
-	size_t range_len;	 /* ...of this size... */
-	uint64_t range_skip;	 /* ...after skipping this much of a 200 */
-	/* per attempt */
-	CURL *curl;
-	size_t up_off;
-	uint64_t pos, range_got;
-	bool too_big, enough;
-	struct sp_s3_strbuf errbody;
-	/* the result */
-	long status;
-	time_t server_date;
-	curl_off_t content_length, filetime;
-	char code[64], msg[200];
-	char curl_msg[CURL_ERROR_SIZE];
+	    n_deletes, n_copies, n_retentions, n_retries, n_up, n_down;
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -113,7 +80,7 @@ static void global_init(void)
 	xmlInitParser();
 }
 
-static void req_release(struct s3_req *q)
+void sp_s3_req_release(struct sp_s3_req *q)
 {
 	free(q->out.data);
 	free(q->errbody.data);
@@ -138,7 +105,7 @@ static void share_unlock(CURL *h, curl_lock_data data, void *u)
 
 static size_t on_read(char *dst, size_t size, size_t n, void *u)
 {
-	struct s3_req *q = u;
+	struct sp_s3_req *q = u;
 	size_t k = q->body_len - q->up_off;
 
 	if (k > size * n)
@@ -151,7 +118,7 @@ static size_t on_read(char *dst, size_t size, size_t n, void *u)
 
 static int on_seek(void *u, curl_off_t off, int origin)
 {
-	struct s3_req *q = u;
+	struct sp_s3_req *q = u;
 
 	if (origin != SEEK_SET || off < 0 || (uint64_t)off > q->body_len)
 		return CURL_SEEKFUNC_FAIL;
@@ -161,13 +128,13 @@ static int on_seek(void *u, curl_off_t off, int origin)
 
 static size_t on_body(char *p, size_t size, size_t n, void *u)
 {
-	struct s3_req *q = u;
+	struct sp_s3_req *q = u;
 	size_t k = size * n;
 	long status = 0;
 
 	curl_easy_getinfo(q->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status >= 300) {
-		size_t room = ERROR_BODY_MAX - q->errbody.len;
+		size_t room = SP_S3_ERROR_BODY_MAX - q->errbody.len;
 		if (k < room)
 			room = k;
 		if (room && sp_s3_strbuf_add(&q->errbody, p, room) < 0)
@@ -205,7 +172,9 @@ static size_t on_body(char *p, size_t size, size_t n, void *u)
 
 static size_t on_header(char *p, size_t size, size_t n, void *u)
 {
-	struct s3_req *q = u;
+	static const char until_name[] = "x-amz-object-lock-retain-until-date:";
+	const size_t until_len = sizeof(until_name) - 1;
+	struct sp_s3_req *q = u;
 	size_t k = size * n;
 	char line[128];
 
@@ -215,6 +184,15 @@ static size_t on_header(char *p, size_t size, size_t n, void *u)
 		time_t t = curl_getdate(line, NULL);
 		if (t > 0)
 			q->server_date = t;
+	} else if (k > until_len && k < sizeof(line) &&
+		   strncasecmp(p, until_name, until_len) == 0) {
+		memcpy(line, p + until_len, k - until_len);
+		line[k - until_len] = '\0';
+		char *v = line + strspn(line, " \t");
+		v[strcspn(v, " \t\r\n")] = '\0';
+		int64_t t = sp_s3_parse_time(v);
+		if (t > 0)
+			q->retain_until = t;
 	}
 	return k;
 }
@@ -263,7 +241,7 @@ static void sha256_hex(const void *data, size_t len, char out[65])
 	sp_hex_encode(md, 32, out);
 }
 
-static char *request_url(struct sp_s3 *s3, const struct s3_req *q)
+static char *request_url(struct sp_s3 *s3, const struct sp_s3_req *q)
 {
 	sp_autofree char *enc = NULL;
 	char *url = NULL;
@@ -279,7 +257,7 @@ static char *request_url(struct sp_s3 *s3, const struct s3_req *q)
 	return n < 0 ? NULL : url;
 }
 
-static bool status_retryable(const struct s3_req *q)
+static bool status_retryable(const struct sp_s3_req *q)
 {
 	/* 501: the server lacks what the request asks for (a conditional
 	 * write); asking again changes nothing. */
@@ -327,7 +305,7 @@ static void backoff(struct sp_s3 *s3, int attempt)
 		;
 }
 
-static CURLcode perform_once(struct sp_s3 *s3, struct s3_req *q,
+static CURLcode perform_once(struct sp_s3 *s3, struct sp_s3_req *q,
 			     const char *url, struct curl_slist *hdrs)
 {
 	CURL *c = q->curl;
@@ -342,6 +320,7 @@ static CURLcode perform_once(struct sp_s3 *s3, struct s3_req *q,
 	q->errbody.len = 0;
 	q->status = 0;
 	q->server_date = 0;
+	q->retain_until = 0;
 	q->code[0] = q->msg[0] = q->curl_msg[0] = '\0';
 
 	curl_easy_setopt(c, CURLOPT_URL, url);
@@ -375,6 +354,10 @@ static CURLcode perform_once(struct sp_s3 *s3, struct s3_req *q,
 		curl_easy_setopt(c, CURLOPT_SEEKDATA, q);
 		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
 				 (curl_off_t)q->body_len);
+		/* RGW sends no "100 Continue" to a PutObjectRetention: do
+		 * not wait a second for it before the (small) body. */
+		if (q->op == SP_S3_OP_RETENTION)
+			curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
 	} else if (strcmp(q->method, "HEAD") == 0) {
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 		curl_easy_setopt(c, CURLOPT_FILETIME, 1L);
@@ -395,23 +378,26 @@ static CURLcode perform_once(struct sp_s3 *s3, struct s3_req *q,
 	atomic_fetch_add(&s3->n_up, (uint64_t)(up > 0 ? up : 0));
 	atomic_fetch_add(&s3->n_down, (uint64_t)(down > 0 ? down : 0));
 	switch (q->op) {
-	case OP_PUT:
+	case SP_S3_OP_PUT:
 		atomic_fetch_add(&s3->n_puts, 1);
 		break;
-	case OP_GET:
+	case SP_S3_OP_GET:
 		atomic_fetch_add(&s3->n_gets, 1);
 		break;
-	case OP_HEAD:
+	case SP_S3_OP_HEAD:
 		atomic_fetch_add(&s3->n_heads, 1);
 		break;
-	case OP_LIST:
+	case SP_S3_OP_LIST:
 		atomic_fetch_add(&s3->n_lists, 1);
 		break;
-	case OP_DELETE:
+	case SP_S3_OP_DELETE:
 		atomic_fetch_add(&s3->n_deletes, 1);
 		break;
-	case OP_COPY:
+	case SP_S3_OP_COPY:
 		atomic_fetch_add(&s3->n_copies, 1);
+		break;
+	case SP_S3_OP_RETENTION:
+		atomic_fetch_add(&s3->n_retentions, 1);
 		break;
 	}
 	/* Stopping early is ours, not a failure. */
@@ -428,15 +414,15 @@ static const char *endpoint_name(const struct sp_s3 *s3)
 	return s3->cfg.endpoint ? s3->cfg.endpoint : "AWS";
 }
 
-static const char *target(struct sp_s3 *s3, const struct s3_req *q, char *buf,
-			  size_t len)
+static const char *target(struct sp_s3 *s3, const struct sp_s3_req *q,
+			  char *buf, size_t len)
 {
 	snprintf(buf, len, "s3://%s/%s", s3->cfg.bucket,
 		 q->key ? q->key : s3->cfg.prefix);
 	return buf;
 }
 
-static int transport_error(struct sp_s3 *s3, struct s3_req *q, CURLcode rc,
+static int transport_error(struct sp_s3 *s3, struct sp_s3_req *q, CURLcode rc,
 			   int attempts, struct sp_error *err)
 {
 	char t[300];
@@ -488,7 +474,7 @@ static int transport_error(struct sp_s3 *s3, struct s3_req *q, CURLcode rc,
  * that is not worth retrying came (any status: q->status, q->code), or an
  * error when none came.
  */
-static int s3_send(struct sp_s3 *s3, struct s3_req *q, struct sp_error *err)
+int sp_s3_send(struct sp_s3 *s3, struct sp_s3_req *q, struct sp_error *err)
 {
 	sp_autofree char *url = NULL;
 	struct curl_slist *hdrs = NULL, *h;
@@ -569,8 +555,8 @@ static int s3_send(struct sp_s3 *s3, struct s3_req *q, struct sp_error *err)
 }
 
 /* The error for an HTTP answer the caller did not expect. */
-static int status_error(struct sp_s3 *s3, const struct s3_req *q,
-			struct sp_error *err)
+int sp_s3_status_error(struct sp_s3 *s3, const struct sp_s3_req *q,
+		       struct sp_error *err)
 {
 	char t[300];
 	const char *code = q->code[0] ? q->code : "-";
@@ -616,8 +602,8 @@ static int status_error(struct sp_s3 *s3, const struct s3_req *q,
 			    q->msg, endpoint_name(s3));
 }
 
-static int full_key(struct sp_s3 *s3, const char *key, char **out,
-		    struct sp_error *err)
+int sp_s3_full_key(struct sp_s3 *s3, const char *key, char **out,
+		   struct sp_error *err)
 {
 	size_t n;
 
@@ -718,7 +704,7 @@ int sp_s3_open(const struct sp_s3_config *cfg, struct sp_s3 **ret,
 	       struct sp_error *err)
 {
 	sp_autoptr(sp_s3) struct sp_s3 *s3 = NULL;
-	struct s3_req q = {0};
+	struct sp_s3_req q = {0};
 	int r;
 
 	if (!cfg->bucket || !cfg->access_key || !cfg->secret_key ||
@@ -775,14 +761,14 @@ int sp_s3_open(const struct sp_s3_config *cfg, struct sp_s3 **ret,
 	if (!query)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	q.method = "GET";
-	q.op = OP_LIST;
+	q.op = SP_S3_OP_LIST;
 	q.query = query;
 	q.what = "open";
 	q.max = LIST_PAGE_MAX;
-	r = s3_send(s3, &q, err);
+	r = sp_s3_send(s3, &q, err);
 	if (r == 0 && q.status != 200)
-		r = status_error(s3, &q, err);
-	req_release(&q);
+		r = sp_s3_status_error(s3, &q, err);
+	sp_s3_req_release(&q);
 	if (r < 0)
 		return r;
 	*ret = sp_steal_ptr(&s3);
@@ -798,6 +784,7 @@ void sp_s3_stats_get(struct sp_s3 *s3, struct sp_s3_stats *out)
 	out->lists = atomic_load(&s3->n_lists);
 	out->deletes = atomic_load(&s3->n_deletes);
 	out->copies = atomic_load(&s3->n_copies);
+	out->retentions = atomic_load(&s3->n_retentions);
 	out->retries = atomic_load(&s3->n_retries);
 	out->bytes_up = atomic_load(&s3->n_up);
 	out->bytes_down = atomic_load(&s3->n_down);
@@ -809,13 +796,13 @@ int sp_s3_put(struct sp_s3 *s3, const char *key, const void *data, size_t len,
 	      const struct sp_s3_put_opts *opts, struct sp_error *err)
 {
 	sp_autofree char *fk = NULL;
-	struct s3_req q = {0};
+	struct sp_s3_req q = {0};
 	char mode_hdr[64], until_hdr[96], md5_hdr[64];
 	size_t nh = 0;
 	bool create_only = opts && (opts->flags & SP_S3_IF_NONE_MATCH);
 	int r;
 
-	r = full_key(s3, key, &fk, err);
+	r = sp_s3_full_key(s3, key, &fk, err);
 	if (r < 0)
 		return r;
 	if (create_only)
@@ -854,12 +841,12 @@ int sp_s3_put(struct sp_s3 *s3, const char *key, const void *data, size_t len,
 		q.headers[nh++] = md5_hdr;
 	}
 	q.method = "PUT";
-	q.op = OP_PUT;
+	q.op = SP_S3_OP_PUT;
 	q.key = fk;
 	q.body = data;
 	q.body_len = len;
 	q.what = "store";
-	r = s3_send(s3, &q, err);
+	r = sp_s3_send(s3, &q, err);
 	if (r == 0 && q.status == 412 && create_only)
 		r = -EEXIST;
 	else if (r == 0 && create_only &&
@@ -872,13 +859,13 @@ int sp_s3_put(struct sp_s3 *s3, const char *key, const void *data, size_t len,
 		    "them (AWS S3, Ceph RGW) or a local vault",
 		    s3->cfg.bucket, fk, q.status, q.code);
 	else if (r == 0 && q.status != 200)
-		r = status_error(s3, &q, err);
-	req_release(&q);
+		r = sp_s3_status_error(s3, &q, err);
+	sp_s3_req_release(&q);
 	return r;
 }
 
 /* A 404 about the key (not about the bucket, which is an error). */
-static bool key_not_found(const struct s3_req *q)
+bool sp_s3_key_not_found(const struct sp_s3_req *q)
 {
 	return q->status == 404 && strcmp(q->code, "NoSuchBucket") != 0;
 }
@@ -887,31 +874,31 @@ int sp_s3_get(struct sp_s3 *s3, const char *key, size_t max, void **data,
 	      size_t *len, struct sp_error *err)
 {
 	sp_autofree char *fk = NULL;
-	struct s3_req q = {0};
+	struct sp_s3_req q = {0};
 	int r;
 
-	r = full_key(s3, key, &fk, err);
+	r = sp_s3_full_key(s3, key, &fk, err);
 	if (r < 0)
 		return r;
 	q.method = "GET";
-	q.op = OP_GET;
+	q.op = SP_S3_OP_GET;
 	q.key = fk;
 	q.what = "read";
 	q.max = max;
-	r = s3_send(s3, &q, err);
-	if (r == 0 && key_not_found(&q))
+	r = sp_s3_send(s3, &q, err);
+	if (r == 0 && sp_s3_key_not_found(&q))
 		r = -ENOENT;
 	else if (r == 0 && q.status != 200)
-		r = status_error(s3, &q, err);
+		r = sp_s3_status_error(s3, &q, err);
 	if (r == 0) {
 		if (!q.out.data && sp_s3_strbuf_add(&q.out, "", 0) < 0) {
-			req_release(&q);
+			sp_s3_req_release(&q);
 			return sp_error_set(err, SP_E_NOMEM, "out of memory");
 		}
 		*len = q.out.len;
 		*data = sp_steal_ptr(&q.out.data);
 	}
-	req_release(&q);
+	sp_s3_req_release(&q);
 	return r;
 }
 
@@ -919,7 +906,7 @@ int sp_s3_get_range(struct sp_s3 *s3, const char *key, uint64_t off, size_t len,
 		    void *buf, size_t *got, struct sp_error *err)
 {
 	sp_autofree char *fk = NULL;
-	struct s3_req q = {0};
+	struct sp_s3_req q = {0};
 	char range[80];
 	int r;
 
@@ -928,59 +915,73 @@ int sp_s3_get_range(struct sp_s3 *s3, const char *key, uint64_t off, size_t len,
 		uint64_t size;
 		return sp_s3_head(s3, key, &size, NULL, err);
 	}
-	r = full_key(s3, key, &fk, err);
+	r = sp_s3_full_key(s3, key, &fk, err);
 	if (r < 0)
 		return r;
 	snprintf(range, sizeof(range), "Range: bytes=%" PRIu64 "-%" PRIu64, off,
 		 off + len - 1);
 	q.headers[0] = range;
 	q.method = "GET";
-	q.op = OP_GET;
+	q.op = SP_S3_OP_GET;
 	q.key = fk;
 	q.what = "read";
 	q.range = buf;
 	q.range_len = len;
 	q.range_skip = off;
-	r = s3_send(s3, &q, err);
-	if (r == 0 && key_not_found(&q))
+	r = sp_s3_send(s3, &q, err);
+	if (r == 0 && sp_s3_key_not_found(&q))
 		r = -ENOENT;
 	else if (r == 0 && q.status == 416)
 		r = 0; /* at or past the end: nothing to read */
 	else if (r == 0 && q.status != 206 && q.status != 200)
-		r = status_error(s3, &q, err);
+		r = sp_s3_status_error(s3, &q, err);
 	else if (r == 0)
 		*got = q.range_got;
-	req_release(&q);
+	sp_s3_req_release(&q);
+	return r;
+}
+
+int sp_s3_head_info(struct sp_s3 *s3, const char *key,
+		    struct sp_s3_object_info *info, struct sp_error *err)
+{
+	sp_autofree char *fk = NULL;
+	struct sp_s3_req q = {0};
+	int r;
+
+	r = sp_s3_full_key(s3, key, &fk, err);
+	if (r < 0)
+		return r;
+	q.method = "HEAD";
+	q.op = SP_S3_OP_HEAD;
+	q.key = fk;
+	q.what = "look up";
+	r = sp_s3_send(s3, &q, err);
+	if (r == 0 && q.status == 404)
+		r = -ENOENT; /* no body to tell key from bucket: open did */
+	else if (r == 0 && q.status != 200)
+		r = sp_s3_status_error(s3, &q, err);
+	if (r == 0)
+		*info = (struct sp_s3_object_info){
+		    .size =
+			(uint64_t)(q.content_length > 0 ? q.content_length : 0),
+		    .mtime = q.filetime > 0 ? (int64_t)q.filetime : 0,
+		    .retain_until = q.retain_until,
+		};
+	sp_s3_req_release(&q);
 	return r;
 }
 
 int sp_s3_head(struct sp_s3 *s3, const char *key, uint64_t *size,
 	       int64_t *mtime, struct sp_error *err)
 {
-	sp_autofree char *fk = NULL;
-	struct s3_req q = {0};
-	int r;
+	struct sp_s3_object_info info;
+	int r = sp_s3_head_info(s3, key, &info, err);
 
-	r = full_key(s3, key, &fk, err);
 	if (r < 0)
 		return r;
-	q.method = "HEAD";
-	q.op = OP_HEAD;
-	q.key = fk;
-	q.what = "look up";
-	r = s3_send(s3, &q, err);
-	if (r == 0 && q.status == 404)
-		r = -ENOENT; /* no body to tell key from bucket: open did */
-	else if (r == 0 && q.status != 200)
-		r = status_error(s3, &q, err);
-	if (r < 0) {
-		req_release(&q);
-		return r;
-	}
-	*size = (uint64_t)(q.content_length > 0 ? q.content_length : 0);
+	*size = info.size;
 	if (mtime)
-		*mtime = q.filetime > 0 ? (int64_t)q.filetime : 0;
-	req_release(&q);
+		*mtime = info.mtime;
 	return 0;
 }
 
@@ -1014,22 +1015,22 @@ static int list_page(struct sp_s3 *s3, struct sp_s3_param *params, size_t n,
 		     struct sp_s3_listing_page *page, struct sp_error *err)
 {
 	sp_autofree char *query = sp_s3_query_canonical(params, n);
-	struct s3_req q = {0};
+	struct sp_s3_req q = {0};
 	int r;
 
 	if (!query)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	q.method = "GET";
-	q.op = OP_LIST;
+	q.op = SP_S3_OP_LIST;
 	q.query = query;
 	q.what = what;
 	q.max = LIST_PAGE_MAX;
-	r = s3_send(s3, &q, err);
+	r = sp_s3_send(s3, &q, err);
 	if (r == 0 && q.status != 200)
-		r = status_error(s3, &q, err);
+		r = sp_s3_status_error(s3, &q, err);
 	if (r == 0)
 		r = sp_s3_parse_listing(q.out.data, q.out.len, page, fn, ctx);
-	req_release(&q);
+	sp_s3_req_release(&q);
 	return r;
 }
 
@@ -1096,7 +1097,7 @@ int sp_s3_list(struct sp_s3 *s3, const char *prefix, const char *delimiter,
 /* Is the bucket versioned (asked once)?  1, 0 or an error. */
 static int bucket_versioned(struct sp_s3 *s3, struct sp_error *err)
 {
-	struct s3_req q = {0};
+	struct sp_s3_req q = {0};
 	char status[32];
 	int r;
 
@@ -1106,13 +1107,13 @@ static int bucket_versioned(struct sp_s3 *s3, struct sp_error *err)
 		goto out;
 	}
 	q.method = "GET";
-	q.op = OP_GET;
+	q.op = SP_S3_OP_GET;
 	q.query = "versioning=";
 	q.what = "read the versioning of";
-	q.max = ERROR_BODY_MAX;
-	r = s3_send(s3, &q, err);
+	q.max = SP_S3_ERROR_BODY_MAX;
+	r = sp_s3_send(s3, &q, err);
 	if (r == 0 && q.status != 200)
-		r = status_error(s3, &q, err);
+		r = sp_s3_status_error(s3, &q, err);
 	if (r == 0) {
 		bool on = sp_s3_parse_text(q.out.data, q.out.len,
 					   "VersioningConfiguration", "Status",
@@ -1122,13 +1123,13 @@ static int bucket_versioned(struct sp_s3 *s3, struct sp_error *err)
 		s3->versioned = on;
 		r = on;
 	}
-	req_release(&q);
+	sp_s3_req_release(&q);
 out:
 	pthread_mutex_unlock(&s3->versioning_lock);
 	return r;
 }
 
-static int delete_error(struct sp_s3 *s3, const struct s3_req *q,
+static int delete_error(struct sp_s3 *s3, const struct sp_s3_req *q,
 			const char *fk, struct sp_error *err)
 {
 	if (q->status == 403 && strcmp(q->code, "AccessDenied") == 0 &&
@@ -1143,14 +1144,14 @@ static int delete_error(struct sp_s3 *s3, const struct s3_req *q,
 		return sp_error_set(err, SP_E_OBJECT_LOCKED,
 				    "cannot delete 's3://%s/%s': %s",
 				    s3->cfg.bucket, fk, q->msg);
-	return status_error(s3, q, err);
+	return sp_s3_status_error(s3, q, err);
 }
 
 static int delete_one(struct sp_s3 *s3, const char *fk, const char *version,
 		      struct sp_error *err)
 {
 	sp_autofree char *query = NULL;
-	struct s3_req q = {0};
+	struct sp_s3_req q = {0};
 	int r;
 
 	if (version) {
@@ -1160,16 +1161,16 @@ static int delete_one(struct sp_s3 *s3, const char *fk, const char *version,
 			return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	}
 	q.method = "DELETE";
-	q.op = OP_DELETE;
+	q.op = SP_S3_OP_DELETE;
 	q.key = fk;
 	q.query = query;
 	q.what = "delete";
-	r = s3_send(s3, &q, err);
-	if (r == 0 && key_not_found(&q))
+	r = sp_s3_send(s3, &q, err);
+	if (r == 0 && sp_s3_key_not_found(&q))
 		r = 0;
 	else if (r == 0 && q.status != 204 && q.status != 200)
 		r = delete_error(s3, &q, fk, err);
-	req_release(&q);
+	sp_s3_req_release(&q);
 	return r;
 }
 
@@ -1265,7 +1266,7 @@ int sp_s3_delete(struct sp_s3 *s3, const char *key, struct sp_error *err)
 	sp_autofree char *fk = NULL;
 	int r;
 
-	r = full_key(s3, key, &fk, err);
+	r = sp_s3_full_key(s3, key, &fk, err);
 	if (r < 0)
 		return r;
 	r = bucket_versioned(s3, err);
@@ -1280,13 +1281,13 @@ int sp_s3_copy(struct sp_s3 *s3, const char *from_key, const char *to_key,
 	       struct sp_error *err)
 {
 	sp_autofree char *from = NULL, *to = NULL, *enc = NULL, *hdr = NULL;
-	struct s3_req q = {0};
+	struct sp_s3_req q = {0};
 	char code[64], msg[200];
 	int r;
 
-	r = full_key(s3, from_key, &from, err);
+	r = sp_s3_full_key(s3, from_key, &from, err);
 	if (r == 0)
-		r = full_key(s3, to_key, &to, err);
+		r = sp_s3_full_key(s3, to_key, &to, err);
 	if (r < 0)
 		return r;
 	enc = sp_s3_uri_encode(from, false);
@@ -1297,22 +1298,22 @@ int sp_s3_copy(struct sp_s3 *s3, const char *from_key, const char *to_key,
 	}
 	q.headers[0] = hdr;
 	q.method = "PUT";
-	q.op = OP_COPY;
+	q.op = SP_S3_OP_COPY;
 	q.key = to;
 	q.what = "copy to";
-	q.max = ERROR_BODY_MAX;
-	r = s3_send(s3, &q, err);
+	q.max = SP_S3_ERROR_BODY_MAX;
+	r = sp_s3_send(s3, &q, err);
 	if (r == 0 && q.status == 404 && strcmp(q.code, "NoSuchKey") == 0)
 		r = -ENOENT;
 	else if (r == 0 && q.status != 200)
-		r = status_error(s3, &q, err);
+		r = sp_s3_status_error(s3, &q, err);
 	/* A copy can fail after its 200 was sent: the body says so. */
 	else if (r == 0 && sp_s3_parse_error(q.out.data, q.out.len, code,
 					     sizeof(code), msg, sizeof(msg)))
 		r = sp_error_set(err, SP_E_VAULT_REMOTE,
 				 "cannot copy 's3://%s/%s' to '%s': %s %s",
 				 s3->cfg.bucket, from, to, code, msg);
-	req_release(&q);
+	sp_s3_req_release(&q);
 	return r;
 }
 
@@ -1321,33 +1322,33 @@ int sp_s3_copy(struct sp_s3 *s3, const char *from_key, const char *to_key,
 /* The answer of a bucket without object lock: 404 (AWS, RGW: no lock
  * configuration) or 400/405/501 (a server that has no object lock at
  * all).  *on stays false; any other answer is an error. */
-static bool no_object_lock(const struct s3_req *q)
+static bool no_object_lock(const struct sp_s3_req *q)
 {
-	return (key_not_found(q) || q->status == 400 || q->status == 405 ||
-		q->status == 501);
+	return (sp_s3_key_not_found(q) || q->status == 400 ||
+		q->status == 405 || q->status == 501);
 }
 
 static int probe_object_lock(struct sp_s3 *s3, bool *on, struct sp_error *err)
 {
-	struct s3_req q = {0};
+	struct sp_s3_req q = {0};
 	char enabled[32];
 	int r;
 
 	q.method = "GET";
-	q.op = OP_GET;
+	q.op = SP_S3_OP_GET;
 	q.query = "object-lock=";
 	q.what = "read the object lock settings of";
-	q.max = ERROR_BODY_MAX;
+	q.max = SP_S3_ERROR_BODY_MAX;
 	*on = false;
-	r = s3_send(s3, &q, err);
+	r = sp_s3_send(s3, &q, err);
 	if (r == 0 && q.status == 200)
 		*on = sp_s3_parse_text(
 			  q.out.data, q.out.len, "ObjectLockConfiguration",
 			  "ObjectLockEnabled", enabled, sizeof(enabled)) &&
 		      strcmp(enabled, "Enabled") == 0;
 	else if (r == 0 && !no_object_lock(&q))
-		r = status_error(s3, &q, err);
-	req_release(&q);
+		r = sp_s3_status_error(s3, &q, err);
+	sp_s3_req_release(&q);
 	return r;
 }
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * A small S3 client: whole-object PUT/GET, ranged GET, HEAD, ListObjectsV2,
- * DELETE, server-side copy and a capability probe, signed with SigV4 by
- * libcurl.  It is what a vault in object storage is built on.
+ * DELETE, server-side copy, object retention and a capability probe,
+ * signed with SigV4 by libcurl.  It is what a vault in object storage is
+ * built on.
  *
  * Contract:
  *  - Every fallible call returns 0 or a negative code and fills @err, except
@@ -123,6 +124,29 @@ int sp_s3_get_range(struct sp_s3 *s3, const char *key, uint64_t off, size_t len,
 int sp_s3_head(struct sp_s3 *s3, const char *key, uint64_t *size,
 	       int64_t *mtime, struct sp_error *err);
 
+/* What a HEAD tells of an object. */
+struct sp_s3_object_info {
+	uint64_t size;
+	int64_t mtime;	      /* unix s, 0 when not told */
+	int64_t retain_until; /* object lock retention, unix s; 0: none, or
+				 not told (a key without the right to read
+				 retentions is not told) */
+};
+/* The same HEAD, with all it tells.  0 or -ENOENT. */
+int sp_s3_head_info(struct sp_s3 *s3, const char *key,
+		    struct sp_s3_object_info *info, struct sp_error *err);
+
+/*
+ * PutObjectRetention: lock the current version of @key until @until (unix
+ * s) in @mode ("GOVERNANCE", "COMPLIANCE"; NULL = GOVERNANCE).  *@held
+ * gets the date the object is now locked until: @until, or a later one it
+ * had already (a server never shortens a retention: such a refusal is
+ * checked with GetObjectRetention and is no failure when the date there is
+ * at least @until).  -ENOENT when @key is absent (@err untouched).
+ */
+int sp_s3_put_retention(struct sp_s3 *s3, const char *key, int64_t until,
+			const char *mode, int64_t *held, struct sp_error *err);
+
 /*
  * ListObjectsV2 under @prefix (relative to the config's prefix; NULL = ""),
  * following continuation tokens.  With @delimiter (e.g. "/") common
@@ -159,8 +183,8 @@ int sp_s3_probe(struct sp_s3 *s3, bool *conditional_put, bool *object_lock,
 
 /* Counters since open (atomic). */
 struct sp_s3_stats {
-	uint64_t requests, puts, gets, heads, lists, deletes, copies, retries,
-	    bytes_up, bytes_down;
+	uint64_t requests, puts, gets, heads, lists, deletes, copies,
+	    retentions, retries, bytes_up, bytes_down;
 };
 void sp_s3_stats_get(struct sp_s3 *s3, struct sp_s3_stats *out);
 

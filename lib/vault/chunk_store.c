@@ -134,6 +134,29 @@ void sp_chunk_store_assume(struct sp_chunk_store *s,
 	s->store->ops->assume_present(s->store, key);
 }
 
+int sp_chunk_store_ensure_locked(struct sp_chunk_store *s,
+				 const struct sp_chunk_id *id, int64_t until,
+				 struct sp_error *err)
+{
+	char key[76];
+	int r;
+
+	if (!s->store->ops->ensure_locked || sp_chunk_id_is_zero(id))
+		return 0;
+	chunk_key(id, key);
+	r = s->store->ops->ensure_locked(s->store, key, until, err);
+	if (r == -ENOENT)
+		return sp_error_set(err, SP_E_CHUNK_MISSING,
+				    "chunk '%s' is missing: it cannot be "
+				    "locked ('stillpoint verify' names the "
+				    "points that need it)",
+				    key);
+	if (SP_STORE_IS_ERRNO(r))
+		return sp_error_set_errno(err, SP_E_VAULT_IO, -r,
+					  "cannot lock chunk '%s'", key);
+	return r;
+}
+
 void sp_chunk_store_free(struct sp_chunk_store *s)
 {
 	if (s)

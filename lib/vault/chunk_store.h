@@ -63,6 +63,14 @@ void sp_chunk_store_id(const struct sp_chunk_store *s, const void *data,
 void sp_chunk_store_assume(struct sp_chunk_store *s,
 			   const struct sp_chunk_id *id);
 
+/* Make sure chunk @id stays locked until at least @until (UNIX s) in a
+ * store with object lock (sp_store_ops.ensure_locked); 0 at once in any
+ * other store.  Thread-safe.  Errors: SP_E_CHUNK_MISSING (the chunk is
+ * gone), the store's (VaultRemoteError, VaultAuthFailed, ...). */
+int sp_chunk_store_ensure_locked(struct sp_chunk_store *s,
+				 const struct sp_chunk_id *id, int64_t until,
+				 struct sp_error *err);
+
 /* Per-thread scratch (compression contexts and buffers) for chunks of up to
  * @max_chunk bytes.  Returns NULL when out of memory. */
 struct sp_chunk_codec *sp_chunk_codec_new(size_t max_chunk);

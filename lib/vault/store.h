@@ -73,7 +73,8 @@ typedef int (*sp_store_walk_cb)(void *ctx, const char *key, uint64_t size,
 				int64_t mtime);
 
 struct sp_store_counters {
-	uint64_t requests, puts, gets, heads, lists, deletes, retries;
+	uint64_t requests, puts, gets, heads, lists, deletes, retentions,
+	    retries;
 	uint64_t bytes_up, bytes_down;
 };
 
@@ -137,6 +138,18 @@ struct sp_store_ops {
 	 * a chunk not known is put create-only without asking first (one
 	 * request, not two, for a new chunk). */
 	bool (*known_present)(struct sp_store *st, const char *key);
+	/* Object lock (NULL for a store without it: the local one).  Make
+	 * sure chunk @key cannot be deleted or overwritten before @until
+	 * (UNIX s): nothing when the store knows its lock lasts that long,
+	 * else its lock is extended (to @until or later, so that the next
+	 * points find it long enough too).  0 as well when the store locks
+	 * nothing; -ENOENT when the chunk is absent. */
+	int (*ensure_locked)(struct sp_store *st, const char *key,
+			     int64_t until, struct sp_error *err);
+	/* The date (UNIX s) until which every object of draft @d, its
+	 * manifest included, is locked; 0 when the store locks nothing.
+	 * Fixed when the draft begins.  NULL: never locks. */
+	int64_t (*draft_locked_until)(struct sp_store_draft *d);
 	/* Request counters (NULL for a store that makes no requests). */
 	void (*counters)(struct sp_store *st, struct sp_store_counters *out);
 };
@@ -179,8 +192,14 @@ int sp_store_s3_open(const char *location, const struct sp_store_s3_opts *o,
 int sp_store_s3_has_object_lock(struct sp_store *st, bool *enabled,
 				struct sp_error *err);
 /* From now on, lock every object put under chunks/, points/ and trash/
- * for @days days in @mode ("GOVERNANCE", "COMPLIANCE"). */
+ * for @days days in @mode ("GOVERNANCE", "COMPLIANCE"); chunks for a
+ * margin more (sp_store_s3_lock_margin()). */
 void sp_store_s3_set_lock(struct sp_store *st, unsigned days, const char *mode);
+/* The margin (s) a chunk is locked for beyond a point's lock: a chunk
+ * put or extended at T serves every point published before T + margin
+ * with no request.  min(days, 10) days; $STILLPOINT_LOCK_MARGIN (s)
+ * replaces it, for tests. */
+int64_t sp_store_s3_lock_margin(unsigned days);
 
 /* The key slots of an encrypted vault (vault_key.h); never sealed. */
 #define SP_STORE_KEYS "keys.json"

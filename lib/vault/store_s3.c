@@ -30,6 +30,19 @@
  * raises before it deletes anything): read back only while the epoch is
  * the same, that is while no chunk has been deleted since; otherwise
  * dropped and filled again as jobs go.
+ *
+ * Object lock (a vault made with --object-lock DAYS): every object a point
+ * needs must stay locked at least until the point's locked_until, its
+ * chunks included, also those it shares with older points.  The store
+ * remembers with each chunk it knows the date it is locked until (the one
+ * it put, the one a HEAD told, the one it extended it to; in the cache
+ * file as "<key> <UNIX s>", a key alone: not known), and
+ * ensure_locked() extends the lock of a chunk only when that date is not
+ * late enough.  A new or extended chunk is locked for DAYS plus a margin
+ * (sp_store_s3_lock_margin()), so a chunk that every backup reuses is
+ * extended at most once per margin.  A chunk known to be locked beyond
+ * the next SP_STORE_LEASE_MAX cannot be deleted by a gc meanwhile (a gc
+ * never bypasses a lock): it is kept from the cache across gc epochs.
  */
 #include "vault/store.h"
 
@@ -54,9 +67,14 @@
 #define SP_S3_LEASE_MAX SP_STORE_LEASE_MAX
 /* How long a writer waits for a gc's sweep to end (tests shorten it). */
 #define SWEEP_WAIT_S 900
+/* The most a chunk is locked for beyond a point's lock (store.h). */
+#define LOCK_MARGIN_DAYS 10
 
+/* Chunk keys, each with the date (UNIX s) it is known to be locked
+ * until, 0 when not known. */
 struct key_set {
 	char **slots;
+	int64_t *until;
 	size_t cap, n;
 };
 
@@ -65,6 +83,7 @@ struct store_s3 {
 	struct sp_s3 *s3;
 	bool no_conditional; /* the server refused If-None-Match */
 	unsigned lock_days;  /* object lock of what points need */
+	int64_t lock_margin; /* chunks: s beyond lock_days (store.h) */
 	char lock_mode[16];
 	pthread_mutex_t lock;
 	struct key_set present; /* chunk keys known to exist */
@@ -77,7 +96,8 @@ struct sp_store_draft {
 	char name[65];
 	char id[64];
 	char lease[160];
-	json_t *written; /* file names put so far */
+	int64_t locked_until; /* of every object of the draft; 0 */
+	json_t *written;      /* file names put so far */
 };
 
 static struct store_s3 *s3_of(struct sp_store *st)
@@ -101,26 +121,42 @@ static uint64_t key_hash(const char *k)
 	return h;
 }
 
-static bool set_has(struct key_set *s, const char *k)
+/* The slot of @k, or -1. */
+static ssize_t set_find(const struct key_set *s, const char *k)
 {
 	if (!s->cap)
-		return false;
+		return -1;
 	for (size_t i = key_hash(k) & (s->cap - 1);; i = (i + 1) & (s->cap - 1))
 		if (!s->slots[i])
-			return false;
+			return -1;
 		else if (!strcmp(s->slots[i], k))
-			return true;
+			return (ssize_t)i;
 }
 
-static void set_add(struct key_set *s, const char *k)
+static bool set_has(const struct key_set *s, const char *k)
 {
-	if (set_has(s, k))
+	return set_find(s, k) >= 0;
+}
+
+/* Add @k, or raise its date to @until. */
+static void set_add(struct key_set *s, const char *k, int64_t until)
+{
+	ssize_t at = set_find(s, k);
+
+	if (at >= 0) {
+		if (s->until[at] < until)
+			s->until[at] = until;
 		return;
+	}
 	if ((s->n + 1) * 2 > s->cap) {
 		size_t ncap = s->cap ? s->cap * 2 : 1024;
 		char **ns = calloc(ncap, sizeof(*ns));
-		if (!ns)
+		int64_t *nu = calloc(ncap, sizeof(*nu));
+		if (!ns || !nu) {
+			free(ns);
+			free(nu);
 			return; /* a cache: forgetting is safe */
+		}
 		for (size_t i = 0; i < s->cap; i++) {
 			if (!s->slots[i])
 				continue;
@@ -128,9 +164,12 @@ static void set_add(struct key_set *s, const char *k)
 			while (ns[j])
 				j = (j + 1) & (ncap - 1);
 			ns[j] = s->slots[i];
+			nu[j] = s->until[i];
 		}
 		free(s->slots);
+		free(s->until);
 		s->slots = ns;
+		s->until = nu;
 		s->cap = ncap;
 	}
 	char *dup = strdup(k);
@@ -140,6 +179,7 @@ static void set_add(struct key_set *s, const char *k)
 	while (s->slots[i])
 		i = (i + 1) & (s->cap - 1);
 	s->slots[i] = dup;
+	s->until[i] = until;
 	s->n++;
 }
 
@@ -148,6 +188,7 @@ static void set_release(struct key_set *s)
 	for (size_t i = 0; i < s->cap; i++)
 		free(s->slots[i]);
 	free(s->slots);
+	free(s->until);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -159,19 +200,38 @@ static bool known_present(struct store_s3 *s, const char *key)
 	return r;
 }
 
-static void note_present(struct store_s3 *s, const char *key)
+/* The date chunk @key is known to be locked until; 0 when not known. */
+static int64_t known_until(struct store_s3 *s, const char *key)
 {
 	pthread_mutex_lock(&s->lock);
-	set_add(&s->present, key);
+	ssize_t at = set_find(&s->present, key);
+	int64_t until = at >= 0 ? s->present.until[at] : 0;
 	pthread_mutex_unlock(&s->lock);
+	return until;
+}
+
+/* Chunk @key exists, locked until @until (0: not known). */
+static void note_present(struct store_s3 *s, const char *key, int64_t until)
+{
+	pthread_mutex_lock(&s->lock);
+	set_add(&s->present, key, until);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* The date a chunk put or extended now is locked until. */
+static int64_t chunk_lock_until(const struct store_s3 *s)
+{
+	return (int64_t)time(NULL) + 86400 * (int64_t)s->lock_days +
+	       s->lock_margin;
 }
 
 /* ---- the store operations ------------------------------------------- */
 
-static int s3_put(struct sp_store *st, const char *key, const void *data,
-		  size_t len, unsigned flags, struct sp_error *err)
+/* Put @key, locked until @retain_until (0: by the rule of its kind). */
+static int put_locked(struct store_s3 *s, const char *key, const void *data,
+		      size_t len, unsigned flags, int64_t retain_until,
+		      struct sp_error *err)
 {
-	struct store_s3 *s = s3_of(st);
 	struct sp_s3_put_opts o = {0};
 	bool chunk = is_chunk_key(key);
 	int r;
@@ -180,8 +240,12 @@ static int s3_put(struct sp_store *st, const char *key, const void *data,
 		flags |= SP_STORE_CREATE;
 	if (s->lock_days && (chunk || !strncmp(key, "points/", 7) ||
 			     !strncmp(key, "trash/", 6))) {
-		o.retain_until =
-		    (int64_t)time(NULL) + 86400 * (int64_t)s->lock_days;
+		if (!retain_until && chunk)
+			retain_until = chunk_lock_until(s);
+		else if (!retain_until)
+			retain_until =
+			    (int64_t)time(NULL) + 86400 * (int64_t)s->lock_days;
+		o.retain_until = retain_until;
 		o.lock_mode = s->lock_mode;
 	}
 	if ((flags & SP_STORE_CREATE) && !s->no_conditional)
@@ -194,11 +258,11 @@ static int s3_put(struct sp_store *st, const char *key, const void *data,
 			    "only if it is absent (no conditional writes): "
 			    "use a server that has them (Ceph RGW, AWS S3, "
 			    "MinIO)",
-			    st->location, key);
-		uint64_t size;
-		r = sp_s3_head(s->s3, key, &size, NULL, err);
+			    s->base.location, key);
+		struct sp_s3_object_info info;
+		r = sp_s3_head_info(s->s3, key, &info, err);
 		if (r == 0) {
-			note_present(s, key);
+			note_present(s, key, info.retain_until);
 			return -EEXIST;
 		}
 		if (r != -ENOENT)
@@ -209,14 +273,22 @@ static int s3_put(struct sp_store *st, const char *key, const void *data,
 		sp_log(SP_LOG_WARNING,
 		       "the object store of '%s' has no conditional writes: "
 		       "chunks are checked before they are written",
-		       st->location);
+		       s->base.location);
 		s->no_conditional = true;
 		sp_error_clear(err);
-		return s3_put(st, key, data, len, flags, err);
+		return put_locked(s, key, data, len, flags, retain_until, err);
 	}
-	if (chunk && (r == 0 || r == -EEXIST))
-		note_present(s, key);
+	if (chunk && r == 0)
+		note_present(s, key, o.retain_until);
+	else if (chunk && r == -EEXIST)
+		note_present(s, key, 0);
 	return r;
+}
+
+static int s3_put(struct sp_store *st, const char *key, const void *data,
+		  size_t len, unsigned flags, struct sp_error *err)
+{
+	return put_locked(s3_of(st), key, data, len, flags, 0, err);
 }
 
 static int s3_get(struct sp_store *st, const char *key, size_t max, void **data,
@@ -252,17 +324,16 @@ static int s3_stat(struct sp_store *st, const char *key, uint64_t *size,
 {
 	struct store_s3 *s = s3_of(st);
 	bool chunk = is_chunk_key(key);
+	struct sp_s3_object_info info;
 	int r;
-
-	uint64_t n = 0;
 
 	if (chunk && !size && known_present(s, key))
 		return 0;
-	r = sp_s3_head(s->s3, key, &n, NULL, err);
+	r = sp_s3_head_info(s->s3, key, &info, err);
 	if (r == 0 && chunk)
-		note_present(s, key);
+		note_present(s, key, info.retain_until);
 	if (r == 0 && size)
-		*size = n;
+		*size = info.size;
 	return r;
 }
 
@@ -341,7 +412,25 @@ static bool s3_known_present(struct sp_store *st, const char *key)
 
 static void s3_assume_present(struct sp_store *st, const char *key)
 {
-	note_present(s3_of(st), key);
+	note_present(s3_of(st), key, 0);
+}
+
+static int s3_ensure_locked(struct sp_store *st, const char *key, int64_t until,
+			    struct sp_error *err)
+{
+	struct store_s3 *s = s3_of(st);
+	int64_t want, held = 0;
+	int r;
+
+	if (!s->lock_days || known_until(s, key) >= until)
+		return 0;
+	want = chunk_lock_until(s);
+	if (want < until)
+		want = until;
+	r = sp_s3_put_retention(s->s3, key, want, s->lock_mode, &held, err);
+	if (r == 0)
+		note_present(s, key, held);
+	return r;
 }
 
 static int s3_sync(struct sp_store *st, struct sp_error *err)
@@ -370,7 +459,7 @@ static int list_present(void *ctx, const char *key, bool is_prefix,
 {
 	(void)mtime;
 	if (!is_prefix && size && is_chunk_key(key))
-		note_present(ctx, key);
+		note_present(ctx, key, 0); /* its lock date is not listed */
 	return 0;
 }
 
@@ -419,18 +508,30 @@ static void load_present(struct store_s3 *s)
 		return;
 	}
 	char *line = cached, *nl = strchr(line, '\n');
-	if (!nl || strncmp(line, "epoch ", 6) ||
-	    (size_t)(nl - line - 6) != strlen(s->epoch) ||
-	    strncmp(line + 6, s->epoch, strlen(s->epoch))) {
-		/* chunks may have been deleted since: not used */
-		rebuild_present(s, "a gc ran since it was written");
+	if (!nl || strncmp(line, "epoch ", 6)) {
+		rebuild_present(s, "its record is unreadable");
 		return;
 	}
+	/* At another epoch chunks may have been deleted since: only those
+	 * locked for longer than a job lasts are still certain. */
+	bool same_epoch = (size_t)(nl - line - 6) == strlen(s->epoch) &&
+			  !strncmp(line + 6, s->epoch, strlen(s->epoch));
+	int64_t locked_enough = (int64_t)time(NULL) + SP_STORE_LEASE_MAX;
 	for (line = nl + 1; (nl = strchr(line, '\n')); line = nl + 1) {
+		char *sp = strchr(line, ' ');
+		int64_t until = 0;
 		*nl = '\0';
-		if (!strncmp(line, "chunks/", 7))
-			note_present(s, line);
+		if (sp) {
+			*sp = '\0';
+			until = strtoll(sp + 1, NULL, 10);
+		}
+		if (strncmp(line, "chunks/", 7) ||
+		    (!same_epoch && until <= locked_enough))
+			continue;
+		note_present(s, line, until > 0 ? until : 0);
 	}
+	if (!same_epoch)
+		rebuild_present(s, "a gc ran since it was written");
 }
 
 /* Keep what this job saw for the next one (best effort). */
@@ -445,13 +546,17 @@ static void save_present(struct store_s3 *s)
 	if (!s->present_loaded || !s->epoch[0] ||
 	    !present_path(s, path, sizeof(path)))
 		return;
-	cap += s->present.n * 80;
+	cap += s->present.n * 100;
 	buf = malloc(cap);
 	if (!buf)
 		return;
 	n = (size_t)snprintf(buf, cap, "epoch %s\n", s->epoch);
 	for (size_t i = 0; i < s->present.cap; i++)
-		if (s->present.slots[i])
+		if (s->present.slots[i] && s->present.until[i] > 0)
+			n += (size_t)snprintf(buf + n, cap - n, "%s %lld\n",
+					      s->present.slots[i],
+					      (long long)s->present.until[i]);
+		else if (s->present.slots[i])
 			n += (size_t)snprintf(buf + n, cap - n, "%s\n",
 					      s->present.slots[i]);
 	slash = strrchr(path, '/');
@@ -600,6 +705,9 @@ static int s3_draft_begin(struct sp_store *st, const char *name, const char *id,
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	snprintf(d->id, sizeof(d->id), "%s", id);
 	snprintf(d->lease, sizeof(d->lease), "leases/%s@%s", name, id);
+	if (s->lock_days)
+		d->locked_until =
+		    (int64_t)time(NULL) + 86400 * (int64_t)s->lock_days;
 	gethostname(host, sizeof(host) - 1);
 	sp_time_rfc3339(time(NULL), started, sizeof(started));
 	lease = json_pack("{s:s, s:s, s:s, s:I, s:s}", "point", d->lease + 7,
@@ -635,7 +743,7 @@ static int s3_draft_put(struct sp_store_draft *d, const char *file,
 	int r;
 
 	draft_key(d, file, key, sizeof(key));
-	r = s3_put(&d->st->base, key, data, len, 0, err);
+	r = put_locked(d->st, key, data, len, 0, d->locked_until, err);
 	if (r == 0)
 		json_array_append_new(d->written, json_string(file));
 	return r;
@@ -655,7 +763,8 @@ static int s3_draft_publish(struct sp_store_draft *d, const void *manifest,
 	int r;
 
 	draft_key(d, "manifest.json", key, sizeof(key));
-	r = s3_put(&d->st->base, key, manifest, len, SP_STORE_CREATE, err);
+	r = put_locked(d->st, key, manifest, len, SP_STORE_CREATE,
+		       d->locked_until, err);
 	if (r == -EEXIST)
 		r = sp_error_set(err, SP_E_POINT_EXISTS,
 				 "point '%s@%s' exists already", d->name,
@@ -669,6 +778,11 @@ static int s3_draft_publish(struct sp_store_draft *d, const void *manifest,
 		       d->lease, e2.msg);
 	draft_free(d);
 	return 0;
+}
+
+static int64_t s3_draft_locked_until(struct sp_store_draft *d)
+{
+	return d->locked_until;
 }
 
 static void s3_draft_discard(struct sp_store_draft *d)
@@ -776,6 +890,7 @@ static void s3_counters(struct sp_store *st, struct sp_store_counters *out)
 	    .heads = s.heads,
 	    .lists = s.lists,
 	    .deletes = s.deletes,
+	    .retentions = s.retentions,
 	    .retries = s.retries,
 	    .bytes_up = s.bytes_up,
 	    .bytes_down = s.bytes_down,
@@ -812,6 +927,8 @@ static const struct sp_store_ops sp_store_s3_ops = {
     .drafts_clean = s3_drafts_clean,
     .assume_present = s3_assume_present,
     .known_present = s3_known_present,
+    .ensure_locked = s3_ensure_locked,
+    .draft_locked_until = s3_draft_locked_until,
     .counters = s3_counters,
 };
 
@@ -831,8 +948,19 @@ void sp_store_s3_set_lock(struct sp_store *st, unsigned days, const char *mode)
 	if (st->ops != &sp_store_s3_ops)
 		return;
 	s3_of(st)->lock_days = days;
+	s3_of(st)->lock_margin = sp_store_s3_lock_margin(days);
 	snprintf(s3_of(st)->lock_mode, sizeof(s3_of(st)->lock_mode), "%s",
 		 mode && *mode ? mode : "GOVERNANCE");
+}
+
+int64_t sp_store_s3_lock_margin(unsigned days)
+{
+	const char *v = getenv("STILLPOINT_LOCK_MARGIN");
+
+	if (v && *v && strtoll(v, NULL, 10) >= 0)
+		return strtoll(v, NULL, 10);
+	return 86400 *
+	       (int64_t)(days < LOCK_MARGIN_DAYS ? days : LOCK_MARGIN_DAYS);
 }
 
 bool sp_store_is_s3(const char *location)

@@ -530,6 +530,20 @@ static void sealed_assume_present(struct sp_store *st, const char *key)
 	s->inner->ops->assume_present(s->inner, key);
 }
 
+/* Chunk keys are the same below: the id is keyed already. */
+static int sealed_ensure_locked(struct sp_store *st, const char *key,
+				int64_t until, struct sp_error *err)
+{
+	struct sealed *s = sealed_of(st);
+
+	return s->inner->ops->ensure_locked(s->inner, key, until, err);
+}
+
+static int64_t sealed_draft_locked_until(struct sp_store_draft *d)
+{
+	return d->s->inner->ops->draft_locked_until(d->inner);
+}
+
 static void sealed_counters(struct sp_store *st, struct sp_store_counters *out)
 {
 	struct sealed *s = sealed_of(st);
@@ -555,6 +569,8 @@ const struct sp_store_ops sp_store_sealed_ops = {
     .drafts_clean = sealed_drafts_clean,
     .assume_present = sealed_assume_present,
     .known_present = sealed_known_present,
+    .ensure_locked = sealed_ensure_locked,
+    .draft_locked_until = sealed_draft_locked_until,
     .counters = sealed_counters,
 };
 
@@ -574,6 +590,10 @@ int sp_store_sealed_wrap(struct sp_store *inner, const struct sp_vault_key *key,
 		s->ops.assume_present = NULL;
 	if (!inner->ops->known_present)
 		s->ops.known_present = NULL;
+	if (!inner->ops->ensure_locked)
+		s->ops.ensure_locked = NULL;
+	if (!inner->ops->draft_locked_until)
+		s->ops.draft_locked_until = NULL;
 	if (!inner->ops->counters)
 		s->ops.counters = NULL;
 	s->base.ops = &s->ops;

@@ -593,6 +593,9 @@ void sp_point_draft_discard(struct sp_point_draft *d)
 		return;
 	if (d->sd)
 		d->vault->store->ops->draft_discard(d->sd);
+	for (size_t i = 0; i < d->n_index_fds; i++)
+		close(d->index_fds[i]);
+	free(d->index_fds);
 	free(d);
 }
 
@@ -652,6 +655,8 @@ int sp_point_draft_index_end(struct sp_point_draft *d,
 	int r;
 
 	r = sp_index_writer_finish(w, sha, err);
+	if (r == 0 && d->vault->lock_days)
+		r = sp_point_draft_keep_index(d, sp_index_writer_fd(w), err);
 	if (r < 0)
 		goto out;
 	file = strdup(sp_index_writer_name(w));
@@ -743,17 +748,10 @@ int sp_point_draft_publish(struct sp_point_draft *d, json_t *manifest,
 	if (r < 0)
 		goto fail;
 	r = sp_chunk_store_sync(v->chunks, err);
+	if (r == 0 && v->lock_days)
+		r = sp_point_draft_lock(d, manifest, err);
 	if (r < 0)
 		goto fail;
-	if (v->lock_days) {
-		/* Its objects are locked at least until then (the store
-		 * locks each as it is put). */
-		char until[32];
-		sp_time_rfc3339(time(NULL) + 86400 * (time_t)v->lock_days,
-				until, sizeof(until));
-		json_object_set_new(manifest, "locked_until",
-				    json_string(until));
-	}
 	text = json_dumps(manifest, JSON_INDENT(2) | JSON_SORT_KEYS);
 	if (!text) {
 		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
@@ -771,7 +769,7 @@ int sp_point_draft_publish(struct sp_point_draft *d, json_t *manifest,
 	    sp_catalog_add(v->fd, manifest, &cat_err) < 0)
 		sp_log(SP_LOG_WARNING, "%s (the next listing repairs it)",
 		       cat_err.msg);
-	free(d);
+	sp_point_draft_discard(d); /* published: only frees it */
 	return 0;
 fail:
 	sp_point_draft_discard(d);
@@ -1320,12 +1318,13 @@ json_t *sp_vault_requests(struct sp_vault *v)
 		return NULL;
 	v->store->ops->counters(v->store, &c);
 	return json_pack(
-	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "requests",
+	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "requests",
 	    (json_int_t)c.requests, "puts", (json_int_t)c.puts, "gets",
 	    (json_int_t)c.gets, "heads", (json_int_t)c.heads, "lists",
-	    (json_int_t)c.lists, "deletes", (json_int_t)c.deletes, "retries",
-	    (json_int_t)c.retries, "bytes_up", (json_int_t)c.bytes_up,
-	    "bytes_down", (json_int_t)c.bytes_down);
+	    (json_int_t)c.lists, "deletes", (json_int_t)c.deletes, "retentions",
+	    (json_int_t)c.retentions, "retries", (json_int_t)c.retries,
+	    "bytes_up", (json_int_t)c.bytes_up, "bytes_down",
+	    (json_int_t)c.bytes_down);
 }
 
 json_t *sp_vault_describe(struct sp_vault *v)

@@ -70,6 +70,10 @@ struct sp_point_draft {
 	char name[65];
 	char id[SP_POINT_ID_MAX];
 	struct sp_store_draft *sd;
+	/* A vault with object lock: the finished indexes (descriptors of
+	 * their files), whose chunks publication locks (draft_lock.c). */
+	int *index_fds;
+	size_t n_index_fds;
 };
 
 /* Create a vault in @path (created if missing; must be empty otherwise).
@@ -135,6 +139,20 @@ int sp_point_draft_publish(struct sp_point_draft *d, json_t *manifest,
 			   struct sp_error *err);
 /* Remove the draft and free it. */
 void sp_point_draft_discard(struct sp_point_draft *d);
+
+/*
+ * Object lock, at publication (before the manifest is put): set the
+ * point's "locked_until" in @manifest (the date the store locks the
+ * draft's own objects until) and make sure every chunk the draft's
+ * finished indexes name stays locked until then, extending the locks the
+ * store does not know to last that long, several at a time.  A failure is
+ * the first chunk's error, and the point is not published.
+ */
+int sp_point_draft_lock(struct sp_point_draft *d, json_t *manifest,
+			struct sp_error *err);
+/* Keep @fd (a finished index of the draft, duplicated) for the above. */
+int sp_point_draft_keep_index(struct sp_point_draft *d, int fd,
+			      struct sp_error *err);
 
 /* A published point, as job code names it. */
 struct sp_point_ref {

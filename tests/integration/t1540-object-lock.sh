@@ -3,7 +3,9 @@
 # RADOS Gateway): every chunk and point object is locked for the vault's
 # days; the host's own credentials cannot delete one; delete and prune
 # refuse a locked point and say until when; gc keeps locked chunks.  A
-# bucket without object lock is refused at init.
+# bucket without object lock is refused at init.  A point that reuses
+# chunks of older points extends their locks to its own locked_until at
+# publication, once per lock margin.
 . "$(dirname "$0")/lib.sh"
 need_s3 lock
 V="s3://$S3_BUCKET/v"
@@ -59,4 +61,93 @@ mkdir r
 expect_ok "the vault restores" s3 restore vm --to r
 check "equal" cmp d.raw r/d.raw
 expect_ok "and verifies" s3 verify
+
+# Reused chunks: a point published later than the chunks it shares with an
+# older point must find them locked until its own locked_until.  The lock
+# margin is cut to 5 minutes and the later backups run 10 minutes ahead
+# (within the 15 minutes of clock skew the server takes), so the first
+# point's chunks are locked for less than the next point's promise.
+G="s3://$S3_BUCKET/g"
+export STILLPOINT_LOCK_MARGIN=300
+g() { "$SP" --no-progress --vault "$G" "$@"; }
+later() { faketime -f +10m "$SP" --no-progress --vault "$G" "$@"; }
+export G
+export -f g later
+expect_ok "init a second vault, 1-day lock" g init --no-encrypt --object-lock 1 --chunk-size 1M
+head -c 8M /dev/urandom >e.raw
+expect_ok "back up" g backup --name vm --disk e.raw --json
+check "  ... every chunk put locked: no lock extended" jqe '.requests.retentions == 0' "$T/.out"
+dd if=/dev/urandom of=e.raw bs=1M seek=3 count=1 conv=notrunc status=none
+expect_ok "back up again, 10 minutes later, one slice changed" later backup --name vm --disk e.raw --json
+cp "$T/.out" p2.json
+id2=$(jq -r .id p2.json)
+check "  ... the 7 reused chunks had their locks extended" jqe '.requests.retentions == 7' p2.json
+check "  ... counted among the requests" \
+	jqe '.requests.requests >= .requests.puts + .requests.retentions' p2.json
+
+# What the server holds: every chunk the second point's index names is
+# locked at least until the second point's locked_until.
+s3_get "$S3_BUCKET/g/points/vm/$id2/manifest.json" >m2.json
+check "the manifest records locked_until" jqe '.locked_until | length > 0' m2.json
+s3_get "$S3_BUCKET/g/points/vm/$id2/disk-0.idx" >p2.idx
+python3 -c '
+import sys
+ix = open(sys.argv[1], "rb").read()
+count = int.from_bytes(ix[24:32], "little")
+for i in range(count):
+    cid = ix[64 + 32 * i:96 + 32 * i]
+    if any(cid):
+        print("g/chunks/%s/%s" % (cid.hex()[:3], cid.hex()))' p2.idx | sort -u >p2.chunks
+check "the index names 8 chunks" test "$(wc -l <p2.chunks)" = 8
+# locked_at_least UNTIL KEYS: every object named in file KEYS is locked
+# until UNTIL (RFC 3339) or later, says the server.
+locked_at_least() {
+	local key enc
+	: >dates
+	while read -r key; do
+		enc=$(s3_urlencode "$key" | sed 's|%2F|/|g')
+		s3_cli GET "$S3_BUCKET/$enc?retention=" | s3_xml_values RetainUntilDate >>dates
+	done <"$2"
+	[ "$(grep -c . dates)" = "$(grep -c . "$2")" ] || { echo "a date is missing" >&2; return 1; }
+	python3 -c '
+import sys, datetime
+def t(s):
+    return datetime.datetime.fromisoformat(s.split(".")[0].rstrip("Z") + "+00:00")
+until = t(sys.argv[1])
+dates = [t(l.strip()) for l in open("dates") if l.strip()]
+print("locked_until", until, "earliest chunk", min(dates), file=sys.stderr)
+sys.exit(1 if not dates or min(dates) < until else 0)' "$1"
+}
+check "each is locked until the point's locked_until or later" \
+	locked_at_least "$(jq -r .locked_until m2.json)" p2.chunks
+
+dd if=/dev/urandom of=e.raw bs=1M seek=5 count=1 conv=notrunc status=none
+expect_ok "a third backup right after" later backup --name vm --disk e.raw --json
+check "  ... extends no lock (all still long enough)" jqe '.requests.retentions == 0' "$T/.out"
+rm -rf "$STILLPOINT_CACHE_DIR"
+expect_ok "a fourth, unchanged, with this host's cache lost" later backup --name vm --disk e.raw --json
+check "  ... extends each chunk's lock once (dates unknown)" jqe '.requests.retentions == 8' "$T/.out"
+expect_ok "a fifth" later backup --name vm --disk e.raw --json
+check "  ... extends none" jqe '.requests.retentions == 0' "$T/.out"
+rm -rf "$STILLPOINT_CACHE_DIR"
+expect_ok "a sixth, cache lost, clock 10 minutes behind the others" g backup --name vm --disk e.raw --json
+check "  ... asks to extend each chunk, which the server refuses: locked longer already" \
+	jqe '.requests.retentions == 8 and .requests.gets >= 8' "$T/.out"
+expect_ok "the vault verifies" g verify
+
+# The same through an encrypted vault's sealing store.
+E="s3://$S3_BUCKET/e"
+export STILLPOINT_PASSPHRASE=lock-test-1
+expect_ok "init an encrypted vault, 1-day lock" \
+	"$SP" --no-progress --vault "$E" init --encrypt --object-lock 1 --chunk-size 1M
+expect_ok "back up" "$SP" --no-progress --vault "$E" backup --name vm --disk e.raw
+expect_ok "back up again, 10 minutes later" \
+	faketime -f +10m "$SP" --no-progress --vault "$E" backup --name vm --disk e.raw --json
+check "  ... the 8 reused chunks had their locks extended" jqe '.requests.retentions == 8' "$T/.out"
+s3_ls "$S3_BUCKET" e/chunks/ >e.chunks
+check "  ... each is locked until the point's locked_until or later" \
+	locked_at_least "$(jq -r .locked_until "$T/.out")" e.chunks
+mkdir re
+expect_ok "it restores" "$SP" --no-progress --vault "$E" restore vm --to re
+check "equal" cmp e.raw re/e.raw
 done_testing
