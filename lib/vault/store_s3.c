@@ -518,9 +518,10 @@ static void load_present(struct store_s3 *s)
 			  !strncmp(line + 6, s->epoch, strlen(s->epoch));
 	int64_t locked_enough = (int64_t)time(NULL) + SP_STORE_LEASE_MAX;
 	for (line = nl + 1; (nl = strchr(line, '\n')); line = nl + 1) {
-		char *sp = strchr(line, ' ');
+		char *sp;
 		int64_t until = 0;
-		*nl = '\0';
+		*nl = '\0'; /* first: a line without a date ends here */
+		sp = strchr(line, ' ');
 		if (sp) {
 			*sp = '\0';
 			until = strtoll(sp + 1, NULL, 10);
