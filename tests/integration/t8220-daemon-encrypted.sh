@@ -137,7 +137,8 @@ check "  ... naming it and the fix" \
 	bash -c "grep -q '$VD/two.conf' '$T/.err' && grep -q 'chmod 600' '$T/.err'"
 find "$V2" -type f ! -name lock -printf '%P %s %T@\n' | sort >before2
 sp --vault "$V1" backup --name vm2 --disk "$T/disk.raw" >/dev/null 2>&1
-pt2=$(sp --vault "$V1" points vm2 --json | jq -r '.[0].id')
+pt2=$(sp --vault "$V1" points vm2 --json | jq -r '.[-1].id')
+check "  ... a second point, not yet in vault 2" test "$pt2" != "$pt"
 queue_copy "$pt2"
 check "the daemon's copy job ends" wait_for 60 copy_ended 2
 check "  ... failed with VaultPermissionDenied in its record" \
