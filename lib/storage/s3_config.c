@@ -296,6 +296,11 @@ static int apply_line(struct sp_s3_config *cfg, const char *path, int lineno,
 	    {"ca_file", offsetof(struct sp_s3_config, ca_file), false},
 	};
 
+	/* The vault's key settings share the file; the vault reads them
+	 * (lib/vault/vault_conf.c). */
+	if (!strcmp(key, "passphrase") || !strcmp(key, "passphrase_file") ||
+	    !strcmp(key, "key_file"))
+		return 0;
 	if (strcmp(key, "path_style") == 0) {
 		if (parse_bool(val, &cfg->path_style) < 0)
 			return sp_error_set(err, SP_E_USAGE,
@@ -317,7 +322,8 @@ static int apply_line(struct sp_s3_config *cfg, const char *path, int lineno,
 			    "'%s' line %d: unknown setting '%s' (known: "
 			    "endpoint, region, access_key_id, "
 			    "secret_access_key, session_token, ca_file, "
-			    "path_style)",
+			    "path_style, passphrase, passphrase_file, "
+			    "key_file)",
 			    path, lineno, key);
 }
 

@@ -86,7 +86,8 @@ static const struct sp_errcode_info catalogue[] = {
     {SP_E_VAULT_KEY_NEEDED, "VaultKeyNeeded",
      "the vault is encrypted and no passphrase or key file was given",
      "set STILLPOINT_PASSPHRASE or STILLPOINT_PASSPHRASE_FILE, run on a "
-     "terminal to be asked, or pass --key-file"},
+     "terminal to be asked, pass --key-file, or name the key in the "
+     "vault's file in /etc/stillpoint/vaults (docs/encryption.md)"},
 
     {SP_E_POINT_NOT_FOUND, "PointNotFound",
      "no recovery point matches the name or id",

@@ -50,9 +50,6 @@ static int from_file(const char *path, char **out, struct sp_error *err)
 {
 	sp_autoclose int fd = -1;
 	struct stat st;
-	char *data = NULL;
-	size_t len = 0;
-	int r;
 
 	/* Look at the mode of the file actually read, not of a name that
 	 * could be swapped in between. */
@@ -74,6 +71,17 @@ static int from_file(const char *path, char **out, struct sp_error *err)
 		sp_log(SP_LOG_WARNING,
 		       "passphrase file may be read by its group path=%s",
 		       path);
+	return sp_passphrase_read_fd(fd, path, "STILLPOINT_PASSPHRASE_FILE",
+				     out, err);
+}
+
+int sp_passphrase_read_fd(int fd, const char *path, const char *from,
+			  char **out, struct sp_error *err)
+{
+	char *data = NULL;
+	size_t len = 0;
+	int r;
+
 	data = calloc(1, SP_PASSPHRASE_MAX + 3);
 	if (!data)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
@@ -106,7 +114,7 @@ static int from_file(const char *path, char **out, struct sp_error *err)
 		data[--len] = '\0';
 	if (len && data[len - 1] == '\r')
 		data[--len] = '\0';
-	return take(data, out, "STILLPOINT_PASSPHRASE_FILE", err);
+	return take(data, out, from, err);
 }
 
 /* Ask on @tty with echo off; *@out is malloc'ed.  0 or -errno. */
@@ -201,12 +209,12 @@ static int from_tty(const char *prompt_for, bool confirm, char **out,
 	return take(p, out, "the terminal", err);
 }
 
-int sp_passphrase_get(const char *prompt_for, bool confirm, char **out,
-		      struct sp_error *err)
+int sp_passphrase_from_env(char **out, struct sp_error *err)
 {
 	const char *env = getenv("STILLPOINT_PASSPHRASE");
 	const char *file = getenv("STILLPOINT_PASSPHRASE_FILE");
 
+	*out = NULL;
 	if (env) {
 		char *p = strdup(env);
 		if (!p)
@@ -215,6 +223,12 @@ int sp_passphrase_get(const char *prompt_for, bool confirm, char **out,
 	}
 	if (file && *file)
 		return from_file(file, out, err);
+	return 0;
+}
+
+int sp_passphrase_ask(const char *prompt_for, bool confirm, char **out,
+		      struct sp_error *err)
+{
 	if (isatty(STDIN_FILENO))
 		return from_tty(prompt_for, confirm, out, err);
 	return sp_error_set(err, SP_E_VAULT_KEY_NEEDED,
@@ -223,4 +237,14 @@ int sp_passphrase_get(const char *prompt_for, bool confirm, char **out,
 			    "STILLPOINT_PASSPHRASE_FILE, run on a terminal to "
 			    "be asked, or pass --key-file)",
 			    prompt_for);
+}
+
+int sp_passphrase_get(const char *prompt_for, bool confirm, char **out,
+		      struct sp_error *err)
+{
+	int r = sp_passphrase_from_env(out, err);
+
+	if (r < 0 || *out)
+		return r;
+	return sp_passphrase_ask(prompt_for, confirm, out, err);
 }

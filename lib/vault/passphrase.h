@@ -33,6 +33,24 @@
 int sp_passphrase_get(const char *prompt_for, bool confirm, char **out,
 		      struct sp_error *err);
 
+/* Sources 1 and 2 only: *@out is NULL (and 0 returned) when neither
+ * variable is set.  Errors as sp_passphrase_get(), never
+ * SP_E_VAULT_KEY_NEEDED. */
+int sp_passphrase_from_env(char **out, struct sp_error *err);
+
+/* Source 3 only: the prompt, or SP_E_VAULT_KEY_NEEDED without a
+ * terminal. */
+int sp_passphrase_ask(const char *prompt_for, bool confirm, char **out,
+		      struct sp_error *err);
+
+/* The passphrase held in the file open at @fd (named @path, from @from in
+ * messages: e.g. "STILLPOINT_PASSPHRASE_FILE"), read by the same rules as
+ * source 2: one trailing newline dropped; not empty, at most
+ * SP_PASSPHRASE_MAX bytes, no NUL byte.  The caller checks who may read
+ * the file.  Errors: SP_E_USAGE, SP_E_NOMEM. */
+int sp_passphrase_read_fd(int fd, const char *path, const char *from,
+			  char **out, struct sp_error *err);
+
 /* Wipe and free; NULL is allowed. */
 void sp_passphrase_free(char *p);
 

@@ -19,6 +19,7 @@
 #include "util/log.h"
 #include "vault/passphrase.h"
 #include "vault/vault.h"
+#include "vault/vault_conf.h"
 #include "vault/vault_key.h"
 
 #define KEYS_MAX (1u << 20)
@@ -109,63 +110,124 @@ static int unlock_paper(struct sp_vault *v, const char *key_file,
 	return wrap_sealed(v, err);
 }
 
+/*
+ * Where the key comes from, first found wins: the key file of --key-file or
+ * STILLPOINT_KEY_FILE; a passphrase from STILLPOINT_PASSPHRASE or
+ * STILLPOINT_PASSPHRASE_FILE; the key settings of the vault's own file
+ * (vault_conf.h), read only when neither gave one; the terminal.
+ */
+static int key_sources(struct sp_vault *v, struct sp_vault_conf_key *conf,
+		       const char **key_file, char **pass, struct sp_error *err)
+{
+	const char *env_key = getenv("STILLPOINT_KEY_FILE");
+	int r;
+
+	*key_file = env_key && *env_key ? env_key : NULL;
+	*pass = NULL;
+	if (*key_file)
+		return 0;
+	r = sp_passphrase_from_env(pass, err);
+	if (r < 0 || *pass)
+		return r;
+	r = sp_vault_conf_key_load(v->path, conf, err);
+	if (r < 0)
+		return r;
+	*key_file = conf->key_file;
+	*pass = conf->passphrase;
+	conf->passphrase = NULL; /* ours to wipe now */
+	return 0;
+}
+
+/* @err, a failure to open the vault with what its own file gave, says
+ * which file that was. */
+static int name_conf(const struct sp_vault_conf_key *conf, int r,
+		     struct sp_error *err)
+{
+	char msg[SP_ERROR_MSG_MAX];
+
+	if (!err || !conf->conf[0] || strstr(err->msg, conf->conf))
+		return r;
+	snprintf(msg, sizeof(msg), "%s", err->msg);
+	return sp_error_set(err, r, "%s (the key settings of '%s')", msg,
+			    conf->conf);
+}
+
 int sp_vault_unlock(struct sp_vault *v, struct sp_error *err)
 {
+	struct sp_vault_conf_key conf = {0};
 	sp_autofree char *doc = NULL;
-	const char *key_file = getenv("STILLPOINT_KEY_FILE");
+	const char *key_file = NULL;
 	char *pass = NULL, prompt[300], check[SP_VAULT_KEY_CHECK_LEN + 1];
+	char *t = NULL;
 	size_t len = 0;
 	int r;
 
+	r = key_sources(v, &conf, &key_file, &pass, err);
+	if (r < 0)
+		goto out;
 	r = v->store->ops->get(v->store, SP_STORE_KEYS, KEYS_MAX, (void **)&doc,
 			       &len, err);
-	if (r == -ENOENT && key_file && *key_file)
-		return unlock_paper(v, key_file, err);
-	if (r == -ENOENT)
-		return sp_error_set(err, SP_E_NOT_A_VAULT,
-				    "encrypted vault '%s' has no %s (its key "
-				    "slots): it cannot be opened",
-				    v->path, SP_STORE_KEYS);
-	if (SP_STORE_IS_ERRNO(r))
-		return sp_error_set_errno(err, vault_code(-r), -r,
-					  "cannot read '%s/%s'", v->path,
-					  SP_STORE_KEYS);
+	if (r == -ENOENT && key_file) {
+		r = unlock_paper(v, key_file, err);
+		goto out;
+	}
+	if (r == -ENOENT) {
+		r = sp_error_set(err, SP_E_NOT_A_VAULT,
+				 "encrypted vault '%s' has no %s (its key "
+				 "slots): it cannot be opened",
+				 v->path, SP_STORE_KEYS);
+		goto out;
+	}
+	if (SP_STORE_IS_ERRNO(r)) {
+		r = sp_error_set_errno(err, vault_code(-r), -r,
+				       "cannot read '%s/%s'", v->path,
+				       SP_STORE_KEYS);
+		goto out;
+	}
 	if (r < 0)
-		return r;
-	char *t = realloc(doc, len + 1);
-	if (!t)
-		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+		goto out;
+	t = realloc(doc, len + 1);
+	if (!t) {
+		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
+		goto out;
+	}
 	doc = t;
 	doc[len] = '\0';
-	if (key_file && !*key_file)
-		key_file = NULL;
-	if (!key_file) {
+	if (!key_file && !pass) {
 		snprintf(prompt, sizeof(prompt), "vault '%s'", v->path);
-		r = sp_passphrase_get(prompt, false, &pass, err);
+		r = sp_passphrase_ask(prompt, false, &pass, err);
 		if (r == SP_E_VAULT_KEY_NEEDED)
-			return sp_error_set(
+			r = sp_error_set(
 			    err, SP_E_VAULT_KEY_NEEDED,
 			    "vault '%s' is encrypted: give its passphrase "
 			    "(STILLPOINT_PASSPHRASE, "
 			    "STILLPOINT_PASSPHRASE_FILE, or a terminal to ask "
 			    "on) or a key file (--key-file, "
-			    "STILLPOINT_KEY_FILE)",
-			    v->path);
+			    "STILLPOINT_KEY_FILE), or name one in the vault's "
+			    "file in %s (passphrase_file = or key_file =)",
+			    v->path, sp_vault_conf_dir());
 		if (r < 0)
-			return r;
+			goto out;
 	}
 	r = sp_vault_key_unlock(doc, pass, key_file, &v->key, err);
-	sp_passphrase_free(pass);
 	if (r < 0)
-		return r;
+		goto out;
 	sp_vault_key_check(v->key, check);
-	if (strcmp(check, v->key_check) != 0)
-		return sp_error_set(err, SP_E_VAULT_KEY_WRONG,
-				    "the key of '%s' does not match the "
-				    "vault's key check (keys.json belongs to "
-				    "another vault?)",
-				    v->path);
-	return wrap_sealed(v, err);
+	if (strcmp(check, v->key_check) != 0) {
+		r = sp_error_set(err, SP_E_VAULT_KEY_WRONG,
+				 "the key of '%s' does not match the "
+				 "vault's key check (keys.json belongs to "
+				 "another vault?)",
+				 v->path);
+		goto out;
+	}
+	r = wrap_sealed(v, err);
+out:
+	if (r < 0)
+		r = name_conf(&conf, r, err);
+	sp_passphrase_free(pass);
+	sp_vault_conf_key_release(&conf);
+	return r;
 }
 
 static int wrap_sealed(struct sp_vault *v, struct sp_error *err)
