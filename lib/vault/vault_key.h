@@ -10,7 +10,7 @@
  *
  *	data_key   "stillpoint data key v1"      seals objects (seal.h)
  *	id_key     "stillpoint chunk id key v1"  keyed chunk ids (chunk_id.h)
- *	name_key   "stillpoint name key v1"      hidden point names
+ *	name_key   "stillpoint name key v1"      reserved: names hidden in keys
  *	key check  "stillpoint key check v1"     16 bytes, public: tells a
  *	                                         wrong key before any write
  *
@@ -93,9 +93,10 @@ SP_DEFINE_AUTOPTR(sp_vault_key, sp_vault_key_free)
 void sp_vault_key_check(const struct sp_vault_key *key,
 			char out[SP_VAULT_KEY_CHECK_LEN + 1]);
 
-/* The name under which the vault stores objects of point name @name when
- * names are hidden: "n-" and 32 hex digits of HMAC-SHA-256(name_key,
- * name); a valid name itself (sp_name_is_valid()). */
+/* The name a vault format that hides VM names in its object keys would
+ * store point name @name under (format 1 keeps names: docs/encryption.md):
+ * "n-" and 32 hex digits of HMAC-SHA-256(name_key, name); a valid name
+ * itself (sp_name_is_valid()). */
 void sp_vault_key_hide_name(const struct sp_vault_key *key, const char *name,
 			    char out[SP_HIDDEN_NAME_LEN + 1]);
 
