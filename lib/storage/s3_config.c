@@ -8,7 +8,6 @@
  */
 #include "storage/s3_client.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -19,6 +18,7 @@
 #include <unistd.h>
 
 #include "util/cleanup.h"
+#include "util/fileio.h"
 
 #define AWS_HOST_SUFFIX ".amazonaws.com"
 
@@ -255,18 +255,6 @@ int sp_s3_config_from_url(const char *url, const char *endpoint,
 	return r;
 }
 
-static char *trim(char *s)
-{
-	char *e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
 static int parse_bool(const char *v, bool *out)
 {
 	if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1"))
@@ -278,9 +266,10 @@ static int parse_bool(const char *v, bool *out)
 	return 0;
 }
 
-static int apply_line(struct sp_s3_config *cfg, const char *path, int lineno,
-		      const char *key, const char *val, struct sp_error *err)
+static int apply_line(void *ctx, const char *path, int lineno, const char *key,
+		      const char *val, struct sp_error *err)
 {
+	struct sp_s3_config *cfg = ctx;
 	static const struct {
 		const char *name;
 		size_t off;
@@ -331,11 +320,8 @@ int sp_s3_config_load_file(const char *path, struct sp_s3_config *cfg,
 			   struct sp_error *err)
 {
 	sp_autoclose int fd = -1;
-	FILE *f = NULL;
 	struct stat st;
-	char *line = NULL;
-	size_t cap = 0;
-	int lineno = 0, r = 0;
+	int r;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
@@ -360,34 +346,7 @@ int sp_s3_config_load_file(const char *path, struct sp_s3_config *cfg,
 		    "and chmod 600 it, and rotate the key if others read it)",
 		    path, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid,
 		    (unsigned)geteuid());
-	f = fdopen(fd, "r");
-	if (!f)
-		return sp_error_set_errno(err, SP_E_NOMEM, errno,
-					  "cannot read vault config '%s'",
-					  path);
-	fd = -1; /* the FILE owns it now */
-	while (r == 0 && getline(&line, &cap, f) >= 0) {
-		char *s = trim(line), *eq;
-		lineno++;
-		if (!*s || *s == '#')
-			continue;
-		eq = strchr(s, '=');
-		if (!eq) {
-			r = sp_error_set(err, SP_E_USAGE,
-					 "'%s' line %d: expected key = value",
-					 path, lineno);
-			break;
-		}
-		*eq = '\0';
-		r = apply_line(cfg, path, lineno, trim(s), trim(eq + 1), err);
-	}
-	if (r == 0 && ferror(f))
-		r = sp_error_set(err, SP_E_USAGE,
-				 "cannot read vault config '%s'", path);
-	if (line) {
-		explicit_bzero(line, cap);
-		free(line);
-	}
-	fclose(f);
+	r = sp_settings_read(fd, path, apply_line, cfg, SP_E_USAGE, err);
+	fd = -1; /* consumed */
 	return r;
 }

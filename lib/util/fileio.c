@@ -6,6 +6,7 @@
  */
 #include "fileio.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -334,4 +335,53 @@ bool sp_cache_dir(char *out, size_t cap)
 	else
 		return false;
 	return n > 0 && (size_t)n < cap;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+int sp_settings_read(int fd, const char *path, sp_settings_line_fn fn,
+		     void *ctx, int read_code, struct sp_error *err)
+{
+	FILE *f = fdopen(fd, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	int lineno = 0, r = 0;
+
+	if (!f) {
+		close(fd);
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	}
+	while (r == 0 && getline(&line, &cap, f) >= 0) {
+		char *s = trim(line), *eq;
+		lineno++;
+		if (!*s || *s == '#')
+			continue;
+		eq = strchr(s, '=');
+		if (!eq) {
+			r = sp_error_set(err, SP_E_USAGE,
+					 "'%s' line %d: expected key = value",
+					 path, lineno);
+			break;
+		}
+		*eq = '\0';
+		r = fn(ctx, path, lineno, trim(s), trim(eq + 1), err);
+	}
+	if (r == 0 && ferror(f))
+		r = sp_error_set(err, read_code, "cannot read '%s'", path);
+	if (line) {
+		explicit_bzero(line, cap);
+		free(line);
+	}
+	fclose(f);
+	return r;
 }

@@ -20,6 +20,18 @@
  * @full_code and EACCES/EPERM/EROFS -> @perm_code (when non-zero). */
 int sp_errno_to_code(int errnum, int io_code, int full_code, int perm_code);
 
+/* One "key = value" line of a settings file, both sides trimmed. */
+typedef int (*sp_settings_line_fn)(void *ctx, const char *path, int lineno,
+				   const char *key, const char *val,
+				   struct sp_error *err);
+/* Read the settings file open as @fd (named @path; the fd is consumed):
+ * blank lines and lines starting with '#' are skipped, any other must be
+ * "key = value" (else SP_E_USAGE naming the line); @fn gets each, and the
+ * first error it returns ends the reading.  A failed read is @read_code.
+ * Every line is wiped from memory after use: such files hold secrets. */
+int sp_settings_read(int fd, const char *path, sp_settings_line_fn fn,
+		     void *ctx, int read_code, struct sp_error *err);
+
 /* Write all of @len bytes at @off (pwrite loop).  Returns 0 or -errno. */
 int sp_pwrite_all(int fd, const void *buf, size_t len, off_t off);
 /* Read exactly @len bytes at @off.  Returns 0, -errno, or -EIO on EOF. */

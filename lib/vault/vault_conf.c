@@ -8,7 +8,6 @@
  */
 #include "vault/vault_conf.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +19,7 @@
 #include <unistd.h>
 
 #include "util/cleanup.h"
+#include "util/fileio.h"
 #include "util/log.h"
 #include "vault/passphrase.h"
 
@@ -44,61 +44,6 @@ void sp_vault_conf_key_release(struct sp_vault_conf_key *k)
 	sp_passphrase_free(k->passphrase);
 	free(k->key_file);
 	memset(k, 0, sizeof(*k));
-}
-
-static char *trim(char *s)
-{
-	char *e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
-/* One "key = value" line of a per-vault file, handed to a reader. */
-typedef int (*line_fn)(void *ctx, const char *path, int lineno, const char *key,
-		       const char *val, struct sp_error *err);
-
-/* Read the file open at @fd line by line (the fd is consumed). */
-static int read_lines(int fd, const char *path, line_fn fn, void *ctx,
-		      struct sp_error *err)
-{
-	FILE *f = fdopen(fd, "r");
-	char *line = NULL;
-	size_t cap = 0;
-	int lineno = 0, r = 0;
-
-	if (!f) {
-		close(fd);
-		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	}
-	while (r == 0 && getline(&line, &cap, f) >= 0) {
-		char *s = trim(line), *eq;
-		lineno++;
-		if (!*s || *s == '#')
-			continue;
-		eq = strchr(s, '=');
-		if (!eq) {
-			r = sp_error_set(err, SP_E_USAGE,
-					 "'%s' line %d: expected key = value",
-					 path, lineno);
-			break;
-		}
-		*eq = '\0';
-		r = fn(ctx, path, lineno, trim(s), trim(eq + 1), err);
-	}
-	if (r == 0 && ferror(f))
-		r = sp_error_set(err, SP_E_VAULT_KEY_NEEDED,
-				 "cannot read vault file '%s'", path);
-	if (line) {
-		explicit_bzero(line, cap);
-		free(line);
-	}
-	fclose(f);
-	return r;
 }
 
 /* @fd (named @path; @what says what it is for in messages) is a regular
@@ -256,7 +201,8 @@ static int load_keys(const char *path, bool directory_vault,
 		return r;
 	}
 	snprintf(out->conf, sizeof(out->conf), "%s", path);
-	r = read_lines(fd, path, key_line, &kr, err);
+	r = sp_settings_read(fd, path, key_line, &kr, SP_E_VAULT_KEY_NEEDED,
+			     err);
 	if (r == 0 && (out->passphrase || out->key_file))
 		sp_log(SP_LOG_DEBUG,
 		       "vault key settings read conf=%s passphrase=%s "
@@ -336,7 +282,8 @@ static int find_directory_conf(const char *dir, const char *location,
 		struct sp_error ignored;
 		/* A line the file's own reader would refuse is refused when
 		 * the file is the one chosen; here only "vault =" matters. */
-		if (read_lines(fd, cand, vault_line, &m, &ignored) < 0 ||
+		if (sp_settings_read(fd, cand, vault_line, &m,
+				     SP_E_VAULT_KEY_NEEDED, &ignored) < 0 ||
 		    !m.found)
 			continue;
 		if (path[0])
