@@ -68,12 +68,24 @@ unsigned sp_job_threads_for(const struct sp_job_opts *o,
 			    const struct sp_vault *v)
 {
 	unsigned n = sp_job_threads(o);
+	uint64_t per_worker, fit;
 
+	if (o->threads || !v)
+		return n;
 	/* A remote vault's requests wait on the network and on the server,
 	 * not on this host's CPUs: more of them in flight. */
-	if (!o->threads && v && !sp_vault_is_local(v) && n < 8)
+	if (!sp_vault_is_local(v) && n < 8)
 		n = 8;
-	return n;
+	/* Each worker holds about four chunks (two pooled buffers, its
+	 * compressed or decompressed copy, its request), five when it seals:
+	 * measured 13.5 and 18 MiB a worker with 4 MiB chunks
+	 * (bench/README.md, "Peak RSS").  The default stays within the
+	 * memory budget whatever the host's CPUs; --threads overrides it. */
+	per_worker = (uint64_t)v->chunk_size * (v->encrypted ? 5 : 4);
+	fit = per_worker ? SP_JOB_WORKER_MEMORY / per_worker : n;
+	if (fit < 2)
+		fit = 2;
+	return n > fit ? (unsigned)fit : n;
 }
 
 unsigned sp_job_threads(const struct sp_job_opts *o)

@@ -26,9 +26,14 @@ void sp_job_status_fail(struct sp_job_status *s, const struct sp_error *e);
 /* True once the job failed or was cancelled (records SP_E_INTERRUPTED). */
 bool sp_job_status_stopped(struct sp_job_status *s);
 
+/* What the default number of workers may hold in chunk buffers: the
+ * peak RSS of a job stays under 256 MiB (its bar) on any host. */
+#define SP_JOB_WORKER_MEMORY (192ull << 20)
+
 unsigned sp_job_threads(const struct sp_job_opts *o);
-/* The same for a job on vault @v: at least 8 for a remote one, unless
- * --threads says otherwise. */
+/* The same for a job on vault @v: at least 8 for a remote one, no more
+ * than SP_JOB_WORKER_MEMORY allows for its chunk size (and sealing),
+ * unless --threads says otherwise. */
 unsigned sp_job_threads_for(const struct sp_job_opts *o,
 			    const struct sp_vault *v);
 
