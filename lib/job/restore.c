@@ -37,6 +37,7 @@
 #include "job/workq.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
+#include "util/log.h"
 #include "util/text.h"
 #include "vault/chunk_id.h"
 #include "vault/disk_index.h"
@@ -329,8 +330,28 @@ static int check_format(const struct sp_restore_opts *o, json_t *d,
 }
 
 /* Where each disk goes; checked before anything is written (invariant 2). */
+/* --to DIR that does not exist is made (its parents too), as an operator
+ * restoring into a new directory expects; *@created says so, for the
+ * cleanup of a restore that fails. */
+static int open_to_dir(const char *dir, bool *created)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r;
+
+	if (fd >= 0 || errno != ENOENT)
+		return fd;
+	r = sp_mkdir_parents(dir);
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	*created = true;
+	sp_log(SP_LOG_NOTICE, "created restore directory '%s'", dir);
+	return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 static int plan_targets(const struct sp_restore_opts *o, json_t *disks,
-			char ***paths, struct sp_error *err)
+			char ***paths, bool *created_dir, struct sp_error *err)
 {
 	size_t n = json_array_size(disks), i;
 	char **p = calloc(n, sizeof(*p));
@@ -368,7 +389,7 @@ static int plan_targets(const struct sp_restore_opts *o, json_t *disks,
 			return r;
 	}
 	if (o->to_dir) {
-		dfd = open(o->to_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		dfd = open_to_dir(o->to_dir, created_dir);
 		int open_errno = errno;
 		if (dfd < 0 && n == 1 && !o->nmaps &&
 		    is_block_device(o->to_dir)) {
@@ -382,8 +403,9 @@ static int plan_targets(const struct sp_restore_opts *o, json_t *disks,
 			if (code == SP_E_TARGET_NOT_FOUND)
 				return sp_error_set(err, code,
 						    "restore directory '%s' "
-						    "does not exist (create it "
-						    "first)",
+						    "cannot be made: a part of "
+						    "its path is not a "
+						    "directory",
 						    o->to_dir);
 			return sp_error_set_errno(
 			    err, code, open_errno,
@@ -596,6 +618,7 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 	size_t i, n = 0;
 	int fmt_override = -1;
 	char where[160], name[80], id[80];
+	bool created_dir = false;
 	int r;
 
 	if (o->format) {
@@ -627,7 +650,7 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 		goto out;
 	disks = json_object_get(m, "disks");
 	n = json_array_size(disks);
-	r = plan_targets(o, disks, &paths, err);
+	r = plan_targets(o, disks, &paths, &created_dir, err);
 	if (r < 0)
 		goto out;
 	if (json_is_object(json_object_get(m, "config")) && !o->no_config) {
@@ -738,6 +761,8 @@ out:
 		if (targets[i])
 			sp_disk_target_abort(targets[i]);
 	free(targets);
+	if (r < 0 && created_dir)
+		rmdir(o->to_dir); /* only if the failure left it empty */
 	for (i = 0; paths && i < n; i++)
 		free(paths[i]);
 	free(paths);

@@ -174,8 +174,9 @@ static const struct sp_errcode_info catalogue[] = {
     {SP_E_TARGET_WRITE, "TargetWriteFailed", "writing a restore target failed",
      "check the target's file system or device and retry"},
     {SP_E_TARGET_NOT_FOUND, "TargetNotFound",
-     "the restore target directory does not exist",
-     "create the directory or fix --to"},
+     "the restore target's directory does not exist and cannot be made",
+     "fix --to or --disk-to: a part of the path is not a directory, or the "
+     "directory of a --disk-to file is missing"},
     {SP_E_TARGET_FULL, "TargetFull",
      "the restore target's file system is out of space",
      "free space or restore elsewhere; the partial file was removed"},

@@ -49,7 +49,12 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 fi
 
 expect_fail PointNotFound "restore of an unknown VM" sp restore ghost --to .
-expect_fail TargetNotFound "restore into a missing directory" sp restore vm --to "$T/missing/dir"
+expect_ok "restore into a missing directory makes it" sp restore vm --to "$T/missing/dir"
+check "  ... with the disk in it, equal" cmp d.img "$T/missing/dir/d.img"
+check "  ... private to its owner" test "$(stat -c %a "$T/missing/dir")" = 700
+echo file >not-a-dir
+expect_fail TargetNotFound "restore under a path that is a file" sp restore vm --to not-a-dir/sub
+check "  ... saying so" grep -q "not a directory" "$T/.err"
 expect_ok "verify after all failures" sp verify
 
 # A disk that changes size between backups: both points stand.

@@ -37,6 +37,8 @@ expect_ok "verify of the sound point alone passes" sp verify "vm@$id2"
 
 mkdir r1 r2
 expect_fail ChunkCorrupt "restore of the damaged point refuses" sp restore "vm@$id1" --to r1
+expect_fail ChunkCorrupt "the same into a new directory" sp restore "vm@$id1" --to new/r
+check "  ... which the failed restore does not leave behind" test ! -e new/r
 check "...the message names disk and offset" grep -q "disk 'd.img' at offset 33554432" "$T/.err"
 check "...and leaves no file at all" test -z "$(ls -A r1)"
 expect_ok "the undamaged point still restores" sp restore "vm@$id2" --to r2
