@@ -48,6 +48,8 @@ static const char policy_help[] =
     "    daily HH:MM[,HH:MM...]          e.g. 'daily 02:00,14:00'\n"
     "    weekly DAY[,DAY...] HH:MM       e.g. 'weekly sat,sun 03:30'\n"
     "    every Nh from HH:MM for Mh      e.g. 'every 4h from 08:00 for 12h'\n"
+    "    every Nm from HH:MM for Mh      every N minutes (N >= 5) in a span\n"
+    "    every Nh | every Nm             all day from 00:00, e.g. 'every 15m'\n"
     "    --window HH:MM-HH:MM spreads each VM's start inside the window.\n"
     "    A time that a DST change skips runs right after the gap; a time\n"
     "    that repeats runs once.  See docs/policies.md.\n"

@@ -39,9 +39,10 @@ enum sched_kind { SCHED_DAILY, SCHED_WEEKLY, SCHED_EVERY };
 
 struct sp_schedule {
 	enum sched_kind kind;
-	unsigned days;		 /* weekly: bit 0 = monday ... 6 = sunday */
-	unsigned every_h, for_h; /* every: interval and span, hours */
-	int from;		 /* every: first time, minutes */
+	unsigned days;	    /* weekly: bit 0 = monday ... 6 = sunday */
+	unsigned every_min; /* every: interval, minutes */
+	unsigned for_h;	    /* every: span, hours; 0: the whole day */
+	int from;	    /* every: first time, minutes */
 	size_t ntimes;
 	int times[SP_SCHEDULE_MAX_TIMES]; /* minutes, ascending, distinct */
 	bool has_window;
@@ -54,7 +55,7 @@ static const char *const day_names[7] = {"mon", "tue", "wed", "thu",
 
 #define SPEC_HELP                                                              \
 	"write 'daily HH:MM[,HH:MM...]', 'weekly DAY[,DAY...] HH:MM' or "      \
-	"'every Nh from HH:MM for Mh'"
+	"'every Nh|Nm [from HH:MM for Mh]'"
 
 /* "schedule 'SPEC': WHAT (FIX)" */
 __attribute__((format(printf, 3, 4))) static int
@@ -293,15 +294,62 @@ static int parse_weekly(struct sp_schedule *s, const char **p, const char *spec,
 	return add_time(s, t, spec, err);
 }
 
+/* "Nh" (1 to 24 hours) or "Nm" (5 to 1440 minutes), in minutes. */
+static int parse_interval(const char **p, unsigned *minutes, const char *spec,
+			  struct sp_error *err)
+{
+	const char *q = *p;
+	unsigned n = 0, digits = 0;
+	char tok[24], unit;
+
+	while (is_digit(*q) && digits < 5) {
+		n = n * 10 + (unsigned)(*q++ - '0');
+		digits++;
+	}
+	skip_ws(&q);
+	unit = (char)(*q | 0x20);
+	if (!digits || (unit != 'h' && unit != 'm') || is_alpha(q[1]))
+		return bad_spec(err, spec,
+				"bad interval '%s' (write Nh or Nm, e.g. 4h "
+				"or 15m)",
+				token(*p, tok, sizeof(tok)));
+	if (unit == 'h' && (n < 1 || n > 24))
+		return bad_spec(err, spec,
+				"interval '%s' out of range (use 1h to 24h)",
+				token(*p, tok, sizeof(tok)));
+	if (unit == 'm' && (n < 5 || n > 1440))
+		return bad_spec(err, spec,
+				"interval '%s' out of range (use 5m to 1440m: "
+				"a backup needs a few minutes of its own)",
+				token(*p, tok, sizeof(tok)));
+	*minutes = unit == 'h' ? n * 60 : n;
+	*p = q + 1;
+	return 0;
+}
+
 static int parse_every(struct sp_schedule *s, const char **p, const char *spec,
 		       struct sp_error *err)
 {
+	const char *q;
+	char w[8];
+	unsigned span;
 	int r;
 
 	skip_ws(p);
-	r = parse_hours(p, &s->every_h, "interval", spec, err);
+	r = parse_interval(p, &s->every_min, spec, err);
 	if (r < 0)
 		return r;
+	/* Without "from ... for ...": all day, from midnight. */
+	q = *p;
+	skip_ws(&q);
+	if (!read_word(&q, w, sizeof(w)) || strcmp(w, "from") != 0) {
+		for (unsigned m = 0; m < 1440; m += s->every_min) {
+			r = add_time(s, (int)m, spec, err);
+			if (r < 0)
+				return r;
+		}
+		return 0;
+	}
 	r = expect_word(p, "from", spec, err);
 	if (r < 0)
 		return r;
@@ -317,8 +365,9 @@ static int parse_every(struct sp_schedule *s, const char **p, const char *spec,
 	if (r < 0)
 		return r;
 	/* The span's end is included: from 08:00 for 12h runs at 20:00. */
-	for (unsigned k = 0; k * s->every_h <= s->for_h; k++) {
-		r = add_time(s, (s->from + (int)(k * s->every_h) * 60) % 1440,
+	span = s->for_h * 60;
+	for (unsigned k = 0; k * s->every_min <= span; k++) {
+		r = add_time(s, (s->from + (int)(k * s->every_min)) % 1440,
 			     spec, err);
 		if (r < 0)
 			return r;
@@ -613,8 +662,13 @@ int sp_schedule_describe(const struct sp_schedule *s, char *buf, size_t len)
 			 s->times[0] % 60);
 		break;
 	case SCHED_EVERY:
-		at = put(buf, len, at, "every %uh from %02d:%02d for %uh",
-			 s->every_h, s->from / 60, s->from % 60, s->for_h);
+		if (s->every_min % 60)
+			at = put(buf, len, at, "every %um", s->every_min);
+		else
+			at = put(buf, len, at, "every %uh", s->every_min / 60);
+		if (s->for_h)
+			at = put(buf, len, at, " from %02d:%02d for %uh",
+				 s->from / 60, s->from % 60, s->for_h);
 		break;
 	}
 	return (int)at;

@@ -9,6 +9,10 @@
  *	weekly DAY[,DAY...] HH:MM		DAY: mon tue wed thu fri sat sun
  *	every Nh from HH:MM for Mh		HH:MM, +N h, ... up to +M h
  *						(N, M in 1..24), every day
+ *	every Nm from HH:MM for Mh		the same every N minutes
+ *						(N in 5..1440)
+ *	every Nh | every Nm			all day: 00:00, +N, ... before
+ *						the next midnight
  *
  * An optional window "HH:MM-HH:MM" (it may cross midnight) spreads the
  * starts of many VMs sharing one schedule: each VM starts at the nominal
@@ -35,8 +39,8 @@
 #include "util/cleanup.h"
 #include "util/error.h"
 
-/* Most distinct times one schedule may name per day. */
-#define SP_SCHEDULE_MAX_TIMES 48
+/* Most distinct times one schedule may name per day: every 5 minutes. */
+#define SP_SCHEDULE_MAX_TIMES 288
 
 struct sp_schedule;
 

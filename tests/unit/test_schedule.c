@@ -117,6 +117,41 @@ static void test_grammar(void)
 	CHECK_INT(next(s, "vm", day + 12 * 3600 - 1), day + 12 * 3600);
 	sp_schedule_free(s);
 
+	/* a recovery point every 15 minutes, all day (RPO 15 min) */
+	check_describe("every 15m", NULL, "every 15m", "");
+	check_describe("every 90M", NULL, "every 90m", "");
+	check_describe("every 120m", NULL, "every 2h", "");
+	check_describe("every 4h", NULL, "every 4h", "");
+	check_describe("every 30m from 8:00 for 2h", NULL,
+		       "every 30m from 08:00 for 2h", "");
+	s = parse("every 15m", NULL, "UTC");
+	t = next(s, "vm", day);
+	CHECK_INT(t, day + 15 * 60);
+	for (int k = 2; k < 96; k++)
+		CHECK_INT(t = next(s, "vm", t), day + k * 15 * 60);
+	CHECK_INT(t = next(s, "vm", t), day + 86400); /* 00:00, not 24:00+ */
+	CHECK_INT(next(s, "vm", day + 10 * 3600 + 7 * 60),
+		  day + 10 * 3600 + 15 * 60);
+	sp_schedule_free(s);
+	/* 90 minutes does not divide the day: the last start is 22:30,
+	 * then 00:00 again */
+	s = parse("every 90m", NULL, "UTC");
+	CHECK_INT(next(s, "vm", day + 22 * 3600), day + 22 * 3600 + 30 * 60);
+	CHECK_INT(next(s, "vm", day + 22 * 3600 + 30 * 60), day + 86400);
+	sp_schedule_free(s);
+	/* the span's end included, as for hours: 08:00 .. 10:00 */
+	s = parse("every 30m from 08:00 for 2h", NULL, "UTC");
+	CHECK_INT(t = next(s, "vm", day), day + 8 * 3600);
+	for (int k = 1; k <= 4; k++)
+		CHECK_INT(t = next(s, "vm", t), day + 8 * 3600 + k * 30 * 60);
+	CHECK_INT(next(s, "vm", t), day + 86400 + 8 * 3600);
+	sp_schedule_free(s);
+	/* every 5 minutes is the most a schedule names: 288 a day */
+	s = parse("every 5m", NULL, "UTC");
+	CHECK_INT(next(s, "vm", day + 86400 - 1), day + 86400);
+	CHECK_INT(next(s, "vm", day + 86400 - 301), day + 86400 - 300);
+	sp_schedule_free(s);
+
 	/* a span crossing midnight: 20:00, 00:00, 04:00 */
 	s = parse("every 4h from 20:00 for 8h", NULL, "UTC");
 	CHECK_INT(t = next(s, "vm", day), day + 4 * 3600);
@@ -153,8 +188,14 @@ static void test_errors(void)
 	    {"every 25h from 08:00 for 12h", NULL, NULL, "'25h'"},
 	    {"every 4h from 08:00 for 0h", NULL, NULL, "'0h'"},
 	    {"every 4x from 08:00 for 12h", NULL, NULL, "'4x'"},
-	    {"every 4h at 08:00 for 12h", NULL, NULL, "'from' at 'at'"},
+	    {"every 4h at 08:00 for 12h", NULL, NULL, "unexpected 'at'"},
 	    {"every 4h from 08:00", NULL, NULL, "expected 'for'"},
+	    {"every 4m", NULL, NULL, "'4m' out of range (use 5m"},
+	    {"every 0m", NULL, NULL, "'0m' out of range"},
+	    {"every 1441m", NULL, NULL, "'1441m' out of range"},
+	    {"every 15", NULL, NULL, "bad interval '15'"},
+	    {"every 15min", NULL, NULL, "bad interval '15min'"},
+	    {"every 15m at 08:00", NULL, NULL, "unexpected 'at"},
 	    {"hourly 02:00", NULL, NULL, "unknown kind 'hourly'"},
 	    {"", NULL, NULL, "empty schedule"},
 	    {"   ", NULL, NULL, "empty schedule"},
@@ -284,6 +325,12 @@ static void test_year(void)
 		       counts);
 	CHECK_INT(n, 24 * 365 - 1);
 	check_counts("berlin every 1h", counts, 24, 24, berlin_spring, 23);
+	/* every 15 minutes: the spring-forward day loses the 4 starts of the
+	 * hour that does not exist (02:00-02:45 are one instant, 03:00,
+	 * with 03:00 itself), the fall-back day runs its repeated hour once */
+	n = count_year(BERLIN, "every 15m", NULL, "vm", counts);
+	CHECK_INT(n, 96 * 365 - 4);
+	check_counts("berlin every 15m", counts, 96, 96, berlin_spring, 92);
 	/* a spread start inside a window crossing the gap */
 	n = count_year(NEW_YORK, "daily 01:00", "01:00-04:00", "db01", counts);
 	CHECK_INT(n, 365);
