@@ -218,11 +218,16 @@ static void note_present(struct store_s3 *s, const char *key, int64_t until)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* The date a point's own objects put now are locked until. */
+static int64_t point_lock_until(const struct store_s3 *s)
+{
+	return (int64_t)time(NULL) + 86400 * (int64_t)s->lock_days;
+}
+
 /* The date a chunk put or extended now is locked until. */
 static int64_t chunk_lock_until(const struct store_s3 *s)
 {
-	return (int64_t)time(NULL) + 86400 * (int64_t)s->lock_days +
-	       s->lock_margin;
+	return point_lock_until(s) + s->lock_margin;
 }
 
 /* ---- the store operations ------------------------------------------- */
@@ -240,11 +245,9 @@ static int put_locked(struct store_s3 *s, const char *key, const void *data,
 		flags |= SP_STORE_CREATE;
 	if (s->lock_days && (chunk || !strncmp(key, "points/", 7) ||
 			     !strncmp(key, "trash/", 6))) {
-		if (!retain_until && chunk)
-			retain_until = chunk_lock_until(s);
-		else if (!retain_until)
+		if (!retain_until)
 			retain_until =
-			    (int64_t)time(NULL) + 86400 * (int64_t)s->lock_days;
+			    chunk ? chunk_lock_until(s) : point_lock_until(s);
 		o.retain_until = retain_until;
 		o.lock_mode = s->lock_mode;
 	}
@@ -707,8 +710,7 @@ static int s3_draft_begin(struct sp_store *st, const char *name, const char *id,
 	snprintf(d->id, sizeof(d->id), "%s", id);
 	snprintf(d->lease, sizeof(d->lease), "leases/%s@%s", name, id);
 	if (s->lock_days)
-		d->locked_until =
-		    (int64_t)time(NULL) + 86400 * (int64_t)s->lock_days;
+		d->locked_until = point_lock_until(s);
 	gethostname(host, sizeof(host) - 1);
 	sp_time_rfc3339(time(NULL), started, sizeof(started));
 	lease = json_pack("{s:s, s:s, s:s, s:I, s:s}", "point", d->lease + 7,

@@ -14,17 +14,14 @@ import ssl
 import sys
 import threading
 
+import front  # tests/s3/front.py, beside this script
+
 portfile, upstream = sys.argv[1], sys.argv[2].split(":")
 ctx = None
 if len(sys.argv) > 3:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(sys.argv[3] + ".pem", sys.argv[3] + ".key")
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", 0))
-srv.listen(64)
-with open(portfile, "w") as f:
-    f.write(str(srv.getsockname()[1]))
+srv = front.listen(portfile)
 
 
 def pipe(a, b):

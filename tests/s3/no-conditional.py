@@ -25,6 +25,8 @@ import socket
 import sys
 import threading
 
+import front  # tests/s3/front.py, beside this script
+
 portfile, upstream, mode = sys.argv[1], sys.argv[2].split(":"), sys.argv[3]
 logname = sys.argv[4] if len(sys.argv) > 4 else None
 if mode not in ("refuse", "ignore", "forward"):
@@ -178,12 +180,7 @@ def serve(c):
                     pass
 
 
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", 0))
-srv.listen(64)
-with open(portfile, "w") as f:
-    f.write(str(srv.getsockname()[1]))
+srv = front.listen(portfile)
 while True:
     conn, _ = srv.accept()
     threading.Thread(target=serve, args=(conn,), daemon=True).start()
