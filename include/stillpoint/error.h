@@ -127,6 +127,11 @@ enum sp_errcode {
 	SP_E_JOB_RUNNING = -1807,
 	SP_E_DAEMON_PERMISSION = -1808,
 	SP_E_JOB_NOT_QUEUED = -1809,
+
+	/* restore everywhere: serving points (1900-1909), guest files
+	 * (1910-1929), instant recovery (1930-1949), boot verification
+	 * (1950-1969) */
+	SP_E_SERVE_FAILED = -1900,
 };
 
 #define SP_ERROR_MSG_MAX 512

@@ -310,6 +310,10 @@ static const struct sp_errcode_info catalogue[] = {
     {SP_E_JOB_NOT_QUEUED, "JobNotQueued",
      "the job was taken by another process, or cancelled, before it started",
      "nothing to do: see who ran it with 'stillpoint job ID'"},
+    {SP_E_SERVE_FAILED, "ServeFailed",
+     "the NBD server of a point could not be started or stopped serving",
+     "check that nbdkit is installed and the socket or port is free; the message "
+     "gives nbdkit's own words"},
     {0, NULL, NULL, NULL},
 };
 
