@@ -61,5 +61,9 @@ int sp_serve_start(const struct sp_serve_opts *o, struct sp_served **ret,
 char *sp_served_uri(const struct sp_served *s, const char *export);
 /* Stop the server (SIGTERM, then wait), remove its socket and directory. */
 void sp_serve_stop(struct sp_served *s);
+/* The same, returning what the server read from the vault while it ran:
+ * {"chunks_read": N, "bytes_read": N (stored bytes fetched), "cache_hits":
+ * N}, or NULL when it did not say (killed). */
+json_t *sp_serve_stop_stats(struct sp_served *s);
 
 #endif
