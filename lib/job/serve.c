@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -305,6 +307,45 @@ static int own_socket(const struct sp_serve_opts *o, struct sp_served *s,
 	return 0;
 }
 
+/* A socket path given by the operator: free, or a stale socket (nobody
+ * listens: a server that was killed), removed; anything else refused. */
+static int claim_socket(const char *path, struct sp_error *err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
+	int fd, r;
+
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode))
+		return sp_error_set(err, SP_E_SERVE_FAILED,
+				    "'%s' exists and is not a socket (give "
+				    "another --socket path)",
+				    path);
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return sp_error_set(err, SP_E_USAGE,
+				    "socket path '%s' is too long (at most "
+				    "%zu bytes)",
+				    path, sizeof(sa.sun_path) - 1);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return sp_error_set_errno(err, SP_E_SERVE_FAILED, errno,
+					  "cannot make a socket");
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	if (r == 0)
+		return sp_error_set(err, SP_E_SERVE_FAILED,
+				    "socket '%s' is in use by another server "
+				    "(stop it, or give another --socket path)",
+				    path);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return sp_error_set_errno(err, SP_E_SERVE_FAILED, errno,
+					  "cannot remove stale socket '%s'",
+					  path);
+	return 0;
+}
+
 int sp_serve_start(const struct sp_serve_opts *o, struct sp_served **ret,
 		   struct sp_error *err)
 {
@@ -324,6 +365,8 @@ int sp_serve_start(const struct sp_serve_opts *o, struct sp_served **ret,
 		    "(reinstall Stillpoint, or set "
 		    "STILLPOINT_NBDKIT_PLUGIN to its path)",
 		    plugin);
+	if (o->socket && (r = claim_socket(o->socket, err)) < 0)
+		return r;
 	if (!(s = calloc(1, sizeof(*s))))
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	r = list_exports(o, &s->exports, err);
@@ -402,7 +445,7 @@ json_t *sp_serve_stop_stats(struct sp_served *s)
 		snprintf(path, sizeof(path), "%s/stats.json", s->dir);
 		stats = json_load_file(path, 0, NULL);
 	}
-	if (s->socket && s->dir && !strncmp(s->socket, s->dir, strlen(s->dir)))
+	if (s->socket)
 		unlink(s->socket);
 	served_free(s);
 	return stats;
