@@ -236,7 +236,12 @@ static int open_files(struct sp_vault *v, json_t *m, uint64_t cache,
 		struct mount_file *f = &c->files[c->n];
 		uint64_t cs, size;
 
-		r = sp_point_image_open(v, name, id, d, cache, &f->img, err);
+		/* the cache is the mount's: its disks share it */
+		r = sp_point_image_open(
+		    v, name, id, d,
+		    (cache ? cache : SP_POINT_IMAGE_CACHE_DEFAULT) /
+			(json_array_size(disks) ?: 1),
+		    &f->img, err);
 		if (r < 0)
 			return r;
 		if (!(f->file = file_name(sp_serve_export_name(d), c))) {
