@@ -114,6 +114,8 @@ static void *restore_worker(void *arg)
 	if (!codec || !buf) {
 		sp_error_set(&e, SP_E_NOMEM, "out of memory");
 		sp_job_status_fail(&c->status, &e);
+	} else {
+		sp_chunk_codec_read_once(codec);
 	}
 	while ((j = sp_workq_pop(c->work))) {
 		uint64_t off = j->slot * cs;
