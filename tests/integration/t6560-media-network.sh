@@ -110,7 +110,7 @@ for n in 1 2 3; do
 	mkdir "r$n"
 	expect_ok "restore point $n" sp restore "$vm@$(jq -r .id "p$n.json")" --to "$T/r$n" --format raw
 	check "point $n: the cdrom equals its ISO" cmp "$T/cd.iso" "r$n/sda.raw"
-	check "point $n: the floppy equals its image" cmp "$T/fd.img" "r$n/fda"
+	check "point $n: the floppy equals its image" cmp "$T/fd.img" "r$n/fda.raw"
 	check "point $n: the read-only disk equals its file" cmp "$T/ro.raw" "r$n/vdc.raw"
 done
 for n in 1 2; do
