@@ -79,7 +79,8 @@ for ((r = 1; r <= rounds; r++)); do
 		/usr/bin/time -f "%e %U %S" -o "$dir/enc-time" \
 			"$sp" --quiet --vault "$v" restore bench --to "$dir/enc-restore"
 		read -r rest ru rs <"$dir/enc-time"
-		for f in $files; do cmp "$corpus/$f" "$dir/enc-restore/$f"; done
+		# a raw disk is restored as *.raw (README, "Restored file names")
+		for f in $files; do cmp "$corpus/$f" "$dir/enc-restore/${f%.img}.raw"; done
 		fcpu=$(echo "$fu + $fs" | bc -l)
 		rcpu=$(echo "$ru + $rs" | bc -l)
 		printf '%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\n' "$mode" "$r" "$full" "$rest" "$fcpu" "$rcpu" >>"$times"

@@ -220,7 +220,8 @@ void sp_test_hold(const char *step);
 struct sp_restore_opts {
 	struct sp_job_opts job;
 	const char *spec;	 /* NAME or NAME@ID */
-	const char *to_dir;	 /* write DIR/<disk name> (may be NULL
+	const char *to_dir;	 /* write each disk to DIR under the name
+				    of lib/job/restore_name.h (may be NULL
 				    when every disk is mapped) */
 	const char *const *maps; /* "DISK=PATH" (file or block device) */
 	size_t nmaps;

@@ -33,6 +33,7 @@
 #include "disk/extent_cursor.h"
 #include "job/job.h"
 #include "job/point_disk.h"
+#include "job/restore_name.h"
 #include "job/vm_state.h"
 #include "job/workq.h"
 #include "util/cleanup.h"
@@ -113,6 +114,8 @@ static void *restore_worker(void *arg)
 	if (!codec || !buf) {
 		sp_error_set(&e, SP_E_NOMEM, "out of memory");
 		sp_job_status_fail(&c->status, &e);
+	} else {
+		sp_chunk_codec_read_once(codec);
 	}
 	while ((j = sp_workq_pop(c->work))) {
 		uint64_t off = j->slot * cs;
@@ -329,7 +332,6 @@ static int check_format(const struct sp_restore_opts *o, json_t *d,
 			    q, (unsigned long long)size);
 }
 
-/* Where each disk goes; checked before anything is written (invariant 2). */
 /* --to DIR that does not exist is made (its parents too), as an operator
  * restoring into a new directory expects; *@created says so, for the
  * cleanup of a restore that fails. */
@@ -350,18 +352,16 @@ static int open_to_dir(const char *dir, bool *created)
 	return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
-static int plan_targets(const struct sp_restore_opts *o, json_t *disks,
-			char ***paths, bool *created_dir, struct sp_error *err)
+/* Each disk's path: its --disk-to, or DIR/@names[i]. */
+static int plan_paths(const struct sp_restore_opts *o, json_t *disks,
+		      char **names, char **p, bool *created_dir,
+		      struct sp_error *err)
 {
 	size_t n = json_array_size(disks), i;
-	char **p = calloc(n, sizeof(*p));
 	sp_autoclose int dfd = -1;
 	json_t *d;
 	int r;
 
-	if (!p)
-		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	*paths = p;
 	for (i = 0; i < o->nmaps; i++) {
 		const char *eq = strchr(o->maps[i], '=');
 		bool known = false;
@@ -427,12 +427,13 @@ static int plan_targets(const struct sp_restore_opts *o, json_t *disks,
 			    dn, dn);
 		if (m)
 			p[i] = named_target(m);
-		else if (asprintf(&p[i], "%s/%s", o->to_dir, dn) < 0)
+		else if (asprintf(&p[i], "%s/%s", o->to_dir, names[i]) < 0)
 			p[i] = NULL;
 		if (!p[i])
 			return sp_error_set(err, SP_E_NOMEM, "out of memory");
 		if (!m) {
-			r = check_in_dir(dfd, dn, p[i], dn, o->force, err);
+			r = check_in_dir(dfd, names[i], p[i], dn, o->force,
+					 err);
 			if (r < 0)
 				return r;
 		} else if (!o->force && !is_block_device(p[i]) &&
@@ -447,6 +448,27 @@ static int plan_targets(const struct sp_restore_opts *o, json_t *disks,
 		}
 	}
 	return 0;
+}
+
+/* Where each disk goes, named by restore_name.h under --to DIR; checked
+ * before anything is written (invariant 2). */
+static int plan_targets(const struct sp_restore_opts *o, json_t *disks,
+			char ***paths, bool *created_dir, struct sp_error *err)
+{
+	size_t n = json_array_size(disks);
+	char **p = calloc(n, sizeof(*p));
+	char **names = NULL;
+	int r;
+
+	if (!p)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	*paths = p;
+	r = sp_restore_names(disks, o->format, &names);
+	if (r < 0)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	r = plan_paths(o, disks, names, p, created_dir, err);
+	sp_restore_names_free(names, n);
+	return r;
 }
 
 /* The stored config, beside the disks in @dir, by the same rules as a
@@ -695,13 +717,8 @@ int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 		const char *dn = json_string_value(json_object_get(d, "name"));
 		struct sp_point_disk *pd = NULL;
 		bool had_digest;
-		int fmt = fmt_override >= 0
-			      ? fmt_override
-			      : sp_disk_format_parse(json_string_value(
-				    json_object_get(d, "format")));
+		enum sp_disk_format fmt = sp_restore_format(d, o->format);
 
-		if (fmt != SP_DISK_FORMAT_QCOW2)
-			fmt = SP_DISK_FORMAT_RAW;
 		if (!paths[i])
 			continue; /* left out (only_mapped) */
 		r = sp_point_disk_open(&pref, d, where, &pd, err);

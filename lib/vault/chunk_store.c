@@ -41,6 +41,10 @@ struct sp_chunk_codec {
 	uint8_t *buf; /* header + compressed payload, or a read file */
 	size_t cap;
 	size_t max_chunk;
+	/* buf is SP_STORE_ONCE_ALIGN-aligned and holds buf_cap bytes, cap
+	 * rounded up to it: a read_once may read the whole last block */
+	size_t buf_cap;
+	bool read_once;
 };
 
 void sp_chunk_store_path(const struct sp_chunk_id *id, char out[69])
@@ -172,7 +176,10 @@ struct sp_chunk_codec *sp_chunk_codec_new(size_t max_chunk)
 		return NULL;
 	c->max_chunk = max_chunk;
 	c->cap = SP_CHUNK_HEADER_LEN + ZSTD_compressBound(max_chunk);
-	c->buf = malloc(c->cap);
+	c->buf_cap = (c->cap + SP_STORE_ONCE_ALIGN - 1) / SP_STORE_ONCE_ALIGN *
+		     SP_STORE_ONCE_ALIGN;
+	if (posix_memalign((void **)&c->buf, SP_STORE_ONCE_ALIGN, c->buf_cap))
+		c->buf = NULL;
 	c->cctx = ZSTD_createCCtx();
 	c->dctx = ZSTD_createDCtx();
 	if (!c->buf || !c->cctx || !c->dctx) {
@@ -180,6 +187,11 @@ struct sp_chunk_codec *sp_chunk_codec_new(size_t max_chunk)
 		return NULL;
 	}
 	return c;
+}
+
+void sp_chunk_codec_read_once(struct sp_chunk_codec *c)
+{
+	c->read_once = true;
 }
 
 void sp_chunk_codec_free(struct sp_chunk_codec *c)
@@ -304,8 +316,12 @@ int sp_chunk_store_get(struct sp_chunk_store *s, struct sp_chunk_codec *c,
 	chunk_key(id, key);
 	/* A FIFO or a directory under a chunk's name is a damaged chunk, told
 	 * at once: never a read that blocks or a job that stops. */
-	r = s->store->ops->read(s->store, key, 0, c->buf, c->cap, &n, &size,
-				err);
+	if (c->read_once && s->store->ops->read_once)
+		r = s->store->ops->read_once(s->store, key, c->buf, c->buf_cap,
+					     &n, &size, err);
+	else
+		r = s->store->ops->read(s->store, key, 0, c->buf, c->cap, &n,
+					&size, err);
 	if (r == -ENOENT)
 		return sp_error_set(err, SP_E_CHUNK_MISSING,
 				    "chunk '%s' is missing", key);

@@ -75,6 +75,10 @@ int sp_chunk_store_ensure_locked(struct sp_chunk_store *s,
  * @max_chunk bytes.  Returns NULL when out of memory. */
 struct sp_chunk_codec *sp_chunk_codec_new(size_t max_chunk);
 void sp_chunk_codec_free(struct sp_chunk_codec *c);
+/* The chunks read with @c are read once (a restore): sp_chunk_store_get
+ * reads them past the page cache where the store can (read_once).  The
+ * checks of what is read are the same. */
+void sp_chunk_codec_read_once(struct sp_chunk_codec *c);
 
 /* Is the chunk present?  Also records its prefix directory for
  * sp_chunk_store_sync(), since a backup that relies on it needs its name to

@@ -78,6 +78,9 @@ struct sp_store_counters {
 	uint64_t bytes_up, bytes_down;
 };
 
+/* The alignment of read_once's buffer and capacity (O_DIRECT's). */
+#define SP_STORE_ONCE_ALIGN 4096
+
 struct sp_store_ops {
 	const char *kind; /* "local", "s3" */
 	void (*close)(struct sp_store *st);
@@ -150,6 +153,14 @@ struct sp_store_ops {
 	 * manifest included, is locked; 0 when the store locks nothing.
 	 * Fixed when the draft begins.  NULL: never locks. */
 	int64_t (*draft_locked_until)(struct sp_store_draft *d);
+	/* As read, from offset 0, for an object read once and not again
+	 * soon (a restore reads each chunk once): past the page cache where
+	 * the store can, so that its bytes are not copied twice and do not
+	 * push out what is cached.  @buf is aligned to SP_STORE_ONCE_ALIGN
+	 * and @cap a multiple of it.  NULL where read is all there is. */
+	int (*read_once)(struct sp_store *st, const char *key, void *buf,
+			 size_t cap, size_t *got, uint64_t *size,
+			 struct sp_error *err);
 	/* Request counters (NULL for a store that makes no requests). */
 	void (*counters)(struct sp_store *st, struct sp_store_counters *out);
 };

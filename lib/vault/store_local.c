@@ -410,6 +410,58 @@ static int local_read(struct sp_store *st, const char *key, uint64_t off,
 	return 0;
 }
 
+/* A chunk read past the page cache (O_DIRECT): a restore from a cold
+ * cache spent 12 % of its CPU time putting chunk files in the page cache
+ * and copying them out of it, for bytes it never reads again.  Where the
+ * file system has no direct I/O (tmpfs), or for any other object, it is
+ * an ordinary read.  A chunk file is complete before its name exists
+ * (O_TMPFILE, fdatasync, linkat), and direct reads see what the page cache
+ * holds: the bytes are the same either way. */
+static int local_read_once(struct sp_store *st, const char *key, void *buf,
+			   size_t cap, size_t *got, uint64_t *size,
+			   struct sp_error *err)
+{
+	struct store_local *s = local_of(st);
+	unsigned prefix;
+	const char *rel = chunk_rel(key, &prefix);
+	sp_autoclose int fd = -1;
+	struct stat sb;
+	size_t want, whole;
+	ssize_t n;
+
+	if (!rel)
+		return local_read(st, key, 0, buf, cap, got, size, err);
+	fd = open_chunk_or_fossil(s, rel);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &sb) < 0)
+		return -errno;
+	if (size)
+		*size = (uint64_t)sb.st_size;
+	want = (uint64_t)sb.st_size < cap ? (size_t)sb.st_size : cap;
+	whole = (want + SP_STORE_ONCE_ALIGN - 1) / SP_STORE_ONCE_ALIGN *
+		SP_STORE_ONCE_ALIGN;
+	/* One read of whole blocks: the file ends inside the last. */
+	if (whole <= cap && fcntl(fd, F_SETFL, O_DIRECT | O_NONBLOCK) == 0) {
+		n = pread(fd, buf, whole, 0);
+		if (n == (ssize_t)want) {
+			*got = want;
+			return 0;
+		}
+		if (n < 0 && errno != EINVAL)
+			return -errno;
+		/* No direct I/O here after all (EINVAL), or a short read:
+		 * read it as ever, below. */
+		if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+			return -errno;
+	}
+	int r = sp_pread_all(fd, buf, want, 0);
+	if (r < 0)
+		return r;
+	*got = want;
+	return 0;
+}
+
 static int local_stat(struct sp_store *st, const char *key, uint64_t *size,
 		      struct sp_error *err)
 {
@@ -722,6 +774,7 @@ static const struct sp_store_ops sp_store_local_ops = {
     .put = local_put,
     .get = local_get,
     .read = local_read,
+    .read_once = local_read_once,
     .stat = local_stat,
     .list = local_list,
     .remove = local_remove,

@@ -493,20 +493,32 @@ camp_new_points() {
 	done | sort -u
 }
 
+# camp_restored_name SOURCE FORMAT: the name restore gives the disk of a
+# point of files (README, "Restored file names"): an image extension
+# replaced by the format's.
+camp_restored_name() {
+	local n=$1 stem=$1
+	case ${n,,} in
+	?*.raw | ?*.img | ?*.qcow2 | ?*.qcow | ?*.dsk | ?*.bin | ?*.iso | ?*.vmdk | ?*.vdi | ?*.vhd | ?*.vhdx)
+		stem=${n%.*} ;;
+	esac
+	if [ "$2" = qcow2 ]; then echo "$stem.qcow2"; else echo "$stem.raw"; fi
+}
+
 # camp_same_restore EXPECT_DIR TARGET FORMAT: a restore equals the sources.
 camp_same_restore() {
 	local exp=$1 to=$2 fmt=$3 f n
 	for f in "$exp"/*; do
-		n=$(basename "$f")
+		n=$(camp_restored_name "$(basename "$f")" "$fmt")
 		if [ "${to#/dev/}" != "$to" ]; then
 			cmp -s -n "$(stat -c %s "$f")" "$f" "$to" ||
-				{ echo "restore onto $to differs from $exp/$n"; return 1; }
+				{ echo "restore onto $to differs from $f"; return 1; }
 		elif [ "$fmt" = qcow2 ]; then
 			qemu-img compare -q -f qcow2 -F raw "$to/$n" "$f" ||
-				{ echo "restored $to/$n differs from $exp/$n"; return 1; }
+				{ echo "restored $to/$n differs from $f"; return 1; }
 		else
 			cmp -s "$f" "$to/$n" ||
-				{ echo "restored $to/$n differs from $exp/$n"; return 1; }
+				{ echo "restored $to/$n differs from $f"; return 1; }
 		fi
 	done
 }

@@ -35,7 +35,7 @@ done
 
 mkdir -m 0755 r
 expect_ok "restore" sp restore vm --to r
-check "the restored disk is 0600" test "$(stat -c %a r/d.img)" = 600
+check "the restored disk is 0600" test "$(stat -c %a r/d.raw)" = 600
 check "the restored config is 0600" test "$(stat -c %a r/d.xml)" = 600
-check "byte-exact" cmp d.img r/d.img
+check "byte-exact" cmp d.img r/d.raw
 done_testing

@@ -21,9 +21,9 @@ id1=$(jq -r '.[0].id' p.json)
 
 mkdir r1
 expect_ok "restore the newest point" sp restore vm1 --to r1
-check "restored disk is byte-identical" cmp d.img r1/d.img
-check "restored disk is sparse" test "$(du -k r1/d.img | cut -f1)" -lt 40000
-check "no temporary files left" test "$(ls -A r1)" = d.img
+check "restored disk is byte-identical" cmp d.img r1/d.raw
+check "restored disk is sparse" test "$(du -k r1/d.raw | cut -f1)" -lt 40000
+check "no temporary files left" test "$(ls -A r1)" = d.raw
 
 # Zero blocks inside a chunk are not written either: 64 KiB of data, then
 # written (allocated) zeroes to the end of the 4 MiB chunk.
@@ -33,9 +33,9 @@ check "the source holds 4 MiB allocated" test "$(du -k z.img | cut -f1)" -ge 409
 expect_ok "back up a chunk that is mostly zeroes" sp backup --name vmz --disk z.img
 mkdir rz
 expect_ok "restore it" sp restore vmz --to rz
-check "restored byte-identical" cmp z.img rz/z.img
+check "restored byte-identical" cmp z.img rz/z.raw
 check "restored with only its data blocks allocated" \
-	test "$(du -k rz/z.img | cut -f1)" -lt 1024
+	test "$(du -k rz/z.raw | cut -f1)" -lt 1024
 
 # A small change: 1 MiB in the middle of an allocated region.
 poke d.img 129 1 change1
@@ -50,22 +50,22 @@ check "ids differ" test "$id1" != "$id2"
 
 mkdir r2 r3 r4
 expect_ok "restore point 1 by id" sp restore "vm1@$id1" --to r2
-check "point 1 is the image as it was" cmp d.v1 r2/d.img
+check "point 1 is the image as it was" cmp d.v1 r2/d.raw
 expect_ok "restore point 2 by id prefix" sp restore "vm1@${id2:0:21}" --to r3
-check "point 2 is the image as it is" cmp d.v2 r3/d.img
+check "point 2 is the image as it is" cmp d.v2 r3/d.raw
 expect_fail PointNotFound "an unknown id" sp restore vm1@nosuchid --to r4
 
 # Never overwrite without --force.
-echo precious >r4/d.img
+echo precious >r4/d.raw
 expect_fail TargetExists "restore refuses an existing file" sp restore vm1 --to r4
-check "the existing file is untouched" grep -q precious r4/d.img
+check "the existing file is untouched" grep -q precious r4/d.raw
 expect_ok "restore --force replaces it" sp restore vm1 --to r4 --force
-check "forced restore is right" cmp d.v2 r4/d.img
+check "forced restore is right" cmp d.v2 r4/d.raw
 
 mkdir q
 expect_ok "restore as qcow2" sp restore "vm1@$id1" --to q --format qcow2
-check "qcow2 written" bash -c "qemu-img info --output=json q/d.img | jqe '.format == \"qcow2\"' >/dev/null"
-check "qcow2 content identical" qemu-img compare -q d.v1 q/d.img
+check "qcow2 written" bash -c "qemu-img info --output=json q/d.qcow2 | jqe '.format == \"qcow2\"' >/dev/null"
+check "qcow2 content identical" qemu-img compare -q d.v1 q/d.qcow2
 
 expect_ok "unchanged re-backup" sp backup --name vm1 --disk d.img
 check "an unchanged disk stores nothing new" \
@@ -77,8 +77,8 @@ printf '<domain><name>vm2</name></domain>\n' >vm2.xml
 expect_ok "two disks and a config" sp backup --name vm2 --disk d.img --disk e.img --config vm2.xml
 mkdir r5
 expect_ok "restore both disks and the config" sp --json restore vm2 --to r5
-check "disk 1" cmp d.img r5/d.img
-check "disk 2" cmp e.img r5/e.img
+check "disk 1" cmp d.img r5/d.raw
+check "disk 2" cmp e.img r5/e.raw
 check "config" cmp vm2.xml r5/vm2.xml
 expect_ok "verify all" sp verify
 done_testing

@@ -19,7 +19,13 @@ check "restored file is qcow2" \
 	bash -c "qemu-img info --output=json a/plain.qcow2 | jqe '.format == \"qcow2\"' >/dev/null"
 check "guest-visible content identical" qemu-img compare -q plain.qcow2 a/plain.qcow2
 expect_ok "restore as raw" sp restore q --to b --format raw
-check "raw restore is the raw content" cmp base.raw b/plain.qcow2
+# Named for the bytes it holds: a raw file is *.raw, never *.qcow2.
+check "restored raw as plain.raw, nothing else" test "$(ls -A b)" = plain.raw
+qemu-img convert -O raw plain.qcow2 plain.guest.raw
+check "raw restore is the guest-visible bytes of the source" \
+	cmp plain.guest.raw b/plain.raw
+check "and is raw" \
+	bash -c "qemu-img info --output=json b/plain.raw | jqe '.format == \"raw\"' >/dev/null"
 
 expect_ok "back up an overlay with a backing file" sp backup --name ov --disk over.qcow2:qcow2
 mkdir c

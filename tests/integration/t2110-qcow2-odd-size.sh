@@ -25,8 +25,8 @@ expect_fail TargetSizeUnaligned "a two-disk point with one odd disk: refused bef
 check "...naming the odd disk" grep -q "disk 'odd.img'.*3145735 bytes" "$T/.err"
 check "...nothing written" test -z "$(ls -A r1)"
 expect_ok "--format raw keeps the size" sp restore two --to r1 --format raw
-check "...byte-exact" bash -c "cmp odd.img r1/odd.img && cmp one.img r1/one.img"
+check "...byte-exact" bash -c "cmp odd.img r1/odd.raw && cmp one.img r1/one.raw"
 mkdir r2
-expect_ok "a 512-multiple disk restores as qcow2" bash -c "sp restore one --to r2 --format raw && truncate -s 1M r2/one.img && sp backup --name m --disk r2/one.img && mkdir r3 && sp restore m --to r3 --format qcow2"
-check "...at its size" bash -c "qemu-img info --output=json r3/one.img | jq -e '.\"virtual-size\" == 1048576' >/dev/null"
+expect_ok "a 512-multiple disk restores as qcow2" bash -c "sp restore one --to r2 --format raw && truncate -s 1M r2/one.raw && sp backup --name m --disk r2/one.raw && mkdir r3 && sp restore m --to r3 --format qcow2"
+check "...at its size" bash -c "qemu-img info --output=json r3/one.qcow2 | jq -e '.\"virtual-size\" == 1048576' >/dev/null"
 done_testing

@@ -17,7 +17,7 @@ expect_ok "--format qcow2 declares every plain --disk" \
 	sp backup --name q2 --format qcow2 --disk img.qcow2
 mkdir r1
 expect_ok "restore as raw" sp restore q --to r1 --format raw
-check "the image's guest-visible bytes came back" cmp base.raw r1/img.qcow2
+check "the image's guest-visible bytes came back" cmp base.raw r1/img.raw
 
 # The attack: a raw disk whose first bytes are a qcow2 header naming a
 # host file as backing file.  Read raw, it is just bytes.
@@ -65,5 +65,5 @@ expect_ok "with the format recorded, the chain is followed" \
 mkdir r3
 expect_ok "restore the overlay" sp restore o --to r3 --format raw
 check "overlay and backing bytes came back" \
-	qemu-img compare -q -f qcow2 -F raw over2.qcow2 r3/over2.qcow2
+	qemu-img compare -q -f qcow2 -F raw over2.qcow2 r3/over2.raw
 done_testing

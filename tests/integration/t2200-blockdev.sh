@@ -15,7 +15,7 @@ check "disk kind is block, size exact" \
 	bash -c "sp points blk --json | jqe '.[0].disks[0].kind == \"block\" and .[0].disks[0].size == 100663296' >/dev/null"
 mkdir r
 expect_ok "restore it to a file" sp restore blk --to r
-check "file equals the device" cmp "$src" "r/$name"
+check "file equals the device" cmp "$src" "r/$name.raw"
 
 truncate -s 128M big.img
 dd if=/dev/urandom of=big.img bs=1M count=128 conv=notrunc status=none

@@ -31,38 +31,38 @@ victim_intact() { [ "$(cat outside/victim)" = precious ]; }
 
 # 1. a link to a block device, named like the disk
 mkdir r1
-ln -s "$loop" r1/vda
+ln -s "$loop" r1/vda.raw
 expect_fail TargetExists "a link to a device in --to DIR is refused" sp restore vm --to r1
-check "...naming it" grep -q "r1/vda' is a symbolic link" "$T/.err"
+check "...naming it" grep -q "r1/vda.raw' is a symbolic link" "$T/.err"
 check "...the device is untouched" device_intact
 expect_ok "with --force" sp restore vm --to r1 --force
-check "...the link itself was replaced by the disk" bash -c "[ ! -L r1/vda ] && cmp vda r1/vda"
+check "...the link itself was replaced by the disk" bash -c "[ ! -L r1/vda.raw ] && cmp vda r1/vda.raw"
 check "...the device is untouched" device_intact
 
 # 2. a link to a file outside the directory
 mkdir r2
-ln -s "$T/outside/victim" r2/vda
+ln -s "$T/outside/victim" r2/vda.raw
 expect_fail TargetExists "a link to a file outside is refused" sp restore vm --to r2
 check "...the file is untouched" victim_intact
 expect_ok "with --force" sp restore vm --to r2 --force
-check "...the link was replaced" bash -c "[ ! -L r2/vda ] && cmp vda r2/vda"
+check "...the link was replaced" bash -c "[ ! -L r2/vda.raw ] && cmp vda r2/vda.raw"
 check "...the file it pointed to is untouched" victim_intact
 
 # 3. a dangling link: nothing created where it points
 mkdir r3
-ln -s "$T/outside/new" r3/vda
+ln -s "$T/outside/new" r3/vda.raw
 expect_fail TargetExists "a dangling link is refused" sp restore vm --to r3
 check "...nothing created at its target" test ! -e outside/new
 
 # 4. a device node itself in the directory: never without being named
 mkdir r4
-mknod r4/vda b "$(stat -c '%t' "$loop" | xargs printf '%d')" \
+mknod r4/vda.raw b "$(stat -c '%t' "$loop" | xargs printf '%d')" \
 	"$(stat -c '%T' "$loop" | xargs printf '%d')"
 expect_fail TargetExists "a device node in --to DIR is refused" sp restore vm --to r4
 check "...saying how to name it" grep -q -- "--disk-to vda=" "$T/.err"
 expect_fail TargetExists "...with --force too" sp restore vm --to r4 --force
 check "...the device is untouched" device_intact
-rm r4/vda
+rm r4/vda.raw
 
 # 5. the config beside the disks, by the same rules
 mkdir r5

@@ -23,9 +23,9 @@ for i in 1 2 3 4 5 6; do
 	wait $pid 2>/dev/null
 done
 # (each one, starting, removes those of the ones killed before it)
-left=$(partials '.d.img.partial-*')
+left=$(partials '.d.raw.partial-*')
 check "killed restores left a partial file" test "$left" -ge 1
-check "...and no d.img" test ! -e r/d.img
+check "...and no d.raw" test ! -e r/d.raw
 
 # A live restore into the same directory, held long.
 STILLPOINT_TEST_HOLD=target:400 "$SP" --no-progress --threads 1 \
@@ -33,20 +33,20 @@ STILLPOINT_TEST_HOLD=target:400 "$SP" --no-progress --threads 1 \
 live=$!
 at_exit "kill $live"
 for _ in $(seq 50); do
-	[ "$(partials '.x.img.partial-*')" = 1 ] && break
+	[ "$(partials '.x.raw.partial-*')" = 1 ] && break
 	sleep 0.1
 done
-check "the live restore has its partial file" test "$(partials '.x.img.partial-*')" = 1
-livefile=$(find r -maxdepth 1 -name '.x.img.partial-*')
+check "the live restore has its partial file" test "$(partials '.x.raw.partial-*')" = 1
+livefile=$(find r -maxdepth 1 -name '.x.raw.partial-*')
 
 expect_ok "a restore into the same directory" sp restore vd --to r
-check "...removed every dead partial file" test "$(partials '.d.img.partial-*')" = 0
-check "...restored d byte-exact" cmp d.img r/d.img
+check "...removed every dead partial file" test "$(partials '.d.raw.partial-*')" = 0
+check "...restored d byte-exact" cmp d.img r/d.raw
 check "...left the live restore's file alone" test -e "$livefile"
 check "the live restore is still running" kill -0 $live
 wait $live
 check "the live restore succeeded" test $? = 0
-check "...byte-exact" cmp x.img r/x.img
+check "...byte-exact" cmp x.img r/x.raw
 check "no partial file remains" test "$(partials '.*.partial-*')" = 0
 
 # A restore killed mid-way with a qcow2 target: the same.
@@ -56,7 +56,7 @@ pid=$!
 sleep 0.5
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
-check "one more killed restore left its file" test "$(partials '.d.img.partial-*')" = 1
+check "one more killed restore left its file" test "$(partials '.d.raw.partial-*')" = 1
 expect_ok "restore x as qcow2 into the same directory" sp restore vx --to r --force --format qcow2
 check "...removed it" test "$(partials '.*.partial-*')" = 0
 done_testing

@@ -113,12 +113,22 @@ for p in "$id1:ref1.raw" "$id2:ref2.raw"; do
 	check "point $n: its file system is clean" e2fsck -fn r$n/os.raw
 	expect_ok "restore point $n in the other formats" \
 		sp restore "os@$id" --to q$n --format qcow2
+	# Both disks are named os.qcow2 as qcow2: the first in the point
+	# keeps the name, the second is os-2.qcow2 (README, "Restored file
+	# names").
+	check "point $n: as qcow2, os.qcow2 and os-2.qcow2, nothing else" \
+		test "$(ls -A q$n | sort | tr '\n' ' ')" = "os-2.qcow2 os.qcow2 "
 	check "point $n: raw disk restored as qcow2 equal" \
-		qemu-img compare -q -f raw -F qcow2 "$ref" q$n/os.raw
+		qemu-img compare -q -f raw -F qcow2 "$ref" q$n/os.qcow2
+	check "point $n: qcow2 disk restored as qcow2 equal" \
+		qemu-img compare -q -f raw -F qcow2 "$ref" q$n/os-2.qcow2
 	rm -rf q$n
 	mkdir q$n
 	expect_ok "restore point $n as raw" sp restore "os@$id" --to q$n --format raw
-	check "point $n: qcow2 disk restored as raw equal" cmp "$ref" q$n/os.qcow2
+	check "point $n: as raw, os.raw and os-2.raw, nothing else" \
+		test "$(ls -A q$n | sort | tr '\n' ' ')" = "os-2.raw os.raw "
+	check "point $n: raw disk restored as raw equal" cmp "$ref" q$n/os.raw
+	check "point $n: qcow2 disk restored as raw equal" cmp "$ref" q$n/os-2.raw
 	rm -rf r$n q$n
 done
 expect_ok "verify" sp verify

@@ -50,7 +50,7 @@ fi
 
 expect_fail PointNotFound "restore of an unknown VM" sp restore ghost --to .
 expect_ok "restore into a missing directory makes it" sp restore vm --to "$T/missing/dir"
-check "  ... with the disk in it, equal" cmp d.img "$T/missing/dir/d.img"
+check "  ... with the disk in it, equal" cmp d.img "$T/missing/dir/d.raw"
 check "  ... private to its owner" test "$(stat -c %a "$T/missing/dir")" = 700
 echo file >not-a-dir
 expect_fail TargetNotFound "restore under a path that is a file" sp restore vm --to not-a-dir/sub
@@ -70,7 +70,7 @@ check "sizes recorded per point" jqe '.[0].disks[0].size == 33554432 and .[-1].d
 id1=$(jq -r '.[0].id' p.json)
 mkdir s1 s2
 expect_ok "restore the small point" sp restore "vm@$id1" --to s1
-check "small point restores at its own size" cmp d.small s1/d.img
+check "small point restores at its own size" cmp d.small s1/d.raw
 expect_ok "restore the large point" sp restore vm --to s2
-check "large point restores at its own size" cmp d.large s2/d.img
+check "large point restores at its own size" cmp d.large s2/d.raw
 done_testing

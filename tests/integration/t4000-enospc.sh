@@ -22,12 +22,12 @@ check "...no draft left in tmp/" bash -c "[ -z \"\$(ls -A $T/vault/tmp)\" ]"
 expect_ok "...the vault still verifies" sp verify
 mkdir r0
 expect_ok "...the earlier point still restores" sp restore vm --to r0
-check "...identically" cmp small.img r0/small.img
+check "...identically" cmp small.img r0/small.raw
 
 mount -o remount,size=400m "$T/vault"
 expect_ok "with room again the same backup succeeds" sp backup --name vm --disk d.img
 mkdir r
 expect_ok "and restores" sp restore vm --to r
-check "identically" cmp d.img r/d.img
+check "identically" cmp d.img r/d.raw
 expect_ok "vault verifies" sp verify
 done_testing

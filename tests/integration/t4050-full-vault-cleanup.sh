@@ -53,9 +53,9 @@ expect_ok "the vault verifies" sp verify
 expect_ok "a new backup succeeds" sp backup --name again --disk "d$full.img"
 mkdir r
 expect_ok "it restores" sp restore again --to r
-check "byte-exact" cmp "d$full.img" "r/d$full.img"
+check "byte-exact" cmp "d$full.img" "r/d$full.raw"
 mkdir r2
 expect_ok "the kept point restores" sp restore "vm$last" --to r2
-check "byte-exact" cmp "d$last.img" "r2/d$last.img"
+check "byte-exact" cmp "d$last.img" "r2/d$last.raw"
 expect_ok "the vault verifies" sp verify
 done_testing

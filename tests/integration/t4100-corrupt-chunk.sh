@@ -42,7 +42,7 @@ check "  ... which the failed restore does not leave behind" test ! -e new/r
 check "...the message names disk and offset" grep -q "disk 'd.img' at offset 33554432" "$T/.err"
 check "...and leaves no file at all" test -z "$(ls -A r1)"
 expect_ok "the undamaged point still restores" sp restore "vm@$id2" --to r2
-check "...identically" cmp d.img r2/d.img
+check "...identically" cmp d.img r2/d.raw
 
 # A missing chunk.
 rm -f "$c"

@@ -27,5 +27,5 @@ check "it added exactly one point" test "$(sp points vm --json | jq length)" = $
 check "drafts of the killed backups were cleaned" bash -c "[ -z \"\$(ls -A $T/vault/tmp)\" ]"
 mkdir r
 expect_ok "the newest point restores" sp restore vm --to r
-check "identically" cmp d.img r/d.img
+check "identically" cmp d.img r/d.raw
 done_testing

@@ -35,11 +35,11 @@ check "every point the lister saw was complete" \
 expect_ok "vault verifies" sp verify
 mkdir ra rb
 expect_ok "restore vmb" sp restore vmb --to rb
-check "vmb identical" cmp b.img rb/b.img
+check "vmb identical" cmp b.img rb/b.raw
 for id in $(point_ids vma); do
 	mkdir "r-$id"
 	expect_ok "restore vma@$id" sp restore "vma@$id" --to "r-$id"
 done
 check "vma points hold a.img and c.img" \
-	bash -c "ls r-*/ | grep -q a.img && ls r-*/ | grep -q c.img"
+	bash -c "ls r-*/ | grep -q a.raw && ls r-*/ | grep -q c.raw"
 done_testing

@@ -44,7 +44,7 @@ check "a control character in a disk name is damage too" \
 cp two.json "$m"
 expect_ok "the true manifest back: the vault verifies" sp verify
 expect_ok "...and the point restores" sp restore two --to r1
-check "...both disks" bash -c "cmp a/x.img r1/x.img && cmp b/y.img r1/y.img"
+check "...both disks" bash -c "cmp a/x.img r1/x.raw && cmp b/y.img r1/y.raw"
 
 # 3. manifests that name another point than their directory's
 expect_ok "a point of vm1" sp backup --name vm1 --disk a/x.img

@@ -118,9 +118,21 @@ check "file-system consistency: no writers configured" \
 check "the dirty slots of the export were read again and found equal" \
 	jqe '[.disks[].read] == ["dirty","dirty"] and (.disks | map(.bytes_checked) | add) >= 2097152' "$T/.out"
 mkdir -m 755 fs
-expect_ok "restore the file-system point" sp restore "$vm" --to "$T/fs"
-f1=$(lab_records_check "$T/fs/vda") || die "vda records torn (file-system point)"
-f2=$(lab_records_check "$T/fs/vdb") || die "vdb records torn (file-system point)"
+expect_ok "restore the file-system point" sp --json restore "$vm" --to "$T/fs"
+# A domain's disks are named by their targets, with the extension of the
+# bytes written (README, "Restored file names").
+check "its disks are named by target: vda.qcow2 and vdb.qcow2" \
+	jqe '[.files[] | select(.disk) | .path] == ["'"$T"'/fs/vda.qcow2", "'"$T"'/fs/vdb.qcow2"]' "$T/.out"
+mkdir -m 755 fsraw
+expect_ok "and as raw" sp --json restore "$vm" --to "$T/fsraw" --format raw
+check "as raw: vda.raw and vdb.raw, the guest-visible bytes of the qcow2 ones" \
+	bash -c "cd '$T' && [ -f fsraw/vda.raw ] && [ -f fsraw/vdb.raw ] &&
+		qemu-img compare -q -f raw -F qcow2 fsraw/vda.raw fs/vda.qcow2 &&
+		qemu-img compare -q -f raw -F qcow2 fsraw/vdb.raw fs/vdb.qcow2 &&
+		[ \"\$(qemu-img info --output=json fsraw/vda.raw | jq -r .format)\" = raw ]"
+rm -rf fsraw
+f1=$(lab_records_check "$T/fs/vda.qcow2") || die "vda records torn (file-system point)"
+f2=$(lab_records_check "$T/fs/vdb.qcow2") || die "vdb records torn (file-system point)"
 check "file-system point: both disks end cleanly and agree: $f1 / $f2" \
 	test $((f1 - f2)) -ge 0 -a $((f1 - f2)) -le 1
 check "and hold later records than the application point" test "$f1" -gt "$last1"

@@ -52,7 +52,7 @@ mkdir -m 755 r
 for id in $(point_ids "$vm"); do
 	expect_ok "restore point $id" sp restore "$vm@$id" --to "$T/r" --force
 	check "point $id: records intact after journal replay" \
-		lab_records_check "$T/r/vda"
+		lab_records_check "$T/r/vda.qcow2"
 done
 
 expect_fail DomainNotFound "a domain that does not exist" sp backup "no-such-vm-$$"

@@ -95,8 +95,8 @@ virsh resume "$vm" >/dev/null
 mkdir -m 755 ri rf
 sp restore "$vm@$inc" --to "$T/ri" --format raw >/dev/null
 sp restore "$vm@$full" --to "$T/rf" --format raw >/dev/null
-check "incremental and full restore to the same vda" cmp "$T/ri/vda" "$T/rf/vda"
-check "and the same vdb" cmp "$T/ri/vdb" "$T/rf/vdb"
+check "incremental and full restore to the same vda" cmp "$T/ri/vda.raw" "$T/rf/vda.raw"
+check "and the same vdb" cmp "$T/ri/vdb.raw" "$T/rf/vdb.raw"
 lab_stop "$vm"
 # No bitmaps leak into the images: only the newest checkpoint's remains.
 keep=$(virsh checkpoint-list "$vm" --name | grep stillpoint-)

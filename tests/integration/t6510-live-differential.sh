@@ -87,13 +87,13 @@ for n in 1 2 3; do
 	expect_ok "restore point $n as qcow2" sp restore "$vm@$id" --to "$T/q$n"
 	for d in vda vdb; do
 		check "point $n disk $d: equal to the copy of the paused guest's disk" \
-			cmp "c$n-$d.raw" "r$n/$d"
+			cmp "c$n-$d.raw" "r$n/$d.raw"
 		check "point $n disk $d: as qcow2 too" \
-			qemu-img compare -q -f raw -F qcow2 "c$n-$d.raw" "q$n/$d"
+			qemu-img compare -q -f raw -F qcow2 "c$n-$d.raw" "q$n/$d.qcow2"
 	done
 	# Implied by the bytes; said in the workload's terms.
-	a=$(lab_records_check "r$n/vda") || a=-1
-	b=$(lab_records_check "r$n/vdb") || b=-9
+	a=$(lab_records_check "r$n/vda.raw") || a=-1
+	b=$(lab_records_check "r$n/vdb.raw") || b=-9
 	check "point $n: records end cleanly on both disks, at one instant ($a / $b)" \
 		test "$a" -ge 0 -a $((a - b)) -ge 0 -a $((a - b)) -le 1
 	eval "last$n=$a"

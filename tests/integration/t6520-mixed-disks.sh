@@ -143,11 +143,11 @@ for n in 1 2; do
 	expect_ok "restore point $n as raw" sp restore "$vm@$id" --to "$T/r$n" --format raw
 	for d in $disks; do
 		check "point $n disk $d: equal to the copy of the paused guest's disk" \
-			cmp "c$n-$d.raw" "r$n/$d"
+			cmp "c$n-$d.raw" "r$n/$d.raw"
 	done
-	a=$(lab_records_check "r$n/vda") || a=-1
-	b=$(lab_records_check "r$n/vdb") || b=-9
-	c=$(lab_records_check "r$n/vdc") || c=-9
+	a=$(lab_records_check "r$n/vda.raw") || a=-1
+	b=$(lab_records_check "r$n/vdb.raw") || b=-9
+	c=$(lab_records_check "r$n/vdc.raw") || c=-9
 	check "point $n: records end cleanly on vda, vdb, vdc at one instant ($a / $b / $c)" \
 		test "$a" -ge 0 -a $((a - b)) -ge 0 -a $((a - b)) -le 1 -a $((a - c)) -ge 0 -a $((a - c)) -le 1
 done

@@ -120,7 +120,7 @@ for n in 1 2; do
 	expect_ok "restore point $n" sp restore "$a@$(jq -r .id "p$n.json")" --to "$T/r$n" --format raw
 	for d in vda vdb; do
 		check "point $n disk $d: equal to the copy of the paused guest's disk" \
-			cmp "c$n-$d.raw" "r$n/$d"
+			cmp "c$n-$d.raw" "r$n/$d.raw"
 	done
 done
 done_testing

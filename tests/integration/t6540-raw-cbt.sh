@@ -86,8 +86,8 @@ check "offline: vdc as a raw block device" \
 	jqe ".disks[2] | .format == \"raw\" and .source == \"$loop\" and .kind == \"block\"" p0.json
 mkdir r0
 expect_ok "restore the offline point" sp restore "$vm@$(jq -r .id p0.json)" --to "$T/r0" --format raw
-check "offline point: vdb equals the raw file" cmp r0/vdb "$T/r.raw"
-check "offline point: vdc equals the device" cmp r0/vdc "$loop"
+check "offline point: vdb equals the raw file" cmp r0/vdb.raw "$T/r.raw"
+check "offline point: vdc equals the device" cmp r0/vdc.raw "$loop"
 
 # ---- live: full, then 1 % changed
 # take_point N: the backup runs while the guest is paused, and the disks
@@ -133,7 +133,7 @@ for n in 1 2; do
 	expect_ok "restore point $n" sp restore "$vm@$(jq -r .id "p$n.json")" --to "$T/r$n" --format raw
 	for d in vda vdb vdc; do
 		check "point $n disk $d: equal to the paused guest's disk" \
-			cmp "c$n-$d.raw" "r$n/$d"
+			cmp "c$n-$d.raw" "r$n/$d.raw"
 	done
 done
 check "point 2 differs from point 1 on the raw disks" \

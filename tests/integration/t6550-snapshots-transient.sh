@@ -71,7 +71,7 @@ check "point 3 (shut off): the backup of the chain succeeded" test $? = 0
 for n in 1 2 3; do
 	mkdir "r$n"
 	expect_ok "restore point $n" sp restore "$vm@$(jq -r .id "p$n.json")" --to "$T/r$n" --format raw
-	check "point $n: equal to the flattened chain of the paused guest" cmp "c$n.raw" "r$n/vda"
+	check "point $n: equal to the flattened chain of the paused guest" cmp "c$n.raw" "r$n/vda.raw"
 done
 check "point 2 differs from point 1" bash -c "! cmp -s c1.raw c2.raw"
 new=sp-t6550n-$$
@@ -106,7 +106,7 @@ check "transient: the second point is incremental" \
 virsh destroy "$tr" >/dev/null
 mkdir rt
 expect_ok "transient: restore" sp restore "$tr@$(jq -r .id pt2.json)" --to "$T/rt" --format raw
-check "transient: equal to the copy of the paused guest" cmp ct2.raw rt/vda
+check "transient: equal to the copy of the paused guest" cmp ct2.raw rt/vda.raw
 expect_ok "transient: restore as a new, persistent domain" \
 	sp restore "$tr@$(jq -r .id pt2.json)" --as "$tr-p" --to "$T/as"
 at_exit lab_undefine "$tr-p"

@@ -109,14 +109,14 @@ check "point 3: the media are read from their files, storing nothing new" \
 for n in 1 2 3; do
 	mkdir "r$n"
 	expect_ok "restore point $n" sp restore "$vm@$(jq -r .id "p$n.json")" --to "$T/r$n" --format raw
-	check "point $n: the cdrom equals its ISO" cmp "$T/cd.iso" "r$n/sda"
-	check "point $n: the floppy equals its image" cmp "$T/fd.img" "r$n/fda"
-	check "point $n: the read-only disk equals its file" cmp "$T/ro.raw" "r$n/vdc"
+	check "point $n: the cdrom equals its ISO" cmp "$T/cd.iso" "r$n/sda.raw"
+	check "point $n: the floppy equals its image" cmp "$T/fd.img" "r$n/fda.raw"
+	check "point $n: the read-only disk equals its file" cmp "$T/ro.raw" "r$n/vdc.raw"
 done
 for n in 1 2; do
 	for d in vda vdb; do
 		check "point $n disk $d: equal to the copy of the paused guest's disk" \
-			cmp "c$n-$d.raw" "r$n/$d"
+			cmp "c$n-$d.raw" "r$n/$d.raw"
 	done
 done
 

@@ -42,7 +42,7 @@ check "the trash is empty" bash -c "sp trash --json | jqe 'length == 0'"
 check "no stale record in the point" test ! -e "$T/vault/points/vm/$first/deleted.json"
 mkdir r1
 expect_ok "it restores" sp restore "vm@$first" --to r1
-check "byte-exact after two gc runs" cmp first.img r1/d.img
+check "byte-exact after two gc runs" cmp first.img r1/d.raw
 expect_fail PointNotFound "undelete of a point not in the trash" sp undelete "vm@$first"
 expect_ok "the vault verifies" sp verify
 
@@ -62,7 +62,7 @@ check "the refusal names the trash" grep -q "trash" "$T/.err"
 expect_ok "the other point verifies" sp verify
 mkdir r2
 expect_ok "and restores" sp restore vm --to r2
-check "byte-exact" cmp d.img r2/d.img
+check "byte-exact" cmp d.img r2/d.raw
 expect_ok "help is a manual" sp delete --help
 check "with a synopsis" grep -q SYNOPSIS "$T/.out"
 done_testing

@@ -60,7 +60,7 @@ check "it deduplicated against the fossils (only onlyb is new)" \
 expect_ok "the vault verifies" sp verify
 mkdir r1
 expect_ok "the new point restores" sp restore vb --to r1
-check "byte-exact" cmp b.img r1/b.img
+check "byte-exact" cmp b.img r1/b.raw
 expect_ok "gc 3 sweeps" later gc --json
 check "it deleted only a's own chunks" jqe '.swept and .deleted == 8' "$T/.out"
 check "no fossil left" test "$(nfiles '*.fossil')" = 0
@@ -68,7 +68,7 @@ check "exactly b's 24 chunks remain" test "$(nfiles)" = 24
 expect_ok "the vault verifies" sp verify
 mkdir r2
 expect_ok "restores again" sp restore vb --to r2
-check "byte-exact" cmp b.img r2/b.img
+check "byte-exact" cmp b.img r2/b.raw
 
 # 3. kill -9 of gc in the middle of the mark's renames, then of a sweep.
 truncate -s 16M c.img
@@ -91,7 +91,7 @@ for step in fossilize sweep; do
 	expect_ok "$step: the vault verifies after kill -9" sp verify
 	mkdir "r-$step"
 	expect_ok "$step: vb restores" sp restore vb --to "r-$step"
-	check "$step: byte-exact" cmp b.img "r-$step/b.img"
+	check "$step: byte-exact" cmp b.img "r-$step/b.raw"
 	if [ $step = fossilize ]; then
 		expect_ok "a complete gc after the killed one" later gc --json
 		check "it swept nothing of the killed run" jqe '.deleted == 0' "$T/.out"
@@ -103,6 +103,6 @@ check "c's chunks are gone, b's remain" test "$(nfiles)" = 24
 expect_ok "the vault verifies" sp verify
 mkdir r3
 expect_ok "vb restores" sp restore vb --to r3
-check "byte-exact" cmp b.img r3/b.img
+check "byte-exact" cmp b.img r3/b.raw
 expect_ok "gc --help" sp gc --help
 done_testing

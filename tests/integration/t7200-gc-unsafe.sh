@@ -34,7 +34,7 @@ restores() { # what, vm
 	local dir
 	dir=$(mktemp -d "$T/r-XXXXXX")
 	expect_ok "$1: $2 restores" sp restore "$2" --to "$dir"
-	check "$1: byte-exact" cmp "$2.img" "$dir/$2.img"
+	check "$1: byte-exact" cmp "$2.img" "$dir/$2.raw"
 }
 
 # 1. out of file descriptors while reading points/NAME/ID.  The point ids

@@ -91,7 +91,7 @@ check "nor does the daemon's cache" test -z "$(grep -rlaF "$vm" "$T/cache" 2>/de
 
 mkdir -m 755 r1
 expect_ok "restore the scheduled point from S3" sp --vault "$V" restore "$vm@$p1" --to "$T/r1"
-seq1=$(lab_records_check "$T/r1/vda")
+seq1=$(lab_records_check "$T/r1/vda.qcow2")
 check "its workload records are intact (last ${seq1:-?})" test -n "$seq1"
 
 # The guest paused: its disk image holds still while the daemon backs it
@@ -110,8 +110,8 @@ check "two points in the S3 vault" \
 mkdir -m 755 r2
 expect_ok "restore the second point from S3" sp --vault "$V" restore "$vm@$p2" --to "$T/r2"
 check "it is the paused guest's disk, byte for byte" \
-	qemu-img compare -U "$T/r2/vda" "$T/a.qcow2"
-seq2=$(lab_records_check "$T/r2/vda")
+	qemu-img compare -U "$T/r2/vda.qcow2" "$T/a.qcow2"
+seq2=$(lab_records_check "$T/r2/vda.qcow2")
 check "its records are intact and go on past the first point's ($seq2 > ${seq1:-?})" \
 	test "${seq2:-0}" -gt "${seq1:-0}"
 virsh resume "$vm" >/dev/null

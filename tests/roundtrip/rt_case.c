@@ -23,6 +23,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -408,6 +409,42 @@ static bool dir_is_empty(const char *path)
 	return empty;
 }
 
+/* The file name restore gives disk @d of @pt restored in @fmt under --to
+ * DIR, written here from the rule (README, "Restored file names"), not
+ * taken from the library: an image extension replaced by the format's,
+ * later disks given the same name suffixed -2, -3, ... */
+static void restored_name(const struct point *pt, int d, const char *fmt,
+			  char *out, size_t cap)
+{
+	static const char *const ext[] = {"raw", "img", "qcow2", "qcow",
+					  "dsk", "bin", "iso",	 "vmdk",
+					  "vdi", "vhd", "vhdx"};
+	const char *x = !strcmp(fmt, "qcow2") ? "qcow2" : "raw";
+	char given[RT_MAX_DISKS][RT_PATH];
+	int n = d + 1;
+
+	for (int i = 0; i < n; i++) {
+		const char *name = pt->name[i];
+		const char *dot = strrchr(name, '.');
+		int len = (int)strlen(name);
+
+		for (size_t k = 0; dot && dot != name && k < 11; k++)
+			if (!strcasecmp(dot + 1, ext[k]))
+				len = (int)(dot - name);
+		snprintf(given[i], sizeof(given[i]), "%.*s.%s", len, name, x);
+		for (int suffix = 2;; suffix++) {
+			bool dup = false;
+			for (int j = 0; j < i; j++)
+				dup = dup || !strcmp(given[j], given[i]);
+			if (!dup)
+				break;
+			snprintf(given[i], sizeof(given[i]), "%.*s-%d.%s", len,
+				 name, suffix, x);
+		}
+	}
+	snprintf(out, cap, "%s", given[n - 1]);
+}
+
 /* restore NAME@ID --to DIR [--format F]; then check every disk. */
 static void restore_to_dir(struct run *run, int n, const char *format)
 {
@@ -456,8 +493,9 @@ static void restore_to_dir(struct run *run, int n, const char *format)
 	}
 	for (int d = 0; d < pt->ndisks; d++) {
 		const char *f = format ? format : pt->format[d];
-		char path[RT_PATH * 2];
-		rt_path(path, sizeof(path), "%s/%s", dir, pt->name[d]);
+		char path[RT_PATH * 2], name[RT_PATH];
+		restored_name(pt, d, f, name, sizeof(name));
+		rt_path(path, sizeof(path), "%s/%s", dir, name);
 		snprintf(how, sizeof(how), "restored %s%s", f,
 			 format ? " (--format)" : "");
 		if (!strcmp(f, "qcow2"))
@@ -524,10 +562,11 @@ static void restore_to_loop(struct run *run, int n, int d, bool to)
 				"disk's end on the device",
 				n, pt->name[d]);
 		for (int o = 0; o < pt->ndisks; o++) {
-			char path[RT_PATH * 2];
+			char path[RT_PATH * 2], name[RT_PATH];
 			if (o == d)
 				continue;
-			rt_path(path, sizeof(path), "%s/%s", dir, pt->name[o]);
+			restored_name(pt, o, pt->format[o], name, sizeof(name));
+			rt_path(path, sizeof(path), "%s/%s", dir, name);
 			if (!strcmp(pt->format[o], "qcow2"))
 				check_qcow2(c, n, pt, o, path,
 					    "restored beside a loop device");

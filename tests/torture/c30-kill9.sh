@@ -292,7 +292,7 @@ lab_kill_campaign() {
 		rm -rf "$W/lab-r"
 		mkdir "$W/lab-r"
 		if spv "$W/lab" restore "$vm" --to "$W/lab-r" --format raw >"$W/lab-chk.out" 2>&1; then
-			lab_records_check "$W/lab-r/vda" >/dev/null 2>"$W/lab-chk.out" ||
+			lab_records_check "$W/lab-r/vda.raw" >/dev/null 2>"$W/lab-chk.out" ||
 				camp_fail "the newest point's records are torn: $(tail -n3 "$W/lab-chk.out" | tr '\n' ' ')"
 		else
 			camp_fail "the newest point does not restore: $(tail -n2 "$W/lab-chk.out" | tr '\n' ' ')"
