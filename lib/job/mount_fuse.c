@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * `stillpoint mount` (stillpoint.h): a read-only FUSE file system whose
- * root holds one raw image file per disk of a point, read lazily through
+ * root holds one raw image file per disk of a point, named as a raw
+ * restore names its files (restore_name.h), read lazily through
  * point_image.h.  Zero slots are holes: st_blocks counts only the slots
  * with data and SEEK_DATA/SEEK_HOLE find them, so `cp` stays sparse.
  */
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "job/point_image.h"
+#include "job/restore_name.h"
 #include "job/serve.h"
 #include "vault/vault.h"
 
@@ -174,39 +176,6 @@ static const struct fuse_operations ops = {
     .init = fs_init,
 };
 
-/* "vda" -> "vda.raw"; "web.qcow2" -> "web.raw"; taken names get "-2"... */
-static char *file_name(const char *export, struct mount_ctx *c)
-{
-	static const char *const exts[] = {".qcow2", ".img", ".raw", ".vmdk",
-					   ".vdi",   ".vhd", ".vhdx"};
-	size_t len = strlen(export);
-	char *name = NULL;
-
-	for (size_t i = 0; i < sizeof(exts) / sizeof(*exts); i++) {
-		size_t el = strlen(exts[i]);
-
-		if (len > el && !strcmp(export + len - el, exts[i])) {
-			len -= el;
-			break;
-		}
-	}
-	for (int n = 1; n < 1000; n++) {
-		bool taken = false;
-
-		free(name);
-		if ((n == 1 ? asprintf(&name, "%.*s.raw", (int)len, export)
-			    : asprintf(&name, "%.*s-%d.raw", (int)len, export,
-				       n)) < 0)
-			return NULL;
-		for (size_t i = 0; i < c->n; i++)
-			taken = taken || !strcmp(c->files[i].file, name);
-		if (!taken)
-			return name;
-	}
-	free(name);
-	return NULL;
-}
-
 static void ctx_free(struct mount_ctx *c)
 {
 	for (size_t i = 0; i < c->n; i++) {
@@ -223,13 +192,17 @@ static int open_files(struct sp_vault *v, json_t *m, uint64_t cache,
 	const char *id = json_string_value(json_object_get(m, "id"));
 	json_t *disks = json_object_get(m, "disks"), *d;
 	struct tm tm = {0};
+	char **names = NULL;
 	size_t i;
-	int r;
+	int r = 0;
 
 	if (strptime(json_string_value(json_object_get(m, "time")) ?: "",
 		     "%Y-%m-%dT%H:%M:%S", &tm))
 		c->time = timegm(&tm);
 	if (!(c->files = calloc(json_array_size(disks) + 1, sizeof(*c->files))))
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	/* named as a raw restore names its files (restore_name.h) */
+	if (sp_restore_names(disks, "raw", &names) < 0)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	json_array_foreach(disks, i, d)
 	{
@@ -243,11 +216,9 @@ static int open_files(struct sp_vault *v, json_t *m, uint64_t cache,
 			(json_array_size(disks) ?: 1),
 		    &f->img, err);
 		if (r < 0)
-			return r;
-		if (!(f->file = file_name(sp_serve_export_name(d), c))) {
-			sp_point_image_free(f->img);
-			return sp_error_set(err, SP_E_NOMEM, "out of memory");
-		}
+			break;
+		f->file = names[i];
+		names[i] = NULL;
 		c->n++;
 		cs = sp_point_image_chunk_size(f->img);
 		size = sp_point_image_size(f->img);
@@ -256,7 +227,8 @@ static int open_files(struct sp_vault *v, json_t *m, uint64_t cache,
 				f->data_bytes +=
 				    size - off < cs ? size - off : cs;
 	}
-	return 0;
+	sp_restore_names_free(names, json_array_size(disks));
+	return r;
 }
 
 int sp_mount_run(struct sp_vault *v, const struct sp_mount_request *rq,
