@@ -12,7 +12,8 @@ libvirt-dev libxml2-dev
 libvirt-daemon-system libvirt-daemon-system-sysv libvirt-daemon-driver-qemu
 libvirt-clients qemu-system-x86 qemu-guest-agent busybox-static cpio
 tzdata debootstrap ovmf swtpm swtpm-tools
-libcurl4-openssl-dev curl ceph-mon ceph-osd radosgw uuid-runtime faketime"
+libcurl4-openssl-dev curl ceph-mon ceph-osd radosgw uuid-runtime faketime
+libguestfs-dev libguestfs-tools libguestfs-xfs xfsprogs kmod"
 # The test lab (tests/lab/) runs tiny guests under libvirt.  We take
 # libvirt-daemon-system, not the bare libvirt-daemon: its postinst creates
 # the libvirt-qemu user and group the Debian build runs QEMU as, and the
@@ -27,6 +28,11 @@ libcurl4-openssl-dev curl ceph-mon ceph-osd radosgw uuid-runtime faketime"
 # tests/s3/s3-server.sh starts from ceph-mon, ceph-osd and radosgw (uuidgen
 # names the cluster; about 60 MB, no daemon starts on install); faketime
 # runs the client with a skewed clock.
+# `stillpoint files` and `restore --file` read guest file systems in
+# libguestfs' appliance (docs/files.md): libguestfs-dev to build,
+# libguestfs-tools for the appliance (supermin) and guestfish, which the
+# tests use to make guest disk images; libguestfs-xfs puts xfsprogs into
+# the appliance; kmod's depmod indexes the appliance kernel's modules.
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
@@ -41,3 +47,6 @@ if [ -n "$missing" ]; then
 fi
 # The guest kernel is fetched and unpacked, never installed on the host.
 "$(dirname "$0")/../tests/lab/fetch-kernel.sh" >/dev/null
+# A host without an installed kernel (a container) lends the appliance the
+# same kernel, unpacked with its module index.
+"$(dirname "$0")/appliance-kernel.sh" >/dev/null
