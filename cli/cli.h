@@ -71,6 +71,8 @@ int cmd_job(struct cli *cli, int argc, char **argv);
 int cmd_prune(struct cli *cli, int argc, char **argv);
 int cmd_cbt(struct cli *cli, int argc, char **argv);
 int cmd_key(struct cli *cli, int argc, char **argv);
+int cmd_serve(struct cli *cli, int argc, char **argv);
+int cmd_mount(struct cli *cli, int argc, char **argv);
 int cmd_files(struct cli *cli, int argc, char **argv);
 /* restore --file: copy @paths out of point @spec into @to_dir. */
 int cli_files_restore(struct cli *cli, const char *spec,

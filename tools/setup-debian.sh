@@ -13,6 +13,7 @@ libvirt-daemon-system libvirt-daemon-system-sysv libvirt-daemon-driver-qemu
 libvirt-clients qemu-system-x86 qemu-guest-agent busybox-static cpio
 tzdata debootstrap ovmf swtpm swtpm-tools
 libcurl4-openssl-dev curl ceph-mon ceph-osd radosgw uuid-runtime faketime
+nbdkit nbdkit-plugin-dev libnbd-bin libfuse3-dev fuse3
 libguestfs-dev libguestfs-tools libguestfs-xfs xfsprogs kmod"
 # The test lab (tests/lab/) runs tiny guests under libvirt.  We take
 # libvirt-daemon-system, not the bare libvirt-daemon: its postinst creates
@@ -28,6 +29,9 @@ libguestfs-dev libguestfs-tools libguestfs-xfs xfsprogs kmod"
 # tests/s3/s3-server.sh starts from ceph-mon, ceph-osd and radosgw (uuidgen
 # names the cluster; about 60 MB, no daemon starts on install); faketime
 # runs the client with a skewed clock.
+# `stillpoint serve` runs nbdkit with Stillpoint's plugin (built against
+# nbdkit-plugin-dev); `stillpoint mount` is a FUSE file system (libfuse3);
+# the tests read served disks with nbdcopy (libnbd-bin).
 # `stillpoint files` and `restore --file` read guest file systems in
 # libguestfs' appliance (docs/files.md): libguestfs-dev to build,
 # libguestfs-tools for the appliance (supermin) and guestfish, which the

@@ -312,8 +312,13 @@ static const struct sp_errcode_info catalogue[] = {
      "nothing to do: see who ran it with 'stillpoint job ID'"},
     {SP_E_SERVE_FAILED, "ServeFailed",
      "the NBD server of a point could not be started or stopped serving",
-     "check that nbdkit is installed and the socket or port is free; the message "
+     "check that nbdkit is installed and the socket or port is free; the "
+     "message "
      "gives nbdkit's own words"},
+    {SP_E_MOUNT_FAILED, "MountFailed",
+     "the disks of a point could not be mounted as files (FUSE)",
+     "check that /dev/fuse exists (modprobe fuse) and that the directory is "
+     "an empty one not already mounted"},
     {SP_E_GUEST_PATH_NOT_FOUND, "GuestPathNotFound",
      "the path does not exist in the point's file system",
      "list the directory above it with 'stillpoint files NAME@ID DIR'"},
