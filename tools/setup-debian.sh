@@ -14,7 +14,7 @@ libvirt-clients qemu-system-x86 qemu-guest-agent busybox-static cpio
 tzdata debootstrap ovmf swtpm swtpm-tools
 libcurl4-openssl-dev curl ceph-mon ceph-osd radosgw uuid-runtime faketime
 nbdkit nbdkit-plugin-dev libnbd-bin libfuse3-dev fuse3
-libguestfs-dev libguestfs-tools libguestfs-xfs xfsprogs kmod"
+libguestfs-dev libguestfs-tools libguestfs-xfs xfsprogs kmod acl attr"
 # The test lab (tests/lab/) runs tiny guests under libvirt.  We take
 # libvirt-daemon-system, not the bare libvirt-daemon: its postinst creates
 # the libvirt-qemu user and group the Debian build runs QEMU as, and the
@@ -36,7 +36,8 @@ libguestfs-dev libguestfs-tools libguestfs-xfs xfsprogs kmod"
 # libguestfs' appliance (docs/files.md): libguestfs-dev to build,
 # libguestfs-tools for the appliance (supermin) and guestfish, which the
 # tests use to make guest disk images; libguestfs-xfs puts xfsprogs into
-# the appliance; kmod's depmod indexes the appliance kernel's modules.
+# the appliance; kmod's depmod indexes the appliance kernel's modules;
+# acl and attr read ACLs and xattrs of restored files in the tests.
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
