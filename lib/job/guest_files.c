@@ -229,48 +229,128 @@ static const char *last_name(const char *path)
 
 /* ---- listing ----------------------------------------------------------- */
 
-static int list_dir(guestfs_h *g, const char *dir, json_t *entries,
+/* Can @name be one file name on the host (invariant 1)? */
+static bool name_ok(const char *name)
+{
+	return name[0] && strcmp(name, ".") && strcmp(name, "..") &&
+	       !strchr(name, '/') && strlen(name) <= NAME_MAX;
+}
+
+static void skip_note(json_t *skipped, const char *path, const char *why)
+{
+	json_t *p = safe_name(path);
+
+	json_array_append_new(skipped, json_pack("{s:o, s:s}", "path", p,
+						 "reason", why));
+	sp_log(SP_LOG_NOTICE, "skipped path=%s reason=%s",
+	       json_string_value(p), why);
+}
+
+/* A directory's entries that can be taken: names a host can hold, each
+ * with its lstat and, for a symlink, its target. */
+struct dir_entries {
+	size_t n;
+	char **names;
+	struct guestfs_statns *st;
+	char **targets;
+};
+
+static void dir_entries_release(struct dir_entries *de)
+{
+	for (size_t i = 0; i < de->n; i++) {
+		free(de->names[i]);
+		free(de->targets[i]);
+	}
+	free(de->names);
+	free(de->targets);
+	free(de->st);
+	memset(de, 0, sizeof(*de));
+}
+
+/*
+ * Read directory @dir (@shown: its name for messages).  Names no host
+ * can hold, and entries the appliance cannot stat, go to @skipped: one
+ * strange entry costs that entry, not the directory.
+ */
+static int read_dir(guestfs_h *g, const char *dir, const char *shown,
+		    json_t *skipped, struct dir_entries *de,
 		    struct sp_error *err)
 {
-	char **names = guestfs_ls(g, dir);
+	char **all = guestfs_ls(g, dir);
 	struct guestfs_statns_list *sts = NULL;
-	char **links = NULL;
-	size_t n = 0;
-	int r = 0;
+	size_t n = 0, k = 0, o = 0;
 
-	if (!names)
+	memset(de, 0, sizeof(*de));
+	if (!all)
 		return sp_error_set(err, SP_E_GUEST_FILE_READ,
-				    "cannot list '%s' in the point: %s", dir,
+				    "cannot list '%s' in the point: %s", shown,
 				    guestfs_last_error(g));
-	while (names[n])
+	while (all[n])
 		n++;
-	if (n) {
-		sts = guestfs_lstatnslist(g, dir, names);
-		links = guestfs_readlinklist(g, dir, names);
-	}
-	if (n && (!sts || !links || sts->len != n)) {
-		r = sp_error_set(err, SP_E_GUEST_FILE_READ,
-				 "cannot read the entries of '%s' in the "
-				 "point: %s",
-				 dir, guestfs_last_error(g));
-		goto out;
+	de->names = calloc(n + 1, sizeof(char *));
+	de->targets = calloc(n + 1, sizeof(char *));
+	de->st = calloc(n + 1, sizeof(*de->st));
+	if (!de->names || !de->targets || !de->st) {
+		for (size_t i = 0; i < n; i++)
+			free(all[i]);
+		free(all);
+		dir_entries_release(de);
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < n; i++) {
-		bool lnk = (sts->val[i].st_mode & S_IFMT) == S_IFLNK;
-		json_array_append_new(
-		    entries, entry_json(names[i], &sts->val[i],
-					lnk && links[i] ? links[i] : NULL));
+		if (name_ok(all[i])) {
+			de->names[k++] = all[i];
+			continue;
+		}
+		sp_autofree char *p = join(shown, all[i]);
+		skip_note(skipped, p ? p : all[i],
+			  "a name no host file system can hold");
+		free(all[i]);
 	}
-out:
-	for (size_t i = 0; links && links[i]; i++)
-		free(links[i]);
-	free(links);
-	for (size_t i = 0; names[i]; i++)
-		free(names[i]);
-	free(names);
+	free(all);
+	if (k)
+		sts = guestfs_lstatnslist(g, dir, de->names);
+	for (size_t i = 0; i < k; i++) {
+		sp_autofree char *gp = join(dir, de->names[i]);
+		struct guestfs_statns *one = NULL;
+
+		if (sts && sts->len == k) {
+			de->st[o] = sts->val[i];
+		} else if (gp && (one = guestfs_lstatns(g, gp))) {
+			de->st[o] = *one;
+			guestfs_free_statns(one);
+		} else {
+			sp_autofree char *p = join(shown, de->names[i]);
+			skip_note(skipped, p ? p : de->names[i],
+				  "the appliance cannot read it");
+			free(de->names[i]);
+			continue;
+		}
+		if ((de->st[o].st_mode & S_IFMT) == S_IFLNK && gp)
+			de->targets[o] = guestfs_readlink(g, gp);
+		de->names[o++] = de->names[i];
+	}
+	for (size_t i = o; i < k; i++)
+		de->names[i] = NULL;
+	de->n = o;
 	if (sts)
 		guestfs_free_statns_list(sts);
-	return r;
+	return 0;
+}
+
+static int list_dir(guestfs_h *g, const char *dir, json_t *entries,
+		    json_t *skipped, struct sp_error *err)
+{
+	struct dir_entries de;
+	int r = read_dir(g, dir, dir, skipped, &de, err);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < de.n; i++)
+		json_array_append_new(entries, entry_json(de.names[i], &de.st[i],
+							  de.targets[i]));
+	dir_entries_release(&de);
+	return 0;
 }
 
 static int lstat_path(guestfs_h *g, const char *inner, const char *given,
@@ -334,7 +414,11 @@ int sp_files_list(struct sp_vault *v, const struct sp_files_opts *o,
 	if (r < 0)
 		goto out;
 	if ((st->st_mode & S_IFMT) == S_IFDIR) {
-		r = list_dir(sp_guest_fs_handle(s.gf), inner, entries, err);
+		json_t *skipped = json_array();
+
+		r = list_dir(sp_guest_fs_handle(s.gf), inner, entries, skipped,
+			     err);
+		json_object_set_new(res, "skipped", skipped);
 	} else {
 		char *t = (st->st_mode & S_IFMT) == S_IFLNK
 			      ? guestfs_readlink(sp_guest_fs_handle(s.gf),
@@ -369,6 +453,9 @@ struct copy {
 	guestfs_h *g;
 	bool root;
 	uint64_t files, dirs, symlinks, bytes, xattrs_failed;
+	uint64_t unreadable; /* entries inside a tree the appliance could
+				not read: skipped, and the restore fails */
+	char first_unreadable[300];
 	uint64_t last_report;
 	json_t *skipped;
 	const char *item;
@@ -376,12 +463,18 @@ struct copy {
 
 static void skip(struct copy *c, const char *path, const char *why)
 {
-	json_t *p = safe_name(path);
+	skip_note(c->skipped, path, why);
+}
 
-	json_array_append_new(c->skipped, json_pack("{s:o, s:s}", "path", p,
-						    "reason", why));
-	sp_log(SP_LOG_NOTICE, "skipped path=%s reason=%s",
-	       json_string_value(p), why);
+static void unreadable(struct copy *c, const char *shown, const char *why)
+{
+	json_t *p = safe_name(shown);
+
+	if (!c->unreadable++)
+		snprintf(c->first_unreadable, sizeof(c->first_unreadable),
+			 "'%s': %s", p ? json_string_value(p) : "?", why);
+	json_decref(p);
+	skip(c, shown, why);
 }
 
 static void report(struct copy *c, bool force)
@@ -396,13 +489,6 @@ static void report(struct copy *c, bool force)
 		return;
 	c->last_report = now;
 	c->o->job.progress(c->o->job.progress_ctx, &p);
-}
-
-/* Can @name be one file name on the host (invariant 1)? */
-static bool name_ok(const char *name)
-{
-	return name[0] && strcmp(name, ".") && strcmp(name, "..") &&
-	       !strchr(name, '/') && strlen(name) <= NAME_MAX;
 }
 
 static void set_xattrs(struct copy *c, int fd, const char *gpath)
@@ -469,43 +555,28 @@ static int copy_entry(struct copy *c, int dfd, const char *name,
 static int copy_children(struct copy *c, int fd, const char *gpath,
 			 const char *shown, int depth, struct sp_error *err)
 {
-	char **names = guestfs_ls(c->g, gpath);
-	struct guestfs_statns_list *sts = NULL;
-	size_t n = 0;
-	int r = 0;
+	struct dir_entries de;
+	int r = read_dir(c->g, gpath, shown, c->skipped, &de, err);
 
-	if (!names)
-		return sp_error_set(err, SP_E_GUEST_FILE_READ,
-				    "cannot list '%s' in the point: %s",
-				    shown, guestfs_last_error(c->g));
-	while (names[n])
-		n++;
-	if (n)
-		sts = guestfs_lstatnslist(c->g, gpath, names);
-	if (n && (!sts || sts->len != n)) {
-		r = sp_error_set(err, SP_E_GUEST_FILE_READ,
-				 "cannot read the entries of '%s' in the "
-				 "point: %s",
-				 shown, guestfs_last_error(c->g));
-		goto out;
+	/* A directory the appliance cannot list (a damaged or crafted
+	 * one) costs that directory; the rest of the tree still comes out
+	 * and the restore fails at the end. */
+	if (r == SP_E_GUEST_FILE_READ && depth > 0) {
+		unreadable(c, shown, err->msg);
+		return 0;
 	}
-	for (size_t i = 0; i < n && r == 0; i++) {
-		sp_autofree char *gp = join(gpath, names[i]);
-		sp_autofree char *sh = join(shown, names[i]);
+	for (size_t i = 0; r == 0 && i < de.n; i++) {
+		sp_autofree char *gp = join(gpath, de.names[i]);
+		sp_autofree char *sh = join(shown, de.names[i]);
 
 		if (!gp || !sh) {
 			r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 			break;
 		}
-		r = copy_entry(c, fd, names[i], gp, &sts->val[i], sh,
+		r = copy_entry(c, fd, de.names[i], gp, &de.st[i], sh,
 			       depth + 1, err);
 	}
-out:
-	for (size_t i = 0; names[i]; i++)
-		free(names[i]);
-	free(names);
-	if (sts)
-		guestfs_free_statns_list(sts);
+	dir_entries_release(&de);
 	return r;
 }
 
@@ -549,7 +620,7 @@ static int copy_dir(struct copy *c, int dfd, const char *name,
 
 static int copy_file(struct copy *c, int dfd, const char *name,
 		     const char *gpath, const struct guestfs_statns *st,
-		     const char *shown, struct sp_error *err)
+		     const char *shown, int depth, struct sp_error *err)
 {
 	sp_autoclose int fd = -1;
 	char fdpath[64];
@@ -574,10 +645,21 @@ static int copy_file(struct copy *c, int dfd, const char *name,
 	c->item = shown;
 	report(c, true);
 	snprintf(fdpath, sizeof(fdpath), "/dev/fd/%d", fd);
-	if (guestfs_download(c->g, gpath, fdpath) < 0)
-		return sp_error_set(err, SP_E_GUEST_FILE_READ,
-				    "cannot read '%s' in the point: %s", shown,
-				    guestfs_last_error(c->g));
+	if (guestfs_download(c->g, gpath, fdpath) < 0) {
+		char why[SP_ERROR_MSG_MAX];
+
+		snprintf(why, sizeof(why), "cannot read it in the point: %s",
+			 guestfs_last_error(c->g));
+		/* No part of a file stays under its name. */
+		unlinkat(dfd, name, 0);
+		if (depth == 0)
+			return sp_error_set(err, SP_E_GUEST_FILE_READ,
+					    "cannot read '%s' in the point: "
+					    "%s",
+					    shown, why);
+		unreadable(c, shown, why);
+		return 0;
+	}
 	c->files++;
 	c->bytes += (uint64_t)st->st_size;
 	report(c, false);
@@ -643,7 +725,7 @@ static int copy_entry(struct copy *c, int dfd, const char *name,
 	case S_IFDIR:
 		return copy_dir(c, dfd, name, gpath, st, shown, depth, err);
 	case S_IFREG:
-		return copy_file(c, dfd, name, gpath, st, shown, err);
+		return copy_file(c, dfd, name, gpath, st, shown, depth, err);
 	case S_IFLNK:
 		return copy_symlink(c, dfd, name, gpath, st, shown, err);
 	}
@@ -738,6 +820,20 @@ int sp_files_restore(struct sp_vault *v, const struct sp_files_opts *o,
 	}
 	for (size_t i = 0; r == 0 && i < o->npaths; i++)
 		r = restore_one(&c, s.gf, dfd, o->paths[i], err);
+	if (r == 0 && c.unreadable) {
+		r = sp_error_set(err, SP_E_GUEST_FILE_READ,
+				 "%llu entries of the point could not be read "
+				 "and were left out (first %s); everything "
+				 "else is in '%s'",
+				 (unsigned long long)c.unreadable,
+				 c.first_unreadable, o->to_dir);
+		for (size_t i = 0; i < json_array_size(c.skipped); i++) {
+			json_t *k = json_array_get(c.skipped, i);
+			sp_log(SP_LOG_WARNING, "left out path=%s reason=%s",
+			       json_string_value(json_object_get(k, "path")),
+			       json_string_value(json_object_get(k, "reason")));
+		}
+	}
 	if (r == 0 && fsync(dfd) < 0)
 		r = sp_error_set_errno(err, SP_E_TARGET_WRITE, errno,
 				       "cannot sync '%s'", o->to_dir);
