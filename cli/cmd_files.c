@@ -100,9 +100,9 @@ static void print_vault_read(json_t *res)
 	sp_format_bytes(
 	    (uint64_t)json_integer_value(json_object_get(vr, "bytes_read")), b,
 	    sizeof(b));
-	fprintf(stderr, "stillpoint: read %s from the vault (%lld chunks)\n", b,
-		(long long)json_integer_value(
-		    json_object_get(vr, "chunks_read")));
+	fprintf(
+	    stderr, "stillpoint: read %s from the vault (%lld chunks)\n", b,
+	    (long long)json_integer_value(json_object_get(vr, "chunks_read")));
 }
 
 static void print_listing(json_t *res)
@@ -117,8 +117,8 @@ static void print_listing(json_t *res)
 		{
 			const char *l =
 			    json_string_value(json_object_get(e, "label"));
-			const char *m = json_string_value(
-			    json_object_get(e, "mountpoint"));
+			const char *m =
+			    json_string_value(json_object_get(e, "mountpoint"));
 			printf("%-20s %-8s %-16s %s\n",
 			       json_string_value(json_object_get(e, "device")),
 			       json_string_value(json_object_get(e, "type")),
@@ -129,7 +129,8 @@ static void print_listing(json_t *res)
 	json_array_foreach(json_object_get(res, "entries"), i, e)
 	{
 		const char *t = json_string_value(json_object_get(e, "target"));
-		time_t mt = (time_t)json_integer_value(json_object_get(e, "mtime"));
+		time_t mt =
+		    (time_t)json_integer_value(json_object_get(e, "mtime"));
 		char mode[11], when[32];
 		struct tm tm;
 
@@ -138,12 +139,13 @@ static void print_listing(json_t *res)
 			    mode);
 		gmtime_r(&mt, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
-		printf("%s %6lld %6lld %12lld %s %s%s%s\n", mode,
-		       (long long)json_integer_value(json_object_get(e, "uid")),
-		       (long long)json_integer_value(json_object_get(e, "gid")),
-		       (long long)json_integer_value(json_object_get(e, "size")),
-		       when, json_string_value(json_object_get(e, "name")),
-		       t ? " -> " : "", t ? t : "");
+		printf(
+		    "%s %6lld %6lld %12lld %s %s%s%s\n", mode,
+		    (long long)json_integer_value(json_object_get(e, "uid")),
+		    (long long)json_integer_value(json_object_get(e, "gid")),
+		    (long long)json_integer_value(json_object_get(e, "size")),
+		    when, json_string_value(json_object_get(e, "name")),
+		    t ? " -> " : "", t ? t : "");
 	}
 }
 
@@ -241,14 +243,16 @@ int cli_files_restore(struct cli *cli, const char *spec,
 		sp_format_bytes(
 		    (uint64_t)json_integer_value(json_object_get(res, "bytes")),
 		    b, sizeof(b));
-		printf("restored %lld files, %lld directories, %lld symlinks "
-		       "(%s) from %s@%s into %s\n",
-		       (long long)json_integer_value(json_object_get(res, "files")),
-		       (long long)json_integer_value(json_object_get(res, "dirs")),
-		       (long long)json_integer_value(
-			   json_object_get(res, "symlinks")),
-		       b, json_string_value(json_object_get(res, "name")),
-		       json_string_value(json_object_get(res, "id")), to_dir);
+		printf(
+		    "restored %lld files, %lld directories, %lld symlinks "
+		    "(%s) from %s@%s into %s\n",
+		    (long long)json_integer_value(
+			json_object_get(res, "files")),
+		    (long long)json_integer_value(json_object_get(res, "dirs")),
+		    (long long)json_integer_value(
+			json_object_get(res, "symlinks")),
+		    b, json_string_value(json_object_get(res, "name")),
+		    json_string_value(json_object_get(res, "id")), to_dir);
 		print_vault_read(res);
 	}
 	json_decref(res);

@@ -111,15 +111,14 @@ static const char *match_disk(json_t *gd, const struct xml_disk *xd, size_t n)
 				return xd[i].target;
 	if (json_is_object(pc) &&
 	    json_integer_value(json_object_get(pc, "slot")) >= 0)
-		snprintf(pci, sizeof(pci), "%04llx:%02llx:%02llx.%llx",
-			 (long long)json_integer_value(
-			     json_object_get(pc, "domain")),
-			 (long long)json_integer_value(
-			     json_object_get(pc, "bus")),
-			 (long long)json_integer_value(
-			     json_object_get(pc, "slot")),
-			 (long long)json_integer_value(
-			     json_object_get(pc, "function")));
+		snprintf(
+		    pci, sizeof(pci), "%04llx:%02llx:%02llx.%llx",
+		    (long long)json_integer_value(
+			json_object_get(pc, "domain")),
+		    (long long)json_integer_value(json_object_get(pc, "bus")),
+		    (long long)json_integer_value(json_object_get(pc, "slot")),
+		    (long long)json_integer_value(
+			json_object_get(pc, "function")));
 	/* A PCI address names a disk only when one disk has it (virtio-blk;
 	 * the disks of a SCSI controller share its address). */
 	for (size_t i = 0; pci[0] && i < n; i++)
@@ -163,51 +162,71 @@ char *sp_dm_name_to_lv(const char *dm)
 	return out;
 }
 
-/* dm-N -> "VG/LV", read in the guest; NULL when it cannot be. */
-static char *dm_lv(struct sp_domain *d, const char *name)
+/* The first line of sysfs file /sys/class/block/@name/@file in the guest
+ * (guest-exec of cat), malloc'd; NULL when it cannot be read. */
+static char *guest_sysfs(struct sp_domain *d, const char *name,
+			 const char *file)
 {
 	sp_autofree char *path = NULL;
 	const char *argv[2] = {NULL, NULL};
 	struct sp_guest_exec_result res = {0};
 	struct sp_error e;
-	char *lv = NULL;
+	char *line = NULL;
 
-	for (const char *c = name + 3; *c; c++)
-		if (!isdigit((unsigned char)*c))
+	for (const char *c = name; *c; c++)
+		if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_')
 			return NULL;
-	if (asprintf(&path, "/sys/block/%s/dm/name", name) < 0)
+	if (asprintf(&path, "/sys/class/block/%s/%s", name, file) < 0)
 		return NULL;
 	argv[0] = path;
 	if (sp_guest_exec(d, "/bin/cat", argv, NULL, 5000, &res, &e) == 0 &&
 	    res.exit_code == 0 && res.out) {
 		res.out[strcspn(res.out, "\n")] = 0;
-		lv = sp_dm_name_to_lv(res.out);
+		line = strdup(res.out);
 	}
 	sp_guest_exec_result_release(&res);
-	return lv;
+	return line;
 }
 
-/* "vdb1" on disk "/dev/vdb" -> 1 ("nvme0n1p2" on "/dev/nvme0n1" -> 2);
- * -1 for the whole disk or another shape. */
-static long partition_of(const char *name, const char *dev)
+/* dm-N -> "VG/LV"; NULL when it cannot be read or is not LVM's. */
+static char *dm_lv(struct sp_domain *d, const char *name)
 {
-	const char *base = dev && !strncmp(dev, "/dev/", 5) ? dev + 5 : NULL;
-	size_t l = base ? strlen(base) : 0;
-	const char *p;
+	sp_autofree char *dm = guest_sysfs(d, name, "dm/name");
+
+	return dm ? sp_dm_name_to_lv(dm) : NULL;
+}
+
+/*
+ * The partition number of guest device @name: sysfs says it
+ * (/sys/class/block/vda1/partition); without guest-exec, names of the
+ * vdX/sdX/hdX/xvdX kinds end in it ("vdb1"), and nvme0n1p2/mmcblk0p1 end
+ * in pN.  -1: a whole disk, or not known.
+ */
+static long partition_of(struct sp_domain *d, const char *name)
+{
+	sp_autofree char *sys = guest_sysfs(d, name, "partition");
+	const char *p = name + strlen(name);
 	char *end;
 	long n;
 
-	if (!base || strncmp(name, base, l) || !name[l])
+	if (sys) {
+		n = strtol(sys, &end, 10);
+		return *end || n <= 0 ? -1 : n;
+	}
+	while (p > name && isdigit((unsigned char)p[-1]))
+		p--;
+	if (!*p || p == name)
 		return -1;
-	p = name + l;
-	if (*p == 'p')
-		p++;
-	n = strtol(p, &end, 10);
-	return *end || n <= 0 ? -1 : n;
+	if (p[-1] == 'p' && p - 1 > name && isdigit((unsigned char)p[-2]))
+		return strtol(p, NULL, 10);
+	if (strncmp(name, "vd", 2) && strncmp(name, "sd", 2) &&
+	    strncmp(name, "hd", 2) && strncmp(name, "xvd", 3))
+		return -1;
+	return strtol(p, NULL, 10);
 }
 
-int sp_guest_mount_map(struct sp_domain *d, const char *live_xml,
-		       json_t **ret, struct sp_error *err)
+int sp_guest_mount_map(struct sp_domain *d, const char *live_xml, json_t **ret,
+		       struct sp_error *err)
 {
 	struct xml_disk xd[64];
 	size_t nxd = xml_disks(live_xml, xd, SP_ARRAY_SIZE(xd)), i;
@@ -223,7 +242,8 @@ int sp_guest_mount_map(struct sp_domain *d, const char *live_xml,
 	{
 		const char *mp =
 		    json_string_value(json_object_get(f, "mountpoint"));
-		const char *name = json_string_value(json_object_get(f, "name"));
+		const char *name =
+		    json_string_value(json_object_get(f, "name"));
 		json_t *gdisks = json_object_get(f, "disk"), *gd;
 		json_t *targets = json_array();
 		char *lv = NULL;
@@ -243,9 +263,7 @@ int sp_guest_mount_map(struct sp_domain *d, const char *live_xml,
 		if (!strncmp(name, "dm-", 3))
 			lv = dm_lv(d, name);
 		else if (json_array_size(gdisks) == 1)
-			part = partition_of(
-			    name, json_string_value(json_object_get(
-				      json_array_get(gdisks, 0), "dev")));
+			part = partition_of(d, name);
 		json_array_append_new(
 		    out,
 		    json_pack("{s:s, s:s?, s:s, s:o, s:s?, s:o}", "mountpoint",

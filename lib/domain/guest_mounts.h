@@ -22,8 +22,8 @@
  * "disks": [targets]}].  Errors: SP_E_GUEST_AGENT_UNAVAILABLE,
  * SP_E_LIBVIRT (the agent refused guest-get-fsinfo).
  */
-int sp_guest_mount_map(struct sp_domain *d, const char *live_xml,
-		       json_t **ret, struct sp_error *err);
+int sp_guest_mount_map(struct sp_domain *d, const char *live_xml, json_t **ret,
+		       struct sp_error *err);
 
 /* "vg-lv" (a dm name, '-' in names doubled) -> "vg/lv"; malloc'd, or NULL
  * when it is not a VG-LV name. */

@@ -101,7 +101,7 @@ struct domain_job {
 	struct plan_disk *disks;
 	size_t ndisks;
 	json_t *excluded, *warnings, *writers, *prev;
-	json_t *mounts; /* the guest's mount map, when its agent told it */
+	json_t *mounts;	  /* the guest's mount map, when its agent told it */
 	const char *base; /* borrowed from prev */
 	char new_cp[64];
 	struct sp_libvirt_backup *bk;
@@ -1270,10 +1270,11 @@ int sp_domain_backup_run(struct sp_vault *v,
 		if (j.agent_ok &&
 		    sp_guest_mount_map(j.d, live_xml, &j.mounts, &pe) < 0) {
 			j.mounts = NULL;
-			warn(&j, "GuestMountMap",
-			     "no mount map of '%s': %s (files of this point are "
-			     "named DISK:PARTITION:/path)",
-			     j.d->name, pe.msg);
+			warn(
+			    &j, "GuestMountMap",
+			    "no mount map of '%s': %s (files of this point are "
+			    "named DISK:PARTITION:/path)",
+			    j.d->name, pe.msg);
 		}
 	}
 

@@ -83,11 +83,12 @@ static int precheck(json_t *m, const char *path, struct sp_error *err)
 		return 0;
 	}
 	if (!c)
-		return sp_error_set(err, SP_E_USAGE,
-				    "'%s' is neither a guest path (/...) nor "
-				    "DISK:PARTITION:/path (e.g. vdb:1:/etc/hosts, "
-				    "vda::/log)",
-				    path);
+		return sp_error_set(
+		    err, SP_E_USAGE,
+		    "'%s' is neither a guest path (/...) nor "
+		    "DISK:PARTITION:/path (e.g. vdb:1:/etc/hosts, "
+		    "vda::/log)",
+		    path);
 	if (!strncmp(path, "lvm:", 4) ||
 	    point_has_disk(m, path, (size_t)(c - path)))
 		return 0;
@@ -205,8 +206,8 @@ static json_t *entry_json(const char *name, const struct guestfs_statns *st,
 	json_object_set_new(e, "size", json_integer((json_int_t)st->st_size));
 	json_object_set_new(e, "mtime",
 			    json_integer((json_int_t)st->st_mtime_sec));
-	json_object_set_new(e, "target", target ? safe_name(target)
-						: json_null());
+	json_object_set_new(e, "target",
+			    target ? safe_name(target) : json_null());
 	return e;
 }
 
@@ -214,8 +215,7 @@ static char *join(const char *dir, const char *name)
 {
 	char *p = NULL;
 
-	if (asprintf(&p, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "", name) <
-	    0)
+	if (asprintf(&p, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "", name) < 0)
 		return NULL;
 	return p;
 }
@@ -240,10 +240,10 @@ static void skip_note(json_t *skipped, const char *path, const char *why)
 {
 	json_t *p = safe_name(path);
 
-	json_array_append_new(skipped, json_pack("{s:o, s:s}", "path", p,
-						 "reason", why));
-	sp_log(SP_LOG_NOTICE, "skipped path=%s reason=%s",
-	       json_string_value(p), why);
+	json_array_append_new(
+	    skipped, json_pack("{s:o, s:s}", "path", p, "reason", why));
+	sp_log(SP_LOG_NOTICE, "skipped path=%s reason=%s", json_string_value(p),
+	       why);
 }
 
 /* A directory's entries that can be taken: names a host can hold, each
@@ -347,8 +347,8 @@ static int list_dir(guestfs_h *g, const char *dir, json_t *entries,
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < de.n; i++)
-		json_array_append_new(entries, entry_json(de.names[i], &de.st[i],
-							  de.targets[i]));
+		json_array_append_new(
+		    entries, entry_json(de.names[i], &de.st[i], de.targets[i]));
 	dir_entries_release(&de);
 	return 0;
 }
@@ -397,11 +397,11 @@ int sp_files_list(struct sp_vault *v, const struct sp_files_opts *o,
 		if (r < 0)
 			goto out;
 		json_object_set_new(res, "filesystems", fs);
-		json_object_set(res, "mounts",
-				json_object_get(s.manifest, "guest_mounts")
-				    ? json_object_get(s.manifest,
-						      "guest_mounts")
-				    : json_null());
+		json_object_set(
+		    res, "mounts",
+		    json_object_get(s.manifest, "guest_mounts")
+			? json_object_get(s.manifest, "guest_mounts")
+			: json_null());
 		goto out;
 	}
 	r = sp_guest_fs_resolve(s.gf, o->paths[0], &inner, &dev, err);
@@ -420,10 +420,10 @@ int sp_files_list(struct sp_vault *v, const struct sp_files_opts *o,
 			     err);
 		json_object_set_new(res, "skipped", skipped);
 	} else {
-		char *t = (st->st_mode & S_IFMT) == S_IFLNK
-			      ? guestfs_readlink(sp_guest_fs_handle(s.gf),
-						 inner)
-			      : NULL;
+		char *t =
+		    (st->st_mode & S_IFMT) == S_IFLNK
+			? guestfs_readlink(sp_guest_fs_handle(s.gf), inner)
+			: NULL;
 		json_array_append_new(entries,
 				      entry_json(last_name(inner), st, t));
 		free(t);
@@ -518,8 +518,7 @@ static int set_meta(struct copy *c, int fd, const char *gpath,
 	    {.tv_sec = st->st_mtime_sec, .tv_nsec = st->st_mtime_nsec},
 	};
 
-	if (c->root &&
-	    fchown(fd, (uid_t)st->st_uid, (gid_t)st->st_gid) < 0)
+	if (c->root && fchown(fd, (uid_t)st->st_uid, (gid_t)st->st_gid) < 0)
 		return sp_error_set_errno(err, SP_E_TARGET_WRITE, errno,
 					  "cannot set the owner of '%s'",
 					  shown);
@@ -573,8 +572,8 @@ static int copy_children(struct copy *c, int fd, const char *gpath,
 			r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 			break;
 		}
-		r = copy_entry(c, fd, de.names[i], gp, &de.st[i], sh,
-			       depth + 1, err);
+		r = copy_entry(c, fd, de.names[i], gp, &de.st[i], sh, depth + 1,
+			       err);
 	}
 	dir_entries_release(&de);
 	return r;
@@ -593,10 +592,8 @@ static int copy_dir(struct copy *c, int dfd, const char *name,
 	}
 	if (mkdirat(dfd, name, 0700) < 0) {
 		if (errno != EEXIST)
-			return sp_error_set_errno(err,
-						  SP_E_TARGET_WRITE,
-						  errno, "cannot make '%s'",
-						  shown);
+			return sp_error_set_errno(err, SP_E_TARGET_WRITE, errno,
+						  "cannot make '%s'", shown);
 		if (!c->o->force)
 			return sp_error_set(err, SP_E_TARGET_EXISTS,
 					    "'%s' exists in the target "
@@ -627,23 +624,20 @@ static int copy_file(struct copy *c, int dfd, const char *name,
 	int r;
 
 	for (int tries = 0; fd < 0 && tries < 2; tries++) {
-		fd = openat(dfd, name,
-			    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-				O_CLOEXEC,
-			    0600);
+		fd = openat(
+		    dfd, name,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd >= 0)
 			break;
 		if (errno != EEXIST || tries)
-			return sp_error_set_errno(err,
-						  SP_E_TARGET_WRITE,
-						  errno, "cannot create '%s'",
-						  shown);
+			return sp_error_set_errno(err, SP_E_TARGET_WRITE, errno,
+						  "cannot create '%s'", shown);
 		r = make_room(c, dfd, name, shown, err);
 		if (r < 0)
 			return r;
 	}
 	c->item = shown;
-	report(c, true);
+	report(c, false);
 	snprintf(fdpath, sizeof(fdpath), "/dev/fd/%d", fd);
 	if (guestfs_download(c->g, gpath, fdpath) < 0) {
 		char why[SP_ERROR_MSG_MAX];
@@ -685,22 +679,18 @@ static int copy_symlink(struct copy *c, int dfd, const char *name,
 	/* The target is stored as text, never resolved on the host. */
 	if (symlinkat(target, dfd, name) < 0) {
 		if (errno != EEXIST)
-			return sp_error_set_errno(err,
-						  SP_E_TARGET_WRITE,
-						  errno, "cannot make '%s'",
-						  shown);
+			return sp_error_set_errno(err, SP_E_TARGET_WRITE, errno,
+						  "cannot make '%s'", shown);
 		r = make_room(c, dfd, name, shown, err);
 		if (r < 0)
 			return r;
 		if (symlinkat(target, dfd, name) < 0)
-			return sp_error_set_errno(err,
-						  SP_E_TARGET_WRITE,
-						  errno, "cannot make '%s'",
-						  shown);
+			return sp_error_set_errno(err, SP_E_TARGET_WRITE, errno,
+						  "cannot make '%s'", shown);
 	}
 	c->symlinks++;
-	if (c->root && fchownat(dfd, name, (uid_t)st->st_uid,
-				(gid_t)st->st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+	if (c->root && fchownat(dfd, name, (uid_t)st->st_uid, (gid_t)st->st_gid,
+				AT_SYMLINK_NOFOLLOW) < 0)
 		return sp_error_set_errno(err, SP_E_TARGET_WRITE, errno,
 					  "cannot set the owner of '%s'",
 					  shown);
@@ -796,8 +786,8 @@ int sp_files_restore(struct sp_vault *v, const struct sp_files_opts *o,
 	if (dfd < 0 && errno == ENOENT) {
 		r = sp_mkdir_parents(o->to_dir);
 		if (r < 0)
-			return sp_error_set_errno(err, SP_E_TARGET_WRITE,
-						  -r, "cannot make '%s'",
+			return sp_error_set_errno(err, SP_E_TARGET_WRITE, -r,
+						  "cannot make '%s'",
 						  o->to_dir);
 		dfd = open(o->to_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	}

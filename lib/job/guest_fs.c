@@ -34,8 +34,8 @@ struct sp_guest_fs {
 	char **devs;	  /* appliance devices, in export order */
 	char **exports;	  /* the export (disk) names, same order */
 	size_t ndevs;
-	char *mounted;	  /* appliance device mounted at "/", or NULL */
-	char name[300];	  /* the user-facing name of the last resolve */
+	char *mounted;	/* appliance device mounted at "/", or NULL */
+	char name[300]; /* the user-facing name of the last resolve */
 	const char *accel;
 };
 
@@ -329,7 +329,8 @@ static int name_to_dev(struct sp_guest_fs *gf, const char *disk,
 				return sp_error_set(
 				    err, SP_E_GUEST_DISK_NOT_FOUND,
 				    "partition '%s' of disk '%s' is not a "
-				    "number (write DISK:N:/path, or DISK::/path "
+				    "number (write DISK:N:/path, or "
+				    "DISK::/path "
 				    "for a disk without partitions)",
 				    part, disk);
 		snprintf(out, cap, "%s%s", gf->devs[i], part);
@@ -399,8 +400,8 @@ static int map_entry_dev(struct sp_guest_fs *gf, json_t *m, char *out,
 	if (json_is_integer(part))
 		snprintf(num, sizeof(num), "%lld",
 			 (long long)json_integer_value(part));
-	return name_to_dev(gf, json_string_value(json_array_get(disks, 0)),
-			   num, out, cap, err);
+	return name_to_dev(gf, json_string_value(json_array_get(disks, 0)), num,
+			   out, cap, err);
 }
 
 /* ---- mounting ---------------------------------------------------------- */
@@ -433,15 +434,15 @@ static int mount_ro(struct sp_guest_fs *gf, const char *dev,
 			first = strdup(m ? m : "no reason given");
 		}
 	}
-	return sp_error_set(err, SP_E_GUEST_FS_NOT_FOUND,
-			    "no file system can be read on '%s': %s (list "
-			    "what the point holds with 'stillpoint files NAME')",
-			    gf->name, first ? first : "");
+	return sp_error_set(
+	    err, SP_E_GUEST_FS_NOT_FOUND,
+	    "no file system can be read on '%s': %s (list "
+	    "what the point holds with 'stillpoint files NAME')",
+	    gf->name, first ? first : "");
 }
 
-int sp_guest_fs_resolve(struct sp_guest_fs *gf, const char *path,
-			char **inner, const char **device,
-			struct sp_error *err)
+int sp_guest_fs_resolve(struct sp_guest_fs *gf, const char *path, char **inner,
+			const char **device, struct sp_error *err)
 {
 	char dev[300];
 	const char *rest = NULL;
@@ -520,8 +521,7 @@ static const char *mountpoint_of(struct sp_guest_fs *gf, const char *dev)
 	return NULL;
 }
 
-int sp_guest_fs_list(struct sp_guest_fs *gf, json_t **ret,
-		     struct sp_error *err)
+int sp_guest_fs_list(struct sp_guest_fs *gf, json_t **ret, struct sp_error *err)
 {
 	char **fs = guestfs_list_filesystems(gf->g);
 	json_t *out = json_array();
@@ -546,11 +546,11 @@ int sp_guest_fs_list(struct sp_guest_fs *gf, json_t **ret,
 		uuid = guestfs_vfs_uuid(gf->g, dev);
 		dev_to_name(gf, dev, name, sizeof(name));
 		json_array_append_new(
-		    out, json_pack("{s:s, s:s, s:s?, s:s?, s:s?}", "device",
-				   name, "type", type, "label",
-				   label && *label ? label : NULL, "uuid",
-				   uuid && *uuid ? uuid : NULL, "mountpoint",
-				   mp));
+		    out,
+		    json_pack("{s:s, s:s, s:s?, s:s?, s:s?}", "device", name,
+			      "type", type, "label",
+			      label && *label ? label : NULL, "uuid",
+			      uuid && *uuid ? uuid : NULL, "mountpoint", mp));
 		free(label);
 		free(uuid);
 	}

@@ -59,9 +59,8 @@ int sp_guest_fs_list(struct sp_guest_fs *gf, json_t **ret,
  * partition or LV), SP_E_GUEST_FS_NOT_FOUND (nothing mountable there),
  * SP_E_USAGE (a path that is not absolute).
  */
-int sp_guest_fs_resolve(struct sp_guest_fs *gf, const char *path,
-			char **inner, const char **device,
-			struct sp_error *err);
+int sp_guest_fs_resolve(struct sp_guest_fs *gf, const char *path, char **inner,
+			const char **device, struct sp_error *err);
 
 /* Which accelerator the appliance uses and why ("kvm"/"tcg"). */
 const char *sp_guest_fs_accel(const struct sp_guest_fs *gf);

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Guest file systems are untrusted input.  A point holds ext4 images with
-# fuzzed superblocks and group descriptors, and one with control
+# fuzzed superblocks, one fuzzed behind an intact superblock (group
+# descriptors, bitmaps, inode tables, directories), and one with control
 # characters and a 255-byte name in file names, symlinks pointing out
 # (absolute and by '..'), and a directory whose entries were edited to
 # name '..' and 'Z/Z' (which the appliance refuses to list).  Listed and
@@ -63,7 +64,7 @@ def fuzz(path, seed, lo, hi, n):
         f[r.randrange(lo, hi)] = r.randrange(256)
     open(path, 'wb').write(f)
 fuzz('fz1.img', 1, 1024, 1024 + 256, 40)    # the superblock's fields
-fuzz('fz2.img', 2, 1024, 2048, 200)         # all of it
+fuzz('fz2.img', 2, 4096, 400000, 2000)      # descriptors, bitmaps, inodes, directories
 f = bytearray(open('fz3.img', 'rb').read())  # absurd geometry
 f[1024 + 24:1024 + 28] = (30).to_bytes(4, 'little')      # s_log_block_size
 f[1024 + 40:1024 + 44] = (0xffffffff).to_bytes(4, 'little')  # inodes/group
