@@ -57,6 +57,8 @@ static const char files_help[] =
     "    STILLPOINT_FILES_ACCEL=kvm|tcg  the appliance's accelerator; by\n"
     "              default KVM when /dev/kvm is usable and the host is\n"
     "              not itself a virtual machine, else TCG\n"
+    "    STILLPOINT_FILES_IDLE_TIMEOUT=S  stop the appliance when it has\n"
+    "              not answered for S seconds (default 600)\n"
     "\n"
     "EXAMPLES\n"
     "    stillpoint files web01\n"

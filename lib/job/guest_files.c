@@ -124,6 +124,22 @@ static int session_open(struct sp_vault *v, const struct sp_files_opts *o,
 	return sp_guest_fs_open(s->served, s->manifest, &s->gf, err);
 }
 
+/* The watchdog's verdict is the first cause of whatever failed after it
+ * stopped the appliance. */
+static int session_verdict(struct session *s, int r, struct sp_error *err)
+{
+	unsigned idle = 0;
+
+	if (r < 0 && s->gf && sp_guest_fs_timed_out(s->gf, &idle))
+		return sp_error_set(err, SP_E_GUESTFS_FAILED,
+				    "the appliance gave no answer for %u s and "
+				    "was stopped (a damaged or crafted file "
+				    "system? STILLPOINT_FILES_IDLE_TIMEOUT "
+				    "sets the wait)",
+				    idle);
+	return r;
+}
+
 static void session_close(struct session *s)
 {
 	sp_guest_fs_close(s->gf);
@@ -431,6 +447,7 @@ int sp_files_list(struct sp_vault *v, const struct sp_files_opts *o,
 out:
 	if (st)
 		guestfs_free_statns(st);
+	r = session_verdict(&s, r, err);
 	session_close(&s);
 	if (r < 0) {
 		json_decref(res);
@@ -828,6 +845,7 @@ int sp_files_restore(struct sp_vault *v, const struct sp_files_opts *o,
 		r = sp_error_set_errno(err, SP_E_TARGET_WRITE, errno,
 				       "cannot sync '%s'", o->to_dir);
 	report(&c, true);
+	r = session_verdict(&s, r, err);
 	session_close(&s);
 	if (r < 0) {
 		json_decref(c.skipped);

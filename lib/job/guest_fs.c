@@ -10,11 +10,18 @@
  *     appliance's throw-away overlay, never into the point.
  *  3. Every device name users see maps to one the appliance listed
  *     (list_devices, list_partitions, lvs): nothing else is mounted.
+ *  4. No call waits on the appliance forever: when no call starts and no
+ *     download makes progress for the idle timeout (600 s, or
+ *     $STILLPOINT_FILES_IDLE_TIMEOUT), the appliance's QEMU is killed,
+ *     the pending call fails, and the error says why.
  */
 #include <ctype.h>
+#include <pthread.h>
+#include <signal.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <time.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +31,7 @@
 #include "job/guest_fs.h"
 #include "job/serve.h"
 #include "util/cleanup.h"
+#include "util/fault.h"
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/text.h"
@@ -37,6 +45,16 @@ struct sp_guest_fs {
 	char *mounted;	/* appliance device mounted at "/", or NULL */
 	char name[300]; /* the user-facing name of the last resolve */
 	const char *accel;
+
+	/* The idle watchdog (invariant 4). */
+	pthread_t wd;
+	bool wd_running;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop, timed_out;
+	uint64_t last_ms;
+	unsigned idle_s;
+	pid_t qemu;
 };
 
 static void strv_free(char **v)
@@ -86,6 +104,87 @@ static const char *pick_accel(void)
 			nested = true;
 	fclose(f);
 	return nested ? "tcg" : "kvm";
+}
+
+#define DEFAULT_IDLE_S 600
+
+/* Every call entered and every progress report of a download. */
+static void on_activity(guestfs_h *g, void *opaque, uint64_t event,
+			int event_handle, int flags, const char *buf,
+			size_t buf_len, const uint64_t *array, size_t array_len)
+{
+	struct sp_guest_fs *gf = opaque;
+
+	pthread_mutex_lock(&gf->mu);
+	gf->last_ms = sp_now_mono_ms();
+	pthread_mutex_unlock(&gf->mu);
+}
+
+static void *watchdog(void *arg)
+{
+	struct sp_guest_fs *gf = arg;
+
+	pthread_mutex_lock(&gf->mu);
+	while (!gf->stop) {
+		uint64_t due = gf->last_ms + (uint64_t)gf->idle_s * 1000;
+		uint64_t now = sp_now_mono_ms();
+		struct timespec ts;
+
+		if (now >= due) {
+			gf->timed_out = true;
+			sp_log(SP_LOG_WARNING,
+			       "appliance idle for %us: stopping it pid=%d",
+			       gf->idle_s, (int)gf->qemu);
+			kill(gf->qemu, SIGKILL);
+			break;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)((due - now) / 1000) + 1;
+		pthread_cond_timedwait(&gf->cv, &gf->mu, &ts);
+	}
+	pthread_mutex_unlock(&gf->mu);
+	return NULL;
+}
+
+static void watchdog_start(struct sp_guest_fs *gf)
+{
+	const char *e = getenv("STILLPOINT_FILES_IDLE_TIMEOUT");
+	long v = e ? strtol(e, NULL, 10) : 0;
+	int pid = guestfs_get_pid(gf->g);
+
+	gf->idle_s = v > 0 ? (unsigned)v : DEFAULT_IDLE_S;
+	if (pid <= 0)
+		return;
+	gf->qemu = (pid_t)pid;
+	gf->last_ms = sp_now_mono_ms();
+	if (guestfs_set_event_callback(
+		gf->g, on_activity,
+		GUESTFS_EVENT_ENTER | GUESTFS_EVENT_PROGRESS, 0, gf) < 0)
+		return;
+	gf->wd_running = pthread_create(&gf->wd, NULL, watchdog, gf) == 0;
+}
+
+static void watchdog_stop(struct sp_guest_fs *gf)
+{
+	if (!gf->wd_running)
+		return;
+	pthread_mutex_lock(&gf->mu);
+	gf->stop = true;
+	pthread_cond_signal(&gf->cv);
+	pthread_mutex_unlock(&gf->mu);
+	pthread_join(gf->wd, NULL);
+	gf->wd_running = false;
+}
+
+bool sp_guest_fs_timed_out(struct sp_guest_fs *gf, unsigned *idle_s)
+{
+	bool t;
+
+	pthread_mutex_lock(&gf->mu);
+	t = gf->timed_out;
+	pthread_mutex_unlock(&gf->mu);
+	*idle_s = gf->idle_s;
+	return t;
 }
 
 #define APPLIANCE_KERNELS "/var/cache/stillpoint/appliance-kernel"
@@ -157,6 +256,8 @@ int sp_guest_fs_open(const struct sp_served *s, json_t *manifest,
 	if (!gf)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	gf->manifest = manifest;
+	pthread_mutex_init(&gf->mu, NULL);
+	pthread_cond_init(&gf->cv, NULL);
 	gf->g = guestfs_create_flags(GUESTFS_CREATE_NO_ENVIRONMENT);
 	if (!gf->g) {
 		free(gf);
@@ -211,6 +312,7 @@ int sp_guest_fs_open(const struct sp_served *s, json_t *manifest,
 		sp_guest_fs_close(gf);
 		return r;
 	}
+	watchdog_start(gf);
 	sp_log(SP_LOG_INFO, "appliance up accel=%s disks=%zu ms=%llu",
 	       gf->accel, n, (unsigned long long)(sp_now_mono_ms() - t0));
 	gf->devs = guestfs_list_devices(gf->g);
@@ -223,6 +325,7 @@ int sp_guest_fs_open(const struct sp_served *s, json_t *manifest,
 				    "served %zu",
 				    gf->ndevs, n);
 	}
+	sp_test_hold("appliance");
 	*ret = gf;
 	return 0;
 }
@@ -231,6 +334,7 @@ void sp_guest_fs_close(struct sp_guest_fs *gf)
 {
 	if (!gf)
 		return;
+	watchdog_stop(gf);
 	if (gf->g) {
 		guestfs_shutdown(gf->g);
 		guestfs_close(gf->g);
@@ -238,6 +342,8 @@ void sp_guest_fs_close(struct sp_guest_fs *gf)
 	strv_free(gf->devs);
 	strv_free(gf->exports);
 	free(gf->mounted);
+	pthread_mutex_destroy(&gf->mu);
+	pthread_cond_destroy(&gf->cv);
 	free(gf);
 }
 

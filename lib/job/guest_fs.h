@@ -62,6 +62,10 @@ int sp_guest_fs_list(struct sp_guest_fs *gf, json_t **ret,
 int sp_guest_fs_resolve(struct sp_guest_fs *gf, const char *path, char **inner,
 			const char **device, struct sp_error *err);
 
+/* Did the idle watchdog stop the appliance (no call and no download
+ * progress for *@idle_s seconds)?  Then every later call fails. */
+bool sp_guest_fs_timed_out(struct sp_guest_fs *gf, unsigned *idle_s);
+
 /* Which accelerator the appliance uses and why ("kvm"/"tcg"). */
 const char *sp_guest_fs_accel(const struct sp_guest_fs *gf);
 

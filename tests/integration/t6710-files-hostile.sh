@@ -9,6 +9,7 @@
 # cleanly (exit 0 or 1 with an error code, never a signal), the host
 # mounts nothing, nothing lands outside the target directory, and a tree
 # with an unreadable directory comes out whole but for it, and says so.
+# An appliance that stops answering is stopped by the idle watchdog.
 . "$(dirname "$0")/lib.sh"
 need_root
 need_guestfs
@@ -118,4 +119,12 @@ check "nothing written outside the target directories" test -z "$(find "$T" -new
 	-not -path "$T/box*" -not -path "$T/vault*" -not -name '.out' -not -name '.err' \
 	-not -name '*.json' -not -path "$T")"
 check "no guest file system is mounted on the host" sh -c '! grep -q "$1" /proc/mounts' _ "$T"
+
+# An appliance that stops answering (as one stuck in a crafted file system
+# would) is stopped by the idle watchdog: here the command itself holds
+# still after the launch for longer than the idle timeout.
+STILLPOINT_TEST_HOLD=appliance:8000 STILLPOINT_FILES_IDLE_TIMEOUT=3 \
+	expect_fail GuestfsFailed "an idle appliance is stopped, the command fails" \
+	sp files files-hostile hostile.img::/
+check "the failure says the appliance gave no answer" grep -q "gave no answer for 3 s" .err
 done_testing
