@@ -1,7 +1,8 @@
 #!/bin/bash
 # Files out of a point of disk images: a data disk with a GPT partition
 # table, ext4 on partition 1 and LVM on partition 2 (ext4 and xfs logical
-# volumes), and a second disk with ext4 on the whole disk.  The images are
+# volumes), a second disk with ext4 on the whole disk, and a third with an
+# MBR partition table holding vfat, btrfs and ntfs.  The images are
 # made by guestfish's appliance (the host's kernel mounts nothing) from
 # host files of known content; the point is listed and restored by
 # DISK:PARTITION:/path, vda::/path and lvm:VG/LV:/path, and what comes out
@@ -17,10 +18,14 @@ random_file hosts 1 hosts
 head -c 12345 hosts >small.txt
 random_file app.log 2 applog
 random_file w.bin 1 whole
+random_file v.bin 1 vfat
+random_file b.bin 1 btrfs
+random_file n.bin 1 ntfs
 printf 'second\n' >sub.txt
 
 truncate -s 600M data.img
 truncate -s 100M whole.img
+truncate -s 400M more.img
 cat >mk.fish <<EOF
 run
 part-init /dev/sda gpt
@@ -62,18 +67,35 @@ utimens /tree/sub 1400000000 0 1400000000 0
 umount /
 mount /dev/sdb /
 upload $T/w.bin /w.bin
+umount /
+part-init /dev/sdc mbr
+part-add /dev/sdc p 2048 204799
+part-add /dev/sdc p 204800 540671
+part-add /dev/sdc p 540672 -2048
+mkfs vfat /dev/sdc1
+mkfs btrfs /dev/sdc2
+mkfs ntfs /dev/sdc3
+mount /dev/sdc1 /
+upload $T/v.bin /v.bin
+umount /
+mount /dev/sdc2 /
+upload $T/b.bin /b.bin
+umount /
+mount /dev/sdc3 /
+upload $T/n.bin /n.bin
 EOF
-gfish -a data.img -a whole.img -f mk.fish || die "guestfish could not make the images"
-expect_ok "back up both images" sp backup --name files-img --disk data.img --disk whole.img
+gfish -a data.img -a whole.img -a more.img -f mk.fish || die "guestfish could not make the images"
+expect_ok "back up the three images" sp backup --name files-img --disk data.img --disk whole.img --disk more.img
 
 expect_ok "list the file systems" sp --json files files-img
 cp .out fs.json
-check "four file systems, named by disk and partition or LV" jqe '
+check "seven file systems, named by disk and partition or LV" jqe '
 	[.filesystems[] | "\(.device) \(.type)"] | sort ==
-	["data.img:1 ext4", "lvm:spvg/lvext ext4", "lvm:spvg/lvxfs xfs", "whole.img: ext4"]' fs.json
+	["data.img:1 ext4", "lvm:spvg/lvext ext4", "lvm:spvg/lvxfs xfs",
+	 "more.img:1 vfat", "more.img:2 btrfs", "more.img:3 ntfs", "whole.img: ext4"]' fs.json
 check "the label of partition 1" jqe '.filesystems[] | select(.device == "data.img:1") | .label == "boot1"' fs.json
 check "only part of the disks was read from the vault" jqe '
-	.vault_read.bytes_read > 0 and .vault_read.bytes_read < 600*1048576' fs.json
+	.vault_read.bytes_read > 0 and .vault_read.bytes_read < 1100*1048576' fs.json
 
 expect_ok "list a directory of an LV" sp --json files files-img lvm:spvg/lvext:/tree
 cp .out ls.json
@@ -92,10 +114,14 @@ check "text shows the link target" grep -q ' link -> small.txt$' .out
 mkdir r
 expect_ok "restore a tree, a file of a partition, of xfs and of a whole disk" \
 	sp restore files-img --file lvm:spvg/lvext:/tree --file data.img:1:/etc/hosts \
-	--file lvm:spvg/lvxfs:/log/app/a.log --file whole.img::/w.bin --to r
+	--file lvm:spvg/lvxfs:/log/app/a.log --file whole.img::/w.bin \
+	--file more.img:1:/v.bin --file more.img:2:/b.bin --file more.img:3:/n.bin --to r
 check "a file of partition 1 is byte-identical" cmp hosts r/hosts
 check "a file of the xfs LV is byte-identical" cmp app.log r/a.log
 check "a file of the whole disk is byte-identical" cmp w.bin r/w.bin
+check "vfat on an MBR partition: byte-identical" cmp v.bin r/v.bin
+check "btrfs: byte-identical" cmp b.bin r/b.bin
+check "ntfs: byte-identical" cmp n.bin r/n.bin
 check "tree: big file byte-identical" cmp big.bin r/tree/big.bin
 check "tree: small file byte-identical" cmp small.txt r/tree/small.txt
 check "tree: nested file byte-identical" cmp sub.txt r/tree/sub/sub.txt
@@ -120,5 +146,5 @@ expect_fail GuestFsNotFound "a disk with a partition table holds no file system 
 expect_fail GuestDiskNotFound "an unknown disk" sp files files-img vdz:1:/etc
 expect_fail GuestPathUnmapped "a guest path without a mount map" sp files files-img /etc/hosts
 expect_fail UsageError "a relative path" sp files files-img etc/hosts
-check "nothing but the restored names in r" test "$(ls -A r | sort | tr '\n' ' ')" = "a.log hosts tree w.bin "
+check "nothing but the restored names in r" test "$(ls -A r | sort | tr '\n' ' ')" = "a.log b.bin hosts n.bin tree v.bin w.bin "
 done_testing
