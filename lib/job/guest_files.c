@@ -113,6 +113,7 @@ static int session_open(struct sp_vault *v, const struct sp_files_opts *o,
 			return r;
 	}
 	so.vault = o->vault;
+	so.open_vault = v;
 	so.name = json_string_value(json_object_get(s->manifest, "name"));
 	so.id = json_string_value(json_object_get(s->manifest, "id"));
 	so.exit_with_parent = true;
