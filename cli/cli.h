@@ -73,6 +73,11 @@ int cmd_cbt(struct cli *cli, int argc, char **argv);
 int cmd_key(struct cli *cli, int argc, char **argv);
 int cmd_serve(struct cli *cli, int argc, char **argv);
 int cmd_mount(struct cli *cli, int argc, char **argv);
+int cmd_files(struct cli *cli, int argc, char **argv);
+/* restore --file: copy @paths out of point @spec into @to_dir. */
+int cli_files_restore(struct cli *cli, const char *spec,
+		      const char *const *paths, size_t npaths,
+		      const char *to_dir, bool force);
 
 struct sp_state;
 /* Cancel job @id: a queued job is cancelled in the state database (the

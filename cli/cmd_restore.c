@@ -19,6 +19,8 @@ static const char restore_help[] =
     "               [--format raw|qcow2] [--force] [--connect URI] [--json]\n"
     "    stillpoint [--vault DIR] restore DOMAIN[@ID] --in-place\n"
     "               [--connect URI] [--json]\n"
+    "    stillpoint [--vault DIR] restore NAME[@ID] --file PATH\n"
+    "               [--file PATH ...] --to DIR [--force] [--json]\n"
     "\n"
     "DESCRIPTION\n"
     "    With --as, a point of a libvirt domain becomes a new domain: its\n"
@@ -37,6 +39,23 @@ static const char restore_help[] =
     "    image, then renamed over it; so do its NVRAM and TPM state, when\n"
     "    the point holds them.  Its checkpoints are dropped, so the next\n"
     "    backup reads all data.  Its definition is kept.\n"
+    "\n"
+    "    With --file, files and directory trees are copied out of the\n"
+    "    point's file systems instead of whole disks: each PATH becomes\n"
+    "    DIR/<its last name>, with its mode, owner and group (when run as\n"
+    "    root), times, symlinks as links (their targets never followed)\n"
+    "    and extended attributes and POSIX ACLs where DIR's file system\n"
+    "    takes them.  PATH is a guest path (/etc/hosts) or\n"
+    "    DEVICE:/path (vdb:1:/etc/hosts, vda::/log, lvm:VG/LV:/x), as\n"
+    "    for 'stillpoint files'.  The disks are read lazily through a\n"
+    "    small appliance VM; the host's kernel never mounts them.  Files\n"
+    "    are created inside DIR only, never through a link; names no\n"
+    "    host file system can hold are skipped and listed.  Existing\n"
+    "    files are refused unless --force, which replaces them and merges\n"
+    "    into existing directories.  Files copied before a failure stay.\n"
+    "    A directory or file inside a tree that the appliance cannot read\n"
+    "    is left out, the rest restored, and the command then fails\n"
+    "    naming it.  Environment as for 'stillpoint files --help'.\n"
     "\n"
     "    Without them:\n"
     "    Writes each disk of the point into DIR, named as FILE NAMES\n"
@@ -83,6 +102,8 @@ static const char restore_help[] =
     "                          a block device (at least the disk's size,\n"
     "                          not in use); repeat for several disks\n"
     "    --force               overwrite existing files\n"
+    "    --file PATH           copy PATH out of the point's file systems\n"
+    "                          (repeat for several)\n"
     "    --as NEWNAME          define the restored domain under NEWNAME\n"
     "    --in-place            replace the shut-off original's disks\n"
     "    --connect URI         libvirt connection (default:\n"
@@ -95,7 +116,10 @@ static const char restore_help[] =
     "    TargetTooSmall, TargetBusy, TargetWriteFailed, TargetFull,\n"
     "    ChunkMissing, ChunkCorrupt, IndexCorrupt, ManifestCorrupt,\n"
     "    PointFileCorrupt,\n"
-    "    DomainExists, DomainStateInvalid, DomainNotFound, LibvirtFailed.\n";
+    "    DomainExists, DomainStateInvalid, DomainNotFound, LibvirtFailed;\n"
+    "    with --file: GuestPathNotFound, GuestPathUnmapped,\n"
+    "    GuestDiskNotFound, GuestFsNotFound, GuestfsFailed,\n"
+    "    GuestFileReadFailed.\n";
 
 static int restore_domain(struct cli *cli, struct sp_domain_restore_opts *o)
 {
@@ -158,6 +182,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	    {"as", required_argument, NULL, 'a'},
 	    {"in-place", no_argument, NULL, 'i'},
 	    {"connect", required_argument, NULL, 'C'},
+	    {"file", required_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -166,10 +191,14 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	struct sp_vault *v = NULL;
 	struct sp_error err = {0};
 	const char **maps = calloc((size_t)argc, sizeof(*maps));
+	const char **file_paths = calloc((size_t)argc, sizeof(*file_paths));
+	size_t nfiles = 0;
 	json_t *res = NULL;
 	int c, r;
 
-	if (!maps) {
+	if (!maps || !file_paths) {
+		free(maps);
+		free(file_paths);
 		sp_error_set(&err, SP_E_NOMEM, "out of memory");
 		return cli_fail(cli, &err);
 	}
@@ -184,6 +213,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		case 'm':
 			if (!strchr(optarg, '=')) {
 				free(maps);
+				free(file_paths);
 				return cli_usage_error("restore",
 						       "--disk-to wants "
 						       "DISK=PATH, not '%s'",
@@ -203,21 +233,43 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		case 'C':
 			dop.uri = optarg;
 			break;
+		case 'L':
+			file_paths[nfiles++] = optarg;
+			break;
 		case 'h':
 			free(maps);
+			free(file_paths);
 			fputs(restore_help, stdout);
 			return 0;
 		default:
 			free(maps);
+			free(file_paths);
 			return cli_usage_error("restore", "unknown option");
 		}
 	}
 	if (o.format && strcmp(o.format, "raw") && strcmp(o.format, "qcow2")) {
 		free(maps);
+		free(file_paths);
 		return cli_usage_error(
 		    "restore", "--format must be raw or qcow2, not '%s'",
 		    o.format);
 	}
+	if (nfiles) {
+		free(maps);
+		if (optind + 1 != argc || !o.to_dir || o.nmaps || o.format ||
+		    dop.new_name || dop.in_place || dop.uri) {
+			free(file_paths);
+			return cli_usage_error(
+			    "restore", "--file wants NAME[@ID] and --to DIR "
+				       "(and no --format, --disk-to, --as, "
+				       "--in-place or --connect)");
+		}
+		r = cli_files_restore(cli, argv[optind], file_paths, nfiles,
+				      o.to_dir, o.force);
+		free(file_paths);
+		return r;
+	}
+	free(file_paths);
 	if (dop.new_name || dop.in_place || dop.uri) {
 		free(maps);
 		if (optind + 1 != argc)

@@ -38,6 +38,7 @@ static const char main_help[] =
     "    backup     back up a libvirt domain (or disk images) as one\n"
     "               recovery point, at one still point\n"
     "    points     list recovery points\n"
+    "    files      list the files of a point (read in place, lazily)\n"
     "    restore    write a point's disks back out, define it as a new\n"
     "               domain (--as) or replace the original's (--in-place)\n"
     "    verify     read back and check every chunk points need\n"
@@ -162,6 +163,7 @@ static const struct {
     {"key", cmd_key},
     {"serve", cmd_serve},
     {"mount", cmd_mount},
+    {"files", cmd_files},
 };
 
 /*

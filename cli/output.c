@@ -115,9 +115,23 @@ static void draw_progress(void *ctx, const struct sp_progress *p)
 	}
 	double frac = p->total ? (double)p->done / (double)p->total : 0;
 	double eta = frac > 0 && frac < 1 ? secs / frac - secs : 0;
+	char item[64];
+	size_t n = 0;
+
+	/* Items may be guest file names: no control bytes reach the
+	 * terminal. */
+	for (const char *c = p->item ? p->item : ""; *c && n < 63; c++)
+		item[n++] = (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c;
+	item[n] = 0;
+	if (!p->total) {
+		fprintf(stderr, "\r\033[K%s %s: %s  %s/s", p->what, item, done,
+			rate);
+		progress_drawn = true;
+		return;
+	}
 	fprintf(stderr, "\r\033[K%s %s: %s / %s (%3.0f%%)  %s/s  ETA %02d:%02d",
-		p->what, p->item ? p->item : "", done, total, frac * 100, rate,
-		(int)eta / 60, (int)eta % 60);
+		p->what, item, done, total, frac * 100, rate, (int)eta / 60,
+		(int)eta % 60);
 	progress_drawn = true;
 }
 

@@ -13,7 +13,8 @@ libvirt-daemon-system libvirt-daemon-system-sysv libvirt-daemon-driver-qemu
 libvirt-clients qemu-system-x86 qemu-guest-agent busybox-static cpio
 tzdata debootstrap ovmf swtpm swtpm-tools
 libcurl4-openssl-dev curl ceph-mon ceph-osd radosgw uuid-runtime faketime
-nbdkit nbdkit-plugin-dev libnbd-bin libfuse3-dev fuse3"
+nbdkit nbdkit-plugin-dev libnbd-bin libfuse3-dev fuse3
+libguestfs-dev libguestfs-tools libguestfs-xfs xfsprogs kmod acl attr"
 # The test lab (tests/lab/) runs tiny guests under libvirt.  We take
 # libvirt-daemon-system, not the bare libvirt-daemon: its postinst creates
 # the libvirt-qemu user and group the Debian build runs QEMU as, and the
@@ -31,6 +32,12 @@ nbdkit nbdkit-plugin-dev libnbd-bin libfuse3-dev fuse3"
 # `stillpoint serve` runs nbdkit with Stillpoint's plugin (built against
 # nbdkit-plugin-dev); `stillpoint mount` is a FUSE file system (libfuse3);
 # the tests read served disks with nbdcopy (libnbd-bin).
+# `stillpoint files` and `restore --file` read guest file systems in
+# libguestfs' appliance (docs/files.md): libguestfs-dev to build,
+# libguestfs-tools for the appliance (supermin) and guestfish, which the
+# tests use to make guest disk images; libguestfs-xfs puts xfsprogs into
+# the appliance; kmod's depmod indexes the appliance kernel's modules;
+# acl and attr read ACLs and xattrs of restored files in the tests.
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
@@ -45,3 +52,6 @@ if [ -n "$missing" ]; then
 fi
 # The guest kernel is fetched and unpacked, never installed on the host.
 "$(dirname "$0")/../tests/lab/fetch-kernel.sh" >/dev/null
+# A host without an installed kernel (a container) lends the appliance the
+# same kernel, unpacked with its module index.
+"$(dirname "$0")/appliance-kernel.sh" >/dev/null

@@ -245,6 +245,55 @@ struct sp_restore_opts {
 int sp_restore_run(struct sp_vault *v, const struct sp_restore_opts *o,
 		   json_t **result, struct sp_error *err);
 
+/*
+ * Files out of a point, read in an isolated appliance (docs/files.md): the
+ * point's disks are served over NBD and read lazily; the host's kernel
+ * never mounts a guest file system.  A path is a guest path ("/var/log",
+ * resolved through the mount map a live backup recorded) or
+ * DISK:PARTITION:/path ("vdb:1:/etc/hosts", "vda::/log", "lvm:VG/LV:/x").
+ */
+struct sp_files_opts {
+	struct sp_job_opts job;
+	const char *vault; /* the vault's location (for the NBD server) */
+	const char *spec;  /* NAME or NAME@ID */
+	const char *const *paths;
+	size_t npaths;	    /* list: 0 (the file systems) or 1 */
+	const char *to_dir; /* restore: made (0700) when missing */
+	bool force;	    /* restore: replace existing files, merge into
+			       existing directories */
+};
+
+/*
+ * List a directory (or one file) of a point like ls -l, or with no path
+ * the file systems found.  *@ret: {"name", "id", "path", "device",
+ * "entries": [{"name", "type", "mode", "uid", "gid", "size", "mtime",
+ * "target"}]} or {"name", "id", "filesystems": [{"device", "type",
+ * "label", "uuid", "mountpoint"}], "mounts"}; both with "vault_read"
+ * (what the server read from the vault) and "accel".  Errors:
+ * SP_E_POINT_NOT_FOUND, SP_E_GUEST_PATH_NOT_FOUND, SP_E_GUEST_PATH_UNMAPPED,
+ * SP_E_GUEST_DISK_NOT_FOUND, SP_E_GUEST_FS_NOT_FOUND, SP_E_GUESTFS_FAILED,
+ * SP_E_SERVE_FAILED.
+ */
+int sp_files_list(struct sp_vault *v, const struct sp_files_opts *o,
+		  json_t **ret, struct sp_error *err);
+
+/*
+ * Copy files and directory trees out of a point into @o->to_dir, each
+ * path as DIR/<its last name>, with modes, owners (when root), times and
+ * extended attributes (POSIX ACLs included) where the target file system
+ * takes them.  Every file is created relative to DIR, exclusively and
+ * without following links: no name from the guest can write outside DIR;
+ * names no host file system can hold ("..", "/", longer than 255 bytes)
+ * are skipped and listed.  *@ret: {"name", "id", "files", "dirs",
+ * "symlinks", "bytes", "skipped": [{"path", "reason"}], "xattrs_failed",
+ * "vault_read", "accel"}.  Errors: those of sp_files_list(),
+ * SP_E_TARGET_EXISTS (without @force), SP_E_TARGET_WRITE_FAILED,
+ * SP_E_GUEST_FILE_READ (the appliance could not read a file), and
+ * SP_E_INTERRUPTED.
+ */
+int sp_files_restore(struct sp_vault *v, const struct sp_files_opts *o,
+		     json_t **ret, struct sp_error *err);
+
 struct sp_domain_restore_opts {
 	struct sp_job_opts job;
 	const char *uri;      /* as in sp_domain_backup_opts */

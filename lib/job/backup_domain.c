@@ -52,6 +52,7 @@
 #include "domain/domain.h"
 #include "domain/domain_xml.h"
 #include "domain/guest_agent.h"
+#include "domain/guest_mounts.h"
 #include "job/job.h"
 #include "job/transfer.h"
 #include "job/vm_state.h"
@@ -100,6 +101,7 @@ struct domain_job {
 	struct plan_disk *disks;
 	size_t ndisks;
 	json_t *excluded, *warnings, *writers, *prev;
+	json_t *mounts;	  /* the guest's mount map, when its agent told it */
 	const char *base; /* borrowed from prev */
 	char new_cp[64];
 	struct sp_libvirt_backup *bk;
@@ -1019,6 +1021,8 @@ static int complete_manifest(void *ctx, json_t *m, struct sp_error *err)
 			j->reason ? j->reason : json_null());
 	json_object_set(m, "writers", j->writers);
 	json_object_set(m, "excluded_disks", j->excluded);
+	if (j->mounts)
+		json_object_set(m, "guest_mounts", j->mounts);
 	if (state) {
 		json_object_set(m, "state", state);
 		json_object_set(m, "firmware", firmware);
@@ -1173,6 +1177,7 @@ static void release(struct domain_job *j)
 	sp_writer_config_free(j->cfg);
 	free(j->os_id);
 	json_decref(j->excluded);
+	json_decref(j->mounts);
 	json_decref(j->warnings);
 	json_decref(j->writers);
 	json_decref(j->prev);
@@ -1258,6 +1263,18 @@ int sp_domain_backup_run(struct sp_vault *v,
 			lower(&j, true, "agent", NULL, pe.code, pe.msg);
 		} else if (sp_guest_os_id(j.d, &j.os_id, &pe) < 0) {
 			j.os_id = NULL;
+		}
+		/* Before the still point, not inside it (invariant 2): the
+		 * map of a running guest changes rarely, and files resolve
+		 * through it only as a convenience. */
+		if (j.agent_ok &&
+		    sp_guest_mount_map(j.d, live_xml, &j.mounts, &pe) < 0) {
+			j.mounts = NULL;
+			warn(
+			    &j, "GuestMountMap",
+			    "no mount map of '%s': %s (files of this point are "
+			    "named DISK:PARTITION:/path)",
+			    j.d->name, pe.msg);
 		}
 	}
 

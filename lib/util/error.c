@@ -319,6 +319,29 @@ static const struct sp_errcode_info catalogue[] = {
      "the disks of a point could not be mounted as files (FUSE)",
      "check that /dev/fuse exists (modprobe fuse) and that the directory is "
      "an empty one not already mounted"},
+    {SP_E_GUEST_PATH_NOT_FOUND, "GuestPathNotFound",
+     "the path does not exist in the point's file system",
+     "list the directory above it with 'stillpoint files NAME@ID DIR'"},
+    {SP_E_GUEST_PATH_UNMAPPED, "GuestPathUnmapped",
+     "a guest path was given but the point records no mount for it",
+     "name the file system: DISK:PARTITION:/path (e.g. vdb:1:/etc/hosts, "
+     "vda::/log, lvm:VG/LV:/x); 'stillpoint files NAME' lists them"},
+    {SP_E_GUEST_DISK_NOT_FOUND, "GuestDiskNotFound",
+     "the point has no such disk, partition or logical volume",
+     "list the file systems with 'stillpoint files NAME@ID'"},
+    {SP_E_GUEST_FS_NOT_FOUND, "GuestFsNotFound",
+     "no readable file system on that disk or partition",
+     "list the file systems with 'stillpoint files NAME@ID'; the disk may "
+     "hold a damaged or unsupported file system"},
+    {SP_E_GUESTFS_FAILED, "GuestfsFailed",
+     "the appliance that reads guest file systems failed",
+     "check that libguestfs is installed (tools/setup-debian.sh); "
+     "LIBGUESTFS_DEBUG=1 shows its boot; STILLPOINT_FILES_ACCEL=tcg avoids "
+     "a nested KVM that hangs"},
+    {SP_E_GUEST_FILE_READ, "GuestFileReadFailed",
+     "a file or directory of the point could not be read",
+     "the guest file system may be damaged: run 'stillpoint verify' and "
+     "take the other files"},
     {0, NULL, NULL, NULL},
 };
 

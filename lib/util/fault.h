@@ -8,8 +8,9 @@
  * (each gc rename or unlink), "copy" (each chunk a copy stores),
  * "job-created" (a command just made the
  * record of a job it runs), "dispatch" (stillpointd about to start a
- * queued job it listed), "target" (each write of a restored file).  Unset,
- * it costs one getenv.
+ * queued job it listed), "target" (each write of a restored file),
+ * "appliance" (the appliance of `files` launched, its watchdog armed).
+ * Unset, it costs one getenv.
  */
 #ifndef SP_UTIL_FAULT_H
 #define SP_UTIL_FAULT_H

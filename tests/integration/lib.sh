@@ -211,3 +211,26 @@ for e in ET.fromstring(sys.stdin.buffer.read()):
 	s3_cli DELETE "$b" >/dev/null
 }
 export -f s3_cli s3_put s3_get s3_rm s3_ls s3_urlencode s3_xml_values
+
+# need_guestfs: skip (77) unless libguestfs can run here; then gfish ARGS
+# runs guestfish (to make guest disk images: its appliance writes them, the
+# host's kernel never mounts them) with the settings stillpoint picks for
+# itself: the direct backend, TCG inside a VM, and on a host without an
+# installed kernel the one tools/appliance-kernel.sh unpacked.
+need_guestfs() {
+	local k
+	command -v guestfish >/dev/null ||
+		{ say "needs guestfish (run tools/setup-debian.sh)"; exit 77; }
+	_gfish_env=(LIBGUESTFS_BACKEND=direct)
+	grep -qw hypervisor /proc/cpuinfo &&
+		_gfish_env+=(LIBGUESTFS_BACKEND_SETTINGS=force_tcg)
+	if ! ls /boot/vmlinuz-* >/dev/null 2>&1; then
+		k=$(ls -d /var/cache/stillpoint/appliance-kernel/linux-image-* 2>/dev/null | tail -n1)
+		[ -n "$k" ] || { say "needs an appliance kernel (run tools/appliance-kernel.sh)"; exit 77; }
+		local v=${k##*/linux-image-}
+		_gfish_env+=(SUPERMIN_KERNEL="$k/boot/vmlinuz-$v"
+			SUPERMIN_MODULES="$k/lib/modules/$v" SUPERMIN_KERNEL_VERSION="$v"
+			LIBGUESTFS_CACHEDIR=/var/cache/stillpoint/appliance)
+	fi
+}
+gfish() { env "${_gfish_env[@]}" guestfish "$@"; }
