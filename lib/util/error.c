@@ -312,8 +312,23 @@ static const struct sp_errcode_info catalogue[] = {
      "nothing to do: see who ran it with 'stillpoint job ID'"},
     {SP_E_SERVE_FAILED, "ServeFailed",
      "the NBD server of a point could not be started or stopped serving",
-     "check that nbdkit is installed and the socket or port is free; the message "
+     "check that nbdkit is installed and the socket or port is free; the "
+     "message "
      "gives nbdkit's own words"},
+    {SP_E_BOOT_PROBE_FAILED, "BootProbeFailed",
+     "a point booted, but the probe run in the guest failed (non-zero exit)",
+     "the point's application does not answer: look at the probe's output "
+     "in the message, restore the point and examine it, or verify an "
+     "older point"},
+    {SP_E_BOOT_TIMEOUT, "BootTimeout",
+     "a point booted for verification did not answer through its guest "
+     "agent (or its probe did not end) within the timeout",
+     "give it longer with --timeout; check that the guest starts "
+     "qemu-guest-agent at boot and that the point's disks boot"},
+    {SP_E_BOOT_FAILED, "BootFailed",
+     "a point could not be started as a temporary domain for verification",
+     "the message gives libvirt's words; check that the host can run the "
+     "point's definition (emulator, firmware, CPU model)"},
     {0, NULL, NULL, NULL},
 };
 
