@@ -190,4 +190,18 @@ int sp_domain_xml_cbt_adopt(const char *xml, size_t len, const char *target,
 int sp_domain_xml_cbt_release(const char *xml, size_t len, const char *target,
 			      char **out, struct sp_error *err);
 
+/*
+ * Isolate @xml, a definition made by sp_domain_xml_for_restore(), for a
+ * throwaway boot (domain_xml_isolate.c): every <interface>, host device,
+ * shared file system and vsock removed; every disk removed but those whose
+ * target is in @keep and read-only media; console and log files moved into
+ * @dir; character devices on host sockets or ports cut off (type 'null'),
+ * the guest agent's channel on a socket libvirt makes; graphics on a port
+ * of their own.  *@out malloc'd.  Errors: SP_E_LIBVIRT (not XML),
+ * SP_E_NOMEM.
+ */
+int sp_domain_xml_isolate(const char *xml, size_t len, const char *dir,
+			  const char *const *keep, size_t nkeep, char **out,
+			  struct sp_error *err);
+
 #endif
