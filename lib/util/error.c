@@ -315,6 +315,10 @@ static const struct sp_errcode_info catalogue[] = {
      "check that nbdkit is installed and the socket or port is free; the "
      "message "
      "gives nbdkit's own words"},
+    {SP_E_MOUNT_FAILED, "MountFailed",
+     "the disks of a point could not be mounted as files (FUSE)",
+     "check that /dev/fuse exists (modprobe fuse) and that the directory is "
+     "an empty one not already mounted"},
     {SP_E_BOOT_PROBE_FAILED, "BootProbeFailed",
      "a point booted, but the probe run in the guest failed (non-zero exit)",
      "the point's application does not answer: look at the probe's output "
