@@ -53,6 +53,9 @@ int cmd_backup(struct cli *cli, int argc, char **argv);
 int cmd_restore(struct cli *cli, int argc, char **argv);
 int cmd_points(struct cli *cli, int argc, char **argv);
 int cmd_verify(struct cli *cli, int argc, char **argv);
+/* verify --boot (cmd_verify_boot.c), called by cmd_verify(). */
+int cmd_verify_boot(struct cli *cli, int argc, char **argv);
+extern const char verify_boot_help[];
 int cmd_copy(struct cli *cli, int argc, char **argv);
 int cmd_catalog(struct cli *cli, int argc, char **argv);
 int cmd_errors(struct cli *cli, int argc, char **argv);

@@ -309,6 +309,60 @@ int sp_verify_run(struct sp_vault *v, const struct sp_verify_opts *o,
  * otherwise; the point's own damage and the disk's read errors are errors.
  */
 
+/* ---- boot verification ---- */
+
+struct sp_verify_boot_opts {
+	struct sp_job_opts job;
+	const char *vault_path; /* the vault's location, for its NBD server */
+	const char *spec;	/* NAME (its newest point) or NAME@ID */
+	/* A command run in the guest as "/bin/sh -c PROBE" once its agent
+	 * answers; exit 0 means the application answers.  NULL: the agent
+	 * answering is the check. */
+	const char *probe;
+	const char *uri;    /* libvirt URI; NULL: the default */
+	unsigned timeout_s; /* boot and probe, from the start; 0: 600 */
+	/* Where the scratch directory goes (overlays, NVRAM copy, console
+	 * log); NULL: $STILLPOINT_TMPDIR, else /var/tmp. */
+	const char *work_dir;
+	/* The registry of runs (what to clean after a killed one); NULL:
+	 * STATE_DIR/verify-boot. */
+	const char *runs_dir;
+};
+
+/*
+ * Boot a domain's point as a throwaway, isolated domain and prove it: the
+ * point's disks served over NBD read-only, each under a qcow2 overlay in a
+ * private scratch directory; the definition under a new name
+ * ("sp-verify-NAME-ID8"), a new UUID, no network interface, nothing of the
+ * original's files; started transient (never defined: nothing survives a
+ * host restart) and destroyed when this process's libvirt connection
+ * closes.  Waits for the guest agent, runs the probe, then removes all it
+ * made; runs that were killed are cleaned up first (their leftovers in
+ * *@result's "cleaned").  The result is recorded beside the point as its
+ * verified.json note, failures too; RTO is the milliseconds from the
+ * request until the probe passed (or the agent answered).
+ *
+ * *@result: {"point", "domain", "passed", "time", "rto_ms", "boot_ms",
+ * "probe", "exit_code", "output", "error", "recorded", "cleaned"}.
+ * Errors: SP_E_BOOT_PROBE_FAILED (the probe exited non-zero; *@result
+ * holds its exit code and output), SP_E_BOOT_TIMEOUT, SP_E_BOOT_FAILED
+ * (libvirt refused to start it, or it stopped), SP_E_USAGE (a point of
+ * disk images), SP_E_SERVE_FAILED, SP_E_DOMAIN_EXISTS (a run of the same
+ * point is going on), SP_E_LIBVIRT, SP_E_STATE, vault errors.
+ */
+int sp_verify_boot_run(struct sp_vault *v, const struct sp_verify_boot_opts *o,
+		       json_t **result, struct sp_error *err);
+
+/* Remove what killed verify --boot runs left (@runs_dir as above);
+ * *@cleaned gets what was removed. */
+int sp_verify_boot_cleanup(const char *runs_dir, json_t **cleaned,
+			   struct sp_error *err);
+
+/* The last boot verification of point @name@@id (its verified.json), or
+ * *@ret NULL when it was never booted.  Vault errors. */
+int sp_point_boot_verified(struct sp_vault *v, const char *name, const char *id,
+			   json_t **ret, struct sp_error *err);
+
 /* ---- offsite copies ---- */
 
 struct sp_copy_opts {
