@@ -33,7 +33,10 @@ static const char jobs_help[] =
     "    When a policy names a copy target (policy --copy-to), stillpointd\n"
     "    copies each new point there as a job of its own, of kind \"copy\"\n"
     "    (listed as \"VM [copy]\"), with the phases Transfer chunks to the\n"
-    "    copy target and Publish, the bytes read and new there.\n"
+    "    copy target and Publish, the bytes read and new there.  When a\n"
+    "    policy asks for boot verification (policy --verify-boot), the\n"
+    "    boot of a VM's newest point is a job of kind \"verify-boot\"\n"
+    "    (\"VM [verify-boot]\"), with the point, passed and rto_ms.\n"
     "\n"
     "    A job whose process was killed shows \"in progress (gone)\" (in\n"
     "    --json, \"process_gone\": true) until its owner fails it as\n"
@@ -123,6 +126,13 @@ static bool is_copy(json_t *j)
 	return k && !strcmp(k, "copy");
 }
 
+static bool is_verify_boot(json_t *j)
+{
+	const char *k = json_string_value(json_object_get(j, "kind"));
+
+	return k && !strcmp(k, "verify-boot");
+}
+
 static void print_row(json_t *j)
 {
 	char created[32], nw[32], vm[160];
@@ -135,7 +145,9 @@ static void print_row(json_t *j)
 	    sizeof(nw));
 	snprintf(vm, sizeof(vm), "%s%s",
 		 json_string_value(json_object_get(j, "vm")),
-		 is_copy(j) ? " [copy]" : "");
+		 is_copy(j)	     ? " [copy]"
+		 : is_verify_boot(j) ? " [verify-boot]"
+				     : "");
 	printf("%-6lld %-20s %-19s %-23s %-12s %s\n",
 	       (long long)json_integer_value(json_object_get(j, "id")), vm,
 	       created, status_text(j), cons ? cons : "-", code ? code : nw);
@@ -162,12 +174,25 @@ static void print_job(json_t *j)
 		       json_string_value(json_object_get(j, "point")),
 		       json_string_value(json_object_get(j, "copy_to")),
 		       json_string_value(json_object_get(j, "trigger")));
+	else if (is_verify_boot(j))
+		printf("job %lld: verify --boot of %s%s%s (%s)\n",
+		       (long long)json_integer_value(json_object_get(j, "id")),
+		       json_string_value(json_object_get(j, "vm")),
+		       json_is_string(json_object_get(j, "point")) ? "@" : "",
+		       json_is_string(json_object_get(j, "point"))
+			   ? json_string_value(json_object_get(j, "point"))
+			   : "",
+		       json_string_value(json_object_get(j, "trigger")));
 	else
 		printf("job %lld: backup of %s (%s)\n",
 		       (long long)json_integer_value(json_object_get(j, "id")),
 		       json_string_value(json_object_get(j, "vm")),
 		       json_string_value(json_object_get(j, "trigger")));
 	printf("    status       %s\n", status_text(j));
+	if (json_is_integer(json_object_get(j, "rto_ms")))
+		printf("    rto          %lld ms (booted and probed)\n",
+		       (long long)json_integer_value(
+			   json_object_get(j, "rto_ms")));
 	if (json_is_true(json_object_get(j, "process_gone")))
 		printf(
 		    "    its process (pid %lld) is gone: the job is failed "
