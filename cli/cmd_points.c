@@ -29,7 +29,9 @@ static const char points_help[] =
     "    A point booted by 'stillpoint verify --boot' shows the last\n"
     "    result: boot-verified with its time and RTO (milliseconds from\n"
     "    the request until the probe passed), or boot-verify FAILED with\n"
-    "    the error's code and the probe's exit code.\n"
+    "    the error's code and the probe's exit code; a note that does\n"
+    "    not read (damaged, or moved from another point) is named and the\n"
+    "    point listed all the same.\n"
     "\n"
     "    With --json (also accepted before the command): an array of the\n"
     "    points' manifests, each with at least id, name, time (RFC 3339),\n"
@@ -95,9 +97,16 @@ static int add_boot_verified(struct sp_vault *v, json_t *all,
 		r = sp_point_boot_verified(
 		    v, json_string_value(json_object_get(m, "name")),
 		    json_string_value(json_object_get(m, "id")), &bv, err);
-		if (r < 0)
+		/* A damaged note says nothing about the point: list it. */
+		if (r < 0 && err->code != SP_E_POINT_FILE_CORRUPT)
 			return r;
-		if (bv)
+		if (r < 0)
+			json_object_set_new(
+			    m, "boot_verified",
+			    json_pack("{s:s, s:s}", "error",
+				      sp_errcode_name(err->code), "message",
+				      err->msg));
+		else if (bv)
 			json_object_set_new(m, "boot_verified", bv);
 	}
 	return 0;
@@ -109,7 +118,11 @@ static void print_boot_verified(json_t *m)
 
 	if (!json_is_object(bv))
 		return;
-	if (json_is_true(json_object_get(bv, "passed")))
+	if (json_is_string(json_object_get(bv, "message")) &&
+	    !json_is_string(json_object_get(bv, "time")))
+		printf("    boot-verified: unknown, its note is damaged: %s\n",
+		       json_string_value(json_object_get(bv, "message")));
+	else if (json_is_true(json_object_get(bv, "passed")))
 		printf("    boot-verified %s  rto %lld ms%s%s\n",
 		       json_string_value(json_object_get(bv, "time")),
 		       (long long)json_integer_value(
