@@ -16,6 +16,19 @@ vm=verifyboot-t6900-$$
 export STILLPOINT_STATE_DIR=$T/state STILLPOINT_TMPDIR=$T/scratch
 mkdir -p "$T/scratch" && chmod 755 "$T/scratch"
 sp init >/dev/null
+
+# Bad input: named, with the fix, before anything is made.
+expect_fail UsageError "--boot without a point" sp verify --boot
+check "says what to give" grep -q "NAME\[@ID\]" "$T/.err"
+expect_fail UsageError "--timeout 0" sp verify --boot x --timeout 0
+expect_fail PointNotFound "a VM without points" sp verify --boot verifyboot-none-$$
+make_raw_disk "$T/plain.img" 8
+sp backup --name verifyboot-plain-$$ --disk "$T/plain.img" >/dev/null
+expect_fail UsageError "a point of disk images, not of a domain" \
+	sp verify --boot verifyboot-plain-$$
+check "says only a domain's point boots" grep -q "only a domain's point can be booted" "$T/.err"
+check "none of them left a record or a directory" \
+	bash -c "[ -z \"\$(ls -A '$T/scratch')\" ] && [ -z \"\$(ls -A '$T/state/verify-boot' 2>/dev/null)\" ]"
 lab_make_data_disk "$T/d1.qcow2" 128
 lab_define_domain "$vm" "$T/d1.qcow2"
 lab_start "$vm"

@@ -4,7 +4,8 @@
 # transient domain and NBD server, which also go with the killed process:
 # libvirt's autodestroy, nbdkit's --exit-with-parent), reports what it
 # cleaned, and then verifies the point as usual.  A live run's things are
-# never touched by another's cleanup.  Nothing is left at the end.
+# never touched by another's cleanup; stillpointd cleans up at start.
+# Nothing is left at the end.
 . "$(dirname "$0")/lib.sh"
 . "$SP_TOP/tests/lab/lab.sh"
 lab_need
@@ -66,6 +67,25 @@ exec 8>&-
 expect_ok "--boot-cleanup once the live one is gone" sp --json verify --boot-cleanup
 check "it removed the released run's directory" \
 	bash -c "[ ! -d '$T/scratch/sp-verify-live' ] && [ -z \"\$(ls -A '$T/state/verify-boot')\" ]"
+
+# 4. stillpointd cleans up at start
+"$SP" --no-progress verify --boot "$vm" --timeout 900 --probe 'sleep 600' \
+	>"$T/killed2.out" 2>&1 &
+pid=$!
+wait_for 300 bash -c "virsh list --name | grep -q '^sp-verify-$vm'" ||
+	die "the temporary domain did not start (2)"
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+check "the second killed run left its directory" \
+	bash -c "ls -d '$T/scratch'/sp-verify-$vm-* >/dev/null"
+"$(dirname "$SP")/stillpointd" --socket "$T/d.sock" --tick 200 2>"$T/daemon.log" &
+dpid=$!
+at_exit kill -9 $dpid
+check "stillpointd removed it at start" \
+	wait_for 60 bash -c "! ls -d '$T/scratch'/sp-verify-$vm-* >/dev/null 2>&1 && [ -z \"\$(ls -A '$T/state/verify-boot')\" ]"
+check "and logged it" grep -q "verify-boot cleanup runs=1" "$T/daemon.log"
+kill "$dpid"
+wait "$dpid" 2>/dev/null
 
 check "no sp-verify domain left" bash -c "! virsh list --all --name | grep -q '^sp-verify-$vm'"
 check "no NBD server left" bash -c "! pgrep -f 'nbdki[t].*$T/scratch' >/dev/null"
