@@ -552,6 +552,12 @@ int cmd_protected(struct cli *cli, int argc, char **argv)
 				{
 					const char *st = json_string_value(
 					    json_object_get(jb, "status"));
+					const char *kind = json_string_value(
+					    json_object_get(jb, "kind"));
+					/* a copy or a boot verification is
+					 * no backup */
+					if (kind && strcmp(kind, "backup"))
+						continue;
 					if (st &&
 					    !strncmp(st, "completed", 9)) {
 						json_object_set(

@@ -956,6 +956,55 @@ static size_t recover(struct sp_state *st, const char *why)
 
 /* ---- metrics ------------------------------------------------------------ */
 
+/* Each VM's last boot verification that ended (jobs newest first). */
+static void metrics_verify_boot(FILE *f, json_t *jobs)
+{
+	json_t *seen = json_object(), *j;
+	size_t i;
+
+	fprintf(f, "# HELP stillpoint_last_verify_boot_passed Whether the "
+		   "VM's last boot verification passed (1) or not (0).\n"
+		   "# TYPE stillpoint_last_verify_boot_passed gauge\n"
+		   "# HELP stillpoint_last_verify_boot_timestamp_seconds End "
+		   "of the VM's last boot verification.\n"
+		   "# TYPE stillpoint_last_verify_boot_timestamp_seconds "
+		   "gauge\n"
+		   "# HELP stillpoint_last_verify_boot_rto_seconds Its RTO: "
+		   "request to probe passed.\n"
+		   "# TYPE stillpoint_last_verify_boot_rto_seconds gauge\n");
+	json_array_foreach(jobs, i, j)
+	{
+		const char *vm = json_string_value(json_object_get(j, "vm"));
+		const char *s = json_string_value(json_object_get(j, "status"));
+		const char *kind =
+		    json_string_value(json_object_get(j, "kind"));
+		bool ok;
+
+		if (!vm || !s || !kind || strcmp(kind, "verify-boot") ||
+		    (strncmp(s, "completed", 9) && strcmp(s, "failed")) ||
+		    json_object_get(seen, vm))
+			continue;
+		json_object_set_new(seen, vm, json_true());
+		ok = !strncmp(s, "completed", 9);
+		fprintf(
+		    f,
+		    "stillpoint_last_verify_boot_passed{vm=\"%s\"} %d\n"
+		    "stillpoint_last_verify_boot_timestamp_seconds{vm=\"%s\"} "
+		    "%lld\n",
+		    vm, ok ? 1 : 0, vm,
+		    (long long)json_integer_value(json_object_get(j, "ended")));
+		if (ok && json_is_integer(json_object_get(j, "rto_ms")))
+			fprintf(f,
+				"stillpoint_last_verify_boot_rto_seconds{vm="
+				"\"%s\"} %.3f\n",
+				vm,
+				(double)json_integer_value(
+				    json_object_get(j, "rto_ms")) /
+				    1000);
+	}
+	json_decref(seen);
+}
+
 static void write_metrics(struct sp_state *st)
 {
 	struct sp_error err;
@@ -976,14 +1025,17 @@ static void write_metrics(struct sp_state *st)
 		"# TYPE stillpoint_jobs_total gauge\n");
 	{
 		json_t *counts = json_object(), *copies = json_object();
+		json_t *verifies = json_object();
 		const char *key;
 		json_t *v;
 		json_array_foreach(jobs, i, j)
 		{
 			const char *kind =
 			    json_string_value(json_object_get(j, "kind"));
-			json_t *to =
-			    kind && !strcmp(kind, "copy") ? copies : counts;
+			json_t *to = kind && !strcmp(kind, "copy") ? copies
+				     : kind && !strcmp(kind, "verify-boot")
+					 ? verifies
+					 : counts;
 			char k[400];
 			snprintf(
 			    k, sizeof(k), "vm=\"%s\",status=\"%s\"",
@@ -1004,8 +1056,16 @@ static void write_metrics(struct sp_state *st)
 		json_object_foreach(copies, key, v)
 		    fprintf(f, "stillpoint_copy_jobs_total{%s} %lld\n", key,
 			    (long long)json_integer_value(v));
+		fprintf(f, "# HELP stillpoint_verify_boot_jobs_total Boot "
+			   "verification jobs (a policy's verify-boot) by VM "
+			   "and status.\n"
+			   "# TYPE stillpoint_verify_boot_jobs_total gauge\n");
+		json_object_foreach(verifies, key, v)
+		    fprintf(f, "stillpoint_verify_boot_jobs_total{%s} %lld\n",
+			    key, (long long)json_integer_value(v));
 		json_decref(counts);
 		json_decref(copies);
+		json_decref(verifies);
 	}
 	fprintf(f,
 		"# HELP stillpoint_last_success_timestamp_seconds End of "
@@ -1024,7 +1084,7 @@ static void write_metrics(struct sp_state *st)
 		    json_string_value(json_object_get(j, "kind"));
 		json_t *ph = json_object_get(j, "phases");
 		if (!vm || !s || strncmp(s, "completed", 9) ||
-		    (kind && !strcmp(kind, "copy")) ||
+		    (kind && strcmp(kind, "backup")) ||
 		    json_object_get(seen, vm))
 			continue;
 		json_object_set_new(seen, vm, json_true());
@@ -1060,6 +1120,7 @@ static void write_metrics(struct sp_state *st)
 			    json_object_get(ph, "transfer"), "duration_ms")) /
 			    1000);
 	}
+	metrics_verify_boot(f, jobs);
 	if (fflush(f) == 0 && fsync(fileno(f)) == 0 && fclose(f) == 0)
 		rename(tmp, cfg.metrics);
 	else

@@ -3,7 +3,9 @@
 # VM's newest point as a job of its own once its backup exists: the job
 # (kind verify-boot) completes with the point and its RTO, the point shows
 # boot-verified, the policy's probe ran in the booted copy, and no second
-# verification comes within the period.  The policy options are checked.
+# verification comes within the period; metrics say it passed with its RTO
+# and still take the last backup from the backup job, as `protected`
+# does.  The policy options are checked.
 . "$(dirname "$0")/lib.sh"
 . "$SP_TOP/tests/lab/lab.sh"
 lab_need
@@ -35,7 +37,7 @@ check "as verify-boot weekly" grep -q "verify-boot weekly" "$T/.out"
 expect_ok "protect" sp protect "$vm" --policy vb
 
 STILLPOINT_CLOCK_OFFSET=150 "$D" --socket "$STILLPOINTD_SOCKET" --tick 200 \
-	--retries 0 2>>"$T/daemon.log" &
+	--retries 0 --metrics "$T/metrics.prom" 2>>"$T/daemon.log" &
 dpid=$!
 at_exit kill -9 $dpid
 vb_done() { sp --json jobs | jqe 'any(.[]; .kind == "verify-boot" and (.status | startswith("completed") or . == "failed"))'; }
@@ -51,6 +53,13 @@ expect_ok "points --json" sp --json points "$vm"
 check "the point is boot-verified, with the policy's probe" \
 	jqe '.[-1].boot_verified | .passed and .rto_ms > 0 and (.probe | startswith("grep -qx answer"))' "$T/.out"
 sleep 15
+check "metrics: the last boot verification passed, with its RTO" \
+	bash -c "grep -q 'stillpoint_last_verify_boot_passed{vm=\"$vm\"} 1' '$T/metrics.prom' && grep -q 'stillpoint_last_verify_boot_rto_seconds{vm=\"$vm\"} [0-9]' '$T/metrics.prom' && grep -q 'stillpoint_verify_boot_jobs_total{vm=\"$vm\",status=\"completed\"} 1' '$T/metrics.prom'"
+check "metrics: the last backup is the backup, not the verification" \
+	bash -c "grep -q 'stillpoint_last_success_timestamp_seconds{vm=\"$vm\"} '\$(jq '.[] | select(.kind == \"backup\") | .ended' jobs.json)\$ '$T/metrics.prom' && grep -q 'stillpoint_jobs_total{vm=\"$vm\",status=\"completed\"} 1' '$T/metrics.prom'"
+expect_ok "protected" sp --json protected
+check "protected's last backup is the backup job" \
+	jqe '.[0].last_backup.kind == "backup"' "$T/.out"
 check "one verification a period" \
 	jqe '[.[] | select(.kind == "verify-boot")] | length == 1' <(sp --json jobs)
 check "nothing of it is left" \
