@@ -432,13 +432,28 @@ static int wait_agent(struct boot *b, struct sp_error *err)
 static int probe(struct boot *b, struct sp_error *err)
 {
 	const char *argv[] = {"-c", b->o->probe, NULL};
-	struct sp_guest_exec_result res = {0};
-	uint64_t now = sp_now_mono_ms();
-	unsigned left = b->deadline > now ? (unsigned)(b->deadline - now) : 1;
+	struct sp_guest_exec_result res = {.exit_code = -1};
+	bool done = false;
+	long long pid;
 	size_t keep;
 	int r;
 
-	r = sp_guest_exec(b->d, "/bin/sh", argv, NULL, left, &res, err);
+	r = sp_guest_exec_start(b->d, "/bin/sh", argv, NULL, &pid, err);
+	while (r == 0) {
+		r = sp_guest_exec_poll(b->d, pid, &done, &res, err);
+		if (r < 0 || done)
+			break;
+		if (cancelled(b))
+			return sp_error_set(err, SP_E_INTERRUPTED,
+					    "verify --boot of '%s@%s' "
+					    "interrupted during its probe",
+					    b->name, b->id);
+		if (sp_now_mono_ms() >= b->deadline) {
+			res.timed_out = true;
+			break;
+		}
+		usleep(100 * 1000);
+	}
 	if (r < 0)
 		return r;
 	keep = res.out_len > OUTPUT_KEEP ? OUTPUT_KEEP : res.out_len;

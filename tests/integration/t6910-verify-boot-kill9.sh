@@ -4,7 +4,8 @@
 # transient domain and NBD server, which also go with the killed process:
 # libvirt's autodestroy, nbdkit's --exit-with-parent), reports what it
 # cleaned, and then verifies the point as usual.  A live run's things are
-# never touched by another's cleanup; stillpointd cleans up at start.
+# never touched by another's cleanup; stillpointd cleans up at start.  A
+# run sent SIGTERM during its probe stops at once and cleans up itself.
 # Nothing is left at the end.
 . "$(dirname "$0")/lib.sh"
 . "$SP_TOP/tests/lab/lab.sh"
@@ -68,7 +69,27 @@ expect_ok "--boot-cleanup once the live one is gone" sp --json verify --boot-cle
 check "it removed the released run's directory" \
 	bash -c "[ ! -d '$T/scratch/sp-verify-live' ] && [ -z \"\$(ls -A '$T/state/verify-boot')\" ]"
 
-# 4. stillpointd cleans up at start
+# 4. SIGTERM (a job cancel, the daemon stopping) while the probe runs:
+# the run stops at once, tears down what it made itself, records nothing
+"$SP" --no-progress verify --boot "$vm" --timeout 3000 --probe 'sleep 3000' \
+	>"$T/term.out" 2>"$T/term.err" &
+pid=$!
+wait_for 300 bash -c "virsh list --name | grep -q '^sp-verify-$vm'" ||
+	die "the temporary domain did not start (term)"
+wait_for 300 bash -c "virsh qemu-agent-command \$(virsh list --name | grep '^sp-verify-$vm') --timeout 2 '{\"execute\":\"guest-ping\"}' >/dev/null 2>&1" ||
+	die "the temporary domain's agent did not answer (term)"
+sleep 3 # the probe runs now
+kill -TERM "$pid"
+check "SIGTERM during the probe ends the run long before its timeout" \
+	wait_for 300 bash -c "! kill -0 $pid 2>/dev/null"
+wait "$pid"
+rc=$?
+check "it failed as Interrupted (exit 1)" \
+	bash -c "[ $rc = 1 ] && grep -q 'Interrupted' '$T/term.err'"
+check "and removed all it made itself" \
+	bash -c "! virsh list --all --name | grep -q '^sp-verify-$vm' && [ -z \"\$(ls -A '$T/scratch')\" ] && [ -z \"\$(ls -A '$T/state/verify-boot')\" ]"
+
+# 5. stillpointd cleans up at start
 "$SP" --no-progress verify --boot "$vm" --timeout 900 --probe 'sleep 600' \
 	>"$T/killed2.out" 2>&1 &
 pid=$!
