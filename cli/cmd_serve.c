@@ -254,7 +254,8 @@ int cmd_mount(struct cli *cli, int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct sp_mount_request rq = {.ready = mount_ready, .ctx = cli};
+	struct sp_mount_request rq = {
+	    .ready = mount_ready, .ctx = cli, .stop = cli->cancel};
 	struct sp_vault *v = NULL;
 	struct sp_error err = {0};
 	int c, r;

@@ -438,6 +438,9 @@ struct sp_mount_request {
 	const char *point;
 	const char *dir;
 	uint64_t cache_bytes;
+	/* set by the caller's signal handler before FUSE's took over: the
+	 * session ends as soon as it starts */
+	volatile sig_atomic_t *stop;
 	void (*ready)(void *ctx, json_t *info);
 	void *ctx;
 };

@@ -236,7 +236,12 @@ static int open_files(struct sp_vault *v, json_t *m, uint64_t cache,
 		struct mount_file *f = &c->files[c->n];
 		uint64_t cs, size;
 
-		r = sp_point_image_open(v, name, id, d, cache, &f->img, err);
+		/* the cache is the mount's: its disks share it */
+		r = sp_point_image_open(
+		    v, name, id, d,
+		    (cache ? cache : SP_POINT_IMAGE_CACHE_DEFAULT) /
+			(json_array_size(disks) ?: 1),
+		    &f->img, err);
 		if (r < 0)
 			return r;
 		if (!(f->file = file_name(sp_serve_export_name(d), c))) {
@@ -303,16 +308,28 @@ int sp_mount_run(struct sp_vault *v, const struct sp_mount_request *rq,
 		goto out;
 	}
 	/* FUSE's handlers unmount on SIGINT, SIGTERM and SIGHUP; it
-	 * installs them only over the default ones. */
+	 * installs them only over the default ones.  The signals wait
+	 * while the handlers change hands, and one that came earlier (the
+	 * caller's flag) ends the session at once. */
+	sigset_t sigs, old;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sigs, &old);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
-	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0) {
+	r = fuse_set_signal_handlers(fuse_get_session(fuse));
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (r != 0) {
 		fuse_unmount(fuse);
 		r = sp_error_set(err, SP_E_MOUNT_FAILED,
 				 "cannot set FUSE's signal handlers");
 		goto out;
 	}
+	if (rq->stop && *rq->stop)
+		fuse_exit(fuse);
 	info = json_pack("{s:s++, s:s, s:[]}", "point",
 			 json_string_value(json_object_get(m, "name")), "@",
 			 json_string_value(json_object_get(m, "id")), "dir",

@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -173,24 +175,71 @@ static int list_exports(const struct sp_serve_opts *o, json_t **ret,
 	return 0;
 }
 
-/* In the child: nbdkit with the plugin, never returns. */
-static void exec_nbdkit(const struct sp_serve_opts *o, const char *nbdkit,
-			const char *plugin, const struct sp_served *s,
-			const char *pidfile, const char *stats)
-{
-	char a_vault[PATH_MAX + 8], a_name[128], a_id[128], a_disk[200],
-	    a_cache[64], a_stats[PATH_MAX + 8], a_port[16];
+/* nbdkit's command line, made before fork(): the child only execs. */
+struct nbdkit_cmd {
+	char vault[PATH_MAX + 8], name[128], id[128], disk[200], cache[64],
+	    stats[PATH_MAX + 8], port[16];
 	const char *argv[32];
-	int n = 0, fd;
+};
 
-	fd = open("/dev/null", O_RDONLY);
+static void nbdkit_cmd_make(struct nbdkit_cmd *c, const struct sp_serve_opts *o,
+			    const char *nbdkit, const char *plugin,
+			    const struct sp_served *s, const char *pidfile,
+			    const char *stats)
+{
+	int n = 0;
+
+	snprintf(c->vault, sizeof(c->vault), "vault=%s", o->vault);
+	snprintf(c->name, sizeof(c->name), "name=%s", o->name);
+	snprintf(c->id, sizeof(c->id), "id=%s", o->id);
+	snprintf(c->stats, sizeof(c->stats), "stats=%s", stats);
+	c->argv[n++] = nbdkit;
+	c->argv[n++] = "--foreground";
+	c->argv[n++] = "--pidfile";
+	c->argv[n++] = pidfile;
+	if (s->socket) {
+		c->argv[n++] = "--unix";
+		c->argv[n++] = s->socket;
+	} else {
+		snprintf(c->port, sizeof(c->port), "%d", o->port);
+		c->argv[n++] = "--ipaddr";
+		c->argv[n++] = "127.0.0.1";
+		c->argv[n++] = "--port";
+		c->argv[n++] = c->port;
+	}
+	/* the cow filter keeps a writable export's writes in a temporary
+	 * overlay: the plugin below it is opened read-only */
+	c->argv[n++] = o->writable ? "--filter=cow" : "--readonly";
+	c->argv[n++] = plugin;
+	c->argv[n++] = c->vault;
+	c->argv[n++] = c->name;
+	c->argv[n++] = c->id;
+	c->argv[n++] = c->stats;
+	if (o->disk) {
+		snprintf(c->disk, sizeof(c->disk), "disk=%s", o->disk);
+		c->argv[n++] = c->disk;
+	}
+	if (o->cache_bytes) {
+		snprintf(c->cache, sizeof(c->cache), "cache=%llu",
+			 (unsigned long long)o->cache_bytes);
+		c->argv[n++] = c->cache;
+	}
+	c->argv[n] = NULL;
+}
+
+/* In the child of fork(), so async-signal-safe calls only: stdin from
+ * /dev/null, output to the log, nothing else inherited; never returns. */
+static void exec_nbdkit(const struct nbdkit_cmd *c, const char *log,
+			bool exit_with_parent, pid_t parent)
+{
+	int fd = open("/dev/null", O_RDONLY);
+
 	if (fd >= 0 && fd != 0) {
 		dup2(fd, 0);
 		close(fd);
 	}
-	if (!o->inherit_stderr) {
-		fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW,
-			  0600);
+	if (log) {
+		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
 		if (fd >= 0) {
 			dup2(fd, 1);
 			dup2(fd, 2);
@@ -198,49 +247,13 @@ static void exec_nbdkit(const struct sp_serve_opts *o, const char *nbdkit,
 				close(fd);
 		}
 	}
-	for (int i = 3; i < 1024; i++)
-		close(i);
-	if (o->exit_with_parent)
+	close_range(3, ~0U, 0);
+	if (exit_with_parent) {
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
-	snprintf(a_vault, sizeof(a_vault), "vault=%s", o->vault);
-	snprintf(a_name, sizeof(a_name), "name=%s", o->name);
-	snprintf(a_id, sizeof(a_id), "id=%s", o->id);
-	snprintf(a_stats, sizeof(a_stats), "stats=%s", stats);
-	argv[n++] = nbdkit;
-	argv[n++] = "--foreground";
-	argv[n++] = "--pidfile";
-	argv[n++] = pidfile;
-	if (s->socket) {
-		argv[n++] = "--unix";
-		argv[n++] = s->socket;
-	} else {
-		snprintf(a_port, sizeof(a_port), "%d", o->port);
-		argv[n++] = "--ipaddr";
-		argv[n++] = "127.0.0.1";
-		argv[n++] = "--port";
-		argv[n++] = a_port;
+		if (getppid() != parent) /* it died before prctl */
+			_exit(127);
 	}
-	if (o->writable)
-		argv[n++] = "--filter=cow";
-	else
-		argv[n++] = "--readonly";
-	argv[n++] = plugin;
-	argv[n++] = a_vault;
-	argv[n++] = a_name;
-	argv[n++] = a_id;
-	argv[n++] = a_stats;
-	if (o->disk) {
-		snprintf(a_disk, sizeof(a_disk), "disk=%s", o->disk);
-		argv[n++] = a_disk;
-	}
-	if (o->cache_bytes) {
-		snprintf(a_cache, sizeof(a_cache), "cache=%llu",
-			 (unsigned long long)o->cache_bytes);
-		argv[n++] = a_cache;
-	}
-	argv[n] = NULL;
-	execv(nbdkit, (char *const *)argv);
-	fprintf(stderr, "cannot run '%s': %m\n", nbdkit);
+	execv(c->argv[0], (char *const *)c->argv);
 	_exit(127);
 }
 
@@ -305,11 +318,52 @@ static int own_socket(const struct sp_serve_opts *o, struct sp_served *s,
 	return 0;
 }
 
+/* A socket path given by the operator: free, or a stale socket (nobody
+ * listens: a server that was killed), removed; anything else refused. */
+static int claim_socket(const char *path, struct sp_error *err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
+	int fd, r;
+
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode))
+		return sp_error_set(err, SP_E_SERVE_FAILED,
+				    "'%s' exists and is not a socket (give "
+				    "another --socket path)",
+				    path);
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return sp_error_set(err, SP_E_USAGE,
+				    "socket path '%s' is too long (at most "
+				    "%zu bytes)",
+				    path, sizeof(sa.sun_path) - 1);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return sp_error_set_errno(err, SP_E_SERVE_FAILED, errno,
+					  "cannot make a socket");
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	if (r == 0)
+		return sp_error_set(err, SP_E_SERVE_FAILED,
+				    "socket '%s' is in use by another server "
+				    "(stop it, or give another --socket path)",
+				    path);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return sp_error_set_errno(err, SP_E_SERVE_FAILED, errno,
+					  "cannot remove stale socket '%s'",
+					  path);
+	return 0;
+}
+
 int sp_serve_start(const struct sp_serve_opts *o, struct sp_served **ret,
 		   struct sp_error *err)
 {
 	char nbdkit[PATH_MAX], plugin[PATH_MAX], pidfile[PATH_MAX],
 	    stats[PATH_MAX], tmpl[] = "/tmp/stillpoint-serve-XXXXXX";
+	const pid_t parent = getpid();
+	struct nbdkit_cmd cmd;
 	struct sp_served *s;
 	int r;
 
@@ -324,6 +378,8 @@ int sp_serve_start(const struct sp_serve_opts *o, struct sp_served **ret,
 		    "(reinstall Stillpoint, or set "
 		    "STILLPOINT_NBDKIT_PLUGIN to its path)",
 		    plugin);
+	if (o->socket && (r = claim_socket(o->socket, err)) < 0)
+		return r;
 	if (!(s = calloc(1, sizeof(*s))))
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	r = list_exports(o, &s->exports, err);
@@ -349,6 +405,7 @@ int sp_serve_start(const struct sp_serve_opts *o, struct sp_served **ret,
 	}
 	snprintf(pidfile, sizeof(pidfile), "%s/nbdkit.pid", tmpl);
 	snprintf(stats, sizeof(stats), "%s/stats.json", tmpl);
+	nbdkit_cmd_make(&cmd, o, nbdkit, plugin, s, pidfile, stats);
 	s->pid = fork();
 	if (s->pid < 0) {
 		r = sp_error_set_errno(err, SP_E_SERVE_FAILED, errno,
@@ -357,7 +414,7 @@ int sp_serve_start(const struct sp_serve_opts *o, struct sp_served **ret,
 		goto fail;
 	}
 	if (s->pid == 0)
-		exec_nbdkit(o, nbdkit, plugin, s, pidfile, stats);
+		exec_nbdkit(&cmd, s->log, o->exit_with_parent, parent);
 	r = await_ready(s, pidfile, err);
 	if (r == 0)
 		r = own_socket(o, s, err);
@@ -402,7 +459,7 @@ json_t *sp_serve_stop_stats(struct sp_served *s)
 		snprintf(path, sizeof(path), "%s/stats.json", s->dir);
 		stats = json_load_file(path, 0, NULL);
 	}
-	if (s->socket && s->dir && !strncmp(s->socket, s->dir, strlen(s->dir)))
+	if (s->socket)
 		unlink(s->socket);
 	served_free(s);
 	return stats;

@@ -36,10 +36,13 @@ struct sp_serve_opts {
 	/* A Unix socket path; NULL (and no port): a fresh socket in a
 	 * private directory, removed by sp_serve_stop(). */
 	const char *socket;
-	int port;	       /* TCP port on 127.0.0.1 instead; 0: none */
-	bool writable;	       /* writes to a temporary overlay */
-	bool exit_with_parent; /* nbdkit ends when the caller's process does */
-	uint64_t cache_bytes;  /* decoded chunks kept; 0: the default */
+	int port;      /* TCP port on 127.0.0.1 instead; 0: none */
+	bool writable; /* writes to a temporary overlay */
+	/* nbdkit ends when the caller does (PR_SET_PDEATHSIG: when the
+	 * *thread* that called sp_serve_start() ends, so call it from a
+	 * thread that lives as long as the server should) */
+	bool exit_with_parent;
+	uint64_t cache_bytes; /* decoded chunks kept; 0: the default */
 	/* Owner of the socket (QEMU's user for libvirt guests); -1: the
 	 * caller's.  The socket is mode 0600 (0660 with a group). */
 	uid_t socket_uid;

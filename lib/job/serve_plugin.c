@@ -74,12 +74,21 @@ static int sp_config_complete(void)
 	return 0;
 }
 
+/* Is manifest disk @d one to serve (disk= names it by export or name)? */
+static bool selected(json_t *d)
+{
+	return !cfg_disk || !strcmp(cfg_disk, sp_serve_export_name(d)) ||
+	       !strcmp(cfg_disk,
+		       json_string_value(json_object_get(d, "name")) ?: "");
+}
+
 /* Open the vault and every disk served; errors before nbdkit listens. */
 static int sp_get_ready(void)
 {
 	struct sp_error err = {0};
 	json_t *m = NULL, *d;
-	size_t i;
+	size_t i, served = 0;
+	uint64_t cache;
 	int r;
 
 	r = sp_vault_open(cfg_vault, &vault, &err);
@@ -93,16 +102,19 @@ static int sp_get_ready(void)
 		r = sp_error_set(&err, SP_E_NOMEM, "out of memory");
 		goto fail;
 	}
+	/* The cache is the server's: the disks it serves share it. */
+	json_array_foreach(json_object_get(m, "disks"), i, d) served +=
+	    selected(d);
+	cache = (cfg_cache ? cfg_cache : SP_POINT_IMAGE_CACHE_DEFAULT) /
+		(served ? served : 1);
 	json_array_foreach(json_object_get(m, "disks"), i, d)
 	{
 		const char *ex = sp_serve_export_name(d);
 		struct export *e = &exports[n_exports];
 
-		if (cfg_disk && strcmp(cfg_disk, ex) &&
-		    strcmp(cfg_disk,
-			   json_string_value(json_object_get(d, "name"))))
+		if (!selected(d))
 			continue;
-		r = sp_point_image_open(vault, cfg_name, cfg_id, d, cfg_cache,
+		r = sp_point_image_open(vault, cfg_name, cfg_id, d, cache,
 					&e->img, &err);
 		if (r < 0)
 			goto fail;
