@@ -68,10 +68,10 @@ static const char original[] =
 
 static char *isolated(void)
 {
-	const struct sp_domain_disk_map map = {"vda", "/scratch/vda.qcow2",
-					       "qcow2"};
+	const struct sp_domain_disk_map map = {
+	    .target = "vda", .path = "/scratch/vda.qcow2", .format = "qcow2"};
 	const struct sp_domain_restore_ids ids = {
-	    "99999999-8888-7777-6666-555555555555", NULL};
+	    .uuid = "99999999-8888-7777-6666-555555555555"};
 	const char *keep[] = {"vda"};
 	struct sp_error err = {0};
 	char *renamed = NULL, *out = NULL;
