@@ -349,6 +349,7 @@ static int start(struct boot *b, virConnectPtr conn, const char *config,
 	size_t n = 0;
 	int r;
 
+	memset(maps, 0, sizeof(maps));
 	r = make_overlays(b, maps, keep, &n, keepalive, err);
 	if (r == 0)
 		r = copy_state(b, nvram, sizeof(nvram), err);
