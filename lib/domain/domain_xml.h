@@ -130,6 +130,14 @@ struct sp_domain_disk_map {
 	const char *target;
 	const char *path;   /* new image file */
 	const char *format; /* "qcow2" or "raw" */
+	/* With a socket: @path is a qcow2 overlay whose backing is the raw
+	 * NBD export @backing_export served on the Unix socket
+	 * @backing_socket (an explicit <backingStore type='network'>). */
+	const char *backing_socket;
+	const char *backing_export;
+	/* error_policy='stop' rerror_policy='stop': a failed read or write
+	 * pauses the guest instead of reaching it as an I/O error. */
+	bool stop_on_error;
 };
 
 /* What identifies the restored copy besides its name (see below). */
