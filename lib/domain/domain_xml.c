@@ -1209,6 +1209,45 @@ int sp_domain_xml_for_restore(const char *xml, size_t len, const char *new_name,
 	return doc_text(doc, out, err);
 }
 
+int sp_domain_xml_set_disks(const char *xml, size_t len,
+			    const struct sp_domain_disk_map *maps, size_t nmaps,
+			    char **out, struct sp_error *err)
+{
+	sp_autodoc xmlDocPtr doc = NULL;
+	sp_autoptr(sp_domain_def) struct sp_domain_def *def = NULL;
+	struct xml_read st = {0};
+	struct xml_quiet q;
+	xmlNode *disk;
+	int r;
+
+	*out = NULL;
+	r = xml_read(xml, len, &doc, err);
+	if (r == 0)
+		r = def_from_doc(doc, &def, err);
+	if (r == 0)
+		r = check_usage(def->name, maps, nmaps, out, err);
+	for (size_t i = 0; r == 0 && i < nmaps; i++) {
+		disk =
+		    disk_by_target(xmlDocGetRootElement(doc), maps[i].target);
+		if (!disk)
+			return sp_error_set(err, SP_E_USAGE,
+					    "domain '%s' has no disk '%s'",
+					    def->name, maps[i].target);
+		quiet_begin(&q, &st);
+		r = disk_rewrite(disk, &maps[i]);
+		if (r == 0 && !maps[i].stop_on_error) {
+			xmlUnsetProp(child(disk, "driver"),
+				     BAD_CAST "error_policy");
+			xmlUnsetProp(child(disk, "driver"),
+				     BAD_CAST "rerror_policy");
+		}
+		quiet_end(&q);
+		if (r < 0)
+			return no_memory(err);
+	}
+	return r < 0 ? r : doc_text(doc, out, err);
+}
+
 /* ---- changed-block tracking for raw disks --------------------------------
  */
 

@@ -169,6 +169,16 @@ int sp_domain_xml_for_restore(const char *xml, size_t len, const char *new_name,
 			      char **out, struct sp_error *err);
 
 /*
+ * The same definition with only the disks in @maps changed as above (no
+ * new name, UUID or MACs): an instantly recovered domain's definition
+ * once its disks were copied to local files.  A map without
+ * @stop_on_error also drops the disk's error policies.
+ */
+int sp_domain_xml_set_disks(const char *xml, size_t len,
+			    const struct sp_domain_disk_map *maps, size_t nmaps,
+			    char **out, struct sp_error *err);
+
+/*
  * Changed-block tracking for a raw disk (docs/cbt.md): the disk @target, a
  * raw file or block device, becomes a qcow2 metadata image @meta whose
  * data store is the raw disk, unchanged, so that libvirt checkpoints can
