@@ -58,6 +58,8 @@
 #define DEFAULT_IMAGE_DIR "/var/lib/libvirt/images"
 #define AGENT_TIMEOUT_S 300
 #define POLL_MS 250
+#define COPY_RESTARTS 5
+#define RESUME_TRIES 40
 
 struct instant_disk {
 	char *target;
@@ -67,6 +69,7 @@ struct instant_disk {
 	char *format; /* its format: "qcow2" or "raw" */
 	uint64_t size;
 	bool pivoted;
+	int restarts; /* copies started again after a failed read */
 };
 
 struct sp_instant {
@@ -361,6 +364,13 @@ out:
 
 /* ---- the copy ----------------------------------------------------------- */
 
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
 /* Start the block copy of disk @d (its destination made anew). */
 static int copy_start(virDomainPtr dom, struct sp_instant *in,
 		      struct instant_disk *d, struct sp_error *err)
@@ -473,6 +483,20 @@ static int copy_poll(virDomainPtr dom, struct sp_instant *in, bool *all,
 					       "cannot follow the copy of "
 					       "disk '%s' of '%s'",
 					       d->target, in->name);
+		if (r == 0 && d->restarts < COPY_RESTARTS && !server_gone(in)) {
+			/* The first read over a connection QEMU is making
+			 * again fails (a reconnect is not waited for): the
+			 * server is back, so copy again. */
+			d->restarts++;
+			sp_log(SP_LOG_WARNING,
+			       "instant copy started again vm=%s disk=%s",
+			       in->name, d->target);
+			sleep_ms(500);
+			r = copy_start(dom, in, d, err);
+			if (r < 0)
+				return r;
+			continue;
+		}
 		if (r == 0)
 			return sp_error_set(err, SP_E_INSTANT_COPY,
 					    "the copy of disk '%s' of '%s' "
@@ -515,17 +539,11 @@ static int lost(virDomainPtr dom, struct sp_instant *in, const char *why,
 			    why, in->name, (long long)in->job);
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 static int copy_loop(virConnectPtr conn, virDomainPtr dom,
 		     struct sp_instant *in, struct sp_error *err)
 {
 	int64_t last = 0;
+	int io_retries = 0;
 	uint64_t done, total;
 	bool all = false;
 	int r = 0;
@@ -559,6 +577,13 @@ static int copy_loop(virConnectPtr conn, virDomainPtr dom,
 		if (virDomainGetState(dom, &state, &reason, 0) == 0 &&
 		    state == VIR_DOMAIN_PAUSED &&
 		    reason == VIR_DOMAIN_PAUSED_IOERROR) {
+			/* Once or twice after a resume: QEMU's connection to
+			 * the new server was still being made. */
+			if (io_retries++ < COPY_RESTARTS &&
+			    virDomainResume(dom) == 0) {
+				sleep_ms(2 * POLL_MS);
+				continue;
+			}
 			r = lost(dom, in, "a read from the vault failed", err);
 			break;
 		}
@@ -734,15 +759,34 @@ static int resume_guest(struct sp_instant *in, struct sp_error *err)
 	r = serve(in, err);
 	if (r < 0)
 		goto out;
-	if (virDomainGetState(dom, &state, &reason, 0) < 0)
-		r = sp_domain_error(err, SP_E_LIBVIRT,
-				    "cannot read the state of '%s'", in->name);
-	else if (state == VIR_DOMAIN_PAUSED && virDomainResume(dom) < 0)
-		r = sp_domain_error(err, SP_E_INSTANT_COPY,
-				    "cannot resume domain '%s'", in->name);
-	else if (state == VIR_DOMAIN_SHUTOFF && virDomainCreate(dom) < 0)
-		r = sp_domain_error(err, SP_E_INSTANT_BOOT,
-				    "cannot start domain '%s' again", in->name);
+	/* QEMU connects again in the background after the first request
+	 * that finds the connection gone, which fails: the guest may pause
+	 * once more on it.  Running for a second in a row is resumed. */
+	for (int tries = 0, steady = 0; r == 0 && steady < 4; tries++) {
+		if (tries == RESUME_TRIES) {
+			r = sp_error_set(err, SP_E_INSTANT_SERVE_LOST,
+					 "domain '%s' keeps pausing on read "
+					 "errors after the server was started "
+					 "again (is the vault reachable?)",
+					 in->name);
+			break;
+		}
+		if (virDomainGetState(dom, &state, &reason, 0) < 0)
+			r = sp_domain_error(err, SP_E_LIBVIRT,
+					    "cannot read the state of '%s'",
+					    in->name);
+		else if (state == VIR_DOMAIN_PAUSED && virDomainResume(dom) < 0)
+			r = sp_domain_error(err, SP_E_INSTANT_COPY,
+					    "cannot resume domain '%s'",
+					    in->name);
+		else if (state == VIR_DOMAIN_SHUTOFF &&
+			 virDomainCreate(dom) < 0)
+			r = sp_domain_error(err, SP_E_INSTANT_BOOT,
+					    "cannot start domain '%s' again",
+					    in->name);
+		steady = state == VIR_DOMAIN_RUNNING ? steady + 1 : 0;
+		sleep_ms(POLL_MS);
+	}
 	if (r == 0)
 		sp_log(SP_LOG_INFO, "instant resumed vm=%s job=%lld", in->name,
 		       (long long)in->job);
