@@ -61,6 +61,8 @@ static const char main_help[] =
     "    prune      apply protected VMs' retention (--dry-run shows why)\n"
     "    key        an encrypted vault's key slots: list, add, remove,\n"
     "               passwd, export --paper\n"
+    "    serve      a point's disks over NBD, read lazily from the vault\n"
+    "    mount      a point's disks as read-only image files (FUSE)\n"
     "    errors     list the error codes with their recommended actions\n"
     "\n"
     "GLOBAL OPTIONS\n"
@@ -158,6 +160,8 @@ static const struct {
     {"prune", cmd_prune},
     {"cbt", cmd_cbt},
     {"key", cmd_key},
+    {"serve", cmd_serve},
+    {"mount", cmd_mount},
 };
 
 /*

@@ -12,7 +12,8 @@ libvirt-dev libxml2-dev
 libvirt-daemon-system libvirt-daemon-system-sysv libvirt-daemon-driver-qemu
 libvirt-clients qemu-system-x86 qemu-guest-agent busybox-static cpio
 tzdata debootstrap ovmf swtpm swtpm-tools
-libcurl4-openssl-dev curl ceph-mon ceph-osd radosgw uuid-runtime faketime"
+libcurl4-openssl-dev curl ceph-mon ceph-osd radosgw uuid-runtime faketime
+nbdkit nbdkit-plugin-dev libnbd-bin libfuse3-dev fuse3"
 # The test lab (tests/lab/) runs tiny guests under libvirt.  We take
 # libvirt-daemon-system, not the bare libvirt-daemon: its postinst creates
 # the libvirt-qemu user and group the Debian build runs QEMU as, and the
@@ -27,6 +28,9 @@ libcurl4-openssl-dev curl ceph-mon ceph-osd radosgw uuid-runtime faketime"
 # tests/s3/s3-server.sh starts from ceph-mon, ceph-osd and radosgw (uuidgen
 # names the cluster; about 60 MB, no daemon starts on install); faketime
 # runs the client with a skewed clock.
+# `stillpoint serve` runs nbdkit with Stillpoint's plugin (built against
+# nbdkit-plugin-dev); `stillpoint mount` is a FUSE file system (libfuse3);
+# the tests read served disks with nbdcopy (libnbd-bin).
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

@@ -132,6 +132,7 @@ enum sp_errcode {
 	 * (1910-1929), instant recovery (1930-1949), boot verification
 	 * (1950-1969) */
 	SP_E_SERVE_FAILED = -1900,
+	SP_E_MOUNT_FAILED = -1901,
 	SP_E_INSTANT_DIR = -1930,
 	SP_E_INSTANT_BOOT = -1931,
 	SP_E_INSTANT_COPY = -1932,

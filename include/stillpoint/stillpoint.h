@@ -398,6 +398,48 @@ int sp_copy_run(struct sp_vault *src, struct sp_vault *dst,
 		struct sp_error *err);
 
 /* ---- policies (see also <stillpoint/state.h>) ---- */
+/*
+ * `stillpoint serve` (lib/job/serve.c): the disks of point @point
+ * ("NAME[@ID]") of vault @v (at @location) as NBD exports, read lazily,
+ * until *@stop is set or the server ends.  @ready is called once it
+ * listens, with {"point", "socket" or "port", "writable", "exports":
+ * [{"export", "name", "size", "format", "uri"}]}.  *@stats: what was read
+ * from the vault ({"chunks_read", "bytes_read", "cache_hits"}).  Errors:
+ * SP_E_POINT_NOT_FOUND, SP_E_USAGE (no such disk), SP_E_SERVE_FAILED.
+ */
+struct sp_serve_request {
+	const char *point;
+	const char *disk;   /* NULL: every disk */
+	const char *socket; /* NULL and no port: a private socket */
+	int port;
+	bool writable;	      /* writes kept in a temporary overlay */
+	uint64_t cache_bytes; /* 0: the default */
+	volatile sig_atomic_t *stop;
+	void (*ready)(void *ctx, json_t *info);
+	void *ctx;
+};
+int sp_serve_run(struct sp_vault *v, const char *location,
+		 const struct sp_serve_request *r, json_t **stats,
+		 struct sp_error *err);
+
+/*
+ * `stillpoint mount` (lib/job/mount_fuse.c): point @point's disks as
+ * read-only raw image files in directory @dir (FUSE), one per disk, until
+ * the directory is unmounted or the process is interrupted (SIGINT,
+ * SIGTERM, SIGHUP).  @ready is called once mounted with {"point", "dir",
+ * "files": [{"file", "disk", "size"}]}.  Errors: SP_E_POINT_NOT_FOUND,
+ * SP_E_TARGET_NOT_FOUND (no directory), SP_E_MOUNT_FAILED.
+ */
+struct sp_mount_request {
+	const char *point;
+	const char *dir;
+	uint64_t cache_bytes;
+	void (*ready)(void *ctx, json_t *info);
+	void *ctx;
+};
+int sp_mount_run(struct sp_vault *v, const struct sp_mount_request *r,
+		 json_t **stats, struct sp_error *err);
+
 struct sp_state;
 
 /* Check a policy document (schedule, window, time zone, keep counts).

@@ -141,26 +141,18 @@ static int pd_extents(void *opaque, uint64_t offset, uint64_t length,
 	return 0;
 }
 
-/* Decode slot @slot's chunk into the cache, checked (the invariant). */
-static int load_chunk(struct sp_point_disk *pd, uint64_t slot,
-		      struct sp_error *err)
+int sp_point_disk_read_slot(struct sp_point_disk *pd,
+			    struct sp_chunk_codec *codec, uint64_t slot,
+			    void *buf, struct sp_error *err)
 {
 	const uint64_t want = slot_len(pd, slot);
 	size_t got = 0;
 	struct sp_error e;
 	int r;
 
-	if (pd->chunk_valid && pd->chunk_slot == slot)
-		return 0;
-	pd->chunk_valid = false;
-	/* Made on first use: verify keeps many disks open, reading none. */
-	if (!pd->codec && !(pd->codec = sp_chunk_codec_new(pd->cs)))
-		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	if (!pd->chunk && !(pd->chunk = malloc(pd->cs)))
-		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	r = sp_chunk_store_get(pd->vault->chunks, pd->codec,
-			       sp_disk_index_get(pd->ix, slot), pd->chunk,
-			       pd->cs, &got, &e);
+	r = sp_chunk_store_get(pd->vault->chunks, codec,
+			       sp_disk_index_get(pd->ix, slot), buf, pd->cs,
+			       &got, &e);
 	if (r == 0 && got != want)
 		r = sp_error_set(&e, SP_E_CHUNK_CORRUPT,
 				 "its chunk has %zu bytes, the slot %llu", got,
@@ -171,6 +163,33 @@ static int load_chunk(struct sp_point_disk *pd, uint64_t slot,
 				    "offset %llu: %s",
 				    pd->name, pd->where,
 				    (unsigned long long)(slot * pd->cs), e.msg);
+	return 0;
+}
+
+uint32_t sp_point_disk_chunk_size(const struct sp_point_disk *pd)
+{
+	return pd->cs;
+}
+
+bool sp_point_disk_slot_is_zero(const struct sp_point_disk *pd, uint64_t slot)
+{
+	return sp_chunk_id_is_zero(sp_disk_index_get(pd->ix, slot));
+}
+
+/* Decode slot @slot's chunk into the cache, checked (the invariant). */
+static int load_chunk(struct sp_point_disk *pd, uint64_t slot,
+		      struct sp_error *err)
+{
+	if (pd->chunk_valid && pd->chunk_slot == slot)
+		return 0;
+	pd->chunk_valid = false;
+	/* Made on first use: verify keeps many disks open, reading none. */
+	if (!pd->codec && !(pd->codec = sp_chunk_codec_new(pd->cs)))
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	if (!pd->chunk && !(pd->chunk = malloc(pd->cs)))
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	if (sp_point_disk_read_slot(pd, pd->codec, slot, pd->chunk, err) < 0)
+		return err->code;
 	pd->chunk_slot = slot;
 	pd->chunk_valid = true;
 	return 0;

@@ -49,4 +49,17 @@ int sp_point_disk_check_digest(struct sp_point_disk *pd, bool *had,
 int sp_point_disk_cursor(struct sp_point_disk *pd,
 			 struct sp_extent_cursor **ret, struct sp_error *err);
 
+/* The vault's chunk size (a slot's length but the last's). */
+uint32_t sp_point_disk_chunk_size(const struct sp_point_disk *pd);
+bool sp_point_disk_slot_is_zero(const struct sp_point_disk *pd, uint64_t slot);
+/*
+ * Read slot @slot's chunk into @buf (chunk size bytes), checked against
+ * its id and the slot's length, with @codec.  Unlike the cursor's reads
+ * this keeps no state: threads may call it at once, each with its own
+ * codec.  Errors: SP_E_CHUNK_CORRUPT, SP_E_CHUNK_MISSING, vault I/O.
+ */
+int sp_point_disk_read_slot(struct sp_point_disk *pd,
+			    struct sp_chunk_codec *codec, uint64_t slot,
+			    void *buf, struct sp_error *err);
+
 #endif

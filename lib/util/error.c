@@ -315,6 +315,10 @@ static const struct sp_errcode_info catalogue[] = {
      "check that nbdkit is installed and the socket or port is free; the "
      "message "
      "gives nbdkit's own words"},
+    {SP_E_MOUNT_FAILED, "MountFailed",
+     "the disks of a point could not be mounted as files (FUSE)",
+     "check that /dev/fuse exists (modprobe fuse) and that the directory is "
+     "an empty one not already mounted"},
     {SP_E_INSTANT_DIR, "InstantDirUnusable",
      "the directory for an instant recovery's disks cannot be used",
      "give --to a directory on local storage that exists or can be made, "

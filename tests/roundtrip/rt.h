@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #define RT_KIB ((uint64_t)1024)
 #define RT_MIB ((uint64_t)1024 * 1024)
@@ -142,6 +143,13 @@ struct rt_argv {
 void rt_argv_add(struct rt_argv *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void rt_argv_free(struct rt_argv *a);
+
+/* Start @a in the background (own process group, stdout to @out_path,
+ * stderr to the log); rt_stop() sends it @sig and reaps it, killing its
+ * group after @timeout_s.  rt_stop returns the exit status (128 + signal),
+ * or -1 when it had to be killed. */
+pid_t rt_spawn(const struct rt_argv *a, FILE *log, const char *out_path);
+int rt_stop(pid_t pid, int sig, FILE *log, unsigned timeout_s);
 
 /*
  * Run @a with stdin from @in_path (or /dev/null), stdout to @out_path (or the

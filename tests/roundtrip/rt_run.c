@@ -153,3 +153,38 @@ int rt_run(const struct rt_argv *a, FILE *log, const char *in_path,
 	fprintf(log, "# %llu ms\n", (unsigned long long)(now_ms() - t0));
 	return r;
 }
+
+pid_t rt_spawn(const struct rt_argv *a, FILE *log, const char *out_path)
+{
+	pid_t pid;
+
+	print_argv(log, a);
+	fflush(log);
+	if (rt_verbose)
+		print_argv(stderr, a);
+	pid = fork();
+	if (pid == 0)
+		child_exec(a, fileno(log), NULL, out_path);
+	if (pid < 0)
+		fprintf(log, "fork: %s\n", strerror(errno));
+	return pid;
+}
+
+int rt_stop(pid_t pid, int sig, FILE *log, unsigned timeout_s)
+{
+	uint64_t deadline = now_ms() + (uint64_t)timeout_s * 1000;
+	int status = 0;
+
+	kill(pid, sig);
+	while (waitpid(pid, &status, WNOHANG) != pid) {
+		if (now_ms() >= deadline) {
+			kill(-pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			fprintf(log, "pid %d: killed after %u s\n", (int)pid,
+				timeout_s);
+			return -1;
+		}
+		usleep(20000);
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}

@@ -1,0 +1,489 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Serving a point over NBD (serve.h): nbdkit with Stillpoint's plugin
+ * (serve_plugin.c), started, awaited, stopped.
+ *
+ * Readiness is nbdkit's pid file: nbdkit writes it once it listens, so a
+ * caller that gets 0 from sp_serve_start() can connect at once.  nbdkit
+ * inherits our environment (the vault's credentials and key settings)
+ * and nothing else: stdin is /dev/null, descriptors above 2 are closed.
+ */
+#include "job/serve.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/fileio.h"
+#include "util/spawn.h"
+#include "vault/vault.h"
+
+#ifndef SP_PLUGIN_DIR
+#define SP_PLUGIN_DIR "/usr/local/lib/stillpoint"
+#endif
+#define PLUGIN_FILE "nbdkit-stillpoint-plugin.so"
+
+/* How long nbdkit may take to open the vault and listen. */
+#define SERVE_START_TIMEOUT_MS 120000
+
+const char *sp_serve_export_name(json_t *d)
+{
+	const char *t = json_string_value(json_object_get(d, "target"));
+
+	return t && *t ? t : json_string_value(json_object_get(d, "name"));
+}
+
+/* The plugin: $STILLPOINT_NBDKIT_PLUGIN, beside the running binary (the
+ * build tree), or the installed one. */
+static bool find_plugin(char *out, size_t cap)
+{
+	const char *env = getenv("STILLPOINT_NBDKIT_PLUGIN");
+	char exe[PATH_MAX];
+	ssize_t n;
+
+	if (env && *env) {
+		snprintf(out, cap, "%s", env);
+		return access(out, R_OK) == 0;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		char *slash;
+
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			if (snprintf(out, cap, "%.*s/%s", PATH_MAX - 64, exe,
+				     PLUGIN_FILE) < (int)cap &&
+			    access(out, R_OK) == 0)
+				return true;
+		}
+	}
+	snprintf(out, cap, "%s/%s", SP_PLUGIN_DIR, PLUGIN_FILE);
+	return access(out, R_OK) == 0;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The last lines of nbdkit's log, for an error message. */
+static void log_tail(const char *log, char *out, size_t cap)
+{
+	char *text = NULL;
+	size_t len = 0;
+	const char *p;
+
+	out[0] = '\0';
+	if (!log || sp_file_read(AT_FDCWD, log, 1 << 20, &text, &len) < 0)
+		return;
+	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
+		text[--len] = '\0';
+	p = len > cap - 1 ? text + len - (cap - 1) : text;
+	snprintf(out, cap, "%s", p);
+	for (char *c = out; *c; c++)
+		if (*c == '\n')
+			*c = ' ';
+	free(text);
+}
+
+static void served_free(struct sp_served *s)
+{
+	if (!s)
+		return;
+	if (s->dir) {
+		char path[PATH_MAX];
+		static const char *const files[] = {"nbdkit.pid", "nbdkit.log",
+						    "stats.json", "nbd.sock"};
+
+		for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
+			snprintf(path, sizeof(path), "%s/%s", s->dir, files[i]);
+			unlink(path);
+		}
+		rmdir(s->dir);
+	}
+	free(s->socket);
+	free(s->dir);
+	free(s->log);
+	json_decref(s->exports);
+	free(s);
+}
+
+/* The exports of point @o->name@@id (checked against @o->disk). */
+static int list_exports(const struct sp_serve_opts *o, json_t **ret,
+			struct sp_error *err)
+{
+	struct sp_vault *v = o->open_vault;
+	json_t *m = NULL, *d, *out = json_array();
+	size_t i;
+	int r = 0;
+
+	if (!out)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	if (!v)
+		r = sp_vault_open(o->vault, &v, err);
+	if (r == 0)
+		r = sp_vault_point_manifest(v, o->name, o->id, &m, err);
+	if (v != o->open_vault)
+		sp_vault_close(v);
+	if (r < 0) {
+		json_decref(out);
+		return r;
+	}
+	json_array_foreach(json_object_get(m, "disks"), i, d)
+	{
+		const char *ex = sp_serve_export_name(d);
+		const char *name =
+		    json_string_value(json_object_get(d, "name"));
+
+		if (o->disk && strcmp(o->disk, ex) && strcmp(o->disk, name))
+			continue;
+		json_array_append_new(
+		    out,
+		    json_pack("{s:s, s:s, s:I, s:s}", "export", ex, "name",
+			      name, "size",
+			      json_integer_value(json_object_get(d, "size")),
+			      "format",
+			      json_string_value(json_object_get(d, "format"))
+				  ?: "raw"));
+	}
+	json_decref(m);
+	if (json_array_size(out) == 0) {
+		json_decref(out);
+		return sp_error_set(
+		    err, SP_E_USAGE,
+		    "point '%s@%s' has no disk '%s' (its disks: "
+		    "'stillpoint points %s --json')",
+		    o->name, o->id, o->disk, o->name);
+	}
+	*ret = out;
+	return 0;
+}
+
+/* In the child: nbdkit with the plugin, never returns. */
+static void exec_nbdkit(const struct sp_serve_opts *o, const char *nbdkit,
+			const char *plugin, const struct sp_served *s,
+			const char *pidfile, const char *stats)
+{
+	char a_vault[PATH_MAX + 8], a_name[128], a_id[128], a_disk[200],
+	    a_cache[64], a_stats[PATH_MAX + 8], a_port[16];
+	const char *argv[32];
+	int n = 0, fd;
+
+	fd = open("/dev/null", O_RDONLY);
+	if (fd >= 0 && fd != 0) {
+		dup2(fd, 0);
+		close(fd);
+	}
+	if (!o->inherit_stderr) {
+		fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW,
+			  0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			if (fd > 2)
+				close(fd);
+		}
+	}
+	for (int i = 3; i < 1024; i++)
+		close(i);
+	if (o->exit_with_parent)
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+	snprintf(a_vault, sizeof(a_vault), "vault=%s", o->vault);
+	snprintf(a_name, sizeof(a_name), "name=%s", o->name);
+	snprintf(a_id, sizeof(a_id), "id=%s", o->id);
+	snprintf(a_stats, sizeof(a_stats), "stats=%s", stats);
+	argv[n++] = nbdkit;
+	argv[n++] = "--foreground";
+	argv[n++] = "--pidfile";
+	argv[n++] = pidfile;
+	if (s->socket) {
+		argv[n++] = "--unix";
+		argv[n++] = s->socket;
+	} else {
+		snprintf(a_port, sizeof(a_port), "%d", o->port);
+		argv[n++] = "--ipaddr";
+		argv[n++] = "127.0.0.1";
+		argv[n++] = "--port";
+		argv[n++] = a_port;
+	}
+	if (o->writable)
+		argv[n++] = "--filter=cow";
+	else
+		argv[n++] = "--readonly";
+	argv[n++] = plugin;
+	argv[n++] = a_vault;
+	argv[n++] = a_name;
+	argv[n++] = a_id;
+	argv[n++] = a_stats;
+	if (o->disk) {
+		snprintf(a_disk, sizeof(a_disk), "disk=%s", o->disk);
+		argv[n++] = a_disk;
+	}
+	if (o->cache_bytes) {
+		snprintf(a_cache, sizeof(a_cache), "cache=%llu",
+			 (unsigned long long)o->cache_bytes);
+		argv[n++] = a_cache;
+	}
+	argv[n] = NULL;
+	execv(nbdkit, (char *const *)argv);
+	fprintf(stderr, "cannot run '%s': %m\n", nbdkit);
+	_exit(127);
+}
+
+/* Wait for the pid file (ready) or the child's end (failed). */
+static int await_ready(struct sp_served *s, const char *pidfile,
+		       struct sp_error *err)
+{
+	const uint64_t deadline = now_ms() + SERVE_START_TIMEOUT_MS;
+	char tail[300];
+	int status;
+
+	for (;;) {
+		struct stat st;
+
+		if (stat(pidfile, &st) == 0 && st.st_size > 0)
+			return 0;
+		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+			s->pid = 0;
+			log_tail(s->log, tail, sizeof(tail));
+			return sp_error_set(err, SP_E_SERVE_FAILED,
+					    "the NBD server of the point did "
+					    "not start%s%s",
+					    tail[0] ? ": " : "", tail);
+		}
+		if (now_ms() > deadline) {
+			log_tail(s->log, tail, sizeof(tail));
+			return sp_error_set(err, SP_E_SERVE_FAILED,
+					    "the NBD server of the point did "
+					    "not listen within %d s%s%s",
+					    SERVE_START_TIMEOUT_MS / 1000,
+					    tail[0] ? ": " : "", tail);
+		}
+		usleep(20000);
+	}
+}
+
+static int own_socket(const struct sp_serve_opts *o, struct sp_served *s,
+		      struct sp_error *err)
+{
+	bool other = (o->socket_uid != 0 && o->socket_uid != (uid_t)-1) ||
+		     (o->socket_gid != 0 && o->socket_gid != (gid_t)-1);
+
+	if (!s->socket)
+		return 0;
+	if (other && chown(s->socket, o->socket_uid ?: (uid_t)-1,
+			   o->socket_gid ?: (gid_t)-1) < 0)
+		return sp_error_set_errno(err, SP_E_SERVE_FAILED, errno,
+					  "cannot hand socket '%s' to user %u",
+					  s->socket, (unsigned)o->socket_uid);
+	if (chmod(s->socket,
+		  o->socket_gid && o->socket_gid != (gid_t)-1 ? 0660 : 0600) <
+	    0)
+		return sp_error_set_errno(err, SP_E_SERVE_FAILED, errno,
+					  "cannot set the mode of socket '%s'",
+					  s->socket);
+	/* QEMU's user must reach a socket in our private directory. */
+	if (other && !o->socket && chmod(s->dir, 0711) < 0)
+		return sp_error_set_errno(err, SP_E_SERVE_FAILED, errno,
+					  "cannot open directory '%s' to the "
+					  "socket's user",
+					  s->dir);
+	return 0;
+}
+
+int sp_serve_start(const struct sp_serve_opts *o, struct sp_served **ret,
+		   struct sp_error *err)
+{
+	char nbdkit[PATH_MAX], plugin[PATH_MAX], pidfile[PATH_MAX],
+	    stats[PATH_MAX], tmpl[] = "/tmp/stillpoint-serve-XXXXXX";
+	struct sp_served *s;
+	int r;
+
+	if (!sp_spawn_find("nbdkit", nbdkit, sizeof(nbdkit)))
+		return sp_error_set(err, SP_E_SERVE_FAILED,
+				    "cannot find 'nbdkit' (install the nbdkit "
+				    "package: tools/setup-debian.sh)");
+	if (!find_plugin(plugin, sizeof(plugin)))
+		return sp_error_set(
+		    err, SP_E_SERVE_FAILED,
+		    "cannot find Stillpoint's nbdkit plugin '%s' "
+		    "(reinstall Stillpoint, or set "
+		    "STILLPOINT_NBDKIT_PLUGIN to its path)",
+		    plugin);
+	if (!(s = calloc(1, sizeof(*s))))
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	r = list_exports(o, &s->exports, err);
+	if (r < 0)
+		goto fail;
+	if (!mkdtemp(tmpl)) {
+		r = sp_error_set_errno(err, SP_E_SERVE_FAILED, errno,
+				       "cannot make a directory in /tmp");
+		goto fail;
+	}
+	s->dir = strdup(tmpl);
+	s->port = o->socket ? 0 : o->port;
+	if (o->socket)
+		s->socket = strdup(o->socket);
+	else if (!o->port && asprintf(&s->socket, "%s/nbd.sock", tmpl) < 0)
+		s->socket = NULL;
+	if (!o->inherit_stderr && asprintf(&s->log, "%s/nbdkit.log", tmpl) < 0)
+		s->log = NULL;
+	if (!s->dir || (!o->port && !s->socket) ||
+	    (!o->inherit_stderr && !s->log)) {
+		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	snprintf(pidfile, sizeof(pidfile), "%s/nbdkit.pid", tmpl);
+	snprintf(stats, sizeof(stats), "%s/stats.json", tmpl);
+	s->pid = fork();
+	if (s->pid < 0) {
+		r = sp_error_set_errno(err, SP_E_SERVE_FAILED, errno,
+				       "cannot start nbdkit");
+		s->pid = 0;
+		goto fail;
+	}
+	if (s->pid == 0)
+		exec_nbdkit(o, nbdkit, plugin, s, pidfile, stats);
+	r = await_ready(s, pidfile, err);
+	if (r == 0)
+		r = own_socket(o, s, err);
+	if (r < 0)
+		goto fail;
+	*ret = s;
+	return 0;
+fail:
+	sp_serve_stop(s);
+	return r;
+}
+
+char *sp_served_uri(const struct sp_served *s, const char *export)
+{
+	char *uri = NULL;
+
+	if (s->socket) {
+		if (asprintf(&uri, "nbd+unix:///%s?socket=%s", export,
+			     s->socket) < 0)
+			return NULL;
+	} else if (asprintf(&uri, "nbd://127.0.0.1:%d/%s", s->port, export) <
+		   0) {
+		return NULL;
+	}
+	return uri;
+}
+
+json_t *sp_serve_stop_stats(struct sp_served *s)
+{
+	json_t *stats = NULL;
+	char path[PATH_MAX];
+
+	if (!s)
+		return NULL;
+	if (s->pid > 0) {
+		kill(s->pid, SIGTERM);
+		while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		s->pid = 0;
+	}
+	if (s->dir) {
+		snprintf(path, sizeof(path), "%s/stats.json", s->dir);
+		stats = json_load_file(path, 0, NULL);
+	}
+	if (s->socket && s->dir && !strncmp(s->socket, s->dir, strlen(s->dir)))
+		unlink(s->socket);
+	served_free(s);
+	return stats;
+}
+
+void sp_serve_stop(struct sp_served *s)
+{
+	json_decref(sp_serve_stop_stats(s));
+}
+
+/* `stillpoint serve`: the point resolved, served, awaited. */
+int sp_serve_run(struct sp_vault *v, const char *location,
+		 const struct sp_serve_request *rq, json_t **stats,
+		 struct sp_error *err)
+{
+	struct sp_served *s = NULL;
+	json_t *m = NULL, *info, *ex;
+	size_t i;
+	int r;
+
+	r = sp_vault_find_point(v, rq->point, &m, err);
+	if (r < 0)
+		return r;
+	struct sp_serve_opts o = {
+	    .vault = location,
+	    .open_vault = v,
+	    .name = json_string_value(json_object_get(m, "name")),
+	    .id = json_string_value(json_object_get(m, "id")),
+	    .disk = rq->disk,
+	    .socket = rq->socket,
+	    .port = rq->port,
+	    .writable = rq->writable,
+	    .exit_with_parent = true,
+	    .cache_bytes = rq->cache_bytes,
+	    .inherit_stderr = true,
+	};
+	r = sp_serve_start(&o, &s, err);
+	if (r < 0) {
+		json_decref(m);
+		return r;
+	}
+	info = json_pack("{s:s++, s:b, s:O}", "point", o.name, "@", o.id,
+			 "writable", rq->writable, "exports", s->exports);
+	if (s->socket)
+		json_object_set_new(info, "socket", json_string(s->socket));
+	else
+		json_object_set_new(info, "port", json_integer(s->port));
+	json_array_foreach(json_object_get(info, "exports"), i, ex)
+	{
+		char *uri = sp_served_uri(
+		    s, json_string_value(json_object_get(ex, "export")));
+
+		json_object_set_new(ex, "uri", json_string(uri ? uri : ""));
+		free(uri);
+	}
+	if (rq->ready)
+		rq->ready(rq->ctx, info);
+	json_decref(info);
+	json_decref(m);
+	/* Until interrupted, or nbdkit ends on its own (an error). */
+	while (!(rq->stop && *rq->stop)) {
+		int status;
+
+		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+			s->pid = 0;
+			/* Ctrl-C reaches nbdkit too, maybe first. */
+			usleep(50000);
+			if (rq->stop && *rq->stop)
+				break;
+			r = sp_error_set(err, SP_E_SERVE_FAILED,
+					 "the NBD server of point '%s' ended "
+					 "(status %d; its messages are above)",
+					 rq->point, status);
+			break;
+		}
+		usleep(100000);
+	}
+	json_t *st = sp_serve_stop_stats(s);
+	if (stats)
+		*stats = st;
+	else
+		json_decref(st);
+	return r;
+}
