@@ -100,8 +100,10 @@ void sp_instant_free(struct sp_instant *in)
 {
 	if (!in)
 		return;
-	if (in->served)
+	if (in->served) {
 		sp_serve_stop(in->served);
+		unlink(in->socket); /* ours: the server leaves a given one */
+	}
 	disks_release(in);
 	free(in->uri);
 	free(in->name);
@@ -204,6 +206,28 @@ static bool strs_ok(const struct sp_instant *in)
 	       in->point_id && in->dir && in->socket;
 }
 
+/* Is there no domain @name yet?  (point_boot.c asks again, atomically
+ * with libvirt's define; this is to say so before serving anything.) */
+static int name_free(const char *uri, const char *name, struct sp_error *err)
+{
+	virConnectPtr conn = NULL;
+	virDomainPtr dom;
+	int r = sp_domain_connect(uri, &conn, err);
+
+	if (r < 0)
+		return r;
+	dom = virDomainLookupByName(conn, name);
+	if (dom) {
+		virDomainFree(dom);
+		r = sp_error_set(err, SP_E_DOMAIN_EXISTS,
+				 "a domain named '%s' exists already (choose "
+				 "another --as name)",
+				 name);
+	}
+	virConnectClose(conn);
+	return r;
+}
+
 /* Booting, before the domain: the point, the paths, the server. */
 static int boot_prepare(struct sp_vault *v, struct sp_instant *in,
 			const struct sp_instant_opts *o, struct sp_error *err)
@@ -212,7 +236,9 @@ static int boot_prepare(struct sp_vault *v, struct sp_instant *in,
 	struct stat st;
 	int r;
 
-	r = sp_vault_find_point(v, o->spec, &m, err);
+	r = name_free(o->uri, o->new_name, err);
+	if (r == 0)
+		r = sp_vault_find_point(v, o->spec, &m, err);
 	if (r < 0)
 		return r;
 	in->uri = strdup(sp_domain_default_uri(o->uri));
@@ -639,6 +665,7 @@ int sp_instant_copy(struct sp_instant *in, struct sp_error *err)
 	/* Invariant 3 holds: nothing needs the server or the overlays. */
 	sp_serve_stop(in->served);
 	in->served = NULL;
+	unlink(in->socket);
 	for (size_t i = 0; i < in->n; i++)
 		if (unlink(in->disks[i].overlay) < 0 && errno != ENOENT)
 			sp_log(SP_LOG_WARNING, "overlay not removed path=%s",
