@@ -184,6 +184,9 @@ static int serve(struct sp_instant *in, struct sp_error *err)
 	r = sp_qemu_identity(&so.socket_uid, &so.socket_gid, err);
 	if (r == 0)
 		r = sp_serve_start(&so, &in->served, err);
+	if (r == 0)
+		record(in, json_pack("{s:I}", "server_pid",
+				     (json_int_t)in->served->pid));
 	return r;
 }
 

@@ -72,8 +72,8 @@ for w in "" --inactive; do
 done
 check "overlays and socket are gone" \
 	bash -c "! ls -A $to | grep -Eq 'overlay|sock'"
-check "no server process is left" \
-	bash -c "! pgrep -f '^nbdkit .*$new' >/dev/null"
+server=$(jq -r .server_pid "$T/.out")
+check "no server process is left" bash -c "! kill -0 $server 2>/dev/null"
 expect_fail DomainExists "the name is taken now" \
 	sp restore "$vm@$id" --as "$new" --instant --to "$to"
 sleep 3

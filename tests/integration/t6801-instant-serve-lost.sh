@@ -45,8 +45,8 @@ wait_status() {
 	return 1
 }
 
-server=$(pgrep -f "^nbdkit .*$new")
-check "the server runs" test -n "$server"
+server=$(sp --json job "$job" | jq -r .server_pid)
+check "the server runs" kill -0 "$server"
 kill -9 $server
 check "the job fails when the server is gone" wait_status failed
 expect_ok "job after the loss" sp --json job "$job"
@@ -63,9 +63,10 @@ sleep 3
 
 # Now the background process itself, kill -9: its server goes with it.
 bg=$(sp --json job "$job" | jq -r .pid)
+server=$(sp --json job "$job" | jq -r .server_pid)
 kill -9 "$bg"
-for ((i = 0; i < 300; i++)); do pgrep -f "^nbdkit .*$new" >/dev/null || break; sleep 0.1; done
-check "the server ended with its process" bash -c "! pgrep -f '^nbdkit .*$new' >/dev/null"
+for ((i = 0; i < 300; i++)); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+check "the server ended with its process" bash -c "! kill -0 $server 2>/dev/null"
 # A read of served data (not in the overlay) must pause the guest.
 lab_guest_exec "$new" /bin/dd if=/dev/vda of=/dev/null bs=1M count=150 \
 	iflag=direct >/dev/null 2>&1 &
