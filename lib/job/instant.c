@@ -59,6 +59,7 @@
 #define AGENT_TIMEOUT_S 300
 #define POLL_MS 250
 #define COPY_RESTARTS 5
+#define STALL_MS 30000
 #define RESUME_TRIES 40
 
 struct instant_disk {
@@ -69,7 +70,9 @@ struct instant_disk {
 	char *format; /* its format: "qcow2" or "raw" */
 	uint64_t size;
 	bool pivoted;
-	int restarts; /* copies started again after a failed read */
+	int restarts;		/* copies started again after a failed read */
+	uint64_t last_cur;	/* the copy's progress when last seen ... */
+	int64_t last_change_ms; /* ... and when it last moved */
 };
 
 struct sp_instant {
@@ -521,6 +524,7 @@ static int copy_poll(virDomainPtr dom, struct sp_instant *in, bool *all,
 			       "instant copy started again vm=%s disk=%s",
 			       in->name, d->target);
 			sleep_ms(500);
+			d->last_change_ms = 0;
 			r = copy_start(dom, in, d, err);
 			if (r < 0)
 				return r;
@@ -536,6 +540,22 @@ static int copy_poll(virDomainPtr dom, struct sp_instant *in, bool *all,
 					       (double)d->size)
 				  : 0;
 		*total += d->size;
+		if (info.cur != d->last_cur || !d->last_change_ms) {
+			d->last_cur = info.cur;
+			d->last_change_ms = sp_now_ms();
+		} else if (sp_now_ms() - d->last_change_ms > STALL_MS &&
+			   d->restarts < COPY_RESTARTS) {
+			/* A mirror whose read was caught by the loss of a
+			 * server can stay at its end without ever becoming
+			 * ready: end it; it is started again above. */
+			sp_log(SP_LOG_WARNING,
+			       "instant copy stalled vm=%s disk=%s cur=%llu",
+			       in->name, d->target,
+			       (unsigned long long)info.cur);
+			virDomainBlockJobAbort(dom, d->target, 0);
+			d->last_change_ms = 0;
+			continue;
+		}
 		if (info.end == 0 || info.cur != info.end)
 			continue;
 		if (virDomainBlockJobAbort(
