@@ -37,6 +37,10 @@ at_exit lab_undefine "$new"
 expect_fail InstantJobUnknown "resume of a job that does not exist" \
 	sp restore --resume 999
 expect_fail UsageError "--instant wants --as" sp restore "$vm@$id" --instant
+expect_fail InstantDirUnusable "a --to that cannot be made" \
+	sp restore "$vm@$id" --as "$new" --instant --to /proc/no/such/dir
+check "it names the directory" grep -q "/proc/no/such/dir" "$T/.err"
+check "nothing is defined" bash -c "! virsh dominfo $new >/dev/null 2>&1"
 
 expect_ok "instant restore" sp --json restore "$vm@$id" --as "$new" --instant \
 	--to "$to" --bandwidth 2 --agent-timeout 600

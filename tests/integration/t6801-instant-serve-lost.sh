@@ -35,9 +35,6 @@ expect_ok "instant restore" sp --json restore "$vm@$id" --as "$new" --instant \
 job=$(jq -r .job "$T/.out")
 sleep 3
 
-# gone PID: the process has exited (a zombie no one reaped yet counts).
-gone() { ! kill -0 "$1" 2>/dev/null || ps -o stat= -p "$1" | grep -q Z; }
-
 # wait_status STATUS: until the job has it (at most 120 s).
 wait_status() {
 	local i
@@ -66,10 +63,9 @@ sleep 3
 
 # Now the background process itself, kill -9: its server goes with it.
 bg=$(sp --json job "$job" | jq -r .pid)
-server=$(sp --json job "$job" | jq -r .server_pid)
 kill -9 "$bg"
-for ((i = 0; i < 300; i++)); do gone "$server" && break; sleep 0.1; done
-check "the server ended with its process" gone "$server"
+# nbdkit is sent SIGTERM when its parent dies: from then on it answers no
+# request (its process ends once QEMU's connection does).
 # A read of served data (not in the overlay) must pause the guest.
 lab_guest_exec "$new" /bin/dd if=/dev/vda of=/dev/null bs=1M count=150 \
 	iflag=direct >/dev/null 2>&1 &
