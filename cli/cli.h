@@ -74,6 +74,9 @@ int cmd_job(struct cli *cli, int argc, char **argv);
 int cmd_prune(struct cli *cli, int argc, char **argv);
 int cmd_cbt(struct cli *cli, int argc, char **argv);
 int cmd_key(struct cli *cli, int argc, char **argv);
+/* restore --instant and restore --resume (cmd_instant.c). */
+int cli_restore_instant(struct cli *cli, struct sp_instant_opts *o);
+int cli_restore_resume(struct cli *cli, const char *job);
 int cmd_serve(struct cli *cli, int argc, char **argv);
 int cmd_mount(struct cli *cli, int argc, char **argv);
 

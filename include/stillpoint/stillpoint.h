@@ -277,6 +277,56 @@ int sp_domain_restore_run(struct sp_vault *v,
 			  const struct sp_domain_restore_opts *o,
 			  json_t **result, struct sp_error *err);
 
+/*
+ * Instant recovery (lib/job/instant.c): a point of a libvirt domain
+ * started as a new domain on its disks served from the vault through
+ * local overlays, its disks then copied to local files while it runs and
+ * pivoted onto them.  The job record (state.h, kind "instant", made by
+ * the caller) follows it: "phase" booting, copying, done; "rto_ms"
+ * (from @t0_ms to the guest agent's answer), "copy" {"done", "total"}
+ * bytes, "disks" [{"target", "path", "overlay", "pivoted", ...}].
+ */
+struct sp_state;
+struct sp_instant;
+struct sp_instant_opts {
+	const char *vault;    /* the vault's location, for the server */
+	const char *uri;      /* libvirt, as in sp_domain_backup_opts */
+	const char *spec;     /* DOMAIN[@ID] */
+	const char *new_name; /* must be free */
+	const char *to_dir;   /* overlays and copies: DIR/NEW-<target>.* ;
+				 NULL: /var/lib/libvirt/images */
+	const char *format;   /* the copies' format; NULL: as the disks were */
+	bool force;	      /* replace existing overlay, copy, NVRAM files */
+	uint64_t bandwidth;   /* copy limit in bytes/s; 0: none */
+	int agent_timeout_s;  /* 0: 300 */
+	int64_t job;	      /* the job record */
+	int64_t t0_ms;	      /* when the command began (UNIX ms) */
+	volatile sig_atomic_t *cancel; /* set: the copy stops (resumable) */
+};
+/* Serve, define, start, wait for the agent.  On failure nothing is left
+ * (no domain, overlay or server).  *@result: {"job", "domain", "uuid",
+ * "point", "rto_ms", "boot_ms", "disks", "not_attached"}.  Errors:
+ * SP_E_DOMAIN_EXISTS, SP_E_TARGET_EXISTS, SP_E_INSTANT_DIR,
+ * SP_E_INSTANT_BOOT, SP_E_SERVE_FAILED, point and vault errors. */
+int sp_instant_boot(struct sp_vault *v, struct sp_state *st,
+		    const struct sp_instant_opts *o, struct sp_instant **ret,
+		    json_t **result, struct sp_error *err);
+/* Copy every disk not yet pivoted, pivot, define the domain on the
+ * copies, stop the server.  Errors: SP_E_INSTANT_SERVE_LOST (the guest is
+ * paused), SP_E_INSTANT_COPY, SP_E_INTERRUPTED via @cancel. */
+int sp_instant_copy(struct sp_instant *in, struct sp_error *err);
+/* Take failed (or orphaned) job @job up again in this process: serve on
+ * its socket again and resume (or start) its guest.  Errors:
+ * SP_E_INSTANT_JOB (no such instant recovery, or it is not resumable),
+ * SP_E_SERVE_FAILED, SP_E_LIBVIRT. */
+int sp_instant_resume(struct sp_state *st, int64_t job,
+		      volatile sig_atomic_t *cancel, struct sp_instant **ret,
+		      json_t **result, struct sp_error *err);
+/* Record the outcome (@failure NULL: completed) in the job. */
+int sp_instant_finish(struct sp_instant *in, const struct sp_error *failure);
+/* Stop the server (if still running) and free. */
+void sp_instant_free(struct sp_instant *in);
+
 struct sp_verify_opts {
 	struct sp_job_opts job;
 	const char *spec; /* NULL: all points; NAME: all of NAME's;

@@ -130,6 +130,14 @@ struct sp_domain_disk_map {
 	const char *target;
 	const char *path;   /* new image file */
 	const char *format; /* "qcow2" or "raw" */
+	/* With a socket: @path is a qcow2 overlay whose backing is the raw
+	 * NBD export @backing_export served on the Unix socket
+	 * @backing_socket (an explicit <backingStore type='network'>). */
+	const char *backing_socket;
+	const char *backing_export;
+	/* error_policy='stop' rerror_policy='stop': a failed read or write
+	 * pauses the guest instead of reaching it as an I/O error. */
+	bool stop_on_error;
 };
 
 /* What identifies the restored copy besides its name (see below). */
@@ -159,6 +167,16 @@ int sp_domain_xml_for_restore(const char *xml, size_t len, const char *new_name,
 			      size_t nmaps,
 			      const struct sp_domain_restore_ids *ids,
 			      char **out, struct sp_error *err);
+
+/*
+ * The same definition with only the disks in @maps changed as above (no
+ * new name, UUID or MACs): an instantly recovered domain's definition
+ * once its disks were copied to local files.  A map without
+ * @stop_on_error also drops the disk's error policies.
+ */
+int sp_domain_xml_set_disks(const char *xml, size_t len,
+			    const struct sp_domain_disk_map *maps, size_t nmaps,
+			    char **out, struct sp_error *err);
 
 /*
  * Changed-block tracking for a raw disk (docs/cbt.md): the disk @target, a
