@@ -212,7 +212,8 @@ int sp_domain_xml_cbt_release(const char *xml, size_t len, const char *target,
  * Isolate @xml, a definition made by sp_domain_xml_for_restore(), for a
  * throwaway boot (domain_xml_isolate.c): every <interface>, host device,
  * shared file system and vsock removed; every disk removed but those whose
- * target is in @keep and read-only media; console and log files moved into
+ * target is in @keep, a cdrom or floppy not in @keep left as an empty
+ * drive (no host file); console and log files moved into
  * @dir; character devices on host sockets or ports cut off (type 'null'),
  * the guest agent's channel on a socket libvirt makes; graphics on a port
  * of their own.  *@out malloc'd.  Errors: SP_E_LIBVIRT (not XML),

@@ -7,8 +7,9 @@
  * and removes what would still be shared.
  *
  * Invariant: the result names no file outside @dir but the ones the
- * caller mapped (its overlays), read-only media and the firmware code; it
- * has no network interface and no host device.
+ * caller mapped (its overlays) and the firmware code; it has no network
+ * interface and no host device.  A cdrom or floppy the caller did not map
+ * stays as an empty drive.
  */
 #include <stdio.h>
 #include <string.h>
@@ -55,6 +56,22 @@ static bool is_kept_target(xmlNode *disk, const char *const *keep, size_t n)
 		kept = !xmlStrcmp(dev, BAD_CAST keep[i]);
 	xmlFree(dev);
 	return kept;
+}
+
+/* A medium the point does not hold stays as an empty drive: the guest
+ * sees the same devices, none of the host's files. */
+static void eject(xmlNode *disk)
+{
+	for (xmlNode *c = disk->children, *next; c; c = next) {
+		next = c->next;
+		if (c->type == XML_ELEMENT_NODE &&
+		    (!xmlStrcmp(c->name, BAD_CAST "source") ||
+		     !xmlStrcmp(c->name, BAD_CAST "backingStore")))
+			drop(c);
+	}
+	if (!attr_is(disk, "device", "cdrom") &&
+	    !attr_is(disk, "device", "floppy"))
+		drop(disk); /* a read-only disk cannot be empty */
 }
 
 /* A read-only medium: a cdrom/floppy, or a disk marked <readonly/>. */
@@ -134,8 +151,12 @@ static int isolate(xmlNode *root, const char *dir, const char *const *keep,
 		if (!n)
 			continue;
 		if (!xmlStrcmp(n->name, BAD_CAST "disk")) {
-			if (!is_kept_target(n, keep, nkeep) && !is_medium(n))
+			if (is_kept_target(n, keep, nkeep))
+				continue;
+			if (!is_medium(n))
 				drop(n);
+			else
+				eject(n);
 			continue;
 		}
 		if (!xmlStrcmp(n->name, BAD_CAST "graphics")) {

@@ -102,11 +102,13 @@ static void test_nothing_shared(void)
 	CHECK_STR(def->name, "sp-verify-web01-20261129");
 	CHECK_STR(def->uuid, "99999999-8888-7777-6666-555555555555");
 	CHECK_INT(def->ninterfaces, 0);
-	/* the overlay and the read-only medium, not the scratch disk */
+	/* the overlay and the cdrom, emptied; not the scratch disk */
 	CHECK_INT(def->ndisks, 2);
 	CHECK_STR(def->disks[0].source, "/scratch/vda.qcow2");
 	CHECK_STR(def->disks[0].format, "qcow2");
 	CHECK_STR(def->disks[1].target, "sda");
+	CHECK(def->disks[1].source == NULL); /* an empty drive */
+	CHECK(strstr(x, "tools.iso") == NULL);
 	CHECK(strstr(x, "web01-scratch.img") == NULL);
 	CHECK(strstr(x, "web01.qcow2") == NULL);
 	CHECK(strstr(x, "52:54:00:aa:bb:cc") == NULL);
