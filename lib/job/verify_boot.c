@@ -435,6 +435,7 @@ static int probe(struct boot *b, struct sp_error *err)
 	const char *argv[] = {"-c", b->o->probe, NULL};
 	struct sp_guest_exec_result res = {.exit_code = -1};
 	bool done = false;
+	unsigned wait_ms = 5;
 	long long pid;
 	size_t keep;
 	int r;
@@ -453,7 +454,10 @@ static int probe(struct boot *b, struct sp_error *err)
 			res.timed_out = true;
 			break;
 		}
-		usleep(100 * 1000);
+		/* a quick probe is seen at once: part of the RTO */
+		usleep(wait_ms * 1000);
+		if (wait_ms < 100)
+			wait_ms *= 2;
 	}
 	if (r < 0)
 		return r;
