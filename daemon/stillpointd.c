@@ -453,8 +453,9 @@ static int64_t verify_period(json_t *policy)
 	return 0;
 }
 
-/* Has @vm a job of @kind among its jobs created since @since (a
- * "completed" one only, with @completed)? */
+/* Has @vm a job of @kind (a "completed" one only, with @completed) made
+ * at @since or later by the daemon's clock: its "clock" when the daemon
+ * queued it, else when it was created?  A cancelled one does not count. */
 static bool has_job(struct sp_state *st, const char *vm, const char *kind,
 		    bool completed, int64_t since)
 {
@@ -463,16 +464,23 @@ static bool has_job(struct sp_state *st, const char *vm, const char *kind,
 	bool found = false;
 	size_t i;
 
-	if (sp_state_jobs_list(st, vm, completed ? "completed" : NULL, since,
+	/* "created" is the host's own clock: widen by the test offset */
+	if (sp_state_jobs_list(st, vm, completed ? "completed" : NULL,
+			       since ? since - llabs(cfg.clock_offset) : 0,
 			       &jobs, &err) < 0)
 		return true; /* cannot tell: do not queue */
 	json_array_foreach(jobs, i, j)
 	{
 		const char *k = json_string_value(json_object_get(j, "kind"));
 		const char *s = json_string_value(json_object_get(j, "status"));
+		json_t *clock = json_object_get(j, "clock");
+		int64_t at =
+		    json_is_integer(clock)
+			? json_integer_value(clock)
+			: json_integer_value(json_object_get(j, "created"));
 
 		if (!strcmp(k ? k : "backup", kind) &&
-		    (!s || strcmp(s, "cancelled")))
+		    (!s || strcmp(s, "cancelled")) && at >= since)
 			found = true;
 	}
 	json_decref(jobs);
@@ -516,7 +524,8 @@ static void verify_tick(struct sp_state *st)
 			continue;
 		probe = json_string_value(
 		    json_object_get(pv->policy, "verify_probe"));
-		f = json_pack("{s:s?}", "probe", probe);
+		f = json_pack("{s:s?, s:I}", "probe", probe, "clock",
+			      (json_int_t)now);
 		if (f && queue_kind(st, vm, "verify-boot", "policy", f, &id,
 				    &err) == 0) {
 			logmsg(6, "verify-boot queued job=%lld vm=%s",

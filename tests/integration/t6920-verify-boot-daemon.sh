@@ -5,7 +5,10 @@
 # boot-verified, the policy's probe ran in the booted copy, and no second
 # verification comes within the period; metrics say it passed with its RTO
 # and still take the last backup from the backup job, as `protected`
-# does.  The policy options are checked.
+# does.  A week and a day later (the daemon's clock ahead) the next one
+# comes, after that week's backup; with a probe that fails it is
+# BootProbeFailed, not retried, runs the failure hook and marks the point.
+# The policy options are checked.
 . "$(dirname "$0")/lib.sh"
 . "$SP_TOP/tests/lab/lab.sh"
 lab_need
@@ -64,6 +67,34 @@ check "one verification a period" \
 	jqe '[.[] | select(.kind == "verify-boot")] | length == 1' <(sp --json jobs)
 check "nothing of it is left" \
 	bash -c "! virsh list --all --name | grep -q '^sp-verify-$vm' && [ -z \"\$(ls -A '$T/scratch')\" ]"
-grep -q "verify-boot queued" "$T/daemon.log"
 check "the daemon logged the queueing" grep -q "verify-boot queued job=.* vm=$vm" "$T/daemon.log"
+
+# A week and a day later, with a probe that fails: the week's backup, then
+# the next verification, which fails, is not retried, runs the hook.
+kill "$dpid"
+wait "$dpid" 2>/dev/null
+expect_ok "the policy's probe now fails" sp policy edit vb --verify-probe "exit 9"
+printf '#!/bin/sh\necho "$STILLPOINT_VM $STILLPOINT_CODE" >>"%s/hook.log"\n' "$T" >"$T/hook.sh"
+chmod 755 "$T/hook.sh"
+STILLPOINT_CLOCK_OFFSET=$((8 * 86400 + 150)) "$D" --socket "$STILLPOINTD_SOCKET" \
+	--tick 200 --retries 2 --retry-delay 1 --on-failure "$T/hook.sh" \
+	--metrics "$T/metrics.prom" 2>>"$T/daemon.log" &
+dpid=$!
+at_exit kill -9 $dpid
+vb_failed() { sp --json jobs | jqe 'any(.[]; .kind == "verify-boot" and .status == "failed")'; }
+check "a week later the next verification ran, and failed" wait_for 900 vb_failed
+sleep 15
+sp --json jobs >jobs2.json
+check "BootProbeFailed, with the probe's exit code, of the week's new point" \
+	jqe '([.[] | select(.kind == "backup")] | .[0].point) as $p | any(.[]; .kind == "verify-boot" and .status == "failed" and .code == "BootProbeFailed" and .exit_code == 9 and .point == $p)' jobs2.json
+check "not retried: two verifications in all" \
+	jqe '[.[] | select(.kind == "verify-boot")] | length == 2' jobs2.json
+check "the failure hook ran with its code" grep -qx "$vm BootProbeFailed" "$T/hook.log"
+expect_ok "points --json" sp --json points "$vm"
+check "the newest point shows the failed verification" \
+	jqe '.[-1].boot_verified | (.passed | not) and .error == "BootProbeFailed" and .exit_code == 9' "$T/.out"
+check "metrics: the last boot verification failed" \
+	grep -q "stillpoint_last_verify_boot_passed{vm=\"$vm\"} 0" "$T/metrics.prom"
+check "nothing of it is left" \
+	bash -c "! virsh list --all --name | grep -q '^sp-verify-$vm' && [ -z \"\$(ls -A '$T/scratch')\" ]"
 done_testing
