@@ -53,6 +53,9 @@ int cmd_backup(struct cli *cli, int argc, char **argv);
 int cmd_restore(struct cli *cli, int argc, char **argv);
 int cmd_points(struct cli *cli, int argc, char **argv);
 int cmd_verify(struct cli *cli, int argc, char **argv);
+/* verify --boot (cmd_verify_boot.c), called by cmd_verify(). */
+int cmd_verify_boot(struct cli *cli, int argc, char **argv);
+extern const char verify_boot_help[];
 int cmd_copy(struct cli *cli, int argc, char **argv);
 int cmd_catalog(struct cli *cli, int argc, char **argv);
 int cmd_errors(struct cli *cli, int argc, char **argv);
@@ -71,6 +74,9 @@ int cmd_job(struct cli *cli, int argc, char **argv);
 int cmd_prune(struct cli *cli, int argc, char **argv);
 int cmd_cbt(struct cli *cli, int argc, char **argv);
 int cmd_key(struct cli *cli, int argc, char **argv);
+/* restore --instant and restore --resume (cmd_instant.c). */
+int cli_restore_instant(struct cli *cli, struct sp_instant_opts *o);
+int cli_restore_resume(struct cli *cli, const char *job);
 int cmd_serve(struct cli *cli, int argc, char **argv);
 int cmd_mount(struct cli *cli, int argc, char **argv);
 int cmd_files(struct cli *cli, int argc, char **argv);

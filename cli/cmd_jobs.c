@@ -14,7 +14,8 @@
 
 static const char jobs_help[] =
     "NAME\n"
-    "    stillpoint jobs - backup and copy jobs, their phases and outcome\n"
+    "    stillpoint jobs - backup, copy and instant recovery jobs, their\n"
+    "    phases and outcome\n"
     "\n"
     "SYNOPSIS\n"
     "    stillpoint jobs [--vm DOMAIN] [--status STATUS] [--since WHEN]\n"
@@ -33,7 +34,17 @@ static const char jobs_help[] =
     "    When a policy names a copy target (policy --copy-to), stillpointd\n"
     "    copies each new point there as a job of its own, of kind \"copy\"\n"
     "    (listed as \"VM [copy]\"), with the phases Transfer chunks to the\n"
-    "    copy target and Publish, the bytes read and new there.\n"
+    "    copy target and Publish, the bytes read and new there.  When a\n"
+    "    policy asks for boot verification (policy --verify-boot), the\n"
+    "    boot of a VM's newest point is a job of kind \"verify-boot\"\n"
+    "    (\"VM [verify-boot]\"), with the point, passed and rto_ms.\n"
+    "\n"
+    "    An instant recovery (restore --as NEW --instant) is a job of kind\n"
+    "    \"instant\" (listed as \"NEW [instant]\", its last column the\n"
+    "    phase: booting, copying N%, done) with its RTO (command to guest\n"
+    "    agent answer), the bytes copied, each disk's copy and whether\n"
+    "    the domain was pivoted onto it; a failed one names the command\n"
+    "    that resumes it.\n"
     "\n"
     "    A job whose process was killed shows \"in progress (gone)\" (in\n"
     "    --json, \"process_gone\": true) until its owner fails it as\n"
@@ -123,6 +134,37 @@ static bool is_copy(json_t *j)
 	return k && !strcmp(k, "copy");
 }
 
+static bool is_instant(json_t *j)
+{
+	const char *k = json_string_value(json_object_get(j, "kind"));
+
+	return k && !strcmp(k, "instant");
+}
+
+/* "copying 42%", "done", ...: an instant recovery's progress. */
+static void instant_progress(json_t *j, char *out, size_t len)
+{
+	json_t *c = json_object_get(j, "copy");
+	const char *ph = json_string_value(json_object_get(j, "phase"));
+	uint64_t done =
+	    (uint64_t)json_integer_value(json_object_get(c, "done"));
+	uint64_t total =
+	    (uint64_t)json_integer_value(json_object_get(c, "total"));
+
+	if (ph && !strcmp(ph, "copying") && total)
+		snprintf(out, len, "copying %u%%",
+			 (unsigned)(done * 100 / total));
+	else
+		snprintf(out, len, "%s", ph ? ph : "-");
+}
+
+static bool is_verify_boot(json_t *j)
+{
+	const char *k = json_string_value(json_object_get(j, "kind"));
+
+	return k && !strcmp(k, "verify-boot");
+}
+
 static void print_row(json_t *j)
 {
 	char created[32], nw[32], vm[160];
@@ -135,7 +177,12 @@ static void print_row(json_t *j)
 	    sizeof(nw));
 	snprintf(vm, sizeof(vm), "%s%s",
 		 json_string_value(json_object_get(j, "vm")),
-		 is_copy(j) ? " [copy]" : "");
+		 is_copy(j)	     ? " [copy]"
+		 : is_instant(j)     ? " [instant]"
+		 : is_verify_boot(j) ? " [verify-boot]"
+				     : "");
+	if (is_instant(j) && !code)
+		instant_progress(j, nw, sizeof(nw));
 	printf("%-6lld %-20s %-19s %-23s %-12s %s\n",
 	       (long long)json_integer_value(json_object_get(j, "id")), vm,
 	       created, status_text(j), cons ? cons : "-", code ? code : nw);
@@ -155,12 +202,27 @@ static void print_job(json_t *j)
 	sp_format_bytes(
 	    (uint64_t)json_integer_value(json_object_get(j, "bytes_new")), nw,
 	    sizeof(nw));
-	if (is_copy(j))
+	if (is_instant(j))
+		printf("job %lld: instant recovery of %s as %s (%s)\n",
+		       (long long)json_integer_value(json_object_get(j, "id")),
+		       json_string_value(json_object_get(j, "source")),
+		       json_string_value(json_object_get(j, "vm")),
+		       json_string_value(json_object_get(j, "trigger")));
+	else if (is_copy(j))
 		printf("job %lld: copy of %s@%s to %s (%s)\n",
 		       (long long)json_integer_value(json_object_get(j, "id")),
 		       json_string_value(json_object_get(j, "vm")),
 		       json_string_value(json_object_get(j, "point")),
 		       json_string_value(json_object_get(j, "copy_to")),
+		       json_string_value(json_object_get(j, "trigger")));
+	else if (is_verify_boot(j))
+		printf("job %lld: verify --boot of %s%s%s (%s)\n",
+		       (long long)json_integer_value(json_object_get(j, "id")),
+		       json_string_value(json_object_get(j, "vm")),
+		       json_is_string(json_object_get(j, "point")) ? "@" : "",
+		       json_is_string(json_object_get(j, "point"))
+			   ? json_string_value(json_object_get(j, "point"))
+			   : "",
 		       json_string_value(json_object_get(j, "trigger")));
 	else
 		printf("job %lld: backup of %s (%s)\n",
@@ -168,6 +230,10 @@ static void print_job(json_t *j)
 		       json_string_value(json_object_get(j, "vm")),
 		       json_string_value(json_object_get(j, "trigger")));
 	printf("    status       %s\n", status_text(j));
+	if (is_verify_boot(j) && json_is_integer(json_object_get(j, "rto_ms")))
+		printf("    rto          %lld ms (booted and probed)\n",
+		       (long long)json_integer_value(
+			   json_object_get(j, "rto_ms")));
 	if (json_is_true(json_object_get(j, "process_gone")))
 		printf(
 		    "    its process (pid %lld) is gone: the job is failed "
@@ -177,7 +243,43 @@ static void print_job(json_t *j)
 	printf(
 	    "    created      %s\n    started      %s\n    ended        %s\n",
 	    a, b, c);
-	if (json_object_get(j, "phases") && is_copy(j))
+	if (is_instant(j)) {
+		char pr[64], cd[32], ct[32];
+		json_t *cp = json_object_get(j, "copy");
+
+		instant_progress(j, pr, sizeof(pr));
+		sp_format_bytes(
+		    (uint64_t)json_integer_value(json_object_get(cp, "done")),
+		    cd, sizeof(cd));
+		sp_format_bytes(
+		    (uint64_t)json_integer_value(json_object_get(cp, "total")),
+		    ct, sizeof(ct));
+		printf("    phase        %s\n", pr);
+		if (json_is_integer(json_object_get(j, "rto_ms")))
+			printf(
+			    "    RTO          %.1f s (command to guest agent "
+			    "answer)\n",
+			    (double)json_integer_value(
+				json_object_get(j, "rto_ms")) /
+				1000.0);
+		if (cp)
+			printf("    copied       %s of %s\n", cd, ct);
+		if (json_is_integer(json_object_get(j, "copy_ms")))
+			printf("    copy took    %.1f s\n",
+			       (double)json_integer_value(
+				   json_object_get(j, "copy_ms")) /
+				   1000.0);
+		size_t k;
+		json_t *d;
+		json_array_foreach(json_object_get(j, "disks"), k, d) printf(
+		    "    disk %-7s %s%s\n",
+		    json_string_value(json_object_get(d, "target")),
+		    json_string_value(json_object_get(d, "path")),
+		    json_is_true(json_object_get(d, "pivoted")) ? " (pivoted)"
+								: "");
+		if ((s = json_string_value(json_object_get(j, "log"))))
+			printf("    log          %s\n", s);
+	} else if (json_object_get(j, "phases") && is_copy(j))
 		printf("    Transfer chunks to the copy target %.1f s\n"
 		       "    Publish                            %.1f s\n",
 		       phase_s(j, "transfer"), phase_s(j, "publish"));
@@ -195,7 +297,9 @@ static void print_job(json_t *j)
 		printf("    read %s, new chunks %s\n", rd, nw);
 	if ((s = json_string_value(json_object_get(j, "point"))))
 		printf("    point        %s@%s\n",
-		       json_string_value(json_object_get(j, "vm")), s);
+		       json_string_value(json_object_get(
+			   j, is_instant(j) ? "point_name" : "vm")),
+		       s);
 	if ((s = json_string_value(json_object_get(j, "code")))) {
 		printf("    error        %s (SP%lld)\n", s,
 		       (long long)json_integer_value(

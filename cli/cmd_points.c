@@ -26,13 +26,21 @@ static const char points_help[] =
     "    NVRAM (nvram) and the swtpm state files (tpm), each with its\n"
     "    size and where it came from, or why it was not stored, and the\n"
     "    firmware code, named only (it is read-only and not stored).\n"
+    "    A point booted by 'stillpoint verify --boot' shows the last\n"
+    "    result: boot-verified with its time and RTO (milliseconds from\n"
+    "    the request until the probe passed), or boot-verify FAILED with\n"
+    "    the error's code and the probe's exit code; a note that does\n"
+    "    not read (damaged, or moved from another point) is named and the\n"
+    "    point listed all the same.\n"
     "\n"
     "    With --json (also accepted before the command): an array of the\n"
     "    points' manifests, each with at least id, name, time (RFC 3339),\n"
     "    consistency, disks (name, size, format, bytes_read, bytes_new,\n"
     "    read_mode, read_reason, ...), bytes_read, bytes_new, phases,\n"
     "    warnings, and for domains state (kind, name, source, file, size,\n"
-    "    sha256, or reason) and firmware.  See docs/vault-format.md.\n";
+    "    sha256, or reason) and firmware, and boot_verified (time,\n"
+    "    passed, rto_ms, boot_ms, probe, exit_code, error) when the point\n"
+    "    was booted by verify --boot.  See docs/vault-format.md.\n";
 
 /* The NVRAM and TPM state stored with point @m, and its firmware. */
 static void print_state(json_t *m)
@@ -73,6 +81,70 @@ static void print_state(json_t *m)
 			: "");
 }
 
+/* Each domain point's last boot verification (verify --boot) as its
+ * "boot_verified". */
+static int add_boot_verified(struct sp_vault *v, json_t *all,
+			     struct sp_error *err)
+{
+	json_t *m, *bv;
+	size_t i;
+	int r;
+
+	json_array_foreach(all, i, m)
+	{
+		if (!json_is_object(json_object_get(m, "source")))
+			continue;
+		r = sp_point_boot_verified(
+		    v, json_string_value(json_object_get(m, "name")),
+		    json_string_value(json_object_get(m, "id")), &bv, err);
+		/* A damaged note says nothing about the point: list it. */
+		if (r < 0 && err->code != SP_E_POINT_FILE_CORRUPT)
+			return r;
+		if (r < 0)
+			json_object_set_new(
+			    m, "boot_verified",
+			    json_pack("{s:s, s:s}", "error",
+				      sp_errcode_name(err->code), "message",
+				      err->msg));
+		else if (bv)
+			json_object_set_new(m, "boot_verified", bv);
+	}
+	return 0;
+}
+
+static void print_boot_verified(json_t *m)
+{
+	json_t *bv = json_object_get(m, "boot_verified");
+
+	if (!json_is_object(bv))
+		return;
+	if (json_is_string(json_object_get(bv, "message")) &&
+	    !json_is_string(json_object_get(bv, "time")))
+		printf("    boot-verified: unknown, its note is damaged: %s\n",
+		       json_string_value(json_object_get(bv, "message")));
+	else if (json_is_true(json_object_get(bv, "passed")))
+		printf("    boot-verified %s  rto %lld ms%s%s\n",
+		       json_string_value(json_object_get(bv, "time")),
+		       (long long)json_integer_value(
+			   json_object_get(bv, "rto_ms")),
+		       json_is_string(json_object_get(bv, "probe"))
+			   ? "  probe: "
+			   : "  (agent answered, no probe)",
+		       json_is_string(json_object_get(bv, "probe"))
+			   ? json_string_value(json_object_get(bv, "probe"))
+			   : "");
+	else if (json_is_integer(json_object_get(bv, "exit_code")))
+		printf("    boot-verify FAILED %s  %s  probe exit code %lld\n",
+		       json_string_value(json_object_get(bv, "time")),
+		       json_string_value(json_object_get(bv, "error")),
+		       (long long)json_integer_value(
+			   json_object_get(bv, "exit_code")));
+	else
+		printf("    boot-verify FAILED %s  %s\n",
+		       json_string_value(json_object_get(bv, "time")),
+		       json_string_value(json_object_get(bv, "error")));
+}
+
 int cmd_points(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -103,9 +175,13 @@ int cmd_points(struct cli *cli, int argc, char **argv)
 	r = sp_vault_open(cli->vault, &v, &err);
 	if (r == 0)
 		r = sp_vault_list_points(v, name, &all, &err);
+	if (r == 0)
+		r = add_boot_verified(v, all, &err);
 	sp_vault_close(v);
-	if (r < 0)
+	if (r < 0) {
+		json_decref(all);
 		return cli_fail(cli, &err);
+	}
 	if (cli->json) {
 		cli_print_json(all);
 		return 0;
@@ -177,6 +253,7 @@ int cmd_points(struct cli *cli, int argc, char **argv)
 			cli_print_read_mode(d, "      ");
 		}
 		print_state(m);
+		print_boot_verified(m);
 		json_t *w;
 		size_t wi;
 		json_array_foreach(json_object_get(m, "warnings"), wi, w)

@@ -21,7 +21,9 @@ static const char policy_help[] =
     "    stillpoint policy create NAME --schedule SPEC [--window HH:MM-HH:MM]\n"
     "               [--tz ZONE] [--keep-last N] [--keep-daily N]\n"
     "               [--keep-weekly N] [--keep-monthly N] [--keep-yearly N]\n"
-    "               [--soft-delete-days N] [--copy-to VAULT] [--json]\n"
+    "               [--soft-delete-days N] [--copy-to VAULT]\n"
+    "               [--verify-boot daily|weekly|monthly|never]\n"
+    "               [--verify-probe CMD] [--json]\n"
     "    stillpoint policy edit NAME [the same options] [--no-copy-to]\n"
     "               [--json]\n"
     "    stillpoint policy edit NAME [the same options] [--json]\n"
@@ -43,6 +45,17 @@ static const char policy_help[] =
     "    new point there as a job of its own (kind \"copy\", phases\n"
     "    transfer and publish; see 'stillpoint copy').  --no-copy-to\n"
     "    (edit) removes it.\n"
+    "\n"
+    "    --verify-boot daily|weekly|monthly proves the VMs' points by\n"
+    "    booting them: once a day, week (7 days) or month (30 days) per\n"
+    "    VM, stillpointd boots the newest point of each VM of the policy\n"
+    "    as a temporary, isolated domain (a job of kind \"verify-boot\",\n"
+    "    'stillpoint verify --boot'), runs --verify-probe CMD in it\n"
+    "    through the guest agent when given (exit 0 = the application\n"
+    "    answers; an empty CMD removes it), records the result and RTO\n"
+    "    beside the point ('stillpoint points') and removes the domain.\n"
+    "    It starts only when the VM's next backup is at least 15 minutes\n"
+    "    away.  never (the default) turns it off.\n"
     "\n"
     "SCHEDULES (local time of --tz, default the host's zone)\n"
     "    daily HH:MM[,HH:MM...]          e.g. 'daily 02:00,14:00'\n"
@@ -104,6 +117,8 @@ struct policy_args {
 	long soft_days;
 	const char *copy_to;
 	bool no_copy_to;
+	const char *verify_boot; /* daily, weekly, monthly, never */
+	const char *verify_probe;
 };
 
 static const char *const keep_names[] = {"last", "daily", "weekly", "monthly",
@@ -123,6 +138,8 @@ static int parse_policy_args(int argc, char **argv, struct policy_args *a)
 	    {"soft-delete-days", required_argument, NULL, 'd'},
 	    {"copy-to", required_argument, NULL, 'c'},
 	    {"no-copy-to", no_argument, NULL, 'C'},
+	    {"verify-boot", required_argument, NULL, 'v'},
+	    {"verify-probe", required_argument, NULL, 'P'},
 	    {NULL, 0, NULL, 0},
 	};
 	int c;
@@ -148,6 +165,21 @@ static int parse_policy_args(int argc, char **argv, struct policy_args *a)
 			break;
 		case 'C':
 			a->no_copy_to = true;
+			break;
+		case 'v':
+			if (strcmp(optarg, "daily") &&
+			    strcmp(optarg, "weekly") &&
+			    strcmp(optarg, "monthly") &&
+			    strcmp(optarg, "never"))
+				return cli_usage_error(
+				    "policy",
+				    "--verify-boot wants daily, weekly, "
+				    "monthly or never, not '%s'",
+				    optarg);
+			a->verify_boot = optarg;
+			break;
+		case 'P':
+			a->verify_probe = optarg;
 			break;
 		case '0':
 		case '1':
@@ -207,6 +239,16 @@ static void apply(json_t *p, const struct policy_args *a)
 	}
 	if (a->no_copy_to)
 		json_object_del(p, "copy_to");
+	if (a->verify_boot && !strcmp(a->verify_boot, "never"))
+		json_object_del(p, "verify_boot");
+	else if (a->verify_boot)
+		json_object_set_new(p, "verify_boot",
+				    json_string(a->verify_boot));
+	if (a->verify_probe && !*a->verify_probe)
+		json_object_del(p, "verify_probe");
+	else if (a->verify_probe)
+		json_object_set_new(p, "verify_probe",
+				    json_string(a->verify_probe));
 	if (a->soft_days >= 0)
 		json_object_set_new(p, "soft_delete_days",
 				    json_integer(a->soft_days));
@@ -221,9 +263,10 @@ static void print_policy(json_t *p)
 	const char *w = json_string_value(json_object_get(p, "window"));
 	const char *tz = json_string_value(json_object_get(p, "tz"));
 	const char *to = json_string_value(json_object_get(p, "copy_to"));
+	const char *vb = json_string_value(json_object_get(p, "verify_boot"));
 
 	printf("%-16s %s%s%s%s%s  keep last %lld daily %lld weekly %lld "
-	       "monthly %lld yearly %lld  soft-delete %lld days%s%s\n",
+	       "monthly %lld yearly %lld  soft-delete %lld days%s%s%s%s\n",
 	       json_string_value(json_object_get(p, "name")),
 	       json_string_value(json_object_get(p, "schedule")),
 	       w ? " window " : "", w ? w : "", tz ? " tz " : "", tz ? tz : "",
@@ -234,7 +277,8 @@ static void print_policy(json_t *p)
 	       (long long)json_integer_value(json_object_get(k, "yearly")),
 	       (long long)json_integer_value(
 		   json_object_get(p, "soft_delete_days")),
-	       to ? "  copy to " : "", to ? to : "");
+	       to ? "  copy to " : "", to ? to : "", vb ? "  verify-boot " : "",
+	       vb ? vb : "");
 }
 
 int cmd_policy(struct cli *cli, int argc, char **argv)
@@ -508,6 +552,12 @@ int cmd_protected(struct cli *cli, int argc, char **argv)
 				{
 					const char *st = json_string_value(
 					    json_object_get(jb, "status"));
+					const char *kind = json_string_value(
+					    json_object_get(jb, "kind"));
+					/* a copy or a boot verification is
+					 * no backup */
+					if (kind && strcmp(kind, "backup"))
+						continue;
 					if (st &&
 					    !strncmp(st, "completed", 9)) {
 						json_object_set(

@@ -21,6 +21,11 @@ static const char restore_help[] =
     "               [--connect URI] [--json]\n"
     "    stillpoint [--vault DIR] restore NAME[@ID] --file PATH\n"
     "               [--file PATH ...] --to DIR [--force] [--json]\n"
+    "    stillpoint [--vault DIR] restore DOMAIN[@ID] --as NEWNAME --instant\n"
+    "               [--to DIR] [--format raw|qcow2] [--bandwidth MIB]\n"
+    "               [--agent-timeout SECONDS] [--force] [--connect URI]\n"
+    "               [--json]\n"
+    "    stillpoint restore --resume JOB [--json]\n"
     "\n"
     "DESCRIPTION\n"
     "    With --as, a point of a libvirt domain becomes a new domain: its\n"
@@ -56,6 +61,29 @@ static const char restore_help[] =
     "    A directory or file inside a tree that the appliance cannot read\n"
     "    is left out, the rest restored, and the command then fails\n"
     "    naming it.  Environment as for 'stillpoint files --help'.\n"
+
+    "    With --as and --instant (instant recovery), the new domain runs\n"
+    "    within seconds, before its disks are restored: the point's disks\n"
+    "    are served from the vault over NBD by a background process, each\n"
+    "    behind a local qcow2 overlay DIR/NEWNAME-<target>.overlay.qcow2\n"
+    "    that takes the guest's writes; the domain is defined on the\n"
+    "    overlays and started, and the command returns once its guest\n"
+    "    agent answers, printing that time (the RTO).  The background\n"
+    "    process then copies every disk, whole, into\n"
+    "    DIR/NEWNAME-<target>.qcow2 (or .img) with libvirt block copy\n"
+    "    while the guest runs and writes, pivots the domain onto the\n"
+    "    copies, defines it on them, removes the overlays and stops\n"
+    "    serving: from then on the domain needs neither the vault nor\n"
+    "    Stillpoint.  It is a job of kind \"instant\": 'stillpoint jobs'\n"
+    "    shows its progress, 'stillpoint job ID' its phase, bytes copied\n"
+    "    and RTO; its log is STATE_DIR/instant-ID.log.\n"
+    "\n"
+    "    The disks stop on I/O errors: if the server or the vault goes\n"
+    "    away before the copy ends, the guest is paused (never given\n"
+    "    bytes that were not read), nothing it wrote is lost, and the job\n"
+    "    fails with InstantServeLost.  'stillpoint restore --resume ID'\n"
+    "    then serves the point again on the same socket, resumes (or\n"
+    "    starts) the guest and copies what was not pivoted yet.\n"
     "\n"
     "    Without them:\n"
     "    Writes each disk of the point into DIR, named as FILE NAMES\n"
@@ -106,6 +134,13 @@ static const char restore_help[] =
     "                          (repeat for several)\n"
     "    --as NEWNAME          define the restored domain under NEWNAME\n"
     "    --in-place            replace the shut-off original's disks\n"
+    "    --instant             with --as: run the new domain at once on\n"
+    "                          served disks, copy them in the background\n"
+    "    --bandwidth MIB       with --instant: copy at most MIB MiB/s\n"
+    "    --agent-timeout S     with --instant: wait S seconds (default\n"
+    "                          300) for the guest agent\n"
+    "    --resume JOB          take up instant recovery JOB that failed\n"
+    "                          or whose process died\n"
     "    --connect URI         libvirt connection (default:\n"
     "                          $LIBVIRT_DEFAULT_URI, else qemu:///system)\n"
     "    --json                what was restored (files, domain) as JSON\n"
@@ -119,7 +154,9 @@ static const char restore_help[] =
     "    DomainExists, DomainStateInvalid, DomainNotFound, LibvirtFailed;\n"
     "    with --file: GuestPathNotFound, GuestPathUnmapped,\n"
     "    GuestDiskNotFound, GuestFsNotFound, GuestfsFailed,\n"
-    "    GuestFileReadFailed.\n";
+    "    GuestFileReadFailed; with --instant or --resume: ServeFailed,\n"
+    "    InstantDirUnusable, InstantBootFailed, InstantCopyFailed,\n"
+    "    InstantServeLost, InstantJobUnknown.\n";
 
 static int restore_domain(struct cli *cli, struct sp_domain_restore_opts *o)
 {
@@ -183,6 +220,10 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	    {"in-place", no_argument, NULL, 'i'},
 	    {"connect", required_argument, NULL, 'C'},
 	    {"file", required_argument, NULL, 'L'},
+	    {"instant", no_argument, NULL, 'I'},
+	    {"resume", required_argument, NULL, 'R'},
+	    {"bandwidth", required_argument, NULL, 'B'},
+	    {"agent-timeout", required_argument, NULL, 'T'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -194,6 +235,10 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	const char **file_paths = calloc((size_t)argc, sizeof(*file_paths));
 	size_t nfiles = 0;
 	json_t *res = NULL;
+	bool instant = false;
+	const char *resume = NULL;
+	long long bw = 0, agent_s = 0;
+	char *end;
 	int c, r;
 
 	if (!maps || !file_paths) {
@@ -236,6 +281,29 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		case 'L':
 			file_paths[nfiles++] = optarg;
 			break;
+		case 'I':
+			instant = true;
+			break;
+		case 'R':
+			resume = optarg;
+			break;
+		case 'B':
+		case 'T':
+			if (c == 'B')
+				bw = strtoll(optarg, &end, 10);
+			else
+				agent_s = strtoll(optarg, &end, 10);
+			if (*end || (c == 'B' ? bw : agent_s) <= 0 ||
+			    (c == 'B' ? bw : agent_s) > 1000000) {
+				free(maps);
+				free(file_paths);
+				return cli_usage_error(
+				    "restore",
+				    "--%s wants a positive number, not '%s'",
+				    c == 'B' ? "bandwidth" : "agent-timeout",
+				    optarg);
+			}
+			break;
 		case 'h':
 			free(maps);
 			free(file_paths);
@@ -257,12 +325,14 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	if (nfiles) {
 		free(maps);
 		if (optind + 1 != argc || !o.to_dir || o.nmaps || o.format ||
-		    dop.new_name || dop.in_place || dop.uri) {
+		    dop.new_name || dop.in_place || dop.uri || instant ||
+		    resume) {
 			free(file_paths);
 			return cli_usage_error(
 			    "restore", "--file wants NAME[@ID] and --to DIR "
 				       "(and no --format, --disk-to, --as, "
-				       "--in-place or --connect)");
+				       "--in-place, --instant, --resume or "
+				       "--connect)");
 		}
 		r = cli_files_restore(cli, argv[optind], file_paths, nfiles,
 				      o.to_dir, o.force);
@@ -270,6 +340,36 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		return r;
 	}
 	free(file_paths);
+	if (resume) {
+		free(maps);
+		if (optind != argc || instant || dop.new_name || dop.in_place ||
+		    o.to_dir || o.format || o.nmaps)
+			return cli_usage_error(
+			    "restore", "--resume JOB takes nothing else");
+		return cli_restore_resume(cli, resume);
+	}
+	if ((instant || bw || agent_s) &&
+	    (!instant || !dop.new_name || dop.in_place || o.nmaps ||
+	     optind + 1 != argc)) {
+		free(maps);
+		return cli_usage_error(
+		    "restore", "--instant wants DOMAIN[@ID] --as NEWNAME "
+			       "(and --bandwidth, --agent-timeout only "
+			       "with it)");
+	}
+	if (instant) {
+		struct sp_instant_opts io = {.uri = dop.uri,
+					     .spec = argv[optind],
+					     .new_name = dop.new_name,
+					     .to_dir = o.to_dir,
+					     .format = o.format,
+					     .force = o.force,
+					     .bandwidth = (uint64_t)bw << 20,
+					     .agent_timeout_s = (int)agent_s};
+
+		free(maps);
+		return cli_restore_instant(cli, &io);
+	}
 	if (dop.new_name || dop.in_place || dop.uri) {
 		free(maps);
 		if (optind + 1 != argc)

@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -14,6 +15,8 @@ static const char verify_help[] =
     "    stillpoint [--vault DIR] verify [NAME[@ID]] [--json]\n"
     "    stillpoint [--vault DIR] verify NAME[@ID] --against DISK=PATH\n"
     "               [--against DISK=PATH ...] [--json]\n"
+    "    stillpoint [--vault DIR] verify --boot NAME[@ID] [--probe CMD]\n"
+    "               [--timeout SECONDS] [--connect URI] [--json]\n"
     "\n"
     "DESCRIPTION\n"
     "    Reads back every chunk the selected points need (all points, the\n"
@@ -33,6 +36,10 @@ static const char verify_help[] =
     "    device (PATH:qcow2 for a qcow2 image; raw otherwise), and the\n"
     "    differing byte ranges are named.  Ranges both sides say are\n"
     "    zero are compared without reading them.\n"
+    "\n"
+    "    With --boot, proves a point by booting it as a temporary,\n"
+    "    isolated domain and running a probe in it through the guest\n"
+    "    agent; see 'stillpoint verify --boot --help'.\n"
     "\n"
     "OPTIONS\n"
     "    --against DISK=PATH[:FORMAT]\n"
@@ -107,6 +114,12 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 	size_t i;
 	int c, r;
 
+	for (int k = 1; k < argc; k++)
+		if (!strcmp(argv[k], "--boot") ||
+		    !strcmp(argv[k], "--boot-cleanup")) {
+			free(against);
+			return cmd_verify_boot(cli, argc, argv);
+		}
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':

@@ -75,7 +75,12 @@ static const char help[] =
     "    policy's retention, and when the policy names a copy target\n"
     "    (policy --copy-to) the new point is copied there by a job of\n"
     "    kind \"copy\" ('stillpoint copy'; retried when the target is\n"
-    "    unreachable).\n"
+    "    unreachable).  A policy with --verify-boot gets a job of kind\n"
+    "    \"verify-boot\" per VM once a period ('stillpoint verify --boot'\n"
+    "    of the VM's newest point, with the policy's --verify-probe), when\n"
+    "    the VM has a point, no other job, and its next backup is at least\n"
+    "    15 minutes away; a failed one is not retried.  At start, what\n"
+    "    killed verify --boot runs left is removed.\n"
     "\n"
     "    The command line reaches it on --socket (default " SP_DAEMON_SOCKET
     ",\n"
@@ -164,6 +169,20 @@ static void logmsg(int prio, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+/* What killed verify --boot runs left on this host (stillpoint.h). */
+static void verify_boot_cleanup(void)
+{
+	struct sp_error err;
+	json_t *cleaned = NULL;
+
+	if (sp_verify_boot_cleanup(NULL, &cleaned, &err) < 0)
+		logmsg(4, "verify-boot cleanup failed: %s", err.msg);
+	else if (json_array_size(cleaned))
+		logmsg(5, "verify-boot cleanup runs=%zu",
+		       json_array_size(cleaned));
+	json_decref(cleaned);
+}
+
 static int64_t now_s(void)
 {
 	return (int64_t)time(NULL) + cfg.clock_offset;
@@ -192,6 +211,8 @@ static unsigned running(const char *vault)
 struct plan_vm {
 	json_t *prot;		   /* its protection record */
 	struct sp_schedule *sched; /* its policy's (owned by plan.scheds) */
+	json_t *policy;		   /* its policy, or NULL */
+	int64_t verify_looked;	   /* when verify_tick() last looked */
 };
 
 static struct {
@@ -205,8 +226,10 @@ static struct {
 
 static void plan_clear(void)
 {
-	for (size_t i = 0; i < plan.nvms; i++)
+	for (size_t i = 0; i < plan.nvms; i++) {
 		json_decref(plan.vms[i].prot);
+		json_decref(plan.vms[i].policy);
+	}
 	for (size_t k = 0; k < plan.nscheds; k++)
 		sp_policy_schedule_free(plan.scheds[k]);
 	free(plan.vms);
@@ -228,6 +251,21 @@ schedule_named(json_t *pols, struct sp_schedule **scheds, const char *name)
 		const char *n = json_string_value(json_object_get(p, "name"));
 		if (name && n && !strcmp(name, n))
 			return scheds[k];
+	}
+	return NULL;
+}
+
+/* The policy @name among @pols (borrowed), or NULL. */
+static json_t *policy_named(json_t *pols, const char *name)
+{
+	json_t *p;
+	size_t k;
+
+	json_array_foreach(pols, k, p)
+	{
+		const char *n = json_string_value(json_object_get(p, "name"));
+		if (name && n && !strcmp(name, n))
+			return p;
 	}
 	return NULL;
 }
@@ -270,6 +308,7 @@ static void plan_load(struct sp_state *st, const char *why)
 		    json_string_value(json_object_get(p, "policy"));
 		vms[i].prot = json_incref(p);
 		vms[i].sched = schedule_named(pols, scheds, pol);
+		vms[i].policy = json_incref(policy_named(pols, pol));
 		if (!vms[i].sched)
 			logmsg(4,
 			       "no schedule vm=%s: policy '%s' is missing "
@@ -290,8 +329,10 @@ static void plan_load(struct sp_state *st, const char *why)
 	       "schedules loaded why=%s vms=%zu policies=%zu generation=%lld",
 	       why, plan.nvms, plan.nscheds, (long long)gen);
 out:
-	for (i = 0; vms && i < nvms; i++)
+	for (i = 0; vms && i < nvms; i++) {
 		json_decref(vms[i].prot);
+		json_decref(vms[i].policy);
+	}
 	for (k = 0; scheds && k < npols; k++)
 		sp_policy_schedule_free(scheds[k]);
 	free(vms);
@@ -392,6 +433,112 @@ static void schedule_tick(struct sp_state *st)
 	}
 }
 
+/* ---- boot verification ----------------------------------------------------
+ */
+
+/* A policy's --verify-boot period in seconds; 0: none. */
+static int64_t verify_period(json_t *policy)
+{
+	const char *vb =
+	    json_string_value(json_object_get(policy, "verify_boot"));
+
+	if (!vb)
+		return 0;
+	if (!strcmp(vb, "daily"))
+		return 86400;
+	if (!strcmp(vb, "weekly"))
+		return 7 * 86400;
+	if (!strcmp(vb, "monthly"))
+		return 30 * 86400;
+	return 0;
+}
+
+/* Has @vm a job of @kind (a "completed" one only, with @completed) made
+ * at @since or later by the daemon's clock: its "clock" when the daemon
+ * queued it, else when it was created?  A cancelled one does not count. */
+static bool has_job(struct sp_state *st, const char *vm, const char *kind,
+		    bool completed, int64_t since)
+{
+	struct sp_error err;
+	json_t *jobs = NULL, *j;
+	bool found = false;
+	size_t i;
+
+	/* "created" is the host's own clock: widen by the test offset */
+	if (sp_state_jobs_list(st, vm, completed ? "completed" : NULL,
+			       since ? since - llabs(cfg.clock_offset) : 0,
+			       &jobs, &err) < 0)
+		return true; /* cannot tell: do not queue */
+	json_array_foreach(jobs, i, j)
+	{
+		const char *k = json_string_value(json_object_get(j, "kind"));
+		const char *s = json_string_value(json_object_get(j, "status"));
+		json_t *clock = json_object_get(j, "clock");
+		int64_t at =
+		    json_is_integer(clock)
+			? json_integer_value(clock)
+			: json_integer_value(json_object_get(j, "created"));
+
+		if (!strcmp(k ? k : "backup", kind) &&
+		    (!s || strcmp(s, "cancelled")) && at >= since)
+			found = true;
+	}
+	json_decref(jobs);
+	return found;
+}
+
+#define VERIFY_LOOK_S 10
+#define VERIFY_CLEAR_S 900
+
+/*
+ * Queue a verify-boot job of each VM whose policy asks for one when none
+ * was made within its period (a cancelled one does not count), the VM has
+ * a point (a completed backup), no job of it is active and its next
+ * backup is at least VERIFY_CLEAR_S away: a VM has one job at a time, and
+ * a boot must not make it miss a backup.  Looked at every VERIFY_LOOK_S.
+ */
+static void verify_tick(struct sp_state *st)
+{
+	struct sp_error err;
+
+	for (size_t i = 0; i < plan.nvms; i++) {
+		struct plan_vm *pv = &plan.vms[i];
+		const char *vm =
+		    json_string_value(json_object_get(pv->prot, "vm"));
+		int64_t period = verify_period(pv->policy), now = now_s();
+		int64_t active = 0, next = 0, id = 0, real = time(NULL);
+		const char *probe;
+		json_t *f;
+
+		if (!period || !vm || real < pv->verify_looked + VERIFY_LOOK_S)
+			continue;
+		pv->verify_looked = real;
+		if (sp_state_job_active(st, vm, &active, &err) < 0 || active)
+			continue;
+		if (pv->sched && (sp_policy_schedule_next(pv->sched, vm, now,
+							  &next, &err) < 0 ||
+				  next - now < VERIFY_CLEAR_S))
+			continue;
+		if (has_job(st, vm, "verify-boot", false, now - period) ||
+		    !has_job(st, vm, "backup", true, 0))
+			continue;
+		probe = json_string_value(
+		    json_object_get(pv->policy, "verify_probe"));
+		f = json_pack("{s:s?, s:I}", "probe", probe, "clock",
+			      (json_int_t)now);
+		if (f && queue_kind(st, vm, "verify-boot", "policy", f, &id,
+				    &err) == 0) {
+			logmsg(6, "verify-boot queued job=%lld vm=%s",
+			       (long long)id, vm);
+			metrics_stale = true;
+		} else {
+			logmsg(4, "verify-boot not queued vm=%s: %s", vm,
+			       f ? err.msg : "out of memory");
+		}
+		json_decref(f);
+	}
+}
+
 /* ---- running jobs ------------------------------------------------------- */
 
 /* The job's process: it waits at the gate until the daemon has claimed
@@ -430,6 +577,7 @@ static void start_job(struct sp_state *st, json_t *job)
 	int64_t id = json_integer_value(json_object_get(job, "id"));
 	const char *kind = json_string_value(json_object_get(job, "kind"));
 	bool is_copy = kind && !strcmp(kind, "copy");
+	bool is_verify = kind && !strcmp(kind, "verify-boot");
 	char exe[PATH_MAX], idtxt[24], point[300];
 	const char *argv[20];
 	int n = 0, gate[2];
@@ -465,6 +613,25 @@ static void start_job(struct sp_state *st, json_t *job)
 		argv[n++] = json_string_value(json_object_get(job, "copy_to"));
 		argv[n++] = "--job-id";
 		argv[n++] = idtxt;
+		goto argv_done;
+	}
+	if (is_verify) {
+		/* A policy's boot verification of the VM's newest point. */
+		argv[n++] = "verify";
+		argv[n++] = "--boot";
+		argv[n++] = vm;
+		argv[n++] = "--job-id";
+		argv[n++] = idtxt;
+		if (json_is_string(json_object_get(job, "probe"))) {
+			argv[n++] = "--probe";
+			argv[n++] =
+			    json_string_value(json_object_get(job, "probe"));
+		}
+		if (json_is_string(json_object_get(prot, "uri"))) {
+			argv[n++] = "--connect";
+			argv[n++] =
+			    json_string_value(json_object_get(prot, "uri"));
+		}
 		goto argv_done;
 	}
 	argv[n++] = "backup";
@@ -669,7 +836,7 @@ static void job_ended(struct sp_state *st, struct child *c, int status)
 	struct sp_error err;
 	json_t *job = NULL;
 	const char *s, *code, *kind;
-	bool is_copy;
+	bool is_copy, is_verify;
 
 	if (sp_state_job_get(st, c->job, &job, &err) < 0)
 		goto out;
@@ -698,6 +865,7 @@ static void job_ended(struct sp_state *st, struct child *c, int status)
 	code = json_string_value(json_object_get(job, "code"));
 	kind = json_string_value(json_object_get(job, "kind"));
 	is_copy = kind && !strcmp(kind, "copy");
+	is_verify = kind && !strcmp(kind, "verify-boot");
 	logmsg(s && !strncmp(s, "completed", 9) ? 6 : 4,
 	       "job ended job=%lld vm=%s kind=%s status=%s code=%s",
 	       (long long)c->job, c->vm, kind ? kind : "backup", s ? s : "?",
@@ -706,7 +874,10 @@ static void job_ended(struct sp_state *st, struct child *c, int status)
 		json_int_t attempt =
 		    json_integer_value(json_object_get(job, "attempt"));
 		on_failure_hook(job);
-		if ((is_copy ? copy_transient(code) : transient(code)) &&
+		/* A failed boot verification is a finding, not a hiccup:
+		 * the next one comes with the next period. */
+		if (!is_verify &&
+		    (is_copy ? copy_transient(code) : transient(code)) &&
 		    attempt <= (json_int_t)cfg.retries && !stopping) {
 			int64_t id = 0;
 			json_t *f = json_pack(
@@ -736,7 +907,7 @@ static void job_ended(struct sp_state *st, struct child *c, int status)
 			}
 			json_decref(f);
 		}
-	} else if (s && !strncmp(s, "completed", 9) && !is_copy) {
+	} else if (s && !strncmp(s, "completed", 9) && !is_copy && !is_verify) {
 		json_t *report = NULL;
 		if (sp_prune_vm(st, c->vault, c->vm, false, now_s(), &report,
 				&err) < 0)
@@ -794,6 +965,55 @@ static size_t recover(struct sp_state *st, const char *why)
 
 /* ---- metrics ------------------------------------------------------------ */
 
+/* Each VM's last boot verification that ended (jobs newest first). */
+static void metrics_verify_boot(FILE *f, json_t *jobs)
+{
+	json_t *seen = json_object(), *j;
+	size_t i;
+
+	fprintf(f, "# HELP stillpoint_last_verify_boot_passed Whether the "
+		   "VM's last boot verification passed (1) or not (0).\n"
+		   "# TYPE stillpoint_last_verify_boot_passed gauge\n"
+		   "# HELP stillpoint_last_verify_boot_timestamp_seconds End "
+		   "of the VM's last boot verification.\n"
+		   "# TYPE stillpoint_last_verify_boot_timestamp_seconds "
+		   "gauge\n"
+		   "# HELP stillpoint_last_verify_boot_rto_seconds Its RTO: "
+		   "request to probe passed.\n"
+		   "# TYPE stillpoint_last_verify_boot_rto_seconds gauge\n");
+	json_array_foreach(jobs, i, j)
+	{
+		const char *vm = json_string_value(json_object_get(j, "vm"));
+		const char *s = json_string_value(json_object_get(j, "status"));
+		const char *kind =
+		    json_string_value(json_object_get(j, "kind"));
+		bool ok;
+
+		if (!vm || !s || !kind || strcmp(kind, "verify-boot") ||
+		    (strncmp(s, "completed", 9) && strcmp(s, "failed")) ||
+		    json_object_get(seen, vm))
+			continue;
+		json_object_set_new(seen, vm, json_true());
+		ok = !strncmp(s, "completed", 9);
+		fprintf(
+		    f,
+		    "stillpoint_last_verify_boot_passed{vm=\"%s\"} %d\n"
+		    "stillpoint_last_verify_boot_timestamp_seconds{vm=\"%s\"} "
+		    "%lld\n",
+		    vm, ok ? 1 : 0, vm,
+		    (long long)json_integer_value(json_object_get(j, "ended")));
+		if (ok && json_is_integer(json_object_get(j, "rto_ms")))
+			fprintf(f,
+				"stillpoint_last_verify_boot_rto_seconds{vm="
+				"\"%s\"} %.3f\n",
+				vm,
+				(double)json_integer_value(
+				    json_object_get(j, "rto_ms")) /
+				    1000);
+	}
+	json_decref(seen);
+}
+
 static void write_metrics(struct sp_state *st)
 {
 	struct sp_error err;
@@ -814,14 +1034,17 @@ static void write_metrics(struct sp_state *st)
 		"# TYPE stillpoint_jobs_total gauge\n");
 	{
 		json_t *counts = json_object(), *copies = json_object();
+		json_t *verifies = json_object();
 		const char *key;
 		json_t *v;
 		json_array_foreach(jobs, i, j)
 		{
 			const char *kind =
 			    json_string_value(json_object_get(j, "kind"));
-			json_t *to =
-			    kind && !strcmp(kind, "copy") ? copies : counts;
+			json_t *to = kind && !strcmp(kind, "copy") ? copies
+				     : kind && !strcmp(kind, "verify-boot")
+					 ? verifies
+					 : counts;
 			char k[400];
 			snprintf(
 			    k, sizeof(k), "vm=\"%s\",status=\"%s\"",
@@ -842,8 +1065,16 @@ static void write_metrics(struct sp_state *st)
 		json_object_foreach(copies, key, v)
 		    fprintf(f, "stillpoint_copy_jobs_total{%s} %lld\n", key,
 			    (long long)json_integer_value(v));
+		fprintf(f, "# HELP stillpoint_verify_boot_jobs_total Boot "
+			   "verification jobs (a policy's verify-boot) by VM "
+			   "and status.\n"
+			   "# TYPE stillpoint_verify_boot_jobs_total gauge\n");
+		json_object_foreach(verifies, key, v)
+		    fprintf(f, "stillpoint_verify_boot_jobs_total{%s} %lld\n",
+			    key, (long long)json_integer_value(v));
 		json_decref(counts);
 		json_decref(copies);
+		json_decref(verifies);
 	}
 	fprintf(f,
 		"# HELP stillpoint_last_success_timestamp_seconds End of "
@@ -862,7 +1093,7 @@ static void write_metrics(struct sp_state *st)
 		    json_string_value(json_object_get(j, "kind"));
 		json_t *ph = json_object_get(j, "phases");
 		if (!vm || !s || strncmp(s, "completed", 9) ||
-		    (kind && !strcmp(kind, "copy")) ||
+		    (kind && strcmp(kind, "backup")) ||
 		    json_object_get(seen, vm))
 			continue;
 		json_object_set_new(seen, vm, json_true());
@@ -898,6 +1129,7 @@ static void write_metrics(struct sp_state *st)
 			    json_object_get(ph, "transfer"), "duration_ms")) /
 			    1000);
 	}
+	metrics_verify_boot(f, jobs);
 	if (fflush(f) == 0 && fsync(fileno(f)) == 0 && fclose(f) == 0)
 		rename(tmp, cfg.metrics);
 	else
@@ -1092,6 +1324,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	recover(st, "start");
+	verify_boot_cleanup();
 	plan_load(st, "start");
 	lfd = listen_socket();
 	if (lfd < 0) {
@@ -1131,6 +1364,7 @@ int main(int argc, char **argv)
 		if (!stopping) {
 			plan_refresh(st);
 			schedule_tick(st);
+			verify_tick(st);
 			dispatch(st);
 		}
 		if (metrics_stale) {

@@ -107,6 +107,12 @@ int sp_state_job_queue(struct sp_state *s, const char *vm, const char *kind,
 		       struct sp_error *err);
 int sp_state_job_claim(struct sp_state *s, int64_t id, pid_t pid,
 		       struct sp_error *err);
+/* reclaim: "failed", "cancelled" or "in progress" by a process that is
+ * gone -> "in progress" by @pid, its error members cleared: a job taken
+ * up again (an instant recovery resumed).  Any other state is
+ * SP_E_JOB_RUNNING. */
+int sp_state_job_reclaim(struct sp_state *s, int64_t id, pid_t pid,
+			 struct sp_error *err);
 int sp_state_job_cancel(struct sp_state *s, int64_t id, pid_t *pid,
 			struct sp_error *err);
 int sp_state_job_update(struct sp_state *s, int64_t id, json_t *fields,

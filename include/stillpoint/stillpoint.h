@@ -327,6 +327,56 @@ int sp_domain_restore_run(struct sp_vault *v,
 			  const struct sp_domain_restore_opts *o,
 			  json_t **result, struct sp_error *err);
 
+/*
+ * Instant recovery (lib/job/instant.c): a point of a libvirt domain
+ * started as a new domain on its disks served from the vault through
+ * local overlays, its disks then copied to local files while it runs and
+ * pivoted onto them.  The job record (state.h, kind "instant", made by
+ * the caller) follows it: "phase" booting, copying, done; "rto_ms"
+ * (from @t0_ms to the guest agent's answer), "copy" {"done", "total"}
+ * bytes, "disks" [{"target", "path", "overlay", "pivoted", ...}].
+ */
+struct sp_state;
+struct sp_instant;
+struct sp_instant_opts {
+	const char *vault;    /* the vault's location, for the server */
+	const char *uri;      /* libvirt, as in sp_domain_backup_opts */
+	const char *spec;     /* DOMAIN[@ID] */
+	const char *new_name; /* must be free */
+	const char *to_dir;   /* overlays and copies: DIR/NEW-<target>.* ;
+				 NULL: /var/lib/libvirt/images */
+	const char *format;   /* the copies' format; NULL: as the disks were */
+	bool force;	      /* replace existing overlay, copy, NVRAM files */
+	uint64_t bandwidth;   /* copy limit in bytes/s; 0: none */
+	int agent_timeout_s;  /* 0: 300 */
+	int64_t job;	      /* the job record */
+	int64_t t0_ms;	      /* when the command began (UNIX ms) */
+	volatile sig_atomic_t *cancel; /* set: the copy stops (resumable) */
+};
+/* Serve, define, start, wait for the agent.  On failure nothing is left
+ * (no domain, overlay or server).  *@result: {"job", "domain", "uuid",
+ * "point", "rto_ms", "boot_ms", "disks", "not_attached"}.  Errors:
+ * SP_E_DOMAIN_EXISTS, SP_E_TARGET_EXISTS, SP_E_INSTANT_DIR,
+ * SP_E_INSTANT_BOOT, SP_E_SERVE_FAILED, point and vault errors. */
+int sp_instant_boot(struct sp_vault *v, struct sp_state *st,
+		    const struct sp_instant_opts *o, struct sp_instant **ret,
+		    json_t **result, struct sp_error *err);
+/* Copy every disk not yet pivoted, pivot, define the domain on the
+ * copies, stop the server.  Errors: SP_E_INSTANT_SERVE_LOST (the guest is
+ * paused), SP_E_INSTANT_COPY, SP_E_INTERRUPTED via @cancel. */
+int sp_instant_copy(struct sp_instant *in, struct sp_error *err);
+/* Take failed (or orphaned) job @job up again in this process: serve on
+ * its socket again and resume (or start) its guest.  Errors:
+ * SP_E_INSTANT_JOB (no such instant recovery, or it is not resumable),
+ * SP_E_SERVE_FAILED, SP_E_LIBVIRT. */
+int sp_instant_resume(struct sp_state *st, int64_t job,
+		      volatile sig_atomic_t *cancel, struct sp_instant **ret,
+		      json_t **result, struct sp_error *err);
+/* Record the outcome (@failure NULL: completed) in the job. */
+int sp_instant_finish(struct sp_instant *in, const struct sp_error *failure);
+/* Stop the server (if still running) and free. */
+void sp_instant_free(struct sp_instant *in);
+
 struct sp_verify_opts {
 	struct sp_job_opts job;
 	const char *spec; /* NULL: all points; NAME: all of NAME's;
@@ -358,6 +408,60 @@ int sp_verify_run(struct sp_vault *v, const struct sp_verify_opts *o,
  * them).  Returns 0 when every compared disk is equal, SP_E_POINT_DIFFERS
  * otherwise; the point's own damage and the disk's read errors are errors.
  */
+
+/* ---- boot verification ---- */
+
+struct sp_verify_boot_opts {
+	struct sp_job_opts job;
+	const char *vault_path; /* the vault's location, for its NBD server */
+	const char *spec;	/* NAME (its newest point) or NAME@ID */
+	/* A command run in the guest as "/bin/sh -c PROBE" once its agent
+	 * answers; exit 0 means the application answers.  NULL: the agent
+	 * answering is the check. */
+	const char *probe;
+	const char *uri;    /* libvirt URI; NULL: the default */
+	unsigned timeout_s; /* boot and probe, from the start; 0: 600 */
+	/* Where the scratch directory goes (overlays, NVRAM copy, console
+	 * log); NULL: $STILLPOINT_TMPDIR, else /var/tmp. */
+	const char *work_dir;
+	/* The registry of runs (what to clean after a killed one); NULL:
+	 * STATE_DIR/verify-boot. */
+	const char *runs_dir;
+};
+
+/*
+ * Boot a domain's point as a throwaway, isolated domain and prove it: the
+ * point's disks served over NBD read-only, each under a qcow2 overlay in a
+ * private scratch directory; the definition under a new name
+ * ("sp-verify-NAME-ID8"), a new UUID, no network interface, nothing of the
+ * original's files; started transient (never defined: nothing survives a
+ * host restart) and destroyed when this process's libvirt connection
+ * closes.  Waits for the guest agent, runs the probe, then removes all it
+ * made; runs that were killed are cleaned up first (their leftovers in
+ * *@result's "cleaned").  The result is recorded beside the point as its
+ * verified.json note, failures too; RTO is the milliseconds from the
+ * request until the probe passed (or the agent answered).
+ *
+ * *@result: {"point", "domain", "passed", "time", "rto_ms", "boot_ms",
+ * "probe", "exit_code", "output", "error", "recorded", "cleaned"}.
+ * Errors: SP_E_BOOT_PROBE_FAILED (the probe exited non-zero; *@result
+ * holds its exit code and output), SP_E_BOOT_TIMEOUT, SP_E_BOOT_FAILED
+ * (libvirt refused to start it, or it stopped), SP_E_USAGE (a point of
+ * disk images), SP_E_SERVE_FAILED, SP_E_DOMAIN_EXISTS (a run of the same
+ * point is going on), SP_E_LIBVIRT, SP_E_STATE, vault errors.
+ */
+int sp_verify_boot_run(struct sp_vault *v, const struct sp_verify_boot_opts *o,
+		       json_t **result, struct sp_error *err);
+
+/* Remove what killed verify --boot runs left (@runs_dir as above);
+ * *@cleaned gets what was removed. */
+int sp_verify_boot_cleanup(const char *runs_dir, json_t **cleaned,
+			   struct sp_error *err);
+
+/* The last boot verification of point @name@@id (its verified.json), or
+ * *@ret NULL when it was never booted.  Vault errors. */
+int sp_point_boot_verified(struct sp_vault *v, const char *name, const char *id,
+			   json_t **ret, struct sp_error *err);
 
 /* ---- offsite copies ---- */
 

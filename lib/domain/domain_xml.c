@@ -862,6 +862,38 @@ static int set_driver_type(xmlNode *disk, const char *fmt)
 								 : SP_E_NOMEM;
 }
 
+/* <backingStore type='network'><format type='raw'/><source protocol='nbd'
+ * name=EXPORT><host transport='unix' socket=SOCKET/></source><backingStore/>
+ * </backingStore>, after @src. */
+static int add_nbd_backing(xmlNode *disk, xmlNode *src,
+			   const struct sp_domain_disk_map *m)
+{
+	xmlNode *bs =
+	    xmlNewDocNode(disk->doc, NULL, BAD_CAST "backingStore", NULL);
+	xmlNode *fmt, *bsrc, *host, *end;
+
+	if (!bs)
+		return SP_E_NOMEM;
+	if (!xmlAddNextSibling(src, bs)) {
+		xmlFreeNode(bs);
+		return SP_E_NOMEM;
+	}
+	fmt = xmlNewChild(bs, NULL, BAD_CAST "format", NULL);
+	bsrc = xmlNewChild(bs, NULL, BAD_CAST "source", NULL);
+	host = bsrc ? xmlNewChild(bsrc, NULL, BAD_CAST "host", NULL) : NULL;
+	end = xmlNewChild(bs, NULL, BAD_CAST "backingStore", NULL);
+	if (!fmt || !host || !end ||
+	    !xmlSetProp(bs, BAD_CAST "type", BAD_CAST "network") ||
+	    !xmlSetProp(fmt, BAD_CAST "type", BAD_CAST "raw") ||
+	    !xmlSetProp(bsrc, BAD_CAST "protocol", BAD_CAST "nbd") ||
+	    !xmlSetProp(bsrc, BAD_CAST "name",
+			BAD_CAST(m->backing_export ? m->backing_export : "")) ||
+	    !xmlSetProp(host, BAD_CAST "transport", BAD_CAST "unix") ||
+	    !xmlSetProp(host, BAD_CAST "socket", BAD_CAST m->backing_socket))
+		return SP_E_NOMEM;
+	return 0;
+}
+
 /* One mapped disk: a plain file in @m->format at @m->path. */
 static int disk_rewrite(xmlNode *disk, const struct sp_domain_disk_map *m)
 {
@@ -894,7 +926,11 @@ static int disk_rewrite(xmlNode *disk, const struct sp_domain_disk_map *m)
 	drop_children(disk, "backingStore");
 	/* credentials of a network source mean nothing to a file */
 	drop_children(disk, "auth");
-	return 0;
+	if (m->stop_on_error &&
+	    (!xmlSetProp(driver, BAD_CAST "error_policy", BAD_CAST "stop") ||
+	     !xmlSetProp(driver, BAD_CAST "rerror_policy", BAD_CAST "stop")))
+		return SP_E_NOMEM;
+	return m->backing_socket ? add_nbd_backing(disk, src, m) : 0;
 }
 
 static xmlNode *disk_by_target(xmlNode *root, const char *target)
@@ -929,7 +965,9 @@ static int check_usage(const char *new_name,
 				    "a non-empty UTF-8 name)");
 	for (i = 0; i < nmaps; i++)
 		if (!is_text(maps[i].target) || !is_text(maps[i].path) ||
-		    !is_text(maps[i].format))
+		    !is_text(maps[i].format) ||
+		    (maps[i].backing_socket &&
+		     !is_text(maps[i].backing_socket)))
 			return sp_error_set(err, SP_E_USAGE,
 					    "disk map %zu of '%s' is "
 					    "incomplete (give a target, "
@@ -1169,6 +1207,45 @@ int sp_domain_xml_for_restore(const char *xml, size_t len, const char *new_name,
 	if (r < 0)
 		return r;
 	return doc_text(doc, out, err);
+}
+
+int sp_domain_xml_set_disks(const char *xml, size_t len,
+			    const struct sp_domain_disk_map *maps, size_t nmaps,
+			    char **out, struct sp_error *err)
+{
+	sp_autodoc xmlDocPtr doc = NULL;
+	sp_autoptr(sp_domain_def) struct sp_domain_def *def = NULL;
+	struct xml_read st = {0};
+	struct xml_quiet q;
+	xmlNode *disk;
+	int r;
+
+	*out = NULL;
+	r = xml_read(xml, len, &doc, err);
+	if (r == 0)
+		r = def_from_doc(doc, &def, err);
+	if (r == 0)
+		r = check_usage(def->name, maps, nmaps, out, err);
+	for (size_t i = 0; r == 0 && i < nmaps; i++) {
+		disk =
+		    disk_by_target(xmlDocGetRootElement(doc), maps[i].target);
+		if (!disk)
+			return sp_error_set(err, SP_E_USAGE,
+					    "domain '%s' has no disk '%s'",
+					    def->name, maps[i].target);
+		quiet_begin(&q, &st);
+		r = disk_rewrite(disk, &maps[i]);
+		if (r == 0 && !maps[i].stop_on_error) {
+			xmlUnsetProp(child(disk, "driver"),
+				     BAD_CAST "error_policy");
+			xmlUnsetProp(child(disk, "driver"),
+				     BAD_CAST "rerror_policy");
+		}
+		quiet_end(&q);
+		if (r < 0)
+			return no_memory(err);
+	}
+	return r < 0 ? r : doc_text(doc, out, err);
 }
 
 /* ---- changed-block tracking for raw disks --------------------------------

@@ -130,6 +130,14 @@ struct sp_domain_disk_map {
 	const char *target;
 	const char *path;   /* new image file */
 	const char *format; /* "qcow2" or "raw" */
+	/* With a socket: @path is a qcow2 overlay whose backing is the raw
+	 * NBD export @backing_export served on the Unix socket
+	 * @backing_socket (an explicit <backingStore type='network'>). */
+	const char *backing_socket;
+	const char *backing_export;
+	/* error_policy='stop' rerror_policy='stop': a failed read or write
+	 * pauses the guest instead of reaching it as an I/O error. */
+	bool stop_on_error;
 };
 
 /* What identifies the restored copy besides its name (see below). */
@@ -161,6 +169,16 @@ int sp_domain_xml_for_restore(const char *xml, size_t len, const char *new_name,
 			      char **out, struct sp_error *err);
 
 /*
+ * The same definition with only the disks in @maps changed as above (no
+ * new name, UUID or MACs): an instantly recovered domain's definition
+ * once its disks were copied to local files.  A map without
+ * @stop_on_error also drops the disk's error policies.
+ */
+int sp_domain_xml_set_disks(const char *xml, size_t len,
+			    const struct sp_domain_disk_map *maps, size_t nmaps,
+			    char **out, struct sp_error *err);
+
+/*
  * Changed-block tracking for a raw disk (docs/cbt.md): the disk @target, a
  * raw file or block device, becomes a qcow2 metadata image @meta whose
  * data store is the raw disk, unchanged, so that libvirt checkpoints can
@@ -189,5 +207,20 @@ int sp_domain_xml_cbt_adopt(const char *xml, size_t len, const char *target,
  */
 int sp_domain_xml_cbt_release(const char *xml, size_t len, const char *target,
 			      char **out, struct sp_error *err);
+
+/*
+ * Isolate @xml, a definition made by sp_domain_xml_for_restore(), for a
+ * throwaway boot (domain_xml_isolate.c): every <interface>, host device,
+ * shared file system and vsock removed; every disk removed but those whose
+ * target is in @keep, a cdrom or floppy not in @keep left as an empty
+ * drive (no host file); console and log files moved into
+ * @dir; character devices on host sockets or ports cut off (type 'null'),
+ * the guest agent's channel on a socket libvirt makes; graphics on a port
+ * of their own.  *@out malloc'd.  Errors: SP_E_LIBVIRT (not XML),
+ * SP_E_NOMEM.
+ */
+int sp_domain_xml_isolate(const char *xml, size_t len, const char *dir,
+			  const char *const *keep, size_t nkeep, char **out,
+			  struct sp_error *err);
 
 #endif

@@ -172,20 +172,15 @@ static int exec_status(struct sp_domain *d, long long pid, json_t **st,
 	return sp_guest_agent_command(d, cmd, 10, st, err);
 }
 
-int sp_guest_exec(struct sp_domain *d, const char *path,
-		  const char *const *argv, const char *const *env,
-		  unsigned timeout_ms, struct sp_guest_exec_result *res,
-		  struct sp_error *err)
+int sp_guest_exec_start(struct sp_domain *d, const char *path,
+			const char *const *argv, const char *const *env,
+			long long *pid, struct sp_error *err)
 {
 	json_t *cmd, *args, *a, *e, *ret = NULL;
 	sp_autofree char *text = NULL;
-	uint64_t deadline = sp_now_mono_ms() + timeout_ms;
-	unsigned wait = 5;
-	json_int_t pid;
 	int rc;
 
-	memset(res, 0, sizeof(*res));
-	res->exit_code = -1;
+	*pid = 0;
 	a = json_array();
 	e = json_array();
 	for (size_t i = 0; argv && argv[i]; i++)
@@ -217,32 +212,63 @@ int sp_guest_exec(struct sp_domain *d, const char *path,
 	}
 	if (rc < 0)
 		return rc;
-	pid = json_integer_value(json_object_get(ret, "pid"));
-	res->pid = pid;
+	*pid = json_integer_value(json_object_get(ret, "pid"));
 	json_decref(ret);
-	for (;;) {
-		json_t *st = NULL;
+	return 0;
+}
 
-		rc = exec_status(d, pid, &st, err);
-		if (rc < 0)
+int sp_guest_exec_poll(struct sp_domain *d, long long pid, bool *done,
+		       struct sp_guest_exec_result *res, struct sp_error *err)
+{
+	json_t *st = NULL;
+	int rc;
+
+	*done = false;
+	rc = exec_status(d, pid, &st, err);
+	if (rc < 0)
+		return rc;
+	if (json_is_true(json_object_get(st, "exited"))) {
+		json_t *code = json_object_get(st, "exitcode");
+		const char *o =
+		    json_string_value(json_object_get(st, "out-data"));
+		const char *x =
+		    json_string_value(json_object_get(st, "err-data"));
+
+		memset(res, 0, sizeof(*res));
+		res->pid = pid;
+		res->exit_code =
+		    json_is_integer(code) ? (int)json_integer_value(code) : -1;
+		if (o)
+			append_b64(res, o);
+		if (x)
+			append_b64(res, x);
+		*done = true;
+	}
+	json_decref(st);
+	return 0;
+}
+
+int sp_guest_exec(struct sp_domain *d, const char *path,
+		  const char *const *argv, const char *const *env,
+		  unsigned timeout_ms, struct sp_guest_exec_result *res,
+		  struct sp_error *err)
+{
+	uint64_t deadline = sp_now_mono_ms() + timeout_ms;
+	unsigned wait = 5;
+	long long pid;
+	bool done;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	res->exit_code = -1;
+	rc = sp_guest_exec_start(d, path, argv, env, &pid, err);
+	if (rc < 0)
+		return rc;
+	res->pid = pid;
+	for (;;) {
+		rc = sp_guest_exec_poll(d, pid, &done, res, err);
+		if (rc < 0 || done)
 			return rc;
-		if (json_is_true(json_object_get(st, "exited"))) {
-			json_t *code = json_object_get(st, "exitcode");
-			const char *o =
-			    json_string_value(json_object_get(st, "out-data"));
-			const char *x =
-			    json_string_value(json_object_get(st, "err-data"));
-			res->exit_code = json_is_integer(code)
-					     ? (int)json_integer_value(code)
-					     : -1;
-			if (o)
-				append_b64(res, o);
-			if (x)
-				append_b64(res, x);
-			json_decref(st);
-			return 0;
-		}
-		json_decref(st);
 		if (sp_now_mono_ms() >= deadline) {
 			res->timed_out = true;
 			return 0;

@@ -61,6 +61,16 @@ int sp_guest_exec(struct sp_domain *d, const char *path,
 		  struct sp_error *err);
 void sp_guest_exec_result_release(struct sp_guest_exec_result *res);
 
+/* The two halves of sp_guest_exec(), for a caller that must stop waiting
+ * on its own terms (a cancel): start @path in the guest (*@pid: the
+ * guest's pid), then ask whether it ended (*@done; @res filled when it
+ * did).  Errors: as sp_guest_exec(). */
+int sp_guest_exec_start(struct sp_domain *d, const char *path,
+			const char *const *argv, const char *const *env,
+			long long *pid, struct sp_error *err);
+int sp_guest_exec_poll(struct sp_domain *d, long long pid, bool *done,
+		       struct sp_guest_exec_result *res, struct sp_error *err);
+
 /*
  * SIGKILL a command started by sp_guest_exec and every process under it
  * (Linux guests: /bin/sh, /proc/PID/task/TID/children).  The agent has no

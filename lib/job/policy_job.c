@@ -48,6 +48,17 @@ int sp_policy_check(json_t *policy, struct sp_error *err)
 			    "directory or s3://BUCKET[/PREFIX]",
 			    json_string_value(json_object_get(policy, "name")));
 	}
+	if (json_object_get(policy, "verify_boot")) {
+		const char *vb =
+		    json_string_value(json_object_get(policy, "verify_boot"));
+		if (!vb || (strcmp(vb, "daily") && strcmp(vb, "weekly") &&
+			    strcmp(vb, "monthly")))
+			return sp_error_set(
+			    err, SP_E_USAGE,
+			    "verify-boot of policy '%s' must be daily, "
+			    "weekly or monthly",
+			    json_string_value(json_object_get(policy, "name")));
+	}
 	if (json_is_object(keep)) {
 		const char *k;
 		json_t *v;

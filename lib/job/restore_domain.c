@@ -52,6 +52,7 @@
 #include "domain/domain.h"
 #include "domain/domain_xml.h"
 #include "job/job.h"
+#include "job/restore_domain.h"
 #include "snapshot/cbt.h"
 #include "job/vm_state.h"
 #include "snapshot/snapshot_libvirt.h"
@@ -64,8 +65,8 @@
 #define DEFAULT_IMAGE_DIR "/var/lib/libvirt/images"
 #define CONFIG_MAX (16u << 20)
 
-static int load_point(struct sp_vault *v, const char *spec, json_t **m,
-		      char **xml, struct sp_error *err)
+int sp_domain_point_load(struct sp_vault *v, const char *spec, json_t **m,
+			 char **xml, struct sp_error *err)
 {
 	size_t len;
 	int r;
@@ -233,8 +234,7 @@ static int new_uuid(virConnectPtr conn, const struct sp_libvirt_dirs *dirs,
 
 /* --as, step 2: the new domain's NVRAM at @nvram, its TPM state under
  * @uuid; nothing of the original's is touched. */
-static int stage_state_new(const struct sp_domain_restore_opts *o,
-			   const struct sp_point_state *ps,
+static int stage_state_new(bool force, const struct sp_point_state *ps,
 			   const struct sp_libvirt_dirs *dirs, const char *uuid,
 			   const char *nvram, struct sp_state_put *p,
 			   struct sp_error *err)
@@ -249,8 +249,8 @@ static int stage_state_new(const struct sp_domain_restore_opts *o,
 
 		if (!strcmp(f->kind, "nvram")) {
 			r = sp_state_put_file(p, nvram, f, f->mode & 0777,
-					      owner_uid(f), owner_gid(f),
-					      o->force, err);
+					      owner_uid(f), owner_gid(f), force,
+					      err);
 			continue;
 		}
 		snprintf(path, sizeof(path), "%s/%s", dir, f->name);
@@ -391,6 +391,71 @@ static void free_maps(char **maps, size_t n)
 	free(maps);
 }
 
+int sp_new_state_prepare(struct sp_vault *v, json_t *m, virConnectPtr conn,
+			 const char *uri, const char *spec,
+			 const char *new_name, struct sp_new_state *ns,
+			 struct sp_error *err)
+{
+	const char *no_dirs = NULL;
+	bool known;
+	int r;
+
+	known =
+	    sp_libvirt_dirs(sp_domain_default_uri(uri), &ns->dirs, &no_dirs);
+	ns->put = sp_state_put_new();
+	if (!ns->put)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	r = load_state(v, m, &ns->ps, err);
+	if (r < 0)
+		return r;
+	if (ns->ps.n && !known)
+		return sp_error_set(err, SP_E_USAGE,
+				    "point '%s' holds NVRAM or TPM state, "
+				    "which cannot be put in place: %s",
+				    spec, no_dirs);
+	if (sp_point_state_nvram(&ns->ps)) {
+		/* Beside the original's store, under libvirt's name for
+		 * the new domain's. */
+		const char *src = sp_point_state_nvram(&ns->ps)->source;
+		const char *slash = src ? strrchr(src, '/') : NULL;
+		int k;
+
+		if (slash && slash != src)
+			k = asprintf(&ns->nvram, "%.*s/%s_VARS.fd",
+				     (int)(slash - src), src, new_name);
+		else
+			k = asprintf(&ns->nvram, "%s/%s_VARS.fd",
+				     ns->dirs.nvram, new_name);
+		if (k < 0) {
+			ns->nvram = NULL;
+			return sp_error_set(err, SP_E_NOMEM, "out of memory");
+		}
+		ns->ids.nvram = ns->nvram;
+	}
+	if (sp_point_state_has_tpm(&ns->ps)) {
+		r = new_uuid(conn, &ns->dirs, ns->uuid, err);
+		if (r < 0)
+			return r;
+		ns->ids.uuid = ns->uuid;
+	}
+	return 0;
+}
+
+int sp_new_state_stage(struct sp_new_state *ns, bool force,
+		       struct sp_error *err)
+{
+	return stage_state_new(force, &ns->ps, &ns->dirs, ns->uuid, ns->nvram,
+			       ns->put, err);
+}
+
+void sp_new_state_release(struct sp_new_state *ns)
+{
+	sp_state_put_free(ns->put);
+	sp_point_state_release(&ns->ps);
+	free(ns->nvram);
+	memset(ns, 0, sizeof(*ns));
+}
+
 static int restore_as_new(struct sp_vault *v,
 			  const struct sp_domain_restore_opts *o, json_t *m,
 			  const char *xml, json_t **result,
@@ -404,22 +469,14 @@ static int restore_as_new(struct sp_vault *v,
 	virConnectPtr conn = NULL;
 	virDomainPtr dom = NULL;
 	sp_autofree char *newxml = NULL;
-	sp_autofree char *nvram = NULL;
 	char uuid[VIR_UUID_STRING_BUFLEN] = "";
-	char new_id[VIR_UUID_STRING_BUFLEN] = "";
-	struct sp_point_state ps = {0};
-	struct sp_state_put *put = sp_state_put_new();
-	struct sp_domain_restore_ids ids = {0};
-	struct sp_libvirt_dirs dirs;
-	const char *no_dirs = NULL;
-	bool known;
+	struct sp_new_state ns = {0};
 	struct sp_domain_def *def = NULL;
 	json_t *loose = json_array();
 	size_t ndm = 0;
 	int r;
 
-	known = sp_libvirt_dirs(sp_domain_default_uri(o->uri), &dirs, &no_dirs);
-	if (!dm || !maps || !put || !loose) {
+	if (!dm || !maps || !loose) {
 		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 		goto out;
 	}
@@ -479,58 +536,26 @@ static int restore_as_new(struct sp_vault *v,
 		    .path = strchr(maps[i], '=') + 1,
 		    .format = qcow2 ? "qcow2" : "raw"};
 	}
-	r = load_state(v, m, &ps, err);
+	r = sp_new_state_prepare(v, m, conn, o->uri, o->spec, o->new_name, &ns,
+				 err);
 	if (r < 0)
 		goto out;
-	if (ps.n && !known) {
-		r = sp_error_set(err, SP_E_USAGE,
-				 "point '%s' holds NVRAM or TPM state, which "
-				 "cannot be put in place: %s",
-				 o->spec, no_dirs);
-		goto out;
-	}
-	if (sp_point_state_nvram(&ps)) {
-		/* Beside the original's store, under libvirt's name for
-		 * the new domain's. */
-		const char *src = sp_point_state_nvram(&ps)->source;
-		const char *slash = src ? strrchr(src, '/') : NULL;
-		int k;
-
-		if (slash && slash != src)
-			k = asprintf(&nvram, "%.*s/%s_VARS.fd",
-				     (int)(slash - src), src, o->new_name);
-		else
-			k = asprintf(&nvram, "%s/%s_VARS.fd", dirs.nvram,
-				     o->new_name);
-		if (k < 0) {
-			nvram = NULL;
-			r = sp_error_set(err, SP_E_NOMEM, "out of memory");
-			goto out;
-		}
-		ids.nvram = nvram;
-	}
-	if (sp_point_state_has_tpm(&ps)) {
-		r = new_uuid(conn, &dirs, new_id, err);
-		if (r < 0)
-			goto out;
-		ids.uuid = new_id;
-	}
 	/* Check the rewrite before writing gigabytes (invariant 1). */
 	r = sp_domain_xml_for_restore(xml, strlen(xml), o->new_name, dm, ndm,
-				      &ids, &newxml, err);
+				      &ns.ids, &newxml, err);
 	if (r == 0)
-		r = stage_state_new(o, &ps, &dirs, new_id, nvram, put, err);
+		r = sp_new_state_stage(&ns, o->force, err);
 	if (r < 0) {
-		sp_state_put_abort(put, false);
+		sp_state_put_abort(ns.put, false);
 		goto out;
 	}
 	r = restore_disks(v, o, m, maps, n, o->force, &files, err);
 	if (r == 0)
-		r = sp_state_put_commit(put, err);
+		r = sp_state_put_commit(ns.put, err);
 	if (r < 0) {
 		if (files) /* the disks were all written: remove them */
 			remove_disks(maps, n);
-		sp_state_put_abort(put, true);
+		sp_state_put_abort(ns.put, true);
 		goto out;
 	}
 	dom = virDomainDefineXML(conn, newxml);
@@ -541,12 +566,12 @@ static int restore_as_new(struct sp_vault *v,
 				    "removed again)",
 				    o->new_name);
 		remove_disks(maps, n);
-		sp_state_put_abort(put, true);
+		sp_state_put_abort(ns.put, true);
 		goto out;
 	}
 	virDomainGetUUIDString(dom, uuid);
-	if (ps.n) {
-		json_t *sf = sp_state_put_files(put);
+	if (ns.ps.n) {
+		json_t *sf = sp_state_put_files(ns.put);
 		json_array_extend(files, sf);
 		json_decref(sf);
 	}
@@ -562,8 +587,7 @@ out:
 	if (conn)
 		virConnectClose(conn);
 	json_decref(files);
-	sp_state_put_free(put);
-	sp_point_state_release(&ps);
+	sp_new_state_release(&ns);
 	free(dm);
 	free_maps(maps, n);
 	return r;
@@ -753,7 +777,7 @@ int sp_domain_restore_run(struct sp_vault *v,
 	if (!o->in_place == !o->new_name)
 		return sp_error_set(err, SP_E_USAGE,
 				    "give either --as NEWNAME or --in-place");
-	r = load_point(v, o->spec, &m, &xml, err);
+	r = sp_domain_point_load(v, o->spec, &m, &xml, err);
 	if (r == 0)
 		r = o->in_place ? restore_in_place(v, o, m, result, err)
 				: restore_as_new(v, o, m, xml, result, err);

@@ -236,6 +236,11 @@ static int qemu_identity(struct sp_domain *d, uid_t *uid, gid_t *gid,
 	return 0;
 }
 
+int sp_qemu_identity(uid_t *uid, gid_t *gid, struct sp_error *err)
+{
+	return qemu_identity(NULL, uid, gid, err);
+}
+
 /* Give raw disk @data to @uid:@gid with @mode; *@was (may be NULL) gets
  * its owner before, as "UID:GID:MODE". */
 static int set_owner(const char *data, uid_t uid, gid_t gid, mode_t mode,

@@ -26,12 +26,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
 #include <stillpoint/stillpoint.h>
 
 #include "util/error.h"
+
+/* The user and group QEMU runs as (qemu.conf's, else libvirt-qemu): the
+ * owner of what QEMU must open that libvirt does not label (an NBD
+ * socket).  Errors: SP_E_LIBVIRT. */
+int sp_qemu_identity(uid_t *uid, gid_t *gid, struct sp_error *err);
 
 /*
  * Make the metadata image @meta (absent) for the raw disk @data of @size

@@ -541,6 +541,40 @@ int sp_state_job_claim(struct sp_state *s, int64_t id, pid_t pid,
 	return tx_end(s, r, err);
 }
 
+int sp_state_job_reclaim(struct sp_state *s, int64_t id, pid_t pid,
+			 struct sp_error *err)
+{
+	json_t *job = NULL, *f = NULL;
+	const char *st;
+	int r;
+
+	r = tx_begin(s, err);
+	if (r < 0)
+		return r;
+	r = sp_state_job_get(s, id, &job, err);
+	st = r == 0 ? status_of(job) : "";
+	if (r == 0 &&
+	    (!strcmp(st, "failed") || !strcmp(st, "cancelled") ||
+	     (!strcmp(st, "in progress") && sp_state_job_process_gone(job)))) {
+		f = running_fields(pid);
+		static const char *const clear[] = {
+		    "code", "number", "message", "action", "ended", "ended_ms"};
+
+		for (size_t i = 0; f && i < sizeof(clear) / sizeof(*clear); i++)
+			json_object_set_new(f, clear[i], json_null());
+		r = f ? job_merge(s, id, f, err)
+		      : sp_error_set(err, SP_E_NOMEM, "out of memory");
+	} else if (r == 0) {
+		r = sp_error_set(err, SP_E_JOB_RUNNING,
+				 "job %lld is %s: only a failed job, or one "
+				 "whose process is gone, is taken up again",
+				 (long long)id, *st ? st : "?");
+	}
+	json_decref(f);
+	json_decref(job);
+	return tx_end(s, r, err);
+}
+
 int sp_state_job_cancel(struct sp_state *s, int64_t id, pid_t *pid,
 			struct sp_error *err)
 {

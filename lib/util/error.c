@@ -342,6 +342,46 @@ static const struct sp_errcode_info catalogue[] = {
      "a file or directory of the point could not be read",
      "the guest file system may be damaged: run 'stillpoint verify' and "
      "take the other files"},
+    {SP_E_INSTANT_DIR, "InstantDirUnusable",
+     "the directory for an instant recovery's disks cannot be used",
+     "give --to a directory on local storage that exists or can be made, "
+     "with room for the disks, that QEMU's user can reach (mode 0711 or "
+     "more on it and its parents)"},
+    {SP_E_INSTANT_BOOT, "InstantBootFailed",
+     "the domain of an instant recovery did not start or its guest agent "
+     "did not answer",
+     "read the message and the domain's log (/var/log/libvirt/qemu/NAME.log); "
+     "the new domain was removed again and the vault is untouched"},
+    {SP_E_INSTANT_COPY, "InstantCopyFailed",
+     "copying an instantly recovered domain's disks to local storage failed",
+     "free space in the --to directory or fix what the message names, then "
+     "'stillpoint restore --resume JOB' copies again; the guest keeps "
+     "running on the vault meanwhile"},
+    {SP_E_INSTANT_SERVE_LOST, "InstantServeLost",
+     "the server of an instantly recovered domain's disks, or the vault "
+     "behind it, went away before the copy ended: the guest is paused",
+     "make the vault reachable again, then 'stillpoint restore --resume "
+     "JOB' serves the disks on the same socket, resumes the guest and "
+     "finishes the copy"},
+    {SP_E_INSTANT_JOB, "InstantJobUnknown",
+     "the job given to 'restore --resume' is not an instant recovery that "
+     "can be resumed",
+     "list instant recoveries with 'stillpoint jobs'; only a failed or "
+     "interrupted one whose domain still exists can be resumed"},
+    {SP_E_BOOT_PROBE_FAILED, "BootProbeFailed",
+     "a point booted, but the probe run in the guest failed (non-zero exit)",
+     "the point's application does not answer: look at the probe's output "
+     "in the message, restore the point and examine it, or verify an "
+     "older point"},
+    {SP_E_BOOT_TIMEOUT, "BootTimeout",
+     "a point booted for verification did not answer through its guest "
+     "agent (or its probe did not end) within the timeout",
+     "give it longer with --timeout; check that the guest starts "
+     "qemu-guest-agent at boot and that the point's disks boot"},
+    {SP_E_BOOT_FAILED, "BootFailed",
+     "a point could not be started as a temporary domain for verification",
+     "the message gives libvirt's words; check that the host can run the "
+     "point's definition (emulator, firmware, CPU model)"},
     {0, NULL, NULL, NULL},
 };
 

@@ -311,6 +311,19 @@ int sp_vault_state_put(struct sp_vault *v, const char *name, const char *file,
 int sp_vault_state_get(struct sp_vault *v, const char *name, const char *file,
 		       json_t **doc, struct sp_error *err);
 
+/* A note beside published point @name@@id (point_note.c): the JSON
+ * object @doc written whole as points/NAME/ID/@file (a "*.json" name that
+ * is not the manifest), replacing an earlier one; or read back (*@doc NULL
+ * when there is none).  Errors: SP_E_NAME_INVALID, SP_E_POINT_NOT_FOUND
+ * (put), SP_E_POINT_FILE_CORRUPT (not JSON, or does not open under the
+ * vault's key), vault I/O codes. */
+int sp_vault_point_note_put(struct sp_vault *v, const char *name,
+			    const char *id, const char *file, json_t *doc,
+			    struct sp_error *err);
+int sp_vault_point_note_get(struct sp_vault *v, const char *name,
+			    const char *id, const char *file, json_t **doc,
+			    struct sp_error *err);
+
 /* Load and validate the manifest of point @name@@id from its directory
  * @point_dirfd: it must pass sp_manifest_check() and name that very point
  * (a manifest copied into another point's directory is damage).  Errors:

@@ -4,7 +4,8 @@
  * for every disk, an exclusion reason exactly for the excluded disks, and
  * goes through the restore rewrite (its first disk mapped to a new file)
  * into text that parses again, with the new name and that file; and, given
- * a UUID and an NVRAM file, with those too. */
+ * a UUID and an NVRAM file, with those too; the isolated definition of a
+ * throwaway boot made from it parses with no interface. */
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -44,7 +45,8 @@ static void check_def(const struct sp_domain_def *def)
 static void check_rewrite(const uint8_t *data, size_t size,
 			  const struct sp_domain_def *def)
 {
-	struct sp_domain_disk_map map = {NULL, NEW_PATH, "qcow2"};
+	struct sp_domain_disk_map map = {NULL, NEW_PATH, "qcow2",
+					 NULL, NULL,	 false};
 	struct sp_domain_def *again = NULL;
 	struct sp_error err;
 	char *out = NULL;
@@ -108,6 +110,46 @@ static void check_rewrite_ids(const uint8_t *data, size_t size,
 	free(out);
 }
 
+/* The throwaway boot's definition (domain_xml_isolate.c) of the restore
+ * rewrite: it parses, keeps the name, the first disk (on its new file) and
+ * no interface. */
+static void check_isolate(const uint8_t *data, size_t size,
+			  const struct sp_domain_def *def)
+{
+	struct sp_domain_disk_map map = {.path = NEW_PATH, .format = "qcow2"};
+	struct sp_domain_def *again = NULL;
+	const char *keep[1] = {NULL};
+	struct sp_error err;
+	char *out = NULL, *iso = NULL;
+	int r;
+
+	if (def->ndisks)
+		map.target = keep[0] = def->disks[0].target;
+	r = sp_domain_xml_for_restore((const char *)data, size, NEW_NAME, &map,
+				      def->ndisks ? 1 : 0, NULL, &out, &err);
+	if (r < 0)
+		return;
+	r = sp_domain_xml_isolate(out, strlen(out), "/scratch & <x>", keep,
+				  def->ndisks ? 1 : 0, &iso, &err);
+	assert(r == 0 || r == SP_E_NOMEM);
+	if (r == 0)
+		r = sp_domain_def_parse(iso, strlen(iso), &again, &err);
+	assert(r == 0 || r == SP_E_NOMEM);
+	if (r == 0) {
+		check_def(again);
+		assert(!strcmp(again->name, NEW_NAME));
+		assert(again->ninterfaces == 0);
+		assert(again->ndisks <= def->ndisks);
+		if (def->ndisks) {
+			assert(again->ndisks >= 1);
+			assert(!strcmp(again->disks[0].source, NEW_PATH));
+		}
+	}
+	sp_domain_def_free(again);
+	free(iso);
+	free(out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct sp_domain_def *def = NULL;
@@ -124,6 +166,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_def(def);
 	check_rewrite(data, size, def);
 	check_rewrite_ids(data, size, def);
+	check_isolate(data, size, def);
 	sp_domain_def_free(def);
 	return 0;
 }

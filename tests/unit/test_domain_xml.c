@@ -403,8 +403,10 @@ static char *restore(const char *file, const char *name,
 static void test_restore_web01(void)
 {
 	static const struct sp_domain_disk_map maps[] = {
-	    {"vda", "/srv/restore/web01-copy/vda.raw", "raw"},
-	    {"vdb", "/srv/r/data & 'more' <x>.qcow2", "qcow2"},
+	    {"vda", "/srv/restore/web01-copy/vda.raw", "raw", NULL, NULL,
+	     false},
+	    {"vdb", "/srv/r/data & 'more' <x>.qcow2", "qcow2", NULL, NULL,
+	     false},
 	};
 	struct sp_domain_def *def;
 	char *out;
@@ -452,12 +454,41 @@ static void test_restore_web01(void)
 	sp_domain_def_free(def);
 }
 
+/* An overlay over an NBD export (point_boot.c): the qcow2 file on top, an
+ * explicit raw nbd+unix backing, and the stop error policies. */
+static void test_restore_overlay_on_nbd(void)
+{
+	static const struct sp_domain_disk_map maps[] = {
+	    {"vda", "/srv/i/web01-copy-vda.overlay.qcow2", "qcow2",
+	     "/srv/i/.web01-copy.sock", "vda", true},
+	};
+	struct sp_domain_def *def;
+	char *out;
+
+	stderr_capture();
+	out = restore("web01.xml", "web01-copy", maps, SP_ARRAY_SIZE(maps));
+	stderr_release_expect_empty();
+	def = parse_str(out, strlen(out));
+	CHECK_STR(def->disks[0].source, "/srv/i/web01-copy-vda.overlay.qcow2");
+	CHECK_STR(def->disks[0].format, "qcow2");
+	CHECK(strstr(out, "error_policy=\"stop\" rerror_policy=\"stop\""));
+	CHECK(strstr(out, "<backingStore type=\"network\"><format "
+			  "type=\"raw\"/><source protocol=\"nbd\" "
+			  "name=\"vda\"><host transport=\"unix\" "
+			  "socket=\"/srv/i/.web01-copy.sock\"/></source>"
+			  "<backingStore/></backingStore>"));
+	CHECK_INT(count(out, "<backingStore"), 2);
+	CHECK_INT(count(out, "error_policy"), 2); /* rerror_ too */
+	free(out);
+	sp_domain_def_free(def);
+}
+
 static void test_restore_network_and_backing(void)
 {
 	static const struct sp_domain_disk_map maps[] = {
-	    {"vda", "/srv/r/vda.qcow2", "qcow2"},
-	    {"vdb", "/srv/r/vdb.raw", "raw"},
-	    {"vdd", "/srv/r/vdd.raw", "raw"},
+	    {"vda", "/srv/r/vda.qcow2", "qcow2", NULL, NULL, false},
+	    {"vdb", "/srv/r/vdb.raw", "raw", NULL, NULL, false},
+	    {"vdd", "/srv/r/vdd.raw", "raw", NULL, NULL, false},
 	};
 	struct sp_domain_def *def;
 	char *out;
@@ -515,8 +546,8 @@ static void test_restore_adds_driver(void)
 	    "      <target dev='vdb' bus='virtio'/>\n"
 	    "    </disk>\n  </devices>\n</domain>\n";
 	static const struct sp_domain_disk_map maps[] = {
-	    {"vda", "/r/vda.qcow2", "qcow2"},
-	    {"vdb", "/r/vdb.raw", "raw"},
+	    {"vda", "/r/vda.qcow2", "qcow2", NULL, NULL, false},
+	    {"vdb", "/r/vdb.raw", "raw", NULL, NULL, false},
 	};
 	struct sp_domain_def *def;
 	struct sp_error err;
@@ -711,11 +742,11 @@ static void test_restore_ids(void)
 static void test_restore_usage(void)
 {
 	static const struct sp_domain_disk_map bad[] = {
-	    {"vda", "/r/vda.raw", "raw"},
-	    {"vdz", "/r/vdz.raw", "raw"},
+	    {"vda", "/r/vda.raw", "raw", NULL, NULL, false},
+	    {"vdz", "/r/vdz.raw", "raw", NULL, NULL, false},
 	};
 	static const struct sp_domain_disk_map incomplete[] = {
-	    {"vda", NULL, "raw"},
+	    {"vda", NULL, "raw", NULL, NULL, false},
 	};
 	struct sp_error err;
 	char *xml, *out = NULL;
@@ -1052,6 +1083,7 @@ int main(void)
 	SP_RUN(test_parse_defaults);
 	SP_RUN(test_restore_web01);
 	SP_RUN(test_restore_network_and_backing);
+	SP_RUN(test_restore_overlay_on_nbd);
 	SP_RUN(test_restore_adds_driver);
 	SP_RUN(test_restore_separate_files);
 	SP_RUN(test_parse_firmware_tpm);

@@ -1,0 +1,101 @@
+#!/bin/bash
+# Instant recovery when what serves the disks goes away mid-copy: the
+# server killed (the background process sees it, pauses the guest, fails
+# the job with InstantServeLost and says how to resume), then the
+# background process itself killed with -9 (its server ends with it; the
+# guest's next read of served data pauses it with an I/O error instead of
+# handing it anything).  Each time 'restore --resume' serves again on the
+# same socket and lets the guest go on; the copy completes, the workload's
+# records are intact and run past the point, and no disk needs the vault.
+. "$(dirname "$0")/lib.sh"
+. "$SP_TOP/tests/lab/lab.sh"
+lab_need
+command -v nbdkit >/dev/null || { say "no nbdkit (run tools/setup-debian.sh)"; exit 77; }
+lab_build_guest
+export STILLPOINT_STATE_DIR=$T/state
+
+vm=instant-t6801-$$
+new=instant-t6801-new-$$
+sp init >/dev/null
+lab_make_data_disk "$T/d1.qcow2" 160
+LAB_WORKLOAD=1 LAB_WORKLOAD_MS=50 lab_define_domain "$vm" "$T/d1.qcow2"
+lab_start "$vm"
+lab_wait_agent "$vm" 300 || die "guest did not come up"
+sleep 2
+expect_ok "backup" sp --json backup "$vm"
+id=$(jq -r .id "$T/.out")
+lab_stop "$vm" 120 || die "no clean shutdown of the source"
+
+to=$T/to
+mkdir "$to" && chmod 755 "$to"
+at_exit lab_undefine "$new"
+# 1 MiB/s: the copy of 160 MiB takes minutes, time enough to pull the plug.
+expect_ok "instant restore" sp --json restore "$vm@$id" --as "$new" --instant \
+	--to "$to" --bandwidth 1 --agent-timeout 600
+job=$(jq -r .job "$T/.out")
+sleep 3
+
+# wait_status STATUS: until the job has it (at most 120 s).
+wait_status() {
+	local i
+	for ((i = 0; i < 600; i++)); do
+		[ "$(sp --json job "$job" | jq -r .status)" = "$1" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+server=$(sp --json job "$job" | jq -r .server_pid)
+check "the server runs" kill -0 "$server"
+kill -9 $server
+check "the job fails when the server is gone" wait_status failed
+expect_ok "job after the loss" sp --json job "$job"
+check "it says InstantServeLost and how to resume" \
+	jqe '.code == "InstantServeLost" and (.action | contains("restore --resume '"$job"'"))' "$T/.out"
+check "the guest is paused" test "$(virsh domstate "$new")" = paused
+check "nothing was pivoted" jqe '[.disks[].pivoted] | all | not' "$T/.out"
+
+expect_ok "resume" sp --json restore --resume "$job"
+check "the guest runs again" test "$(virsh domstate "$new")" = running
+check "the job is in progress again" wait_status "in progress"
+check "the agent answers after the resume" lab_agent "$new" '{"execute":"guest-ping"}'
+sleep 3
+
+# Now the background process itself, kill -9: its server goes with it.
+bg=$(sp --json job "$job" | jq -r .pid)
+kill -9 "$bg"
+# nbdkit is sent SIGTERM when its parent dies: from then on it answers no
+# request (its process ends once QEMU's connection does).
+# A read of served data (not in the overlay) must pause the guest.
+lab_guest_exec "$new" /bin/dd if=/dev/vda of=/dev/null bs=1M count=150 \
+	iflag=direct >/dev/null 2>&1 &
+reader=$!
+for ((i = 0; i < 300; i++)); do
+	[ "$(virsh domstate "$new")" = paused ] && break
+	sleep 0.2
+done
+check "the guest paused on the failed read" \
+	bash -c "virsh domstate --reason $new | grep -q 'paused (I/O error)'"
+expect_ok "the job shows its process gone" sp --json job "$job"
+check "in progress (gone)" jqe '.process_gone == true' "$T/.out"
+
+expect_ok "resume after kill -9" sp --json restore --resume "$job"
+check "the guest runs again" test "$(virsh domstate "$new")" = running
+wait "$reader" 2>/dev/null
+check "the agent answers after the second resume" lab_agent "$new" '{"execute":"guest-ping"}'
+for ((i = 0; i < 600; i++)); do
+	[ "$(sp --json job "$job" | jq -r .status)" = "in progress" ] || break
+	sleep 1
+done
+expect_ok "job at the end" sp --json job "$job"
+check "the job completed" jqe '.status == "completed" and .phase == "done"' "$T/.out"
+virsh dumpxml --inactive "$new" >"$T/def.xml"
+check "the definition names no socket, NBD or overlay" \
+	bash -c "! grep -Eq 'nbd|sock|overlay' $T/def.xml"
+lab_stop "$new" 120 || die "no clean shutdown of the recovered domain"
+point=$(lab_records_check "$T/d1.qcow2") || die "records of the source torn"
+after=$(lab_records_check "$to/$new-vda.qcow2")
+check "records check passes on the copied disk" test -n "$after"
+check "records written across both losses are kept ($after > $point)" \
+	test "${after:-0}" -gt "$point"
+done_testing
