@@ -93,32 +93,6 @@ static const char *scratch_base(const struct sp_verify_boot_opts *o)
 	return e && *e ? e : "/var/tmp";
 }
 
-/* A random UUID (version 4) no domain of @conn has. */
-static int new_uuid(virConnectPtr conn, char *out, struct sp_error *err)
-{
-	for (int attempt = 0; attempt < 8; attempt++) {
-		unsigned char u[16];
-		virDomainPtr other;
-
-		if (getrandom(u, sizeof(u), 0) != (ssize_t)sizeof(u))
-			return sp_error_set(err, SP_E_INTERNAL,
-					    "cannot make a UUID: no random "
-					    "bytes");
-		u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);
-		u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
-		snprintf(out, VIR_UUID_STRING_BUFLEN,
-			 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-			 "%02x%02x%02x%02x%02x%02x",
-			 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8],
-			 u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-		other = virDomainLookupByUUIDString(conn, out);
-		if (!other)
-			return 0;
-		virDomainFree(other);
-	}
-	return sp_error_set(err, SP_E_INTERNAL, "cannot find a free UUID");
-}
-
 /*
  * The user and group QEMU runs as for domains of @type ("kvm", "qemu"):
  * the DAC model's base label in the host's capabilities ("+64055:+994").
@@ -627,7 +601,18 @@ static int boot_def(struct boot *b, virConnectPtr conn, const char *config,
 					    b->dom_name, b->name, b->id);
 		}
 	}
-	r = new_uuid(conn, b->uuid, err);
+	/* swtpm's directory for the new UUID gets the point's TPM state */
+	{
+		struct sp_libvirt_dirs dirs;
+
+		r = sp_new_domain_uuid(
+		    conn,
+		    sp_libvirt_dirs(sp_domain_default_uri(b->o->uri), &dirs,
+				    NULL)
+			? &dirs
+			: NULL,
+		    b->uuid, err);
+	}
 	if (r == 0)
 		r = make_scratch(b, err);
 	if (r == 0)

@@ -6,6 +6,8 @@
  */
 #include "job/vm_state.h"
 
+#include <libvirt/libvirt.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -959,4 +961,38 @@ void sp_state_put_free(struct sp_state_put *p)
 		free(p->dirs[i]);
 	free(p->dirs);
 	free(p);
+}
+
+int sp_new_domain_uuid(virConnectPtr conn, const struct sp_libvirt_dirs *dirs,
+		       char *out, struct sp_error *err)
+{
+	for (int attempt = 0; attempt < 8; attempt++) {
+		unsigned char u[16];
+		char path[PATH_MAX];
+		virDomainPtr other;
+		struct stat st;
+
+		if (getrandom(u, sizeof(u), 0) != (ssize_t)sizeof(u))
+			return sp_error_set(err, SP_E_INTERNAL,
+					    "cannot make a UUID: no random "
+					    "bytes");
+		u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);
+		u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
+		snprintf(out, VIR_UUID_STRING_BUFLEN,
+			 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+			 "%02x%02x%02x%02x%02x%02x",
+			 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8],
+			 u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+		other = virDomainLookupByUUIDString(conn, out);
+		if (other) {
+			virDomainFree(other);
+			continue;
+		}
+		snprintf(path, sizeof(path), "%.3000s/%s",
+			 dirs ? dirs->swtpm : "", out);
+		if (dirs && lstat(path, &st) == 0)
+			continue;
+		return 0;
+	}
+	return sp_error_set(err, SP_E_INTERNAL, "cannot find a free UUID");
 }

@@ -28,6 +28,7 @@
 #ifndef SP_JOB_VM_STATE_H
 #define SP_JOB_VM_STATE_H
 
+#include <libvirt/libvirt.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -56,6 +57,12 @@ struct sp_libvirt_dirs {
  * host or another driver. */
 bool sp_libvirt_dirs(const char *uri, struct sp_libvirt_dirs *d,
 		     const char **why);
+
+/* A random UUID (version 4) for a new domain: none of @conn's domains
+ * has it, nor does a swtpm state directory under @dirs (may be NULL).
+ * @out: VIR_UUID_STRING_BUFLEN bytes.  Errors: SP_E_INTERNAL. */
+int sp_new_domain_uuid(virConnectPtr conn, const struct sp_libvirt_dirs *dirs,
+		       char *out, struct sp_error *err);
 
 /* "tpm2" for TPM version "2.0" (also when @version is NULL: libvirt 9.0
  * writes the version it chose into the definition), "tpm1.2" for "1.2". */
