@@ -94,11 +94,17 @@ _lab_daemons() {
 			# daemons must not inherit the lock (fd 9) or it is held for
 			# their lifetime and the next test waits on it forever; nor
 			# our stdio, which may be a pipe someone reads to its end.
+			# Nor a test's environment or directory: libvirtd's
+			# helpers (swtpm_setup) write to $TMPDIR, and a test's
+			# directory is removed when it ends.
 			flock -w 120 9 || exit 1
+			cd / || exit 1
 			_lab_running /run/virtlogd.pid ||
-				virtlogd -d </dev/null >/dev/null 2>&1 9>&-
+				env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+					virtlogd -d </dev/null >/dev/null 2>&1 9>&-
 			_lab_running /run/libvirtd.pid ||
-				libvirtd -d </dev/null >/dev/null 2>&1 9>&-
+				env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+					libvirtd -d </dev/null >/dev/null 2>&1 9>&-
 		) 9>/run/lock/stillpoint-lab.lock || return 1
 	fi
 	# The first connection after a start probes QEMU's capabilities (~10 s).
