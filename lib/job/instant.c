@@ -61,6 +61,7 @@
 #define COPY_RESTARTS 6
 #define IO_RETRIES 60
 #define STALL_MS 30000
+#define COPY_STALLS 10
 #define RESUME_TRIES 240
 
 struct instant_disk {
@@ -72,6 +73,7 @@ struct instant_disk {
 	uint64_t size;
 	bool pivoted;
 	int restarts;		/* copies started again after a failed read */
+	int stalls;		/* copies ended because they stopped moving */
 	uint64_t last_cur;	/* the copy's progress when last seen ... */
 	int64_t last_change_ms; /* ... and when it last moved */
 };
@@ -551,10 +553,14 @@ static int copy_poll(virDomainPtr dom, struct sp_instant *in, bool *all,
 				  : 0;
 		*total += d->size;
 		if (info.cur != d->last_cur || !d->last_change_ms) {
+			/* Moving: QEMU's connection works again. */
+			if (d->last_change_ms && info.cur != d->last_cur)
+				d->restarts = 0;
 			d->last_cur = info.cur;
 			d->last_change_ms = sp_now_ms();
 		} else if (sp_now_ms() - d->last_change_ms > STALL_MS &&
-			   d->restarts < COPY_RESTARTS) {
+			   d->stalls < COPY_STALLS) {
+			d->stalls++;
 			/* A mirror whose read was caught by the loss of a
 			 * server can stay at its end without ever becoming
 			 * ready: end it; it is started again above. */
