@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,9 @@ static void detach(const char *state_dir, int64_t job)
 	int fd;
 
 	setsid();
+	/* The command may be gone (interrupted) before we tell it: the
+	 * recovery goes on regardless. */
+	signal(SIGPIPE, SIG_IGN);
 	snprintf(path, sizeof(path), "%s/instant-%lld.log", state_dir,
 		 (long long)job);
 	fd = open("/dev/null", O_RDWR | O_CLOEXEC);

@@ -58,9 +58,11 @@
 #define DEFAULT_IMAGE_DIR "/var/lib/libvirt/images"
 #define AGENT_TIMEOUT_S 300
 #define POLL_MS 250
-#define COPY_RESTARTS 5
+#define COPY_RESTARTS 6
+#define IO_RETRIES 60
 #define STALL_MS 30000
-#define RESUME_TRIES 40
+#define COPY_STALLS 10
+#define RESUME_TRIES 240
 
 struct instant_disk {
 	char *target;
@@ -71,6 +73,7 @@ struct instant_disk {
 	uint64_t size;
 	bool pivoted;
 	int restarts;		/* copies started again after a failed read */
+	int stalls;		/* copies ended because they stopped moving */
 	uint64_t last_cur;	/* the copy's progress when last seen ... */
 	int64_t last_change_ms; /* ... and when it last moved */
 };
@@ -84,6 +87,7 @@ struct sp_instant {
 	size_t n;
 	struct instant_disk *disks;
 	int64_t copy_started_ms;
+	bool failed; /* the server is ended hard (see sp_instant_free()) */
 	volatile sig_atomic_t *cancel;
 };
 
@@ -104,6 +108,12 @@ void sp_instant_free(struct sp_instant *in)
 	if (!in)
 		return;
 	if (in->served) {
+		/* After a failure QEMU is still connected.  A server that
+		 * shuts down in good order answers it in a way QEMU never
+		 * connects again after; a lost connection it makes again
+		 * (the resume).  The guest is paused: it reads nothing. */
+		if (in->failed && in->served->pid > 0)
+			kill(in->served->pid, SIGKILL);
 		sp_serve_stop(in->served);
 		unlink(in->socket); /* ours: the server leaves a given one */
 	}
@@ -523,7 +533,9 @@ static int copy_poll(virDomainPtr dom, struct sp_instant *in, bool *all,
 			sp_log(SP_LOG_WARNING,
 			       "instant copy started again vm=%s disk=%s",
 			       in->name, d->target);
-			sleep_ms(500);
+			/* QEMU's connecting thread backs off (up to 16 s)
+			 * after attempts made while no server listened. */
+			sleep_ms(500L << d->restarts);
 			d->last_change_ms = 0;
 			r = copy_start(dom, in, d, err);
 			if (r < 0)
@@ -541,10 +553,14 @@ static int copy_poll(virDomainPtr dom, struct sp_instant *in, bool *all,
 				  : 0;
 		*total += d->size;
 		if (info.cur != d->last_cur || !d->last_change_ms) {
+			/* Moving: QEMU's connection works again. */
+			if (d->last_change_ms && info.cur != d->last_cur)
+				d->restarts = 0;
 			d->last_cur = info.cur;
 			d->last_change_ms = sp_now_ms();
 		} else if (sp_now_ms() - d->last_change_ms > STALL_MS &&
-			   d->restarts < COPY_RESTARTS) {
+			   d->stalls < COPY_STALLS) {
+			d->stalls++;
 			/* A mirror whose read was caught by the loss of a
 			 * server can stay at its end without ever becoming
 			 * ready: end it; it is started again above. */
@@ -613,7 +629,15 @@ static int copy_loop(virConnectPtr conn, virDomainPtr dom,
 		int state = 0, reason = 0;
 
 		if (in->cancel && *in->cancel) {
-			r = lost(dom, in, "the copy was cancelled", err);
+			/* The server ends with us: the guest is paused now
+			 * rather than on its next read. */
+			lost(dom, in, "the copy was cancelled", err);
+			r = sp_error_set(
+			    err, SP_E_INTERRUPTED,
+			    "the copy of the disks of '%s' was "
+			    "cancelled: the guest is paused (resume "
+			    "with 'stillpoint restore --resume %lld')",
+			    in->name, (long long)in->job);
 			break;
 		}
 		if (server_gone(in)) {
@@ -628,7 +652,7 @@ static int copy_loop(virConnectPtr conn, virDomainPtr dom,
 		    reason == VIR_DOMAIN_PAUSED_IOERROR) {
 			/* Once or twice after a resume: QEMU's connection to
 			 * the new server was still being made. */
-			if (io_retries++ < COPY_RESTARTS &&
+			if (io_retries++ < IO_RETRIES &&
 			    virDomainResume(dom) == 0) {
 				sleep_ms(2 * POLL_MS);
 				continue;
@@ -726,6 +750,7 @@ int sp_instant_finish(struct sp_instant *in, const struct sp_error *failure)
 		}
 		json_decref(job);
 	}
+	in->failed = failure != NULL;
 	r = sp_state_job_finish(in->st, in->job, m, failure, &e);
 	json_decref(m);
 	if (r == 0 && failure && failure->code != SP_E_INSTANT_BOOT &&
@@ -811,7 +836,9 @@ static int resume_guest(struct sp_instant *in, struct sp_error *err)
 		goto out;
 	/* QEMU connects again in the background after the first request
 	 * that finds the connection gone, which fails: the guest may pause
-	 * once more on it.  Running for a second in a row is resumed. */
+	 * once more on it, for as long as QEMU's connecting thread backs
+	 * off (up to 16 s after attempts made while no server listened).
+	 * Running for a second in a row is resumed. */
 	for (int tries = 0, steady = 0; r == 0 && steady < 4; tries++) {
 		if (tries == RESUME_TRIES) {
 			r = sp_error_set(err, SP_E_INSTANT_SERVE_LOST,

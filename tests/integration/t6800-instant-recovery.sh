@@ -81,6 +81,8 @@ check "no server process is left" \
 	bash -c "! kill -0 $server 2>/dev/null || ps -o stat= -p $server | grep -q Z"
 expect_fail DomainExists "the name is taken now" \
 	sp restore "$vm@$id" --as "$new" --instant --to "$to"
+expect_fail InstantJobUnknown "a completed job is not resumed" \
+	sp restore --resume "$job"
 sleep 3
 check "the guest still answers" lab_agent "$new" '{"execute":"guest-ping"}'
 lab_stop "$new" 120 || die "no clean shutdown of the recovered domain"

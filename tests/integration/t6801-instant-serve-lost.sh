@@ -7,6 +7,7 @@
 # handing it anything).  Each time 'restore --resume' serves again on the
 # same socket and lets the guest go on; the copy completes, the workload's
 # records are intact and run past the point, and no disk needs the vault.
+# A cancelled copy ('job cancel') pauses the guest and resumes the same way.
 . "$(dirname "$0")/lib.sh"
 . "$SP_TOP/tests/lab/lab.sh"
 lab_need
@@ -83,6 +84,15 @@ expect_ok "resume after kill -9" sp --json restore --resume "$job"
 check "the guest runs again" test "$(virsh domstate "$new")" = running
 wait "$reader" 2>/dev/null
 check "the agent answers after the second resume" lab_agent "$new" '{"execute":"guest-ping"}'
+# Cancelled: the copy stops, the guest is paused, and it can be resumed.
+sleep 2
+expect_ok "job cancel" sp job cancel "$job"
+check "the job is cancelled" wait_status cancelled
+check "the guest is paused after the cancel" test "$(virsh domstate "$new")" = paused
+expect_ok "job after the cancel" sp --json job "$job"
+check "it says how to resume" jqe '.action | contains("restore --resume '"$job"'")' "$T/.out"
+expect_ok "resume after the cancel" sp --json restore --resume "$job"
+check "the guest runs again" test "$(virsh domstate "$new")" = running
 for ((i = 0; i < 600; i++)); do
 	[ "$(sp --json job "$job" | jq -r .status)" = "in progress" ] || break
 	sleep 1
