@@ -10,6 +10,7 @@
  */
 #include "job/serve.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -102,14 +103,14 @@ static void log_tail(const char *log, char *out, size_t cap)
 	free(text);
 }
 
-static void served_free(struct sp_served *s)
+/* Remove what @s->dir holds and the directory; frees @s->dir. */
+static void served_free_files(struct sp_served *s)
 {
-	if (!s)
-		return;
 	if (s->dir) {
 		char path[PATH_MAX];
-		static const char *const files[] = {"nbdkit.pid", "nbdkit.log",
-						    "stats.json", "nbd.sock"};
+		static const char *const files[] = {"owner.pid", "nbdkit.pid",
+						    "nbdkit.log", "stats.json",
+						    "nbd.sock"};
 
 		for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
 			snprintf(path, sizeof(path), "%s/%s", s->dir, files[i]);
@@ -117,8 +118,16 @@ static void served_free(struct sp_served *s)
 		}
 		rmdir(s->dir);
 	}
-	free(s->socket);
 	free(s->dir);
+	s->dir = NULL;
+}
+
+static void served_free(struct sp_served *s)
+{
+	if (!s)
+		return;
+	served_free_files(s);
+	free(s->socket);
 	free(s->log);
 	json_decref(s->exports);
 	free(s);
@@ -318,6 +327,82 @@ static int own_socket(const struct sp_serve_opts *o, struct sp_served *s,
 	return 0;
 }
 
+/* Who made private directory @dir: remove_stale_dirs() reads it. */
+static void write_owner(const char *dir)
+{
+	char file[PATH_MAX], text[32];
+	int fd, n;
+
+	snprintf(file, sizeof(file), "%s/owner.pid", dir);
+	n = snprintf(text, sizeof(text), "%d\n", (int)getpid());
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
+	if (fd >= 0) {
+		(void)!write(fd, text, (size_t)n);
+		close(fd);
+	}
+}
+
+/* Does @dir/@name name a running process? */
+static bool pid_file_alive(const char *dir, const char *name)
+{
+	char file[PATH_MAX + 16], *text = NULL;
+	size_t len;
+	long pid;
+
+	snprintf(file, sizeof(file), "%s/%s", dir, name);
+	if (sp_file_read(AT_FDCWD, file, 64, &text, &len) < 0)
+		return false;
+	pid = strtol(text, NULL, 10);
+	free(text);
+	if (pid <= 0)
+		return false;
+	/* a zombie nobody reaped yet (its parent died) is gone too */
+	snprintf(file, sizeof(file), "/proc/%ld/stat", pid);
+	if (sp_file_read(AT_FDCWD, file, 4096, &text, &len) < 0)
+		return false;
+	const char *paren = strrchr(text, ')');
+	bool alive =
+	    paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
+	free(text);
+	return alive;
+}
+
+/* The private directories of servers that are gone (their parent was
+ * killed, so nobody removed them): ours by owner, with a pid file naming
+ * a process that no longer runs, or none and older than a start takes. */
+static void remove_stale_dirs(void)
+{
+	DIR *d = opendir("/tmp");
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		char dir[PATH_MAX], owner[PATH_MAX + 16];
+		struct stat st;
+		bool gone;
+
+		if (strncmp(de->d_name, "stillpoint-serve-", 17))
+			continue;
+		snprintf(dir, sizeof(dir), "/tmp/%s", de->d_name);
+		if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) ||
+		    st.st_uid != geteuid())
+			continue;
+		/* gone: the process that started it and its nbdkit are (a
+		 * directory not yet given its owner file is left a while) */
+		snprintf(owner, sizeof(owner), "%s/owner.pid", dir);
+		gone =
+		    !pid_file_alive(dir, "owner.pid") &&
+		    !pid_file_alive(dir, "nbdkit.pid") &&
+		    (access(owner, F_OK) == 0 || st.st_mtime + 60 < time(NULL));
+		if (gone) {
+			struct sp_served stale = {.dir = strdup(dir)};
+			served_free_files(&stale);
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
 /* A socket path given by the operator: free, or a stale socket (nobody
  * listens: a server that was killed), removed; anything else refused. */
 static int claim_socket(const char *path, struct sp_error *err)
@@ -385,12 +470,14 @@ int sp_serve_start(const struct sp_serve_opts *o, struct sp_served **ret,
 	r = list_exports(o, &s->exports, err);
 	if (r < 0)
 		goto fail;
+	remove_stale_dirs();
 	if (!mkdtemp(tmpl)) {
 		r = sp_error_set_errno(err, SP_E_SERVE_FAILED, errno,
 				       "cannot make a directory in /tmp");
 		goto fail;
 	}
 	s->dir = strdup(tmpl);
+	write_owner(tmpl);
 	s->port = o->socket ? 0 : o->port;
 	if (o->socket)
 		s->socket = strdup(o->socket);

@@ -95,11 +95,15 @@ expect_ok "and the vault verifies" sp verify
 
 # killed: nbdkit goes with it, and the socket it left is taken over
 serve_start "$T/s.sock"
+npid=$(pgrep -f '[n]bdkit.*name=sv ' | head -1)
+sdir=$(dirname "$(grep -lx "$npid" /tmp/stillpoint-serve-*/nbdkit.pid)")
 kill -9 "$spid"
 wait "$spid" 2>/dev/null
 check "serve killed with -9 takes its nbdkit along" \
 	wait_for 10 bash -c "! pgrep -f '[n]bdkit.*name=sv ' >/dev/null"
 check "the next serve takes over the stale socket" serve_start "$T/s.sock"
+check "and removes the killed server's private directory" \
+	test -n "$npid" -a -d "$(dirname "$sdir")" -a ! -e "$sdir"
 serve_stop
 
 # TCP

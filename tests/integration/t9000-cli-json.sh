@@ -155,6 +155,14 @@ jid=$(sp --json jobs | jq '.[0].id')
 json2 ok job job "$jid"
 json2 fail job job 99999
 json2 fail "job cancel" job cancel "$jid"
+# Long-running commands (serve and mount run until stopped, files boots
+# an appliance): their refusals are one JSON error each; their output
+# when they run is checked in t2700 and t67xx.
+json2 fail serve serve nosuch
+json2 fail serve serve vm1 --disk nosuch
+json2 fail mount mount vm1 "$T/no-such-dir"
+json2 fail files files nosuch
+json2 fail files files vm1 nosuchdisk:1:/etc
 # A job to cancel: a backup held just after it made its record.
 for pos in before after; do
 	STILLPOINT_TEST_HOLD=job-created:30000 "$SP" --no-progress backup vm1 \
