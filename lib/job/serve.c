@@ -357,15 +357,20 @@ static bool pid_file_alive(const char *dir, const char *name)
 	free(text);
 	if (pid <= 0)
 		return false;
-	/* a zombie nobody reaped yet (its parent died) is gone too */
+	/* a zombie nobody reaped yet (its parent died) is gone too; /proc
+	 * files say size 0, so read, not sp_file_read */
+	char stat[512];
 	snprintf(file, sizeof(file), "/proc/%ld/stat", pid);
-	if (sp_file_read(AT_FDCWD, file, 4096, &text, &len) < 0)
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return false;
-	const char *paren = strrchr(text, ')');
-	bool alive =
-	    paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
-	free(text);
-	return alive;
+	ssize_t n = read(fd, stat, sizeof(stat) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	stat[n] = '\0';
+	const char *paren = strrchr(stat, ')');
+	return paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
 }
 
 /* The private directories of servers that are gone (their parent was

@@ -49,6 +49,17 @@ nbdcopy "nbd+unix:///?socket=$T/s.sock" first.out
 check "the default export is the first disk" cmp a.img first.out
 check "writes are refused on a read-only export" \
 	bash -c "! qemu-io -f raw -c 'write 0 4k' 'nbd+unix:///a.img?socket=$T/s.sock' 2>/dev/null"
+# a second server beside it: neither takes the other's private directory
+"$SP" serve sv --socket "$T/s2.sock" --json >serve2.out 2>serve2.err &
+s2pid=$!
+at_exit "kill $s2pid"
+wait_for 30 grep -q listening serve2.out
+nbdcopy "nbd+unix:///a.img?socket=$T/s2.sock" a3.out
+nbdcopy "nbd+unix:///a.img?socket=$T/s.sock" a4.out
+check "two servers at once both serve (each keeps its directory)" \
+	bash -c "cmp a.img a3.out && cmp a.img a4.out"
+kill -INT $s2pid
+wait $s2pid
 check "interrupted, serve exits 0" serve_stop
 check "and says what it read from the vault" \
 	jqe 'select(.event == "stopped") | .chunks_read >= 9 and .bytes_read > 0' serve.out
