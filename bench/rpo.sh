@@ -125,7 +125,15 @@ sleep 2
 kill -0 $dpid 2>/dev/null || { cat "$T/daemon.log"; die "stillpointd did not start"; }
 
 # --- the runs ------------------------------------------------------------
-epoch() { date -d "$1" +%s; }
+# restored_disk DIR: the data disk restore wrote into DIR (named vda, or
+# vda.qcow2 since restored files carry the extension of their format).
+restored_disk() {
+	local f
+	for f in "$1/vda.qcow2" "$1/vda.raw" "$1/vda"; do
+		[ -f "$f" ] && { echo "$f"; return 0; }
+	done
+	return 1
+}
 # One row per point, from its manifest and its job: run, start (UTC),
 # late s (after the scheduled instant), job s, transfer ms, freeze ms,
 # read MiB, new MiB, stored MiB, read mode, RPO s (gap to the previous
@@ -183,10 +191,11 @@ mkdir -p "$T/restored"
 log "restoring $vm@$last"
 t0=$EPOCHREALTIME
 sp restore "$vm@$last" --to "$T/restored" >/dev/null || die "restore of $vm@$last failed"
+rdisk=$(restored_disk "$T/restored") || die "no data disk restored: $(ls "$T/restored")"
 restore_s=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
-{ read -r last_rec; read -r stall_ms; } < <(lab_records_check "$T/restored/vda" -p) ||
+{ read -r last_rec; read -r stall_ms; } < <(lab_records_check "$rdisk" -p) ||
 	die "the restored data disk's records are torn"
-churn_size=$(qemu-img convert -O raw "$T/restored/vda" "$T/r.raw" &&
+churn_size=$(qemu-img convert -O raw "$rdisk" "$T/r.raw" &&
 	debugfs -R 'stat /churn' "$T/r.raw" 2>/dev/null |
 	sed -n 's/.*[^a-z]Size: \([0-9]*\).*/\1/p' | head -n 1)
 rm -f "$T/r.raw"
@@ -213,8 +222,9 @@ jqe '[.disks[].read_mode] == ["dirty-bitmap"]' "$T/final.json" ||
 	die "the final point was not read by dirty bitmap"
 mkdir -p "$T/final"
 sp restore "$vm@$final" --to "$T/final" >/dev/null || die "restore of $vm@$final failed"
+fdisk=$(restored_disk "$T/final") || die "no data disk restored: $(ls "$T/final")"
 # e2fsck replays a journal, if any, as a mount would (exit 1: fixed).
-qemu-img convert -O raw "$T/final/vda" "$T/f.raw" &&
+qemu-img convert -O raw "$fdisk" "$T/f.raw" &&
 	{ e2fsck -fy "$T/f.raw" >/dev/null 2>&1; [ $? -lt 4 ]; } &&
 	debugfs -R "dump /churn $T/f.churn" "$T/f.raw" >/dev/null 2>&1 &&
 	debugfs -R "dump /records $T/f.records" "$T/f.raw" >/dev/null 2>&1 ||
