@@ -19,8 +19,16 @@ s3_was_running=no
 run_one() { # name, command...
 	local name=$1; shift
 	local log="$logdir/${name//\//_}.log" start=$SECONDS rc
+	local limit=${SP_TEST_TIMEOUT:-300}
 	# A hung test must fail alone, well inside CI's budget for the suite.
-	timeout -k 10 "${SP_TEST_TIMEOUT:-300}" "$@" >"$log" 2>&1
+	# A script that needs longer says so in its first lines:
+	# "# sp-timeout: SECONDS".
+	if [ -z "${SP_TEST_TIMEOUT:-}" ] && [ "${2:-}" ] && [ -f "$2" ]; then
+		local want
+		want=$(head -n 20 "$2" | sed -n 's/^# sp-timeout: \([0-9][0-9]*\)$/\1/p')
+		[ -n "$want" ] && limit=$want
+	fi
+	timeout -k 10 "$limit" "$@" >"$log" 2>&1
 	rc=$?
 	if [ $rc = 0 ]; then
 		pass=$((pass + 1)); echo "ok   $name ($((SECONDS - start))s)"

@@ -1,4 +1,5 @@
 #!/bin/bash
+# sp-timeout: 900
 # Instant recovery when what serves the disks goes away mid-copy: the
 # server killed (the background process sees it, pauses the guest, fails
 # the job with InstantServeLost and says how to resume), then the
