@@ -76,7 +76,8 @@ int cmd_cbt(struct cli *cli, int argc, char **argv);
 int cmd_key(struct cli *cli, int argc, char **argv);
 /* restore --instant and restore --resume (cmd_instant.c). */
 int cli_restore_instant(struct cli *cli, struct sp_instant_opts *o);
-int cli_restore_resume(struct cli *cli, const char *job);
+/* @bandwidth: the copy's new limit in bytes/s (0: none), -1: as it was. */
+int cli_restore_resume(struct cli *cli, const char *job, int64_t bandwidth);
 int cmd_serve(struct cli *cli, int argc, char **argv);
 int cmd_mount(struct cli *cli, int argc, char **argv);
 int cmd_files(struct cli *cli, int argc, char **argv);

@@ -71,7 +71,7 @@ static void detach(const char *state_dir, int64_t job)
 
 /* In the background process: boot (or resume), tell, copy, finish. */
 static int background(struct cli *cli, struct sp_instant_opts *o,
-		      int64_t resume_job, int fd)
+		      int64_t resume_job, int64_t resume_bw, int fd)
 {
 	struct sp_state *st = NULL;
 	struct sp_vault *v = NULL;
@@ -87,8 +87,8 @@ static int background(struct cli *cli, struct sp_instant_opts *o,
 		return 1;
 	}
 	if (resume_job) {
-		r = sp_instant_resume(st, resume_job, cli->cancel, &in, &res,
-				      &err);
+		r = sp_instant_resume(st, resume_job, resume_bw, cli->cancel,
+				      &in, &res, &err);
 	} else {
 		char log[4200];
 
@@ -192,7 +192,7 @@ static void print_result(struct cli *cli, json_t *res, bool resumed)
 
 /* Fork the background process; wait for its word. */
 static int run(struct cli *cli, struct sp_instant_opts *o, int64_t resume_job,
-	       const char *state_dir)
+	       int64_t resume_bw, const char *state_dir)
 {
 	struct sp_error err = {0};
 	json_t *msg, *res;
@@ -219,7 +219,7 @@ static int run(struct cli *cli, struct sp_instant_opts *o, int64_t resume_job,
 		pid = fork();
 		if (pid != 0)
 			_exit(pid < 0 ? 1 : 0);
-		_exit(background(cli, o, resume_job, fds[1]));
+		_exit(background(cli, o, resume_job, resume_bw, fds[1]));
 	}
 	close(fds[1]);
 	msg = hear(fds[0]);
@@ -274,10 +274,10 @@ int cli_restore_instant(struct cli *cli, struct sp_instant_opts *o)
 	sp_state_close(st);
 	if (r < 0)
 		return cli_fail(cli, &err);
-	return run(cli, o, 0, dir);
+	return run(cli, o, 0, -1, dir);
 }
 
-int cli_restore_resume(struct cli *cli, const char *idtxt)
+int cli_restore_resume(struct cli *cli, const char *idtxt, int64_t bandwidth)
 {
 	struct sp_state *st = NULL;
 	struct sp_error err = {0};
@@ -294,5 +294,5 @@ int cli_restore_resume(struct cli *cli, const char *idtxt)
 	sp_state_close(st);
 	if (r < 0)
 		return cli_fail(cli, &err);
-	return run(cli, NULL, id, dir);
+	return run(cli, NULL, id, bandwidth, dir);
 }

@@ -25,7 +25,7 @@ static const char restore_help[] =
     "               [--to DIR] [--format raw|qcow2] [--bandwidth MIB]\n"
     "               [--agent-timeout SECONDS] [--force] [--connect URI]\n"
     "               [--json]\n"
-    "    stillpoint restore --resume JOB [--json]\n"
+    "    stillpoint restore --resume JOB [--bandwidth MIB] [--json]\n"
     "\n"
     "DESCRIPTION\n"
     "    With --as, a point of a libvirt domain becomes a new domain: its\n"
@@ -83,7 +83,10 @@ static const char restore_help[] =
     "    bytes that were not read), nothing it wrote is lost, and the job\n"
     "    fails with InstantServeLost.  'stillpoint restore --resume ID'\n"
     "    then serves the point again on the same socket, resumes (or\n"
-    "    starts) the guest and copies what was not pivoted yet.\n"
+    "    starts) the guest and copies what was not pivoted yet, at the\n"
+    "    job's bandwidth unless --bandwidth gives another.  The guest's\n"
+    "    writes reach both the overlay and the copy before they complete,\n"
+    "    so a copy comes in step however fast the guest writes.\n"
     "\n"
     "    Without them:\n"
     "    Writes each disk of the point into DIR, named as FILE NAMES\n"
@@ -136,7 +139,11 @@ static const char restore_help[] =
     "    --in-place            replace the shut-off original's disks\n"
     "    --instant             with --as: run the new domain at once on\n"
     "                          served disks, copy them in the background\n"
-    "    --bandwidth MIB       with --instant: copy at most MIB MiB/s\n"
+    "    --bandwidth MIB       with --instant: read at most MIB MiB/s\n"
+    "                          from the vault for the background copy\n"
+    "                          (the guest's own reads and writes are not\n"
+    "                          held back); with --resume: the new limit,\n"
+    "                          0 for none\n"
     "    --agent-timeout S     with --instant: wait S seconds (default\n"
     "                          300) for the guest agent\n"
     "    --resume JOB          take up instant recovery JOB that failed\n"
@@ -237,7 +244,8 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	json_t *res = NULL;
 	bool instant = false;
 	const char *resume = NULL;
-	long long bw = 0, agent_s = 0;
+	long long bw = 0, agent_s = 0, *n;
+	bool bw_given = false;
 	char *end;
 	int c, r;
 
@@ -289,18 +297,18 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 			break;
 		case 'B':
 		case 'T':
-			if (c == 'B')
-				bw = strtoll(optarg, &end, 10);
-			else
-				agent_s = strtoll(optarg, &end, 10);
-			if (*end || (c == 'B' ? bw : agent_s) <= 0 ||
-			    (c == 'B' ? bw : agent_s) > 1000000) {
+			/* --bandwidth 0: no limit (for a resume). */
+			n = c == 'B' ? &bw : &agent_s;
+			*n = strtoll(optarg, &end, 10);
+			bw_given |= c == 'B';
+			if (!*optarg || *end || *n < (c == 'B' ? 0 : 1) ||
+			    *n > 1000000) {
 				free(maps);
 				free(file_paths);
 				return cli_usage_error(
-				    "restore",
-				    "--%s wants a positive number, not '%s'",
+				    "restore", "--%s wants %s number, not '%s'",
 				    c == 'B' ? "bandwidth" : "agent-timeout",
+				    c == 'B' ? "a whole" : "a positive",
 				    optarg);
 			}
 			break;
@@ -343,12 +351,14 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	if (resume) {
 		free(maps);
 		if (optind != argc || instant || dop.new_name || dop.in_place ||
-		    o.to_dir || o.format || o.nmaps)
+		    o.to_dir || o.format || o.nmaps || agent_s)
 			return cli_usage_error(
-			    "restore", "--resume JOB takes nothing else");
-		return cli_restore_resume(cli, resume);
+			    "restore", "--resume JOB takes nothing else "
+				       "but --bandwidth");
+		return cli_restore_resume(cli, resume,
+					  bw_given ? (int64_t)bw << 20 : -1);
 	}
-	if ((instant || bw || agent_s) &&
+	if ((instant || bw_given || agent_s) &&
 	    (!instant || !dop.new_name || dop.in_place || o.nmaps ||
 	     optind + 1 != argc)) {
 		free(maps);

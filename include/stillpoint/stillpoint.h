@@ -366,10 +366,11 @@ int sp_instant_boot(struct sp_vault *v, struct sp_state *st,
  * paused), SP_E_INSTANT_COPY, SP_E_INTERRUPTED via @cancel. */
 int sp_instant_copy(struct sp_instant *in, struct sp_error *err);
 /* Take failed (or orphaned) job @job up again in this process: serve on
- * its socket again and resume (or start) its guest.  Errors:
+ * its socket again and resume (or start) its guest; @bandwidth (bytes/s,
+ * 0: none) replaces the job's copy limit, -1 keeps it.  Errors:
  * SP_E_INSTANT_JOB (no such instant recovery, or it is not resumable),
  * SP_E_SERVE_FAILED, SP_E_LIBVIRT. */
-int sp_instant_resume(struct sp_state *st, int64_t job,
+int sp_instant_resume(struct sp_state *st, int64_t job, int64_t bandwidth,
 		      volatile sig_atomic_t *cancel, struct sp_instant **ret,
 		      json_t **result, struct sp_error *err);
 /* Record the outcome (@failure NULL: completed) in the job. */

@@ -10,7 +10,11 @@
  *             ends when the guest agent answers: the RTO
  *   copying   one libvirt block copy per disk, whole chain, into
  *             DIR/NEW-<target>.<qcow2|img>; each disk pivoted onto its
- *             copy once in step ("pivoted" in the record's disk)
+ *             copy once in step ("pivoted" in the record's disk).  The
+ *             guest's writes reach the copy as they are made
+ *             (synchronous writes), so a copy comes in step whatever
+ *             the guest's write rate and the bandwidth limit, which
+ *             only throttles the background copy of the rest
  *   done      every disk pivoted; the persistent definition names only
  *             the copies; overlays removed, server stopped
  * A failure in copying (the server or the vault gone, a copy failed)
@@ -437,9 +441,14 @@ static int copy_start(virDomainPtr dom, struct sp_instant *in,
 				    in->bandwidth) < 0)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	/* A persistent domain takes a copy only as a job that does not
-	 * outlive its QEMU: the definition is changed after the pivot. */
+	 * outlive its QEMU: the definition is changed after the pivot.
+	 * Guest writes go to the copy as well before they complete: with
+	 * only a background copy, a guest writing faster than the limit
+	 * (an fsync every 50 ms dirties more than 1 MiB/s of 64 KiB
+	 * granules) keeps the copy from ever coming in step. */
 	r = virDomainBlockCopy(dom, d->target, xml, params, nparams,
-			       VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB);
+			       VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB |
+				   VIR_DOMAIN_BLOCK_COPY_SYNCHRONOUS_WRITES);
 	virTypedParamsFree(params, nparams);
 	if (r < 0)
 		return sp_domain_error(err, SP_E_INSTANT_COPY,
@@ -619,10 +628,20 @@ static int copy_loop(virConnectPtr conn, virDomainPtr dom,
 		if (in->disks[i].pivoted)
 			continue;
 		/* A copy that survived (a resume after a crash of ours)
-		 * goes on. */
-		if (virDomainGetBlockJobInfo(dom, in->disks[i].target, &info,
-					     0) == 1)
+		 * goes on, at the bandwidth the resume asked for. */
+		if (virDomainGetBlockJobInfo(
+			dom, in->disks[i].target, &info,
+			VIR_DOMAIN_BLOCK_JOB_INFO_BANDWIDTH_BYTES) == 1) {
+			if (info.bandwidth != in->bandwidth &&
+			    virDomainBlockJobSetSpeed(
+				dom, in->disks[i].target, in->bandwidth,
+				VIR_DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES) < 0)
+				sp_log(SP_LOG_WARNING,
+				       "instant copy speed unchanged vm=%s "
+				       "disk=%s",
+				       in->name, in->disks[i].target);
 			continue;
+		}
 		r = copy_start(dom, in, &in->disks[i], err);
 	}
 	while (r == 0 && !all) {
@@ -874,7 +893,7 @@ out:
 	return r;
 }
 
-int sp_instant_resume(struct sp_state *st, int64_t job_id,
+int sp_instant_resume(struct sp_state *st, int64_t job_id, int64_t bandwidth,
 		      volatile sig_atomic_t *cancel, struct sp_instant **ret,
 		      json_t **result, struct sp_error *err)
 {
@@ -910,9 +929,12 @@ int sp_instant_resume(struct sp_state *st, int64_t job_id,
 		in->cancel = cancel;
 		r = from_record(in, job, err);
 	}
+	if (r == 0 && bandwidth >= 0)
+		in->bandwidth = (uint64_t)bandwidth;
 	if (r == 0) {
-		record(in, json_pack("{s:s, s:I}", "phase", "copying",
-				     "resumed_ms", (json_int_t)sp_now_ms()));
+		record(in, json_pack("{s:s, s:I, s:I}", "phase", "copying",
+				     "resumed_ms", (json_int_t)sp_now_ms(),
+				     "bandwidth", (json_int_t)in->bandwidth));
 		r = resume_guest(in, err);
 	}
 	if (r == 0)

@@ -37,6 +37,11 @@ at_exit lab_undefine "$new"
 expect_fail InstantJobUnknown "resume of a job that does not exist" \
 	sp restore --resume 999
 expect_fail UsageError "--instant wants --as" sp restore "$vm@$id" --instant
+expect_fail UsageError "a negative bandwidth" sp restore --resume 1 --bandwidth -1
+expect_fail UsageError "--resume takes no --agent-timeout" \
+	sp restore --resume 1 --agent-timeout 30
+expect_fail UsageError "--bandwidth 0 only with --resume" \
+	sp restore "$vm@$id" --to "$T/x" --bandwidth 0
 expect_fail InstantDirUnusable "a --to that cannot be made" \
 	sp restore "$vm@$id" --as "$new" --instant --to /proc/no/such/dir
 check "it names the directory" grep -q "/proc/no/such/dir" "$T/.err"
