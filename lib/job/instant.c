@@ -53,6 +53,7 @@
 #include "domain/domain.h"
 #include "domain/domain_xml.h"
 #include "job/point_boot.h"
+#include "job/restore_domain.h"
 #include "job/serve.h"
 #include "snapshot/cbt.h"
 #include "util/cleanup.h"
@@ -226,37 +227,20 @@ static bool strs_ok(const struct sp_instant *in)
 	       in->point_id && in->dir && in->socket;
 }
 
-/* Is there no domain @name yet?  (point_boot.c asks again, atomically
- * with libvirt's define; this is to say so before serving anything.) */
-static int name_free(const char *uri, const char *name, struct sp_error *err)
-{
-	virConnectPtr conn = NULL;
-	virDomainPtr dom;
-	int r = sp_domain_connect(uri, &conn, err);
-
-	if (r < 0)
-		return r;
-	dom = virDomainLookupByName(conn, name);
-	if (dom) {
-		virDomainFree(dom);
-		r = sp_error_set(err, SP_E_DOMAIN_EXISTS,
-				 "a domain named '%s' exists already (choose "
-				 "another --as name)",
-				 name);
-	}
-	virConnectClose(conn);
-	return r;
-}
-
 /* Booting, before the domain: the point, the paths, the server. */
 static int boot_prepare(struct sp_vault *v, struct sp_instant *in,
 			const struct sp_instant_opts *o, struct sp_error *err)
 {
+	virConnectPtr conn = NULL;
 	json_t *m = NULL;
 	struct stat st;
 	int r;
 
-	r = name_free(o->uri, o->new_name, err);
+	/* The name is valid and free: said before anything is served
+	 * (point_boot.c asks again, and libvirt's define last). */
+	r = sp_new_domain_connect(o->uri, o->new_name, &conn, err);
+	if (conn)
+		virConnectClose(conn);
 	if (r == 0)
 		r = sp_vault_find_point(v, o->spec, &m, err);
 	if (r < 0)
@@ -271,7 +255,7 @@ static int boot_prepare(struct sp_vault *v, struct sp_instant *in,
 	if (!in->uri || !in->name || !in->vault || !in->point_name ||
 	    !in->point_id || !in->dir)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	if (!xml_plain(in->dir) || !sp_name_is_valid(in->name))
+	if (!xml_plain(in->dir))
 		return sp_error_set(err, SP_E_INSTANT_DIR,
 				    "directory '%s' has a character libvirt "
 				    "XML would need escaped (<>&'\"): give "

@@ -296,7 +296,6 @@ int sp_point_boot_start(struct sp_vault *v, const struct sp_point_boot_opts *o,
 	struct sp_domain_def *def = NULL;
 	struct sp_new_state ns = {0};
 	virConnectPtr conn = NULL;
-	virDomainPtr other;
 	json_t *m = NULL, *d;
 	size_t i, n;
 	int r;
@@ -312,13 +311,6 @@ int sp_point_boot_start(struct sp_vault *v, const struct sp_point_boot_opts *o,
 		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if (!sp_name_is_valid(o->new_name)) {
-		r = sp_error_set(err, SP_E_NAME_INVALID,
-				 "invalid domain name '%s' (use letters, "
-				 "digits, '.', '_' and '-')",
-				 b->name);
-		goto out;
-	}
 	if (!o->served || !o->served->socket) {
 		r = sp_error_set(err, SP_E_USAGE,
 				 "booting point '%s' needs its disks served "
@@ -326,18 +318,9 @@ int sp_point_boot_start(struct sp_vault *v, const struct sp_point_boot_opts *o,
 				 o->spec);
 		goto out;
 	}
-	r = sp_domain_connect(o->uri, &conn, err);
+	r = sp_new_domain_connect(o->uri, o->new_name, &conn, err);
 	if (r < 0)
 		goto out;
-	other = virDomainLookupByName(conn, o->new_name);
-	if (other) {
-		virDomainFree(other);
-		r = sp_error_set(err, SP_E_DOMAIN_EXISTS,
-				 "a domain named '%s' exists already (choose "
-				 "another --as name)",
-				 o->new_name);
-		goto out;
-	}
 	r = dir_ready(o->dir, err);
 	if (r == 0)
 		r = sp_domain_point_load(v, o->spec, &m, &xml, err);

@@ -65,6 +65,33 @@
 #define DEFAULT_IMAGE_DIR "/var/lib/libvirt/images"
 #define CONFIG_MAX (16u << 20)
 
+int sp_new_domain_connect(const char *uri, const char *new_name,
+			  virConnectPtr *conn, struct sp_error *err)
+{
+	virDomainPtr other;
+	int r;
+
+	*conn = NULL;
+	if (!sp_name_is_valid(new_name))
+		return sp_error_set(err, SP_E_NAME_INVALID,
+				    "invalid domain name '%s' (use letters, "
+				    "digits, '.', '_' and '-')",
+				    new_name ? new_name : "");
+	r = sp_domain_connect(uri, conn, err);
+	if (r < 0)
+		return r;
+	other = virDomainLookupByName(*conn, new_name);
+	if (!other)
+		return 0;
+	virDomainFree(other);
+	virConnectClose(*conn);
+	*conn = NULL;
+	return sp_error_set(err, SP_E_DOMAIN_EXISTS,
+			    "a domain named '%s' exists already (choose "
+			    "another --as name)",
+			    new_name);
+}
+
 int sp_domain_point_load(struct sp_vault *v, const char *spec, json_t **m,
 			 char **xml, struct sp_error *err)
 {
@@ -445,24 +472,9 @@ static int restore_as_new(struct sp_vault *v,
 		r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if (!sp_name_is_valid(o->new_name)) {
-		r = sp_error_set(err, SP_E_NAME_INVALID,
-				 "invalid domain name '%s' (use letters, "
-				 "digits, '.', '_' and '-')",
-				 o->new_name);
-		goto out;
-	}
-	r = sp_domain_connect(o->uri, &conn, err);
+	r = sp_new_domain_connect(o->uri, o->new_name, &conn, err);
 	if (r < 0)
 		goto out;
-	dom = virDomainLookupByName(conn, o->new_name);
-	if (dom) {
-		r = sp_error_set(err, SP_E_DOMAIN_EXISTS,
-				 "a domain named '%s' exists already (choose "
-				 "another --as name)",
-				 o->new_name);
-		goto out;
-	}
 	r = sp_domain_def_parse(xml, strlen(xml), &def, err);
 	if (r < 0)
 		goto out;

@@ -25,6 +25,12 @@ struct sp_vault;
 int sp_domain_point_load(struct sp_vault *v, const char *spec, json_t **m,
 			 char **xml, struct sp_error *err);
 
+/* A connection to @uri for new domain @new_name: the name is valid and
+ * no domain has it.  Errors: SP_E_NAME_INVALID, SP_E_DOMAIN_EXISTS,
+ * SP_E_LIBVIRT. */
+int sp_new_domain_connect(const char *uri, const char *new_name,
+			  virConnectPtr *conn, struct sp_error *err);
+
 /* The new domain's identity and state files. */
 struct sp_new_state {
 	struct sp_point_state ps;

@@ -37,6 +37,13 @@ at_exit lab_undefine "$new"
 expect_fail InstantJobUnknown "resume of a job that does not exist" \
 	sp restore --resume 999
 expect_fail UsageError "--instant wants --as" sp restore "$vm@$id" --instant
+expect_fail NameInvalid "an instant restore under a bad name" \
+	sp restore "$vm@$id" --as "a/b" --instant --to "$to"
+expect_fail NameInvalid "a restore --as under a bad name" \
+	sp restore "$vm@$id" --as "a b" --to "$to"
+expect_fail DomainExists "a restore --as under a taken name" \
+	sp restore "$vm@$id" --as "$vm" --to "$to"
+check "nothing was written" bash -c "[ -z \"\$(ls -A $to)\" ]"
 expect_fail UsageError "a negative bandwidth" sp restore --resume 1 --bandwidth -1
 expect_fail UsageError "--resume takes no --agent-timeout" \
 	sp restore --resume 1 --agent-timeout 30
