@@ -414,6 +414,10 @@ static int disk_read(const xmlNode *n, struct sp_domain_disk *d)
 	    dup_prop(n, "type", true, &d->type) < 0 ||
 	    dup_or(&d->type, "file") < 0 ||
 	    dup_prop(child(n, "driver"), "type", true, &d->format) < 0 ||
+	    dup_prop(child(n, "driver"), "error_policy", true,
+		     &d->error_policy) < 0 ||
+	    dup_prop(child(n, "driver"), "rerror_policy", true,
+		     &d->rerror_policy) < 0 ||
 	    dup_prop(src, "protocol", true, &protocol) < 0)
 		return SP_E_NOMEM;
 	if (!strcmp(d->type, "file"))
@@ -737,6 +741,8 @@ void sp_domain_def_free(struct sp_domain_def *def)
 		free(d->type);
 		free(d->source);
 		free(d->format);
+		free(d->error_policy);
+		free(d->rerror_policy);
 		free(d->data_source);
 		free(d->data_type);
 		free(d->data_format);
@@ -1209,6 +1215,19 @@ int sp_domain_xml_for_restore(const char *xml, size_t len, const char *new_name,
 	return doc_text(doc, out, err);
 }
 
+/* A disk's own error policies back, in place of 'stop'. */
+static int set_policies(xmlNode *driver, const struct sp_domain_disk_map *m)
+{
+	xmlUnsetProp(driver, BAD_CAST "error_policy");
+	xmlUnsetProp(driver, BAD_CAST "rerror_policy");
+	if ((m->error_policy && !xmlSetProp(driver, BAD_CAST "error_policy",
+					    BAD_CAST m->error_policy)) ||
+	    (m->rerror_policy && !xmlSetProp(driver, BAD_CAST "rerror_policy",
+					     BAD_CAST m->rerror_policy)))
+		return SP_E_NOMEM;
+	return 0;
+}
+
 int sp_domain_xml_set_disks(const char *xml, size_t len,
 			    const struct sp_domain_disk_map *maps, size_t nmaps,
 			    char **out, struct sp_error *err)
@@ -1235,12 +1254,8 @@ int sp_domain_xml_set_disks(const char *xml, size_t len,
 					    def->name, maps[i].target);
 		quiet_begin(&q, &st);
 		r = disk_rewrite(disk, &maps[i]);
-		if (r == 0 && !maps[i].stop_on_error) {
-			xmlUnsetProp(child(disk, "driver"),
-				     BAD_CAST "error_policy");
-			xmlUnsetProp(child(disk, "driver"),
-				     BAD_CAST "rerror_policy");
-		}
+		if (r == 0 && !maps[i].stop_on_error)
+			r = set_policies(child(disk, "driver"), &maps[i]);
 		quiet_end(&q);
 		if (r < 0)
 			return no_memory(err);

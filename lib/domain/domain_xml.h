@@ -29,6 +29,8 @@ struct sp_domain_disk {
 	char *source; /* <source file=...> or <source dev=...>; NULL for
 			 network disks and empty drives */
 	char *format; /* <driver type=...>: "qcow2", "raw"; may be NULL */
+	char *error_policy;  /* <driver error_policy=...>, or NULL */
+	char *rerror_policy; /* <driver rerror_policy=...>, or NULL */
 	/* A qcow2 image whose guest data lives in an external file or
 	 * device (<source file=...><dataStore type=...>): */
 	char *data_source; /* its <dataStore><source file|dev>, or NULL */
@@ -138,6 +140,10 @@ struct sp_domain_disk_map {
 	/* error_policy='stop' rerror_policy='stop': a failed read or write
 	 * pauses the guest instead of reaching it as an I/O error. */
 	bool stop_on_error;
+	/* Without stop_on_error (sp_domain_xml_set_disks): the policies the
+	 * disk gets, NULL for none (libvirt's default). */
+	const char *error_policy;
+	const char *rerror_policy;
 };
 
 /* What identifies the restored copy besides its name (see below). */
@@ -172,7 +178,8 @@ int sp_domain_xml_for_restore(const char *xml, size_t len, const char *new_name,
  * The same definition with only the disks in @maps changed as above (no
  * new name, UUID or MACs): an instantly recovered domain's definition
  * once its disks were copied to local files.  A map without
- * @stop_on_error also drops the disk's error policies.
+ * @stop_on_error sets the disk's error policies to its @error_policy and
+ * @rerror_policy (dropped where NULL).
  */
 int sp_domain_xml_set_disks(const char *xml, size_t len,
 			    const struct sp_domain_disk_map *maps, size_t nmaps,

@@ -73,8 +73,10 @@ struct instant_disk {
 	char *target;
 	char *export;
 	char *overlay;
-	char *path;   /* the local copy */
-	char *format; /* its format: "qcow2" or "raw" */
+	char *path;	     /* the local copy */
+	char *format;	     /* its format: "qcow2" or "raw" */
+	char *error_policy;  /* the point's own, for the final definition; */
+	char *rerror_policy; /* NULL: none */
 	uint64_t size;
 	bool pivoted;
 	int restarts;		/* copies started again after a failed read */
@@ -104,6 +106,8 @@ static void disks_release(struct sp_instant *in)
 		free(in->disks[i].overlay);
 		free(in->disks[i].path);
 		free(in->disks[i].format);
+		free(in->disks[i].error_policy);
+		free(in->disks[i].rerror_policy);
 	}
 	free(in->disks);
 }
@@ -146,12 +150,19 @@ static json_t *disks_json(const struct sp_instant *in)
 	for (size_t i = 0; a && i < in->n; i++) {
 		const struct instant_disk *d = &in->disks[i];
 
-		json_array_append_new(
-		    a, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:b}",
-				 "target", d->target, "export", d->export,
-				 "overlay", d->overlay, "path", d->path,
-				 "format", d->format, "size",
-				 (json_int_t)d->size, "pivoted", d->pivoted));
+		json_t *o = json_pack(
+		    "{s:s, s:s, s:s, s:s, s:s, s:I, s:b}", "target", d->target,
+		    "export", d->export, "overlay", d->overlay, "path", d->path,
+		    "format", d->format, "size", (json_int_t)d->size, "pivoted",
+		    d->pivoted);
+
+		if (o && d->error_policy)
+			json_object_set_new(o, "error_policy",
+					    json_string(d->error_policy));
+		if (o && d->rerror_policy)
+			json_object_set_new(o, "rerror_policy",
+					    json_string(d->rerror_policy));
+		json_array_append_new(a, o);
 	}
 	return a;
 }
@@ -308,8 +319,13 @@ static int disks_from_boot(struct sp_instant *in, const struct sp_point_boot *b,
 		d->format = strdup(fmt);
 		d->path = final_path(in->dir, in->name, pd->target, fmt);
 		d->size = pd->size;
+		d->error_policy =
+		    pd->error_policy ? strdup(pd->error_policy) : NULL;
+		d->rerror_policy =
+		    pd->rerror_policy ? strdup(pd->rerror_policy) : NULL;
 		if (!d->target || !d->export || !d->overlay || !d->format ||
-		    !d->path)
+		    !d->path || (pd->error_policy && !d->error_policy) ||
+		    (pd->rerror_policy && !d->rerror_policy))
 			return sp_error_set(err, SP_E_NOMEM, "out of memory");
 		if (!force && lstat(d->path, &st) == 0)
 			return sp_error_set(err, SP_E_TARGET_EXISTS,
@@ -468,10 +484,12 @@ static int define_final(virConnectPtr conn, virDomainPtr dom,
 	if (!dm)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	for (size_t i = 0; i < in->n; i++)
-		dm[i] =
-		    (struct sp_domain_disk_map){.target = in->disks[i].target,
-						.path = in->disks[i].path,
-						.format = in->disks[i].format};
+		dm[i] = (struct sp_domain_disk_map){
+		    .target = in->disks[i].target,
+		    .path = in->disks[i].path,
+		    .format = in->disks[i].format,
+		    .error_policy = in->disks[i].error_policy,
+		    .rerror_policy = in->disks[i].rerror_policy};
 	xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE |
 					   VIR_DOMAIN_XML_SECURE);
 	if (!xml) {
@@ -806,6 +824,15 @@ static int from_record(struct sp_instant *in, json_t *job, struct sp_error *err)
 		x->size =
 		    (uint64_t)json_integer_value(json_object_get(d, "size"));
 		x->pivoted = json_is_true(json_object_get(d, "pivoted"));
+		x->error_policy = jstr(d, "error_policy")
+				      ? strdup(jstr(d, "error_policy"))
+				      : NULL;
+		x->rerror_policy = jstr(d, "rerror_policy")
+				       ? strdup(jstr(d, "rerror_policy"))
+				       : NULL;
+		if ((jstr(d, "error_policy") && !x->error_policy) ||
+		    (jstr(d, "rerror_policy") && !x->rerror_policy))
+			return sp_error_set(err, SP_E_NOMEM, "out of memory");
 		if (!x->target || !x->export || !x->overlay || !x->path ||
 		    !x->format)
 			return sp_error_set(err, SP_E_NOMEM, "out of memory");

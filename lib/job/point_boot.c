@@ -74,6 +74,8 @@ static void disks_free(struct sp_point_boot *b)
 		free(b->disks[i].export);
 		free(b->disks[i].overlay);
 		free(b->disks[i].format);
+		free(b->disks[i].error_policy);
+		free(b->disks[i].rerror_policy);
 	}
 	free(b->disks);
 	b->disks = NULL;
@@ -142,6 +144,7 @@ static int disk_add(struct sp_point_boot *b, const struct sp_point_boot_opts *o,
 	const char *t = json_string_value(json_object_get(d, "target"));
 	const char *fmt = json_string_value(json_object_get(d, "format"));
 	struct sp_point_boot_disk *pd = &b->disks[b->ndisks];
+	const struct sp_domain_disk *dd;
 	const char *exp;
 	uint64_t size = 0;
 	struct stat st;
@@ -149,7 +152,8 @@ static int disk_add(struct sp_point_boot *b, const struct sp_point_boot_opts *o,
 	*ok = false;
 	if (!t)
 		t = name;
-	if (!sp_domain_def_disk(def, t)) {
+	dd = sp_domain_def_disk(def, t);
+	if (!dd) {
 		json_array_append_new(
 		    b->not_attached,
 		    json_pack("{s:s, s:s}", "disk", t, "reason",
@@ -168,12 +172,16 @@ static int disk_add(struct sp_point_boot *b, const struct sp_point_boot_opts *o,
 	pd->export = strdup(exp);
 	pd->format = strdup(fmt ? fmt : "raw");
 	pd->size = size;
+	pd->error_policy = dd->error_policy ? strdup(dd->error_policy) : NULL;
+	pd->rerror_policy =
+	    dd->rerror_policy ? strdup(dd->rerror_policy) : NULL;
 	if (asprintf(&pd->overlay, "%s/%s-%s.overlay.qcow2", o->dir,
 		     o->new_name, t) < 0)
 		pd->overlay = NULL;
 	b->ndisks++;
 	if (!pd->target || !pd->name || !pd->export || !pd->format ||
-	    !pd->overlay)
+	    !pd->overlay || (dd->error_policy && !pd->error_policy) ||
+	    (dd->rerror_policy && !pd->rerror_policy))
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	if (!o->force && lstat(pd->overlay, &st) == 0) {
 		/* Not ours to remove (invariant 2). */

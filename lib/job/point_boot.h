@@ -55,6 +55,10 @@ struct sp_point_boot_disk {
 	char *overlay; /* DIR/NEW-<target>.overlay.qcow2 */
 	char *format;  /* the format the point's disk had ("raw", "qcow2") */
 	uint64_t size; /* guest-visible bytes */
+	/* The stored definition's error policies of the disk (NULL: none),
+	 * replaced by 'stop' while the disk is served. */
+	char *error_policy;
+	char *rerror_policy;
 };
 
 struct sp_point_boot {

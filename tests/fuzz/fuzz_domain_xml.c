@@ -45,8 +45,8 @@ static void check_def(const struct sp_domain_def *def)
 static void check_rewrite(const uint8_t *data, size_t size,
 			  const struct sp_domain_def *def)
 {
-	struct sp_domain_disk_map map = {NULL, NEW_PATH, "qcow2",
-					 NULL, NULL,	 false};
+	struct sp_domain_disk_map map = {NULL, NEW_PATH, "qcow2", NULL,
+					 NULL, false,	 NULL,	  NULL};
 	struct sp_domain_def *again = NULL;
 	struct sp_error err;
 	char *out = NULL;

@@ -24,6 +24,17 @@ qemu-img convert -f raw -O qcow2 "$T/d2.raw" "$T/d2.qcow2"
 LAB_WORKLOAD=1 LAB_WORKLOAD_MS=50 lab_define_domain "$vm" "$T/d1.qcow2"
 virsh attach-disk "$vm" "$T/d2.qcow2" sdb --targetbus sata --subdriver qcow2 \
 	--config >/dev/null || die "cannot attach the second disk"
+# sdb has error policies of its own: served, both disks stop on errors;
+# once copied, sdb gets its own back and vda none.
+virsh dumpxml --inactive "$vm" | python3 -c '
+import sys, xml.etree.ElementTree as E
+d = E.parse(sys.stdin)
+for disk in d.iter("disk"):
+    if disk.find("target").get("dev") == "sdb":
+        disk.find("driver").set("error_policy", "report")
+        disk.find("driver").set("rerror_policy", "ignore")
+d.write(sys.stdout, encoding="unicode")' >"$T/src.xml" &&
+	virsh define "$T/src.xml" >/dev/null || die "cannot set sdb's error policies"
 lab_start "$vm"
 lab_wait_agent "$vm" 300 || die "guest did not come up"
 sleep 2
@@ -61,6 +72,8 @@ check "the RTO is reported" jqe '.rto_ms > 0 and .domain == "'"$new"'"' "$T/.out
 check "the guest agent answers" lab_agent "$new" '{"execute":"guest-ping"}'
 check "it runs on overlays over the served disks" \
 	bash -c "virsh dumpxml $new | grep -q \"protocol='nbd'\""
+check "served, both disks stop on errors" \
+	test "$(virsh dumpxml "$new" | grep -c "error_policy='stop' rerror_policy='stop'")" = 2
 
 # The job shows the copy going on.
 sleep 3
@@ -86,6 +99,12 @@ for w in "" --inactive; do
 	check "definition ${w:-live} names the copies" \
 		bash -c "grep -q '$to/$new-vda.qcow2' $T/def$w.xml && grep -q '$to/$new-sdb.qcow2' $T/def$w.xml"
 done
+check "once copied, sdb has its own error policies again" \
+	grep -q "error_policy='report' rerror_policy='ignore'" "$T/def--inactive.xml"
+check "and no disk stops on errors" \
+	bash -c "! grep -q \"'stop'\" $T/def--inactive.xml"
+check "there are no others" \
+	test "$(grep -c error_policy "$T/def--inactive.xml")" = 1
 check "overlays and socket are gone" \
 	bash -c "! ls -A $to | grep -Eq 'overlay|sock'"
 server=$(jq -r .server_pid "$T/.out")

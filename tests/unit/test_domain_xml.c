@@ -403,10 +403,10 @@ static char *restore(const char *file, const char *name,
 static void test_restore_web01(void)
 {
 	static const struct sp_domain_disk_map maps[] = {
-	    {"vda", "/srv/restore/web01-copy/vda.raw", "raw", NULL, NULL,
-	     false},
+	    {"vda", "/srv/restore/web01-copy/vda.raw", "raw", NULL, NULL, false,
+	     NULL, NULL},
 	    {"vdb", "/srv/r/data & 'more' <x>.qcow2", "qcow2", NULL, NULL,
-	     false},
+	     false, NULL, NULL},
 	};
 	struct sp_domain_def *def;
 	char *out;
@@ -460,7 +460,7 @@ static void test_restore_overlay_on_nbd(void)
 {
 	static const struct sp_domain_disk_map maps[] = {
 	    {"vda", "/srv/i/web01-copy-vda.overlay.qcow2", "qcow2",
-	     "/srv/i/.web01-copy.sock", "vda", true},
+	     "/srv/i/.web01-copy.sock", "vda", true, NULL, NULL},
 	};
 	struct sp_domain_def *def;
 	char *out;
@@ -483,12 +483,63 @@ static void test_restore_overlay_on_nbd(void)
 	sp_domain_def_free(def);
 }
 
+/* Instant recovery's final definition (sp_domain_xml_set_disks): the
+ * overlay's 'stop' policies give way to the disk's own, parsed back. */
+static void test_set_disks_policies(void)
+{
+	static const struct sp_domain_disk_map over[] = {
+	    {"vda", "/i/n-vda.overlay.qcow2", "qcow2", "/i/.n.sock", "vda",
+	     true, NULL, NULL},
+	};
+	static const struct sp_domain_disk_map own[] = {
+	    {"vda", "/i/n-vda.qcow2", "qcow2", NULL, NULL, false, "enospace",
+	     "report"},
+	};
+	static const struct sp_domain_disk_map none[] = {
+	    {"vda", "/i/n-vda.qcow2", "qcow2", NULL, NULL, false, NULL, NULL},
+	};
+	struct sp_domain_def *def;
+	struct sp_error err;
+	char *served, *out = NULL;
+
+	stderr_capture();
+	served = restore("web01.xml", "n", over, SP_ARRAY_SIZE(over));
+	stderr_release_expect_empty();
+	CHECK_OK(
+	    sp_domain_xml_set_disks(served, strlen(served), own, 1, &out, &err),
+	    &err);
+	if (!out)
+		exit(1);
+	CHECK(strstr(out, "error_policy=\"enospace\""));
+	CHECK(strstr(out, "rerror_policy=\"report\""));
+	CHECK_INT(count(out, "\"stop\""), 0);
+	CHECK_INT(count(out, "nbd"), 0);
+	def = parse_str(out, strlen(out));
+	CHECK_STR(def->disks[0].source, "/i/n-vda.qcow2");
+	CHECK_STR(def->disks[0].error_policy, "enospace");
+	CHECK_STR(def->disks[0].rerror_policy, "report");
+	sp_domain_def_free(def);
+	free(out);
+	out = NULL;
+	CHECK_OK(sp_domain_xml_set_disks(served, strlen(served), none, 1, &out,
+					 &err),
+		 &err);
+	if (!out)
+		exit(1);
+	CHECK_INT(count(out, "error_policy"), 0);
+	def = parse_str(out, strlen(out));
+	CHECK_NULL(def->disks[0].error_policy);
+	sp_domain_def_free(def);
+	free(out);
+	free(served);
+}
+
 static void test_restore_network_and_backing(void)
 {
 	static const struct sp_domain_disk_map maps[] = {
-	    {"vda", "/srv/r/vda.qcow2", "qcow2", NULL, NULL, false},
-	    {"vdb", "/srv/r/vdb.raw", "raw", NULL, NULL, false},
-	    {"vdd", "/srv/r/vdd.raw", "raw", NULL, NULL, false},
+	    {"vda", "/srv/r/vda.qcow2", "qcow2", NULL, NULL, false, NULL, NULL},
+	    {"vdb", "/srv/r/vdb.raw", "raw", NULL, NULL, false, NULL, NULL},
+	    {"vdd", "/srv/r/vdd.raw", "raw", NULL, NULL, false, NULL, NULL},
 	};
 	struct sp_domain_def *def;
 	char *out;
@@ -546,8 +597,8 @@ static void test_restore_adds_driver(void)
 	    "      <target dev='vdb' bus='virtio'/>\n"
 	    "    </disk>\n  </devices>\n</domain>\n";
 	static const struct sp_domain_disk_map maps[] = {
-	    {"vda", "/r/vda.qcow2", "qcow2", NULL, NULL, false},
-	    {"vdb", "/r/vdb.raw", "raw", NULL, NULL, false},
+	    {"vda", "/r/vda.qcow2", "qcow2", NULL, NULL, false, NULL, NULL},
+	    {"vdb", "/r/vdb.raw", "raw", NULL, NULL, false, NULL, NULL},
 	};
 	struct sp_domain_def *def;
 	struct sp_error err;
@@ -742,11 +793,11 @@ static void test_restore_ids(void)
 static void test_restore_usage(void)
 {
 	static const struct sp_domain_disk_map bad[] = {
-	    {"vda", "/r/vda.raw", "raw", NULL, NULL, false},
-	    {"vdz", "/r/vdz.raw", "raw", NULL, NULL, false},
+	    {"vda", "/r/vda.raw", "raw", NULL, NULL, false, NULL, NULL},
+	    {"vdz", "/r/vdz.raw", "raw", NULL, NULL, false, NULL, NULL},
 	};
 	static const struct sp_domain_disk_map incomplete[] = {
-	    {"vda", NULL, "raw", NULL, NULL, false},
+	    {"vda", NULL, "raw", NULL, NULL, false, NULL, NULL},
 	};
 	struct sp_error err;
 	char *xml, *out = NULL;
@@ -1084,6 +1135,7 @@ int main(void)
 	SP_RUN(test_restore_web01);
 	SP_RUN(test_restore_network_and_backing);
 	SP_RUN(test_restore_overlay_on_nbd);
+	SP_RUN(test_set_disks_policies);
 	SP_RUN(test_restore_adds_driver);
 	SP_RUN(test_restore_separate_files);
 	SP_RUN(test_parse_firmware_tpm);
