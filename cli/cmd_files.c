@@ -246,13 +246,15 @@ int cli_files_restore(struct cli *cli, const char *spec,
 		    (uint64_t)json_integer_value(json_object_get(res, "bytes")),
 		    b, sizeof(b));
 		printf(
-		    "restored %lld files, %lld directories, %lld symlinks "
-		    "(%s) from %s@%s into %s\n",
+		    "restored %lld files, %lld directories, %lld symlinks, "
+		    "%lld hard links (%s) from %s@%s into %s\n",
 		    (long long)json_integer_value(
 			json_object_get(res, "files")),
 		    (long long)json_integer_value(json_object_get(res, "dirs")),
 		    (long long)json_integer_value(
 			json_object_get(res, "symlinks")),
+		    (long long)json_integer_value(
+			json_object_get(res, "hardlinks")),
 		    b, json_string_value(json_object_get(res, "name")),
 		    json_string_value(json_object_get(res, "id")), to_dir);
 		print_vault_read(res);

@@ -19,6 +19,9 @@
  *     merged into only with --force.
  *  3. A file's times are set after its contents, a directory's after
  *     everything in it.
+ *  4. Names of one file (hard links) in what is restored stay one file:
+ *     the first is copied, the others are linked to it, through a path
+ *     resolved beneath the target directory without following links.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -466,11 +471,21 @@ out:
 
 /* ---- copying out ------------------------------------------------------- */
 
+/* A file with more than one name, as first restored: its path under the
+ * target directory. */
+struct linked {
+	int64_t dev, ino;
+	char *shown;
+};
+
 struct copy {
 	const struct sp_files_opts *o;
 	guestfs_h *g;
 	bool root;
-	uint64_t files, dirs, symlinks, bytes, xattrs_failed;
+	int top_fd;	      /* the target directory */
+	struct linked *links; /* open addressing, nlinks_cap a power of 2 */
+	size_t nlinks, nlinks_cap;
+	uint64_t files, dirs, symlinks, hardlinks, bytes, xattrs_failed;
 	uint64_t unreadable; /* entries inside a tree the appliance could
 				not read: skipped, and the restore fails */
 	char first_unreadable[300];
@@ -633,14 +648,125 @@ static int copy_dir(struct copy *c, int dfd, const char *name,
 	return r;
 }
 
+static size_t link_slot(const struct copy *c, int64_t dev, int64_t ino)
+{
+	uint64_t h = ((uint64_t)dev * 0x9e3779b97f4a7c15ull) ^ (uint64_t)ino;
+	size_t i = (size_t)(h * 0xff51afd7ed558ccdull) & (c->nlinks_cap - 1);
+
+	while (c->links[i].shown &&
+	       !(c->links[i].dev == dev && c->links[i].ino == ino))
+		i = (i + 1) & (c->nlinks_cap - 1);
+	return i;
+}
+
+/* Where file @st was restored first, or NULL. */
+static const char *link_find(const struct copy *c,
+			     const struct guestfs_statns *st)
+{
+	if (!c->nlinks)
+		return NULL;
+	return c->links[link_slot(c, st->st_dev, st->st_ino)].shown;
+}
+
+/* Remember that file @st is at @shown (a failure only costs the link). */
+static void link_add(struct copy *c, const struct guestfs_statns *st,
+		     const char *shown)
+{
+	size_t i;
+
+	if (2 * (c->nlinks + 1) > c->nlinks_cap) {
+		size_t cap = c->nlinks_cap ? 2 * c->nlinks_cap : 64;
+		struct linked *old = c->links, *nw = calloc(cap, sizeof(*nw));
+		size_t oldcap = c->nlinks_cap;
+
+		if (!nw)
+			return;
+		c->links = nw;
+		c->nlinks_cap = cap;
+		for (size_t k = 0; k < oldcap; k++)
+			if (old[k].shown)
+				c->links[link_slot(c, old[k].dev, old[k].ino)] =
+				    old[k];
+		free(old);
+	}
+	i = link_slot(c, st->st_dev, st->st_ino);
+	if (c->links[i].shown)
+		return;
+	c->links[i] = (struct linked){
+	    .dev = st->st_dev, .ino = st->st_ino, .shown = strdup(shown)};
+	if (c->links[i].shown)
+		c->nlinks++;
+}
+
+static void links_free(struct copy *c)
+{
+	for (size_t i = 0; i < c->nlinks_cap; i++)
+		free(c->links[i].shown);
+	free(c->links);
+}
+
+/* @name in @dfd as another name of @first (a path under the target
+ * directory): 0, or -errno.  Its directories are resolved beneath the
+ * target directory, never through a link (invariant 1). */
+static int link_to_first(struct copy *c, int dfd, const char *name,
+			 const char *first)
+{
+	struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+			       .resolve = RESOLVE_BENEATH |
+					  RESOLVE_NO_SYMLINKS |
+					  RESOLVE_NO_MAGICLINKS};
+	const char *slash = strrchr(first, '/');
+	sp_autofree char *dir =
+	    slash ? strndup(first, (size_t)(slash - first)) : strdup(".");
+	sp_autoclose int pfd = -1;
+	long fd;
+
+	if (!dir)
+		return -ENOMEM;
+	fd = syscall(SYS_openat2, c->top_fd, dir, &how, sizeof(how));
+	if (fd < 0)
+		return -errno;
+	pfd = (int)fd;
+	return linkat(pfd, slash ? slash + 1 : first, dfd, name, 0) == 0
+		   ? 0
+		   : -errno;
+}
+
+/* Another name of a file restored already: linked to it.  *@done false
+ * when it must be copied instead (a file system without links, say). */
+static int link_again(struct copy *c, int dfd, const char *name,
+		      const char *first, const char *shown, bool *done,
+		      struct sp_error *err)
+{
+	int r = link_to_first(c, dfd, name, first);
+
+	if (r == -EEXIST) {
+		r = make_room(c, dfd, name, shown, err);
+		if (r < 0)
+			return r;
+		r = link_to_first(c, dfd, name, first);
+	}
+	*done = r == 0;
+	if (*done)
+		c->hardlinks++;
+	return 0;
+}
+
 static int copy_file(struct copy *c, int dfd, const char *name,
 		     const char *gpath, const struct guestfs_statns *st,
 		     const char *shown, int depth, struct sp_error *err)
 {
+	const char *first = st->st_nlink > 1 ? link_find(c, st) : NULL;
 	sp_autoclose int fd = -1;
 	char fdpath[64];
+	bool linked = false;
 	int r;
 
+	if (first) {
+		r = link_again(c, dfd, name, first, shown, &linked, err);
+		if (r < 0 || linked)
+			return r;
+	}
 	for (int tries = 0; fd < 0 && tries < 2; tries++) {
 		fd = openat(
 		    dfd, name,
@@ -675,7 +801,10 @@ static int copy_file(struct copy *c, int dfd, const char *name,
 	c->files++;
 	c->bytes += (uint64_t)st->st_size;
 	report(c, false);
-	return set_meta(c, fd, gpath, st, shown, err);
+	r = set_meta(c, fd, gpath, st, shown, err);
+	if (r == 0 && st->st_nlink > 1)
+		link_add(c, st, shown);
+	return r;
 }
 
 static int copy_symlink(struct copy *c, int dfd, const char *name,
@@ -791,7 +920,7 @@ int sp_files_restore(struct sp_vault *v, const struct sp_files_opts *o,
 		     json_t **ret, struct sp_error *err)
 {
 	struct session s = {0};
-	struct copy c = {.o = o, .root = geteuid() == 0};
+	struct copy c = {.o = o, .root = geteuid() == 0, .top_fd = -1};
 	sp_autoclose int dfd = -1;
 	const char *accel = NULL;
 	json_t *res;
@@ -813,6 +942,7 @@ int sp_files_restore(struct sp_vault *v, const struct sp_files_opts *o,
 		return sp_error_set_errno(err, SP_E_TARGET_NOT_FOUND, errno,
 					  "cannot open the directory '%s'",
 					  o->to_dir);
+	c.top_fd = dfd;
 	c.skipped = json_array();
 	res = json_object();
 	if (!c.skipped || !res) {
@@ -846,6 +976,7 @@ int sp_files_restore(struct sp_vault *v, const struct sp_files_opts *o,
 		r = sp_error_set_errno(err, SP_E_TARGET_WRITE, errno,
 				       "cannot sync '%s'", o->to_dir);
 	report(&c, true);
+	links_free(&c);
 	r = session_verdict(&s, r, err);
 	session_close(&s);
 	if (r < 0) {
@@ -858,6 +989,8 @@ int sp_files_restore(struct sp_vault *v, const struct sp_files_opts *o,
 	json_object_set_new(res, "dirs", json_integer((json_int_t)c.dirs));
 	json_object_set_new(res, "symlinks",
 			    json_integer((json_int_t)c.symlinks));
+	json_object_set_new(res, "hardlinks",
+			    json_integer((json_int_t)c.hardlinks));
 	json_object_set_new(res, "bytes", json_integer((json_int_t)c.bytes));
 	json_object_set_new(res, "xattrs_failed",
 			    json_integer((json_int_t)c.xattrs_failed));

@@ -52,6 +52,7 @@ mkdir-p /tree/sub
 upload $T/big.bin /tree/big.bin
 upload $T/small.txt /tree/small.txt
 upload $T/sub.txt /tree/sub/sub.txt
+ln /tree/sub/sub.txt /tree/hard
 ln-s small.txt /tree/link
 ln-s ../../../../../../etc/passwd /tree/escape
 chmod 0640 /tree/small.txt
@@ -113,7 +114,7 @@ check "text shows the link target" grep -q ' link -> small.txt$' .out
 
 mkdir r
 expect_ok "restore a tree, a file of a partition, of xfs and of a whole disk" \
-	sp restore files-img --file lvm:spvg/lvext:/tree --file data.img:1:/etc/hosts \
+	sp --json restore files-img --file lvm:spvg/lvext:/tree --file data.img:1:/etc/hosts \
 	--file lvm:spvg/lvxfs:/log/app/a.log --file whole.img::/w.bin \
 	--file more.img:1:/v.bin --file more.img:2:/b.bin --file more.img:3:/n.bin --to r
 check "a file of partition 1 is byte-identical" cmp hosts r/hosts
@@ -125,6 +126,9 @@ check "ntfs: byte-identical" cmp n.bin r/n.bin
 check "tree: big file byte-identical" cmp big.bin r/tree/big.bin
 check "tree: small file byte-identical" cmp small.txt r/tree/small.txt
 check "tree: nested file byte-identical" cmp sub.txt r/tree/sub/sub.txt
+check "a hard link stays one file with two names" \
+	test "$(stat -c %i:%h r/tree/hard)" = "$(stat -c %i r/tree/sub/sub.txt):2"
+check "the restore counts it" jqe '.hardlinks == 1 and .symlinks == 2' .out
 check "modes kept (setuid too)" test "$(stat -c %a r/tree/small.txt r/tree/big.bin r/tree/sub | tr '\n' ' ')" = "640 4755 710 "
 check "owners kept" test "$(stat -c %u:%g r/tree/small.txt r/tree/sub | tr '\n' ' ')" = "1234:5678 42:43 "
 check "file times kept" test "$(stat -c %Y r/tree/small.txt r/tree/sub/sub.txt | tr '\n' ' ')" = "1500000000 1600000000 "
