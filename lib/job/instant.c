@@ -58,6 +58,7 @@
 #include "snapshot/cbt.h"
 #include "util/cleanup.h"
 #include "util/log.h"
+#include "util/text.h"
 #include "vault/vault.h"
 
 #define DEFAULT_IMAGE_DIR "/var/lib/libvirt/images"
@@ -319,13 +320,10 @@ static int disks_from_boot(struct sp_instant *in, const struct sp_point_boot *b,
 		d->format = strdup(fmt);
 		d->path = final_path(in->dir, in->name, pd->target, fmt);
 		d->size = pd->size;
-		d->error_policy =
-		    pd->error_policy ? strdup(pd->error_policy) : NULL;
-		d->rerror_policy =
-		    pd->rerror_policy ? strdup(pd->rerror_policy) : NULL;
-		if (!d->target || !d->export || !d->overlay || !d->format ||
-		    !d->path || (pd->error_policy && !d->error_policy) ||
-		    (pd->rerror_policy && !d->rerror_policy))
+		if (!sp_strdup_opt(pd->error_policy, &d->error_policy) ||
+		    !sp_strdup_opt(pd->rerror_policy, &d->rerror_policy) ||
+		    !d->target || !d->export || !d->overlay || !d->format ||
+		    !d->path)
 			return sp_error_set(err, SP_E_NOMEM, "out of memory");
 		if (!force && lstat(d->path, &st) == 0)
 			return sp_error_set(err, SP_E_TARGET_EXISTS,
@@ -824,14 +822,8 @@ static int from_record(struct sp_instant *in, json_t *job, struct sp_error *err)
 		x->size =
 		    (uint64_t)json_integer_value(json_object_get(d, "size"));
 		x->pivoted = json_is_true(json_object_get(d, "pivoted"));
-		x->error_policy = jstr(d, "error_policy")
-				      ? strdup(jstr(d, "error_policy"))
-				      : NULL;
-		x->rerror_policy = jstr(d, "rerror_policy")
-				       ? strdup(jstr(d, "rerror_policy"))
-				       : NULL;
-		if ((jstr(d, "error_policy") && !x->error_policy) ||
-		    (jstr(d, "rerror_policy") && !x->rerror_policy))
+		if (!sp_strdup_opt(jstr(d, "error_policy"), &x->error_policy) ||
+		    !sp_strdup_opt(jstr(d, "rerror_policy"), &x->rerror_policy))
 			return sp_error_set(err, SP_E_NOMEM, "out of memory");
 		if (!x->target || !x->export || !x->overlay || !x->path ||
 		    !x->format)

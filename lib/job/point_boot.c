@@ -145,6 +145,7 @@ static int disk_add(struct sp_point_boot *b, const struct sp_point_boot_opts *o,
 	const char *fmt = json_string_value(json_object_get(d, "format"));
 	struct sp_point_boot_disk *pd = &b->disks[b->ndisks];
 	const struct sp_domain_disk *dd;
+	bool policies;
 	const char *exp;
 	uint64_t size = 0;
 	struct stat st;
@@ -172,16 +173,14 @@ static int disk_add(struct sp_point_boot *b, const struct sp_point_boot_opts *o,
 	pd->export = strdup(exp);
 	pd->format = strdup(fmt ? fmt : "raw");
 	pd->size = size;
-	pd->error_policy = dd->error_policy ? strdup(dd->error_policy) : NULL;
-	pd->rerror_policy =
-	    dd->rerror_policy ? strdup(dd->rerror_policy) : NULL;
+	policies = sp_strdup_opt(dd->error_policy, &pd->error_policy) &&
+		   sp_strdup_opt(dd->rerror_policy, &pd->rerror_policy);
 	if (asprintf(&pd->overlay, "%s/%s-%s.overlay.qcow2", o->dir,
 		     o->new_name, t) < 0)
 		pd->overlay = NULL;
 	b->ndisks++;
 	if (!pd->target || !pd->name || !pd->export || !pd->format ||
-	    !pd->overlay || (dd->error_policy && !pd->error_policy) ||
-	    (dd->rerror_policy && !pd->rerror_policy))
+	    !pd->overlay || !policies)
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
 	if (!o->force && lstat(pd->overlay, &st) == 0) {
 		/* Not ours to remove (invariant 2). */

@@ -129,6 +129,12 @@ bool sp_parse_size(const char *s, uint64_t *out)
 	return true;
 }
 
+bool sp_strdup_opt(const char *s, char **out)
+{
+	*out = s ? strdup(s) : NULL;
+	return !s || *out;
+}
+
 bool sp_name_is_valid(const char *name)
 {
 	size_t n = strlen(name);

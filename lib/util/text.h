@@ -30,6 +30,9 @@ void sp_format_bytes(uint64_t bytes, char *out, size_t outlen);
 /* Parse "4194304", "4M", "4MiB", "1G"...  Returns false on bad input. */
 bool sp_parse_size(const char *s, uint64_t *out);
 
+/* *@out = a copy of @s, or NULL when @s is NULL.  False: out of memory. */
+bool sp_strdup_opt(const char *s, char **out);
+
 /* VM names and point ids: [A-Za-z0-9._-]{1,64}, not starting with '.'. */
 bool sp_name_is_valid(const char *name);
 

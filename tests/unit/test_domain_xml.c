@@ -485,31 +485,37 @@ static void test_restore_overlay_on_nbd(void)
 
 /* Instant recovery's final definition (sp_domain_xml_set_disks): the
  * overlay's 'stop' policies give way to the disk's own, parsed back. */
+/* sp_domain_xml_set_disks() of @xml with one map, which must succeed. */
+static char *set_disk(const char *xml, const struct sp_domain_disk_map *map)
+{
+	struct sp_error err;
+	char *out = NULL;
+
+	CHECK_OK(sp_domain_xml_set_disks(xml, strlen(xml), map, 1, &out, &err),
+		 &err);
+	if (!out)
+		exit(1);
+	return out;
+}
+
 static void test_set_disks_policies(void)
 {
 	static const struct sp_domain_disk_map over[] = {
 	    {"vda", "/i/n-vda.overlay.qcow2", "qcow2", "/i/.n.sock", "vda",
 	     true, NULL, NULL},
 	};
-	static const struct sp_domain_disk_map own[] = {
-	    {"vda", "/i/n-vda.qcow2", "qcow2", NULL, NULL, false, "enospace",
-	     "report"},
-	};
-	static const struct sp_domain_disk_map none[] = {
-	    {"vda", "/i/n-vda.qcow2", "qcow2", NULL, NULL, false, NULL, NULL},
-	};
+	static const struct sp_domain_disk_map own = {
+	    "vda", "/i/n-vda.qcow2", "qcow2", NULL, NULL,
+	    false, "enospace",	     "report"};
+	static const struct sp_domain_disk_map none = {
+	    "vda", "/i/n-vda.qcow2", "qcow2", NULL, NULL, false, NULL, NULL};
 	struct sp_domain_def *def;
-	struct sp_error err;
-	char *served, *out = NULL;
+	char *served, *out;
 
 	stderr_capture();
 	served = restore("web01.xml", "n", over, SP_ARRAY_SIZE(over));
 	stderr_release_expect_empty();
-	CHECK_OK(
-	    sp_domain_xml_set_disks(served, strlen(served), own, 1, &out, &err),
-	    &err);
-	if (!out)
-		exit(1);
+	out = set_disk(served, &own);
 	CHECK(strstr(out, "error_policy=\"enospace\""));
 	CHECK(strstr(out, "rerror_policy=\"report\""));
 	CHECK_INT(count(out, "\"stop\""), 0);
@@ -520,12 +526,7 @@ static void test_set_disks_policies(void)
 	CHECK_STR(def->disks[0].rerror_policy, "report");
 	sp_domain_def_free(def);
 	free(out);
-	out = NULL;
-	CHECK_OK(sp_domain_xml_set_disks(served, strlen(served), none, 1, &out,
-					 &err),
-		 &err);
-	if (!out)
-		exit(1);
+	out = set_disk(served, &none);
 	CHECK_INT(count(out, "error_policy"), 0);
 	def = parse_str(out, strlen(out));
 	CHECK_NULL(def->disks[0].error_policy);
