@@ -38,6 +38,7 @@
 #include "job/workq.h"
 #include "util/cleanup.h"
 #include "util/fileio.h"
+#include "util/iobuf.h"
 #include "util/log.h"
 #include "util/text.h"
 #include "vault/chunk_id.h"
@@ -104,13 +105,11 @@ static void *restore_worker(void *arg)
 	struct restore_ctx *c = arg;
 	const uint32_t cs = sp_disk_index_chunk_size(c->index);
 	struct sp_chunk_codec *codec = sp_chunk_codec_new(cs);
-	uint8_t *buf = NULL;
+	/* aligned, so that the target can write it without a copy */
+	uint8_t *buf = sp_iobuf_new(cs);
 	struct rjob *j;
 	struct sp_error e;
 
-	/* aligned, so that the target can write it without a copy */
-	if (posix_memalign((void **)&buf, SP_DISK_DIRECT_ALIGN, cs))
-		buf = NULL;
 	if (!codec || !buf) {
 		sp_error_set(&e, SP_E_NOMEM, "out of memory");
 		sp_job_status_fail(&c->status, &e);
@@ -158,7 +157,7 @@ static void *restore_worker(void *arg)
 next:
 		free(j);
 	}
-	free(buf);
+	sp_iobuf_free(buf, cs);
 	sp_chunk_codec_free(codec);
 	return NULL;
 }

@@ -43,6 +43,7 @@
 #include "job/workq.h"
 #include "util/cleanup.h"
 #include "util/fault.h"
+#include "util/iobuf.h"
 #include "util/log.h"
 #include "util/text.h"
 #include "vault/disk_index.h"
@@ -417,7 +418,7 @@ static void transfer_release(struct transfer *t)
 		uint8_t *b;
 		sp_workq_close(t->pool);
 		while ((b = sp_workq_pop(t->pool)))
-			free(b);
+			sp_iobuf_free(b, t->vault->chunk_size);
 	}
 	sp_workq_free(t->pool);
 	sp_workq_free(t->work);
@@ -570,9 +571,9 @@ int sp_transfer_run(struct sp_vault *v, struct sp_point_draft *draft,
 		goto out;
 	}
 	for (size_t i = 0; i < t.nbufs; i++) {
-		void *b = NULL;
-		/* aligned for the transfer check's direct reads */
-		if (posix_memalign(&b, SP_DISK_DIRECT_ALIGN, v->chunk_size)) {
+		/* aligned for the direct reads of sources and checks */
+		void *b = sp_iobuf_new(v->chunk_size);
+		if (!b) {
 			r = sp_error_set(err, SP_E_NOMEM, "out of memory");
 			goto out;
 		}

@@ -22,6 +22,7 @@
 
 #include "util/cleanup.h"
 #include "util/fileio.h"
+#include "util/iobuf.h"
 #include "vault/store.h"
 
 #define PREFIXES 4096
@@ -178,8 +179,7 @@ struct sp_chunk_codec *sp_chunk_codec_new(size_t max_chunk)
 	c->cap = SP_CHUNK_HEADER_LEN + ZSTD_compressBound(max_chunk);
 	c->buf_cap = (c->cap + SP_STORE_ONCE_ALIGN - 1) / SP_STORE_ONCE_ALIGN *
 		     SP_STORE_ONCE_ALIGN;
-	if (posix_memalign((void **)&c->buf, SP_STORE_ONCE_ALIGN, c->buf_cap))
-		c->buf = NULL;
+	c->buf = sp_iobuf_new(c->buf_cap);
 	c->cctx = ZSTD_createCCtx();
 	c->dctx = ZSTD_createDCtx();
 	if (!c->buf || !c->cctx || !c->dctx) {
@@ -200,7 +200,7 @@ void sp_chunk_codec_free(struct sp_chunk_codec *c)
 		return;
 	ZSTD_freeCCtx(c->cctx);
 	ZSTD_freeDCtx(c->dctx);
-	free(c->buf);
+	sp_iobuf_free(c->buf, c->buf_cap);
 	free(c);
 }
 
