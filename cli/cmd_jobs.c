@@ -50,6 +50,8 @@ static const char jobs_help[] =
     "    --json, \"process_gone\": true) until its owner fails it as\n"
     "    Interrupted: the next backup command for a command's job,\n"
     "    stillpointd for its own (which then runs its failure hook).\n"
+    "    An instant recovery has no owner but you: its action names\n"
+    "    'stillpoint restore --resume ID', which takes its copy up.\n"
     "\n"
     "    'job cancel' stops a queued job, or asks a running one to stop\n"
     "    (it ends its backup job, deletes its checkpoint and publishes\n"
@@ -112,13 +114,35 @@ static double phase_s(json_t *job, const char *phase)
 	       1000.0;
 }
 
+static bool is_instant(json_t *j)
+{
+	const char *k = json_string_value(json_object_get(j, "kind"));
+
+	return k && !strcmp(k, "instant");
+}
+
 /* A job in progress whose process is gone (killed, crashed) says so; it
  * is recovered by its owner, the next backup command for a command's
- * job, stillpointd for its own.  Listing changes nothing. */
+ * job, stillpointd for its own.  An instant recovery that booted has no
+ * owner but the operator: it says how to take its copy up.  Listing
+ * changes nothing. */
 static void mark_gone(json_t *j)
 {
-	if (sp_state_job_process_gone(j))
-		json_object_set_new(j, "process_gone", json_true());
+	char action[128];
+
+	if (!sp_state_job_process_gone(j))
+		return;
+	json_object_set_new(j, "process_gone", json_true());
+	if (is_instant(j) && json_is_array(json_object_get(j, "disks")) &&
+	    !json_is_string(json_object_get(j, "action"))) {
+		snprintf(
+		    action, sizeof(action),
+		    "its process is gone (killed, or the host went "
+		    "down); resume with 'stillpoint restore --resume "
+		    "%lld'",
+		    (long long)json_integer_value(json_object_get(j, "id")));
+		json_object_set_new(j, "action", json_string(action));
+	}
 }
 
 static const char *status_text(json_t *j)
@@ -133,13 +157,6 @@ static bool is_copy(json_t *j)
 	const char *k = json_string_value(json_object_get(j, "kind"));
 
 	return k && !strcmp(k, "copy");
-}
-
-static bool is_instant(json_t *j)
-{
-	const char *k = json_string_value(json_object_get(j, "kind"));
-
-	return k && !strcmp(k, "instant");
 }
 
 /* "copying 42%", "done", ...: an instant recovery's progress. */
@@ -309,6 +326,8 @@ static void print_job(json_t *j)
 		       json_string_value(json_object_get(j, "message")));
 		printf("    action       %s\n",
 		       json_string_value(json_object_get(j, "action")));
+	} else if ((s = json_string_value(json_object_get(j, "action")))) {
+		printf("    action       %s\n", s);
 	}
 	size_t i;
 	json_t *w;

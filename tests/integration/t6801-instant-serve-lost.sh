@@ -79,7 +79,8 @@ done
 check "the guest paused on the failed read" \
 	bash -c "virsh domstate --reason $new | grep -q 'paused (I/O error)'"
 expect_ok "the job shows its process gone" sp --json job "$job"
-check "in progress (gone)" jqe '.process_gone == true' "$T/.out"
+check "in progress (gone), and how to resume" \
+	jqe '.process_gone == true and (.action | contains("restore --resume '"$job"'"))' "$T/.out"
 
 expect_ok "resume after kill -9, at 2 MiB/s" sp --json restore --resume "$job" \
 	--bandwidth 2
