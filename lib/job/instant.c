@@ -199,10 +199,14 @@ static bool xml_plain(const char *s)
 	return !strpbrk(s, "<>&'\"");
 }
 
-/* Serve the point on @in->socket, owned by QEMU's user. */
-static int serve(struct sp_instant *in, struct sp_error *err)
+/* Serve the point on @in->socket, owned by QEMU's user; from @v when the
+ * vault is open already (its key then goes to the server as it is), else
+ * opened again (a resume). */
+static int serve(struct sp_instant *in, struct sp_vault *v,
+		 struct sp_error *err)
 {
 	struct sp_serve_opts so = {.vault = in->vault,
+				   .open_vault = v,
 				   .name = in->point_name,
 				   .id = in->point_id,
 				   .socket = in->socket,
@@ -296,7 +300,7 @@ static int boot_prepare(struct sp_vault *v, struct sp_instant *in,
 				    "with 'stillpoint restore --resume JOB', "
 				    "or remove the file)",
 				    in->socket, in->name);
-	return serve(in, err);
+	return serve(in, v, err);
 }
 
 /* The disks of @b with their final paths; refuses existing ones. */
@@ -853,7 +857,7 @@ static int resume_guest(struct sp_instant *in, struct sp_error *err)
 	}
 	/* The socket of the server that went away is in the way. */
 	unlink(in->socket);
-	r = serve(in, err);
+	r = serve(in, NULL, err);
 	if (r < 0)
 		goto out;
 	/* QEMU connects again in the background after the first request

@@ -5,8 +5,16 @@
  *
  * Readiness is nbdkit's pid file: nbdkit writes it once it listens, so a
  * caller that gets 0 from sp_serve_start() can connect at once.  nbdkit
- * inherits our environment (the vault's credentials and key settings)
- * and nothing else: stdin is /dev/null, descriptors above 2 are closed.
+ * inherits our environment (the vault's credentials and settings) and
+ * nothing else: stdin is /dev/null, descriptors above 2 are closed --
+ * but for an encrypted vault's key, which this process has unlocked
+ * already (however it was given: a passphrase typed at our terminal
+ * reaches no child).  It goes to nbdkit as descriptor 3, a sealed memfd
+ * holding the key in its paper form, which the vault takes wherever it
+ * takes a key file; STILLPOINT_KEY_FILE names it and the passphrase
+ * variables are left out of nbdkit's environment.  The server so opens
+ * the vault without a second scrypt, and nothing of the key touches a
+ * disk.
  */
 #include "job/serve.h"
 
@@ -18,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -29,6 +38,7 @@
 #include "util/fileio.h"
 #include "util/spawn.h"
 #include "vault/vault.h"
+#include "vault/vault_key.h"
 
 #ifndef SP_PLUGIN_DIR
 #define SP_PLUGIN_DIR "/usr/local/lib/stillpoint"
@@ -133,9 +143,54 @@ static void served_free(struct sp_served *s)
 	free(s);
 }
 
-/* The exports of point @o->name@@id (checked against @o->disk). */
+/* nbdkit's descriptor of the vault's key, and how it names it. */
+#define KEY_FD 3
+#define KEY_FILE_ENV "STILLPOINT_KEY_FILE=/proc/self/fd/3"
+
+/* *@fd: a sealed memfd holding the paper form of @v's key (header
+ * comment), or -1 for a vault that is not encrypted. */
+static int key_memfd(const struct sp_vault *v, int *fd, struct sp_error *err)
+{
+	char *text = NULL;
+	size_t len;
+	int mfd, r,
+	    seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL;
+
+	*fd = -1;
+	if (!v->key)
+		return 0;
+	r = sp_vault_key_paper_encode(v->key, &text, err);
+	if (r < 0)
+		return r;
+	len = strlen(text);
+	mfd = memfd_create("stillpoint-vault-key",
+			   MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	/* never on 0-2, which the child makes its standard streams */
+	if (mfd >= 0 && mfd <= 2) {
+		int high = fcntl(mfd, F_DUPFD_CLOEXEC, KEY_FD);
+		close(mfd);
+		mfd = high;
+	}
+	r = mfd < 0 ? -errno : sp_pwrite_all(mfd, text, len, 0);
+	if (r == 0 && fcntl(mfd, F_ADD_SEALS, seals) < 0)
+		r = -errno;
+	explicit_bzero(text, len);
+	free(text);
+	if (r < 0) {
+		if (mfd >= 0)
+			close(mfd);
+		return sp_error_set_errno(err, SP_E_SERVE_FAILED, -r,
+					  "cannot hand the vault's key to "
+					  "the NBD server");
+	}
+	*fd = mfd;
+	return 0;
+}
+
+/* The exports of point @o->name@@id (checked against @o->disk), and in
+ * *@key_fd the vault's key for the server (key_memfd()). */
 static int list_exports(const struct sp_serve_opts *o, json_t **ret,
-			struct sp_error *err)
+			int *key_fd, struct sp_error *err)
 {
 	struct sp_vault *v = o->open_vault;
 	json_t *m = NULL, *d, *out = json_array();
@@ -148,6 +203,8 @@ static int list_exports(const struct sp_serve_opts *o, json_t **ret,
 		r = sp_vault_open(o->vault, &v, err);
 	if (r == 0)
 		r = sp_vault_point_manifest(v, o->name, o->id, &m, err);
+	if (r == 0)
+		r = key_memfd(v, key_fd, err);
 	if (v != o->open_vault)
 		sp_vault_close(v);
 	if (r < 0) {
@@ -184,12 +241,45 @@ static int list_exports(const struct sp_serve_opts *o, json_t **ret,
 	return 0;
 }
 
-/* nbdkit's command line, made before fork(): the child only execs. */
+/* nbdkit's command line and environment, made before fork(): the child
+ * only execs. */
 struct nbdkit_cmd {
 	char vault[PATH_MAX + 8], name[128], id[128], disk[200], cache[64],
 	    stats[PATH_MAX + 8], port[16];
 	const char *argv[32];
+	int key_fd;	   /* the vault's key (key_memfd()), or -1 */
+	const char **envp; /* with key_fd: ours, the key settings replaced */
 };
+
+static bool is_key_setting(const char *var)
+{
+	static const char *const names[] = {
+	    "STILLPOINT_KEY_FILE=", "STILLPOINT_PASSPHRASE=",
+	    "STILLPOINT_PASSPHRASE_FILE="};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
+		if (!strncmp(var, names[i], strlen(names[i])))
+			return true;
+	return false;
+}
+
+/* @c->envp for a server given the key as descriptor KEY_FD. */
+static int nbdkit_env_make(struct nbdkit_cmd *c, struct sp_error *err)
+{
+	size_t n = 0, k = 0;
+
+	while (environ[n])
+		n++;
+	c->envp = calloc(n + 2, sizeof(*c->envp));
+	if (!c->envp)
+		return sp_error_set(err, SP_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		if (!is_key_setting(environ[i]))
+			c->envp[k++] = environ[i];
+	c->envp[k++] = KEY_FILE_ENV;
+	c->envp[k] = NULL;
+	return 0;
+}
 
 static void nbdkit_cmd_make(struct nbdkit_cmd *c, const struct sp_serve_opts *o,
 			    const char *nbdkit, const char *plugin,
@@ -256,13 +346,25 @@ static void exec_nbdkit(const struct nbdkit_cmd *c, const char *log,
 				close(fd);
 		}
 	}
-	close_range(3, ~0U, 0);
+	if (c->key_fd >= 0) {
+		if (c->key_fd != KEY_FD)
+			dup2(c->key_fd, KEY_FD); /* not close-on-exec */
+		else
+			fcntl(KEY_FD, F_SETFD, 0);
+		close_range(KEY_FD + 1, ~0U, 0);
+	} else {
+		close_range(3, ~0U, 0);
+	}
 	if (exit_with_parent) {
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (getppid() != parent) /* it died before prctl */
 			_exit(127);
 	}
-	execv(c->argv[0], (char *const *)c->argv);
+	if (c->envp)
+		execve(c->argv[0], (char *const *)c->argv,
+		       (char *const *)c->envp);
+	else
+		execv(c->argv[0], (char *const *)c->argv);
 	_exit(127);
 }
 
@@ -453,7 +555,7 @@ int sp_serve_start(const struct sp_serve_opts *o, struct sp_served **ret,
 	char nbdkit[PATH_MAX], plugin[PATH_MAX], pidfile[PATH_MAX],
 	    stats[PATH_MAX], tmpl[] = "/tmp/stillpoint-serve-XXXXXX";
 	const pid_t parent = getpid();
-	struct nbdkit_cmd cmd;
+	struct nbdkit_cmd cmd = {.key_fd = -1};
 	struct sp_served *s;
 	int r;
 
@@ -472,7 +574,7 @@ int sp_serve_start(const struct sp_serve_opts *o, struct sp_served **ret,
 		return r;
 	if (!(s = calloc(1, sizeof(*s))))
 		return sp_error_set(err, SP_E_NOMEM, "out of memory");
-	r = list_exports(o, &s->exports, err);
+	r = list_exports(o, &s->exports, &cmd.key_fd, err);
 	if (r < 0)
 		goto fail;
 	remove_stale_dirs();
@@ -498,6 +600,8 @@ int sp_serve_start(const struct sp_serve_opts *o, struct sp_served **ret,
 	snprintf(pidfile, sizeof(pidfile), "%s/nbdkit.pid", tmpl);
 	snprintf(stats, sizeof(stats), "%s/stats.json", tmpl);
 	nbdkit_cmd_make(&cmd, o, nbdkit, plugin, s, pidfile, stats);
+	if (cmd.key_fd >= 0 && (r = nbdkit_env_make(&cmd, err)) < 0)
+		goto fail;
 	s->pid = fork();
 	if (s->pid < 0) {
 		r = sp_error_set_errno(err, SP_E_SERVE_FAILED, errno,
@@ -507,6 +611,11 @@ int sp_serve_start(const struct sp_serve_opts *o, struct sp_served **ret,
 	}
 	if (s->pid == 0)
 		exec_nbdkit(&cmd, s->log, o->exit_with_parent, parent);
+	/* nbdkit has its own descriptor of the key now */
+	close(cmd.key_fd);
+	cmd.key_fd = -1;
+	free(cmd.envp);
+	cmd.envp = NULL;
 	r = await_ready(s, pidfile, err);
 	if (r == 0)
 		r = own_socket(o, s, err);
@@ -515,6 +624,9 @@ int sp_serve_start(const struct sp_serve_opts *o, struct sp_served **ret,
 	*ret = s;
 	return 0;
 fail:
+	if (cmd.key_fd >= 0)
+		close(cmd.key_fd);
+	free(cmd.envp);
 	sp_serve_stop(s);
 	return r;
 }

@@ -159,6 +159,7 @@ static int serve(struct boot *b, virConnectPtr conn, struct sp_error *err)
 {
 	char sock[PATH_MAX + 16];
 	struct sp_serve_opts so = {.vault = b->o->vault_path,
+				   .open_vault = b->v,
 				   .name = b->name,
 				   .id = b->id,
 				   .exit_with_parent = true};

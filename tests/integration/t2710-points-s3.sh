@@ -3,7 +3,10 @@
 # lists a partition's directory, `restore --file` takes a tree out, `serve`
 # exports the disk over NBD and `mount` shows it as a file, all reading the
 # bucket lazily; what comes out is compared byte for byte with the source.
-# The same paths as t2700 and t6700, on the other kind of vault.
+# The same paths as t2700 and t6700, on the other kind of vault.  Then the
+# passphrase typed at a terminal instead of given in the environment:
+# the NBD server behind `serve` and `files` gets the unlocked key from the
+# command (a sealed memfd), never the passphrase in its environment.
 . "$(dirname "$0")/lib.sh"
 need_root
 need_guestfs
@@ -64,6 +67,11 @@ at_exit "kill $spid"
 wait_for 60 grep -q listening serve.out || { cat serve.err; die "serve did not listen"; }
 nbdcopy "nbd+unix:///disk.img?socket=$T/s.sock" served.out
 check "the disk served from the bucket equals the image" cmp disk.img served.out
+nbdkit_pid=$(pgrep -f "[n]bdkit.*name=s3pts " | head -n1)
+check "the server got the key as a memfd, not the passphrase" bash -c "
+	tr '\\0' '\\n' </proc/$nbdkit_pid/environ | grep -qx 'STILLPOINT_KEY_FILE=/proc/self/fd/3' &&
+	! tr '\\0' '\\n' </proc/$nbdkit_pid/environ | grep -q '^STILLPOINT_PASSPHRASE' &&
+	readlink /proc/$nbdkit_pid/fd/3 | grep -q '^/memfd:stillpoint-vault-key'"
 kill -INT $spid
 check "interrupted, serve exits 0" wait $spid
 check "it read chunks from the bucket" \
@@ -79,4 +87,29 @@ check "the mounted file equals the image" cmp disk.img mnt/disk.raw
 umount mnt
 check "umount ends 'stillpoint mount' with 0" wait $mpid
 check "and leaves the directory unmounted" bash -c "! mountpoint -q mnt"
+
+# The passphrase typed at a terminal (tests/integration/typed.py), none in
+# the environment: serve and files start their server with the key.
+pass=$STILLPOINT_PASSPHRASE
+unset STILLPOINT_PASSPHRASE
+typed=$SP_TOP/tests/integration/typed.py
+"$typed" "$pass" "$SP" serve s3pts --socket "$T/t.sock" --json >typed-serve.out 2>&1 &
+tpid=$!
+at_exit "kill $tpid"
+wait_for 60 grep -q listening typed-serve.out ||
+	{ cat typed-serve.out; die "serve with a typed passphrase did not listen"; }
+check "serve asked for the passphrase" grep -q "^Passphrase for vault 's3://" typed-serve.out
+nbdcopy "nbd+unix:///disk.img?socket=$T/t.sock" typed.out
+check "served with a typed passphrase: the disk equals the image" cmp disk.img typed.out
+kill -INT $tpid
+check "interrupted, serve exits 0" wait $tpid
+expect_ok "files with a typed passphrase" "$typed" "$pass" "$SP" --json files s3pts disk.img:1:/srv/app/sub
+sed 1d .out >typed-ls.json
+check "lists the directory" jqe '.entries | map(.name) == ["small.txt"]' typed-ls.json
+# (through the terminal, messages come on the one stream)
+"$typed" "not the passphrase" "$SP" serve s3pts --socket "$T/w.sock" >wrong.out 2>&1
+wrong_rc=$?
+check "a wrong typed passphrase is refused with VaultKeyWrong" \
+	bash -c "[ $wrong_rc != 0 ] && grep -q VaultKeyWrong wrong.out"
+check "and nothing was served" test ! -e "$T/w.sock"
 done_testing
