@@ -18,14 +18,8 @@ export STILLPOINT_STATE_DIR=$T/state
 vm=instant-t6802-$$
 new=instant-t6802-new-$$
 sp init >/dev/null
-lab_make_data_disk "$T/d1.qcow2" 96
-LAB_WORKLOAD=1 LAB_WORKLOAD_MS=50 lab_define_domain "$vm" "$T/d1.qcow2"
-lab_start "$vm"
-lab_wait_agent "$vm" 300 || die "guest did not come up"
-sleep 2
-expect_ok "backup" sp --json backup "$vm"
-id=$(jq -r .id "$T/.out")
-lab_stop "$vm" 120 || die "no clean shutdown of the source"
+lab_workload_point "$vm" "$T/d1.qcow2" 96 || die "no point of the source"
+id=$LAB_POINT_ID
 
 to=$T/to
 mkdir "$to" && chmod 755 "$to"

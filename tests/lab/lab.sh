@@ -589,6 +589,25 @@ lab_stop() {
 	return 1
 }
 
+# lab_workload_point VM DISK MIB: guest VM with one data disk DISK (MIB
+# MiB, qcow2) on which the workload fsyncs a record every 50 ms, started,
+# backed up live and shut down cleanly.  Sets LAB_POINT_ID to the point's
+# id; false (with why on stderr) when any step fails.  Not in a $(...):
+# the domain's bookkeeping must stay in the test's shell.
+lab_workload_point() {
+	local vm=$1 disk=$2 mib=$3 out
+	LAB_POINT_ID=
+	lab_make_data_disk "$disk" "$mib"
+	LAB_WORKLOAD=1 LAB_WORKLOAD_MS=50 lab_define_domain "$vm" "$disk"
+	lab_start "$vm"
+	lab_wait_agent "$vm" 300 || { echo "guest $vm did not come up" >&2; return 1; }
+	sleep 2
+	out=$("$SP" --no-progress --json backup "$vm") ||
+		{ echo "backup of $vm failed" >&2; return 1; }
+	lab_stop "$vm" 120 || { echo "no clean shutdown of $vm" >&2; return 1; }
+	LAB_POINT_ID=$(jq -r .id <<<"$out")
+}
+
 # lab_records_check IMAGE [-p]: the workload's records on a data disk image
 # (raw or qcow2; a crash-consistent copy is fine, its journal is replayed on
 # a scratch copy) must be intact and end cleanly; prints the last sequence
