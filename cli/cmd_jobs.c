@@ -114,13 +114,6 @@ static double phase_s(json_t *job, const char *phase)
 	       1000.0;
 }
 
-static bool is_instant(json_t *j)
-{
-	const char *k = json_string_value(json_object_get(j, "kind"));
-
-	return k && !strcmp(k, "instant");
-}
-
 /* A job in progress whose process is gone (killed, crashed) says so; it
  * is recovered by its owner, the next backup command for a command's
  * job, stillpointd for its own.  An instant recovery that booted has no
@@ -133,8 +126,7 @@ static void mark_gone(json_t *j)
 	if (!sp_state_job_process_gone(j))
 		return;
 	json_object_set_new(j, "process_gone", json_true());
-	if (is_instant(j) && json_is_array(json_object_get(j, "disks")) &&
-	    !json_is_string(json_object_get(j, "action"))) {
+	if (sp_instant_job_resumable(j)) {
 		snprintf(
 		    action, sizeof(action),
 		    "its process is gone (killed, or the host went "
@@ -157,6 +149,13 @@ static bool is_copy(json_t *j)
 	const char *k = json_string_value(json_object_get(j, "kind"));
 
 	return k && !strcmp(k, "copy");
+}
+
+static bool is_instant(json_t *j)
+{
+	const char *k = json_string_value(json_object_get(j, "kind"));
+
+	return k && !strcmp(k, "instant");
 }
 
 /* "copying 42%", "done", ...: an instant recovery's progress. */

@@ -373,6 +373,9 @@ int sp_instant_copy(struct sp_instant *in, struct sp_error *err);
 int sp_instant_resume(struct sp_state *st, int64_t job, int64_t bandwidth,
 		      volatile sig_atomic_t *cancel, struct sp_instant **ret,
 		      json_t **result, struct sp_error *err);
+/* Whether job record @job is an instant recovery that booted, which
+ * sp_instant_resume() can take up (once failed, cancelled or gone). */
+bool sp_instant_job_resumable(json_t *job);
 /* Record the outcome (@failure NULL: completed) in the job. */
 int sp_instant_finish(struct sp_instant *in, const struct sp_error *failure);
 /* Stop the server (if still running) and free. */

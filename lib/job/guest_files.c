@@ -28,6 +28,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <search.h>
 #include <string.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
@@ -472,19 +473,18 @@ out:
 /* ---- copying out ------------------------------------------------------- */
 
 /* A file with more than one name, as first restored: its path under the
- * target directory. */
+ * target directory (in struct copy's tree, tsearch(3)). */
 struct linked {
 	int64_t dev, ino;
-	char *shown;
+	char shown[];
 };
 
 struct copy {
 	const struct sp_files_opts *o;
 	guestfs_h *g;
 	bool root;
-	int top_fd;	      /* the target directory */
-	struct linked *links; /* open addressing, nlinks_cap a power of 2 */
-	size_t nlinks, nlinks_cap;
+	int top_fd;  /* the target directory */
+	void *links; /* struct linked, by device and inode */
 	uint64_t files, dirs, symlinks, hardlinks, bytes, xattrs_failed;
 	uint64_t unreadable; /* entries inside a tree the appliance could
 				not read: skipped, and the restore fails */
@@ -648,61 +648,41 @@ static int copy_dir(struct copy *c, int dfd, const char *name,
 	return r;
 }
 
-static size_t link_slot(const struct copy *c, int64_t dev, int64_t ino)
+static int link_cmp(const void *a, const void *b)
 {
-	uint64_t h = ((uint64_t)dev * 0x9e3779b97f4a7c15ull) ^ (uint64_t)ino;
-	size_t i = (size_t)(h * 0xff51afd7ed558ccdull) & (c->nlinks_cap - 1);
+	const struct linked *x = a, *y = b;
 
-	while (c->links[i].shown &&
-	       !(c->links[i].dev == dev && c->links[i].ino == ino))
-		i = (i + 1) & (c->nlinks_cap - 1);
-	return i;
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
 }
 
 /* Where file @st was restored first, or NULL. */
 static const char *link_find(const struct copy *c,
 			     const struct guestfs_statns *st)
 {
-	if (!c->nlinks)
-		return NULL;
-	return c->links[link_slot(c, st->st_dev, st->st_ino)].shown;
+	const struct linked key = {.dev = st->st_dev, .ino = st->st_ino};
+	struct linked *const *hit = tfind(&key, &c->links, link_cmp);
+
+	return hit ? (*hit)->shown : NULL;
 }
 
 /* Remember that file @st is at @shown (a failure only costs the link). */
 static void link_add(struct copy *c, const struct guestfs_statns *st,
 		     const char *shown)
 {
-	size_t i;
+	const size_t len = strlen(shown) + 1;
+	struct linked *l = malloc(sizeof(*l) + len);
+	struct linked **at;
 
-	if (2 * (c->nlinks + 1) > c->nlinks_cap) {
-		size_t cap = c->nlinks_cap ? 2 * c->nlinks_cap : 64;
-		struct linked *old = c->links, *nw = calloc(cap, sizeof(*nw));
-		size_t oldcap = c->nlinks_cap;
-
-		if (!nw)
-			return;
-		c->links = nw;
-		c->nlinks_cap = cap;
-		for (size_t k = 0; k < oldcap; k++)
-			if (old[k].shown)
-				c->links[link_slot(c, old[k].dev, old[k].ino)] =
-				    old[k];
-		free(old);
-	}
-	i = link_slot(c, st->st_dev, st->st_ino);
-	if (c->links[i].shown)
+	if (!l)
 		return;
-	c->links[i] = (struct linked){
-	    .dev = st->st_dev, .ino = st->st_ino, .shown = strdup(shown)};
-	if (c->links[i].shown)
-		c->nlinks++;
-}
-
-static void links_free(struct copy *c)
-{
-	for (size_t i = 0; i < c->nlinks_cap; i++)
-		free(c->links[i].shown);
-	free(c->links);
+	l->dev = st->st_dev;
+	l->ino = st->st_ino;
+	memcpy(l->shown, shown, len);
+	at = tsearch(l, &c->links, link_cmp);
+	if (!at || *at != l)
+		free(l); /* out of memory, or known already */
 }
 
 /* @name in @dfd as another name of @first (a path under the target
@@ -976,7 +956,7 @@ int sp_files_restore(struct sp_vault *v, const struct sp_files_opts *o,
 		r = sp_error_set_errno(err, SP_E_TARGET_WRITE, errno,
 				       "cannot sync '%s'", o->to_dir);
 	report(&c, true);
-	links_free(&c);
+	tdestroy(c.links, free);
 	r = session_verdict(&s, r, err);
 	session_close(&s);
 	if (r < 0) {

@@ -900,6 +900,14 @@ out:
 	return r;
 }
 
+bool sp_instant_job_resumable(json_t *job)
+{
+	const char *kind = jstr(job, "kind");
+
+	return kind && !strcmp(kind, "instant") &&
+	       json_is_array(json_object_get(job, "disks"));
+}
+
 int sp_instant_resume(struct sp_state *st, int64_t job_id, int64_t bandwidth,
 		      volatile sig_atomic_t *cancel, struct sp_instant **ret,
 		      json_t **result, struct sp_error *err)
@@ -916,8 +924,7 @@ int sp_instant_resume(struct sp_state *st, int64_t job_id, int64_t bandwidth,
 				 (long long)job_id);
 	if (r < 0)
 		return r;
-	if (!jstr(job, "kind") || strcmp(jstr(job, "kind"), "instant") ||
-	    !json_is_array(json_object_get(job, "disks"))) {
+	if (!sp_instant_job_resumable(job)) {
 		r = sp_error_set(err, SP_E_INSTANT_JOB,
 				 "job %lld is not an instant recovery that "
 				 "booted (see 'stillpoint job %lld')",

@@ -145,7 +145,9 @@ static void served_free(struct sp_served *s)
 
 /* nbdkit's descriptor of the vault's key, and how it names it. */
 #define KEY_FD 3
-#define KEY_FILE_ENV "STILLPOINT_KEY_FILE=/proc/self/fd/3"
+#define KEY_FD_TEXT_(n) #n
+#define KEY_FD_TEXT(n) KEY_FD_TEXT_(n)
+#define KEY_FILE_ENV "STILLPOINT_KEY_FILE=/proc/self/fd/" KEY_FD_TEXT(KEY_FD)
 
 /* *@fd: a sealed memfd holding the paper form of @v's key (header
  * comment), or -1 for a vault that is not encrypted. */

@@ -608,6 +608,30 @@ lab_workload_point() {
 	LAB_POINT_ID=$(jq -r .id <<<"$out")
 }
 
+# lab_instant_end JOB NEW SOURCE COPY: after an instant recovery of a
+# lab_workload_point guest as domain NEW, wait for job JOB to end (at most
+# 10 minutes), then check that it completed, that NEW's definition names
+# no socket, NBD or overlay, and, after a clean shutdown, that the records
+# on its copied disk COPY pass the check and run past those on SOURCE.
+lab_instant_end() {
+	local job=$1 new=$2 src=$3 copy=$4 i point after
+	for ((i = 0; i < 600; i++)); do
+		[ "$(sp --json job "$job" | jq -r .status)" = "in progress" ] || break
+		sleep 1
+	done
+	expect_ok "job at the end" sp --json job "$job"
+	check "the job completed" jqe '.status == "completed" and .phase == "done"' "$T/.out"
+	virsh dumpxml --inactive "$new" >"$T/def.xml"
+	check "the definition names no socket, NBD or overlay" \
+		bash -c "! grep -Eq 'nbd|sock|overlay' $T/def.xml"
+	lab_stop "$new" 120 || die "no clean shutdown of the recovered domain"
+	point=$(lab_records_check "$src") || die "records of the source torn"
+	after=$(lab_records_check "$copy")
+	check "records check passes on the copied disk" test -n "$after"
+	check "records written since the point are kept ($after > $point)" \
+		test "${after:-0}" -gt "$point"
+}
+
 # lab_records_check IMAGE [-p]: the workload's records on a data disk image
 # (raw or qcow2; a crash-consistent copy is fine, its journal is replayed on
 # a scratch copy) must be intact and end cleanly; prints the last sequence
